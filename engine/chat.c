@@ -1,0 +1,2 @@
+/* chat.c — placeholder, being written. */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* forward.c — placeholder, being written. */
+#include "internal.h"

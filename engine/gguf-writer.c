@@ -1,0 +1,2 @@
+/* gguf-writer.c — placeholder, being written. */
+#include "internal.h"

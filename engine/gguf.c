@@ -1,0 +1,2 @@
+/* gguf.c — placeholder, being written. */
+#include "internal.h"

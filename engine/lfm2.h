@@ -1,0 +1,248 @@
+/* lfm2.h — the lfm2-gst engine: LFM2 / LFM2-MoE inference on CPUs from GGUF files.
+ *
+ * A flat C API in the style of whisper.cpp / llama.cpp:
+ *   - an immutable, thread-safe model (weights mmapped from the GGUF file),
+ *   - any number of contexts per model, each with its own caches and thread pool,
+ *   - parameter structs obtained from *_default_params() and then edited.
+ *
+ * Errors: functions that fail return NULL or a negative value and leave a message
+ * in lfm2_last_error() (per thread), naming the file, the key or tensor, and the reason.
+ *
+ * No GStreamer and no FFmpeg dependency. Building blocks for other stages (vision and
+ * audio encoders, small transformers) are in lfm2-ops.h and lfm2-gguf.h.
+ */
+#ifndef LFM2_H
+#define LFM2_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int32_t lfm2_token;
+
+typedef struct lfm2_model lfm2_model;
+typedef struct lfm2_context lfm2_context;
+typedef struct lfm2_sampler lfm2_sampler;
+typedef struct lfm2_gguf lfm2_gguf;
+
+/* ---- errors and logging ------------------------------------------------------------- */
+
+/* The last error of the calling thread ("" if none). */
+const char *lfm2_last_error(void);
+void lfm2_clear_error(void);
+
+/* Engine version string, e.g. "0.1.0". */
+const char *lfm2_version(void);
+
+/* ---- model ---------------------------------------------------------------------------- */
+
+struct lfm2_model_params {
+    bool use_mmap;   /* map the file (default true); false reads it into memory */
+    bool verbose;    /* print load information to stderr */
+};
+
+struct lfm2_model_params lfm2_model_default_params(void);
+
+/* Load an `lfm2` or `lfm2moe` GGUF. Every size and offset is checked against the file. */
+lfm2_model *lfm2_model_load(const char *path, struct lfm2_model_params params);
+void lfm2_model_free(lfm2_model *model);
+
+enum lfm2_layer_kind { LFM2_LAYER_CONV = 0, LFM2_LAYER_ATTENTION = 1 };
+
+/* Hyperparameters, all read from the file. */
+struct lfm2_hparams {
+    char arch[16];            /* "lfm2" or "lfm2moe" */
+    int n_vocab;
+    int n_ctx_train;
+    int n_embd;
+    int n_layer;
+    int n_head;
+    int n_head_kv_max;        /* largest per-layer head_count_kv */
+    int head_dim;
+    int n_ff;                 /* dense FFN width */
+    int n_conv_cache;         /* shortconv.l_cache (kernel width, 3) */
+    int n_swa;                /* sliding window (0 = none) */
+    float rope_freq_base;
+    float norm_eps;
+    /* MoE (0 for dense models) */
+    int n_expert;
+    int n_expert_used;
+    int n_ff_exp;
+    int n_dense_lead;
+    float expert_weights_scale;
+};
+
+const struct lfm2_hparams *lfm2_model_hparams(const lfm2_model *model);
+enum lfm2_layer_kind lfm2_model_layer_kind(const lfm2_model *model, int il);
+int lfm2_model_n_head_kv(const lfm2_model *model, int il);
+const char *lfm2_model_path(const lfm2_model *model);
+/* A short identifier of the model (general.name or the file name, plus arch and n_embd). */
+const char *lfm2_model_id(const lfm2_model *model);
+/* Human description, e.g. "lfm2 16L 1024d Q8_0 (354.5M params)". */
+const char *lfm2_model_desc(const lfm2_model *model);
+uint64_t lfm2_model_n_params(const lfm2_model *model);
+uint64_t lfm2_model_size_bytes(const lfm2_model *model);  /* bytes of tensor data */
+/* The underlying GGUF (for metadata queries); valid while the model lives. */
+const lfm2_gguf *lfm2_model_gguf(const lfm2_model *model);
+/* tokenizer.chat_template or NULL. */
+const char *lfm2_model_chat_template(const lfm2_model *model);
+
+/* ---- vocabulary and tokenizer ----------------------------------------------------------- */
+
+int lfm2_n_vocab(const lfm2_model *model);
+lfm2_token lfm2_token_bos(const lfm2_model *model);
+lfm2_token lfm2_token_eos(const lfm2_model *model);
+lfm2_token lfm2_token_eot(const lfm2_model *model);   /* end of turn (-1 if none) */
+lfm2_token lfm2_token_pad(const lfm2_model *model);
+bool lfm2_add_bos(const lfm2_model *model);
+/* End of generation: eos, eot and the other end-of-turn control tokens. */
+bool lfm2_token_is_eog(const lfm2_model *model, lfm2_token token);
+bool lfm2_token_is_control(const lfm2_model *model, lfm2_token token);
+/* The vocabulary entry text (byte-level spelling), or NULL for an invalid id. */
+const char *lfm2_token_text(const lfm2_model *model, lfm2_token token);
+/* Id of the vocabulary entry whose text is exactly `text` (e.g. "<|image_start|>"), or -1. */
+lfm2_token lfm2_token_lookup(const lfm2_model *model, const char *text);
+
+/* Byte-level BPE with the file's pre-tokenizer. Writes at most n_max ids and returns the
+ * count; if n_max is too small returns -(count needed). parse_special: text of control
+ * tokens becomes their ids. Returns INT32_MIN on error (see lfm2_last_error). */
+int32_t lfm2_tokenize(const lfm2_model *model, const char *text, int32_t text_len,
+                      lfm2_token *tokens, int32_t n_max, bool add_bos, bool parse_special);
+
+/* The bytes of one token (raw, may be a partial UTF-8 sequence). Control tokens give their
+ * text when `special` is true, else nothing. Returns the length, or -(length needed). */
+int32_t lfm2_token_to_piece(const lfm2_model *model, lfm2_token token, char *buf,
+                            int32_t len, bool special);
+
+/* Streaming detokenizer: feeds tokens, emits only complete UTF-8 characters. */
+struct lfm2_detok {
+    char pending[8];
+    int n_pending;
+    bool special;       /* render control tokens as text */
+};
+void lfm2_detok_init(struct lfm2_detok *d, bool special);
+/* Appends the text completed by `token` to out (NUL-terminated); returns bytes written or
+ * -(bytes needed). Invalid byte sequences are replaced by U+FFFD. */
+int32_t lfm2_detok_push(const lfm2_model *model, struct lfm2_detok *d, lfm2_token token,
+                        char *out, int32_t cap);
+/* Emits whatever is pending at the end of a stream (as U+FFFD if incomplete). */
+int32_t lfm2_detok_flush(struct lfm2_detok *d, char *out, int32_t cap);
+
+/* ---- chat layout ------------------------------------------------------------------------ */
+
+struct lfm2_chat_message {
+    const char *role;      /* "system", "user", "assistant", "tool" */
+    const char *content;
+};
+
+/* Render the LFM2 ChatML layout (the same text llama_chat_apply_template produces, without
+ * BOS — tokenize with add_bos). `tools_json` (a JSON array or NULL) is appended to the system
+ * turn as "List of tools: <|tool_list_start|>…<|tool_list_end|>"; "tool" turns are wrapped in
+ * <|tool_response_start|>…<|tool_response_end|>. Returns the length (excluding NUL); if it is
+ * >= len the output was truncated and the call should be repeated with a larger buffer. */
+int32_t lfm2_chat_apply(const struct lfm2_chat_message *msgs, size_t n_msgs,
+                        const char *tools_json, bool add_generation_prompt,
+                        char *buf, int32_t len);
+
+/* ---- context ---------------------------------------------------------------------------- */
+
+struct lfm2_context_params {
+    int n_ctx;        /* maximum positions (0 = min(n_ctx_train, 4096)) */
+    int n_batch;      /* maximum rows per internal forward step (default 512) */
+    int n_threads;    /* worker threads including the caller (0 = number of cores) */
+    bool embeddings;  /* keep the final-norm hidden state of every output row */
+};
+
+struct lfm2_context_params lfm2_context_default_params(void);
+
+lfm2_context *lfm2_context_new(const lfm2_model *model, struct lfm2_context_params params);
+void lfm2_context_free(lfm2_context *ctx);
+const lfm2_model *lfm2_context_model(const lfm2_context *ctx);
+int lfm2_n_ctx(const lfm2_context *ctx);
+int lfm2_n_threads(const lfm2_context *ctx);
+
+/* One step of input: token ids, or embedding rows injected by an encoder (image or audio
+ * embeddings in the text model's n_embd). Rows are appended at position lfm2_n_past(). */
+struct lfm2_batch {
+    int32_t n_tokens;
+    const lfm2_token *token;  /* n_tokens ids, or NULL when embd is given */
+    const float *embd;        /* n_tokens × n_embd floats, row-major */
+    bool logits_all;          /* logits (and embeddings) for every row; else the last row only */
+};
+
+struct lfm2_batch lfm2_batch_tokens(const lfm2_token *tokens, int32_t n);
+struct lfm2_batch lfm2_batch_embd(const float *embd, int32_t n);
+
+/* Runs the backbone over the batch (prefill if n_tokens > 1). Returns 0, or a negative
+ * value if the batch does not fit the context or is invalid. */
+int lfm2_decode(lfm2_context *ctx, struct lfm2_batch batch);
+
+/* Logits of output row i (i = 0 … n_outputs-1; -1 = the last one), n_vocab floats. */
+float *lfm2_get_logits(lfm2_context *ctx, int32_t i);
+/* Final-norm hidden state of output row i (n_embd floats); needs params.embeddings. */
+float *lfm2_get_embeddings(lfm2_context *ctx, int32_t i);
+/* Number of output rows of the last lfm2_decode. */
+int32_t lfm2_n_outputs(const lfm2_context *ctx);
+
+/* Positions filled so far. */
+int32_t lfm2_n_past(const lfm2_context *ctx);
+/* Forget everything after position n_past (0 clears). KV and conv caches keep a row per
+ * position, so any earlier position can be returned to, e.g. the end of a system prompt. */
+int lfm2_rewind(lfm2_context *ctx, int32_t n_past);
+
+/* Serialize the cache state (positions 0 … n_past-1) to restore it later in this or another
+ * context of the same model. */
+size_t lfm2_state_size(const lfm2_context *ctx);
+size_t lfm2_state_save(const lfm2_context *ctx, void *dst, size_t size);
+int lfm2_state_load(lfm2_context *ctx, const void *src, size_t size);
+
+/* Per-call timings of the last lfm2_decode, milliseconds. */
+double lfm2_last_decode_ms(const lfm2_context *ctx);
+
+/* ---- sampling ----------------------------------------------------------------------------- */
+
+struct lfm2_sampler_params {
+    float temperature;     /* 0 = greedy (argmax) */
+    int top_k;             /* 0 = off */
+    float top_p;           /* 1 = off */
+    float min_p;           /* 0 = off; keep p >= min_p * p_max */
+    float repeat_penalty;  /* 1 = off; HF style: logit/penalty if > 0 else logit*penalty */
+    int repeat_last_n;     /* window of previous tokens the penalty looks at (-1 = all) */
+    uint64_t seed;
+};
+
+struct lfm2_sampler_params lfm2_sampler_default_params(void);
+lfm2_sampler *lfm2_sampler_new(const lfm2_model *model, struct lfm2_sampler_params params);
+void lfm2_sampler_free(lfm2_sampler *s);
+/* Picks the next token from n_vocab logits (not modified). */
+lfm2_token lfm2_sampler_sample(lfm2_sampler *s, const float *logits);
+/* Records a token in the history used by the repetition penalty. */
+void lfm2_sampler_accept(lfm2_sampler *s, lfm2_token token);
+void lfm2_sampler_reset(lfm2_sampler *s);
+
+/* ---- CPU kernels ------------------------------------------------------------------------- */
+
+enum lfm2_cpu_path {
+    LFM2_CPU_AUTO = 0,
+    LFM2_CPU_SCALAR,
+    LFM2_CPU_AVX2,
+    LFM2_CPU_AVX512,       /* AVX-512F/BW/VL (+ VNNI/BF16 where the CPU has them) */
+};
+
+/* Force a kernel path (tests cover every path). Also set by the environment variable
+ * LFM2_CPU_PATH=scalar|avx2|avx512. Returns false if the CPU cannot run it. */
+bool lfm2_set_cpu_path(enum lfm2_cpu_path path);
+enum lfm2_cpu_path lfm2_get_cpu_path(void);
+const char *lfm2_cpu_path_name(enum lfm2_cpu_path path);
+/* e.g. "AVX512 (VNNI, BF16) | AVX2 | FMA | F16C" */
+const char *lfm2_cpu_features(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LFM2_H */

@@ -1,0 +1,2 @@
+/* matmul.c — placeholder, being written. */
+#include "internal.h"

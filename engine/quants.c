@@ -1,0 +1,2 @@
+/* quants.c — placeholder, being written. */
+#include "internal.h"

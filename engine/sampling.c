@@ -1,0 +1,2 @@
+/* sampling.c — placeholder, being written. */
+#include "internal.h"

@@ -1,0 +1,2 @@
+/* unicode-data.c — placeholder, being written. */
+#include "internal.h"

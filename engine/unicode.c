@@ -1,0 +1,2 @@
+/* unicode.c — placeholder, being written. */
+#include "internal.h"

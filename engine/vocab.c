@@ -1,0 +1,2 @@
+/* vocab.c — placeholder, being written. */
+#include "internal.h"

@@ -1,0 +1,17 @@
+/* cli.h — subcommands of the `lfm2` command-line program. Each returns the exit status. */
+#ifndef LFM2_CLI_H
+#define LFM2_CLI_H
+
+int cmd_generate(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_mkmodel(int argc, char **argv);
+int cmd_embed_image(int argc, char **argv);   /* vision (only when built with vision) */
+int cmd_caption(int argc, char **argv);
+
+/* Prints "lfm2 <cmd>: <message>" to stderr and returns 1. */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,68 @@
+/* lfm2 — command-line front end of the lfm2-gst engine. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "lfm2.h"
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "lfm2 %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+struct command {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+};
+
+static const struct command commands[] = {
+    { "generate", cmd_generate, "-m MODEL -p TEXT [-n N] [-t THREADS] [--chat] [--temp X] [--seed S]  stream generated text" },
+    { "tokenize", cmd_tokenize, "-m MODEL -f FILE [--bos] [--no-special]  print token ids, one per line" },
+    { "logits", cmd_logits, "-m MODEL --tokens 1,2,3 -o OUT [--decode] [-t THREADS]  write float32 logits [n][n_vocab]" },
+    { "info", cmd_info, "-m MODEL  architecture, sizes, tensor types, tokenizer" },
+    { "bench", cmd_bench, "-m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [--json]  prompt/generation speed" },
+    { "mkmodel", cmd_mkmodel, "--config tiny|350m|700m|1.2b|2.6b|moe-tiny|vl-tiny|... --type q8_0 -o OUT  write a random-weight GGUF" },
+#ifdef LFM2_WITH_VISION
+    { "embed-image", cmd_embed_image, "--mmproj MMPROJ --image FILE -o OUT  image embeddings [n][n_embd]" },
+    { "caption", cmd_caption, "-m MODEL --mmproj MMPROJ --image FILE [-p PROMPT]  describe an image" },
+#endif
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: lfm2 COMMAND [options]   (lfm2 %s, CPU: %s)\n\ncommands:\n", lfm2_version(),
+            lfm2_cpu_features());
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nenvironment: LFM2_CPU_PATH=scalar|avx2|avx512 forces a kernel path\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("lfm2 %s\n", lfm2_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "lfm2: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 1;
+}
