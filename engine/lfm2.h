@@ -63,6 +63,7 @@ struct lfm2_hparams {
     int n_head;
     int n_head_kv_max;        /* largest per-layer head_count_kv */
     int head_dim;
+    int n_rot;                /* rotated dims per head (rope.dimension_count, default head_dim) */
     int n_ff;                 /* dense FFN width */
     int n_conv_cache;         /* shortconv.l_cache (kernel width, 3) */
     int n_swa;                /* sliding window (0 = none) */

@@ -1,0 +1,57 @@
+#!/bin/sh
+# test-cli — the `lfm2` command: logits parity through the CLI, tokenize, generate, info, errors.
+set -u
+CLI=${LFM2_CLI:?}
+D=${LFM2_TEST_DATA:?}/text
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail=0
+check() { if ! "$@"; then echo "FAIL: $*" >&2; fail=1; fi; }
+
+M=$D/tiny-q8_0/lfm2-tiny-q8_0.gguf
+# prompt ids from the fixture, logits compared with llama.cpp's through python3's stdlib
+IDS=$(python3 -c "import json;print(','.join(map(str,json.load(open('$D/tiny-q8_0/logits.json'))['prompt_ids'])))")
+cmp_logits() {  # cmp_logits OUT REF TOL
+python3 - "$1" "$2" "$3" <<'PY'
+import struct, sys
+a = open(sys.argv[1], 'rb').read(); b = open(sys.argv[2], 'rb').read()
+if len(a) != len(b): sys.exit("size %d != %d" % (len(a), len(b)))
+n = len(a) // 4
+x = struct.unpack('<%df' % n, a); y = struct.unpack('<%df' % n, b)
+d = max(abs(p - q) for p, q in zip(x, y))
+print("max |dlogit| %.3g" % d)
+sys.exit(0 if d <= float(sys.argv[3]) else 1)
+PY
+}
+check "$CLI" logits -m "$M" --tokens "$IDS" -o "$T/prefill.f32" -t 2
+check cmp_logits "$T/prefill.f32" "$D/tiny-q8_0/prefill.f32" 0.0338
+check "$CLI" logits -m "$M" --tokens "$IDS" -o "$T/seq.f32" --decode
+check cmp_logits "$T/seq.f32" "$D/tiny-q8_0/sequential.f32" 0.0338
+
+# tokenize: the fixture's prompt text gives the fixture's ids (BOS only with --bos)
+python3 -c "import json,sys;sys.stdout.write(json.load(open('$D/tiny-q8_0/logits.json'))['prompt_text'])" > "$T/prompt.txt"
+check sh -c "'$CLI' tokenize -m '$M' -f '$T/prompt.txt' --bos | tr '\n' ',' | sed 's/,\$//' > '$T/ids.txt'"
+check test "$(cat "$T/ids.txt")" = "$IDS"
+check sh -c "'$CLI' tokenize -m '$M' -f '$T/prompt.txt' | head -1 | grep -qx 6"
+
+# generate: greedy is deterministic, streams text and reports tokens/s
+check sh -c "'$CLI' generate -m '$M' -p 'Hello' -n 8 --temp 0 > '$T/g1.txt' 2> '$T/g1.err'"
+check sh -c "'$CLI' generate -m '$M' -p 'Hello' -n 8 --temp 0 > '$T/g2.txt' 2>/dev/null"
+check cmp -s "$T/g1.txt" "$T/g2.txt"
+check grep -q "tokens/s" "$T/g1.err"
+check grep -q "^Hello" "$T/g1.txt"
+check sh -c "'$CLI' generate -m '$M' -p 'Hi' --chat -n 4 --seed 3 > /dev/null 2>&1"
+
+# info
+check sh -c "'$CLI' info -m '$D/moe/tiny-moe-q8_0/lfm2moe-tiny-q8_0.gguf' | grep -q 'experts:        8 (2 used'"
+check sh -c "'$CLI' info -m '$M' | grep -q 'conv conv attn conv conv attn'"
+
+# errors: non-zero exit and a message naming the problem
+check sh -c "! '$CLI' generate -m '$T/missing.gguf' -p x 2> '$T/e1' && grep -q 'missing.gguf' '$T/e1'"
+head -c 1000 "$M" > "$T/trunc.gguf"
+check sh -c "! '$CLI' info -m '$T/trunc.gguf' 2> '$T/e2' && grep -q 'trunc.gguf' '$T/e2'"
+check sh -c "! '$CLI' logits -m '$M' --tokens 1,99999 -o '$T/x.f32' 2> '$T/e3' && grep -q 'vocabulary' '$T/e3'"
+check sh -c "! '$CLI' generate -m '$M' 2>/dev/null"
+check sh -c "! '$CLI' frobnicate 2>/dev/null"
+check sh -c "! '$CLI' info -m '${LFM2_TEST_DATA}/vision/lfm2-vl-tiny-mmproj-f32.gguf' 2> '$T/e4' && grep -q mmproj '$T/e4'"
+exit $fail
