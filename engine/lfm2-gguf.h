@@ -152,6 +152,12 @@ void lfm2_gguf_set_arr_str(lfm2_gguf_writer *w, const char *key, const char *con
 /* Adds a tensor; `data` (lfm2_row_bytes(type, ne0) × ne1 × … bytes) is copied. */
 void lfm2_gguf_add_tensor(lfm2_gguf_writer *w, const char *name, enum lfm2_type type,
                           int n_dims, const int64_t *ne, const void *data);
+/* Adds a tensor whose bytes `fill` produces at write time, into a zeroed buffer of the
+ * tensor's size (return 0, or -1 with an error set): big generated models are never held in
+ * memory whole. `ctx` must stay valid until lfm2_gguf_writer_write returns. */
+void lfm2_gguf_add_tensor_fill(lfm2_gguf_writer *w, const char *name, enum lfm2_type type,
+                               int n_dims, const int64_t *ne,
+                               int (*fill)(void *ctx, void *dst, size_t nbytes), void *ctx);
 /* Writes the file (alignment 32, tensors in insertion order). Returns 0 or -1 with error. */
 int lfm2_gguf_writer_write(lfm2_gguf_writer *w, const char *path);
 
