@@ -1,2 +1,321 @@
-/* matmul.c — placeholder, being written. */
+/* matmul.c — quantized matrix products on the thread pool.
+ *
+ * y[t][o] = Σ_i w[o][i]·x[t][i]. The activations are first rounded to the format ggml pairs
+ * with the weight type (kernels/kernels.h), once per call even when several weights share the
+ * input (lfm2_matmul_multi); then the threads split the output rows, weighted by their bytes,
+ * in blocks of ROW_BLOCK rows, and each thread runs the path's tile kernel over its rows and
+ * every token. Weights are read in place from the mapping.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "internal.h"
+#include "kernels/kernels.h"
+#include "lfm2-ops.h"
+#include "quants.h"
+
+#define MAX_MULTI 16
+#define ROW_BLOCK 16   /* rows per work unit: a multiple of every tile kernel's row step */
+#define TOK_TILE 64    /* tokens per tile call: their activations stay in L2 */
+
+int lfm2_act_for_type(enum lfm2_type type)
+{
+    switch (type) {
+    case LFM2_TYPE_F32: return LFM2_ACT_F32;
+    case LFM2_TYPE_F16: return LFM2_ACT_F16;
+    case LFM2_TYPE_BF16: return LFM2_ACT_BF16;
+    case LFM2_TYPE_Q4_0:
+    case LFM2_TYPE_Q5_0:
+    case LFM2_TYPE_Q8_0: return LFM2_ACT_Q8_0;
+    case LFM2_TYPE_Q4_1:
+    case LFM2_TYPE_Q5_1: return LFM2_ACT_Q8_1;
+    case LFM2_TYPE_Q4_K:
+    case LFM2_TYPE_Q5_K:
+    case LFM2_TYPE_Q6_K: return LFM2_ACT_Q8_K;
+    default: return -1;
+    }
+}
+
+size_t lfm2_act_row_bytes(enum lfm2_act act, int64_t k)
+{
+    switch (act) {
+    case LFM2_ACT_F32: return (size_t)k * 4;
+    case LFM2_ACT_F16:
+    case LFM2_ACT_BF16: return (size_t)k * 2;
+    case LFM2_ACT_Q8_0: return (size_t)(k / QK8_0) * sizeof(block_q8_0);
+    case LFM2_ACT_Q8_1: return (size_t)(k / QK8_1) * sizeof(block_q8_1);
+    case LFM2_ACT_Q8_K: return (size_t)(k / QK_K) * sizeof(block_q8_K);
+    default: return 0;
+    }
+}
+
+static int act_block(enum lfm2_act act)
+{
+    switch (act) {
+    case LFM2_ACT_Q8_0:
+    case LFM2_ACT_Q8_1: return 32;
+    case LFM2_ACT_Q8_K: return QK_K;
+    default: return 1;
+    }
+}
+
+struct mm_job {
+    const struct lfm2_kernels *kt;
+    lfm2_pool *pool;
+    int n_w;
+    const lfm2_tensor *w[MAX_MULTI];
+    const float *bias[MAX_MULTI];
+    float *y[MAX_MULTI];
+    int64_t ldy[MAX_MULTI];
+    int fmt_of[MAX_MULTI];             /* activation format of weight j */
+    int64_t cost0[MAX_MULTI + 1];      /* cumulative cost (row-block bytes) before weight j */
+
+    const float *x;
+    int64_t ldx, n, k;
+
+    /* activation buffers by format (F32 uses x in place) */
+    bool need[LFM2_ACT_COUNT];
+    uint8_t *buf[LFM2_ACT_COUNT];
+    size_t stride[LFM2_ACT_COUNT];
+    bool quant_in_task;
+};
+
+static void quantize_rows(const struct mm_job *job, int64_t t0, int64_t t1)
+{
+    for (int f = LFM2_ACT_F16; f < LFM2_ACT_COUNT; f++) {
+        if (!job->need[f])
+            continue;
+        for (int64_t t = t0; t < t1; t++)
+            job->kt->act[f](job->x + t * job->ldx, job->buf[f] + (size_t)t * job->stride[f], job->k);
+    }
+}
+
+static void mm_task(void *arg, int ith, int nth)
+{
+    const struct mm_job *job = arg;
+    if (job->quant_in_task) {
+        const int64_t per = (job->n + nth - 1) / nth;
+        const int64_t t0 = ith * per, t1 = t0 + per < job->n ? t0 + per : job->n;
+        if (t0 < t1)
+            quantize_rows(job, t0, t1);
+        lfm2_pool_barrier(job->pool);
+    }
+
+    /* This thread's slice of the concatenated row blocks, by cost. */
+    const int64_t total = job->cost0[job->n_w];
+    const int64_t c0 = total * ith / nth, c1 = total * (ith + 1) / nth;
+
+    for (int j = 0; j < job->n_w; j++) {
+        const lfm2_tensor *w = job->w[j];
+        const int64_t nrows = w->ne[1];
+        const int64_t nblk = (nrows + ROW_BLOCK - 1) / ROW_BLOCK;
+        const int64_t bc = (job->cost0[j + 1] - job->cost0[j]) / nblk;   /* cost per block */
+        /* blocks whose start cost lies in [c0, c1) */
+        int64_t b0 = c0 <= job->cost0[j] ? 0 : (c0 - job->cost0[j] + bc - 1) / bc;
+        int64_t b1 = c1 <= job->cost0[j] ? 0 : (c1 - job->cost0[j] + bc - 1) / bc;
+        if (b1 > nblk) b1 = nblk;
+        if (b0 >= b1)
+            continue;
+        const int64_t r0 = b0 * ROW_BLOCK, r1 = b1 * ROW_BLOCK < nrows ? b1 * ROW_BLOCK : nrows;
+
+        const int f = job->fmt_of[j];
+        const uint8_t *act = f == LFM2_ACT_F32 ? (const uint8_t *)job->x : job->buf[f];
+        const size_t xs = f == LFM2_ACT_F32 ? (size_t)job->ldx * sizeof(float) : job->stride[f];
+        const lfm2_tile_fn tile = job->kt->tile[w->type];
+        float *y = job->y[j];
+        const int64_t ldy = job->ldy[j];
+
+        for (int64_t t0 = 0; t0 < job->n; t0 += TOK_TILE) {
+            const int64_t nt = job->n - t0 < TOK_TILE ? job->n - t0 : TOK_TILE;
+            for (int64_t r = r0; r < r1; r += ROW_BLOCK) {
+                const int64_t nr = r1 - r < ROW_BLOCK ? r1 - r : ROW_BLOCK;
+                tile(job->k, (const uint8_t *)w->data + (size_t)r * w->nb1, w->nb1, nr,
+                     act + (size_t)t0 * xs, xs, nt, y + t0 * ldy + r, ldy);
+            }
+        }
+        if (job->bias[j]) {
+            const float *b = job->bias[j];
+            for (int64_t t = 0; t < job->n; t++)
+                for (int64_t r = r0; r < r1; r++)
+                    y[t * ldy + r] += b[r];
+        }
+    }
+}
+
+static bool check_weight(const lfm2_tensor *w, int64_t k)
+{
+    const int f = lfm2_act_for_type(w->type);
+    if (f < 0 || !lfm2_type_supported(w->type)) {
+        lfm2_set_error("matmul: tensor '%s' has type %s, which has no matrix product",
+                       w->name ? w->name : "?", lfm2_type_name(w->type));
+        return false;
+    }
+    if (w->ne[0] != k || k % act_block(f) != 0 || w->ne[1] <= 0) {
+        lfm2_set_error("matmul: tensor '%s' {%lld, %lld} does not fit an input of %lld columns",
+                       w->name ? w->name : "?", (long long)w->ne[0], (long long)w->ne[1],
+                       (long long)k);
+        return false;
+    }
+    return true;
+}
+
+/* Bad arguments are programming errors caught at model load; answer with NaN (and an error
+ * message) rather than reading out of bounds. */
+static void fill_nan(float *y, int64_t ldy, int64_t rows, int64_t n)
+{
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t r = 0; r < rows; r++)
+            y[t * ldy + r] = NAN;
+}
+
+static void matmul_run(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
+                       const float *const *bias, const float *x, int64_t ldx, float *const *y,
+                       const int64_t *ldy, int64_t n)
+{
+    if (n <= 0 || n_w <= 0)
+        return;
+    const int64_t k = w[0]->ne[0];
+    struct mm_job job;
+    memset(&job, 0, sizeof job);
+    job.kt = lfm2_kernels_get();
+    job.pool = pool;
+    job.x = x;
+    job.ldx = ldx;
+    job.n = n;
+    job.k = k;
+
+    for (int j = 0; j < n_w; j++) {
+        if (!check_weight(w[j], k)) {
+            for (int i = 0; i < n_w; i++)
+                fill_nan(y[i], ldy[i], w[i]->ne[1], n);
+            return;
+        }
+        job.w[j] = w[j];
+        job.bias[j] = bias ? bias[j] : NULL;
+        job.y[j] = y[j];
+        job.ldy[j] = ldy[j];
+        job.fmt_of[j] = lfm2_act_for_type(w[j]->type);
+        job.need[job.fmt_of[j]] = true;
+        const int64_t nblk = (w[j]->ne[1] + ROW_BLOCK - 1) / ROW_BLOCK;
+        job.cost0[j + 1] = job.cost0[j] + nblk * (int64_t)w[j]->nb1 * ROW_BLOCK;
+    }
+    job.n_w = n_w;
+
+    size_t total = 0;
+    for (int f = LFM2_ACT_F16; f < LFM2_ACT_COUNT; f++) {
+        if (!job.need[f])
+            continue;
+        job.stride[f] = (lfm2_act_row_bytes(f, k) + 63) & ~(size_t)63;
+        total += job.stride[f] * (size_t)n;
+    }
+    if (total) {
+        uint8_t *scratch = lfm2_pool_scratch(pool, total);
+        if (!scratch) {
+            for (int i = 0; i < n_w; i++)
+                fill_nan(y[i], ldy[i], w[i]->ne[1], n);
+            return;
+        }
+        for (int f = LFM2_ACT_F16; f < LFM2_ACT_COUNT; f++) {
+            if (!job.need[f])
+                continue;
+            job.buf[f] = scratch;
+            scratch += job.stride[f] * (size_t)n;
+        }
+    }
+    /* One row is quantized faster than a barrier; more rows are split across the threads. */
+    job.quant_in_task = n > 1 && lfm2_pool_n_threads(pool) > 1;
+    if (!job.quant_in_task)
+        quantize_rows(&job, 0, n);
+    lfm2_pool_run(pool, mm_task, &job);
+}
+
+void lfm2_matmul(lfm2_pool *pool, const lfm2_tensor *w, const float *x, int64_t ldx, float *y,
+                 int64_t ldy, int64_t n)
+{
+    matmul_run(pool, 1, &w, NULL, x, ldx, &y, &ldy, n);
+}
+
+void lfm2_matmul_bias(lfm2_pool *pool, const lfm2_tensor *w, const float *b, const float *x,
+                      int64_t ldx, float *y, int64_t ldy, int64_t n)
+{
+    matmul_run(pool, 1, &w, &b, x, ldx, &y, &ldy, n);
+}
+
+void lfm2_matmul_multi(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w, const float *x,
+                       int64_t ldx, float *const *y, const int64_t *ldy, int64_t n)
+{
+    for (int j0 = 0; j0 < n_w; j0 += MAX_MULTI) {
+        const int m = n_w - j0 < MAX_MULTI ? n_w - j0 : MAX_MULTI;
+        matmul_run(pool, m, w + j0, NULL, x, ldx, y + j0, ldy + j0, n);
+    }
+}
+
+/* ---- views and dequantization ---- */
+
+lfm2_tensor lfm2_tensor_slab(const lfm2_tensor *t, int64_t i2)
+{
+    lfm2_tensor s = *t;
+    const size_t slab = (size_t)t->ne[1] * t->nb1;
+    if (i2 < 0 || i2 >= t->ne[2]) {
+        lfm2_set_error("tensor '%s': slab %lld out of range (ne[2] = %lld)",
+                       t->name ? t->name : "?", (long long)i2, (long long)t->ne[2]);
+        s.data = NULL;
+        s.nbytes = 0;
+        s.ne[1] = 0;
+        return s;
+    }
+    s.data = (const uint8_t *)t->data + (size_t)i2 * slab;
+    s.n_dims = 2;
+    s.ne[2] = 1;
+    s.ne[3] = 1;
+    s.nbytes = slab;
+    return s;
+}
+
+static void dequant_row(enum lfm2_type type, const void *src, float *dst, int64_t n)
+{
+    switch (type) {
+    case LFM2_TYPE_F32:
+        memcpy(dst, src, (size_t)n * sizeof(float));
+        break;
+    case LFM2_TYPE_F16: {
+        const uint16_t *h = src;
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = lfm2_fp16_to_fp32(h[i]);
+        break;
+    }
+    case LFM2_TYPE_BF16: {
+        const uint16_t *h = src;
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = lfm2_bf16_to_fp32(h[i]);
+        break;
+    }
+    default:
+        lfm2_dequantize_row(type, src, dst, n);
+    }
+}
+
+void lfm2_get_rows(const lfm2_tensor *w, const int32_t *ids, int64_t n, float *out)
+{
+    const int64_t ne0 = w->ne[0];
+    const int64_t nrows = w->ne[1] * w->ne[2] * w->ne[3];
+    for (int64_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= nrows) {
+            lfm2_set_error("tensor '%s': row %d out of range (%lld rows)",
+                           w->name ? w->name : "?", ids[i], (long long)nrows);
+            memset(out + i * ne0, 0, (size_t)ne0 * sizeof(float));
+            continue;
+        }
+        dequant_row(w->type, (const uint8_t *)w->data + (size_t)ids[i] * w->nb1, out + i * ne0,
+                    ne0);
+    }
+}
+
+void lfm2_tensor_to_f32(const lfm2_tensor *w, float *out)
+{
+    const int64_t ne0 = w->ne[0];
+    const int64_t nrows = w->ne[1] * w->ne[2] * w->ne[3];
+    for (int64_t r = 0; r < nrows; r++)
+        dequant_row(w->type, (const uint8_t *)w->data + (size_t)r * w->nb1, out + r * ne0, ne0);
+}

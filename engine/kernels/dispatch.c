@@ -1,0 +1,226 @@
+/* dispatch.c — CPU feature detection and the choice of kernel path (scalar / AVX2 / AVX-512).
+ *
+ * The path is chosen once (LFM2_CPU_PATH, else the best the CPU runs) and can be changed at
+ * any time with lfm2_set_cpu_path(); ops read the current table at the start of each call. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define LFM2_X86 1
+#endif
+
+/* ---- CPU features ---- */
+
+static unsigned detect_flags(void)
+{
+    unsigned f = 0;
+#ifdef LFM2_X86
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    const bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    const bool fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave || !avx)
+        return 0;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    const bool ymm_ok = (xlo & 0x6) == 0x6;                  /* XMM and YMM state */
+    const bool zmm_ok = ymm_ok && (xlo & 0xE0) == 0xE0;       /* opmask, ZMM0-15 hi, ZMM16-31 */
+    if (!ymm_ok)
+        return 0;
+    if (fma)
+        f |= LFM2_CPU_HAS_FMA;
+    if (f16c)
+        f |= LFM2_CPU_HAS_F16C;
+    if (__get_cpuid_max(0, NULL) >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        if ((b >> 5) & 1)
+            f |= LFM2_CPU_HAS_AVX2;
+        if (zmm_ok) {
+            if ((b >> 16) & 1) f |= LFM2_CPU_HAS_AVX512F;
+            if ((b >> 17) & 1) f |= LFM2_CPU_HAS_AVX512DQ;
+            if ((b >> 30) & 1) f |= LFM2_CPU_HAS_AVX512BW;
+            if ((b >> 31) & 1) f |= LFM2_CPU_HAS_AVX512VL;
+            if ((c >> 11) & 1) f |= LFM2_CPU_HAS_AVX512VNNI;
+            unsigned a1, b1, c1, d1;
+            __cpuid_count(7, 1, a1, b1, c1, d1);
+            if ((a1 >> 5) & 1) f |= LFM2_CPU_HAS_AVX512BF16;
+        }
+    }
+#endif
+    return f;
+}
+
+static unsigned g_flags;
+static pthread_once_t g_flags_once = PTHREAD_ONCE_INIT;
+static void init_flags(void) { g_flags = detect_flags(); }
+
+unsigned lfm2_cpu_flags(void)
+{
+    pthread_once(&g_flags_once, init_flags);
+    return g_flags;
+}
+
+#define NEED_AVX2 (LFM2_CPU_HAS_AVX2 | LFM2_CPU_HAS_FMA | LFM2_CPU_HAS_F16C)
+/* The AVX-512 kernels use VNNI for every integer product; CPUs with AVX-512 but without VNNI
+ * (Skylake-X) take the AVX2 path. BF16 is optional (checked per kernel). */
+#define NEED_AVX512 (NEED_AVX2 | LFM2_CPU_HAS_AVX512F | LFM2_CPU_HAS_AVX512BW | \
+                     LFM2_CPU_HAS_AVX512VL | LFM2_CPU_HAS_AVX512DQ | LFM2_CPU_HAS_AVX512VNNI)
+
+static bool path_supported(enum lfm2_cpu_path p)
+{
+    const unsigned f = lfm2_cpu_flags();
+    switch (p) {
+    case LFM2_CPU_SCALAR: return true;
+#if defined(LFM2_KERNELS_X86)
+    case LFM2_CPU_AVX2: return (f & NEED_AVX2) == NEED_AVX2;
+    case LFM2_CPU_AVX512: return (f & NEED_AVX512) == NEED_AVX512;
+#endif
+    default: (void)f; return false;
+    }
+}
+
+static enum lfm2_cpu_path best_path(void)
+{
+    if (path_supported(LFM2_CPU_AVX512))
+        return LFM2_CPU_AVX512;
+    if (path_supported(LFM2_CPU_AVX2))
+        return LFM2_CPU_AVX2;
+    return LFM2_CPU_SCALAR;
+}
+
+/* ---- kernel tables ---- */
+
+static struct lfm2_kernels g_tables[4];   /* indexed by enum lfm2_cpu_path */
+static bool g_table_ok[4];
+static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
+static _Atomic int g_path = LFM2_CPU_AUTO;
+
+static void fill_from(struct lfm2_kernels *k, const struct lfm2_kernels *s)
+{
+    for (int i = 0; i < LFM2_ACT_COUNT; i++)
+        if (!k->act[i]) k->act[i] = s->act[i];
+    for (int i = 0; i < LFM2_TYPE_COUNT; i++)
+        if (!k->tile[i]) k->tile[i] = s->tile[i];
+    if (!k->dot_f32) k->dot_f32 = s->dot_f32;
+    if (!k->axpy_f32) k->axpy_f32 = s->axpy_f32;
+    if (!k->scale_f32) k->scale_f32 = s->scale_f32;
+}
+
+static void init_tables(void)
+{
+    lfm2_kernels_init_scalar(&g_tables[LFM2_CPU_SCALAR]);
+    g_table_ok[LFM2_CPU_SCALAR] = true;
+#if defined(LFM2_KERNELS_X86)
+    if (path_supported(LFM2_CPU_AVX2)) {
+        lfm2_kernels_init_avx2(&g_tables[LFM2_CPU_AVX2]);
+        fill_from(&g_tables[LFM2_CPU_AVX2], &g_tables[LFM2_CPU_SCALAR]);
+        g_tables[LFM2_CPU_AVX2].path = LFM2_CPU_AVX2;
+        g_table_ok[LFM2_CPU_AVX2] = true;
+    }
+    if (path_supported(LFM2_CPU_AVX512)) {
+        lfm2_kernels_init_avx512(&g_tables[LFM2_CPU_AVX512]);
+        /* entries the AVX-512 file leaves out come from AVX2, then scalar */
+        fill_from(&g_tables[LFM2_CPU_AVX512], &g_tables[LFM2_CPU_AVX2]);
+        fill_from(&g_tables[LFM2_CPU_AVX512], &g_tables[LFM2_CPU_SCALAR]);
+        g_tables[LFM2_CPU_AVX512].path = LFM2_CPU_AVX512;
+        g_table_ok[LFM2_CPU_AVX512] = true;
+    }
+#endif
+    enum lfm2_cpu_path p = best_path();
+    const char *env = getenv("LFM2_CPU_PATH");
+    if (env && *env && strcmp(env, "auto") != 0) {
+        enum lfm2_cpu_path want = LFM2_CPU_AUTO;
+        if (!strcmp(env, "scalar")) want = LFM2_CPU_SCALAR;
+        else if (!strcmp(env, "avx2")) want = LFM2_CPU_AVX2;
+        else if (!strcmp(env, "avx512")) want = LFM2_CPU_AVX512;
+        if (want == LFM2_CPU_AUTO)
+            fprintf(stderr, "lfm2: LFM2_CPU_PATH='%s' is not scalar|avx2|avx512|auto; using %s\n",
+                    env, lfm2_cpu_path_name(p));
+        else if (!g_table_ok[want])
+            fprintf(stderr, "lfm2: LFM2_CPU_PATH=%s: this CPU cannot run it; using %s\n", env,
+                    lfm2_cpu_path_name(p));
+        else
+            p = want;
+    }
+    atomic_store(&g_path, (int)p);
+}
+
+const struct lfm2_kernels *lfm2_kernels_for(enum lfm2_cpu_path path)
+{
+    pthread_once(&g_tables_once, init_tables);
+    if ((int)path < LFM2_CPU_SCALAR || (int)path > LFM2_CPU_AVX512 || !g_table_ok[path])
+        return NULL;
+    return &g_tables[path];
+}
+
+const struct lfm2_kernels *lfm2_kernels_get(void)
+{
+    pthread_once(&g_tables_once, init_tables);
+    return &g_tables[atomic_load_explicit(&g_path, memory_order_relaxed)];
+}
+
+/* ---- public API (lfm2.h, "CPU kernels") ---- */
+
+bool lfm2_set_cpu_path(enum lfm2_cpu_path path)
+{
+    pthread_once(&g_tables_once, init_tables);
+    if (path == LFM2_CPU_AUTO)
+        path = best_path();
+    if ((int)path < LFM2_CPU_SCALAR || (int)path > LFM2_CPU_AVX512 || !g_table_ok[path])
+        return false;
+    atomic_store(&g_path, (int)path);
+    return true;
+}
+
+enum lfm2_cpu_path lfm2_get_cpu_path(void)
+{
+    pthread_once(&g_tables_once, init_tables);
+    return (enum lfm2_cpu_path)atomic_load(&g_path);
+}
+
+const char *lfm2_cpu_path_name(enum lfm2_cpu_path path)
+{
+    switch (path) {
+    case LFM2_CPU_AUTO: return "auto";
+    case LFM2_CPU_SCALAR: return "scalar";
+    case LFM2_CPU_AVX2: return "avx2";
+    case LFM2_CPU_AVX512: return "avx512";
+    }
+    return "unknown";
+}
+
+static char g_features[160];
+static pthread_once_t g_features_once = PTHREAD_ONCE_INIT;
+
+static void format_features(void)
+{
+    const unsigned f = lfm2_cpu_flags();
+    char *p = g_features;
+    const char *end = g_features + sizeof g_features;
+    if ((f & NEED_AVX512 & ~NEED_AVX2) == (NEED_AVX512 & ~NEED_AVX2)) {
+        p += snprintf(p, (size_t)(end - p), "AVX512 (VNNI%s) | ",
+                      (f & LFM2_CPU_HAS_AVX512BF16) ? ", BF16" : "");
+    } else if (f & LFM2_CPU_HAS_AVX512F) {
+        p += snprintf(p, (size_t)(end - p), "AVX512F (no VNNI: unused) | ");
+    }
+    if (f & LFM2_CPU_HAS_AVX2) p += snprintf(p, (size_t)(end - p), "AVX2 | ");
+    if (f & LFM2_CPU_HAS_FMA) p += snprintf(p, (size_t)(end - p), "FMA | ");
+    if (f & LFM2_CPU_HAS_F16C) p += snprintf(p, (size_t)(end - p), "F16C | ");
+    if (p == g_features)
+        snprintf(p, (size_t)(end - p), "scalar only");
+    else
+        p[-3] = '\0';   /* drop the trailing " | " */
+}
+
+const char *lfm2_cpu_features(void)
+{
+    pthread_once(&g_features_once, format_features);
+    return g_features;
+}

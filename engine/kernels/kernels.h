@@ -1,0 +1,92 @@
+/* kernels.h — the per-ISA kernel table behind lfm2-ops.h (internal to the engine).
+ *
+ * Each dispatch path (scalar, AVX2, AVX-512) fills one `struct lfm2_kernels`. The scalar table
+ * is complete and is the oracle the SIMD tables are tested against; a SIMD table may leave an
+ * entry NULL, in which case lfm2_kernels_get() fills it from the scalar table.
+ *
+ * Activation formats (what x is rounded to before a product with a weight type):
+ *   F32  → plain floats                         F16  → fp16 (round to nearest even)
+ *   BF16 → bf16 (ggml rounding)                 Q4_0, Q5_0, Q8_0 → Q8_0 blocks of 32
+ *   Q4_1, Q5_1 → Q8_1 blocks (s = fp16(d·Σq))   Q4_K, Q5_K, Q6_K → Q8_K blocks of 256
+ */
+#ifndef LFM2_KERNELS_H
+#define LFM2_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lfm2-ops.h"
+#include "quants.h"
+
+enum lfm2_act {
+    LFM2_ACT_F32 = 0,
+    LFM2_ACT_F16,
+    LFM2_ACT_BF16,
+    LFM2_ACT_Q8_0,
+    LFM2_ACT_Q8_1,
+    LFM2_ACT_Q8_K,
+    LFM2_ACT_COUNT,
+};
+
+/* The activation format for a weight type; -1 for types that are not weight types. */
+int lfm2_act_for_type(enum lfm2_type type);
+/* Bytes of one activation row of k elements (k a multiple of the format's block). */
+size_t lfm2_act_row_bytes(enum lfm2_act act, int64_t k);
+
+/* Converts one row of k floats to an activation format. */
+typedef void (*lfm2_act_fn)(const float *x, void *y, int64_t k);
+
+/* Matrix tile: for t < nt and r < nr,
+ *     y[t·ldy + r] = Σ_i w_r[i] · x_t[i]
+ * with weight row r at w + r·nb1 (type-specific blocks) and activation row t at x + t·xs
+ * (in the weight type's activation format). k = elements per row. */
+typedef void (*lfm2_tile_fn)(int64_t k, const void *w, size_t nb1, int64_t nr,
+                             const void *x, size_t xs, int64_t nt, float *y, int64_t ldy);
+
+struct lfm2_kernels {
+    enum lfm2_cpu_path path;
+    lfm2_act_fn act[LFM2_ACT_COUNT];          /* act[LFM2_ACT_F32] unused (x is used in place) */
+    lfm2_tile_fn tile[LFM2_TYPE_COUNT];       /* by weight type */
+
+    /* float helpers for attention and the elementwise ops */
+    float (*dot_f32)(const float *a, const float *b, int64_t n);
+    void (*axpy_f32)(float *y, float a, const float *x, int64_t n);   /* y += a·x */
+    void (*scale_f32)(float *y, float s, int64_t n);                  /* y *= s */
+};
+
+/* The table of the active path (lfm2_set_cpu_path / LFM2_CPU_PATH / best available). */
+const struct lfm2_kernels *lfm2_kernels_get(void);
+/* The table of a given path, NULL if not compiled in or not supported by this CPU. */
+const struct lfm2_kernels *lfm2_kernels_for(enum lfm2_cpu_path path);
+
+/* Raw per-ISA tables (entries may be NULL; only call when the CPU supports the ISA). */
+void lfm2_kernels_init_scalar(struct lfm2_kernels *k);
+void lfm2_kernels_init_avx2(struct lfm2_kernels *k);
+void lfm2_kernels_init_avx512(struct lfm2_kernels *k);
+
+/* CPU feature bits (cpuid + OS support of the register state). */
+enum {
+    LFM2_CPU_HAS_AVX2 = 1 << 0,
+    LFM2_CPU_HAS_FMA = 1 << 1,
+    LFM2_CPU_HAS_F16C = 1 << 2,
+    LFM2_CPU_HAS_AVX512F = 1 << 3,
+    LFM2_CPU_HAS_AVX512BW = 1 << 4,
+    LFM2_CPU_HAS_AVX512VL = 1 << 5,
+    LFM2_CPU_HAS_AVX512DQ = 1 << 6,
+    LFM2_CPU_HAS_AVX512VNNI = 1 << 7,
+    LFM2_CPU_HAS_AVX512BF16 = 1 << 8,
+};
+unsigned lfm2_cpu_flags(void);
+
+/* ---- pool internals shared with matmul.c / ops.c ---- */
+
+/* Waits until every thread of the pool running the current task reaches the barrier. Only
+ * valid inside a task started by lfm2_pool_run (all nth threads must call it). */
+void lfm2_pool_barrier(lfm2_pool *pool);
+
+/* ---- scalar helpers (also used by the SIMD files for tails) ---- */
+
+static inline float lfm2_h2f(lfm2_fp16 h) { return lfm2_fp16_to_fp32(h); }
+
+#endif /* LFM2_KERNELS_H */

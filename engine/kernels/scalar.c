@@ -1,0 +1,343 @@
+/* scalar.c — the portable kernel path: complete, and the oracle every SIMD path is tested
+ * against. Dot products follow ggml_vec_dot_* semantics: integer sums per block (per
+ * super-block for K-quants) scaled by the two block scales and accumulated in float. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+
+/* ---- activation formats ---- */
+
+static void act_q8_0(const float *x, void *y, int64_t k) { lfm2_quantize_row_q8_0(x, y, k); }
+static void act_q8_K(const float *x, void *y, int64_t k) { lfm2_quantize_row_q8_K(x, y, k); }
+
+/* ggml's x86 quantize_row_q8_1: the Q8_0 rounding plus s = fp16(d · Σq) with d unrounded. */
+static void act_q8_1(const float *x, void *vy, int64_t k)
+{
+    block_q8_1 *y = vy;
+    for (int64_t i = 0; i < k / QK8_1; i++, x += QK8_1) {
+        float amax = 0.0f;
+        for (int j = 0; j < QK8_1; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.f;
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < QK8_1; j++) {
+            const int q = (int)rintf(x[j] * id);   /* default rounding mode: nearest even */
+            y[i].qs[j] = (int8_t)q;
+            sum += q;
+        }
+        y[i].d = lfm2_fp32_to_fp16(d);
+        y[i].s = lfm2_fp32_to_fp16(d * (float)sum);
+    }
+}
+
+static void act_f16(const float *x, void *vy, int64_t k)
+{
+    uint16_t *y = vy;
+    for (int64_t i = 0; i < k; i++)
+        y[i] = lfm2_fp32_to_fp16(x[i]);
+}
+
+static void act_bf16(const float *x, void *vy, int64_t k)
+{
+    uint16_t *y = vy;
+    for (int64_t i = 0; i < k; i++)
+        y[i] = lfm2_fp32_to_bf16(x[i]);
+}
+
+/* ---- one weight row · one activation row ---- */
+
+static float dot_f32_w(int64_t k, const void *vw, const void *vx)
+{
+    const float *w = vw, *x = vx;
+    double s = 0;
+    for (int64_t i = 0; i < k; i++)
+        s += (double)(w[i] * x[i]);
+    return (float)s;
+}
+
+static float dot_f16(int64_t k, const void *vw, const void *vx)
+{
+    const uint16_t *w = vw, *x = vx;
+    double s = 0;
+    for (int64_t i = 0; i < k; i++)
+        s += (double)(lfm2_fp16_to_fp32(w[i]) * lfm2_fp16_to_fp32(x[i]));
+    return (float)s;
+}
+
+static float dot_bf16(int64_t k, const void *vw, const void *vx)
+{
+    const uint16_t *w = vw, *x = vx;
+    double s = 0;
+    for (int64_t i = 0; i < k; i++)
+        s += (double)(lfm2_bf16_to_fp32(w[i]) * lfm2_bf16_to_fp32(x[i]));
+    return (float)s;
+}
+
+static float dot_q8_0(int64_t k, const void *vw, const void *vx)
+{
+    const block_q8_0 *w = vw;
+    const block_q8_0 *x = vx;
+    float sum = 0;
+    for (int64_t b = 0; b < k / QK8_0; b++) {
+        int isum = 0;
+        for (int j = 0; j < QK8_0; j++)
+            isum += w[b].qs[j] * x[b].qs[j];
+        sum += (float)isum * (lfm2_h2f(w[b].d) * lfm2_h2f(x[b].d));
+    }
+    return sum;
+}
+
+static float dot_q4_0(int64_t k, const void *vw, const void *vx)
+{
+    const block_q4_0 *w = vw;
+    const block_q8_0 *x = vx;
+    float sum = 0;
+    for (int64_t b = 0; b < k / QK4_0; b++) {
+        int isum = 0;
+        for (int j = 0; j < QK4_0 / 2; j++) {
+            isum += ((w[b].qs[j] & 0xF) - 8) * x[b].qs[j];
+            isum += ((w[b].qs[j] >> 4) - 8) * x[b].qs[j + QK4_0 / 2];
+        }
+        sum += (float)isum * (lfm2_h2f(w[b].d) * lfm2_h2f(x[b].d));
+    }
+    return sum;
+}
+
+static float dot_q4_1(int64_t k, const void *vw, const void *vx)
+{
+    const block_q4_1 *w = vw;
+    const block_q8_1 *x = vx;
+    float sum = 0, summs = 0;
+    for (int64_t b = 0; b < k / QK4_1; b++) {
+        int isum = 0;
+        for (int j = 0; j < QK4_1 / 2; j++) {
+            isum += (w[b].qs[j] & 0xF) * x[b].qs[j];
+            isum += (w[b].qs[j] >> 4) * x[b].qs[j + QK4_1 / 2];
+        }
+        sum += (float)isum * (lfm2_h2f(w[b].d) * lfm2_h2f(x[b].d));
+        summs += lfm2_h2f(w[b].m) * lfm2_h2f(x[b].s);
+    }
+    return sum + summs;
+}
+
+static float dot_q5_0(int64_t k, const void *vw, const void *vx)
+{
+    const block_q5_0 *w = vw;
+    const block_q8_0 *x = vx;
+    float sum = 0;
+    for (int64_t b = 0; b < k / QK5_0; b++) {
+        uint32_t qh;
+        memcpy(&qh, w[b].qh, 4);
+        int isum = 0;
+        for (int j = 0; j < QK5_0 / 2; j++) {
+            const int v0 = ((w[b].qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
+            const int v1 = ((w[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
+            isum += v0 * x[b].qs[j] + v1 * x[b].qs[j + QK5_0 / 2];
+        }
+        sum += (float)isum * (lfm2_h2f(w[b].d) * lfm2_h2f(x[b].d));
+    }
+    return sum;
+}
+
+static float dot_q5_1(int64_t k, const void *vw, const void *vx)
+{
+    const block_q5_1 *w = vw;
+    const block_q8_1 *x = vx;
+    float sum = 0, summs = 0;
+    for (int64_t b = 0; b < k / QK5_1; b++) {
+        uint32_t qh;
+        memcpy(&qh, w[b].qh, 4);
+        int isum = 0;
+        for (int j = 0; j < QK5_1 / 2; j++) {
+            const int v0 = (w[b].qs[j] & 0xF) | (((qh >> j) & 1) << 4);
+            const int v1 = (w[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
+            isum += v0 * x[b].qs[j] + v1 * x[b].qs[j + QK5_1 / 2];
+        }
+        sum += (float)isum * (lfm2_h2f(w[b].d) * lfm2_h2f(x[b].d));
+        summs += lfm2_h2f(w[b].m) * lfm2_h2f(x[b].s);
+    }
+    return sum + summs;
+}
+
+/* K-quants: Σ_j sc_j · Σ_i q·q8 as one int32 per super-block, times d_w·d_x; the mins go
+ * through the activation's 16-element sums: dmin_w·d_x · Σ_j m_j · (bsum_2j + bsum_2j+1). */
+static float dot_q4_K(int64_t k, const void *vw, const void *vx)
+{
+    const block_q4_K *w = vw;
+    const block_q8_K *x = vx;
+    float sum = 0;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const uint8_t *q = w[b].qs;
+        const int8_t *q8 = x[b].qs;
+        int isum = 0, msum = 0;
+        for (int j = 0; j < QK_K / 64; j++) {
+            uint8_t sc0, m0, sc1, m1;
+            lfm2_get_scale_min_k4(2 * j, w[b].scales, &sc0, &m0);
+            lfm2_get_scale_min_k4(2 * j + 1, w[b].scales, &sc1, &m1);
+            int s0 = 0, s1 = 0;
+            for (int l = 0; l < 32; l++) {
+                s0 += (q[l] & 0xF) * q8[l];
+                s1 += (q[l] >> 4) * q8[l + 32];
+            }
+            isum += sc0 * s0 + sc1 * s1;
+            msum += m0 * (x[b].bsums[4 * j] + x[b].bsums[4 * j + 1]) +
+                    m1 * (x[b].bsums[4 * j + 2] + x[b].bsums[4 * j + 3]);
+            q += 32;
+            q8 += 64;
+        }
+        const float d = x[b].d * lfm2_h2f(w[b].d);
+        const float dmin = x[b].d * lfm2_h2f(w[b].dmin);
+        sum += d * (float)isum - dmin * (float)msum;
+    }
+    return sum;
+}
+
+static float dot_q5_K(int64_t k, const void *vw, const void *vx)
+{
+    const block_q5_K *w = vw;
+    const block_q8_K *x = vx;
+    float sum = 0;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const uint8_t *ql = w[b].qs, *qh = w[b].qh;
+        const int8_t *q8 = x[b].qs;
+        int isum = 0, msum = 0;
+        for (int j = 0; j < QK_K / 64; j++) {
+            uint8_t sc0, m0, sc1, m1;
+            lfm2_get_scale_min_k4(2 * j, w[b].scales, &sc0, &m0);
+            lfm2_get_scale_min_k4(2 * j + 1, w[b].scales, &sc1, &m1);
+            const int u1 = 1 << (2 * j), u2 = 2 << (2 * j);
+            int s0 = 0, s1 = 0;
+            for (int l = 0; l < 32; l++) {
+                s0 += ((ql[l] & 0xF) + ((qh[l] & u1) ? 16 : 0)) * q8[l];
+                s1 += ((ql[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) * q8[l + 32];
+            }
+            isum += sc0 * s0 + sc1 * s1;
+            msum += m0 * (x[b].bsums[4 * j] + x[b].bsums[4 * j + 1]) +
+                    m1 * (x[b].bsums[4 * j + 2] + x[b].bsums[4 * j + 3]);
+            ql += 32;
+            q8 += 64;
+        }
+        const float d = x[b].d * lfm2_h2f(w[b].d);
+        const float dmin = x[b].d * lfm2_h2f(w[b].dmin);
+        sum += d * (float)isum - dmin * (float)msum;
+    }
+    return sum;
+}
+
+static float dot_q6_K(int64_t k, const void *vw, const void *vx)
+{
+    const block_q6_K *w = vw;
+    const block_q8_K *x = vx;
+    float sum = 0;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const uint8_t *ql = w[b].ql, *qh = w[b].qh;
+        const int8_t *sc = w[b].scales;
+        const int8_t *q8 = x[b].qs;
+        int isum = 0;
+        for (int h = 0; h < QK_K / 128; h++) {
+            int s[8] = { 0 };   /* 16-element sub-blocks of this 128-element half */
+            for (int l = 0; l < 32; l++) {
+                const int is = l / 16;
+                const int v1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int v2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int v3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int v4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                s[is + 0] += v1 * q8[l];
+                s[is + 2] += v2 * q8[l + 32];
+                s[is + 4] += v3 * q8[l + 64];
+                s[is + 6] += v4 * q8[l + 96];
+            }
+            for (int j = 0; j < 8; j++)
+                isum += sc[j] * s[j];
+            ql += 64;
+            qh += 32;
+            sc += 8;
+            q8 += 128;
+        }
+        sum += (x[b].d * lfm2_h2f(w[b].d)) * (float)isum;
+    }
+    return sum;
+}
+
+typedef float (*dot_fn)(int64_t k, const void *w, const void *x);
+
+/* Generic tile over a row dot product; rows outer so a weight row is reused from L1 by every
+ * activation row of the tile. */
+#define SCALAR_TILE(name, dot)                                                                   \
+    static void name(int64_t k, const void *w, size_t nb1, int64_t nr, const void *x, size_t xs, \
+                     int64_t nt, float *y, int64_t ldy)                                          \
+    {                                                                                            \
+        for (int64_t r = 0; r < nr; r++) {                                                       \
+            const void *wr = (const uint8_t *)w + r * nb1;                                       \
+            for (int64_t t = 0; t < nt; t++)                                                     \
+                y[t * ldy + r] = dot(k, wr, (const uint8_t *)x + t * xs);                        \
+        }                                                                                        \
+    }
+
+SCALAR_TILE(tile_f32, dot_f32_w)
+SCALAR_TILE(tile_f16, dot_f16)
+SCALAR_TILE(tile_bf16, dot_bf16)
+SCALAR_TILE(tile_q8_0, dot_q8_0)
+SCALAR_TILE(tile_q4_0, dot_q4_0)
+SCALAR_TILE(tile_q4_1, dot_q4_1)
+SCALAR_TILE(tile_q5_0, dot_q5_0)
+SCALAR_TILE(tile_q5_1, dot_q5_1)
+SCALAR_TILE(tile_q4_K, dot_q4_K)
+SCALAR_TILE(tile_q5_K, dot_q5_K)
+SCALAR_TILE(tile_q6_K, dot_q6_K)
+
+/* ---- float helpers ---- */
+
+static float dot_f32(const float *a, const float *b, int64_t n)
+{
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < n; i++)
+        s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static void axpy_f32(float *y, float a, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static void scale_f32(float *y, float s, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] *= s;
+}
+
+void lfm2_kernels_init_scalar(struct lfm2_kernels *k)
+{
+    memset(k, 0, sizeof *k);
+    k->path = LFM2_CPU_SCALAR;
+    k->act[LFM2_ACT_F16] = act_f16;
+    k->act[LFM2_ACT_BF16] = act_bf16;
+    k->act[LFM2_ACT_Q8_0] = act_q8_0;
+    k->act[LFM2_ACT_Q8_1] = act_q8_1;
+    k->act[LFM2_ACT_Q8_K] = act_q8_K;
+    k->tile[LFM2_TYPE_F32] = tile_f32;
+    k->tile[LFM2_TYPE_F16] = tile_f16;
+    k->tile[LFM2_TYPE_BF16] = tile_bf16;
+    k->tile[LFM2_TYPE_Q8_0] = tile_q8_0;
+    k->tile[LFM2_TYPE_Q4_0] = tile_q4_0;
+    k->tile[LFM2_TYPE_Q4_1] = tile_q4_1;
+    k->tile[LFM2_TYPE_Q5_0] = tile_q5_0;
+    k->tile[LFM2_TYPE_Q5_1] = tile_q5_1;
+    k->tile[LFM2_TYPE_Q4_K] = tile_q4_K;
+    k->tile[LFM2_TYPE_Q5_K] = tile_q5_K;
+    k->tile[LFM2_TYPE_Q6_K] = tile_q6_K;
+    k->dot_f32 = dot_f32;
+    k->axpy_f32 = axpy_f32;
+    k->scale_f32 = scale_f32;
+}

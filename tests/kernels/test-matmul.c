@@ -1,0 +1,414 @@
+/* test-matmul.c — every weight type through lfm2_matmul on one dispatch path (argv[1]):
+ *
+ *  1. activation formats: the path's quantizers give the same bytes as the reference
+ *     (quants.c) on random rows, zero blocks and exact rounding ties;
+ *  2. products against an independent double-precision reference built from the reference
+ *     dequantizer and the same activation rounding (tight: float accumulation error only),
+ *     and against plain float math on the unrounded input (loose: a proven bound on the
+ *     activation rounding error);
+ *  3. n = 1, 2, 7, 16, 33, 512 rows, odd output counts, strides with canaries, bias, multi,
+ *     1–3 threads (bit-identical across thread counts);
+ *  4. get_rows / tensor_to_f32 / tensor_slab against the reference dequantizer.
+ */
+#include "test-common.h"
+
+#include "kernels/kernels.h"
+#include "lfm2-ops.h"
+#include "quants.h"
+
+static const enum lfm2_type k_types[] = {
+    LFM2_TYPE_F32, LFM2_TYPE_F16, LFM2_TYPE_BF16, LFM2_TYPE_Q8_0, LFM2_TYPE_Q4_0,
+    LFM2_TYPE_Q4_1, LFM2_TYPE_Q5_0, LFM2_TYPE_Q5_1, LFM2_TYPE_Q4_K, LFM2_TYPE_Q5_K,
+    LFM2_TYPE_Q6_K,
+};
+#define N_TYPES (int)(sizeof k_types / sizeof k_types[0])
+
+struct weight {
+    lfm2_tensor t;
+    void *data;
+    float *deq;   /* reference dequantization, ne1 × ne0 */
+};
+
+static void make_weight(struct weight *w, enum lfm2_type type, int64_t k, int64_t n_out)
+{
+    float *src = malloc((size_t)(k * n_out) * sizeof(float));
+    for (int64_t i = 0; i < k * n_out; i++) {
+        src[i] = 0.02f * rng_normal();
+        if (rng_u64() % 97 == 0)
+            src[i] *= 8;   /* outliers stretch the block scales */
+    }
+    const size_t rb = lfm2_row_bytes(type, k);
+    w->data = malloc(rb * (size_t)n_out);
+    for (int64_t r = 0; r < n_out; r++)
+        lfm2_quantize_row(type, src + r * k, (uint8_t *)w->data + r * rb, k);
+    w->deq = malloc((size_t)(k * n_out) * sizeof(float));
+    for (int64_t r = 0; r < n_out; r++)
+        lfm2_dequantize_row(type, (uint8_t *)w->data + r * rb, w->deq + r * k, k);
+    memset(&w->t, 0, sizeof w->t);
+    w->t.name = lfm2_type_name(type);
+    w->t.type = type;
+    w->t.n_dims = 2;
+    w->t.ne[0] = k;
+    w->t.ne[1] = n_out;
+    w->t.ne[2] = w->t.ne[3] = 1;
+    w->t.nb1 = rb;
+    w->t.data = w->data;
+    w->t.nbytes = rb * (size_t)n_out;
+    free(src);
+}
+
+static void free_weight(struct weight *w)
+{
+    free(w->data);
+    free(w->deq);
+}
+
+/* Activations: normal rows with a few spikes, one all-zero block, one row of exact ties. */
+static void make_x(float *x, int64_t n, int64_t k, int64_t ldx)
+{
+    for (int64_t t = 0; t < n; t++) {
+        for (int64_t i = 0; i < ldx; i++)
+            x[t * ldx + i] = i < k ? rng_normal() : NAN;   /* padding must never be read */
+        if (rng_u64() % 5 == 0)
+            x[t * ldx + rng_u64() % k] *= 20;
+        if (t % 3 == 1)
+            for (int i = 0; i < 32; i++)
+                x[t * ldx + 32 + i] = 0.0f;
+    }
+    if (n > 2)   /* amax 127 → scale 1: every x.5 is a tie (rounds to even) */
+        for (int64_t i = 0; i < k; i++)
+            x[2 * ldx + i] = (i % 32 == 0) ? 127.0f : (float)((int)(i % 17) - 8) + 0.5f;
+}
+
+/* How ggml rounds one activation row for `type`, as doubles; plus the Q8_1 block sums
+ * s_b = fp16(d_b·Σq) that Q4_1/Q5_1 use in place of d·Σq. Independent of the kernels. */
+static void ref_round(enum lfm2_type type, const float *x, int64_t k, double *xr, double *s)
+{
+    switch (type) {
+    case LFM2_TYPE_F32:
+        for (int64_t i = 0; i < k; i++) xr[i] = x[i];
+        break;
+    case LFM2_TYPE_F16:
+        for (int64_t i = 0; i < k; i++) xr[i] = lfm2_fp16_to_fp32(lfm2_fp32_to_fp16(x[i]));
+        break;
+    case LFM2_TYPE_BF16:
+        for (int64_t i = 0; i < k; i++) xr[i] = lfm2_bf16_to_fp32(lfm2_fp32_to_bf16(x[i]));
+        break;
+    case LFM2_TYPE_Q4_K: case LFM2_TYPE_Q5_K: case LFM2_TYPE_Q6_K: {
+        block_q8_K *b = malloc((size_t)(k / QK_K) * sizeof *b);
+        lfm2_quantize_row_q8_K(x, b, k);
+        for (int64_t i = 0; i < k; i++) xr[i] = (double)b[i / QK_K].d * b[i / QK_K].qs[i % QK_K];
+        free(b);
+        break;
+    }
+    default: {   /* Q8_0 blocks */
+        block_q8_0 *b = malloc((size_t)(k / 32) * sizeof *b);
+        lfm2_quantize_row_q8_0(x, b, k);
+        for (int64_t i = 0; i < k; i++)
+            xr[i] = (double)lfm2_fp16_to_fp32(b[i / 32].d) * b[i / 32].qs[i % 32];
+        for (int64_t j = 0; j < k / 32; j++) {
+            float amax = 0;
+            int sum = 0;
+            for (int i = 0; i < 32; i++) {
+                amax = fmaxf(amax, fabsf(x[j * 32 + i]));
+                sum += b[j].qs[i];
+            }
+            s[j] = lfm2_fp16_to_fp32(lfm2_fp32_to_fp16(amax / 127.f * (float)sum));
+        }
+        free(b);
+    }
+    }
+}
+
+/* Per-element bound on |rounded − x| (for the loose check against float math). */
+static void round_bound(enum lfm2_type type, const float *x, int64_t k, double *eb)
+{
+    const int blk = (type == LFM2_TYPE_Q4_K || type == LFM2_TYPE_Q5_K || type == LFM2_TYPE_Q6_K) ? 256 : 32;
+    for (int64_t i = 0; i < k; i++) {
+        switch (type) {
+        case LFM2_TYPE_F32: eb[i] = 0; break;
+        case LFM2_TYPE_F16: eb[i] = fabs(x[i]) * (1.0 / 2048) + 6e-8; break;
+        case LFM2_TYPE_BF16: eb[i] = fabs(x[i]) * (1.0 / 256) + 1e-38; break;
+        default: {
+            const int64_t b0 = i / blk * blk;
+            float amax = 0;
+            for (int j = 0; j < blk; j++) amax = fmaxf(amax, fabsf(x[b0 + j]));
+            /* half a step, plus the fp16 rounding of the stored scale (|q| ≤ 127) */
+            eb[i] = amax / 254.0 * 1.0001 + (blk == 32 ? 127 * amax / 127.0 / 2048 : 0);
+        }
+        }
+    }
+}
+
+/* y_ref[t][o] for weight w (tight reference) and plain-math reference + bound. */
+static void reference(const struct weight *w, const float *x, int64_t ldx, int64_t n,
+                      double *tight, double *tight_mag, double *plain, double *bound)
+{
+    const int64_t k = w->t.ne[0], no = w->t.ne[1];
+    double *xr = malloc((size_t)k * sizeof(double));
+    double *s = malloc((size_t)(k / 32 + 1) * sizeof(double));
+    double *eb = malloc((size_t)k * sizeof(double));
+    const bool has_m = w->t.type == LFM2_TYPE_Q4_1 || w->t.type == LFM2_TYPE_Q5_1;
+    for (int64_t t = 0; t < n; t++) {
+        const float *xt = x + t * ldx;
+        ref_round(w->t.type, xt, k, xr, s);
+        round_bound(w->t.type, xt, k, eb);
+        for (int64_t o = 0; o < no; o++) {
+            const float *wr = w->deq + o * k;
+            double acc = 0, mag = 0, pl = 0, bd = 0;
+            for (int64_t i = 0; i < k; i++) {
+                acc += (double)wr[i] * xr[i];
+                mag += fabs((double)wr[i] * xr[i]);
+                pl += (double)wr[i] * xt[i];
+                bd += fabs((double)wr[i]) * eb[i];
+            }
+            if (has_m) {   /* replace m·d_x·Σq by m·s (ggml's Q8_1 block sum) */
+                const size_t bsz = w->t.type == LFM2_TYPE_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q5_1);
+                for (int64_t b = 0; b < k / 32; b++) {
+                    const uint8_t *blk = (const uint8_t *)w->data + o * w->t.nb1 + b * bsz;
+                    lfm2_fp16 mh;
+                    memcpy(&mh, blk + 2, 2);
+                    const double m = lfm2_fp16_to_fp32(mh);
+                    double sx = 0;
+                    for (int i = 0; i < 32; i++) sx += xr[b * 32 + i];
+                    acc += m * (s[b] - sx);
+                    bd += fabs(m * (s[b] - sx));   /* the plain sum has no s rounding */
+                }
+            }
+            tight[t * no + o] = acc;
+            tight_mag[t * no + o] = mag;
+            plain[t * no + o] = pl;
+            bound[t * no + o] = bd;
+        }
+    }
+    free(xr);
+    free(s);
+    free(eb);
+}
+
+/* ---- 1. activation formats ---- */
+
+static void test_act_formats(void)
+{
+    const struct lfm2_kernels *kt = lfm2_kernels_get();
+    const struct lfm2_kernels *ks = lfm2_kernels_for(LFM2_CPU_SCALAR);
+    const int64_t k = 1024;
+    float *x = malloc(k * sizeof(float));
+    uint8_t *a = malloc(8 * k), *b = malloc(8 * k);
+    for (int rep = 0; rep < 40; rep++) {
+        for (int64_t i = 0; i < k; i++) x[i] = rng_normal() * (rep % 4 == 0 ? 1e-3f : 3.0f);
+        if (rep % 3 == 0) for (int i = 0; i < 256; i++) x[256 + i] = 0;      /* zero blocks */
+        if (rep % 5 == 0) for (int i = 0; i < 32; i++) x[i] = (i == 0 ? -127.0f : (float)(i % 9) - 3.5f);
+        if (rep == 7) { x[3] = 1e4f; x[5] = -1e4f; }     /* ± equal magnitudes (Q8_K takes the first) */
+        for (int f = LFM2_ACT_F16; f < LFM2_ACT_COUNT; f++) {
+            const size_t rb = lfm2_act_row_bytes(f, k);
+            memset(a, 0xAB, rb);
+            memset(b, 0xCD, rb);
+            kt->act[f](x, a, k);
+            switch (f) {
+            case LFM2_ACT_Q8_0: lfm2_quantize_row_q8_0(x, (block_q8_0 *)b, k); break;
+            case LFM2_ACT_Q8_K: lfm2_quantize_row_q8_K(x, (block_q8_K *)b, k); break;
+            case LFM2_ACT_F16:
+                for (int64_t i = 0; i < k; i++) ((uint16_t *)b)[i] = lfm2_fp32_to_fp16(x[i]);
+                break;
+            case LFM2_ACT_BF16:
+                for (int64_t i = 0; i < k; i++) ((uint16_t *)b)[i] = lfm2_fp32_to_bf16(x[i]);
+                break;
+            case LFM2_ACT_Q8_1: {
+                /* Q8_1 = the Q8_0 values plus s; checked field by field */
+                block_q8_0 *q0 = malloc((size_t)(k / 32) * sizeof *q0);
+                lfm2_quantize_row_q8_0(x, q0, k);
+                block_q8_1 *q1 = (block_q8_1 *)b;
+                for (int64_t j = 0; j < k / 32; j++) {
+                    float amax = 0;
+                    int sum = 0;
+                    for (int i = 0; i < 32; i++) {
+                        amax = fmaxf(amax, fabsf(x[j * 32 + i]));
+                        sum += q0[j].qs[i];
+                    }
+                    q1[j].d = q0[j].d;
+                    q1[j].s = lfm2_fp32_to_fp16(amax / 127.f * (float)sum);
+                    memcpy(q1[j].qs, q0[j].qs, 32);
+                }
+                free(q0);
+                break;
+            }
+            }
+            CHECK(memcmp(a, b, rb) == 0, "activation format %d differs from the reference (rep %d)", f, rep);
+            if (kt != ks) {
+                ks->act[f](x, b, k);
+                CHECK(memcmp(a, b, rb) == 0, "activation format %d differs from scalar (rep %d)", f, rep);
+            }
+        }
+    }
+    free(x);
+    free(a);
+    free(b);
+}
+
+/* ---- 2/3. products ---- */
+
+static void check_product(const struct weight *w, const float *x, int64_t ldx, const float *y,
+                          int64_t ldy, int64_t n, const char *what)
+{
+    const int64_t no = w->t.ne[1];
+    double *tight = malloc((size_t)(n * no) * sizeof(double));
+    double *mag = malloc((size_t)(n * no) * sizeof(double));
+    double *plain = malloc((size_t)(n * no) * sizeof(double));
+    double *bound = malloc((size_t)(n * no) * sizeof(double));
+    reference(w, x, ldx, n, tight, mag, plain, bound);
+    int bad = 0;
+    double worst = 0;
+    for (int64_t t = 0; t < n && bad < 3; t++) {
+        for (int64_t o = 0; o < no && bad < 3; o++) {
+            const double got = y[t * ldy + o], ref = tight[t * no + o];
+            /* float accumulation over ≤ k/16 partial sums; K-quant/Q4_1 dequant rounding */
+            const double tol = 4e-6 * mag[t * no + o] + 1e-30;
+            const double err = fabs(got - ref);
+            if (err / (mag[t * no + o] + 1e-30) > worst) worst = err / (mag[t * no + o] + 1e-30);
+            if (!(err <= tol)) {
+                CHECK(0, "%s %s n=%lld: y[%lld][%lld] = %.9g, reference %.9g (|Δ| %.3g > %.3g)",
+                      lfm2_type_name(w->t.type), what, (long long)n, (long long)t, (long long)o,
+                      got, ref, err, tol);
+                bad++;
+            }
+            const double perr = fabs(got - plain[t * no + o]);
+            const double ptol = bound[t * no + o] + 1e-5 * mag[t * no + o] + 1e-30;
+            if (!(perr <= ptol)) {
+                CHECK(0, "%s %s n=%lld: y[%lld][%lld] = %.9g, float math %.9g (|Δ| %.3g > bound %.3g)",
+                      lfm2_type_name(w->t.type), what, (long long)n, (long long)t, (long long)o,
+                      got, plain[t * no + o], perr, ptol);
+                bad++;
+            }
+        }
+    }
+    free(tight);
+    free(mag);
+    free(plain);
+    free(bound);
+}
+
+static void test_products(lfm2_pool *pool)
+{
+    static const int64_t ns[] = { 1, 2, 7, 16, 33, 512 };
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        const enum lfm2_type type = k_types[ti];
+        const int64_t k = 512, no = 67;   /* odd output count: partial row blocks */
+        struct weight w;
+        make_weight(&w, type, k, no);
+        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+            const int64_t n = ns[ni];
+            const int64_t ldx = k + 13, ldy = no + 5;
+            float *x = malloc((size_t)(n * ldx) * sizeof(float));
+            float *y = malloc((size_t)(n * ldy) * sizeof(float));
+            make_x(x, n, k, ldx);
+            for (int64_t i = 0; i < n * ldy; i++) y[i] = 12345.0f;
+            lfm2_matmul(pool, &w.t, x, ldx, y, ldy, n);
+            check_product(&w, x, ldx, y, ldy, n, "matmul");
+            for (int64_t t = 0; t < n; t++)
+                for (int64_t o = no; o < ldy; o++)
+                    CHECK(y[t * ldy + o] == 12345.0f, "%s: stride padding y[%lld][%lld] overwritten",
+                          lfm2_type_name(type), (long long)t, (long long)o);
+            free(x);
+            free(y);
+        }
+        free_weight(&w);
+    }
+}
+
+/* Bias, multi, and thread-count invariance. */
+static void test_multi_bias(void)
+{
+    const int64_t k = 256, n = 19;
+    const enum lfm2_type mt[3] = { LFM2_TYPE_Q8_0, LFM2_TYPE_Q4_K, LFM2_TYPE_F16 };
+    const int64_t nos[3] = { 40, 24, 9 };
+    struct weight w[3];
+    for (int j = 0; j < 3; j++) make_weight(&w[j], mt[j], k, nos[j]);
+    float *x = malloc((size_t)(n * k) * sizeof(float));
+    make_x(x, n, k, k);
+    float *ref[3], *got[3];
+    lfm2_pool *p1 = lfm2_pool_new(1), *p2 = lfm2_pool_new(2), *p3 = lfm2_pool_new(3);
+    for (int j = 0; j < 3; j++) {
+        ref[j] = malloc((size_t)(n * nos[j]) * sizeof(float));
+        got[j] = malloc((size_t)(n * nos[j]) * sizeof(float));
+        lfm2_matmul(p1, &w[j].t, x, k, ref[j], nos[j], n);
+    }
+    lfm2_pool *pools[3] = { p1, p2, p3 };
+    for (int pi = 0; pi < 3; pi++) {
+        const lfm2_tensor *ws[3] = { &w[0].t, &w[1].t, &w[2].t };
+        const int64_t ldys[3] = { nos[0], nos[1], nos[2] };
+        lfm2_matmul_multi(pools[pi], 3, ws, x, k, got, ldys, n);
+        for (int j = 0; j < 3; j++)
+            CHECK(memcmp(got[j], ref[j], (size_t)(n * nos[j]) * sizeof(float)) == 0,
+                  "multi with %d threads: weight %d differs from a single 1-thread matmul", pi + 1, j);
+        for (int j = 0; j < 3; j++) {
+            lfm2_matmul(pools[pi], &w[j].t, x, k, got[j], nos[j], n);
+            CHECK(memcmp(got[j], ref[j], (size_t)(n * nos[j]) * sizeof(float)) == 0,
+                  "matmul with %d threads differs from 1 thread (weight %d)", pi + 1, j);
+        }
+        float *b = malloc((size_t)nos[0] * sizeof(float));
+        for (int64_t o = 0; o < nos[0]; o++) b[o] = rng_normal();
+        lfm2_matmul_bias(pools[pi], &w[0].t, b, x, k, got[0], nos[0], n);
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t o = 0; o < nos[0]; o++)
+                CHECK(got[0][t * nos[0] + o] == ref[0][t * nos[0] + o] + b[o],
+                      "bias: y[%lld][%lld]", (long long)t, (long long)o);
+        free(b);
+    }
+    lfm2_pool_free(p1);
+    lfm2_pool_free(p2);
+    lfm2_pool_free(p3);
+    for (int j = 0; j < 3; j++) {
+        free(ref[j]);
+        free(got[j]);
+        free_weight(&w[j]);
+    }
+    free(x);
+}
+
+/* ---- 4. row access ---- */
+
+static void test_rows(void)
+{
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        const int64_t k = 256, no = 10;
+        struct weight w;
+        make_weight(&w, k_types[ti], k, no);
+        float *all = malloc((size_t)(k * no) * sizeof(float));
+        lfm2_tensor_to_f32(&w.t, all);
+        CHECK(memcmp(all, w.deq, (size_t)(k * no) * sizeof(float)) == 0, "%s: tensor_to_f32",
+              lfm2_type_name(k_types[ti]));
+        const int32_t ids[4] = { 9, 0, 3, 3 };
+        float out[4 * 256];
+        lfm2_get_rows(&w.t, ids, 4, out);
+        for (int i = 0; i < 4; i++)
+            CHECK(memcmp(out + i * k, w.deq + ids[i] * k, k * sizeof(float)) == 0,
+                  "%s: get_rows row %d", lfm2_type_name(k_types[ti]), ids[i]);
+        /* a 3-D view: 10 rows as 5 slabs of 2 */
+        lfm2_tensor t3 = w.t;
+        t3.n_dims = 3;
+        t3.ne[1] = 2;
+        t3.ne[2] = 5;
+        lfm2_tensor s = lfm2_tensor_slab(&t3, 3);
+        CHECK(s.ne[1] == 2 && s.ne[2] == 1 && s.n_dims == 2 && s.nbytes == 2 * w.t.nb1,
+              "slab shape");
+        float sl[2 * 256];
+        lfm2_tensor_to_f32(&s, sl);
+        CHECK(memcmp(sl, w.deq + 6 * k, 2 * k * sizeof(float)) == 0, "%s: slab 3 content",
+              lfm2_type_name(k_types[ti]));
+        free(all);
+        free_weight(&w);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    select_path(argc, argv);
+    lfm2_pool *pool = lfm2_pool_new(2);
+    test_act_formats();
+    test_products(pool);
+    test_multi_bias();
+    test_rows();
+    lfm2_pool_free(pool);
+    return test_result("test-matmul");
+}
