@@ -308,6 +308,8 @@ static int check_array_header(reader *r, uint32_t et, uint64_t n, const char *ke
         return lfm2_set_error("%s: key '%s': arrays nested more than %d deep", r->file, key,
                               GGUF_MAX_ARRAY_DEPTH);
     size_t left = r->size - r->pos;
+    if (n > left / min_elem_size(et) && n <= r->size / min_elem_size(et))
+        return fail_truncated(r);   /* plausible count, the file just ends early */
     if (n > left / min_elem_size(et))
         return lfm2_set_error("%s: key '%s': array of %" PRIu64 " %s elements exceeds the file size "
                               "(%zu bytes left at byte %zu)",
@@ -382,10 +384,10 @@ static int read_kv(lfm2_gguf *g, reader *r, int64_t idx)
     snprintf(r->what, sizeof r->what, "the array header of key '%.120s'", kv->key);
     if (rd_u32(r, &kv->elem_type) || rd_u64(r, &kv->n))
         return -1;
+    snprintf(r->what, sizeof r->what, "key '%.120s'", kv->key);
     if (check_array_header(r, kv->elem_type, kv->n, kv->key, 0))
         return -1;
     kv->data_off = r->pos;
-    snprintf(r->what, sizeof r->what, "key '%.120s'", kv->key);
     if (kv->elem_type == LFM2_GGUF_STRING) {
         /* index every string once, so arr_str() is O(1) (token lists have 65536 entries) */
         kv->str_off = malloc((size_t)(kv->n ? kv->n : 1) * sizeof *kv->str_off);
@@ -451,10 +453,17 @@ static int read_tensor_info(lfm2_gguf *g, reader *r, int64_t idx)
     uint32_t type;
     if (rd_u32(r, &type))
         return -1;
-    if (!lfm2_type_supported(type))
-        return lfm2_set_error("%s: tensor '%s' has type %s (%" PRIu32 "), which lfm2 does not support "
+    if (!lfm2_type_supported(type)) {
+        const char *nm = lfm2_type_name(type);
+        char what[48];
+        if (strncmp(nm, "type ", 5) == 0)
+            snprintf(what, sizeof what, "unknown type id %" PRIu32, type);
+        else
+            snprintf(what, sizeof what, "type %s (%" PRIu32 ")", nm, type);
+        return lfm2_set_error("%s: tensor '%s' has %s, which lfm2 does not support "
                               "(supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)",
-                              r->file, t->name, lfm2_type_name(type), type);
+                              r->file, t->name, what);
+    }
     t->type = (enum lfm2_type)type;
 
     snprintf(r->what, sizeof r->what, "the data offset of tensor '%.120s'", t->name);
@@ -561,14 +570,14 @@ static int parse(lfm2_gguf *g)
     snprintf(r.what, sizeof r.what, "the metadata count");
     if (rd_u64(&r, &n_kv))
         return -1;
-    /* each entry takes at least 13 (KV) or 32 (tensor info) bytes: bound the counts before
-     * allocating anything for them */
-    size_t left = r.size - r.pos;
-    if (n_kv > left / 13 || n_kv > GGUF_MAX_ENTRIES)
-        return lfm2_set_error("%s: metadata count %" PRIu64 " is impossible for a file of %zu bytes",
+    /* each entry takes at least 13 (KV) or 32 (tensor info) bytes: bound the counts by the
+     * file size before allocating anything for them (a merely truncated file gets to the read
+     * that runs out, whose message says where) */
+    if (n_kv > r.size / 13 || n_kv > GGUF_MAX_ENTRIES)
+        return lfm2_set_error("%s: metadata count %" PRIu64 " is impossible for a file of %zu bytes (truncated or corrupt)",
                               g->path, n_kv, g->size);
-    if (n_tensors > left / 32 || n_tensors > GGUF_MAX_ENTRIES)
-        return lfm2_set_error("%s: tensor count %" PRIu64 " is impossible for a file of %zu bytes",
+    if (n_tensors > r.size / 32 || n_tensors > GGUF_MAX_ENTRIES)
+        return lfm2_set_error("%s: tensor count %" PRIu64 " is impossible for a file of %zu bytes (truncated or corrupt)",
                               g->path, n_tensors, g->size);
 
     g->n_kv = (int64_t)n_kv;
