@@ -99,12 +99,13 @@ static uint32_t wait_job(lfm2_pool *pool, uint32_t seen)
         if (g != seen)
             return g;
         cpu_relax();
-        if ((i & 255) == 255) {
+        if ((i & 127) == 127) {
             const uint64_t t = now_ns();
             if (!t0)
                 t0 = t;
             else if (t - t0 > SPIN_NS)
                 break;
+            sched_yield();   /* free the core if another thread wants it (more threads than cores) */
         }
     }
     /* Announce the sleep before re-checking gen; the caller bumps gen before reading
@@ -206,8 +207,8 @@ void lfm2_pool_run(lfm2_pool *pool, lfm2_task_fn fn, void *arg)
     const int others = pool->n - 1;
     for (unsigned i = 0; atomic_load_explicit(&pool->n_done, memory_order_acquire) < others; i++) {
         cpu_relax();
-        if (i > (1u << 16))
-            sched_yield();   /* a worker lost its core (more threads than cores) */
+        if ((i & 127) == 127)
+            sched_yield();   /* a worker may be waiting for this core (more threads than cores) */
     }
 }
 
@@ -223,7 +224,7 @@ void lfm2_pool_barrier(lfm2_pool *pool)
     }
     for (unsigned i = 0; atomic_load_explicit(&pool->bar_gen, memory_order_acquire) == g; i++) {
         cpu_relax();
-        if (i > (1u << 16))
+        if ((i & 127) == 127)
             sched_yield();
     }
 }
