@@ -1,0 +1,563 @@
+/* gstlfm2gen.c — prompt rendering, cached system turn, prefill with spliced embeddings, and
+ * the sampling loop shared by the decoder elements (see gstlfm2gen.h). */
+#include "gstlfm2gen.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (lfm2_gen_debug);
+#define GST_CAT_DEFAULT lfm2_gen_debug
+
+struct _GstLfm2Gen {
+  const lfm2_model *model;
+  lfm2_context *ctx;
+  lfm2_sampler *sampler;
+  struct lfm2_sampler_params sampling;
+  gint max_tokens;
+  gboolean chat;
+  gint n_ctx, n_embd;
+
+  gchar *system;                /* current system prompt, NULL = none */
+  gboolean prefix_valid;        /* tokens[0..n_cached) are in the caches */
+  gint n_cached;
+
+  lfm2_token *tokens;           /* n_ctx: the prefix, then the request's tokens */
+  GString *user;                /* scratch: user text with the media markers added */
+  GString *text;                /* scratch: rendered prompt */
+  GString *prefix_text;         /* rendered system turn */
+  gchar *piece;                 /* detokenizer output */
+  gint piece_cap;
+};
+
+static void
+ensure_debug (void)
+{
+  static gsize once = 0;
+
+  if (g_once_init_enter (&once)) {
+    GST_DEBUG_CATEGORY_INIT (lfm2_gen_debug, "lfm2gen", 0, "LFM2 text generation");
+    g_once_init_leave (&once, 1);
+  }
+}
+
+void
+gst_lfm2_gen_params_init (GstLfm2GenParams * p)
+{
+  memset (p, 0, sizeof (*p));
+  p->n_ctx = 0;
+  p->n_threads = 0;
+  p->max_tokens = 256;
+  p->chat = TRUE;
+  p->sampling = lfm2_sampler_default_params ();
+}
+
+const gchar *
+gst_lfm2_gen_stop_to_string (GstLfm2GenStop stop)
+{
+  switch (stop) {
+    case GST_LFM2_GEN_STOP_EOG:
+      return "eog";
+    case GST_LFM2_GEN_STOP_MAX_TOKENS:
+      return "max-tokens";
+    case GST_LFM2_GEN_STOP_CONTEXT:
+      return "context";
+    case GST_LFM2_GEN_STOP_CANCELLED:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+static gboolean
+engine_error (GError ** error, const gchar * what)
+{
+  g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_FAILED, "%s: %s", what,
+      lfm2_last_error ()[0] ? lfm2_last_error () : "unknown error");
+  return FALSE;
+}
+
+GstLfm2Gen *
+gst_lfm2_gen_new (const lfm2_model * model, const GstLfm2GenParams * params, GError ** error)
+{
+  struct lfm2_context_params cp = lfm2_context_default_params ();
+  GstLfm2Gen *gen;
+
+  g_return_val_if_fail (model != NULL && params != NULL, NULL);
+  ensure_debug ();
+
+  gen = g_new0 (GstLfm2Gen, 1);
+  gen->model = model;
+  gen->sampling = params->sampling;
+  gen->max_tokens = params->max_tokens;
+  gen->chat = params->chat;
+  cp.n_ctx = params->n_ctx;
+  cp.n_threads = params->n_threads;
+  lfm2_clear_error ();
+  gen->ctx = lfm2_context_new (model, cp);
+  if (gen->ctx == NULL) {
+    engine_error (error, "Could not create an LFM2 context");
+    goto fail;
+  }
+  gen->sampler = lfm2_sampler_new (model, gen->sampling);
+  if (gen->sampler == NULL) {
+    engine_error (error, "Could not create an LFM2 sampler");
+    goto fail;
+  }
+  gen->n_ctx = lfm2_n_ctx (gen->ctx);
+  gen->n_embd = lfm2_model_hparams (model)->n_embd;
+  gen->tokens = g_new (lfm2_token, gen->n_ctx);
+  gen->user = g_string_sized_new (1024);
+  gen->text = g_string_sized_new (4096);
+  gen->prefix_text = g_string_sized_new (1024);
+  gen->piece_cap = 256;
+  gen->piece = g_malloc (gen->piece_cap);
+  GST_DEBUG ("context of %d positions, %d threads", gen->n_ctx, lfm2_n_threads (gen->ctx));
+  return gen;
+
+fail:
+  gst_lfm2_gen_free (gen);
+  return NULL;
+}
+
+void
+gst_lfm2_gen_free (GstLfm2Gen * gen)
+{
+  if (gen == NULL)
+    return;
+  if (gen->sampler)
+    lfm2_sampler_free (gen->sampler);
+  if (gen->ctx)
+    lfm2_context_free (gen->ctx);
+  g_free (gen->system);
+  g_free (gen->tokens);
+  if (gen->user)
+    g_string_free (gen->user, TRUE);
+  if (gen->text)
+    g_string_free (gen->text, TRUE);
+  if (gen->prefix_text)
+    g_string_free (gen->prefix_text, TRUE);
+  g_free (gen->piece);
+  g_free (gen);
+}
+
+const lfm2_model *
+gst_lfm2_gen_model (GstLfm2Gen * gen)
+{
+  return gen->model;
+}
+
+lfm2_context *
+gst_lfm2_gen_context (GstLfm2Gen * gen)
+{
+  return gen->ctx;
+}
+
+gint
+gst_lfm2_gen_n_cached (GstLfm2Gen * gen)
+{
+  return gen->prefix_valid ? gen->n_cached : 0;
+}
+
+void
+gst_lfm2_gen_set_sampling (GstLfm2Gen * gen, const struct lfm2_sampler_params *sampling)
+{
+  lfm2_sampler *s = lfm2_sampler_new (gen->model, *sampling);
+
+  if (s == NULL) {
+    GST_WARNING ("sampler parameters rejected (%s); keeping the previous ones",
+        lfm2_last_error ());
+    return;
+  }
+  lfm2_sampler_free (gen->sampler);
+  gen->sampler = s;
+  gen->sampling = *sampling;
+}
+
+void
+gst_lfm2_gen_set_max_tokens (GstLfm2Gen * gen, gint max_tokens)
+{
+  gen->max_tokens = max_tokens;
+}
+
+void
+gst_lfm2_gen_set_chat (GstLfm2Gen * gen, gboolean chat)
+{
+  if (gen->chat != chat)
+    gen->prefix_valid = FALSE;
+  gen->chat = chat;
+}
+
+/* lfm2_chat_apply into a GString, growing it only when the text is longer than ever before. */
+static gboolean
+render_chat (GString * out, const struct lfm2_chat_message *msgs, gsize n_msgs,
+    gboolean add_generation_prompt, GError ** error)
+{
+  for (;;) {
+    gint32 cap = (gint32) MIN (out->allocated_len, (gsize) G_MAXINT32);
+    gint32 n = lfm2_chat_apply (msgs, n_msgs, NULL, add_generation_prompt, out->str, cap);
+
+    if (n < 0)
+      return engine_error (error, "Could not render the chat prompt");
+    if (n < cap) {
+      out->len = (gsize) n;
+      out->str[n] = '\0';
+      return TRUE;
+    }
+    g_string_set_size (out, (gsize) n + 1);     /* grows allocated_len past n */
+  }
+}
+
+/* Tokenizes text into tokens[*n_tok …] without BOS. */
+static gboolean
+tokenize_into (GstLfm2Gen * gen, const gchar * text, gsize len, gboolean add_bos, gint * n_tok,
+    GError ** error)
+{
+  gint32 room = gen->n_ctx - *n_tok, n;
+
+  if (len == 0 && !add_bos)
+    return TRUE;
+  if (len > (gsize) G_MAXINT32) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT,
+        "Prompt text of %" G_GSIZE_FORMAT " bytes is too long", len);
+    return FALSE;
+  }
+  n = lfm2_tokenize (gen->model, text, (gint32) len, gen->tokens + *n_tok, room, add_bos,
+      TRUE);
+  if (n == G_MININT32)
+    return engine_error (error, "Could not tokenize the prompt");
+  if (n < 0) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT,
+        "Prompt needs at least %d positions, the context has %d", *n_tok - n, gen->n_ctx);
+    return FALSE;
+  }
+  *n_tok += n;
+  return TRUE;
+}
+
+static gboolean
+decode (GstLfm2Gen * gen, struct lfm2_batch batch, GError ** error)
+{
+  if (lfm2_n_past (gen->ctx) + batch.n_tokens > gen->n_ctx) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT,
+        "Prompt needs more than the %d positions of the context", gen->n_ctx);
+    return FALSE;
+  }
+  if (lfm2_decode (gen->ctx, batch) < 0)
+    return engine_error (error, "Decoding failed");
+  return TRUE;
+}
+
+/* Generated text goes into C strings and text/x-raw buffers: drop U+0000 (a random-weight or
+ * confused model can produce the byte-level token for 0x00). */
+static gint32
+drop_nul (gchar * s, gint32 n)
+{
+  gint32 j = 0;
+
+  if (n <= 0)
+    return n;
+  for (gint32 i = 0; i < n; i++)
+    if (s[i] != '\0')
+      s[j++] = s[i];
+  s[j] = '\0';
+  return j;
+}
+
+static gboolean
+is_cancelled (const gint * cancel)
+{
+  return cancel != NULL && g_atomic_int_get (cancel) != 0;
+}
+
+/* Renders and prefills BOS + the system turn; leaves tokens[0..n_cached) and the caches. */
+static gboolean
+prefill_prefix (GstLfm2Gen * gen, GError ** error)
+{
+  gint n = 0;
+
+  g_string_truncate (gen->prefix_text, 0);
+  if (gen->system && gen->system[0]) {
+    if (gen->chat) {
+      struct lfm2_chat_message m = { "system", gen->system };
+      if (!render_chat (gen->prefix_text, &m, 1, FALSE, error))
+        return FALSE;
+    } else {
+      g_string_assign (gen->prefix_text, gen->system);
+    }
+  }
+  lfm2_rewind (gen->ctx, 0);
+  if (!tokenize_into (gen, gen->prefix_text->str, gen->prefix_text->len,
+          lfm2_add_bos (gen->model), &n, error))
+    return FALSE;
+  if (n > 0 && !decode (gen, lfm2_batch_tokens (gen->tokens, n), error))
+    return FALSE;
+  gen->n_cached = n;
+  gen->prefix_valid = TRUE;
+  GST_DEBUG ("cached prefix of %d positions", n);
+  return TRUE;
+}
+
+gboolean
+gst_lfm2_gen_set_system_prompt (GstLfm2Gen * gen, const gchar * system_prompt,
+    GError ** error)
+{
+  g_free (gen->system);
+  gen->system = system_prompt && system_prompt[0] ? g_strdup (system_prompt) : NULL;
+  gen->prefix_valid = FALSE;
+  return prefill_prefix (gen, error);
+}
+
+/* Prefills one media segment: runs of ids as token batches, runs of negatives as rows. */
+static gboolean
+prefill_media (GstLfm2Gen * gen, const GstLfm2GenMedia * m, const gint * cancel,
+    GError ** error)
+{
+  gint row = 0, i = 0;
+
+  if (m->layout == NULL || m->n_layout == 0)
+    return decode (gen, lfm2_batch_embd (m->embd, m->n_rows), error);
+
+  while (i < m->n_layout) {
+    gint j = i;
+
+    if (is_cancelled (cancel))
+      return TRUE;
+    if (m->layout[i] >= 0) {
+      while (j < m->n_layout && m->layout[j] >= 0)
+        j++;
+      /* ids are int32 like lfm2_token; the layout is read in place */
+      if (!decode (gen, lfm2_batch_tokens ((const lfm2_token *) m->layout + i, j - i), error))
+        return FALSE;
+    } else {
+      while (j < m->n_layout && m->layout[j] < 0)
+        j++;
+      if (row + (j - i) > m->n_rows) {
+        g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+            "Media layout asks for more than its %d embedding rows", m->n_rows);
+        return FALSE;
+      }
+      if (!decode (gen, lfm2_batch_embd (m->embd + (gsize) row * gen->n_embd, j - i),
+              error))
+        return FALSE;
+      row += j - i;
+    }
+    i = j;
+  }
+  if (row != m->n_rows) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+        "Media layout uses %d of its %d embedding rows", row, m->n_rows);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gint
+count_markers (const gchar * s)
+{
+  gint n = 0;
+
+  while ((s = strstr (s, GST_LFM2_MEDIA_MARKER)) != NULL) {
+    n++;
+    s += strlen (GST_LFM2_MEDIA_MARKER);
+  }
+  return n;
+}
+
+gboolean
+gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMedia * media,
+    guint n_media, GstLfm2GenPieceFunc on_piece, gpointer user_data, const gint * cancel,
+    GString * out, GstLfm2GenStats * stats, GError ** error)
+{
+  const gint64 t0 = g_get_monotonic_time ();
+  const gsize marker_len = strlen (GST_LFM2_MEDIA_MARKER);
+  const gchar *suffix, *p;
+  gint n_markers, n_tok, generated = 0;
+  guint mi = 0;
+  gint64 t1;
+  struct lfm2_detok dt;
+  const float *logits;
+  GstLfm2GenStats st = { 0 };
+
+  if (user_text == NULL)
+    user_text = "";
+
+  /* The user text with one marker per media segment (missing ones go first, like mtmd). */
+  n_markers = count_markers (user_text);
+  if ((guint) n_markers > n_media) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+        "Prompt has %d " GST_LFM2_MEDIA_MARKER " markers but %u media segments", n_markers,
+        n_media);
+    return FALSE;
+  }
+  g_string_truncate (gen->user, 0);
+  for (guint k = n_markers; k < n_media; k++)
+    g_string_append (gen->user, GST_LFM2_MEDIA_MARKER);
+  g_string_append (gen->user, user_text);
+
+  for (guint k = 0; k < n_media; k++) {
+    if (media[k].n_rows <= 0 || media[k].embd == NULL) {
+      g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+          "Media segment %u has no embedding rows", k);
+      return FALSE;
+    }
+    st.media_rows += media[k].n_rows;
+  }
+
+  /* The cached prefix: BOS + system turn, prefilled once. */
+  if (!gen->prefix_valid && !prefill_prefix (gen, error))
+    return FALSE;
+  st.cached_tokens = gen->n_cached;
+
+  /* Render the request; the part after the cached system turn is what we prefill. */
+  if (gen->chat) {
+    struct lfm2_chat_message msgs[2] = { {"system", gen->system}, {"user", gen->user->str} };
+    gboolean has_sys = gen->system != NULL;
+
+    if (!render_chat (gen->text, has_sys ? msgs : msgs + 1, has_sys ? 2 : 1, TRUE, error))
+      return FALSE;
+  } else {
+    g_string_assign (gen->text, gen->user->str);
+  }
+  suffix = gen->text->str;
+  if (gen->chat && gen->prefix_text->len > 0) {
+    if (strncmp (gen->text->str, gen->prefix_text->str, gen->prefix_text->len) == 0) {
+      suffix += gen->prefix_text->len;
+    } else {
+      /* Should not happen with the LFM2 layout; stay correct by not reusing the cache. */
+      GST_WARNING ("system turn is not a prefix of the rendered prompt; not reusing it");
+      gen->prefix_valid = FALSE;
+      lfm2_rewind (gen->ctx, 0);
+      gen->n_cached = 0;
+      st.cached_tokens = 0;
+      if (lfm2_add_bos (gen->model)) {
+        gint n = 0;
+        if (!tokenize_into (gen, "", 0, TRUE, &n, error)
+            || !decode (gen, lfm2_batch_tokens (gen->tokens, n), error))
+          return FALSE;
+      }
+    }
+  }
+
+  lfm2_sampler_reset (gen->sampler);
+  if (gen->prefix_valid && lfm2_rewind (gen->ctx, gen->n_cached) < 0)
+    return engine_error (error, "Could not rewind the context");
+
+  /* Prefill: text pieces between the markers as token batches, media in between. */
+  n_tok = lfm2_n_past (gen->ctx);
+  p = suffix;
+  for (;;) {
+    const gchar *m = mi < n_media ? strstr (p, GST_LFM2_MEDIA_MARKER) : NULL;
+    gsize len = m ? (gsize) (m - p) : strlen (p);
+    gint start = n_tok;
+
+    if (is_cancelled (cancel))
+      goto cancelled;
+    if (!tokenize_into (gen, p, len, FALSE, &n_tok, error))
+      return FALSE;
+    if (n_tok > start
+        && !decode (gen, lfm2_batch_tokens (gen->tokens + start, n_tok - start), error))
+      return FALSE;
+    if (m == NULL)
+      break;
+    if (!prefill_media (gen, &media[mi++], cancel, error))
+      return FALSE;
+    n_tok = lfm2_n_past (gen->ctx);     /* tokens[] past here are scratch again */
+    p = m + marker_len;
+  }
+  if (is_cancelled (cancel))
+    goto cancelled;
+  if (lfm2_n_past (gen->ctx) == st.cached_tokens) {
+    /* Nothing new (raw mode, empty text): recompute the logits of the last cached token. */
+    if (st.cached_tokens == 0) {
+      g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT, "Empty prompt");
+      return FALSE;
+    }
+    lfm2_rewind (gen->ctx, st.cached_tokens - 1);
+    if (!decode (gen, lfm2_batch_tokens (gen->tokens + st.cached_tokens - 1, 1), error))
+      return FALSE;
+  }
+  st.prompt_tokens = lfm2_n_past (gen->ctx);
+  t1 = g_get_monotonic_time ();
+  st.prefill_ms = (t1 - t0) / 1000.0;
+
+  /* Generation: sample, stop on end of generation, emit whole characters, decode. */
+  st.stop = GST_LFM2_GEN_STOP_MAX_TOKENS;
+  lfm2_detok_init (&dt, FALSE);
+  logits = lfm2_get_logits (gen->ctx, -1);
+  for (;;) {
+    lfm2_token tok;
+    gint32 n;
+
+    if (gen->max_tokens > 0 && generated >= gen->max_tokens) {
+      st.stop = GST_LFM2_GEN_STOP_MAX_TOKENS;
+      break;
+    }
+    if (is_cancelled (cancel)) {
+      st.stop = GST_LFM2_GEN_STOP_CANCELLED;
+      break;
+    }
+    if (logits == NULL)
+      return engine_error (error, "No logits");
+    tok = lfm2_sampler_sample (gen->sampler, logits);
+    if (tok < 0)
+      return engine_error (error, "Sampling failed");
+    if (lfm2_token_is_eog (gen->model, tok)) {
+      st.stop = GST_LFM2_GEN_STOP_EOG;
+      break;
+    }
+    lfm2_sampler_accept (gen->sampler, tok);
+    generated++;
+
+    n = lfm2_detok_push (gen->model, &dt, tok, gen->piece, gen->piece_cap);
+    if (n < 0) {
+      /* A longer token than any before: grow once, the detokenizer kept its state. */
+      gen->piece_cap = -n + 64;
+      gen->piece = g_realloc (gen->piece, gen->piece_cap);
+      n = lfm2_detok_push (gen->model, &dt, tok, gen->piece, gen->piece_cap);
+    }
+    n = drop_nul (gen->piece, n);
+    if (n > 0) {
+      if (out)
+        g_string_append_len (out, gen->piece, n);
+      if (on_piece && !on_piece (gen->piece, (gsize) n, user_data)) {
+        st.stop = GST_LFM2_GEN_STOP_CANCELLED;
+        break;
+      }
+    }
+
+    if (gen->max_tokens > 0 && generated >= gen->max_tokens)
+      continue;                 /* no need to decode a token nobody will sample after */
+    if (lfm2_n_past (gen->ctx) >= gen->n_ctx) {
+      st.stop = GST_LFM2_GEN_STOP_CONTEXT;
+      break;
+    }
+    if (lfm2_decode (gen->ctx, lfm2_batch_tokens (&tok, 1)) < 0)
+      return engine_error (error, "Decoding failed");
+    logits = lfm2_get_logits (gen->ctx, -1);
+  }
+  {
+    gint32 n = drop_nul (gen->piece, lfm2_detok_flush (&dt, gen->piece, gen->piece_cap));
+    if (n > 0) {
+      if (out)
+        g_string_append_len (out, gen->piece, n);
+      if (on_piece)
+        on_piece (gen->piece, (gsize) n, user_data);
+    }
+  }
+
+  st.generated_tokens = generated;
+  st.generate_ms = (g_get_monotonic_time () - t1) / 1000.0;
+  st.total_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  if (stats)
+    *stats = st;
+  GST_DEBUG ("prompt %d (%d cached, %d media rows), generated %d, stop %s, %.1f ms",
+      st.prompt_tokens, st.cached_tokens, st.media_rows, st.generated_tokens,
+      gst_lfm2_gen_stop_to_string (st.stop), st.total_ms);
+  return TRUE;
+
+cancelled:
+  st.prompt_tokens = lfm2_n_past (gen->ctx);
+  st.stop = GST_LFM2_GEN_STOP_CANCELLED;
+  st.total_ms = st.prefill_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  if (stats)
+    *stats = st;
+  return TRUE;
+}
