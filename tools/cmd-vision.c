@@ -209,6 +209,8 @@ int cmd_embed_image(int argc, char **argv)
         fputs(embed_usage, stderr);
         return cli_fail(C, "need --image FILE and -o OUT");
     }
+    if (!vp.verbose)
+        lfm2_image_quiet_ffmpeg_log();
 
     int rc = 1;
     lfm2_vision *v = NULL;
@@ -397,6 +399,8 @@ int cmd_caption(int argc, char **argv)
         fputs(caption_usage, stderr);
         return cli_fail(C, "need -m MODEL, --mmproj MMPROJ and --image FILE");
     }
+    if (!vp.verbose)
+        lfm2_image_quiet_ffmpeg_log();
 
     int rc = 1;
     lfm2_model *m = NULL;

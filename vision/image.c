@@ -223,3 +223,8 @@ void lfm2_image_free(struct lfm2_image *img)
     free((void *)img->data);
     memset(img, 0, sizeof *img);
 }
+
+void lfm2_image_quiet_ffmpeg_log(void)
+{
+    av_log_set_level(AV_LOG_QUIET);
+}

@@ -119,6 +119,9 @@ struct lfm2_image {
  * byte, YUV is converted with libswscale. Free with lfm2_image_free. */
 int lfm2_image_load(const char *path, struct lfm2_image *out);
 void lfm2_image_free(struct lfm2_image *img);
+/* Silences FFmpeg's own log process-wide (for command-line tools: the error comes back in
+ * lfm2_last_error). Programs that use FFmpeg themselves should leave its log alone. */
+void lfm2_image_quiet_ffmpeg_log(void);
 
 /* ---- preprocessing plan -------------------------------------------------------------- */
 
