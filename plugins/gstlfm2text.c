@@ -173,7 +173,8 @@ gst_lfm2_text_class_init (GstLfm2TextClass * klass)
   g_object_class_install_property (gobject_class, PROP_SEED,
       g_param_spec_uint64 ("seed", "Seed",
           "Sampler seed; the sampler restarts from it for every input, so equal inputs "
-          "give equal outputs", 0, G_MAXUINT64, DEFAULT_SEED,
+          "give equal outputs (4294967295 = a new random seed every input, as llama.cpp)",
+          0, G_MAXUINT64, DEFAULT_SEED,
           rw | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_N_THREADS,
       g_param_spec_int ("n-threads", "Threads",
