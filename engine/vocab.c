@@ -503,17 +503,31 @@ static int load_tokens(struct lfm2_vocab *v, const lfm2_gguf *g, uint8_t **is_du
                               KEY_TOKENS, (unsigned long long)n);
     v->n_tokens = (int)n;
 
-    /* texts: empty entries become "[EMPTY_<id>]" like llama.cpp */
+    /* texts: empty entries become "[EMPTY_<id>]" like llama.cpp. The entries are located once
+     * (the GGUF accessor looks the key up on every call). */
+    const char **src = malloc(n * sizeof *src);
+    size_t *src_len = malloc(n * sizeof *src_len);
+    if (!src || !src_len) {
+        free(src);
+        free(src_len);
+        return lfm2_set_error("%s: out of memory (vocabulary of %llu tokens)", v->path,
+                              (unsigned long long)n);
+    }
     size_t total = 0;
     for (uint64_t i = 0; i < n; i++) {
-        size_t len;
-        if (!lfm2_gguf_arr_str(g, KEY_TOKENS, i, &len))
+        if (!(src[i] = lfm2_gguf_arr_str(g, KEY_TOKENS, i, &src_len[i]))) {
+            free(src);
+            free(src_len);
             return lfm2_set_error("%s: key '%s': cannot read entry %llu", v->path, KEY_TOKENS,
                                   (unsigned long long)i);
-        total += (len ? len : 20) + 1;
+        }
+        total += (src_len[i] ? src_len[i] : 20) + 1;
     }
-    if (total > UINT32_MAX)
+    if (total > UINT32_MAX) {
+        free(src);
+        free(src_len);
         return lfm2_set_error("%s: key '%s': vocabulary text too large", v->path, KEY_TOKENS);
+    }
     v->text = malloc(total);
     v->text_off = malloc(n * sizeof *v->text_off);
     v->text_len = malloc(n * sizeof *v->text_len);
@@ -521,13 +535,16 @@ static int load_tokens(struct lfm2_vocab *v, const lfm2_gguf *g, uint8_t **is_du
     v->eog = calloc(n, 1);
     uint8_t *is_dup = calloc(n, 1);
     *is_dup_out = is_dup;
-    if (!v->text || !v->text_off || !v->text_len || !v->attr || !v->eog || !is_dup)
+    if (!v->text || !v->text_off || !v->text_len || !v->attr || !v->eog || !is_dup) {
+        free(src);
+        free(src_len);
         return lfm2_set_error("%s: out of memory (vocabulary of %llu tokens)", v->path,
                               (unsigned long long)n);
+    }
     size_t o = 0;
     for (uint64_t i = 0; i < n; i++) {
-        size_t len;
-        const char *s = lfm2_gguf_arr_str(g, KEY_TOKENS, i, &len);
+        size_t len = src_len[i];
+        const char *s = src[i];
         char *d = v->text + o;
         if (len == 0) {
             len = (size_t)snprintf(d, 21, "[EMPTY_%llu]", (unsigned long long)i);
@@ -542,6 +559,8 @@ static int load_tokens(struct lfm2_vocab *v, const lfm2_gguf *g, uint8_t **is_du
         o += len + 1;
         v->attr[i] = LFM2_ATTR_NORMAL;
     }
+    free(src);
+    free(src_len);
 
     /* token types (optional: without them every token is NORMAL) */
     r = lfm2_gguf_get_arr(g, KEY_TYPES, &et, &n);
@@ -614,35 +633,47 @@ static int load_merges(struct lfm2_vocab *v, const lfm2_gguf *g)
     if (n > (1u << 24))
         return lfm2_set_error("%s: key '%s' has too many entries (%llu)", v->path, KEY_MERGES,
                               (unsigned long long)n);
+    /* merge_off / merge_len first hold the entries' addresses in the file (found once) */
+    const char **src = malloc((n ? n : 1) * sizeof *src);
+    v->merge_len = malloc((n ? n : 1) * sizeof *v->merge_len);
+    if (!src || !v->merge_len) {
+        free(src);
+        return lfm2_set_error("%s: out of memory (%llu merges)", v->path, (unsigned long long)n);
+    }
     size_t total = 0;
     for (uint64_t i = 0; i < n; i++) {
         size_t len;
-        if (!lfm2_gguf_arr_str(g, KEY_MERGES, i, &len))
+        if (!(src[i] = lfm2_gguf_arr_str(g, KEY_MERGES, i, &len)) || len > UINT32_MAX) {
+            free(src);
             return lfm2_set_error("%s: key '%s': cannot read entry %llu", v->path, KEY_MERGES,
                                   (unsigned long long)i);
+        }
+        v->merge_len[i] = (uint32_t)len;
         total += len;
     }
-    if (total > UINT32_MAX)
+    if (total > UINT32_MAX) {
+        free(src);
         return lfm2_set_error("%s: key '%s': merges too large", v->path, KEY_MERGES);
+    }
     v->n_merge_entries = (int)n;
     v->merge_text = malloc(total ? total : 1);
     v->merge_off = malloc((n ? n : 1) * sizeof *v->merge_off);
-    v->merge_len = malloc((n ? n : 1) * sizeof *v->merge_len);
     v->merge_split = malloc((n ? n : 1) * sizeof *v->merge_split);
     v->merge_mask = table_size_for(n) - 1;
     v->merge_table = malloc(((size_t)v->merge_mask + 1) * sizeof *v->merge_table);
-    if (!v->merge_text || !v->merge_off || !v->merge_len || !v->merge_split || !v->merge_table)
+    if (!v->merge_text || !v->merge_off || !v->merge_split || !v->merge_table) {
+        free(src);
         return lfm2_set_error("%s: out of memory (%llu merges)", v->path, (unsigned long long)n);
+    }
     memset(v->merge_table, 0xFF, ((size_t)v->merge_mask + 1) * sizeof *v->merge_table);
 
     size_t o = 0;
     bool have_unsplit = false;
     for (uint64_t m = 0; m < n; m++) {
-        size_t len;
-        const char *s = lfm2_gguf_arr_str(g, KEY_MERGES, m, &len);
-        memcpy(v->merge_text + o, s, len);
+        const size_t len = v->merge_len[m];
+        memcpy(v->merge_text + o, src[m], len);
+        const char *s = v->merge_text + o;
         v->merge_off[m] = (uint32_t)o;
-        v->merge_len[m] = (uint32_t)len;
         o += len;
         /* "first second", split at the first space after the first byte (llama.cpp). An entry
          * without one becomes the pair ("", ""), which can never match. */
@@ -670,6 +701,7 @@ static int load_merges(struct lfm2_vocab *v, const lfm2_gguf *g)
                 break;   /* a repeated pair keeps its first rank */
         }
     }
+    free(src);
     return 0;
 }
 
