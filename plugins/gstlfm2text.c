@@ -45,6 +45,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_lfm2_text_debug);
 #define DEFAULT_INPUT_MODE GST_LFM2_TEXT_INPUT_BUFFER
 
 #define TEXT_PLACEHOLDER "{text}"
+/* Line mode: a "line" this long without a newline is dropped. */
+#define MAX_LINE_BYTES (1 << 20)
 
 enum {
   PROP_0,
@@ -666,6 +668,8 @@ static GstFlowReturn
 process_text (GstLfm2Text * self, const gchar * text, gsize len, GstBuffer * timing,
     GstClockTime pts)
 {
+  const gchar *end;
+
   /* Drop trailing whitespace (a line's "\r", a file's final newline). */
   while (len > 0 && g_ascii_isspace (text[len - 1]))
     len--;
@@ -674,6 +678,18 @@ process_text (GstLfm2Text * self, const gchar * text, gsize len, GstBuffer * tim
     GstBuffer *out = gst_buffer_new_memdup ("\n", 1);
     GST_BUFFER_PTS (out) = pts;
     return gst_pad_push (self->srcpad, out);
+  }
+  if (!g_utf8_validate (text, len, &end)) {
+    /* The caps promise UTF-8; repair rather than feed the tokenizer broken text. */
+    gchar *valid = g_utf8_make_valid (text, len);
+    GstFlowReturn ret;
+
+    GST_WARNING_OBJECT (self, "input is not valid UTF-8 at byte %d; replacing",
+        (int) (end - text));
+    build_user_text (self, valid, strlen (valid));
+    g_free (valid);
+    ret = generate_and_push (self, NULL, 0, timing, pts);
+    return ret;
   }
   build_user_text (self, text, len);
   return generate_and_push (self, NULL, 0, timing, pts);
@@ -706,7 +722,6 @@ chain_text (GstLfm2Text * self, GstBuffer * buf)
 {
   GstMapInfo map;
   GstFlowReturn ret;
-  const gchar *end;
 
   if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL), ("Could not map the input buffer"));
@@ -719,18 +734,17 @@ chain_text (GstLfm2Text * self, GstBuffer * buf)
     g_string_append_len (self->pending, (const gchar *) map.data, map.size);
     gst_buffer_unmap (buf, &map);
     /* A UTF-8 character split across buffers completes later; only whole lines are checked. */
-    return process_lines (self, buf, FALSE);
+    ret = process_lines (self, buf, FALSE);
+    if (ret == GST_FLOW_OK && self->pending->len > MAX_LINE_BYTES) {
+      /* No newline in sight (binary input?): no prompt could be that long anyway. */
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Dropping a line longer than %d bytes", MAX_LINE_BYTES), (NULL));
+      g_string_truncate (self->pending, 0);
+    }
+    return ret;
   }
 
-  if (!g_utf8_validate ((const gchar *) map.data, map.size, &end)) {
-    gchar *valid = g_utf8_make_valid ((const gchar *) map.data, map.size);
-    GST_WARNING_OBJECT (self, "input is not valid UTF-8 at byte %d; replacing",
-        (int) (end - (const gchar *) map.data));
-    ret = process_text (self, valid, strlen (valid), buf, GST_BUFFER_PTS (buf));
-    g_free (valid);
-  } else {
-    ret = process_text (self, (const gchar *) map.data, map.size, buf, GST_BUFFER_PTS (buf));
-  }
+  ret = process_text (self, (const gchar *) map.data, map.size, buf, GST_BUFFER_PTS (buf));
   gst_buffer_unmap (buf, &map);
   return ret;
 }

@@ -426,6 +426,85 @@ GST_START_TEST (test_lines_and_eos)
 
 GST_END_TEST;
 
+GST_START_TEST (test_bad_input)
+{
+  GstHarness *h = text_harness (make_lfm2text ("context-length", 64, NULL));
+  GstBus *bus = gst_bus_new ();
+  GString *long_text = g_string_new (NULL);
+  GstMessage *m;
+  GError *err;
+  gchar *got, *want, *dbg;
+
+  gst_element_set_bus (h->element, bus);
+
+  /* invalid UTF-8 is repaired (U+FFFD), not passed on */
+  got = push_pull (h, "Hello \xff!");
+  want = ref_chat (NULL, "Hello \xef\xbf\xbd!", NULL, NULL);
+  fail_unless_equals_string (got, want);
+  g_free (got);
+  g_free (want);
+
+  /* a prompt longer than the context: a warning naming the limit, the input is dropped */
+  for (int i = 0; i < 40; i++)
+    g_string_append (long_text, "many words here ");
+  fail_unless_equals_int (gst_harness_push (h, text_buffer (long_text->str, 0, GST_SECOND)),
+      GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_buffers_received (h), 1);
+  m = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (m != NULL, "no warning");
+  gst_message_parse_warning (m, &err, &dbg);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT));
+  fail_unless (strstr (err->message, "64") != NULL, "%s", err->message);
+  g_clear_error (&err);
+  g_free (dbg);
+  gst_message_unref (m);
+
+  /* and the stream goes on */
+  got = push_pull (h, "Hi");
+  want = ref_chat (NULL, "Hi", NULL, NULL);
+  fail_unless_equals_string (got, want);
+  g_free (got);
+  g_free (want);
+
+  g_string_free (long_text, TRUE);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+
+  /* line mode: a "line" of more than 1 MiB without newline is dropped with a warning */
+  h = text_harness (make_lfm2text ("input-mode", 1, NULL));
+  bus = gst_bus_new ();
+  gst_element_set_bus (h->element, bus);
+  {
+    gsize n = (1 << 20) + 16;
+    gchar *blob = g_malloc (n + 1);
+    memset (blob, 'x', n);
+    blob[n] = '\0';
+    fail_unless_equals_int (gst_harness_push (h, text_buffer (blob, 0, GST_CLOCK_TIME_NONE)),
+        GST_FLOW_OK);
+    g_free (blob);
+  }
+  m = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (m != NULL, "no warning for the endless line");
+  gst_message_unref (m);
+  fail_unless_equals_int (gst_harness_push (h, text_buffer ("Hi\n", 0, GST_CLOCK_TIME_NONE)),
+      GST_FLOW_OK);
+  {
+    GstBuffer *b = gst_harness_pull (h);
+    got = buffer_text (b);
+    gst_buffer_unref (b);
+  }
+  want = ref_line ("Hi");
+  fail_unless_equals_string (got, want);
+  g_free (got);
+  g_free (want);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
 /* Flush test: the first output blocks in a probe until the test has sent FLUSH_START. */
 typedef struct {
   GMutex lock;
@@ -806,6 +885,7 @@ lfm2text_suite (void)
   tcase_add_test (tc, test_system_prompt_and_template);
   tcase_add_test (tc, test_lines_and_eos);
   tcase_add_test (tc, test_flush);
+  tcase_add_test (tc, test_bad_input);
   tcase_add_test (tc, test_model_errors);
   tcase_add_test (tc, test_state_cycling);
   tcase_add_test (tc, test_embeddings_input);
