@@ -69,6 +69,8 @@ struct mm_job {
     float *y[MAX_MULTI];
     int64_t ldy[MAX_MULTI];
     int fmt_of[MAX_MULTI];             /* activation format of weight j */
+    const struct lfm2_gemm *gemm[MAX_MULTI];   /* batched kernel of weight j, or NULL */
+    int pack_of[MAX_MULTI];            /* index into packs[] */
     int64_t cost0[MAX_MULTI + 1];      /* cumulative cost (row-block bytes) before weight j */
 
     const float *x;
@@ -79,6 +81,13 @@ struct mm_job {
     uint8_t *buf[LFM2_ACT_COUNT];
     size_t stride[LFM2_ACT_COUNT];
     bool quant_in_task;
+
+    /* packed activations for the gemm kernels, one per distinct pack function */
+    int n_packs;
+    const struct lfm2_gemm *packs[MAX_MULTI];
+    uint8_t *packed[MAX_MULTI];
+    uint8_t *tmp;                      /* per-thread gemm scratch, tmp_stride bytes each */
+    size_t tmp_stride;
 };
 
 static void quantize_rows(const struct mm_job *job, int64_t t0, int64_t t1)
@@ -99,6 +108,12 @@ static void mm_task(void *arg, int ith, int nth)
         const int64_t t0 = ith * per, t1 = t0 + per < job->n ? t0 + per : job->n;
         if (t0 < t1)
             quantize_rows(job, t0, t1);
+        /* packs: split by groups of 16 tokens */
+        const int64_t ng = (job->n + 15) / 16;
+        const int64_t g0 = ng * ith / nth, g1 = ng * (ith + 1) / nth;
+        for (int p = 0; p < job->n_packs && g0 < g1; p++)
+            job->packs[p]->pack(job->x, job->ldx, job->k, job->n, g0 * 16,
+                                g1 * 16 < job->n ? g1 * 16 : job->n, job->packed[p]);
         lfm2_pool_barrier(job->pool);
     }
 
@@ -118,13 +133,19 @@ static void mm_task(void *arg, int ith, int nth)
         if (b0 >= b1)
             continue;
         const int64_t r0 = b0 * ROW_BLOCK, r1 = b1 * ROW_BLOCK < nrows ? b1 * ROW_BLOCK : nrows;
+        float *y = job->y[j];
+        const int64_t ldy = job->ldy[j];
+
+        if (job->gemm[j]) {
+            job->gemm[j]->run(job->k, w->data, w->nb1, r0, r1, job->packed[job->pack_of[j]], job->n,
+                              y, ldy, job->tmp + (size_t)ith * job->tmp_stride);
+            goto bias;
+        }
 
         const int f = job->fmt_of[j];
         const uint8_t *act = f == LFM2_ACT_F32 ? (const uint8_t *)job->x : job->buf[f];
         const size_t xs = f == LFM2_ACT_F32 ? (size_t)job->ldx * sizeof(float) : job->stride[f];
         const lfm2_tile_fn tile = job->kt->tile[w->type];
-        float *y = job->y[j];
-        const int64_t ldy = job->ldy[j];
 
         for (int64_t t0 = 0; t0 < job->n; t0 += TOK_TILE) {
             const int64_t nt = job->n - t0 < TOK_TILE ? job->n - t0 : TOK_TILE;
@@ -134,6 +155,7 @@ static void mm_task(void *arg, int ith, int nth)
                      act + (size_t)t0 * xs, xs, nt, y + t0 * ldy + r, ldy);
             }
         }
+    bias:
         if (job->bias[j]) {
             const float *b = job->bias[j];
             for (int64_t t = 0; t < job->n; t++)
@@ -196,7 +218,18 @@ static void matmul_run(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
         job.y[j] = y[j];
         job.ldy[j] = ldy[j];
         job.fmt_of[j] = lfm2_act_for_type(w[j]->type);
-        job.need[job.fmt_of[j]] = true;
+        const struct lfm2_gemm *gm = job.kt->gemm[w[j]->type];
+        if (gm && n >= job.kt->gemm_min_n) {
+            job.gemm[j] = gm;
+            int p = 0;
+            while (p < job.n_packs && job.packs[p]->pack != gm->pack)
+                p++;
+            if (p == job.n_packs)
+                job.packs[job.n_packs++] = gm;
+            job.pack_of[j] = p;
+        } else {
+            job.need[job.fmt_of[j]] = true;
+        }
         const int64_t nblk = (w[j]->ne[1] + ROW_BLOCK - 1) / ROW_BLOCK;
         job.cost0[j + 1] = job.cost0[j] + nblk * (int64_t)w[j]->nb1 * ROW_BLOCK;
     }
@@ -209,6 +242,19 @@ static void matmul_run(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
         job.stride[f] = (lfm2_act_row_bytes(f, k) + 63) & ~(size_t)63;
         total += job.stride[f] * (size_t)n;
     }
+    size_t packed_bytes[MAX_MULTI];
+    for (int p = 0; p < job.n_packs; p++) {
+        packed_bytes[p] = (job.packs[p]->packed_size(k, n) + 63) & ~(size_t)63;
+        total += packed_bytes[p];
+    }
+    const int nth = lfm2_pool_n_threads(pool);
+    for (int j = 0; j < n_w; j++)
+        if (job.gemm[j]) {
+            const size_t ts = (job.gemm[j]->tmp_size(k) + 63) & ~(size_t)63;
+            if (ts > job.tmp_stride)
+                job.tmp_stride = ts;
+        }
+    total += job.tmp_stride * (size_t)nth;
     if (total) {
         uint8_t *scratch = lfm2_pool_scratch(pool, total);
         if (!scratch) {
@@ -222,11 +268,19 @@ static void matmul_run(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
             job.buf[f] = scratch;
             scratch += job.stride[f] * (size_t)n;
         }
+        for (int p = 0; p < job.n_packs; p++) {
+            job.packed[p] = scratch;
+            scratch += packed_bytes[p];
+        }
+        job.tmp = scratch;
     }
     /* One row is quantized faster than a barrier; more rows are split across the threads. */
-    job.quant_in_task = n > 1 && lfm2_pool_n_threads(pool) > 1;
-    if (!job.quant_in_task)
+    job.quant_in_task = n > 1 && nth > 1;
+    if (!job.quant_in_task) {
         quantize_rows(&job, 0, n);
+        for (int p = 0; p < job.n_packs; p++)
+            job.packs[p]->pack(x, ldx, k, n, 0, n, job.packed[p]);
+    }
     lfm2_pool_run(pool, mm_task, &job);
 }
 

@@ -1,3 +1,327 @@
-/* cmd-bench.c — placeholder, being written. */
+/* cmd-bench.c — `lfm2 bench`: prompt-processing and generation speed, llama-bench style.
+ *
+ *   lfm2 bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [--json]
+ *     pp: one batch of -p random tokens on an empty context (logits of the last row only);
+ *     tg: -n single-token decodes from an empty context;
+ *     each the median of -r repeats after one warm-up round.
+ *
+ *   lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 5] [--json]
+ *     one matrix product (random weights of TYPE, {k, o}) on -p tokens, for kernel work:
+ *     reports GMAC/s and, for -p 1, the weight bytes streamed per second.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
 #include "cli.h"
-int cmd_bench(int argc, char **argv) { (void)argc; (void)argv; return cli_fail("bench", "not implemented yet"); }
+#include "lfm2-gguf.h"
+#include "lfm2-ops.h"
+#include "lfm2.h"
+#include "quants.h"
+
+static int parse_pos(const char *opt, const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    const long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi)
+        return cli_fail("bench", "%s: '%s' is not an integer in [%ld, %ld]", opt, s, lo, hi);
+    *out = (int)v;
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static uint64_t peak_rss_bytes(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (uint64_t)ru.ru_maxrss * 1024u;   /* Linux reports kilobytes */
+}
+
+/* The weight type holding most parameters among the matrices (norms and conv kernels are F32
+ * in every file), e.g. "Q8_0"; "Q4_K/Q6_K"-style mixes report the majority type. */
+static const char *model_type(const lfm2_model *model)
+{
+    const lfm2_gguf *g = lfm2_model_gguf(model);
+    uint64_t count[LFM2_TYPE_COUNT] = { 0 };
+    for (int64_t i = 0; i < lfm2_gguf_n_tensors(g); i++) {
+        const lfm2_tensor *t = lfm2_gguf_tensor(g, i);
+        if (t->n_dims >= 2 && t->ne[0] > 8 && (unsigned)t->type < LFM2_TYPE_COUNT)
+            count[t->type] += (uint64_t)lfm2_tensor_nelements(t);
+    }
+    int best = 0;
+    for (int i = 1; i < LFM2_TYPE_COUNT; i++)
+        if (count[i] > count[best])
+            best = i;
+    return lfm2_type_name((uint32_t)best);
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+/* ---- whole model ---- */
+
+static int bench_model(const char *path, int n_prompt, int n_gen, int n_threads, int reps, bool json)
+{
+    struct lfm2_model_params mp = lfm2_model_default_params();
+    lfm2_model *model = lfm2_model_load(path, mp);
+    if (!model)
+        return cli_fail("bench", "%s", lfm2_last_error());
+    struct lfm2_context_params cp = lfm2_context_default_params();
+    cp.n_ctx = n_prompt + n_gen;
+    if (cp.n_ctx < 1)
+        cp.n_ctx = 1;
+    cp.n_batch = n_prompt > 0 ? n_prompt : 1;
+    cp.n_threads = n_threads;
+    lfm2_context *ctx = lfm2_context_new(model, cp);
+    if (!ctx) {
+        lfm2_model_free(model);
+        return cli_fail("bench", "%s", lfm2_last_error());
+    }
+    const int n_vocab = lfm2_n_vocab(model);
+    lfm2_token *tokens = malloc(sizeof *tokens * (size_t)(n_prompt > 0 ? n_prompt : 1));
+    uint64_t rng = 0x853c49e6748fea9bull;
+    for (int i = 0; i < n_prompt; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        tokens[i] = (lfm2_token)((rng >> 33) % (uint64_t)n_vocab);
+    }
+    double *pp = calloc((size_t)reps + 1, sizeof *pp), *tg = calloc((size_t)reps + 1, sizeof *tg);
+    int rc = 0;
+    for (int r = 0; r <= reps && rc == 0; r++) {   /* r == 0 is the warm-up */
+        if (n_prompt > 0) {
+            lfm2_rewind(ctx, 0);
+            const double t0 = lfm2_time_ms();
+            if (lfm2_decode(ctx, lfm2_batch_tokens(tokens, n_prompt)) != 0)
+                rc = cli_fail("bench", "prompt decode failed: %s", lfm2_last_error());
+            pp[r] = n_prompt / ((lfm2_time_ms() - t0) * 1e-3);
+        }
+        if (n_gen > 0 && rc == 0) {
+            lfm2_rewind(ctx, 0);
+            lfm2_token tok = 1;
+            const double t0 = lfm2_time_ms();
+            for (int i = 0; i < n_gen && rc == 0; i++) {
+                if (lfm2_decode(ctx, lfm2_batch_tokens(&tok, 1)) != 0)
+                    rc = cli_fail("bench", "decode failed: %s", lfm2_last_error());
+                tok = (lfm2_token)((tok * 7919 + 13) % n_vocab);
+            }
+            tg[r] = n_gen / ((lfm2_time_ms() - t0) * 1e-3);
+        }
+    }
+    if (rc == 0) {
+        const double pp_med = n_prompt > 0 ? median(pp + 1, reps) : 0;
+        const double tg_med = n_gen > 0 ? median(tg + 1, reps) : 0;
+        const char *type = model_type(model);
+        const char *cpu_path = lfm2_cpu_path_name(lfm2_get_cpu_path());
+        const int nt = lfm2_n_threads(ctx);
+        if (json) {
+            printf("{\"model\": ");
+            json_str(path);
+            printf(", \"model_desc\": ");
+            json_str(lfm2_model_desc(model));
+            printf(", \"model_type\": \"%s\", \"model_size_bytes\": %llu, \"n_params\": %llu", type,
+                   (unsigned long long)lfm2_model_size_bytes(model),
+                   (unsigned long long)lfm2_model_n_params(model));
+            printf(", \"threads\": %d, \"cpu_path\": \"%s\", \"cpu_features\": ", nt, cpu_path);
+            json_str(lfm2_cpu_features());
+            printf(", \"repeats\": %d, \"n_prompt\": %d, \"n_gen\": %d", reps, n_prompt, n_gen);
+            printf(", \"prompt_tokens_per_s\": %.2f, \"gen_tokens_per_s\": %.2f", pp_med, tg_med);
+            printf(", \"prompt_runs\": [");
+            for (int r = 1; r <= reps; r++) printf("%s%.2f", r > 1 ? ", " : "", pp[r]);
+            printf("], \"gen_runs\": [");
+            for (int r = 1; r <= reps; r++) printf("%s%.2f", r > 1 ? ", " : "", tg[r]);
+            printf("], \"peak_rss_bytes\": %llu, \"version\": \"%s\"}\n",
+                   (unsigned long long)peak_rss_bytes(), lfm2_version());
+        } else {
+            printf("| %-34s | %-6s | %7s | %-6s | %7s | %14s |\n", "model", "type", "threads",
+                   "path", "test", "t/s");
+            printf("| %-34s | %-6s | %7s | %-6s | %7s | %14s |\n", "---", "---", "---", "---", "---", "---");
+            char test[32];
+            if (n_prompt > 0) {
+                snprintf(test, sizeof test, "pp%d", n_prompt);
+                printf("| %-34.34s | %-6s | %7d | %-6s | %7s | %14.2f |\n", lfm2_model_desc(model),
+                       type, nt, cpu_path, test, pp_med);
+            }
+            if (n_gen > 0) {
+                snprintf(test, sizeof test, "tg%d", n_gen);
+                printf("| %-34.34s | %-6s | %7d | %-6s | %7s | %14.2f |\n", lfm2_model_desc(model),
+                       type, nt, cpu_path, test, tg_med);
+            }
+            printf("\nmedian of %d runs after a warm-up; peak RSS %.1f MiB; CPU %s\n", reps,
+                   peak_rss_bytes() / 1048576.0, lfm2_cpu_features());
+        }
+    }
+    free(pp);
+    free(tg);
+    free(tokens);
+    lfm2_context_free(ctx);
+    lfm2_model_free(model);
+    return rc;
+}
+
+/* ---- one matrix product ---- */
+
+static int parse_type(const char *s, enum lfm2_type *out)
+{
+    static const enum lfm2_type types[] = {
+        LFM2_TYPE_F32, LFM2_TYPE_F16, LFM2_TYPE_BF16, LFM2_TYPE_Q8_0, LFM2_TYPE_Q4_0, LFM2_TYPE_Q4_1,
+        LFM2_TYPE_Q5_0, LFM2_TYPE_Q5_1, LFM2_TYPE_Q4_K, LFM2_TYPE_Q5_K, LFM2_TYPE_Q6_K,
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (!strcasecmp(s, lfm2_type_name(types[i]))) {
+            *out = types[i];
+            return 0;
+        }
+    return cli_fail("bench", "--matmul: unknown weight type '%s'", s);
+}
+
+static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_threads, int reps,
+                        bool json)
+{
+    const int blk = lfm2_type_block_elems(type);
+    if (k % blk)
+        return cli_fail("bench", "-k %d is not a multiple of %s's block size %d", k, lfm2_type_name(type), blk);
+    const size_t rb = lfm2_row_bytes(type, k);
+    void *wmem = NULL;
+    if (posix_memalign(&wmem, 64, rb * (size_t)n_out) != 0)
+        wmem = NULL;
+    uint8_t *wdata = wmem;
+    float *row = malloc(sizeof(float) * (size_t)k);
+    float *x = malloc(sizeof(float) * (size_t)k * (size_t)n_tok);
+    float *y = malloc(sizeof(float) * (size_t)n_out * (size_t)n_tok);
+    if (!wdata || !row || !x || !y)
+        return cli_fail("bench", "out of memory");
+    uint64_t s = 88172645463325252ull;
+    for (int o = 0; o < n_out; o++) {
+        for (int i = 0; i < k; i++) {
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+            row[i] = ((double)(s >> 11) / 9007199254740992.0 - 0.5) * 0.05;
+        }
+        lfm2_quantize_row(type, row, wdata + (size_t)o * rb, k);
+    }
+    for (size_t i = 0; i < (size_t)k * n_tok; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        x[i] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5);
+    }
+    lfm2_tensor w = { .name = "bench", .type = type, .n_dims = 2, .ne = { k, n_out, 1, 1 },
+                      .nb1 = rb, .data = wdata, .nbytes = rb * (size_t)n_out };
+    lfm2_pool *pool = lfm2_pool_new(n_threads);
+    double *ms = calloc((size_t)reps, sizeof *ms);
+    /* enough repetitions per sample for ~50 ms */
+    lfm2_matmul(pool, &w, x, k, y, n_out, n_tok);
+    double t0 = lfm2_time_ms();
+    lfm2_matmul(pool, &w, x, k, y, n_out, n_tok);
+    const double one = lfm2_time_ms() - t0;
+    int inner = one > 0 ? (int)(50.0 / one) : 1000;
+    if (inner < 1) inner = 1;
+    if (inner > 100000) inner = 100000;
+    double *cpu = calloc((size_t)reps, sizeof *cpu);
+    for (int r = 0; r < reps; r++) {
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+        t0 = lfm2_time_ms();
+        for (int i = 0; i < inner; i++)
+            lfm2_matmul(pool, &w, x, k, y, n_out, n_tok);
+        ms[r] = (lfm2_time_ms() - t0) / inner;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+        cpu[r] = ((c1.tv_sec - c0.tv_sec) * 1e3 + (c1.tv_nsec - c0.tv_nsec) * 1e-6) / inner;
+    }
+    /* With one thread the caller's CPU time excludes time the machine gave to other
+     * processes: a steadier figure for kernel work on a shared machine. */
+    const double cpu_med = median(cpu, reps);
+    free(cpu);
+    const double med = median(ms, reps);
+    const double gmacs = (double)k * n_out * n_tok / (med * 1e-3) / 1e9;
+    const double gbs = (double)rb * n_out / (med * 1e-3) / 1e9;
+    if (json)
+        printf("{\"type\": \"%s\", \"k\": %d, \"n_out\": %d, \"n_tokens\": %d, \"threads\": %d, "
+               "\"cpu_path\": \"%s\", \"ms\": %.4f, \"gmac_per_s\": %.2f, \"weight_gb_per_s\": %.2f}\n",
+               lfm2_type_name(type), k, n_out, n_tok, lfm2_pool_n_threads(pool),
+               lfm2_cpu_path_name(lfm2_get_cpu_path()), med, gmacs, gbs);
+    else {
+        printf("matmul %s {%d, %d} × %d tokens, %d threads, %s: %.4f ms  %.1f GMAC/s  weights %.2f GB/s",
+               lfm2_type_name(type), k, n_out, n_tok, lfm2_pool_n_threads(pool),
+               lfm2_cpu_path_name(lfm2_get_cpu_path()), med, gmacs, gbs);
+        if (lfm2_pool_n_threads(pool) == 1)
+            printf("  (thread CPU time: %.4f ms, %.1f GMAC/s)", cpu_med,
+                   (double)k * n_out * n_tok / (cpu_med * 1e-3) / 1e9);
+        printf("\n");
+    }
+    lfm2_pool_free(pool);
+    free(ms);
+    free(row);
+    free(x);
+    free(y);
+    free(wdata);
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    const char *model = NULL, *mm_type = NULL;
+    int n_prompt = 512, n_gen = 128, n_threads = 2, reps = 3, k = 1024, n_out = 4608;
+    bool json = false, p_set = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED() do { if (!v) return cli_fail("bench", "option %s needs a value", a); i++; } while (0)
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEED(); model = v; }
+        else if (!strcmp(a, "-p")) { NEED(); if (parse_pos(a, v, 0, 1 << 20, &n_prompt)) return 1; p_set = true; }
+        else if (!strcmp(a, "-n")) { NEED(); if (parse_pos(a, v, 0, 1 << 20, &n_gen)) return 1; }
+        else if (!strcmp(a, "-t")) { NEED(); if (parse_pos(a, v, 0, 1024, &n_threads)) return 1; }
+        else if (!strcmp(a, "-r")) { NEED(); if (parse_pos(a, v, 1, 1000, &reps)) return 1; }
+        else if (!strcmp(a, "-k")) { NEED(); if (parse_pos(a, v, 1, 1 << 20, &k)) return 1; }
+        else if (!strcmp(a, "-o")) { NEED(); if (parse_pos(a, v, 1, 1 << 24, &n_out)) return 1; }
+        else if (!strcmp(a, "--matmul")) { NEED(); mm_type = v; }
+        else if (!strcmp(a, "--json")) json = true;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("usage: lfm2 bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [--json]\n"
+                   "       lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 3] [--json]\n"
+                   "pp = one batch of -p tokens on an empty context; tg = -n single-token decodes;\n"
+                   "each the median of -r runs after a warm-up. LFM2_CPU_PATH=scalar|avx2|avx512\n"
+                   "forces a kernel path.\n");
+            return 0;
+        } else
+            return cli_fail("bench", "unknown option '%s' (see lfm2 bench --help)", a);
+#undef NEED
+    }
+    if (mm_type) {
+        enum lfm2_type t = LFM2_TYPE_F32;
+        if (parse_type(mm_type, &t))
+            return 1;
+        return bench_matmul(t, k, n_out, p_set ? (n_prompt > 0 ? n_prompt : 1) : 512, n_threads,
+                            reps, json);
+    }
+    if (!model)
+        return cli_fail("bench", "-m MODEL is required (or --matmul TYPE)");
+    if (n_prompt == 0 && n_gen == 0)
+        return cli_fail("bench", "nothing to do: -p 0 and -n 0");
+    return bench_model(model, n_prompt, n_gen, n_threads, reps, json);
+}

@@ -108,6 +108,7 @@ static void fill_from(struct lfm2_kernels *k, const struct lfm2_kernels *s)
         if (!k->act[i]) k->act[i] = s->act[i];
     for (int i = 0; i < LFM2_TYPE_COUNT; i++)
         if (!k->tile[i]) k->tile[i] = s->tile[i];
+    /* gemm entries are not inherited: they pair with the path's own tiles and thresholds */
     if (!k->dot_f32) k->dot_f32 = s->dot_f32;
     if (!k->axpy_f32) k->axpy_f32 = s->axpy_f32;
     if (!k->scale_f32) k->scale_f32 = s->scale_f32;

@@ -44,10 +44,29 @@ typedef void (*lfm2_act_fn)(const float *x, void *y, int64_t k);
 typedef void (*lfm2_tile_fn)(int64_t k, const void *w, size_t nb1, int64_t nr,
                              const void *x, size_t xs, int64_t nt, float *y, int64_t ldy);
 
+/* Batched products (prefill): the activations of all n tokens are packed once per call in a
+ * layout the kernel chooses (e.g. 16 tokens per vector), then each thread multiplies a range
+ * of weight rows by every token. Weight types whose gemm shares `pack` share the packed input.
+ * Rounding is the same as the tile path (same activation format, same per-block float
+ * scaling), so the two paths differ only by float summation order. */
+struct lfm2_gemm {
+    size_t (*packed_size)(int64_t k, int64_t n);
+    /* packs tokens [t0, t1) — t0 a multiple of 16 — of the n rows of x */
+    void (*pack)(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1,
+                 void *dst);
+    /* bytes of per-thread scratch `run` needs */
+    size_t (*tmp_size)(int64_t k);
+    /* y[t][r] for r in [r0, r1), t < n */
+    void (*run)(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                const void *packed, int64_t n, float *y, int64_t ldy, void *tmp);
+};
+
 struct lfm2_kernels {
     enum lfm2_cpu_path path;
     lfm2_act_fn act[LFM2_ACT_COUNT];          /* act[LFM2_ACT_F32] unused (x is used in place) */
     lfm2_tile_fn tile[LFM2_TYPE_COUNT];       /* by weight type */
+    const struct lfm2_gemm *gemm[LFM2_TYPE_COUNT];   /* optional, by weight type */
+    int gemm_min_n;                           /* use gemm from this many tokens on */
 
     /* float helpers for attention and the elementwise ops */
     float (*dot_f32)(const float *a, const float *b, int64_t n);
@@ -64,6 +83,7 @@ const struct lfm2_kernels *lfm2_kernels_for(enum lfm2_cpu_path path);
 void lfm2_kernels_init_scalar(struct lfm2_kernels *k);
 void lfm2_kernels_init_avx2(struct lfm2_kernels *k);
 void lfm2_kernels_init_avx512(struct lfm2_kernels *k);
+void lfm2_avx512_gemm_init(struct lfm2_kernels *k);   /* avx512-gemm.c */
 
 /* CPU feature bits (cpuid + OS support of the register state). */
 enum {
