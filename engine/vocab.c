@@ -180,10 +180,12 @@ static uint64_t std_hash_bytes(const char *s, size_t len)
     return h;
 }
 
-/* Bucket counts libstdc++ (GCC 5 and later) goes through when inserting one by one. */
+/* Bucket counts libstdc++'s _Prime_rehash_policy goes through when elements are inserted one
+ * by one (max load factor 1: it grows when the count would exceed the bucket count). Enough
+ * for the 2^24 tokens we accept. */
 static const uint32_t std_bucket_counts[] = {
     13, 29, 59, 127, 257, 541, 1109, 2357, 5087, 10273, 20753, 42043, 85229, 172933, 351061,
-    712697, 1447153, 2938679, 5967347, 12105989, 24548297, 49779709, 100943383, 204694229,
+    712697, 1447153, 2938679, 5967347, 12117689, 24607243,
 };
 
 #define STD_EMPTY (-1)
@@ -331,10 +333,18 @@ static bool text_in(const struct lfm2_vocab *v, lfm2_token id, const char *const
     return false;
 }
 
-static int cmp_special(const void *a, const void *b, void *ctx);
+/* Order of llama.cpp's special-token cache: longer texts first. llama.cpp's std::sort leaves
+ * equal lengths in an unspecified order; we take lower ids first (equal-length texts can only
+ * compete when they overlap in the input, which the LFM2 <|...|> markers never do). */
+static bool special_before(const struct lfm2_vocab *v, int32_t x, int32_t y)
+{
+    if (v->text_len[x] != v->text_len[y])
+        return v->text_len[x] > v->text_len[y];
+    return x < y;
+}
 
-/* qsort has no context argument in C11: sort the specials with a small merge sort instead. */
-static void sort_specials(struct lfm2_vocab *v, int32_t *ids, int32_t *tmp, int n)
+/* A stable merge sort (qsort has no context argument in C11). */
+static void sort_specials(const struct lfm2_vocab *v, int32_t *ids, int32_t *tmp, int n)
 {
     if (n < 2)
         return;
@@ -343,21 +353,12 @@ static void sort_specials(struct lfm2_vocab *v, int32_t *ids, int32_t *tmp, int 
     sort_specials(v, ids + h, tmp, n - h);
     int i = 0, j = h, k = 0;
     while (i < h && j < n)
-        tmp[k++] = cmp_special(&ids[j], &ids[i], v) < 0 ? ids[j++] : ids[i++];
+        tmp[k++] = special_before(v, ids[j], ids[i]) ? ids[j++] : ids[i++];
     while (i < h)
         tmp[k++] = ids[i++];
     while (j < n)
         tmp[k++] = ids[j++];
     memcpy(ids, tmp, (size_t)n * sizeof *ids);
-}
-
-static int cmp_special(const void *a, const void *b, void *ctx)
-{
-    const struct lfm2_vocab *v = ctx;
-    const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    if (v->text_len[x] != v->text_len[y])
-        return v->text_len[x] > v->text_len[y] ? -1 : 1;
-    return (x > y) - (x < y);
 }
 
 static int build_trie(struct lfm2_vocab *v)
