@@ -108,14 +108,17 @@ const char *lfm2_token_text(const lfm2_model *model, lfm2_token token);
 /* Id of the vocabulary entry whose text is exactly `text` (e.g. "<|image_start|>"), or -1. */
 lfm2_token lfm2_token_lookup(const lfm2_model *model, const char *text);
 
-/* Byte-level BPE with the file's pre-tokenizer. Writes at most n_max ids and returns the
- * count; if n_max is too small returns -(count needed). parse_special: text of control
- * tokens becomes their ids. Returns INT32_MIN on error (see lfm2_last_error). */
+/* Byte-level BPE with the file's pre-tokenizer (as llama_tokenize). text_len < 0: the text is
+ * NUL-terminated. add_bos works like llama.cpp's add_special: BOS is added only when the
+ * vocabulary's add_bos is set (and EOS when its add_eos is set). parse_special: text of control
+ * tokens becomes their ids. Returns the count; if n_max is too small the first n_max ids are
+ * written and -(count needed) is returned. INT32_MIN on error (see lfm2_last_error). */
 int32_t lfm2_tokenize(const lfm2_model *model, const char *text, int32_t text_len,
                       lfm2_token *tokens, int32_t n_max, bool add_bos, bool parse_special);
 
 /* The bytes of one token (raw, may be a partial UTF-8 sequence). Control tokens give their
- * text when `special` is true, else nothing. Returns the length, or -(length needed). */
+ * text when `special` is true, else nothing. Returns the length (0 for an invalid id), or
+ * -(length needed). */
 int32_t lfm2_token_to_piece(const lfm2_model *model, lfm2_token token, char *buf,
                             int32_t len, bool special);
 
@@ -126,8 +129,9 @@ struct lfm2_detok {
     bool special;       /* render control tokens as text */
 };
 void lfm2_detok_init(struct lfm2_detok *d, bool special);
-/* Appends the text completed by `token` to out (NUL-terminated); returns bytes written or
- * -(bytes needed). Invalid byte sequences are replaced by U+FFFD. */
+/* Appends the text completed by `token` to out (NUL-terminated); returns bytes written, or
+ * -(capacity needed, including the NUL) with the state unchanged. Invalid byte sequences are
+ * replaced by U+FFFD. */
 int32_t lfm2_detok_push(const lfm2_model *model, struct lfm2_detok *d, lfm2_token token,
                         char *out, int32_t cap);
 /* Emits whatever is pending at the end of a stream (as U+FFFD if incomplete). */
