@@ -1099,9 +1099,9 @@ void lfm2_gguf_kv_format(const lfm2_gguf *g, int64_t i, char *buf, size_t cap, s
         if (es) {
             sb_scalar(&sb, kv->elem_type, g->base + kv->data_off + k * es);
         } else if (kv->elem_type == LFM2_GGUF_STRING) {
-            size_t len;
+            size_t len = 0;
             const char *s = lfm2_gguf_arr_str(g, kv->key, k, &len);
-            sb_quoted(&sb, s, len, max_chars);
+            sb_quoted(&sb, s ? s : "", len, max_chars);
         } else {
             sb_put(&sb, "[…]", strlen("[…]"));   /* nested arrays are not rendered */
             if (kv->n > 1)

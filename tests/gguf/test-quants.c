@@ -112,7 +112,13 @@ __attribute__((target("f16c"))) static float hw_h2f(uint16_t h)
 {
     return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
 }
-static int have_f16c(void) { return __builtin_cpu_supports("f16c"); }
+#include <cpuid.h>
+static int have_f16c(void)
+{
+    /* F16C is VEX-encoded: it needs the OS's AVX state support too */
+    unsigned a, b, c, d;
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c >> 29) & 1;
+}
 #else
 static uint16_t hw_f2h(float f) { (void)f; return 0; }
 static float hw_h2f(uint16_t h) { (void)h; return 0; }
