@@ -54,6 +54,17 @@ check sh -c "'$CLI' caption -m '$TXT' --mmproj '$MM' --image '$D/images/test-320
 check sh -c "'$CLI' embed-image --mmproj '$MM' --bench -r 2 --json > '$T/b.json' 2>/dev/null"
 check grep -q '"tile_ms_median"' "$T/b.json"
 
+# the model generator's VL pair: the loader takes its mmproj (F32 and F16), the backbone has the
+# marker tokens as single entries, captioning runs end to end
+check "$CLI" mkmodel --config vl-tiny --type q4_0 -o "$T/vl.gguf" --mmproj-out "$T/mm16.gguf" --mmproj-type f16
+check "$CLI" mkmodel --config vl-tiny --type q8_0 -o "$T/vl8.gguf" --mmproj-out "$T/mm32.gguf" --mmproj-type f32
+for mm in "$T/mm16.gguf" "$T/mm32.gguf"; do
+  check sh -c "'$CLI' embed-image --mmproj '$mm' -m '$T/vl.gguf' --image '$D/images/test-1100x500.ppm' -o '$T/g.f32' > '$T/gn.txt' 2> '$T/g.err'"
+  check test "$(cat "$T/gn.txt")" = 742
+  check grep -q "<|image_start|> <|img_row_1_col_1|> \[256 rows\] <|img_row_1_col_2|> \[256 rows\] <|img_thumbnail|> \[230 rows\] <|image_end|>" "$T/g.err"
+done
+check sh -c "'$CLI' caption -m '$T/vl8.gguf' --mmproj '$T/mm16.gguf' --image '$D/images/test-256x256.png' -n 4 > /dev/null 2>&1"
+
 # errors: non-zero exit, message naming the problem
 check sh -c "! '$CLI' embed-image --mmproj '$T/missing.gguf' --image '$D/images/test-64x48.png' -o '$T/x' 2> '$T/e1' && grep -q 'missing.gguf' '$T/e1'"
 check sh -c "! '$CLI' embed-image --mmproj '$TXT' --image '$D/images/test-64x48.png' -o '$T/x' 2> '$T/e2' && grep -q 'expected .clip.' '$T/e2'"
