@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "lfm2-gguf.h"
+#include "lfm2-ops.h"
 #include "lfm2.h"
 
 /* ---- small helpers ------------------------------------------------------------------- */
