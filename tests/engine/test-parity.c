@@ -37,7 +37,7 @@ struct array {
 
 struct fixture {
     char dir[1024];
-    char model[1024];
+    char model[2048];
     int n_vocab;
     int32_t *prompt, *decode, *greedy;
     int n_prompt, n_decode, n_greedy;
