@@ -133,17 +133,21 @@ static int bench_tile(const char *C, lfm2_vision *v, int reps, bool json, const 
         lfm2_vision_encode_chunk(v, pix, S, S, (size_t)S * 3, out, (size_t)rows * hp->n_embd_out);
         ms[r] = lfm2_time_ms() - t0;
     }
+    const struct lfm2_vision_timings tm = lfm2_vision_last_timings(v);   /* the last run */
     qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
     const double med = ms[reps / 2];
     if (json) {
         printf("{\"mmproj\": \"%s\", \"desc\": \"%s\", \"threads\": %d, \"tile\": %d, "
                "\"tokens_per_tile\": %d, \"reps\": %d, \"tile_ms_median\": %.2f, \"tile_ms_min\": %.2f, "
-               "\"tile_ms_max\": %.2f}\n", mmproj, lfm2_vision_desc(v),
-               lfm2_pool_n_threads(lfm2_vision_pool(v)), S, rows, reps, med, ms[0], ms[reps - 1]);
+               "\"tile_ms_max\": %.2f, \"last_matmul_ms\": %.2f, \"last_attention_ms\": %.2f}\n",
+               mmproj, lfm2_vision_desc(v), lfm2_pool_n_threads(lfm2_vision_pool(v)), S, rows, reps,
+               med, ms[0], ms[reps - 1], tm.matmul_ms, tm.attention_ms);
     } else {
         printf("encoder: %s\n", lfm2_vision_desc(v));
         printf("threads %d, %d×%d tile (%d tokens): median %.1f ms (min %.1f, max %.1f) over %d runs\n",
                lfm2_pool_n_threads(lfm2_vision_pool(v)), S, S, rows, med, ms[0], ms[reps - 1], reps);
+        printf("last run: matrix products %.1f ms, attention %.1f ms, rest %.1f ms\n", tm.matmul_ms,
+               tm.attention_ms, tm.encode_ms - tm.matmul_ms - tm.attention_ms);
     }
     rc = 0;
 done:

@@ -180,8 +180,17 @@ static int ensure_scratch(lfm2_vision *v, int64_t n)
 
 /* ---- one image ------------------------------------------------------------------------------ */
 
-int lfm2_vision_encode_chunk(lfm2_vision *v, const uint8_t *rgb, int w, int h, size_t stride,
-                             float *out, size_t cap)
+/* Matrix product with its time added to *ms. */
+static void mm(lfm2_vision *v, double *ms, const lfm2_tensor *w, const float *b, const float *x,
+               int64_t ldx, float *y, int64_t ldy, int64_t n)
+{
+    const double t0 = lfm2_time_ms();
+    lfm2_matmul_bias(v->pool, w, b, x, ldx, y, ldy, n);
+    *ms += lfm2_time_ms() - t0;
+}
+
+static int encode_one(lfm2_vision *v, const uint8_t *rgb, int w, int h, size_t stride,
+                      float *out, size_t cap, struct lfm2_vision_timings *tm)
 {
     const struct lfm2_vision_hparams *hp = &v->hp;
     const int p = hp->patch_size, m = hp->merge, align = p * m;
@@ -203,7 +212,8 @@ int lfm2_vision_encode_chunk(lfm2_vision *v, const uint8_t *rgb, int w, int h, s
     struct im2col_job ij = { rgb, stride, p, gw, n, (const float (*)[256])v->lut, v->patches };
     lfm2_pool_run(v->pool, im2col_task, &ij);
     float *x = v->x;
-    lfm2_matmul_bias(v->pool, &v->patch_w, v->patch_b, v->patches, K, x, D, n);
+    double *mt = &tm->matmul_ms;
+    mm(v, mt, &v->patch_w, v->patch_b, v->patches, K, x, D, n);
 
     /* 2. learned positions, resized when the grid is not the table's own */
     const int S = hp->n_pos_side;
@@ -229,17 +239,19 @@ int lfm2_vision_encode_chunk(lfm2_vision *v, const uint8_t *rgb, int w, int h, s
     for (int il = 0; il < hp->n_layer; il++) {
         const struct lfm2_vision_block *b = &v->blk[il];
         run_rows(v, OP_LAYERNORM, v->a, x, b->ln1_w, b->ln1_b, n, D, hp->eps);
-        lfm2_matmul_bias(v->pool, b->wq, b->bq, v->a, D, v->q, D, n);
-        lfm2_matmul_bias(v->pool, b->wk, b->bk, v->a, D, v->k, D, n);
-        lfm2_matmul_bias(v->pool, b->wv, b->bv, v->a, D, v->v, D, n);
+        mm(v, mt, b->wq, b->bq, v->a, D, v->q, D, n);
+        mm(v, mt, b->wk, b->bk, v->a, D, v->k, D, n);
+        mm(v, mt, b->wv, b->bv, v->a, D, v->v, D, n);
+        const double ta = lfm2_time_ms();
         lfm2_attention(v->pool, &aa);
-        lfm2_matmul_bias(v->pool, b->wo, b->bo, v->att, D, v->a, D, n);
+        tm->attention_ms += lfm2_time_ms() - ta;
+        mm(v, mt, b->wo, b->bo, v->att, D, v->a, D, n);
         run_rows(v, OP_ADD, x, v->a, NULL, NULL, n, D, 0.0f);
 
         run_rows(v, OP_LAYERNORM, v->a, x, b->ln2_w, b->ln2_b, n, D, hp->eps);
-        lfm2_matmul_bias(v->pool, b->up, b->bup, v->a, D, v->ff, F, n);
+        mm(v, mt, b->up, b->bup, v->a, D, v->ff, F, n);
         run_rows(v, ggml ? OP_GELU_GGML : OP_GELU_TANH, v->ff, NULL, NULL, NULL, n, F, 0.0f);
-        lfm2_matmul_bias(v->pool, b->down, b->bdown, v->ff, F, v->a, D, n);
+        mm(v, mt, b->down, b->bdown, v->ff, F, v->a, D, n);
         run_rows(v, OP_ADD, x, v->a, NULL, NULL, n, D, 0.0f);
     }
     if (v->post_w)
@@ -264,10 +276,24 @@ int lfm2_vision_encode_chunk(lfm2_vision *v, const uint8_t *rgb, int w, int h, s
         run_rows(v, OP_LAYERNORM, v->mm_in, v->mm_in, v->in_norm_w, v->in_norm_b, n_out, Dm,
                  1e-5f);
     const int64_t P = hp->n_proj_hidden;
-    lfm2_matmul_bias(v->pool, v->mm1, v->mm1_b, v->mm_in, Dm, v->mm_h, P, n_out);
+    mm(v, mt, v->mm1, v->mm1_b, v->mm_in, Dm, v->mm_h, P, n_out);
     run_rows(v, ggml ? OP_GELU_GGML : OP_GELU_ERF, v->mm_h, NULL, NULL, NULL, n_out, P, 0.0f);
-    lfm2_matmul_bias(v->pool, v->mm2, v->mm2_b, v->mm_h, P, out, E, n_out);
+    mm(v, mt, v->mm2, v->mm2_b, v->mm_h, P, out, E, n_out);
+    tm->n_patches += (int)n;
     return (int)n_out;
+}
+
+int lfm2_vision_encode_chunk(lfm2_vision *v, const uint8_t *rgb, int w, int h, size_t stride,
+                             float *out, size_t cap)
+{
+    struct lfm2_vision_timings t = { 0 };
+    const double t0 = lfm2_time_ms();
+    const int r = encode_one(v, rgb, w, h, stride, out, cap, &t);
+    t.encode_ms = lfm2_time_ms() - t0;
+    t.n_chunks = 1;
+    if (r >= 0)
+        v->timings = t;
+    return r;
 }
 
 int lfm2_vision_encode(lfm2_vision *v, const struct lfm2_image *img,
@@ -292,15 +318,13 @@ int lfm2_vision_encode(lfm2_vision *v, const struct lfm2_image *img,
         if (lfm2_vision_prepare_chunk(v, img, plan, i, &pix, &stride))
             return -1;
         const double t1 = lfm2_time_ms();
-        const int r = lfm2_vision_encode_chunk(v, pix, w, h, stride, out + row * E,
-                                               cap - (size_t)(row * E));
+        const int r = encode_one(v, pix, w, h, stride, out + row * E, cap - (size_t)(row * E), &t);
         if (r < 0)
             return -1;
         if (r != nt)
             return lfm2_set_error("%s: chunk %d gave %d rows, the plan says %d", v->path, i, r, nt);
         t.preprocess_ms += t1 - t0;
         t.encode_ms += lfm2_time_ms() - t1;
-        t.n_patches += (w / v->hp.patch_size) * (h / v->hp.patch_size);
         row += r;
     }
     v->timings = t;

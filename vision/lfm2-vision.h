@@ -196,10 +196,12 @@ int lfm2_vision_encode(lfm2_vision *v, const struct lfm2_image *img,
 int lfm2_vision_encode_chunk(lfm2_vision *v, const uint8_t *rgb, int w, int h, size_t stride,
                              float *out, size_t cap);
 
-/* Time spent in the last lfm2_vision_encode, milliseconds. */
+/* Time spent in the last lfm2_vision_encode or lfm2_vision_encode_chunk, milliseconds. */
 struct lfm2_vision_timings {
     double preprocess_ms;   /* resizing, letterbox, thumbnail */
     double encode_ms;       /* encoder + projector, all chunks */
+    double matmul_ms;       /*   of which matrix products (patch embedding, blocks, projector) */
+    double attention_ms;    /*   of which attention */
     int n_chunks;
     int n_patches;          /* encoder rows over all chunks */
 };
