@@ -1,0 +1,1315 @@
+/* gstlfm2vl.c — lfm2vl: live video captioning with LFM2-VL.
+ *
+ * SECTION:element-lfm2vl
+ *
+ * Video comes in on `sink` and goes out on `src` untouched (the same buffers, no copy, in the
+ * streaming thread, never waiting for the model). A worker thread (a GstTask on `text_src`)
+ * captions the newest frame: the sink side keeps a one-slot box with the latest eligible
+ * frame; a frame arriving while the box is full replaces it and is counted as skipped. The
+ * worker converts the frame to RGB, runs the LFM2-VL image encoder, splices the embeddings into
+ * the user turn of the chat layout (`prompt`, image first unless the prompt has
+ * `<__media__>`), generates, and pushes the caption on `text_src` as `text/x-raw,format=utf8`
+ * with the PTS of the frame it describes and a duration reaching to where the next caption
+ * can start. Between captions `text_src` carries GAP events, so text consumers (textoverlay,
+ * srtenc) always know how far the text stream has got.
+ *
+ * After every caption the element posts an element message `lfm2vl/caption`
+ * {text, pts, duration, running-time, inference-ms, encode-ms, image-tokens,
+ * generated-tokens, skipped-frames, stop-reason}.
+ *
+ * Latency: the video pad adds none. A caption leaves up to one inference after its frame, so
+ * `text_src` answers LATENCY queries with upstream + `latency` (ms); set it to at least the
+ * caption time of your model and CPU (the `stats` property shows the largest delay seen, and
+ * the element warns once when a caption is later than `latency`).
+ *
+ * EOS: the video EOS goes out at once; the frame waiting in the box is still captioned, then
+ * EOS goes out on `text_src`. Flushing and PAUSED→READY cancel the running caption.
+ *
+ * |[
+ * gst-launch-1.0 videotestsrc is-live=true ! lfm2vl name=vl model=LFM2-VL-450M-Q8_0.gguf \
+ *     mmproj=mmproj-LFM2-VL-450M-Q8_0.gguf ! queue max-size-time=0 max-size-buffers=0 \
+ *     max-size-bytes=0 ! textoverlay name=ov ! videoconvert ! autovideosink \
+ *     vl.text_src ! queue ! ov.text_sink
+ * ]|
+ */
+#include "gstlfm2vl.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (gst_lfm2_vl_debug);
+#define GST_CAT_DEFAULT gst_lfm2_vl_debug
+
+#define DEFAULT_PROMPT "Describe this image in one sentence."
+#define DEFAULT_INTERVAL 0
+#define DEFAULT_MAX_TOKENS 64
+/* LFM2-VL model card recommendations. */
+#define DEFAULT_TEMPERATURE 0.1f
+#define DEFAULT_TOP_K 0
+#define DEFAULT_TOP_P 1.0f
+#define DEFAULT_MIN_P 0.15f
+#define DEFAULT_REPEAT_PENALTY 1.05f
+#define DEFAULT_SEED 0
+#define DEFAULT_CONTEXT_LENGTH 0
+#define DEFAULT_LATENCY_MS 3000
+
+enum {
+  PROP_0,
+  PROP_MODEL,
+  PROP_MMPROJ,
+  PROP_PROMPT,
+  PROP_SYSTEM_PROMPT,
+  PROP_INTERVAL,
+  PROP_MAX_TOKENS,
+  PROP_TEMPERATURE,
+  PROP_TOP_K,
+  PROP_TOP_P,
+  PROP_MIN_P,
+  PROP_REPEAT_PENALTY,
+  PROP_SEED,
+  PROP_CONTEXT_LENGTH,
+  PROP_LATENCY,
+  PROP_STATS,
+  PROP_VISION_FIRST,            /* n-threads … preprocess (gst_lfm2_vision_install_properties) */
+};
+
+enum {
+  DIRTY_SYSTEM = 1 << 0,
+  DIRTY_PROMPT = 1 << 1,
+  DIRTY_SAMPLING = 1 << 2,
+  DIRTY_MAX_TOKENS = 1 << 3,
+  DIRTY_ALL = 0xf,
+};
+
+/* caption() failed and has posted the error message itself. */
+#define FLOW_POSTED_ERROR GST_FLOW_CUSTOM_ERROR
+
+/* An entry of the ordered queue: a serialized event for text_src, or a frame that must be
+ * captioned before the event behind it. */
+typedef struct {
+  GstEvent *event;              /* NULL: a frame */
+  GstLfm2VlFrame frame;
+} Item;
+
+static GstStaticPadTemplate text_src_template = GST_STATIC_PAD_TEMPLATE ("text_src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
+
+G_DEFINE_TYPE (GstLfm2Vl, gst_lfm2_vl, GST_TYPE_ELEMENT);
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (lfm2vl, "lfm2vl", GST_RANK_NONE, GST_TYPE_LFM2_VL,
+    GST_DEBUG_CATEGORY_INIT (gst_lfm2_vl_debug, "lfm2vl", 0, "LFM2-VL video captioning"));
+
+static void gst_lfm2_vl_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_lfm2_vl_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static void gst_lfm2_vl_finalize (GObject * object);
+static GstStateChangeReturn gst_lfm2_vl_change_state (GstElement * element,
+    GstStateChange transition);
+static GstFlowReturn gst_lfm2_vl_chain (GstPad * pad, GstObject * parent, GstBuffer * buf);
+static gboolean gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event);
+static gboolean gst_lfm2_vl_text_query (GstPad * pad, GstObject * parent, GstQuery * query);
+static gboolean gst_lfm2_vl_text_event (GstPad * pad, GstObject * parent, GstEvent * event);
+static gboolean gst_lfm2_vl_text_activate_mode (GstPad * pad, GstObject * parent,
+    GstPadMode mode, gboolean active);
+static GstIterator *gst_lfm2_vl_iterate_internal_links (GstPad * pad, GstObject * parent);
+static void gst_lfm2_vl_worker (gpointer data);
+
+static void
+gst_lfm2_vl_class_init (GstLfm2VlClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
+
+  gobject_class->set_property = gst_lfm2_vl_set_property;
+  gobject_class->get_property = gst_lfm2_vl_get_property;
+  gobject_class->finalize = gst_lfm2_vl_finalize;
+
+  g_object_class_install_property (gobject_class, PROP_MODEL,
+      g_param_spec_string ("model", "Model",
+          "Path of the LFM2-VL text GGUF (loaded on READY→PAUSED, shared with other elements "
+          "naming the same file)", NULL, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_MMPROJ,
+      g_param_spec_string ("mmproj", "mmproj",
+          "Path of the LFM2-VL mmproj GGUF (image encoder + projector) that belongs to the "
+          "model", NULL, rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_PROMPT,
+      g_param_spec_string ("prompt", "Prompt",
+          "User turn sent with every captioned frame; the image goes first, or where the "
+          "prompt has \"<__media__>\"", DEFAULT_PROMPT, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_SYSTEM_PROMPT,
+      g_param_spec_string ("system-prompt", "System prompt",
+          "System turn, prefilled once and reused for every caption (NULL = none)", NULL,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_INTERVAL,
+      g_param_spec_uint64 ("interval", "Interval",
+          "Minimum running time between captioned frames, in nanoseconds (0 = caption back "
+          "to back, as fast as the model goes)", 0, G_MAXUINT64, DEFAULT_INTERVAL,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MAX_TOKENS,
+      g_param_spec_int ("max-tokens", "Max tokens",
+          "Most tokens per caption (0 = until the model ends its turn or the context is "
+          "full)", 0, G_MAXINT, DEFAULT_MAX_TOKENS, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_TEMPERATURE,
+      g_param_spec_float ("temperature", "Temperature", "Sampling temperature (0 = greedy)",
+          0.0f, 100.0f, DEFAULT_TEMPERATURE, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_TOP_K,
+      g_param_spec_int ("top-k", "Top-k", "Keep the k most likely tokens (0 = off)", 0,
+          G_MAXINT, DEFAULT_TOP_K, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_TOP_P,
+      g_param_spec_float ("top-p", "Top-p", "Nucleus sampling mass (1 = off)", 0.0f, 1.0f,
+          DEFAULT_TOP_P, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_MIN_P,
+      g_param_spec_float ("min-p", "Min-p",
+          "Drop tokens less likely than min-p × the most likely one (0 = off)", 0.0f, 1.0f,
+          DEFAULT_MIN_P, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_REPEAT_PENALTY,
+      g_param_spec_float ("repeat-penalty", "Repeat penalty",
+          "Penalty on tokens already generated for this caption (1 = off)", 0.0f, 10.0f,
+          DEFAULT_REPEAT_PENALTY, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_SEED,
+      g_param_spec_uint64 ("seed", "Seed",
+          "Sampler seed; the sampler restarts from it for every caption, so equal frames "
+          "give equal captions", 0, G_MAXUINT64, DEFAULT_SEED,
+          rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_CONTEXT_LENGTH,
+      g_param_spec_int ("context-length", "Context length",
+          "Positions of the context: system turn + image tokens + prompt + caption "
+          "(0 = min(training context, 4096))", 0, G_MAXINT, DEFAULT_CONTEXT_LENGTH,
+          rw | GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (gobject_class, PROP_LATENCY,
+      g_param_spec_uint ("latency", "Latency",
+          "How late captions may be behind their frame, in milliseconds: added to the "
+          "upstream latency in LATENCY queries on text_src (set it to at least one caption "
+          "time)", 0, G_MAXUINT / 2, DEFAULT_LATENCY_MS, rw | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "lfm2vl/stats {frames, captions, skipped-frames, max-delay (ns, caption behind its "
+          "frame in running time, live pipelines only)}", GST_TYPE_STRUCTURE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  gst_lfm2_vision_install_properties (gobject_class, PROP_VISION_FIRST);
+
+  {
+    GstCaps *video = gst_lfm2_vision_video_caps ();
+    gst_element_class_add_pad_template (element_class,
+        gst_pad_template_new ("sink", GST_PAD_SINK, GST_PAD_ALWAYS, video));
+    gst_element_class_add_pad_template (element_class,
+        gst_pad_template_new ("src", GST_PAD_SRC, GST_PAD_ALWAYS, video));
+    gst_caps_unref (video);
+  }
+  gst_element_class_add_static_pad_template (element_class, &text_src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "LFM2-VL video captioning", "Filter/Analyzer/Video",
+      "Captions the newest video frame with Liquid AI LFM2-VL in a worker thread; the video "
+      "passes through untouched, captions come out on text_src with the frame's timestamp",
+      "lfm2-gst developers");
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_lfm2_vl_change_state);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_LFM2_PREPROCESS, 0);
+}
+
+static void
+gst_lfm2_vl_init (GstLfm2Vl * self)
+{
+  GstElementClass *klass = GST_ELEMENT_GET_CLASS (self);
+  GstLfm2VlSettings *s = &self->settings;
+
+  self->sinkpad = gst_pad_new_from_template (gst_element_class_get_pad_template (klass,
+          "sink"), "sink");
+  gst_pad_set_chain_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_lfm2_vl_chain));
+  gst_pad_set_event_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_lfm2_vl_sink_event));
+  gst_pad_set_iterate_internal_links_function (self->sinkpad,
+      GST_DEBUG_FUNCPTR (gst_lfm2_vl_iterate_internal_links));
+  /* Caps, accept-caps and allocation queries go to the video peer: zero-copy passthrough. */
+  GST_PAD_SET_PROXY_CAPS (self->sinkpad);
+  GST_PAD_SET_PROXY_ALLOCATION (self->sinkpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+
+  self->srcpad = gst_pad_new_from_template (gst_element_class_get_pad_template (klass,
+          "src"), "src");
+  gst_pad_set_iterate_internal_links_function (self->srcpad,
+      GST_DEBUG_FUNCPTR (gst_lfm2_vl_iterate_internal_links));
+  GST_PAD_SET_PROXY_CAPS (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+
+  self->textpad = gst_pad_new_from_static_template (&text_src_template, "text_src");
+  gst_pad_use_fixed_caps (self->textpad);
+  gst_pad_set_query_function (self->textpad, GST_DEBUG_FUNCPTR (gst_lfm2_vl_text_query));
+  gst_pad_set_event_function (self->textpad, GST_DEBUG_FUNCPTR (gst_lfm2_vl_text_event));
+  gst_pad_set_activatemode_function (self->textpad,
+      GST_DEBUG_FUNCPTR (gst_lfm2_vl_text_activate_mode));
+  gst_pad_set_iterate_internal_links_function (self->textpad,
+      GST_DEBUG_FUNCPTR (gst_lfm2_vl_iterate_internal_links));
+  gst_element_add_pad (GST_ELEMENT (self), self->textpad);
+
+  s->prompt = g_strdup (DEFAULT_PROMPT);
+  s->interval = DEFAULT_INTERVAL;
+  s->max_tokens = DEFAULT_MAX_TOKENS;
+  s->temperature = DEFAULT_TEMPERATURE;
+  s->top_k = DEFAULT_TOP_K;
+  s->top_p = DEFAULT_TOP_P;
+  s->min_p = DEFAULT_MIN_P;
+  s->repeat_penalty = DEFAULT_REPEAT_PENALTY;
+  s->seed = DEFAULT_SEED;
+  s->context_length = DEFAULT_CONTEXT_LENGTH;
+  s->latency_ms = DEFAULT_LATENCY_MS;
+  gst_lfm2_vision_settings_init (&s->vision);
+  self->dirty = DIRTY_ALL;
+
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  g_queue_init (&self->queue);
+  gst_segment_init (&self->segment, GST_FORMAT_TIME);
+  self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
+  self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
+  self->max_delay = GST_CLOCK_TIME_NONE;
+  self->text_pos = GST_CLOCK_TIME_NONE;
+  self->result = g_string_sized_new (1024);
+}
+
+static void
+frame_clear (GstLfm2VlFrame * f)
+{
+  gst_clear_buffer (&f->buffer);
+  gst_clear_caps (&f->caps);
+  f->skipped = 0;
+  f->running_time = GST_CLOCK_TIME_NONE;
+}
+
+static void
+item_free (Item * item)
+{
+  if (item->event)
+    gst_event_unref (item->event);
+  frame_clear (&item->frame);
+  g_free (item);
+}
+
+/* Drops everything waiting for the worker. Call with self->lock. */
+static void
+clear_pending_locked (GstLfm2Vl * self)
+{
+  Item *item;
+
+  while ((item = g_queue_pop_head (&self->queue)) != NULL)
+    item_free (item);
+  frame_clear (&self->slot);
+  self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
+}
+
+static void
+gst_lfm2_vl_finalize (GObject * object)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (object);
+  GstLfm2VlSettings *s = &self->settings;
+
+  clear_pending_locked (self);
+  /* READY→NULL released these; an element disposed in PAUSED did not. */
+  gst_lfm2_gen_free (self->gen);
+  gst_lfm2_vision_enc_stop (&self->enc);
+  gst_lfm2_shared_release (self->text_shared);
+  gst_clear_caps (&self->enc_caps);
+  gst_clear_caps (&self->caps);
+  g_free (self->embd);
+  g_free (self->prompt_copy);
+  g_string_free (self->result, TRUE);
+  g_free (s->model);
+  g_free (s->mmproj);
+  g_free (s->prompt);
+  g_free (s->system_prompt);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  G_OBJECT_CLASS (gst_lfm2_vl_parent_class)->finalize (object);
+}
+
+static void
+gst_lfm2_vl_set_property (GObject * object, guint prop_id, const GValue * value,
+    GParamSpec * pspec)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (object);
+  GstLfm2VlSettings *s = &self->settings;
+  gboolean latency_changed = FALSE;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_free (s->model);
+      s->model = g_value_dup_string (value);
+      break;
+    case PROP_MMPROJ:
+      g_free (s->mmproj);
+      s->mmproj = g_value_dup_string (value);
+      break;
+    case PROP_PROMPT:
+      g_free (s->prompt);
+      s->prompt = g_value_dup_string (value);
+      self->dirty |= DIRTY_PROMPT;
+      break;
+    case PROP_SYSTEM_PROMPT:
+      g_free (s->system_prompt);
+      s->system_prompt = g_value_dup_string (value);
+      self->dirty |= DIRTY_SYSTEM;
+      break;
+    case PROP_INTERVAL:
+      s->interval = g_value_get_uint64 (value);
+      break;
+    case PROP_MAX_TOKENS:
+      s->max_tokens = g_value_get_int (value);
+      self->dirty |= DIRTY_MAX_TOKENS;
+      break;
+    case PROP_TEMPERATURE:
+      s->temperature = g_value_get_float (value);
+      self->dirty |= DIRTY_SAMPLING;
+      break;
+    case PROP_TOP_K:
+      s->top_k = g_value_get_int (value);
+      self->dirty |= DIRTY_SAMPLING;
+      break;
+    case PROP_TOP_P:
+      s->top_p = g_value_get_float (value);
+      self->dirty |= DIRTY_SAMPLING;
+      break;
+    case PROP_MIN_P:
+      s->min_p = g_value_get_float (value);
+      self->dirty |= DIRTY_SAMPLING;
+      break;
+    case PROP_REPEAT_PENALTY:
+      s->repeat_penalty = g_value_get_float (value);
+      self->dirty |= DIRTY_SAMPLING;
+      break;
+    case PROP_SEED:
+      s->seed = g_value_get_uint64 (value);
+      self->dirty |= DIRTY_SAMPLING;
+      break;
+    case PROP_CONTEXT_LENGTH:
+      s->context_length = g_value_get_int (value);
+      break;
+    case PROP_LATENCY:
+      latency_changed = s->latency_ms != g_value_get_uint (value);
+      s->latency_ms = g_value_get_uint (value);
+      break;
+    default:
+      if (!gst_lfm2_vision_settings_set_property (&s->vision, prop_id, PROP_VISION_FIRST,
+              value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+
+  /* The pipeline recomputes its latency (text_src answers with the new value). */
+  if (latency_changed)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
+}
+
+static GstStructure *
+stats_new (GstLfm2Vl * self)
+{
+  GstStructure *st;
+
+  g_mutex_lock (&self->lock);
+  st = gst_structure_new ("lfm2vl/stats",
+      "frames", G_TYPE_UINT64, self->n_frames,
+      "captions", G_TYPE_UINT64, self->n_captions,
+      "skipped-frames", G_TYPE_UINT64, self->n_skipped,
+      "max-delay", G_TYPE_UINT64, (guint64) self->max_delay, NULL);
+  g_mutex_unlock (&self->lock);
+  return st;
+}
+
+static void
+gst_lfm2_vl_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (object);
+  GstLfm2VlSettings *s = &self->settings;
+
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed (value, stats_new (self));
+    return;
+  }
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_value_set_string (value, s->model);
+      break;
+    case PROP_MMPROJ:
+      g_value_set_string (value, s->mmproj);
+      break;
+    case PROP_PROMPT:
+      g_value_set_string (value, s->prompt);
+      break;
+    case PROP_SYSTEM_PROMPT:
+      g_value_set_string (value, s->system_prompt);
+      break;
+    case PROP_INTERVAL:
+      g_value_set_uint64 (value, s->interval);
+      break;
+    case PROP_MAX_TOKENS:
+      g_value_set_int (value, s->max_tokens);
+      break;
+    case PROP_TEMPERATURE:
+      g_value_set_float (value, s->temperature);
+      break;
+    case PROP_TOP_K:
+      g_value_set_int (value, s->top_k);
+      break;
+    case PROP_TOP_P:
+      g_value_set_float (value, s->top_p);
+      break;
+    case PROP_MIN_P:
+      g_value_set_float (value, s->min_p);
+      break;
+    case PROP_REPEAT_PENALTY:
+      g_value_set_float (value, s->repeat_penalty);
+      break;
+    case PROP_SEED:
+      g_value_set_uint64 (value, s->seed);
+      break;
+    case PROP_CONTEXT_LENGTH:
+      g_value_set_int (value, s->context_length);
+      break;
+    case PROP_LATENCY:
+      g_value_set_uint (value, s->latency_ms);
+      break;
+    default:
+      if (!gst_lfm2_vision_settings_get_property (&s->vision, prop_id, PROP_VISION_FIRST,
+              value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+/* Call with the object lock held. */
+static struct lfm2_sampler_params
+sampler_params_locked (GstLfm2Vl * self)
+{
+  struct lfm2_sampler_params p = lfm2_sampler_default_params ();
+  const GstLfm2VlSettings *s = &self->settings;
+
+  p.temperature = s->temperature;
+  p.top_k = s->top_k;
+  p.top_p = s->top_p;
+  p.min_p = s->min_p;
+  p.repeat_penalty = s->repeat_penalty;
+  p.seed = s->seed;
+  return p;
+}
+
+static void
+post_gerror (GstLfm2Vl * self, GstMessageType type, const GError * err, const gchar * debug)
+{
+  gst_element_message_full (GST_ELEMENT (self), type, err->domain, err->code,
+      g_strdup (err->message), g_strdup (debug), __FILE__, GST_FUNCTION, __LINE__);
+}
+
+/* ---- models (READY↔PAUSED) ---------------------------------------------------------- */
+
+static void
+gst_lfm2_vl_stop (GstLfm2Vl * self)
+{
+  gst_lfm2_gen_free (self->gen);
+  self->gen = NULL;
+  gst_lfm2_vision_enc_stop (&self->enc);
+  gst_lfm2_shared_release (self->text_shared);
+  self->text_shared = NULL;
+  gst_clear_caps (&self->enc_caps);
+  g_clear_pointer (&self->embd, g_free);
+  self->embd_cap = 0;
+  g_clear_pointer (&self->prompt_copy, g_free);
+  gst_clear_caps (&self->caps);
+}
+
+/* Loads the text model and the mmproj (checking they belong together), makes this element's
+ * context and prefills the system turn. Errors name the file and the reason. */
+static gboolean
+gst_lfm2_vl_start (GstLfm2Vl * self)
+{
+  GstLfm2GenParams params;
+  GstLfm2VisionSettings vs;
+  GError *err = NULL;
+  gchar *model_path, *mmproj_path, *system;
+  const lfm2_model *model;
+
+  GST_OBJECT_LOCK (self);
+  model_path = g_strdup (self->settings.model);
+  mmproj_path = g_strdup (self->settings.mmproj);
+  system = g_strdup (self->settings.system_prompt);
+  vs = self->settings.vision;
+  gst_lfm2_gen_params_init (&params);
+  params.n_ctx = self->settings.context_length;
+  params.n_threads = vs.n_threads;
+  params.max_tokens = self->settings.max_tokens;
+  params.chat = TRUE;
+  params.sampling = sampler_params_locked (self);
+  g_free (self->prompt_copy);
+  self->prompt_copy = g_strdup (self->settings.prompt);
+  self->dirty = 0;
+  GST_OBJECT_UNLOCK (self);
+
+  self->text_shared = gst_lfm2_model_acquire (model_path, &err);
+  if (self->text_shared == NULL) {
+    gchar *dbg = g_strdup_printf ("model property: %s", model_path ? model_path : "(null)");
+    post_gerror (self, GST_MESSAGE_ERROR, err, dbg);
+    g_free (dbg);
+    goto fail;
+  }
+  model = gst_lfm2_shared_model (self->text_shared);
+  if (!gst_lfm2_vision_enc_start (&self->enc, mmproj_path, model, &vs, &err)) {
+    gchar *dbg = g_strdup_printf ("mmproj property: %s, model property: %s",
+        mmproj_path ? mmproj_path : "(null)", model_path);
+    post_gerror (self, GST_MESSAGE_ERROR, err, dbg);
+    g_free (dbg);
+    goto fail;
+  }
+  self->gen = gst_lfm2_gen_new (model, &params, &err);
+  if (self->gen == NULL || !gst_lfm2_gen_set_system_prompt (self->gen, system, &err)) {
+    post_gerror (self, GST_MESSAGE_ERROR, err, model_path);
+    goto fail;
+  }
+  GST_INFO_OBJECT (self, "model %s (%s), mmproj %s (%s)",
+      gst_lfm2_shared_path (self->text_shared), lfm2_model_desc (model),
+      gst_lfm2_shared_path (self->enc.mmproj),
+      lfm2_vision_desc (gst_lfm2_shared_mmproj (self->enc.mmproj)->vision));
+
+  g_mutex_lock (&self->lock);
+  self->n_frames = self->n_captions = self->n_skipped = 0;
+  self->max_delay = GST_CLOCK_TIME_NONE;
+  g_mutex_unlock (&self->lock);
+  self->warned_late = FALSE;
+  g_free (model_path);
+  g_free (mmproj_path);
+  g_free (system);
+  return TRUE;
+
+fail:
+  g_clear_error (&err);
+  gst_lfm2_vl_stop (self);
+  g_free (model_path);
+  g_free (mmproj_path);
+  g_free (system);
+  return FALSE;
+}
+
+static GstStateChangeReturn
+gst_lfm2_vl_change_state (GstElement * element, GstStateChange transition)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (element);
+  GstStateChangeReturn ret;
+
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+    gst_segment_init (&self->segment, GST_FORMAT_TIME);
+    if (!gst_lfm2_vl_start (self))
+      return GST_STATE_CHANGE_FAILURE;
+  }
+
+  ret = GST_ELEMENT_CLASS (gst_lfm2_vl_parent_class)->change_state (element, transition);
+  if (ret == GST_STATE_CHANGE_FAILURE) {
+    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
+      gst_lfm2_vl_stop (self);
+    return ret;
+  }
+  /* The pads are inactive now, so the worker has stopped. */
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
+    gst_lfm2_vl_stop (self);
+  return ret;
+}
+
+/* ---- pads -------------------------------------------------------------------------- */
+
+static GstIterator *
+gst_lfm2_vl_iterate_internal_links (GstPad * pad, GstObject * parent)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (parent);
+  GstPad *other = pad == self->sinkpad ? self->srcpad : self->sinkpad;
+  GValue v = G_VALUE_INIT;
+  GstIterator *it;
+
+  /* Video sink ↔ video src only: text_src never joins caps/allocation negotiation, and
+   * upstream queries from text_src (position, duration) are answered by the video side. */
+  g_value_init (&v, GST_TYPE_PAD);
+  g_value_set_object (&v, other);
+  it = gst_iterator_new_single (GST_TYPE_PAD, &v);
+  g_value_unset (&v);
+  return it;
+}
+
+static gboolean
+gst_lfm2_vl_text_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode,
+    gboolean active)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (parent);
+  gboolean ret;
+
+  if (mode != GST_PAD_MODE_PUSH)
+    return FALSE;
+  if (active) {
+    g_mutex_lock (&self->lock);
+    self->flushing = FALSE;
+    g_atomic_int_set (&self->cancel, 0);
+    self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
+    g_mutex_unlock (&self->lock);
+    self->text_pos = GST_CLOCK_TIME_NONE;
+    self->text_segment_sent = FALSE;
+    return gst_pad_start_task (pad, gst_lfm2_vl_worker, self, NULL);
+  }
+  g_mutex_lock (&self->lock);
+  self->flushing = TRUE;
+  g_atomic_int_set (&self->cancel, 1);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+  ret = gst_pad_stop_task (pad);
+  g_mutex_lock (&self->lock);
+  clear_pending_locked (self);
+  g_mutex_unlock (&self->lock);
+  return ret;
+}
+
+/* Puts the frame in the box (and pending soft gaps) into the ordered queue, so the event
+ * queued next goes out after its caption. Call with self->lock. */
+static void
+freeze_pending_locked (GstLfm2Vl * self)
+{
+  if (self->slot.buffer) {
+    Item *item = g_new0 (Item, 1);
+    item->frame = self->slot;
+    memset (&self->slot, 0, sizeof (self->slot));
+    g_queue_push_tail (&self->queue, item);
+  }
+  if (GST_CLOCK_TIME_IS_VALID (self->gap_end)) {
+    Item *item = g_new0 (Item, 1);
+    item->event = gst_event_new_gap (self->gap_start, self->gap_end - self->gap_start);
+    g_queue_push_tail (&self->queue, item);
+    self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
+  }
+}
+
+/* Hands a serialized event to the worker, to go out on text_src in stream order. */
+static void
+queue_text_event (GstLfm2Vl * self, GstEvent * event)
+{
+  Item *item = g_new0 (Item, 1);
+
+  item->event = event;
+  g_mutex_lock (&self->lock);
+  if (self->flushing) {
+    g_mutex_unlock (&self->lock);
+    item_free (item);
+    return;
+  }
+  freeze_pending_locked (self);
+  g_queue_push_tail (&self->queue, item);
+  g_cond_signal (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+/* Stream time [start, end) will get no caption (no frame there is due). */
+static void
+add_soft_gap_locked (GstLfm2Vl * self, GstClockTime start, GstClockTime end)
+{
+  if (!GST_CLOCK_TIME_IS_VALID (start) || !GST_CLOCK_TIME_IS_VALID (end) || end < start)
+    return;
+  if (!GST_CLOCK_TIME_IS_VALID (self->gap_start))
+    self->gap_start = start;
+  if (!GST_CLOCK_TIME_IS_VALID (self->gap_end) || end > self->gap_end)
+    self->gap_end = end;
+  g_cond_signal (&self->cond);
+}
+
+static GstFlowReturn
+gst_lfm2_vl_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (parent);
+  const GstClockTime pts = GST_BUFFER_PTS (buf), dur = GST_BUFFER_DURATION (buf);
+  GstClockTime rt = GST_CLOCK_TIME_NONE, end = GST_CLOCK_TIME_NONE;
+  guint64 interval;
+  gboolean due;
+  GstFlowReturn ret;
+
+  if (self->caps == NULL) {
+    gst_buffer_unref (buf);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  if (GST_CLOCK_TIME_IS_VALID (pts)) {
+    rt = gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts);
+    end = GST_CLOCK_TIME_IS_VALID (dur) ? pts + dur : pts;
+  }
+  GST_OBJECT_LOCK (self);
+  interval = self->settings.interval;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->lock);
+  if (self->flushing) {
+    g_mutex_unlock (&self->lock);
+    gst_buffer_unref (buf);
+    return GST_FLOW_FLUSHING;
+  }
+  self->n_frames++;
+  if (GST_CLOCK_TIME_IS_VALID (pts) && (!GST_CLOCK_TIME_IS_VALID (self->last_video_pts)
+          || pts > self->last_video_pts))
+    self->last_video_pts = pts;
+  due = interval == 0 || !GST_CLOCK_TIME_IS_VALID (rt)
+      || !GST_CLOCK_TIME_IS_VALID (self->last_taken_rt)
+      || rt >= self->last_taken_rt + interval;
+  if (due) {
+    /* The newest frame replaces the one still waiting: the worker always gets the latest. */
+    guint skipped = 0;
+    if (self->slot.buffer) {
+      skipped = self->slot.skipped + 1;
+      self->n_skipped++;
+      frame_clear (&self->slot);
+    }
+    self->slot.buffer = gst_buffer_ref (buf);
+    self->slot.caps = gst_caps_ref (self->caps);
+    self->slot.running_time = rt;
+    self->slot.skipped = skipped;
+    g_cond_signal (&self->cond);
+  } else {
+    /* Not due yet: nothing will describe this frame's time. */
+    add_soft_gap_locked (self, pts, end);
+  }
+  g_mutex_unlock (&self->lock);
+
+  ret = gst_pad_push (self->srcpad, buf);
+  /* Captioning alone (only text_src linked) is a valid use. */
+  if (ret == GST_FLOW_NOT_LINKED && gst_pad_is_linked (self->textpad))
+    ret = GST_FLOW_OK;
+  return ret;
+}
+
+static gboolean
+gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (parent);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_FLUSH_START:{
+      gboolean ok;
+
+      g_mutex_lock (&self->lock);
+      self->flushing = TRUE;
+      g_atomic_int_set (&self->cancel, 1);
+      g_cond_broadcast (&self->cond);
+      g_mutex_unlock (&self->lock);
+      /* Downstream first, so a worker blocked in a push returns; then wait for it. The
+       * video pad's answer is the element's (text_src may well be unlinked). */
+      ok = gst_pad_push_event (self->srcpad, gst_event_ref (event));
+      gst_pad_push_event (self->textpad, event);
+      gst_pad_pause_task (self->textpad);
+      return ok;
+    }
+    case GST_EVENT_FLUSH_STOP:{
+      gboolean ok;
+
+      g_mutex_lock (&self->lock);
+      clear_pending_locked (self);
+      self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
+      self->flushing = FALSE;
+      g_atomic_int_set (&self->cancel, 0);
+      g_mutex_unlock (&self->lock);
+      gst_segment_init (&self->segment, GST_FORMAT_TIME);
+      /* the worker is paused: its state is ours to reset */
+      self->text_pos = GST_CLOCK_TIME_NONE;
+      self->text_segment_sent = FALSE;
+      ok = gst_pad_push_event (self->srcpad, gst_event_ref (event));
+      gst_pad_push_event (self->textpad, event);
+      if (gst_pad_is_active (self->textpad))
+        gst_pad_start_task (self->textpad, gst_lfm2_vl_worker, self, NULL);
+      return ok;
+    }
+    case GST_EVENT_STREAM_START:{
+      const gchar *id;
+      guint group;
+      gchar *text_id;
+      GstEvent *ev;
+
+      gst_event_parse_stream_start (event, &id);
+      text_id = g_strdup_printf ("%s/lfm2vl-text", id ? id : "");
+      ev = gst_event_new_stream_start (text_id);
+      g_free (text_id);
+      gst_event_set_stream_flags (ev, GST_STREAM_FLAG_SPARSE);
+      if (gst_event_parse_group_id (event, &group))
+        gst_event_set_group_id (ev, group);
+      queue_text_event (self, ev);
+      return gst_pad_push_event (self->srcpad, event);
+    }
+    case GST_EVENT_CAPS:{
+      GstCaps *caps;
+      GstVideoInfo info;
+
+      gst_event_parse_caps (event, &caps);
+      if (!gst_video_info_from_caps (&info, caps)) {
+        GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Unusable video caps"),
+            ("%" GST_PTR_FORMAT, caps));
+        gst_event_unref (event);
+        return FALSE;
+      }
+      gst_caps_replace (&self->caps, caps);
+      return gst_pad_push_event (self->srcpad, event);
+    }
+    case GST_EVENT_SEGMENT:{
+      const GstSegment *seg;
+
+      gst_event_parse_segment (event, &seg);
+      if (seg->format != GST_FORMAT_TIME) {
+        GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Video segment is not in TIME format"),
+            ("%" GST_SEGMENT_FORMAT, seg));
+        gst_event_unref (event);
+        return FALSE;
+      }
+      gst_segment_copy_into (seg, &self->segment);
+      queue_text_event (self, gst_event_new_segment (seg));
+      return gst_pad_push_event (self->srcpad, event);
+    }
+    case GST_EVENT_GAP:{
+      GstClockTime ts, dur;
+
+      gst_event_parse_gap (event, &ts, &dur);
+      g_mutex_lock (&self->lock);
+      if (GST_CLOCK_TIME_IS_VALID (ts))
+        add_soft_gap_locked (self, ts, GST_CLOCK_TIME_IS_VALID (dur) ? ts + dur : ts);
+      g_mutex_unlock (&self->lock);
+      return gst_pad_push_event (self->srcpad, event);
+    }
+    case GST_EVENT_EOS:
+      /* Video EOS now; text EOS after the pending caption (the worker drains the queue). */
+      queue_text_event (self, gst_event_ref (event));
+      return gst_pad_push_event (self->srcpad, event);
+    default:
+      /* Other serialized events (tags, …) describe the video; the rest go both ways. */
+      if (GST_EVENT_IS_SERIALIZED (event))
+        return gst_pad_push_event (self->srcpad, event);
+      return gst_pad_event_default (pad, parent, event);
+  }
+}
+
+static gboolean
+gst_lfm2_vl_text_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (parent);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    gboolean live;
+    GstClockTime min, max;
+    guint latency_ms;
+
+    if (!gst_pad_peer_query (self->sinkpad, query))
+      return FALSE;
+    gst_query_parse_latency (query, &live, &min, &max);
+    GST_OBJECT_LOCK (self);
+    latency_ms = self->settings.latency_ms;
+    GST_OBJECT_UNLOCK (self);
+    /* A caption leaves up to `latency` after its frame; text needs no buffering, so no
+     * maximum (as the gst-plugins-rs transcribers report). */
+    min += (GstClockTime) latency_ms * GST_MSECOND;
+    gst_query_set_latency (query, live, min, GST_CLOCK_TIME_NONE);
+    GST_DEBUG_OBJECT (self, "text latency: live %d, min %" GST_TIME_FORMAT, live,
+        GST_TIME_ARGS (min));
+    return TRUE;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+static gboolean
+gst_lfm2_vl_text_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (parent);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_SEEK:
+      /* Mixers such as textoverlay seek on video and text; the video side does it. */
+      if (gst_pad_is_linked (self->srcpad)) {
+        gst_event_unref (event);
+        return TRUE;
+      }
+      return gst_pad_push_event (self->sinkpad, event);
+    case GST_EVENT_QOS:
+    case GST_EVENT_RECONFIGURE:
+      /* Lateness of text says nothing about the video source. */
+      gst_event_unref (event);
+      return TRUE;
+    default:
+      return gst_pad_event_default (pad, parent, event);
+  }
+}
+
+/* ---- the worker ------------------------------------------------------------------- */
+
+/* Makes sure text_src has stream-start, caps and a segment before data. */
+static void
+ensure_text_events (GstLfm2Vl * self)
+{
+  if (!gst_pad_has_current_caps (self->textpad)) {
+    GstCaps *caps = gst_static_pad_template_get_caps (&text_src_template);
+    GstEvent *ss = gst_pad_get_sticky_event (self->textpad, GST_EVENT_STREAM_START, 0);
+
+    if (ss == NULL) {
+      gchar *id = gst_pad_create_stream_id (self->textpad, GST_ELEMENT (self), "text");
+      gst_pad_push_event (self->textpad, gst_event_new_stream_start (id));
+      g_free (id);
+    } else {
+      gst_event_unref (ss);
+    }
+    gst_pad_push_event (self->textpad, gst_event_new_caps (caps));
+    gst_caps_unref (caps);
+  }
+  if (!self->text_segment_sent) {
+    GstSegment seg;
+
+    gst_segment_init (&seg, GST_FORMAT_TIME);
+    gst_pad_push_event (self->textpad, gst_event_new_segment (&seg));
+    self->text_segment_sent = TRUE;
+  }
+}
+
+/* Tells text consumers that nothing comes before `end`. */
+static void
+push_gap (GstLfm2Vl * self, GstClockTime start, GstClockTime end)
+{
+  if (GST_CLOCK_TIME_IS_VALID (self->text_pos) && start < self->text_pos)
+    start = self->text_pos;
+  if (end <= start)
+    return;
+  ensure_text_events (self);
+  GST_LOG_OBJECT (self, "gap %" GST_TIME_FORMAT " – %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (start), GST_TIME_ARGS (end));
+  gst_pad_push_event (self->textpad, gst_event_new_gap (start, end - start));
+  self->text_pos = end;
+}
+
+static gboolean
+handle_event (GstLfm2Vl * self, GstEvent * event)
+{
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_STREAM_START:{
+      GstCaps *caps = gst_static_pad_template_get_caps (&text_src_template);
+      gboolean ok = gst_pad_push_event (self->textpad, event);
+
+      gst_pad_push_event (self->textpad, gst_event_new_caps (caps));
+      gst_caps_unref (caps);
+      self->text_segment_sent = FALSE;
+      self->text_pos = GST_CLOCK_TIME_NONE;
+      return ok;
+    }
+    case GST_EVENT_SEGMENT:
+      self->text_segment_sent = TRUE;   /* this one is the segment */
+      ensure_text_events (self);
+      self->text_pos = GST_CLOCK_TIME_NONE;
+      return gst_pad_push_event (self->textpad, event);
+    case GST_EVENT_GAP:{
+      GstClockTime ts, dur;
+
+      gst_event_parse_gap (event, &ts, &dur);
+      push_gap (self, ts, ts + dur);
+      gst_event_unref (event);
+      return TRUE;
+    }
+    case GST_EVENT_EOS:
+      ensure_text_events (self);
+      GST_DEBUG_OBJECT (self, "text EOS");
+      return gst_pad_push_event (self->textpad, event);
+    default:
+      return gst_pad_push_event (self->textpad, event);
+  }
+}
+
+/* Applies settings changed while playing (between captions). */
+static gboolean
+apply_settings (GstLfm2Vl * self)
+{
+  guint dirty;
+  gchar *system = NULL;
+  struct lfm2_sampler_params sp;
+  gint max_tokens;
+  GError *err = NULL;
+
+  GST_OBJECT_LOCK (self);
+  dirty = self->dirty;
+  self->dirty = 0;
+  if (dirty & DIRTY_PROMPT) {
+    g_free (self->prompt_copy);
+    self->prompt_copy = g_strdup (self->settings.prompt);
+  }
+  if (dirty & DIRTY_SYSTEM)
+    system = g_strdup (self->settings.system_prompt);
+  sp = sampler_params_locked (self);
+  max_tokens = self->settings.max_tokens;
+  GST_OBJECT_UNLOCK (self);
+
+  if (dirty & DIRTY_SAMPLING)
+    gst_lfm2_gen_set_sampling (self->gen, &sp);
+  if (dirty & DIRTY_MAX_TOKENS)
+    gst_lfm2_gen_set_max_tokens (self->gen, max_tokens);
+  if (dirty & DIRTY_SYSTEM) {
+    gboolean ok = gst_lfm2_gen_set_system_prompt (self->gen, system, &err);
+    g_free (system);
+    if (!ok) {
+      post_gerror (self, GST_MESSAGE_ERROR, err, "system-prompt");
+      g_clear_error (&err);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Captions are one line (SRT cues end at a blank line, overlays wrap by themselves): white
+ * space runs become one space, none at the ends. */
+static void
+normalize_caption (GString * s)
+{
+  gsize j = 0;
+  gboolean space = TRUE;        /* drops leading white space */
+
+  for (gsize i = 0; i < s->len; i++) {
+    gchar c = s->str[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+      if (!space)
+        s->str[j++] = ' ';
+      space = TRUE;
+    } else {
+      s->str[j++] = c;
+      space = FALSE;
+    }
+  }
+  if (j > 0 && s->str[j - 1] == ' ')
+    j--;
+  g_string_truncate (s, j);
+}
+
+/* How far the caption's frame lags the clock (live pipelines in PLAYING), or NONE. */
+static GstClockTime
+caption_delay (GstLfm2Vl * self, GstClockTime running_time)
+{
+  GstClock *clock;
+  GstClockTime now, base, delay = GST_CLOCK_TIME_NONE;
+
+  if (!GST_CLOCK_TIME_IS_VALID (running_time) || GST_STATE (self) != GST_STATE_PLAYING)
+    return GST_CLOCK_TIME_NONE;
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (clock == NULL)
+    return GST_CLOCK_TIME_NONE;
+  now = gst_clock_get_time (clock);
+  base = gst_element_get_base_time (GST_ELEMENT (self));
+  gst_object_unref (clock);
+  if (now >= base && now - base >= running_time)
+    delay = now - base - running_time;
+  return delay;
+}
+
+static GstFlowReturn
+caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
+{
+  const GstClockTime pts = GST_BUFFER_PTS (frame->buffer);
+  const GstClockTime fdur = GST_BUFFER_DURATION (frame->buffer);
+  const gint64 t0 = g_get_monotonic_time ();
+  GstLfm2GenMedia media;
+  GstLfm2GenStats stats;
+  GstClockTime dur = GST_CLOCK_TIME_NONE, newest, delay;
+  guint64 interval;
+  guint latency_ms;
+  gsize need;
+  GError *err = NULL;
+  gdouble encode_ms;
+
+  if (!apply_settings (self))
+    return FLOW_POSTED_ERROR;
+
+  if (self->enc_caps == NULL || !gst_caps_is_equal (self->enc_caps, frame->caps)) {
+    GstVideoInfo info;
+
+    if (!gst_video_info_from_caps (&info, frame->caps)) {
+      GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Unusable video caps"),
+          ("%" GST_PTR_FORMAT, frame->caps));
+      return FLOW_POSTED_ERROR;
+    }
+    if (!gst_lfm2_vision_enc_set_info (&self->enc, &info, &err)) {
+      post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
+      g_clear_error (&err);
+      return FLOW_POSTED_ERROR;
+    }
+    gst_caps_replace (&self->enc_caps, frame->caps);
+  }
+  need = gst_lfm2_vision_enc_n_floats (&self->enc);
+  if (need > self->embd_cap) {
+    /* per picture size, not per frame */
+    g_free (self->embd);
+    self->embd = g_try_new (gfloat, need);
+    self->embd_cap = self->embd ? need : 0;
+    if (self->embd == NULL) {
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+          ("Cannot allocate %d image embedding rows", self->enc.plan.n_tokens), (NULL));
+      return FLOW_POSTED_ERROR;
+    }
+  }
+  if (!gst_lfm2_vision_enc_encode (&self->enc, frame->buffer, self->embd, self->embd_cap,
+          &err)) {
+    post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
+    g_clear_error (&err);
+    return FLOW_POSTED_ERROR;
+  }
+  encode_ms = self->enc.last_encode_ms;
+  if (g_atomic_int_get (&self->cancel))
+    return GST_FLOW_FLUSHING;
+
+  media.embd = self->embd;
+  media.n_rows = self->enc.plan.n_tokens;
+  media.layout = self->enc.layout;
+  media.n_layout = self->enc.n_layout;
+  g_string_truncate (self->result, 0);
+  if (!gst_lfm2_gen_run (self->gen, self->prompt_copy, &media, 1, NULL, NULL, &self->cancel,
+          self->result, &stats, &err)) {
+    if (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT)) {
+      /* The picture does not fit the context: warn, skip it, keep the stream going. */
+      post_gerror (self, GST_MESSAGE_WARNING, err,
+          "frame not captioned; raise context-length or lower max-image-tokens");
+      g_clear_error (&err);
+      return GST_FLOW_OK;
+    }
+    post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
+    g_clear_error (&err);
+    return FLOW_POSTED_ERROR;
+  }
+  if (stats.stop == GST_LFM2_GEN_STOP_CANCELLED)
+    return GST_FLOW_FLUSHING;
+  normalize_caption (self->result);
+
+  GST_OBJECT_LOCK (self);
+  interval = self->settings.interval;
+  latency_ms = self->settings.latency_ms;
+  GST_OBJECT_UNLOCK (self);
+  delay = caption_delay (self, frame->running_time);
+  g_mutex_lock (&self->lock);
+  newest = self->last_video_pts;
+  self->n_captions++;
+  if (GST_CLOCK_TIME_IS_VALID (delay) && (!GST_CLOCK_TIME_IS_VALID (self->max_delay)
+          || delay > self->max_delay))
+    self->max_delay = delay;
+  g_mutex_unlock (&self->lock);
+
+  /* The caption stands until the next one can start: at least the interval and the frame's
+   * own duration, and up to the newest frame that came while we were busy (the next caption
+   * describes it). */
+  if (GST_CLOCK_TIME_IS_VALID (pts)) {
+    dur = interval;
+    if (GST_CLOCK_TIME_IS_VALID (fdur) && fdur > dur)
+      dur = fdur;
+    if (GST_CLOCK_TIME_IS_VALID (newest) && newest > pts && newest - pts > dur)
+      dur = newest - pts;
+    if (dur == 0)
+      dur = 1;                  /* a zero-length cue would be dropped by text consumers */
+  }
+
+  if (GST_CLOCK_TIME_IS_VALID (delay) && delay > latency_ms * GST_MSECOND
+      && !self->warned_late) {
+    self->warned_late = TRUE;
+    GST_ELEMENT_WARNING (self, CORE, CLOCK,
+        ("Captions are %" G_GUINT64_FORMAT " ms behind their frames, more than the "
+            "latency of %u ms: raise the latency property", delay / GST_MSECOND, latency_ms),
+        ("caption of %" GST_TIME_FORMAT, GST_TIME_ARGS (pts)));
+  }
+
+  {
+    GstStructure *s = gst_structure_new ("lfm2vl/caption",
+        "text", G_TYPE_STRING, self->result->str,
+        "pts", G_TYPE_UINT64, (guint64) pts,
+        "duration", G_TYPE_UINT64, (guint64) dur,
+        "running-time", G_TYPE_UINT64, (guint64) frame->running_time,
+        "inference-ms", G_TYPE_DOUBLE, (g_get_monotonic_time () - t0) / 1000.0,
+        "encode-ms", G_TYPE_DOUBLE, encode_ms,
+        "image-tokens", G_TYPE_INT, self->enc.plan.n_tokens,
+        "generated-tokens", G_TYPE_INT, stats.generated_tokens,
+        "skipped-frames", G_TYPE_UINT, frame->skipped,
+        "stop-reason", G_TYPE_STRING, gst_lfm2_gen_stop_to_string (stats.stop), NULL);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self), s));
+  }
+  GST_DEBUG_OBJECT (self, "caption of %" GST_TIME_FORMAT " (%d tokens, %.0f ms, %u skipped)"
+      ": %s", GST_TIME_ARGS (pts), stats.generated_tokens,
+      (g_get_monotonic_time () - t0) / 1000.0, frame->skipped, self->result->str);
+
+  ensure_text_events (self);
+  if (self->result->len == 0) {
+    /* The model said nothing: the text stream still moves on. */
+    if (GST_CLOCK_TIME_IS_VALID (pts))
+      push_gap (self, pts, pts + dur);
+    return GST_FLOW_OK;
+  } else {
+    GstBuffer *out = gst_buffer_new_memdup (self->result->str, self->result->len);
+
+    GST_BUFFER_PTS (out) = pts;
+    GST_BUFFER_DURATION (out) = dur;
+    if (GST_CLOCK_TIME_IS_VALID (pts))
+      self->text_pos = pts + dur;
+    return gst_pad_push (self->textpad, out);
+  }
+}
+
+static void
+gst_lfm2_vl_worker (gpointer data)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (data);
+  GstFlowReturn ret = GST_FLOW_OK;
+  Item *item;
+
+  g_mutex_lock (&self->lock);
+  for (;;) {
+    if (self->flushing)
+      goto pause;
+    if (!g_queue_is_empty (&self->queue) || self->slot.buffer)
+      break;
+    if (GST_CLOCK_TIME_IS_VALID (self->gap_end) && (!GST_CLOCK_TIME_IS_VALID (self->text_pos)
+            || self->gap_end > self->text_pos))
+      break;
+    g_cond_wait (&self->cond, &self->lock);
+  }
+
+  if ((item = g_queue_pop_head (&self->queue)) != NULL) {
+    g_mutex_unlock (&self->lock);
+    if (item->event) {
+      handle_event (self, item->event);
+      item->event = NULL;
+    } else {
+      ret = caption (self, &item->frame);
+    }
+    item_free (item);
+  } else if (self->slot.buffer) {
+    GstLfm2VlFrame frame = self->slot;
+
+    memset (&self->slot, 0, sizeof (self->slot));
+    self->last_taken_rt = frame.running_time;
+    g_mutex_unlock (&self->lock);
+    ret = caption (self, &frame);
+    frame_clear (&frame);
+  } else {
+    GstClockTime start = self->gap_start, end = self->gap_end;
+
+    self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
+    g_mutex_unlock (&self->lock);
+    push_gap (self, start, end);
+  }
+
+  switch (ret) {
+    case GST_FLOW_OK:
+    case GST_FLOW_NOT_LINKED:  /* nobody reads the text: messages still go out */
+    case GST_FLOW_EOS:         /* downstream wants no more text: ditto */
+      return;
+    case GST_FLOW_FLUSHING:
+      GST_DEBUG_OBJECT (self, "flushing");
+      break;
+    case FLOW_POSTED_ERROR:
+      GST_DEBUG_OBJECT (self, "stopped by an error");
+      break;
+    default:
+      if (ret <= GST_FLOW_NOT_NEGOTIATED)
+        GST_ELEMENT_FLOW_ERROR (self, ret);
+      break;
+  }
+  gst_pad_pause_task (self->textpad);
+  return;
+
+pause:
+  g_mutex_unlock (&self->lock);
+  GST_DEBUG_OBJECT (self, "worker pausing");
+  gst_pad_pause_task (self->textpad);
+}
