@@ -119,6 +119,18 @@ static void load_fixture(struct fixture *fx, const char *dir)
     g_object_unref(p);
 }
 
+static void free_fixture(struct fixture *fx)
+{
+    struct array *arrays[] = { &fx->prefill, &fx->decoded, &fx->greedy_a, &fx->sequential };
+    for (int i = 0; i < 4; i++) {
+        free(arrays[i]->data);
+        free(arrays[i]->argmax_row);
+    }
+    free(fx->prompt);
+    free(fx->decode);
+    free(fx->greedy);
+}
+
 static int argmax(const float *x, int n)
 {
     int b = 0;
@@ -184,6 +196,7 @@ static void run_fixture(const char *dir)
     lfm2_model *m = lfm2_model_load(fx.model, lfm2_model_default_params());
     if (!m) {
         CHECK(0, "%s: load failed: %s", name, lfm2_last_error());
+        free_fixture(&fx);
         return;
     }
     const int V = lfm2_n_vocab(m);
@@ -289,6 +302,7 @@ static void run_fixture(const char *dir)
     free(prefill);
     free(decoded);
     lfm2_model_free(m);
+    free_fixture(&fx);
 }
 
 int main(int argc, char **argv)
