@@ -409,6 +409,8 @@ lfm2_vision *lfm2_vision_load(const char *path, struct lfm2_vision_params params
     lfm2_vision *v = calloc(1, sizeof *v);
     if (!v)
         return lfm2_set_error("out of memory"), NULL;
+    if (params.preprocess != LFM2_VISION_PREPROCESS_LLAMACPP)
+        params.preprocess = LFM2_VISION_PREPROCESS_OFFICIAL;
     v->params = params;
     v->path = strdup(path);
     if (!v->path)
