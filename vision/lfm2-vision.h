@@ -10,7 +10,8 @@
  *   lfm2_vision_chat_prompt(text_model, NULL, "Describe.", &plan, ids, n_max);
  *   lfm2_vision_decode(ctx, ids, n_ids, embd, plan.n_tokens);   then sample as usual
  *
- * Two preprocessing modes (they differ in token counts and pixels, not in the network):
+ * Two preprocessing modes (they differ in token counts and pixels; the network is the same,
+ * only the rounding of a few steps differs):
  *   OFFICIAL (default): the Hugging Face transformers Lfm2VlImageProcessor — area-based
  *     tiling test, tiles stretched to the grid, antialiased (PIL-style) bilinear resize,
  *     Python rounding, thumbnail after the tiles per use_thumbnail; projector GELU exact
