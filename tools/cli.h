@@ -14,4 +14,10 @@ int cmd_caption(int argc, char **argv);
 /* Prints "lfm2 <cmd>: <message>" to stderr and returns 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The value of option argv[*i] (advancing *i), or NULL after reporting a missing value. */
+const char *cli_need_arg(const char *cmd, int argc, char **argv, int *i);
+/* Parse a whole string as an integer in [lo, hi] / a float; 0 on success, else 1 (reported). */
+int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
+int cli_parse_float(const char *cmd, const char *opt, const char *s, float *out);
+
 #endif

@@ -12,37 +12,6 @@
 
 /* ---- small helpers ------------------------------------------------------------------- */
 
-static const char *need_arg(const char *cmd, int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        cli_fail(cmd, "option %s needs a value", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static int parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        return cli_fail(cmd, "%s: '%s' is not an integer in [%ld, %ld]", opt, s, lo, hi);
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_float(const char *cmd, const char *opt, const char *s, float *out)
-{
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || *end || end == s)
-        return cli_fail(cmd, "%s: '%s' is not a number", opt, s);
-    *out = v;
-    return 0;
-}
-
 static char *read_file(const char *cmd, const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -157,50 +126,50 @@ int cmd_generate(int argc, char **argv)
             fputs(generate_usage, stdout);
             return 0;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_path = need_arg(C, argc, argv, &i)))
+            if (!(model_path = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            if (!(prompt = need_arg(C, argc, argv, &i)))
+            if (!(prompt = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            if (!(prompt_file = need_arg(C, argc, argv, &i)))
+            if (!(prompt_file = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "-s") || !strcmp(a, "--system")) {
-            if (!(system = need_arg(C, argc, argv, &i)))
+            if (!(system = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            if (!(v = need_arg(C, argc, argv, &i)) || parse_int(C, a, v, -1, INT_MAX, &n_predict))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, -1, INT_MAX, &n_predict))
                 return 1;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = need_arg(C, argc, argv, &i)) || parse_int(C, a, v, 0, 1024, &n_threads))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, 1024, &n_threads))
                 return 1;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!(v = need_arg(C, argc, argv, &i)) || parse_int(C, a, v, 0, INT_MAX, &n_ctx))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, INT_MAX, &n_ctx))
                 return 1;
         } else if (!strcmp(a, "--chat")) {
             chat = true;
         } else if (!strcmp(a, "--no-special")) {
             special = false;
         } else if (!strcmp(a, "--temp")) {
-            if (!(v = need_arg(C, argc, argv, &i)) || parse_float(C, a, v, &sp.temperature))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.temperature))
                 return 1;
         } else if (!strcmp(a, "--top-k")) {
-            if (!(v = need_arg(C, argc, argv, &i)) || parse_int(C, a, v, 0, INT_MAX, &sp.top_k))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, INT_MAX, &sp.top_k))
                 return 1;
         } else if (!strcmp(a, "--top-p")) {
-            if (!(v = need_arg(C, argc, argv, &i)) || parse_float(C, a, v, &sp.top_p))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.top_p))
                 return 1;
         } else if (!strcmp(a, "--min-p")) {
-            if (!(v = need_arg(C, argc, argv, &i)) || parse_float(C, a, v, &sp.min_p))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.min_p))
                 return 1;
         } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!(v = need_arg(C, argc, argv, &i)) || parse_float(C, a, v, &sp.repeat_penalty))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.repeat_penalty))
                 return 1;
         } else if (!strcmp(a, "--repeat-last-n")) {
-            if (!(v = need_arg(C, argc, argv, &i)) || parse_int(C, a, v, -1, INT_MAX, &sp.repeat_last_n))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, -1, INT_MAX, &sp.repeat_last_n))
                 return 1;
         } else if (!strcmp(a, "--seed")) {
-            if (!(v = need_arg(C, argc, argv, &i)))
+            if (!(v = cli_need_arg(C, argc, argv, &i)))
                 return 1;
             char *end;
             errno = 0;
@@ -341,13 +310,13 @@ int cmd_tokenize(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_path = need_arg(C, argc, argv, &i)))
+            if (!(model_path = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            if (!(file = need_arg(C, argc, argv, &i)))
+            if (!(file = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            if (!(prompt = need_arg(C, argc, argv, &i)))
+            if (!(prompt = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "--bos")) {
             bos = true;
@@ -434,18 +403,18 @@ int cmd_logits(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_path = need_arg(C, argc, argv, &i)))
+            if (!(model_path = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "--tokens")) {
-            if (!(tokens = need_arg(C, argc, argv, &i)))
+            if (!(tokens = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(out_path = need_arg(C, argc, argv, &i)))
+            if (!(out_path = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "--decode")) {
             decode = true;
         } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = need_arg(C, argc, argv, &i)) || parse_int(C, a, v, 0, 1024, &n_threads))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, 1024, &n_threads))
                 return 1;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             puts("usage: lfm2 logits -m MODEL --tokens 1,2,3 -o OUT [--decode] [-t THREADS]\n"
@@ -536,7 +505,7 @@ int cmd_info(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_path = need_arg(C, argc, argv, &i)))
+            if (!(model_path = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "--kv")) {
             all_kv = true;

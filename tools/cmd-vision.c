@@ -10,37 +10,6 @@
 #include "lfm2-vision.h"
 #include "lfm2.h"
 
-static const char *need(const char *cmd, int argc, char **argv, int *i)
-{
-    if (*i + 1 >= argc) {
-        cli_fail(cmd, "option %s needs a value", argv[*i]);
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static int to_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        return cli_fail(cmd, "%s: '%s' is not an integer in [%ld, %ld]", opt, s, lo, hi);
-    *out = (int)v;
-    return 0;
-}
-
-static int to_float(const char *cmd, const char *opt, const char *s, float *out)
-{
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || *end || end == s)
-        return cli_fail(cmd, "%s: '%s' is not a number", opt, s);
-    *out = v;
-    return 0;
-}
-
 /* Options shared by both commands. Returns 1 if argv[*i] was one of them, -1 on a bad
  * value, 0 if not ours. */
 static int vision_opt(const char *C, int argc, char **argv, int *i, struct lfm2_vision_params *vp,
@@ -48,11 +17,11 @@ static int vision_opt(const char *C, int argc, char **argv, int *i, struct lfm2_
 {
     const char *a = argv[*i], *v;
     if (!strcmp(a, "--mmproj")) {
-        return (*mmproj = need(C, argc, argv, i)) ? 1 : -1;
+        return (*mmproj = cli_need_arg(C, argc, argv, i)) ? 1 : -1;
     } else if (!strcmp(a, "--image")) {
-        return (*image = need(C, argc, argv, i)) ? 1 : -1;
+        return (*image = cli_need_arg(C, argc, argv, i)) ? 1 : -1;
     } else if (!strcmp(a, "--preprocess")) {
-        if (!(v = need(C, argc, argv, i)))
+        if (!(v = cli_need_arg(C, argc, argv, i)))
             return -1;
         int m = lfm2_vision_preprocess_from_name(v);
         if (m < 0)
@@ -60,9 +29,9 @@ static int vision_opt(const char *C, int argc, char **argv, int *i, struct lfm2_
         vp->preprocess = (enum lfm2_vision_preprocess)m;
         return 1;
     } else if (!strcmp(a, "--min-image-tokens")) {
-        return (v = need(C, argc, argv, i)) && !to_int(C, a, v, 1, 16384, &vp->min_image_tokens) ? 1 : -1;
+        return (v = cli_need_arg(C, argc, argv, i)) && !cli_parse_int(C, a, v, 1, 16384, &vp->min_image_tokens) ? 1 : -1;
     } else if (!strcmp(a, "--max-image-tokens")) {
-        return (v = need(C, argc, argv, i)) && !to_int(C, a, v, 1, 16384, &vp->max_image_tokens) ? 1 : -1;
+        return (v = cli_need_arg(C, argc, argv, i)) && !cli_parse_int(C, a, v, 1, 16384, &vp->max_image_tokens) ? 1 : -1;
     } else if (!strcmp(a, "--no-tiling")) {
         vp->do_tiling = false;
         return 1;
@@ -70,7 +39,7 @@ static int vision_opt(const char *C, int argc, char **argv, int *i, struct lfm2_
         vp->use_thumbnail = false;
         return 1;
     } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-        return (v = need(C, argc, argv, i)) && !to_int(C, a, v, 0, 1024, &vp->n_threads) ? 1 : -1;
+        return (v = cli_need_arg(C, argc, argv, i)) && !cli_parse_int(C, a, v, 0, 1024, &vp->n_threads) ? 1 : -1;
     } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
         vp->verbose = true;
         return 1;
@@ -188,17 +157,17 @@ int cmd_embed_image(int argc, char **argv)
             fputs(embed_usage, stdout);
             return 0;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(outp = need(C, argc, argv, &i)))
+            if (!(outp = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(text_path = need(C, argc, argv, &i)))
+            if (!(text_path = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "--bench")) {
             bench = true;
         } else if (!strcmp(a, "--json")) {
             json = true;
         } else if (!strcmp(a, "-r") || !strcmp(a, "--reps")) {
-            if (!(v = need(C, argc, argv, &i)) || to_int(C, a, v, 1, 1000, &reps))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 1, 1000, &reps))
                 return 1;
         } else {
             fputs(embed_usage, stderr);
@@ -356,37 +325,37 @@ int cmd_caption(int argc, char **argv)
             fputs(caption_usage, stdout);
             return 0;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_path = need(C, argc, argv, &i)))
+            if (!(model_path = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            if (!(prompt = need(C, argc, argv, &i)))
+            if (!(prompt = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "-s") || !strcmp(a, "--system")) {
-            if (!(system = need(C, argc, argv, &i)))
+            if (!(system = cli_need_arg(C, argc, argv, &i)))
                 return 1;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            if (!(v = need(C, argc, argv, &i)) || to_int(C, a, v, 0, 1 << 20, &n_predict))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, 1 << 20, &n_predict))
                 return 1;
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!(v = need(C, argc, argv, &i)) || to_int(C, a, v, 0, INT_MAX, &n_ctx))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, INT_MAX, &n_ctx))
                 return 1;
         } else if (!strcmp(a, "--temp")) {
-            if (!(v = need(C, argc, argv, &i)) || to_float(C, a, v, &sp.temperature))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.temperature))
                 return 1;
         } else if (!strcmp(a, "--min-p")) {
-            if (!(v = need(C, argc, argv, &i)) || to_float(C, a, v, &sp.min_p))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.min_p))
                 return 1;
         } else if (!strcmp(a, "--top-p")) {
-            if (!(v = need(C, argc, argv, &i)) || to_float(C, a, v, &sp.top_p))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.top_p))
                 return 1;
         } else if (!strcmp(a, "--top-k")) {
-            if (!(v = need(C, argc, argv, &i)) || to_int(C, a, v, 0, INT_MAX, &sp.top_k))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, INT_MAX, &sp.top_k))
                 return 1;
         } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!(v = need(C, argc, argv, &i)) || to_float(C, a, v, &sp.repeat_penalty))
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.repeat_penalty))
                 return 1;
         } else if (!strcmp(a, "--seed")) {
-            if (!(v = need(C, argc, argv, &i)))
+            if (!(v = cli_need_arg(C, argc, argv, &i)))
                 return 1;
             char *end;
             errno = 0;
