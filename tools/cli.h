@@ -20,4 +20,11 @@ const char *cli_need_arg(const char *cmd, int argc, char **argv, int *i);
 int cli_parse_int(const char *cmd, const char *opt, const char *s, long lo, long hi, int *out);
 int cli_parse_float(const char *cmd, const char *opt, const char *s, float *out);
 
+struct lfm2_sampler_params;
+/* Sampling options shared by every generating command: --temp, --top-k, --top-p, --min-p,
+ * --repeat-penalty, --repeat-last-n, --seed. Returns 1 if argv[*i] was one (value consumed),
+ * 0 if not, -1 on a bad value (reported). */
+int cli_sampling_opt(const char *cmd, int argc, char **argv, int *i,
+                     struct lfm2_sampler_params *sp);
+
 #endif

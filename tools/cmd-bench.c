@@ -255,7 +255,9 @@ static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_
     }
     /* With one thread the caller's CPU time excludes time the machine gave to other
      * processes: a steadier figure for kernel work on a shared machine. */
-    const double cpu_med = median(cpu, reps);
+    double cpu_min = cpu[0];
+    for (int r = 1; r < reps; r++)
+        if (cpu[r] < cpu_min) cpu_min = cpu[r];
     free(cpu);
     const double med = median(ms, reps);
     const double gmacs = (double)k * n_out * n_tok / (med * 1e-3) / 1e9;
@@ -270,8 +272,8 @@ static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_
                lfm2_type_name(type), k, n_out, n_tok, lfm2_pool_n_threads(pool),
                lfm2_cpu_path_name(lfm2_get_cpu_path()), med, gmacs, gbs);
         if (lfm2_pool_n_threads(pool) == 1)
-            printf("  (thread CPU time: %.4f ms, %.1f GMAC/s)", cpu_med,
-                   (double)k * n_out * n_tok / (cpu_med * 1e-3) / 1e9);
+            printf("  (best thread CPU time: %.4f ms, %.1f GMAC/s)", cpu_min,
+                   (double)k * n_out * n_tok / (cpu_min * 1e-3) / 1e9);
         printf("\n");
     }
     lfm2_pool_free(pool);

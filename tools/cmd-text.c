@@ -122,6 +122,11 @@ int cmd_generate(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
+        int r = cli_sampling_opt(C, argc, argv, &i, &sp);
+        if (r < 0)
+            return 1;
+        if (r > 0)
+            continue;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(generate_usage, stdout);
             return 0;
@@ -150,33 +155,6 @@ int cmd_generate(int argc, char **argv)
             chat = true;
         } else if (!strcmp(a, "--no-special")) {
             special = false;
-        } else if (!strcmp(a, "--temp")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.temperature))
-                return 1;
-        } else if (!strcmp(a, "--top-k")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, INT_MAX, &sp.top_k))
-                return 1;
-        } else if (!strcmp(a, "--top-p")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.top_p))
-                return 1;
-        } else if (!strcmp(a, "--min-p")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.min_p))
-                return 1;
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.repeat_penalty))
-                return 1;
-        } else if (!strcmp(a, "--repeat-last-n")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, -1, INT_MAX, &sp.repeat_last_n))
-                return 1;
-        } else if (!strcmp(a, "--seed")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || *end || end == v)
-                return cli_fail(C, "--seed: '%s' is not an unsigned integer", v);
-            sp.seed = s;
         } else {
             fputs(generate_usage, stderr);
             return cli_fail(C, "unknown option '%s'", a);

@@ -317,6 +317,8 @@ int cmd_caption(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int r = vision_opt(C, argc, argv, &i, &vp, &mmproj, &image);
+        if (r == 0)
+            r = cli_sampling_opt(C, argc, argv, &i, &sp);
         if (r < 0)
             return 1;
         if (r > 0)
@@ -339,30 +341,6 @@ int cmd_caption(int argc, char **argv)
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
             if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, INT_MAX, &n_ctx))
                 return 1;
-        } else if (!strcmp(a, "--temp")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.temperature))
-                return 1;
-        } else if (!strcmp(a, "--min-p")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.min_p))
-                return 1;
-        } else if (!strcmp(a, "--top-p")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.top_p))
-                return 1;
-        } else if (!strcmp(a, "--top-k")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, INT_MAX, &sp.top_k))
-                return 1;
-        } else if (!strcmp(a, "--repeat-penalty")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &sp.repeat_penalty))
-                return 1;
-        } else if (!strcmp(a, "--seed")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || *end || end == v)
-                return cli_fail(C, "--seed: '%s' is not an unsigned integer", v);
-            sp.seed = s;
         } else {
             fputs(caption_usage, stderr);
             return cli_fail(C, "unknown option '%s'", a);
