@@ -147,13 +147,12 @@ static void mm_task(void *arg, int ith, int nth)
         const size_t xs = f == LFM2_ACT_F32 ? (size_t)job->ldx * sizeof(float) : job->stride[f];
         const lfm2_tile_fn tile = job->kt->tile[w->type];
 
+        /* One call per token tile over the thread's whole row range, so a kernel can stream
+         * (and prefetch) the rows in order. */
         for (int64_t t0 = 0; t0 < job->n; t0 += TOK_TILE) {
             const int64_t nt = job->n - t0 < TOK_TILE ? job->n - t0 : TOK_TILE;
-            for (int64_t r = r0; r < r1; r += ROW_BLOCK) {
-                const int64_t nr = r1 - r < ROW_BLOCK ? r1 - r : ROW_BLOCK;
-                tile(job->k, (const uint8_t *)w->data + (size_t)r * w->nb1, w->nb1, nr,
-                     act + (size_t)t0 * xs, xs, nt, y + t0 * ldy + r, ldy);
-            }
+            tile(job->k, (const uint8_t *)w->data + (size_t)r0 * w->nb1, w->nb1, r1 - r0,
+                 act + (size_t)t0 * xs, xs, nt, y + t0 * ldy + r0, ldy);
         }
     bias:
         if (job->bias[j]) {

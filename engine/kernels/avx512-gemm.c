@@ -23,7 +23,6 @@
 #define INLINE static inline __attribute__((always_inline))
 #define TG 16        /* tokens per group (zmm lanes) */
 #define MR 4         /* weight rows per micro-kernel */
-#define ACT_L2 (384 * 1024)   /* packed-activation bytes per token chunk */
 
 /* ---- packed activations: per group, K·16 bytes of (q+128), then nb·16 float scales ---- */
 
@@ -68,13 +67,42 @@ static void q8t_pack(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t 
     }
 }
 
-/* ---- weight row tiles: int8 pointers, −128·Σw per block, float d_w per block ---- */
+/* ---- blocking ----
+ * For each token chunk (TC_GROUPS groups) and row chunk (RC rows) the K axis is walked in
+ * slices of KC_BLOCKS blocks. Within a slice, the activations of 3 groups (48 tokens × 256 k
+ * = 12 KiB) stay in L1 while every 4-row tile of the chunk passes over them; the float partial
+ * sums live in a per-thread C buffer (L2) between slices. */
+#define KC_BLOCKS 8     /* k-slice: 8 blocks = 256 k */
+#define RC 64           /* rows per chunk: its weight slice (64 × 272 B) stays in L1 */
+#define TC_GROUPS 12    /* token groups per chunk (192 tokens) */
 
-struct rowtile {
-    const int8_t *w[MR];   /* qs of block 0; block b at w + b·stride */
-    int32_t *corr;         /* [MR][nb] */
-    float *dw;             /* [MR][nb] */
+/* per-thread scratch: weight slice of the row chunk (Q4_0 unpacked), −128·Σw and d_w per
+ * (row, block) of the slice, and C[row tile][group][4][16] */
+struct gemm_tmp {
+    int8_t *unpacked;   /* RC × KC_BLOCKS·32 */
+    int32_t *corr;      /* RC × KC_BLOCKS */
+    float *dw;          /* RC × KC_BLOCKS */
+    float *c;           /* RC/4 × TC_GROUPS × 4 × 16 */
 };
+
+static size_t q8t_tmp_size(int64_t k)
+{
+    (void)k;
+    return (size_t)RC * KC_BLOCKS * 32 + (size_t)RC * KC_BLOCKS * 8 +
+           (size_t)RC * TC_GROUPS * TG * sizeof(float) + 4 * 64;
+}
+
+static void tmp_layout(void *mem, struct gemm_tmp *t)
+{
+    uint8_t *p = (uint8_t *)(((uintptr_t)mem + 63) & ~(uintptr_t)63);
+    t->c = (float *)p;
+    p += (size_t)RC * TC_GROUPS * TG * sizeof(float);
+    t->unpacked = (int8_t *)p;
+    p += (size_t)RC * KC_BLOCKS * 32;
+    t->corr = (int32_t *)p;
+    p += (size_t)RC * KC_BLOCKS * sizeof(int32_t);
+    t->dw = (float *)p;
+}
 
 INLINE int32_t sum_i8_32(const int8_t *q)
 {
@@ -85,52 +113,55 @@ INLINE int32_t sum_i8_32(const int8_t *q)
     return (int32_t)(_mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1)) - 32 * 128;
 }
 
-static void prep_q8_0(const uint8_t *w, size_t nb1, int64_t r, int nr, int64_t nb, struct rowtile *rt)
-{
-    for (int i = 0; i < MR; i++) {
-        const block_q8_0 *row = (const block_q8_0 *)(w + (size_t)(r + (i < nr ? i : nr - 1)) * nb1);
-        rt->w[i] = row->qs;
-        for (int64_t b = 0; b < nb; b++) {
-            rt->corr[i * nb + b] = -128 * sum_i8_32(row[b].qs);
-            rt->dw[i * nb + b] = _cvtsh_ss(row[b].d);
-        }
-    }
-}
-
-static void prep_q4_0(const uint8_t *w, size_t nb1, int64_t r, int nr, int64_t nb, struct rowtile *rt,
-                      int8_t *unpacked)
+/* Corrections and scales for rows [0, nrows) of the chunk, blocks [b0, b0 + kcb); Q4_0 also
+ * unpacks the nibbles to q − 8. */
+static void prep_slice(int is_q4, const uint8_t *w, size_t nb1, int64_t nrows, int64_t b0, int kcb,
+                       struct gemm_tmp *t)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
-    for (int i = 0; i < MR; i++) {
-        const block_q4_0 *row = (const block_q4_0 *)(w + (size_t)(r + (i < nr ? i : nr - 1)) * nb1);
-        int8_t *u = unpacked + (size_t)i * nb * 32;
-        rt->w[i] = u;
-        for (int64_t b = 0; b < nb; b++) {
-            const __m128i t = _mm_loadu_si128((const __m128i *)row[b].qs);
-            __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
-            q = _mm256_sub_epi8(_mm256_and_si256(q, m4), eight);
-            _mm256_storeu_si256((__m256i *)(u + b * 32), q);
-            rt->corr[i * nb + b] = -128 * sum_i8_32(u + b * 32);
-            rt->dw[i * nb + b] = _cvtsh_ss(row[b].d);
+    /* a partial last tile repeats the last row (its results are never stored) */
+    const int64_t npad = (nrows + MR - 1) / MR * MR;
+    for (int64_t r = 0; r < npad; r++) {
+        const uint8_t *row = w + (size_t)(r < nrows ? r : nrows - 1) * nb1;
+        int32_t *corr = t->corr + r * KC_BLOCKS;
+        float *dw = t->dw + r * KC_BLOCKS;
+        if (is_q4) {
+            const block_q4_0 *blk = (const block_q4_0 *)row + b0;
+            int8_t *u = t->unpacked + (size_t)r * KC_BLOCKS * 32;
+            for (int b = 0; b < kcb; b++) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)blk[b].qs);
+                __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1);
+                q = _mm256_sub_epi8(_mm256_and_si256(q, m4), eight);
+                _mm256_store_si256((__m256i *)(u + b * 32), q);
+                corr[b] = -128 * sum_i8_32(u + b * 32);
+                dw[b] = _cvtsh_ss(blk[b].d);
+            }
+        } else {
+            const block_q8_0 *blk = (const block_q8_0 *)row + b0;
+            for (int b = 0; b < kcb; b++) {
+                corr[b] = -128 * sum_i8_32(blk[b].qs);
+                dw[b] = _cvtsh_ss(blk[b].d);
+            }
         }
     }
 }
 
-/* ---- micro-kernel: MR rows × G token groups over all nb blocks ---- */
+/* ---- micro-kernel: 4 rows × G token groups over kcb blocks, accumulating into C ---- */
 
-INLINE void ukernel(const int G, const int WS, int64_t nb, const struct rowtile *rt,
-                    const uint8_t *act, size_t gb, int64_t k, __m512 facc[MR][3])
+INLINE void ukernel(const int G, const int WS, int kcb, const int8_t *const wr[MR],
+                    const int32_t *corr, const float *dw, const uint8_t *act, size_t gb,
+                    const float *dxp, float *c, int first)
 {
+    __m512 facc[MR][3];
     for (int r = 0; r < MR; r++)
         for (int g = 0; g < G; g++)
-            facc[r][g] = _mm512_setzero_ps();
-    const float *dxp = (const float *)(act + (size_t)k * TG);
-    for (int64_t b = 0; b < nb; b++) {
+            facc[r][g] = first ? _mm512_setzero_ps() : _mm512_load_ps(c + (g * MR + r) * TG);
+    for (int b = 0; b < kcb; b++) {
         __m512i acc[MR][3];
         for (int r = 0; r < MR; r++) {
-            const __m512i c = _mm512_set1_epi32(rt->corr[r * nb + b]);
+            const __m512i cv = _mm512_set1_epi32(corr[r * KC_BLOCKS + b]);
             for (int g = 0; g < G; g++)
-                acc[r][g] = c;
+                acc[r][g] = cv;
         }
         const uint8_t *ab = act + (size_t)b * 8 * 64;
         for (int j = 0; j < 8; j++) {
@@ -139,7 +170,7 @@ INLINE void ukernel(const int G, const int WS, int64_t nb, const struct rowtile 
                 av[g] = _mm512_load_si512(ab + g * gb + j * 64);
             for (int r = 0; r < MR; r++) {
                 int32_t wq;
-                memcpy(&wq, rt->w[r] + b * WS + 4 * j, 4);
+                memcpy(&wq, wr[r] + b * WS + 4 * j, 4);
                 const __m512i wv = _mm512_set1_epi32(wq);
                 for (int g = 0; g < G; g++)
                     acc[r][g] = _mm512_dpbusd_epi32(acc[r][g], av[g], wv);
@@ -149,21 +180,26 @@ INLINE void ukernel(const int G, const int WS, int64_t nb, const struct rowtile 
         for (int g = 0; g < G; g++)
             dxv[g] = _mm512_load_ps((const float *)((const uint8_t *)dxp + g * gb) + b * TG);
         for (int r = 0; r < MR; r++) {
-            const __m512 dwv = _mm512_set1_ps(rt->dw[r * nb + b]);
+            const __m512 dwv = _mm512_set1_ps(dw[r * KC_BLOCKS + b]);
             for (int g = 0; g < G; g++)
                 facc[r][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][g]), _mm512_mul_ps(dxv[g], dwv), facc[r][g]);
         }
     }
+    for (int r = 0; r < MR; r++)
+        for (int g = 0; g < G; g++)
+            _mm512_store_ps(c + (g * MR + r) * TG, facc[r][g]);
 }
 
-/* Writes the MR × 16 results of group g (tokens t0..t0+15) to y[t][r0 + i]. */
-static void store_group(const __m512 f[MR], float *y, int64_t ldy, int64_t r0, int nr, int64_t t0,
+/* Writes the MR × 16 results of one group (tokens t0..t0+15) to y[t][r0 + i]. */
+static void store_group(const float *cg, float *y, int64_t ldy, int64_t r0, int nr, int64_t t0,
                         int64_t n)
 {
     if (nr == MR && t0 + TG <= n) {
         /* 4×16 transpose: each 128-bit lane of u_i holds rows 0..3 of token 4L + i */
-        const __m512 a0 = _mm512_unpacklo_ps(f[0], f[1]), a1 = _mm512_unpackhi_ps(f[0], f[1]);
-        const __m512 a2 = _mm512_unpacklo_ps(f[2], f[3]), a3 = _mm512_unpackhi_ps(f[2], f[3]);
+        const __m512 f0 = _mm512_load_ps(cg), f1 = _mm512_load_ps(cg + TG);
+        const __m512 f2 = _mm512_load_ps(cg + 2 * TG), f3 = _mm512_load_ps(cg + 3 * TG);
+        const __m512 a0 = _mm512_unpacklo_ps(f0, f1), a1 = _mm512_unpackhi_ps(f0, f1);
+        const __m512 a2 = _mm512_unpacklo_ps(f2, f3), a3 = _mm512_unpackhi_ps(f2, f3);
         const __m512 u[4] = {
             _mm512_shuffle_ps(a0, a2, 0x44), _mm512_shuffle_ps(a0, a2, 0xEE),
             _mm512_shuffle_ps(a1, a3, 0x44), _mm512_shuffle_ps(a1, a3, 0xEE),
@@ -177,18 +213,9 @@ static void store_group(const __m512 f[MR], float *y, int64_t ldy, int64_t r0, i
         }
         return;
     }
-    float tmp[MR][TG];
-    for (int i = 0; i < MR; i++)
-        _mm512_storeu_ps(tmp[i], f[i]);
     for (int t = 0; t < TG && t0 + t < n; t++)
         for (int i = 0; i < nr; i++)
-            y[(t0 + t) * ldy + r0 + i] = tmp[i][t];
-}
-
-static size_t q8t_tmp_size(int64_t k)
-{
-    const int64_t nb = k / 32;
-    return (size_t)MR * nb * (sizeof(int32_t) + sizeof(float)) + (size_t)MR * k + 64;
+            y[(t0 + t) * ldy + r0 + i] = cg[i * TG + t];
 }
 
 INLINE void q8t_run(const int is_q4, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
@@ -197,47 +224,73 @@ INLINE void q8t_run(const int is_q4, int64_t k, const void *w, size_t nb1, int64
     const int64_t nb = k / 32;
     const size_t gb = group_bytes(k);
     const int64_t ngroups = (n + TG - 1) / TG;
-    int64_t gc = (int64_t)(ACT_L2 / gb) / 3 * 3;
-    if (gc < 3) gc = 3;
+    const uint8_t *act0 = packed;
+    struct gemm_tmp t;
+    tmp_layout(tmp, &t);
 
-    struct rowtile rt;
-    rt.corr = tmp;
-    rt.dw = (float *)(rt.corr + MR * nb);
-    int8_t *unpacked = (int8_t *)(rt.dw + MR * nb);
-
-    for (int64_t g0 = 0; g0 < ngroups; g0 += gc) {
-        const int64_t g1 = g0 + gc < ngroups ? g0 + gc : ngroups;
-        for (int64_t r = r0; r < r1; r += MR) {
-            const int nr = r1 - r < MR ? (int)(r1 - r) : MR;
-            if (is_q4)
-                prep_q4_0(w, nb1, r, nr, nb, &rt, unpacked);
-            else
-                prep_q8_0(w, nb1, r, nr, nb, &rt);
-            int64_t g = g0;
-            __m512 f[MR][3];
-            for (; g + 3 <= g1; g += 3) {
-                if (is_q4)
-                    ukernel(3, 32, nb, &rt, (const uint8_t *)packed + g * gb, gb, k, f);
-                else
-                    ukernel(3, 34, nb, &rt, (const uint8_t *)packed + g * gb, gb, k, f);
-                for (int i = 0; i < 3; i++) {
-                    const __m512 col[MR] = { f[0][i], f[1][i], f[2][i], f[3][i] };
-                    store_group(col, y, ldy, r, nr, (g + i) * TG, n);
+    for (int64_t g0 = 0; g0 < ngroups; g0 += TC_GROUPS) {
+        const int64_t g1 = g0 + TC_GROUPS < ngroups ? g0 + TC_GROUPS : ngroups;
+        for (int64_t rc0 = r0; rc0 < r1; rc0 += RC) {
+            const int64_t rc1 = rc0 + RC < r1 ? rc0 + RC : r1;
+            const int64_t nrows = rc1 - rc0;
+            const uint8_t *wc = (const uint8_t *)w + (size_t)rc0 * nb1;
+            for (int64_t b0 = 0; b0 < nb; b0 += KC_BLOCKS) {
+                const int kcb = nb - b0 < KC_BLOCKS ? (int)(nb - b0) : KC_BLOCKS;
+                const int first = b0 == 0;
+                prep_slice(is_q4, wc, nb1, nrows, b0, kcb, &t);
+                for (int64_t g = g0; g < g1; g += 3) {
+                    const int G = g1 - g < 3 ? (int)(g1 - g) : 3;
+                    const uint8_t *act = act0 + (size_t)g * gb + (size_t)b0 * 8 * 64;
+                    const float *dxp = (const float *)(act0 + (size_t)g * gb + (size_t)k * TG) + b0 * TG;
+                    for (int64_t rt = 0; rt < nrows; rt += MR) {
+                        /* The next tile's weight rows, scales and partial sums are in L2 by
+                         * now; fetch them while this tile computes (the broadcasts stall
+                         * otherwise: ~25% of the time). */
+                        if (rt + MR < nrows) {
+                            for (int i = 0; i < MR; i++) {
+                                const int64_t rn = rt + MR + i < nrows ? rt + MR + i : nrows - 1;
+                                const uint8_t *pw = is_q4 ? (const uint8_t *)(t.unpacked + (size_t)(rt + MR + i) * KC_BLOCKS * 32)
+                                                          : (const uint8_t *)((const block_q8_0 *)(wc + (size_t)rn * nb1) + b0);
+                                const int bytes = is_q4 ? kcb * 32 : kcb * 34;
+                                for (int o = 0; o < bytes + 63; o += 64)
+                                    _mm_prefetch((const char *)pw + o, _MM_HINT_T0);
+                            }
+                            _mm_prefetch((const char *)(t.corr + (rt + MR) * KC_BLOCKS), _MM_HINT_T0);
+                            _mm_prefetch((const char *)(t.corr + (rt + MR) * KC_BLOCKS) + 64, _MM_HINT_T0);
+                            _mm_prefetch((const char *)(t.dw + (rt + MR) * KC_BLOCKS), _MM_HINT_T0);
+                            _mm_prefetch((const char *)(t.dw + (rt + MR) * KC_BLOCKS) + 64, _MM_HINT_T0);
+                            const float *cn = t.c + ((size_t)((rt + MR) / MR) * TC_GROUPS + (size_t)(g - g0)) * MR * TG;
+                            for (int o = 0; o < G * MR * TG * 4; o += 64)
+                                _mm_prefetch((const char *)cn + o, _MM_HINT_T0);
+                        }
+                        const int8_t *wr[MR];
+                        for (int i = 0; i < MR; i++) {
+                            const int64_t rr = rt + i < nrows ? rt + i : nrows - 1;
+                            wr[i] = is_q4 ? t.unpacked + (size_t)(rt + i) * KC_BLOCKS * 32
+                                          : ((const block_q8_0 *)(wc + (size_t)rr * nb1) + b0)->qs;
+                        }
+                        const int32_t *corr = t.corr + rt * KC_BLOCKS;
+                        const float *dw = t.dw + rt * KC_BLOCKS;
+                        float *c = t.c + ((size_t)(rt / MR) * TC_GROUPS + (size_t)(g - g0)) * MR * TG;
+                        if (G == 3) {
+                            if (is_q4) ukernel(3, 32, kcb, wr, corr, dw, act, gb, dxp, c, first);
+                            else ukernel(3, 34, kcb, wr, corr, dw, act, gb, dxp, c, first);
+                        } else if (G == 2) {
+                            if (is_q4) ukernel(2, 32, kcb, wr, corr, dw, act, gb, dxp, c, first);
+                            else ukernel(2, 34, kcb, wr, corr, dw, act, gb, dxp, c, first);
+                        } else {
+                            if (is_q4) ukernel(1, 32, kcb, wr, corr, dw, act, gb, dxp, c, first);
+                            else ukernel(1, 34, kcb, wr, corr, dw, act, gb, dxp, c, first);
+                        }
+                    }
                 }
             }
-            const int rem = (int)(g1 - g);
-            if (rem > 0) {
-                if (rem == 2) {
-                    if (is_q4) ukernel(2, 32, nb, &rt, (const uint8_t *)packed + g * gb, gb, k, f);
-                    else ukernel(2, 34, nb, &rt, (const uint8_t *)packed + g * gb, gb, k, f);
-                } else {
-                    if (is_q4) ukernel(1, 32, nb, &rt, (const uint8_t *)packed + g * gb, gb, k, f);
-                    else ukernel(1, 34, nb, &rt, (const uint8_t *)packed + g * gb, gb, k, f);
-                }
-                for (int i = 0; i < rem; i++) {
-                    const __m512 col[MR] = { f[0][i], f[1][i], f[2][i], f[3][i] };
-                    store_group(col, y, ldy, r, nr, (g + i) * TG, n);
-                }
+            /* the chunk's sums are complete: transpose into y */
+            for (int64_t rt = 0; rt < nrows; rt += MR) {
+                const int nr = nrows - rt < MR ? (int)(nrows - rt) : MR;
+                for (int64_t g = g0; g < g1; g++)
+                    store_group(t.c + ((size_t)(rt / MR) * TC_GROUPS + (size_t)(g - g0)) * MR * TG, y,
+                                ldy, rc0 + rt, nr, g * TG, n);
             }
         }
     }

@@ -475,6 +475,207 @@ INLINE void dot_f32_n(int NR, int64_t k, const uint8_t *w, size_t nb1, const flo
     ROWS_LOOP(NR) out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
+/* ---- Q4_0 / Q8_0 GEMV, two blocks per zmm (VBMI) ----
+ * The activation row is first rearranged into pairs of blocks: 64 quant bytes, the two
+ * scales spread over 8 lanes each, and the offset correction (−8·Σx for Q4_0 nibbles,
+ * −128·Σx for Q8_0 weights made unsigned). One masked load then brings two weight blocks,
+ * VPERMB/VPMULTISHIFTQB unpack them and VPERMW+VCVTPH2PS spread their scales, so a pair costs
+ * about ten instructions for 64 MACs, and the per-block float scaling is kept exact. */
+
+struct xpair {
+    __m512i q;      /* qs of blocks 2p and 2p+1 */
+    __m512 d;       /* d_x of block 2p in lanes 0..7, of 2p+1 in lanes 8..15 */
+    __m512i corr;   /* −c·(sum of each lane's 4 x bytes) */
+};
+
+#define MAX_PAIRS 192   /* k ≤ 12288 (LFM2 2.6B: n_ff 10752) */
+
+static void prep_pairs(const block_q8_0 *x, int64_t np, int c, struct xpair *xp)
+{
+    const __m512i cm = _mm512_set1_epi8((char)c);
+    for (int64_t p = 0; p < np; p++) {
+        const __m256i q0 = _mm256_loadu_si256((const __m256i *)x[2 * p].qs);
+        const __m256i q1 = _mm256_loadu_si256((const __m256i *)x[2 * p + 1].qs);
+        xp[p].q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+        xp[p].d = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(h2f(x[2 * p].d))),
+                                     _mm256_set1_ps(h2f(x[2 * p + 1].d)), 1);
+        xp[p].corr = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                      _mm512_dpbusd_epi32(_mm512_setzero_si512(), cm, xp[p].q));
+    }
+}
+
+/* prefetch distance for a row stream, in rows (a multiple of 4, about 8 KiB ahead); into L2:
+ * the L1 prefetchers take it from there, and L1 misses buffers stay free for the loads */
+INLINE int64_t pf_rows(size_t nb1)
+{
+    int64_t r = (int64_t)((8192 + nb1 - 1) / nb1);
+    return (r + 3) & ~(int64_t)3;
+}
+
+INLINE void prefetch_rows(const uint8_t *w, size_t nb1, int64_t r, int64_t nr)
+{
+    const uint8_t *p = w + (size_t)r * nb1, *end = p + (size_t)nr * nb1;
+    for (; p < end; p += 64)
+        _mm_prefetch((const char *)p, _MM_HINT_T1);
+}
+
+INLINE void gemv2_q4_0(int NR, int64_t np, const uint8_t *w, size_t nb1, const struct xpair *xp, float *out)
+{
+    /* bytes 2..17 (block 2p quants) twice, then 20..35 (block 2p+1) twice */
+    const __m512i perm = _mm512_set_epi8(
+        35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
+        35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20,
+        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2,
+        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2);
+    /* low nibbles in the first copy of each block, high nibbles in the second */
+    const __m512i shift = _mm512_set_epi8(
+        60, 52, 44, 36, 28, 20, 12, 4, 60, 52, 44, 36, 28, 20, 12, 4,
+        56, 48, 40, 32, 24, 16, 8, 0, 56, 48, 40, 32, 24, 16, 8, 0,
+        60, 52, 44, 36, 28, 20, 12, 4, 60, 52, 44, 36, 28, 20, 12, 4,
+        56, 48, 40, 32, 24, 16, 8, 0, 56, 48, 40, 32, 24, 16, 8, 0);
+    const __m512i sidx = _mm512_set_epi16(9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+                                          9, 9, 9, 9, 9, 9, 9, 9, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[4];
+    ROWS_LOOP(NR) acc[r] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < np; p++) {
+        const __m512i xq = xp[p].q, xc = xp[p].corr;
+        const __m512 xd = xp[p].d;
+        ROWS_LOOP(NR) {
+            const __m512i l = _mm512_maskz_loadu_epi8(0xFFFFFFFFFull, w + r * nb1 + (size_t)p * 36);
+            const __m512i nib = _mm512_and_si512(_mm512_multishift_epi64_epi8(shift, _mm512_permutexvar_epi8(perm, l)), m4);
+            const __m512 sc = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, l)));
+            const __m512i ip = _mm512_dpbusd_epi32(xc, nib, xq);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ip), _mm512_mul_ps(sc, xd), acc[r]);
+        }
+    }
+    ROWS_LOOP(NR) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+INLINE void gemv2_q8_0(int NR, int64_t np, const uint8_t *w, size_t nb1, const struct xpair *xp, float *out)
+{
+    /* bytes 2..33 of the first 64, then 36..63 and bytes 0..3 of the next 4 (index 64+) */
+    const __m512i perm = _mm512_set_epi8(
+        67, 66, 65, 64, 63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52,
+        51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38, 37, 36,
+        33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18,
+        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2);
+    const __m512i sidx = _mm512_set_epi16(17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17, 17,
+                                          17, 17, 17, 17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    __m512 acc[4];
+    ROWS_LOOP(NR) acc[r] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < np; p++) {
+        const __m512i xq = xp[p].q, xc = xp[p].corr;
+        const __m512 xd = xp[p].d;
+        ROWS_LOOP(NR) {
+            const uint8_t *b = w + r * nb1 + (size_t)p * 68;
+            const __m512i l0 = _mm512_loadu_si512(b);
+            const __m512i l1 = _mm512_maskz_loadu_epi8(0xF, b + 64);
+            const __m512i wu = _mm512_xor_si512(_mm512_permutex2var_epi8(l0, perm, l1), bias);
+            const __m512 sc = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, l0)));
+            const __m512i ip = _mm512_dpbusd_epi32(xc, wu, xq);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ip), _mm512_mul_ps(sc, xd), acc[r]);
+        }
+    }
+    ROWS_LOOP(NR) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+/* Q4_0 in place, three blocks (54 bytes) per zmm. Block i of a triple sits at bytes
+ * 18i..18i+17 (scale, then 16 bytes of nibble pairs). The activations are laid out to match:
+ * xa[j] / xb[j] hold the x that pairs with the low / high nibble of raw byte j (0 under the
+ * scale bytes), so the weights need only an AND and a shift; dword lane L (bytes 4L..4L+3)
+ * belongs to block 0 for L ≤ 4, block 1 for 5..8, block 2 for 9..13. */
+struct xtriple {
+    __m512i xa, xb;
+    __m512 d;        /* d_x of the lane's block (0 for lanes of no block) */
+    __m512i corr;    /* −8·Σ(xa + xb) over the lane's 4 bytes: the nibbles' −8 offset */
+};
+
+#define MAX_TRIPLES 128   /* k ≤ 12288 */
+
+static int64_t prep_triples(const block_q8_0 *x, int64_t nb, struct xtriple *xt)
+{
+    const int64_t n3 = (nb + 2) / 3;
+    const __m512i c8 = _mm512_set1_epi8(8);
+    for (int64_t t = 0; t < n3; t++) {
+        uint8_t a[64] __attribute__((aligned(64))) = { 0 }, b[64] __attribute__((aligned(64))) = { 0 };
+        float d[16] __attribute__((aligned(64))) = { 0 };
+        for (int i = 0; i < 3 && 3 * t + i < nb; i++) {
+            const block_q8_0 *blk = &x[3 * t + i];
+            memcpy(a + 18 * i + 2, blk->qs, 16);
+            memcpy(b + 18 * i + 2, blk->qs + 16, 16);
+            static const int lane0[3] = { 0, 5, 9 }, lane1[3] = { 4, 8, 13 };
+            for (int l = lane0[i]; l <= lane1[i]; l++)
+                d[l] = h2f(blk->d);
+        }
+        xt[t].xa = _mm512_load_si512(a);
+        xt[t].xb = _mm512_load_si512(b);
+        xt[t].d = _mm512_load_ps(d);
+        xt[t].corr = _mm512_sub_epi32(_mm512_setzero_si512(),
+            _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), c8, xt[t].xa), c8, xt[t].xb));
+    }
+    return n3;
+}
+
+INLINE void gemv3_q4_0(int NR, int64_t nb, const uint8_t *w, size_t nb1, const struct xtriple *xt, float *out)
+{
+    /* fp16 scale words: block 0 at word 0, block 1 at word 9, block 2 at word 18 */
+    const __m512i sidx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                          0, 0, 18, 18, 18, 18, 18, 9, 9, 9, 9, 0, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[4];
+    ROWS_LOOP(NR) acc[r] = _mm512_setzero_ps();
+    const int64_t full = nb / 3;
+    for (int64_t t = 0; t <= full; t++) {
+        const int nblk = t < full ? 3 : (int)(nb - 3 * full);
+        if (nblk == 0)
+            break;
+        const __mmask64 lm = nblk == 3 ? 0x3FFFFFFFFFFFFFull : (1ull << (18 * nblk)) - 1;
+        const __m512i xa = xt[t].xa, xb = xt[t].xb, xc = xt[t].corr;
+        const __m512 xd = xt[t].d;
+        ROWS_LOOP(NR) {
+            const __m512i l = _mm512_maskz_loadu_epi8(lm, w + r * nb1 + (size_t)t * 54);
+            const __m512i lo = _mm512_and_si512(l, m4);
+            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+            const __m512i ip = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(xc, lo, xa), hi, xb);
+            const __m512 sc = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(sidx, l)));
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ip), _mm512_mul_ps(sc, xd), acc[r]);
+        }
+    }
+    ROWS_LOOP(NR) out[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+#define GEMV2_TILE(name, kern, corr_c, fallback)                                                  \
+    static void name(int64_t k, const void *w, size_t nb1, int64_t nr, const void *x, size_t xs, \
+                     int64_t nt, float *y, int64_t ldy)                                          \
+    {                                                                                            \
+        const int64_t nb = k / 32, np = nb / 2;                                                  \
+        if ((nb & 1) || np > MAX_PAIRS || nt > 2) {                                              \
+            fallback(k, w, nb1, nr, x, xs, nt, y, ldy);                                          \
+            return;                                                                              \
+        }                                                                                        \
+        struct xpair xbuf[2 * MAX_PAIRS]; /* 72 KiB of stack at most */                          \
+        for (int64_t t = 0; t < nt; t++)                                                         \
+            prep_pairs((const block_q8_0 *)((const uint8_t *)x + t * xs), np, corr_c,            \
+                       xbuf + t * MAX_PAIRS);                                                    \
+        const uint8_t *wb = w;                                                                   \
+        const int64_t pf = pf_rows(nb1);                                                         \
+        int64_t r = 0;                                                                           \
+        for (; r + 4 <= nr; r += 4) {                                                            \
+            if (r + pf + 4 <= nr)                                                                \
+                prefetch_rows(wb, nb1, r + pf, 4);                                               \
+            for (int64_t t = 0; t < nt; t++) {                                                   \
+                float o[4];                                                                      \
+                kern(4, np, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_PAIRS, o);                 \
+                memcpy(y + t * ldy + r, o, sizeof o);                                            \
+            }                                                                                    \
+        }                                                                                        \
+        for (; r < nr; r++)                                                                      \
+            for (int64_t t = 0; t < nt; t++)                                                     \
+                kern(1, np, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_PAIRS, y + t * ldy + r);   \
+    }
+
 /* Tile = groups of 4 rows (then single rows) × every token. `KDIV` turns k into the
  * kernel's length argument (blocks or elements). */
 #define GEMV_TILE(name, dotfn, XT, KDIV)                                                         \
@@ -498,8 +699,36 @@ INLINE void dot_f32_n(int NR, int64_t k, const uint8_t *w, size_t nb1, const flo
         }                                                                                        \
     }
 
-GEMV_TILE(tile_q8_0, dot_q8_0_n, block_q8_0, QK8_0)
-GEMV_TILE(tile_q4_0, dot_q4_0_n, block_q8_0, QK4_0)
+GEMV_TILE(tile_q8_0_v1, dot_q8_0_n, block_q8_0, QK8_0)
+GEMV_TILE(tile_q4_0_v1, dot_q4_0_n, block_q8_0, QK4_0)
+GEMV2_TILE(tile_q8_0, gemv2_q8_0, 128, tile_q8_0_v1)
+static void tile_q4_0(int64_t k, const void *w, size_t nb1, int64_t nr, const void *x, size_t xs,
+                      int64_t nt, float *y, int64_t ldy)
+{
+    const int64_t nb = k / 32;
+    if ((nb + 2) / 3 > MAX_TRIPLES || nt > 2) {
+        tile_q4_0_v1(k, w, nb1, nr, x, xs, nt, y, ldy);
+        return;
+    }
+    struct xtriple xbuf[2 * MAX_TRIPLES];   /* 64 KiB of stack at most */
+    for (int64_t t = 0; t < nt; t++)
+        prep_triples((const block_q8_0 *)((const uint8_t *)x + t * xs), nb, xbuf + t * MAX_TRIPLES);
+    const uint8_t *wb = w;
+    const int64_t pf = pf_rows(nb1);
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4) {
+        if (r + pf + 4 <= nr)
+            prefetch_rows(wb, nb1, r + pf, 4);
+        for (int64_t t = 0; t < nt; t++) {
+            float o[4];
+            gemv3_q4_0(4, nb, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_TRIPLES, o);
+            memcpy(y + t * ldy + r, o, sizeof o);
+        }
+    }
+    for (; r < nr; r++)
+        for (int64_t t = 0; t < nt; t++)
+            gemv3_q4_0(1, nb, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_TRIPLES, y + t * ldy + r);
+}
 GEMV_TILE(tile_q4_1, dot_q4_1_n, block_q8_1, QK4_1)
 GEMV_TILE(tile_q5_0, dot_q5_0_n, block_q8_0, QK5_0)
 GEMV_TILE(tile_q5_1, dot_q5_1_n, block_q8_1, QK5_1)

@@ -47,6 +47,7 @@ static unsigned detect_flags(void)
             if ((b >> 17) & 1) f |= LFM2_CPU_HAS_AVX512DQ;
             if ((b >> 30) & 1) f |= LFM2_CPU_HAS_AVX512BW;
             if ((b >> 31) & 1) f |= LFM2_CPU_HAS_AVX512VL;
+            if ((c >> 1) & 1) f |= LFM2_CPU_HAS_AVX512VBMI;
             if ((c >> 11) & 1) f |= LFM2_CPU_HAS_AVX512VNNI;
             unsigned a1, b1, c1, d1;
             __cpuid_count(7, 1, a1, b1, c1, d1);
@@ -68,10 +69,12 @@ unsigned lfm2_cpu_flags(void)
 }
 
 #define NEED_AVX2 (LFM2_CPU_HAS_AVX2 | LFM2_CPU_HAS_FMA | LFM2_CPU_HAS_F16C)
-/* The AVX-512 kernels use VNNI for every integer product; CPUs with AVX-512 but without VNNI
- * (Skylake-X) take the AVX2 path. BF16 is optional (checked per kernel). */
+/* The AVX-512 kernels use VNNI for every integer product and VBMI byte permutes to unpack
+ * blocks (Ice Lake, Zen 4 and later); older AVX-512 CPUs (Skylake-X, Cascade Lake) take the
+ * AVX2 path, so every kernel of a path is exercised on one machine. BF16 is optional. */
 #define NEED_AVX512 (NEED_AVX2 | LFM2_CPU_HAS_AVX512F | LFM2_CPU_HAS_AVX512BW | \
-                     LFM2_CPU_HAS_AVX512VL | LFM2_CPU_HAS_AVX512DQ | LFM2_CPU_HAS_AVX512VNNI)
+                     LFM2_CPU_HAS_AVX512VL | LFM2_CPU_HAS_AVX512DQ | LFM2_CPU_HAS_AVX512VNNI | \
+                     LFM2_CPU_HAS_AVX512VBMI)
 
 static bool path_supported(enum lfm2_cpu_path p)
 {
@@ -206,10 +209,10 @@ static void format_features(void)
     char *p = g_features;
     const char *end = g_features + sizeof g_features;
     if ((f & NEED_AVX512 & ~NEED_AVX2) == (NEED_AVX512 & ~NEED_AVX2)) {
-        p += snprintf(p, (size_t)(end - p), "AVX512 (VNNI%s) | ",
+        p += snprintf(p, (size_t)(end - p), "AVX512 (VNNI, VBMI%s) | ",
                       (f & LFM2_CPU_HAS_AVX512BF16) ? ", BF16" : "");
     } else if (f & LFM2_CPU_HAS_AVX512F) {
-        p += snprintf(p, (size_t)(end - p), "AVX512F (no VNNI: unused) | ");
+        p += snprintf(p, (size_t)(end - p), "AVX512F (no VNNI/VBMI: unused) | ");
     }
     if (f & LFM2_CPU_HAS_AVX2) p += snprintf(p, (size_t)(end - p), "AVX2 | ");
     if (f & LFM2_CPU_HAS_FMA) p += snprintf(p, (size_t)(end - p), "FMA | ");

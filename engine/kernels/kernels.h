@@ -96,6 +96,7 @@ enum {
     LFM2_CPU_HAS_AVX512DQ = 1 << 6,
     LFM2_CPU_HAS_AVX512VNNI = 1 << 7,
     LFM2_CPU_HAS_AVX512BF16 = 1 << 8,
+    LFM2_CPU_HAS_AVX512VBMI = 1 << 9,
 };
 unsigned lfm2_cpu_flags(void);
 
