@@ -190,9 +190,33 @@ static void fill_nan(float *y, int64_t ldy, int64_t rows, int64_t n)
             y[t * ldy + r] = NAN;
 }
 
+static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
+                        const float *const *bias, const float *x, int64_t ldx, float *const *y,
+                        const int64_t *ldy, int64_t n);
+
 static void matmul_run(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
                        const float *const *bias, const float *x, int64_t ldx, float *const *y,
                        const int64_t *ldy, int64_t n)
+{
+    if (LFM2_UNLIKELY(lfm2_prof_on)) {
+        if (lfm2_prof_on < 0)
+            lfm2_prof_init();
+        if (lfm2_prof_on) {
+            const double t0 = lfm2_time_ms();
+            matmul_run_(pool, n_w, w, bias, x, ldx, y, ldy, n);
+            double macs = 0;
+            for (int j = 0; j < n_w; j++)
+                macs += (double)w[j]->ne[0] * (double)w[j]->ne[1] * (double)n;
+            lfm2_prof_add(n == 1 ? LFM2_PROF_MATMUL_1 : LFM2_PROF_MATMUL_N, lfm2_time_ms() - t0, macs);
+            return;
+        }
+    }
+    matmul_run_(pool, n_w, w, bias, x, ldx, y, ldy, n);
+}
+
+static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
+                        const float *const *bias, const float *x, int64_t ldx, float *const *y,
+                        const int64_t *ldy, int64_t n)
 {
     if (n <= 0 || n_w <= 0)
         return;

@@ -98,14 +98,12 @@ void lfm2_rope_neox(float *x, int n_head, int head_dim, int n_rot, int32_t pos, 
 
 void lfm2_silu(float *x, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++)
-        x[i] = x[i] / (1.0f + expf(-x[i]));
+    lfm2_kernels_get()->silu_mul(x, x, NULL, n);
 }
 
 void lfm2_swiglu(float *out, const float *gate, const float *up, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++)
-        out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
+    lfm2_kernels_get()->silu_mul(out, gate, up, n);
 }
 
 #define GELU_COEF_A 0.044715f
@@ -159,12 +157,7 @@ void lfm2_softmax(float *x, int64_t n)
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; i++)
         mx = fmaxf(mx, x[i]);
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        const float e = expf(x[i] - mx);
-        x[i] = e;
-        sum += (double)e;
-    }
+    const double sum = lfm2_kernels_get()->exp_sub_sum(x, x, mx, n);
     const float inv = (float)(1.0 / sum);
     for (int64_t i = 0; i < n; i++)
         x[i] *= inv;
@@ -189,79 +182,24 @@ void lfm2_vec_scale(float *y, float s, int64_t n)
 
 /* ---- attention ---- */
 
-#define ATT_QBLOCK 16     /* query rows per work item */
-#define ATT_KBLOCK 128    /* keys scored before the running max is updated */
+#define ATT_QBLOCK 16     /* query rows per work item (the kernels' ATT_QB) */
 #define ATT_MAX_HD 512
 
 struct att_job {
     const struct lfm2_attn_args *a;
     const struct lfm2_kernels *kt;
+    float *scratch;               /* per thread: scratch_floats each */
+    size_t scratch_floats;
     int n_qblk;
     int n_items;
     _Atomic int next;
 };
 
-/* Key range [lo, hi) query row i may see. */
-static void key_range(const struct lfm2_attn_args *a, int i, int *lo, int *hi)
-{
-    const int64_t pos = (int64_t)a->q_pos0 + i;
-    int64_t h = a->n_kv, l = 0;
-    if (a->causal && pos + 1 < h)
-        h = pos + 1;
-    if (a->window > 0 && pos - a->window + 1 > l)
-        l = pos - a->window + 1;
-    if (h < 0) h = 0;
-    if (l > h) l = h;
-    *lo = (int)l;
-    *hi = (int)h;
-}
-
-static void att_row(const struct att_job *job, int h, int i, float *acc)
-{
-    const struct lfm2_attn_args *a = job->a;
-    const struct lfm2_kernels *kt = job->kt;
-    const int hd = a->head_dim;
-    const int g = h / (a->n_head / a->n_head_kv);
-    const float *q = a->q + (int64_t)i * a->ldq + (int64_t)h * hd;
-    const float *kbase = a->k + (int64_t)g * hd;
-    const float *vbase = a->v + (int64_t)g * hd;
-    float *out = a->out + (int64_t)i * a->ldo + (int64_t)h * hd;
-
-    int lo, hi;
-    key_range(a, i, &lo, &hi);
-    float m = -INFINITY, l = 0;
-    memset(acc, 0, (size_t)hd * sizeof(float));
-    float s[ATT_KBLOCK];
-    for (int j0 = lo; j0 < hi; j0 += ATT_KBLOCK) {
-        const int nb = hi - j0 < ATT_KBLOCK ? hi - j0 : ATT_KBLOCK;
-        float bm = -INFINITY;
-        for (int j = 0; j < nb; j++) {
-            s[j] = kt->dot_f32(q, kbase + (int64_t)(j0 + j) * a->ldk, hd) * a->scale;
-            bm = fmaxf(bm, s[j]);
-        }
-        if (bm > m) {   /* rescale what was accumulated under the old maximum */
-            const float c = expf(m - bm);
-            l *= c;
-            kt->scale_f32(acc, c, hd);
-            m = bm;
-        }
-        for (int j = 0; j < nb; j++) {
-            const float p = expf(s[j] - m);
-            l += p;
-            kt->axpy_f32(acc, p, vbase + (int64_t)(j0 + j) * a->ldv, hd);
-        }
-    }
-    const float inv = l > 0 ? 1.0f / l : 0.0f;
-    for (int d = 0; d < hd; d++)
-        out[d] = acc[d] * inv;
-}
-
 static void att_task(void *arg, int ith, int nth)
 {
-    (void)ith;
     (void)nth;
     struct att_job *job = arg;
-    float acc[ATT_MAX_HD];
+    float *scratch = job->scratch + (size_t)ith * job->scratch_floats;
     for (;;) {
         const int it = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
         if (it >= job->n_items)
@@ -271,8 +209,7 @@ static void att_task(void *arg, int ith, int nth)
         const int qb = job->n_qblk - 1 - it / job->a->n_head;
         const int i0 = qb * ATT_QBLOCK;
         const int i1 = i0 + ATT_QBLOCK < job->a->n_q ? i0 + ATT_QBLOCK : job->a->n_q;
-        for (int i = i0; i < i1; i++)
-            att_row(job, h, i, acc);
+        job->kt->attn_block(job->a, h, i0, i1, scratch);
     }
 }
 
@@ -295,6 +232,25 @@ void lfm2_attention(lfm2_pool *pool, const struct lfm2_attn_args *a)
     job.kt = lfm2_kernels_get();
     job.n_qblk = (a->n_q + ATT_QBLOCK - 1) / ATT_QBLOCK;
     job.n_items = job.n_qblk * a->n_head;
+    job.scratch_floats = (job.kt->attn_scratch(a->head_dim) + 15) & ~(size_t)15;
+    job.scratch = lfm2_pool_scratch(pool, job.scratch_floats * sizeof(float) *
+                                              (size_t)lfm2_pool_n_threads(pool));
+    if (!job.scratch) {
+        for (int i = 0; i < a->n_q; i++)
+            for (int c = 0; c < a->n_head * a->head_dim; c++)
+                a->out[(int64_t)i * a->ldo + c] = NAN;
+        return;
+    }
     atomic_init(&job.next, 0);
+    if (LFM2_UNLIKELY(lfm2_prof_on)) {
+        if (lfm2_prof_on < 0)
+            lfm2_prof_init();
+        if (lfm2_prof_on) {
+            const double t0 = lfm2_time_ms();
+            lfm2_pool_run(pool, att_task, &job);
+            lfm2_prof_add(LFM2_PROF_ATTENTION, lfm2_time_ms() - t0, 0);
+            return;
+        }
+    }
     lfm2_pool_run(pool, att_task, &job);
 }

@@ -533,6 +533,10 @@ static void scale_f32(float *y, float s, int64_t n)
         y[i] *= s;
 }
 
+#define SIMD_BYTES 32
+#define SIMD_SUFFIX _avx2
+#include "simd-impl.h"
+
 void lfm2_kernels_init_avx2(struct lfm2_kernels *k)
 {
     memset(k, 0, sizeof *k);
@@ -553,6 +557,10 @@ void lfm2_kernels_init_avx2(struct lfm2_kernels *k)
     k->tile[LFM2_TYPE_F16] = tile_f16;
     k->tile[LFM2_TYPE_BF16] = tile_bf16;
     k->tile[LFM2_TYPE_F32] = tile_f32;
+    k->silu_mul = silu_mul_avx2;
+    k->exp_sub_sum = exp_sub_sum_avx2;
+    k->attn_block = attn_block_avx2;
+    k->attn_scratch = attn_scratch_floats_avx2;
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
     k->scale_f32 = scale_f32;

@@ -775,6 +775,10 @@ static void scale_f32(float *y, float s, int64_t n)
     }
 }
 
+#define SIMD_BYTES 64
+#define SIMD_SUFFIX _avx512
+#include "simd-impl.h"
+
 void lfm2_kernels_init_avx512(struct lfm2_kernels *k)
 {
     memset(k, 0, sizeof *k);
@@ -795,6 +799,10 @@ void lfm2_kernels_init_avx512(struct lfm2_kernels *k)
     k->tile[LFM2_TYPE_F16] = tile_f16;
     k->tile[LFM2_TYPE_BF16] = (lfm2_cpu_flags() & LFM2_CPU_HAS_AVX512BF16) ? tile_bf16dp : tile_bf16;
     k->tile[LFM2_TYPE_F32] = tile_f32;
+    k->silu_mul = silu_mul_avx512;
+    k->exp_sub_sum = exp_sub_sum_avx512;
+    k->attn_block = attn_block_avx512;
+    k->attn_scratch = attn_scratch_floats_avx512;
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
     k->scale_f32 = scale_f32;

@@ -112,6 +112,9 @@ static void fill_from(struct lfm2_kernels *k, const struct lfm2_kernels *s)
     for (int i = 0; i < LFM2_TYPE_COUNT; i++)
         if (!k->tile[i]) k->tile[i] = s->tile[i];
     /* gemm entries are not inherited: they pair with the path's own tiles and thresholds */
+    if (!k->silu_mul) k->silu_mul = s->silu_mul;
+    if (!k->exp_sub_sum) k->exp_sub_sum = s->exp_sub_sum;
+    if (!k->attn_block) { k->attn_block = s->attn_block; k->attn_scratch = s->attn_scratch; }
     if (!k->dot_f32) k->dot_f32 = s->dot_f32;
     if (!k->axpy_f32) k->axpy_f32 = s->axpy_f32;
     if (!k->scale_f32) k->scale_f32 = s->scale_f32;
@@ -227,4 +230,40 @@ const char *lfm2_cpu_features(void)
 {
     pthread_once(&g_features_once, format_features);
     return g_features;
+}
+
+/* ---- opt-in profile ---- */
+
+int lfm2_prof_on = -1;
+static _Atomic long long g_prof_us[LFM2_PROF_COUNT];
+static _Atomic long long g_prof_calls[LFM2_PROF_COUNT];
+static _Atomic long long g_prof_mmacs[LFM2_PROF_COUNT];
+
+static void prof_report(void)
+{
+    static const char *names[LFM2_PROF_COUNT] = { "matmul n=1", "matmul n>1", "attention" };
+    fprintf(stderr, "lfm2 profile (%s):\n", lfm2_cpu_path_name(lfm2_get_cpu_path()));
+    for (int i = 0; i < LFM2_PROF_COUNT; i++) {
+        const double ms = atomic_load(&g_prof_us[i]) / 1000.0;
+        const double gmac = atomic_load(&g_prof_mmacs[i]) / 1000.0;
+        fprintf(stderr, "  %-11s %9.1f ms  %8lld calls", names[i], ms, atomic_load(&g_prof_calls[i]));
+        if (gmac > 0 && ms > 0)
+            fprintf(stderr, "  %8.1f GMAC/s", gmac / (ms * 1e-3));
+        fputc('\n', stderr);
+    }
+}
+
+void lfm2_prof_init(void)
+{
+    const char *e = getenv("LFM2_PROFILE");
+    lfm2_prof_on = e && *e && strcmp(e, "0") != 0;
+    if (lfm2_prof_on)
+        atexit(prof_report);
+}
+
+void lfm2_prof_add(int what, double ms, double macs)
+{
+    atomic_fetch_add(&g_prof_us[what], (long long)(ms * 1000.0));
+    atomic_fetch_add(&g_prof_calls[what], 1);
+    atomic_fetch_add(&g_prof_mmacs[what], (long long)(macs * 1e-6));
 }

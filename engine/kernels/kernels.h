@@ -69,6 +69,11 @@ struct lfm2_kernels {
     int gemm_min_n;                           /* use gemm from this many tokens on */
 
     /* float helpers for attention and the elementwise ops */
+    void (*silu_mul)(float *out, const float *g, const float *u, int64_t n);   /* u may be NULL */
+    double (*exp_sub_sum)(float *y, const float *x, float sub, int64_t n);     /* y = e^(x−sub) */
+    /* attention for head h, query rows [i0, i1) (≤ 16), with attn_scratch(hd) floats */
+    void (*attn_block)(const struct lfm2_attn_args *a, int h, int i0, int i1, float *scratch);
+    size_t (*attn_scratch)(int hd);
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     void (*axpy_f32)(float *y, float a, const float *x, int64_t n);   /* y += a·x */
     void (*scale_f32)(float *y, float s, int64_t n);                  /* y *= s */
@@ -99,6 +104,12 @@ enum {
     LFM2_CPU_HAS_AVX512VBMI = 1 << 9,
 };
 unsigned lfm2_cpu_flags(void);
+
+/* ---- opt-in profile (LFM2_PROFILE=1): wall time per op class, printed at exit ---- */
+enum { LFM2_PROF_MATMUL_1, LFM2_PROF_MATMUL_N, LFM2_PROF_ATTENTION, LFM2_PROF_COUNT };
+extern int lfm2_prof_on;   /* -1 until the environment was read */
+void lfm2_prof_init(void);
+void lfm2_prof_add(int what, double ms, double macs);
 
 /* ---- pool internals shared with matmul.c / ops.c ---- */
 

@@ -317,6 +317,10 @@ static void scale_f32(float *y, float s, int64_t n)
         y[i] *= s;
 }
 
+#define SIMD_BYTES 16
+#define SIMD_SUFFIX _generic
+#include "simd-impl.h"
+
 void lfm2_kernels_init_scalar(struct lfm2_kernels *k)
 {
     memset(k, 0, sizeof *k);
@@ -337,6 +341,10 @@ void lfm2_kernels_init_scalar(struct lfm2_kernels *k)
     k->tile[LFM2_TYPE_Q4_K] = tile_q4_K;
     k->tile[LFM2_TYPE_Q5_K] = tile_q5_K;
     k->tile[LFM2_TYPE_Q6_K] = tile_q6_K;
+    k->silu_mul = silu_mul_generic;
+    k->exp_sub_sum = exp_sub_sum_generic;
+    k->attn_block = attn_block_generic;
+    k->attn_scratch = attn_scratch_floats_generic;
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
     k->scale_f32 = scale_f32;
