@@ -215,9 +215,9 @@ gst_lfm2_vision_enc_start (GstLfm2VisionEnc * enc, const gchar * mmproj_path,
   if (text != NULL) {
     lfm2_clear_error ();
     if (lfm2_vision_check_text_model (v, text) != 0) {
-      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
-          "mmproj \"%s\" does not fit the text model \"%s\": %s", mmproj_path,
-          lfm2_model_path (text), lfm2_last_error ());
+      /* the engine's message names both files and both widths */
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS, "%s",
+          lfm2_last_error ());
       goto fail;
     }
     enc->text = text;
