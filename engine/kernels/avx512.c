@@ -646,34 +646,40 @@ INLINE void gemv3_q4_0(int NR, int64_t nb, const uint8_t *w, size_t nb1, const s
     ROWS_LOOP(NR) out[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
+/* Tokens are taken two at a time so every token count uses the same arithmetic per output
+ * (the one-token and batched paths must agree bit for bit). */
 #define GEMV2_TILE(name, kern, corr_c, fallback)                                                  \
     static void name(int64_t k, const void *w, size_t nb1, int64_t nr, const void *x, size_t xs, \
                      int64_t nt, float *y, int64_t ldy)                                          \
     {                                                                                            \
         const int64_t nb = k / 32, np = nb / 2;                                                  \
-        if ((nb & 1) || np > MAX_PAIRS || nt > 2) {                                              \
+        if ((nb & 1) || np > MAX_PAIRS) {                                                        \
             fallback(k, w, nb1, nr, x, xs, nt, y, ldy);                                          \
             return;                                                                              \
         }                                                                                        \
         struct xpair xbuf[2 * MAX_PAIRS]; /* 72 KiB of stack at most */                          \
-        for (int64_t t = 0; t < nt; t++)                                                         \
-            prep_pairs((const block_q8_0 *)((const uint8_t *)x + t * xs), np, corr_c,            \
-                       xbuf + t * MAX_PAIRS);                                                    \
         const uint8_t *wb = w;                                                                   \
         const int64_t pf = pf_rows(nb1);                                                         \
-        int64_t r = 0;                                                                           \
-        for (; r + 4 <= nr; r += 4) {                                                            \
-            if (r + pf + 4 <= nr)                                                                \
-                prefetch_rows(wb, nb1, r + pf, 4);                                               \
-            for (int64_t t = 0; t < nt; t++) {                                                   \
-                float o[4];                                                                      \
-                kern(4, np, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_PAIRS, o);                 \
-                memcpy(y + t * ldy + r, o, sizeof o);                                            \
+        for (int64_t t0 = 0; t0 < nt; t0 += 2) {                                                 \
+            const int64_t tn = nt - t0 < 2 ? nt - t0 : 2;                                        \
+            for (int64_t t = 0; t < tn; t++)                                                     \
+                prep_pairs((const block_q8_0 *)((const uint8_t *)x + (t0 + t) * xs), np, corr_c, \
+                           xbuf + t * MAX_PAIRS);                                                \
+            int64_t r = 0;                                                                       \
+            for (; r + 4 <= nr; r += 4) {                                                        \
+                if (r + pf + 4 <= nr)                                                            \
+                    prefetch_rows(wb, nb1, r + pf, 4);                                           \
+                for (int64_t t = 0; t < tn; t++) {                                               \
+                    float o[4];                                                                  \
+                    kern(4, np, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_PAIRS, o);             \
+                    memcpy(y + (t0 + t) * ldy + r, o, sizeof o);                                 \
+                }                                                                                \
             }                                                                                    \
+            for (; r < nr; r++)                                                                  \
+                for (int64_t t = 0; t < tn; t++)                                                 \
+                    kern(1, np, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_PAIRS,                 \
+                         y + (t0 + t) * ldy + r);                                                \
         }                                                                                        \
-        for (; r < nr; r++)                                                                      \
-            for (int64_t t = 0; t < nt; t++)                                                     \
-                kern(1, np, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_PAIRS, y + t * ldy + r);   \
     }
 
 /* Tile = groups of 4 rows (then single rows) × every token. `KDIV` turns k into the
@@ -706,28 +712,32 @@ static void tile_q4_0(int64_t k, const void *w, size_t nb1, int64_t nr, const vo
                       int64_t nt, float *y, int64_t ldy)
 {
     const int64_t nb = k / 32;
-    if ((nb + 2) / 3 > MAX_TRIPLES || nt > 2) {
+    if ((nb + 2) / 3 > MAX_TRIPLES) {
         tile_q4_0_v1(k, w, nb1, nr, x, xs, nt, y, ldy);
         return;
     }
     struct xtriple xbuf[2 * MAX_TRIPLES];   /* 64 KiB of stack at most */
-    for (int64_t t = 0; t < nt; t++)
-        prep_triples((const block_q8_0 *)((const uint8_t *)x + t * xs), nb, xbuf + t * MAX_TRIPLES);
     const uint8_t *wb = w;
     const int64_t pf = pf_rows(nb1);
-    int64_t r = 0;
-    for (; r + 4 <= nr; r += 4) {
-        if (r + pf + 4 <= nr)
-            prefetch_rows(wb, nb1, r + pf, 4);
-        for (int64_t t = 0; t < nt; t++) {
-            float o[4];
-            gemv3_q4_0(4, nb, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_TRIPLES, o);
-            memcpy(y + t * ldy + r, o, sizeof o);
+    /* two tokens at a time: the same arithmetic for every token count */
+    for (int64_t t0 = 0; t0 < nt; t0 += 2) {
+        const int64_t tn = nt - t0 < 2 ? nt - t0 : 2;
+        for (int64_t t = 0; t < tn; t++)
+            prep_triples((const block_q8_0 *)((const uint8_t *)x + (t0 + t) * xs), nb, xbuf + t * MAX_TRIPLES);
+        int64_t r = 0;
+        for (; r + 4 <= nr; r += 4) {
+            if (r + pf + 4 <= nr)
+                prefetch_rows(wb, nb1, r + pf, 4);
+            for (int64_t t = 0; t < tn; t++) {
+                float o[4];
+                gemv3_q4_0(4, nb, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_TRIPLES, o);
+                memcpy(y + (t0 + t) * ldy + r, o, sizeof o);
+            }
         }
+        for (; r < nr; r++)
+            for (int64_t t = 0; t < tn; t++)
+                gemv3_q4_0(1, nb, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_TRIPLES, y + (t0 + t) * ldy + r);
     }
-    for (; r < nr; r++)
-        for (int64_t t = 0; t < nt; t++)
-            gemv3_q4_0(1, nb, wb + (size_t)r * nb1, nb1, xbuf + t * MAX_TRIPLES, y + t * ldy + r);
 }
 GEMV_TILE(tile_q4_1, dot_q4_1_n, block_q8_1, QK4_1)
 GEMV_TILE(tile_q5_0, dot_q5_0_n, block_q8_0, QK5_0)
