@@ -59,6 +59,18 @@ void lfm2_matmul_bias(lfm2_pool *pool, const lfm2_tensor *w, const float *b, con
 void lfm2_matmul_multi(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w, const float *x,
                        int64_t ldx, float *const *y, const int64_t *ldy, int64_t n);
 
+/* Weight preparation (at model load). Rearranges a weight into the layout the kernels read
+ * fastest — 16 rows interleaved for Q8_0, Q4_0, F16 and F32 — where batched and one-token
+ * products give identical results and decode streams memory linearly. *out becomes a view of
+ * the new layout (an internal type: use it only through the functions of this header) in the
+ * returned allocation, which the caller frees with lfm2_weights_free() after the last use.
+ * Same size as the original up to padding of the last 16 rows. Returns NULL and sets *out = *w
+ * when the tensor is used as it is (other types, 3-D with ne[1] % 16 != 0) or on allocation
+ * failure (lfm2_last_error set). drop_source: w's bytes are a read-only file mapping whose
+ * pages may be dropped from memory (madvise DONTNEED) once copied, so RSS does not double. */
+void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_source);
+void lfm2_weights_free(void *mem);
+
 /* View of slab i2 of a 3-D tensor (an expert of {n_in, n_out, n_expert}) as a 2-D tensor. */
 lfm2_tensor lfm2_tensor_slab(const lfm2_tensor *t, int64_t i2);
 

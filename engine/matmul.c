@@ -33,7 +33,7 @@ int lfm2_act_for_type(enum lfm2_type type)
     case LFM2_TYPE_Q4_K:
     case LFM2_TYPE_Q5_K:
     case LFM2_TYPE_Q6_K: return LFM2_ACT_Q8_K;
-    default: return -1;
+    default: return -1;   /* x16 layouts pack their own input */
     }
 }
 
@@ -166,6 +166,14 @@ static void mm_task(void *arg, int ith, int nth)
 
 static bool check_weight(const lfm2_tensor *w, int64_t k)
 {
+    if (lfm2_type_is_x16(w->type)) {
+        if (w->ne[0] != k || k % 32 != 0 || w->ne[1] <= 0) {
+            lfm2_set_error("matmul: prepared tensor '%s' {%lld, %lld} does not fit an input of %lld columns",
+                           w->name ? w->name : "?", (long long)w->ne[0], (long long)w->ne[1], (long long)k);
+            return false;
+        }
+        return true;
+    }
     const int f = lfm2_act_for_type(w->type);
     if (f < 0 || !lfm2_type_supported(w->type)) {
         lfm2_set_error("matmul: tensor '%s' has type %s, which has no matrix product",
@@ -242,7 +250,7 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
         job.ldy[j] = ldy[j];
         job.fmt_of[j] = lfm2_act_for_type(w[j]->type);
         const struct lfm2_gemm *gm = job.kt->gemm[w[j]->type];
-        if (gm && n >= job.kt->gemm_min_n) {
+        if (gm && n >= gm->min_n) {
             job.gemm[j] = gm;
             int p = 0;
             while (p < job.n_packs && job.packs[p]->pack != gm->pack)
@@ -350,27 +358,13 @@ lfm2_tensor lfm2_tensor_slab(const lfm2_tensor *t, int64_t i2)
     return s;
 }
 
-static void dequant_row(enum lfm2_type type, const void *src, float *dst, int64_t n)
+/* Row r (counting over all slabs) of any tensor, original or prepared. */
+static void tensor_row(const lfm2_tensor *w, int64_t r, float *out)
 {
-    switch (type) {
-    case LFM2_TYPE_F32:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        break;
-    case LFM2_TYPE_F16: {
-        const uint16_t *h = src;
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = lfm2_fp16_to_fp32(h[i]);
-        break;
-    }
-    case LFM2_TYPE_BF16: {
-        const uint16_t *h = src;
-        for (int64_t i = 0; i < n; i++)
-            dst[i] = lfm2_bf16_to_fp32(h[i]);
-        break;
-    }
-    default:
-        lfm2_dequantize_row(type, src, dst, n);
-    }
+    if (lfm2_type_is_x16(w->type))
+        lfm2_x16_row_f32(w, r, out);
+    else
+        lfm2_dequantize_row(w->type, (const uint8_t *)w->data + (size_t)r * w->nb1, out, w->ne[0]);
 }
 
 void lfm2_get_rows(const lfm2_tensor *w, const int32_t *ids, int64_t n, float *out)
@@ -384,8 +378,7 @@ void lfm2_get_rows(const lfm2_tensor *w, const int32_t *ids, int64_t n, float *o
             memset(out + i * ne0, 0, (size_t)ne0 * sizeof(float));
             continue;
         }
-        dequant_row(w->type, (const uint8_t *)w->data + (size_t)ids[i] * w->nb1, out + i * ne0,
-                    ne0);
+        tensor_row(w, ids[i], out + i * ne0);
     }
 }
 
@@ -394,5 +387,5 @@ void lfm2_tensor_to_f32(const lfm2_tensor *w, float *out)
     const int64_t ne0 = w->ne[0];
     const int64_t nrows = w->ne[1] * w->ne[2] * w->ne[3];
     for (int64_t r = 0; r < nrows; r++)
-        dequant_row(w->type, (const uint8_t *)w->data + (size_t)r * w->nb1, out + r * ne0, ne0);
+        tensor_row(w, r, out + r * ne0);
 }

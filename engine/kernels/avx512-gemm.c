@@ -485,21 +485,19 @@ static void run_bf16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r
     ft_run(LFM2_TYPE_BF16, k, w, nb1, r0, r1, packed, n, y, ldy, tmp);
 }
 
-static const struct lfm2_gemm gemm_f32 = { ft_packed_size, ft_pack_f32, ft_tmp_size, run_f32 };
-static const struct lfm2_gemm gemm_f16 = { ft_packed_size, ft_pack_f16, ft_tmp_size, run_f16 };
-static const struct lfm2_gemm gemm_bf16 = { ft_packed_size, ft_pack_bf16, ft_tmp_size, run_bf16 };
+static const struct lfm2_gemm gemm_f32 = { ft_packed_size, ft_pack_f32, ft_tmp_size, run_f32, 16 };
+static const struct lfm2_gemm gemm_f16 = { ft_packed_size, ft_pack_f16, ft_tmp_size, run_f16, 16 };
+static const struct lfm2_gemm gemm_bf16 = { ft_packed_size, ft_pack_bf16, ft_tmp_size, run_bf16, 16 };
 
-static const struct lfm2_gemm gemm_q8_0 = { q8t_packed_size, q8t_pack, q8t_tmp_size, run_q8_0 };
-static const struct lfm2_gemm gemm_q4_0 = { q8t_packed_size, q8t_pack, q8t_tmp_size, run_q4_0 };
+static const struct lfm2_gemm gemm_q8_0 = { q8t_packed_size, q8t_pack, q8t_tmp_size, run_q8_0, 16 };
+static const struct lfm2_gemm gemm_q4_0 = { q8t_packed_size, q8t_pack, q8t_tmp_size, run_q4_0, 16 };
 
 void lfm2_avx512_gemm_init(struct lfm2_kernels *k)
 {
-    /* Q8_0/Q4_0 in place: not used — the decode GEMV sums in another float order and the
-     * batched and one-token paths must give identical results (see the repacked layouts). */
+    (void)k;
     (void)gemm_q8_0;
     (void)gemm_q4_0;
-    k->gemm[LFM2_TYPE_F32] = &gemm_f32;
-    k->gemm[LFM2_TYPE_F16] = &gemm_f16;
-    k->gemm[LFM2_TYPE_BF16] = &gemm_bf16;
-    k->gemm_min_n = 16;
+    (void)gemm_f32;
+    (void)gemm_f16;
+    (void)gemm_bf16;
 }

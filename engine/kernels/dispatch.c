@@ -111,7 +111,10 @@ static void fill_from(struct lfm2_kernels *k, const struct lfm2_kernels *s)
         if (!k->act[i]) k->act[i] = s->act[i];
     for (int i = 0; i < LFM2_TYPE_COUNT; i++)
         if (!k->tile[i]) k->tile[i] = s->tile[i];
-    /* gemm entries are not inherited: they pair with the path's own tiles and thresholds */
+    /* gemm entries for the original types are not inherited: they pair with the path's own
+     * tiles (a batch and a single token must agree); x16 layouts have nothing else */
+    for (int i = LFM2_TYPE_COUNT; i < LFM2_KTYPE_COUNT; i++)
+        if (!k->gemm[i]) k->gemm[i] = s->gemm[i];
     if (!k->silu_mul) k->silu_mul = s->silu_mul;
     if (!k->exp_sub_sum) k->exp_sub_sum = s->exp_sub_sum;
     if (!k->attn_block) { k->attn_block = s->attn_block; k->attn_scratch = s->attn_scratch; }

@@ -19,6 +19,16 @@
 #include "lfm2-ops.h"
 #include "quants.h"
 
+/* Internal weight layouts made by lfm2_weights_prepare (never found in files; see x16.c):
+ * 16 rows interleaved so they fill the vector lanes. */
+enum {
+    LFM2_TYPE_Q8_0_X16 = LFM2_TYPE_COUNT,
+    LFM2_TYPE_Q4_0_X16,
+    LFM2_TYPE_F16_X16,
+    LFM2_TYPE_F32_X16,
+    LFM2_KTYPE_COUNT,
+};
+
 enum lfm2_act {
     LFM2_ACT_F32 = 0,
     LFM2_ACT_F16,
@@ -59,14 +69,14 @@ struct lfm2_gemm {
     /* y[t][r] for r in [r0, r1), t < n */
     void (*run)(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                 const void *packed, int64_t n, float *y, int64_t ldy, void *tmp);
+    int min_n;   /* used from this many tokens on (x16 layouts: always) */
 };
 
 struct lfm2_kernels {
     enum lfm2_cpu_path path;
     lfm2_act_fn act[LFM2_ACT_COUNT];          /* act[LFM2_ACT_F32] unused (x is used in place) */
     lfm2_tile_fn tile[LFM2_TYPE_COUNT];       /* by weight type */
-    const struct lfm2_gemm *gemm[LFM2_TYPE_COUNT];   /* optional, by weight type */
-    int gemm_min_n;                           /* use gemm from this many tokens on */
+    const struct lfm2_gemm *gemm[LFM2_KTYPE_COUNT];  /* optional; required for x16 types */
 
     /* float helpers for attention and the elementwise ops */
     void (*silu_mul)(float *out, const float *g, const float *u, int64_t n);   /* u may be NULL */
@@ -104,6 +114,22 @@ enum {
     LFM2_CPU_HAS_AVX512VBMI = 1 << 9,
 };
 unsigned lfm2_cpu_flags(void);
+
+/* ---- x16 layouts (x16.c) ---- */
+bool lfm2_type_is_x16(int type);
+size_t lfm2_x16_group_bytes(int type, int64_t k);            /* bytes per 16 rows */
+void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out);
+/* activation packs: per token, Q8_0 quants + per block −c·Σq and d_x (quantized types) or the
+ * rounded floats (float types) */
+size_t lfm2_x16q_token_bytes(int64_t k);
+void lfm2_x16q_pack(lfm2_act_fn quant, int c, const float *x, int64_t ldx, int64_t k, int64_t t0,
+                    int64_t t1, void *dst);
+size_t lfm2_x16f_token_bytes(int64_t k);
+void lfm2_x16f_pack(int rounding, const float *x, int64_t ldx, int64_t k, int64_t t0, int64_t t1,
+                    void *dst);
+void lfm2_x16_init_scalar(struct lfm2_kernels *k);
+void lfm2_x16_init_avx2(struct lfm2_kernels *k);
+void lfm2_x16_init_avx512(struct lfm2_kernels *k);
 
 /* ---- opt-in profile (LFM2_PROFILE=1): wall time per op class, printed at exit ---- */
 enum { LFM2_PROF_MATMUL_1, LFM2_PROF_MATMUL_N, LFM2_PROF_ATTENTION, LFM2_PROF_COUNT };

@@ -8,7 +8,10 @@
  *     activation rounding error);
  *  3. n = 1, 2, 7, 16, 33, 512 rows, odd output counts, strides with canaries, bias, multi,
  *     1–3 threads (bit-identical across thread counts);
- *  4. get_rows / tensor_to_f32 / tensor_slab against the reference dequantizer.
+ *  4. get_rows / tensor_to_f32 / tensor_slab against the reference dequantizer;
+ *  5. the same for weights rearranged by lfm2_weights_prepare (16 rows interleaved);
+ *  6. batch invariance: each token's output is bit-identical whether it is computed alone or
+ *     in a batch of any size (prefill and decode must agree exactly).
  */
 #include "test-common.h"
 
@@ -25,6 +28,7 @@ static const enum lfm2_type k_types[] = {
 
 struct weight {
     lfm2_tensor t;
+    enum lfm2_type otype;   /* the original type (t.type may be a prepared layout) */
     void *data;
     float *deq;   /* reference dequantization, ne1 × ne0 */
 };
@@ -45,6 +49,7 @@ static void make_weight(struct weight *w, enum lfm2_type type, int64_t k, int64_
     for (int64_t r = 0; r < n_out; r++)
         lfm2_dequantize_row(type, (uint8_t *)w->data + r * rb, w->deq + r * k, k);
     memset(&w->t, 0, sizeof w->t);
+    w->otype = type;
     w->t.name = lfm2_type_name(type);
     w->t.type = type;
     w->t.n_dims = 2;
@@ -148,11 +153,11 @@ static void reference(const struct weight *w, const float *x, int64_t ldx, int64
     double *xr = malloc((size_t)k * sizeof(double));
     double *s = malloc((size_t)(k / 32 + 1) * sizeof(double));
     double *eb = malloc((size_t)k * sizeof(double));
-    const bool has_m = w->t.type == LFM2_TYPE_Q4_1 || w->t.type == LFM2_TYPE_Q5_1;
+    const bool has_m = w->otype == LFM2_TYPE_Q4_1 || w->otype == LFM2_TYPE_Q5_1;
     for (int64_t t = 0; t < n; t++) {
         const float *xt = x + t * ldx;
-        ref_round(w->t.type, xt, k, xr, s);
-        round_bound(w->t.type, xt, k, eb);
+        ref_round(w->otype, xt, k, xr, s);
+        round_bound(w->otype, xt, k, eb);
         for (int64_t o = 0; o < no; o++) {
             const float *wr = w->deq + o * k;
             double acc = 0, mag = 0, pl = 0, bd = 0;
@@ -163,7 +168,7 @@ static void reference(const struct weight *w, const float *x, int64_t ldx, int64
                 bd += fabs((double)wr[i]) * eb[i];
             }
             if (has_m) {   /* replace m·d_x·Σq by m·s (ggml's Q8_1 block sum) */
-                const size_t bsz = w->t.type == LFM2_TYPE_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q5_1);
+                const size_t bsz = w->otype == LFM2_TYPE_Q4_1 ? sizeof(block_q4_1) : sizeof(block_q5_1);
                 for (int64_t b = 0; b < k / 32; b++) {
                     const uint8_t *blk = (const uint8_t *)w->data + o * w->t.nb1 + b * bsz;
                     lfm2_fp16 mh;
@@ -268,7 +273,7 @@ static void check_product(const struct weight *w, const float *x, int64_t ldx, c
             if (err / (mag[t * no + o] + 1e-30) > worst) worst = err / (mag[t * no + o] + 1e-30);
             if (!(err <= tol)) {
                 CHECK(0, "%s %s n=%lld: y[%lld][%lld] = %.9g, reference %.9g (|Δ| %.3g > %.3g)",
-                      lfm2_type_name(w->t.type), what, (long long)n, (long long)t, (long long)o,
+                      lfm2_type_name(w->otype), what, (long long)n, (long long)t, (long long)o,
                       got, ref, err, tol);
                 bad++;
             }
@@ -276,7 +281,7 @@ static void check_product(const struct weight *w, const float *x, int64_t ldx, c
             const double ptol = bound[t * no + o] + 1e-5 * mag[t * no + o] + 1e-30;
             if (!(perr <= ptol)) {
                 CHECK(0, "%s %s n=%lld: y[%lld][%lld] = %.9g, float math %.9g (|Δ| %.3g > bound %.3g)",
-                      lfm2_type_name(w->t.type), what, (long long)n, (long long)t, (long long)o,
+                      lfm2_type_name(w->otype), what, (long long)n, (long long)t, (long long)o,
                       got, plain[t * no + o], perr, ptol);
                 bad++;
             }
@@ -288,7 +293,8 @@ static void check_product(const struct weight *w, const float *x, int64_t ldx, c
     free(bound);
 }
 
-static void test_products(lfm2_pool *pool)
+/* prepare=1: run on the layout made by lfm2_weights_prepare (when the type has one) */
+static void test_products(lfm2_pool *pool, int prepare)
 {
     static const int64_t ns[] = { 1, 2, 7, 16, 33, 512 };
     for (int ti = 0; ti < N_TYPES; ti++) {
@@ -296,6 +302,17 @@ static void test_products(lfm2_pool *pool)
         const int64_t k = 512, no = 67;   /* odd output count: partial row blocks */
         struct weight w;
         make_weight(&w, type, k, no);
+        void *mem = NULL;
+        if (prepare) {
+            lfm2_tensor p;
+            mem = lfm2_weights_prepare(&w.t, &p, false);
+            if (!mem) {
+                free_weight(&w);
+                continue;
+            }
+            CHECK(p.ne[0] == k && p.ne[1] == no, "%s: prepared shape", lfm2_type_name(type));
+            w.t = p;
+        }
         for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
             const int64_t n = ns[ni];
             const int64_t ldx = k + 13, ldy = no + 5;
@@ -304,7 +321,7 @@ static void test_products(lfm2_pool *pool)
             make_x(x, n, k, ldx);
             for (int64_t i = 0; i < n * ldy; i++) y[i] = 12345.0f;
             lfm2_matmul(pool, &w.t, x, ldx, y, ldy, n);
-            check_product(&w, x, ldx, y, ldy, n, "matmul");
+            check_product(&w, x, ldx, y, ldy, n, prepare ? "prepared" : "matmul");
             for (int64_t t = 0; t < n; t++)
                 for (int64_t o = no; o < ldy; o++)
                     CHECK(y[t * ldy + o] == 12345.0f, "%s: stride padding y[%lld][%lld] overwritten",
@@ -312,6 +329,89 @@ static void test_products(lfm2_pool *pool)
             free(x);
             free(y);
         }
+        /* batch invariance: tokens one at a time vs batches of every size */
+        {
+            const int64_t n = 40, ldx = k + 3;
+            float *x = malloc((size_t)(n * ldx) * sizeof(float));
+            float *y1 = malloc((size_t)(n * no) * sizeof(float));
+            float *yb = malloc((size_t)(n * no) * sizeof(float));
+            make_x(x, n, k, ldx);
+            for (int64_t t = 0; t < n; t++)
+                lfm2_matmul(pool, &w.t, x + t * ldx, ldx, y1 + t * no, no, 1);
+            static const int64_t bs[] = { 2, 3, 7, 16, 17, 40 };
+            for (size_t bi = 0; bi < sizeof bs / sizeof bs[0]; bi++) {
+                for (int64_t t0 = 0; t0 < n; t0 += bs[bi]) {
+                    const int64_t m = n - t0 < bs[bi] ? n - t0 : bs[bi];
+                    lfm2_matmul(pool, &w.t, x + t0 * ldx, ldx, yb + t0 * no, no, m);
+                }
+                CHECK(memcmp(y1, yb, (size_t)(n * no) * sizeof(float)) == 0,
+                      "%s%s: batches of %lld differ from one token at a time", lfm2_type_name(type),
+                      prepare ? " (prepared)" : "", (long long)bs[bi]);
+            }
+            free(x);
+            free(y1);
+            free(yb);
+        }
+        if (mem) {
+            /* row access on the prepared layout */
+            float *all = malloc((size_t)(k * no) * sizeof(float));
+            lfm2_tensor_to_f32(&w.t, all);
+            CHECK(memcmp(all, w.deq, (size_t)(k * no) * sizeof(float)) == 0, "%s (prepared): tensor_to_f32",
+                  lfm2_type_name(type));
+            const int32_t ids[3] = { 66, 0, 17 };
+            float out[3 * 512];
+            lfm2_get_rows(&w.t, ids, 3, out);
+            for (int i = 0; i < 3; i++)
+                CHECK(memcmp(out + i * k, w.deq + ids[i] * k, (size_t)k * sizeof(float)) == 0,
+                      "%s (prepared): get_rows %d", lfm2_type_name(type), ids[i]);
+            free(all);
+            lfm2_weights_free(mem);
+        }
+        free_weight(&w);
+    }
+}
+
+/* 3-D (expert) tensors: prepared slabs multiply like the original slabs. */
+static void test_prepared_slabs(lfm2_pool *pool)
+{
+    const enum lfm2_type types[2] = { LFM2_TYPE_Q4_0, LFM2_TYPE_F16 };
+    for (int ti = 0; ti < 2; ti++) {
+        const int64_t k = 256, rows = 32, ns = 3;
+        struct weight w;
+        make_weight(&w, types[ti], k, rows * ns);
+        lfm2_tensor t3 = w.t, p;
+        t3.n_dims = 3;
+        t3.ne[1] = rows;
+        t3.ne[2] = ns;
+        void *mem = lfm2_weights_prepare(&t3, &p, false);
+        CHECK(mem != NULL, "%s: 3-D prepare", lfm2_type_name(types[ti]));
+        if (!mem) {
+            free_weight(&w);
+            continue;
+        }
+        float x[5 * 256], y0[5 * 32], y1[5 * 32];
+        make_x(x, 5, k, k);
+        for (int64_t s = 0; s < ns; s++) {
+            lfm2_tensor a = lfm2_tensor_slab(&t3, s), b = lfm2_tensor_slab(&p, s);
+            lfm2_matmul(pool, &a, x, k, y0, rows, 5);
+            lfm2_matmul(pool, &b, x, k, y1, rows, 5);
+            for (int t = 0; t < 5; t++)
+                for (int o = 0; o < 32; o++) {
+                    double mag = 0;   /* Σ|w·x|: the scale of float summation error */
+                    for (int64_t i = 0; i < k; i++)
+                        mag += fabs((double)w.deq[(s * rows + o) * k + i] * x[t * k + i]);
+                    const int i = t * 32 + o;
+                    CHECK(fabs(y0[i] - y1[i]) <= 4e-6 * mag, "%s: slab %lld output %d: %g vs %g",
+                          lfm2_type_name(types[ti]), (long long)s, i, y0[i], y1[i]);
+                }
+        }
+        /* a 3-D tensor whose slabs are not 16-row aligned is left as it is */
+        lfm2_tensor t4 = w.t;
+        t4.n_dims = 3;
+        t4.ne[1] = 24;
+        t4.ne[2] = 4;
+        CHECK(lfm2_weights_prepare(&t4, &p, false) == NULL && p.data == t4.data, "unaligned slabs prepared");
+        lfm2_weights_free(mem);
         free_weight(&w);
     }
 }
@@ -406,7 +506,9 @@ int main(int argc, char **argv)
     select_path(argc, argv);
     lfm2_pool *pool = lfm2_pool_new(2);
     test_act_formats();
-    test_products(pool);
+    test_products(pool, 0);
+    test_products(pool, 1);
+    test_prepared_slabs(pool);
     test_multi_bias();
     test_rows();
     lfm2_pool_free(pool);

@@ -1,0 +1,358 @@
+/* x16.c — weight layouts with 16 rows interleaved (made once by lfm2_weights_prepare), their
+ * row access, the activation packs and the portable kernels.
+ *
+ * Why: with 16 rows in the 16 lanes of a vector, one load brings the same columns of 16 rows,
+ * each lane's block sum is exact without horizontal reductions, and the same kernel serves one
+ * token and many — so batched and one-token products agree bit for bit, decode streams the
+ * weights linearly, and prefill reuses each weight tile across many tokens from L1.
+ *
+ * Layouts (per group of 16 rows, groups consecutive, the last one padded with zero rows):
+ *   Q8_0_X16  nb blocks × [8 steps × 16 lanes × 4 bytes]  (step j, lane r: w[r][32b+4j..+3])
+ *             then nb × 16 fp16 scales
+ *   Q4_0_X16  nb blocks × [4 chunks × 16 lanes × 4 bytes]  (chunk m, lane r: bytes 4m..4m+3 of
+ *             row r's nibbles: low nibble = k 4m+i, high nibble = k 16+4m+i)
+ *             then nb × 16 fp16 scales
+ *   F16_X16   k × [16 lanes fp16]           F32_X16   k × [16 lanes f32]
+ * Group sizes are multiples of 64 bytes; nb1 = group bytes / 16, so row offsets at multiples
+ * of 16 (and slabs of a 3-D tensor with ne[1] % 16 == 0) work as for the original types.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "kernels.h"
+
+size_t lfm2_x16_group_bytes(int type, int64_t k)
+{
+    size_t b;
+    switch (type) {
+    case LFM2_TYPE_Q8_0_X16: b = (size_t)(k / 32) * (512 + 32); break;
+    case LFM2_TYPE_Q4_0_X16: b = (size_t)(k / 32) * (256 + 32); break;
+    case LFM2_TYPE_F16_X16: b = (size_t)k * 32; break;
+    case LFM2_TYPE_F32_X16: b = (size_t)k * 64; break;
+    default: return 0;
+    }
+    return (b + 63) & ~(size_t)63;
+}
+
+bool lfm2_type_is_x16(int type)
+{
+    return type >= LFM2_TYPE_Q8_0_X16 && type <= LFM2_TYPE_F32_X16;
+}
+
+/* ---- repacking ---- */
+
+static int x16_of(enum lfm2_type t)
+{
+    switch (t) {
+    case LFM2_TYPE_Q8_0: return LFM2_TYPE_Q8_0_X16;
+    case LFM2_TYPE_Q4_0: return LFM2_TYPE_Q4_0_X16;
+    case LFM2_TYPE_F16: return LFM2_TYPE_F16_X16;
+    case LFM2_TYPE_F32: return LFM2_TYPE_F32_X16;
+    default: return -1;
+    }
+}
+
+/* One group: rows [0, nr) of src (row stride nb1) into dst (zero rows past nr). */
+static void pack_group(int xt, const uint8_t *src, size_t nb1, int nr, int64_t k, uint8_t *dst)
+{
+    const int64_t nb = k / 32;
+    memset(dst, 0, lfm2_x16_group_bytes(xt, k));
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *row = src + (size_t)r * nb1;
+        switch (xt) {
+        case LFM2_TYPE_Q8_0_X16: {
+            const block_q8_0 *blk = (const block_q8_0 *)row;
+            uint16_t *d = (uint16_t *)(dst + (size_t)nb * 512);
+            for (int64_t b = 0; b < nb; b++) {
+                for (int j = 0; j < 8; j++)
+                    memcpy(dst + (size_t)b * 512 + j * 64 + r * 4, blk[b].qs + 4 * j, 4);
+                d[b * 16 + r] = blk[b].d;
+            }
+            break;
+        }
+        case LFM2_TYPE_Q4_0_X16: {
+            const block_q4_0 *blk = (const block_q4_0 *)row;
+            uint16_t *d = (uint16_t *)(dst + (size_t)nb * 256);
+            for (int64_t b = 0; b < nb; b++) {
+                for (int m = 0; m < 4; m++)
+                    memcpy(dst + (size_t)b * 256 + m * 64 + r * 4, blk[b].qs + 4 * m, 4);
+                d[b * 16 + r] = blk[b].d;
+            }
+            break;
+        }
+        case LFM2_TYPE_F16_X16:
+            for (int64_t i = 0; i < k; i++)
+                memcpy(dst + (size_t)i * 32 + r * 2, row + i * 2, 2);
+            break;
+        case LFM2_TYPE_F32_X16:
+            for (int64_t i = 0; i < k; i++)
+                memcpy(dst + (size_t)i * 64 + r * 4, row + i * 4, 4);
+            break;
+        }
+    }
+}
+
+void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_source)
+{
+    *out = *w;
+    const int xt = x16_of(w->type);
+    const int64_t k = w->ne[0], rows = w->ne[1], slabs = w->ne[2] * w->ne[3];
+    if (xt < 0 || k <= 0 || rows <= 0 || k % 32 != 0)
+        return NULL;
+    /* slabs (MoE experts) must stay 16-row aligned to be addressed by nb1 */
+    if (slabs > 1 && rows % 16 != 0)
+        return NULL;
+    const size_t gb = lfm2_x16_group_bytes(xt, k);
+    const int64_t groups_per_slab = (rows + 15) / 16;
+    const size_t total = gb * (size_t)(groups_per_slab * slabs);
+    uint8_t *mem = lfm2_alloc_aligned(total);
+    if (!mem) {
+        lfm2_prefix_error("preparing tensor '%s'", w->name ? w->name : "?");
+        return NULL;
+    }
+    for (int64_t s = 0; s < slabs; s++) {
+        const uint8_t *src = (const uint8_t *)w->data + (size_t)(s * rows) * w->nb1;
+        for (int64_t g = 0; g < groups_per_slab; g++) {
+            const int nr = rows - g * 16 < 16 ? (int)(rows - g * 16) : 16;
+            pack_group(xt, src + (size_t)(g * 16) * w->nb1, w->nb1, nr, k,
+                       mem + (size_t)(s * groups_per_slab + g) * gb);
+        }
+    }
+    if (drop_source) {
+        /* whole pages inside the source range only: neighbours may still be in use */
+        const uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+        const uintptr_t a = ((uintptr_t)w->data + ps - 1) & ~(ps - 1);
+        const uintptr_t e = ((uintptr_t)w->data + w->nbytes) & ~(ps - 1);
+        if (e > a)
+            madvise((void *)a, e - a, MADV_DONTNEED);
+    }
+    out->type = (enum lfm2_type)xt;
+    out->data = mem;
+    out->nb1 = gb / 16;
+    out->nbytes = total;
+    return mem;
+}
+
+void lfm2_weights_free(void *mem)
+{
+    lfm2_free_aligned(mem);
+}
+
+/* Row r of an x16 tensor as floats (the reference dequantization of the original row). */
+void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out)
+{
+    const int64_t k = w->ne[0], nb = k / 32;
+    const size_t gb = w->nb1 * 16;
+    const uint8_t *g = (const uint8_t *)w->data + (size_t)(r / 16) * gb;
+    const int lane = (int)(r % 16);
+    switch ((int)w->type) {
+    case LFM2_TYPE_Q8_0_X16: {
+        const uint16_t *d = (const uint16_t *)(g + (size_t)nb * 512);
+        for (int64_t b = 0; b < nb; b++) {
+            const float s = lfm2_fp16_to_fp32(d[b * 16 + lane]);
+            for (int j = 0; j < 8; j++)
+                for (int i = 0; i < 4; i++)
+                    out[b * 32 + 4 * j + i] = s * (float)(int8_t)g[(size_t)b * 512 + j * 64 + lane * 4 + i];
+        }
+        break;
+    }
+    case LFM2_TYPE_Q4_0_X16: {
+        const uint16_t *d = (const uint16_t *)(g + (size_t)nb * 256);
+        for (int64_t b = 0; b < nb; b++) {
+            const float s = lfm2_fp16_to_fp32(d[b * 16 + lane]);
+            for (int m = 0; m < 4; m++)
+                for (int i = 0; i < 4; i++) {
+                    const uint8_t q = g[(size_t)b * 256 + m * 64 + lane * 4 + i];
+                    out[b * 32 + 4 * m + i] = s * (float)((q & 0xF) - 8);
+                    out[b * 32 + 16 + 4 * m + i] = s * (float)((q >> 4) - 8);
+                }
+        }
+        break;
+    }
+    case LFM2_TYPE_F16_X16:
+        for (int64_t i = 0; i < k; i++) {
+            uint16_t h;
+            memcpy(&h, g + (size_t)i * 32 + lane * 2, 2);
+            out[i] = lfm2_fp16_to_fp32(h);
+        }
+        break;
+    case LFM2_TYPE_F32_X16:
+        for (int64_t i = 0; i < k; i++)
+            memcpy(out + i, g + (size_t)i * 64 + lane * 4, 4);
+        break;
+    }
+}
+
+/* ---- activation packs ----
+ * Quantized x16 kernels read, per token: the Q8_0 quants (k bytes), then per block the
+ * offset correction −c·Σq (c = 128 for Q8_0 weights made unsigned, 8 for Q4_0 nibbles) and
+ * d_x as a float. Float kernels read the token row rounded as ggml rounds it for the type. */
+
+size_t lfm2_x16q_token_bytes(int64_t k)
+{
+    return ((size_t)k + (size_t)(k / 32) * 8 + 63) & ~(size_t)63;
+}
+
+void lfm2_x16q_pack(lfm2_act_fn quant, int c, const float *x, int64_t ldx, int64_t k, int64_t t0,
+                    int64_t t1, void *dst)
+{
+    const int64_t nb = k / 32;
+    const size_t ts = lfm2_x16q_token_bytes(k);
+    for (int64_t t = t0; t < t1; t++) {
+        uint8_t *p = (uint8_t *)dst + (size_t)t * ts;
+        int32_t *corr = (int32_t *)(p + k);
+        float *dx = (float *)(corr + nb);
+        for (int64_t b = 0; b < nb; b++) {
+            block_q8_0 blk;
+            quant(x + t * ldx + b * 32, &blk, 32);
+            memcpy(p + b * 32, blk.qs, 32);
+            int s = 0;
+            for (int i = 0; i < 32; i++)
+                s += blk.qs[i];
+            corr[b] = -c * s;
+            dx[b] = lfm2_fp16_to_fp32(blk.d);
+        }
+    }
+}
+
+size_t lfm2_x16f_token_bytes(int64_t k)
+{
+    return ((size_t)k * sizeof(float) + 63) & ~(size_t)63;
+}
+
+void lfm2_x16f_pack(int rounding, const float *x, int64_t ldx, int64_t k, int64_t t0, int64_t t1,
+                    void *dst)
+{
+    const size_t ts = lfm2_x16f_token_bytes(k);
+    for (int64_t t = t0; t < t1; t++) {
+        float *p = (float *)((uint8_t *)dst + (size_t)t * ts);
+        const float *xr = x + t * ldx;
+        if (rounding == LFM2_ACT_F16)
+            for (int64_t i = 0; i < k; i++)
+                p[i] = lfm2_fp16_to_fp32(lfm2_fp32_to_fp16(xr[i]));
+        else
+            memcpy(p, xr, (size_t)k * sizeof(float));
+    }
+}
+
+/* ---- portable kernels (the scalar path) ----
+ * Per output: acc = Σ_b (float)isum_b·(d_w·d_x) over the blocks in order, or Σ_i w_i·x_i over
+ * k in order — the same for any number of tokens. */
+
+static void scalar_run_q(int xt, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                         const void *packed, int64_t n, float *y, int64_t ldy)
+{
+    const int64_t nb = k / 32;
+    const size_t gb = nb1 * 16, ts = lfm2_x16q_token_bytes(k);
+    const size_t qstride = xt == LFM2_TYPE_Q8_0_X16 ? 512 : 256;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *g = (const uint8_t *)w + (size_t)(r / 16) * gb;
+        const int lane = (int)(r % 16);
+        const uint16_t *d = (const uint16_t *)(g + (size_t)nb * qstride);
+        for (int64_t t = 0; t < n; t++) {
+            const int8_t *xq = (const int8_t *)((const uint8_t *)packed + (size_t)t * ts);
+            const float *dx = (const float *)(xq + k + nb * 4);
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                int isum = 0;
+                if (xt == LFM2_TYPE_Q8_0_X16) {
+                    for (int j = 0; j < 8; j++)
+                        for (int i = 0; i < 4; i++)
+                            isum += (int8_t)g[(size_t)b * 512 + j * 64 + lane * 4 + i] * xq[b * 32 + 4 * j + i];
+                } else {
+                    for (int m = 0; m < 4; m++)
+                        for (int i = 0; i < 4; i++) {
+                            const uint8_t q = g[(size_t)b * 256 + m * 64 + lane * 4 + i];
+                            isum += ((q & 0xF) - 8) * xq[b * 32 + 4 * m + i] +
+                                    ((q >> 4) - 8) * xq[b * 32 + 16 + 4 * m + i];
+                        }
+                }
+                acc += (float)isum * (lfm2_fp16_to_fp32(d[b * 16 + lane]) * dx[b]);
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}
+
+static void scalar_run_f(int xt, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                         const void *packed, int64_t n, float *y, int64_t ldy)
+{
+    const size_t gb = nb1 * 16, ts = lfm2_x16f_token_bytes(k);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *g = (const uint8_t *)w + (size_t)(r / 16) * gb;
+        const int lane = (int)(r % 16);
+        for (int64_t t = 0; t < n; t++) {
+            const float *xr = (const float *)((const uint8_t *)packed + (size_t)t * ts);
+            float acc = 0.0f;
+            for (int64_t i = 0; i < k; i++) {
+                float wv;
+                if (xt == LFM2_TYPE_F16_X16) {
+                    uint16_t h;
+                    memcpy(&h, g + (size_t)i * 32 + lane * 2, 2);
+                    wv = lfm2_fp16_to_fp32(h);
+                } else {
+                    memcpy(&wv, g + (size_t)i * 64 + lane * 4, 4);
+                }
+                acc += wv * xr[i];
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}
+
+static size_t q_packed(int64_t k, int64_t n) { return lfm2_x16q_token_bytes(k) * (size_t)n; }
+static size_t f_packed(int64_t k, int64_t n) { return lfm2_x16f_token_bytes(k) * (size_t)n; }
+static size_t no_tmp(int64_t k) { (void)k; return 0; }
+
+static void ref_q8_0(const float *x, void *y, int64_t k) { lfm2_quantize_row_q8_0(x, y, k); }
+
+static void pack_q8(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    lfm2_x16q_pack(ref_q8_0, 128, x, ldx, k, t0, t1, dst);
+}
+static void pack_q4(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    lfm2_x16q_pack(ref_q8_0, 8, x, ldx, k, t0, t1, dst);
+}
+static void pack_f16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    lfm2_x16f_pack(LFM2_ACT_F16, x, ldx, k, t0, t1, dst);
+}
+static void pack_f32(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    lfm2_x16f_pack(LFM2_ACT_F32, x, ldx, k, t0, t1, dst);
+}
+
+#define RUN(name, fn, xt)                                                                        \
+    static void name(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,               \
+                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)            \
+    {                                                                                            \
+        (void)tmp;                                                                               \
+        fn(xt, k, w, nb1, r0, r1, packed, n, y, ldy);                                            \
+    }
+RUN(run_q8, scalar_run_q, LFM2_TYPE_Q8_0_X16)
+RUN(run_q4, scalar_run_q, LFM2_TYPE_Q4_0_X16)
+RUN(run_f16, scalar_run_f, LFM2_TYPE_F16_X16)
+RUN(run_f32, scalar_run_f, LFM2_TYPE_F32_X16)
+
+static const struct lfm2_gemm g_q8 = { q_packed, pack_q8, no_tmp, run_q8, 1 };
+static const struct lfm2_gemm g_q4 = { q_packed, pack_q4, no_tmp, run_q4, 1 };
+static const struct lfm2_gemm g_f16 = { f_packed, pack_f16, no_tmp, run_f16, 1 };
+static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 };
+
+void lfm2_x16_init_scalar(struct lfm2_kernels *k)
+{
+    k->gemm[LFM2_TYPE_Q8_0_X16] = &g_q8;
+    k->gemm[LFM2_TYPE_Q4_0_X16] = &g_q4;
+    k->gemm[LFM2_TYPE_F16_X16] = &g_f16;
+    k->gemm[LFM2_TYPE_F32_X16] = &g_f32;
+}
