@@ -50,7 +50,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_lfm2_vl_debug);
 #define DEFAULT_REPEAT_PENALTY 1.05f
 #define DEFAULT_SEED 0
 #define DEFAULT_CONTEXT_LENGTH 0
-#define DEFAULT_LATENCY_MS 3000
+#define DEFAULT_LATENCY_MS 4000
 
 enum {
   PROP_0,
@@ -1224,9 +1224,11 @@ caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_element (GST_OBJECT (self), s));
   }
-  GST_DEBUG_OBJECT (self, "caption of %" GST_TIME_FORMAT " (%d tokens, %.0f ms, %u skipped)"
-      ": %s", GST_TIME_ARGS (pts), stats.generated_tokens,
-      (g_get_monotonic_time () - t0) / 1000.0, frame->skipped, self->result->str);
+  GST_DEBUG_OBJECT (self, "caption of %" GST_TIME_FORMAT " (%d tokens, %.0f ms, %u skipped, "
+      "%" GST_STIME_FORMAT " behind the clock): %s", GST_TIME_ARGS (pts),
+      stats.generated_tokens, (g_get_monotonic_time () - t0) / 1000.0, frame->skipped,
+      GST_STIME_ARGS (GST_CLOCK_TIME_IS_VALID (delay) ? (GstClockTimeDiff) delay : -1),
+      self->result->str);
 
   ensure_text_events (self);
   if (self->result->len == 0) {

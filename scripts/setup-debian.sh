@@ -9,7 +9,7 @@ PACKAGES="
   libglib2.0-dev libjson-glib-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-x
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x
   libavformat-dev libavcodec-dev libswscale-dev libswresample-dev libavutil-dev
   libopenblas-dev
 "
