@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --max-tokens) max_tokens=$2; shift 2 ;;
     --overlay) overlay=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "$0: unknown option $1" >&2; exit 2 ;;
   esac
 done
