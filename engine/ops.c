@@ -204,12 +204,12 @@ static void att_task(void *arg, int ith, int nth)
         const int it = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
         if (it >= job->n_items)
             break;
-        const int h = it % job->a->n_head;
+        const int g = it % job->a->n_head_kv;
         /* last query blocks first: under a causal mask they see the most keys */
-        const int qb = job->n_qblk - 1 - it / job->a->n_head;
+        const int qb = job->n_qblk - 1 - it / job->a->n_head_kv;
         const int i0 = qb * ATT_QBLOCK;
         const int i1 = i0 + ATT_QBLOCK < job->a->n_q ? i0 + ATT_QBLOCK : job->a->n_q;
-        job->kt->attn_block(job->a, h, i0, i1, scratch);
+        job->kt->attn_block(job->a, g, i0, i1, scratch);
     }
 }
 
@@ -231,8 +231,8 @@ void lfm2_attention(lfm2_pool *pool, const struct lfm2_attn_args *a)
     job.a = a;
     job.kt = lfm2_kernels_get();
     job.n_qblk = (a->n_q + ATT_QBLOCK - 1) / ATT_QBLOCK;
-    job.n_items = job.n_qblk * a->n_head;
-    job.scratch_floats = (job.kt->attn_scratch(a->head_dim) + 15) & ~(size_t)15;
+    job.n_items = job.n_qblk * a->n_head_kv;
+    job.scratch_floats = (job.kt->attn_scratch(a->head_dim, a->n_head / a->n_head_kv) + 15) & ~(size_t)15;
     job.scratch = lfm2_pool_scratch(pool, job.scratch_floats * sizeof(float) *
                                               (size_t)lfm2_pool_n_threads(pool));
     if (!job.scratch) {

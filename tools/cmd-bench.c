@@ -203,7 +203,7 @@ static int parse_type(const char *s, enum lfm2_type *out)
 }
 
 static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_threads, int reps,
-                        bool json)
+                        bool json, bool prepared)
 {
     const int blk = lfm2_type_block_elems(type);
     if (k % blk)
@@ -232,6 +232,15 @@ static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_
     }
     lfm2_tensor w = { .name = "bench", .type = type, .n_dims = 2, .ne = { k, n_out, 1, 1 },
                       .nb1 = rb, .data = wdata, .nbytes = rb * (size_t)n_out };
+    void *prep = NULL;
+    if (prepared) {
+        lfm2_tensor p;
+        prep = lfm2_weights_prepare(&w, &p, false);
+        if (prep)
+            w = p;
+        else
+            fprintf(stderr, "lfm2 bench: %s has no prepared layout; timing it as stored\n", lfm2_type_name(type));
+    }
     lfm2_pool *pool = lfm2_pool_new(n_threads);
     double *ms = calloc((size_t)reps, sizeof *ms);
     /* enough repetitions per sample for ~50 ms */
@@ -268,8 +277,8 @@ static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_
                lfm2_type_name(type), k, n_out, n_tok, lfm2_pool_n_threads(pool),
                lfm2_cpu_path_name(lfm2_get_cpu_path()), med, gmacs, gbs);
     else {
-        printf("matmul %s {%d, %d} × %d tokens, %d threads, %s: %.4f ms  %.1f GMAC/s  weights %.2f GB/s",
-               lfm2_type_name(type), k, n_out, n_tok, lfm2_pool_n_threads(pool),
+        printf("matmul %s%s {%d, %d} × %d tokens, %d threads, %s: %.4f ms  %.1f GMAC/s  weights %.2f GB/s",
+               lfm2_type_name(type), prep ? " (prepared)" : "", k, n_out, n_tok, lfm2_pool_n_threads(pool),
                lfm2_cpu_path_name(lfm2_get_cpu_path()), med, gmacs, gbs);
         if (lfm2_pool_n_threads(pool) == 1)
             printf("  (best thread CPU time: %.4f ms, %.1f GMAC/s)", cpu_min,
@@ -277,6 +286,7 @@ static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_
         printf("\n");
     }
     lfm2_pool_free(pool);
+    lfm2_weights_free(prep);
     free(ms);
     free(row);
     free(x);
@@ -289,7 +299,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL, *mm_type = NULL;
     int n_prompt = 512, n_gen = 128, n_threads = 2, reps = 3, k = 1024, n_out = 4608;
-    bool json = false, p_set = false;
+    bool json = false, p_set = false, prepared = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -303,9 +313,10 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(a, "-o")) { NEED(); if (parse_pos(a, v, 1, 1 << 24, &n_out)) return 1; }
         else if (!strcmp(a, "--matmul")) { NEED(); mm_type = v; }
         else if (!strcmp(a, "--json")) json = true;
+        else if (!strcmp(a, "--prepared")) prepared = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: lfm2 bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [--json]\n"
-                   "       lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 3] [--json]\n"
+                   "       lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 3] [--prepared] [--json]\n"
                    "pp = one batch of -p tokens on an empty context; tg = -n single-token decodes;\n"
                    "each the median of -r runs after a warm-up. LFM2_CPU_PATH=scalar|avx2|avx512\n"
                    "forces a kernel path.\n");
@@ -319,7 +330,7 @@ int cmd_bench(int argc, char **argv)
         if (parse_type(mm_type, &t))
             return 1;
         return bench_matmul(t, k, n_out, p_set ? (n_prompt > 0 ? n_prompt : 1) : 512, n_threads,
-                            reps, json);
+                            reps, json, prepared);
     }
     if (!model)
         return cli_fail("bench", "-m MODEL is required (or --matmul TYPE)");

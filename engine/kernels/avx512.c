@@ -816,5 +816,5 @@ void lfm2_kernels_init_avx512(struct lfm2_kernels *k)
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
     k->scale_f32 = scale_f32;
-    lfm2_avx512_gemm_init(k);
+    lfm2_x16_init_avx512(k);
 }

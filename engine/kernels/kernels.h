@@ -81,9 +81,10 @@ struct lfm2_kernels {
     /* float helpers for attention and the elementwise ops */
     void (*silu_mul)(float *out, const float *g, const float *u, int64_t n);   /* u may be NULL */
     double (*exp_sub_sum)(float *y, const float *x, float sub, int64_t n);     /* y = e^(x−sub) */
-    /* attention for head h, query rows [i0, i1) (≤ 16), with attn_scratch(hd) floats */
-    void (*attn_block)(const struct lfm2_attn_args *a, int h, int i0, int i1, float *scratch);
-    size_t (*attn_scratch)(int hd);
+    /* attention for the query heads of kv head g, query rows [i0, i1) (≤ 16), with
+     * attn_scratch(hd, n_head / n_head_kv) floats */
+    void (*attn_block)(const struct lfm2_attn_args *a, int g, int i0, int i1, float *scratch);
+    size_t (*attn_scratch)(int hd, int grp);
     float (*dot_f32)(const float *a, const float *b, int64_t n);
     void (*axpy_f32)(float *y, float a, const float *x, int64_t n);   /* y += a·x */
     void (*scale_f32)(float *y, float s, int64_t n);                  /* y *= s */
@@ -98,7 +99,6 @@ const struct lfm2_kernels *lfm2_kernels_for(enum lfm2_cpu_path path);
 void lfm2_kernels_init_scalar(struct lfm2_kernels *k);
 void lfm2_kernels_init_avx2(struct lfm2_kernels *k);
 void lfm2_kernels_init_avx512(struct lfm2_kernels *k);
-void lfm2_avx512_gemm_init(struct lfm2_kernels *k);   /* avx512-gemm.c */
 
 /* CPU feature bits (cpuid + OS support of the register state). */
 enum {

@@ -122,215 +122,256 @@ static inline float SFX(vdot)(const float *a, const float *b, int n)
 }
 
 /* ---- attention ----
- * Work item: head h, query rows [i0, i1) (at most ATT_QB = 16). Two shapes:
- *  - a full block (≥ VL queries): the queries sit in the vector lanes. Q is transposed once
- *    (qt[d] = 16 queries' component d), each key row is read contiguously and broadcast, so a
- *    key's 16 scores are hd FMAs with no horizontal sum, and the online softmax (running max,
- *    exp, sums, masks) runs across lanes. Output accumulates transposed (ot[d]).
- *  - a few queries (decode): per-query dot products over d, then e^ and P·V row updates. */
+ * One computation per (query, head), whatever else is in the batch, so a prompt processed in
+ * one call and token by token give identical results:
+ *   keys in blocks [64c, 64c + 64) (aligned, independent of the batch), for each block:
+ *     s_j = scale · dot(q, k_j)     dot: VL lane partials over d in order, fixed tree
+ *     m' = max(m, max s_j), p_j = e^(s_j − m'), rescale l and o by e^(m − m')
+ *     l += Σ p_j (lane partials from the query's first key of the block, fixed tree)
+ *     o += p_j · v_j  (elementwise, keys in order)
+ *   out = o / l
+ * The queries of a work item share each key block from L1. */
 
 #ifndef ATT_QB
 #define ATT_QB 16
-#define ATT_KB 64
+#define ATT_KB 32
 #endif
-#define ATT_NV (ATT_QB / VL)   /* vectors per query block */
 
-static size_t SFX(attn_scratch_floats)(int hd)
+/* scratch for one work item: K and V block copies, o, s, m, l for `grp` heads */
+static size_t SFX(attn_scratch_floats)(int hd, int grp)
 {
-    return (size_t)hd * ATT_QB /* qt */ + (size_t)hd * ATT_QB /* ot */ +
-           (size_t)ATT_KB * ATT_QB /* s */ + (size_t)ATT_QB * (hd + 4) + 8 * VL;
+    return 2 * (size_t)ATT_KB * hd + (size_t)grp * ATT_QB * hd + ATT_KB + 2 * (size_t)grp * ATT_QB + 4 * VL;
 }
 
-/* few queries: direct dot products */
-static void SFX(attn_rows)(const struct lfm2_attn_args *a, int h, int i0, int i1, float *scratch)
+/* Σ x[0..n) as VL lane partials (zero padded) and the fixed tree */
+static inline float SFX(vsum)(const float *x, int n)
 {
-    const int hd = a->head_dim;
-    const int g = h / (a->n_head / a->n_head_kv);
-    const float *kb = a->k + (int64_t)g * hd, *vb = a->v + (int64_t)g * hd;
-    float *s = scratch, *o = s + ATT_KB;
-    for (int i = i0; i < i1; i++) {
-        const int64_t pos = (int64_t)a->q_pos0 + i;
+    vf acc = SFX(vsplat)(0.0f);
+    int i = 0;
+    for (; i + VL <= n; i += VL)
+        acc += SFX(vload)(x + i);
+    if (i < n) {
+        float t[VL] = { 0 };
+        memcpy(t, x + i, (size_t)(n - i) * sizeof(float));
+        acc += SFX(vload)(t);
+    }
+    return SFX(vhsum)(acc);
+}
+
+/* dot over d: one accumulator, chunks in order, zero-padded tail, fixed tree */
+static inline float SFX(vdot1)(const float *a, const float *b, int n)
+{
+    vf acc = SFX(vsplat)(0.0f);
+    int d = 0;
+    for (; d + VL <= n; d += VL)
+        acc += SFX(vload)(a + d) * SFX(vload)(b + d);
+    if (d < n) {
+        float ta[VL] = { 0 }, tb[VL] = { 0 };
+        memcpy(ta, a + d, (size_t)(n - d) * sizeof(float));
+        memcpy(tb, b + d, (size_t)(n - d) * sizeof(float));
+        acc += SFX(vload)(ta) * SFX(vload)(tb);
+    }
+    return SFX(vhsum)(acc);
+}
+
+/* VL vectors → one vector whose lane j is vhsum(v[j]), with the same pairings as vhsum
+ * (lane i + lane i+VL/2, then i + VL/4, …), so the sums are identical to VL vhsum calls. */
+static inline vf SFX(vhsum_many)(vf *v)
+{
+#if VL == 16
+    const vi a1 = { 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23 };
+    const vi b1 = { 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31 };
+    const vi a2 = { 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27 };
+    const vi b2 = { 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31 };
+    const vi a3 = { 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29 };
+    const vi b3 = { 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31 };
+    const vi a4 = { 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30 };
+    const vi b4 = { 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31 };
+    vf l1[8], l2[4], l3[2];
+    for (int i = 0; i < 8; i++)
+        l1[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], a1) + __builtin_shuffle(v[2 * i], v[2 * i + 1], b1);
+    for (int i = 0; i < 4; i++)
+        l2[i] = __builtin_shuffle(l1[2 * i], l1[2 * i + 1], a2) + __builtin_shuffle(l1[2 * i], l1[2 * i + 1], b2);
+    for (int i = 0; i < 2; i++)
+        l3[i] = __builtin_shuffle(l2[2 * i], l2[2 * i + 1], a3) + __builtin_shuffle(l2[2 * i], l2[2 * i + 1], b3);
+    return __builtin_shuffle(l3[0], l3[1], a4) + __builtin_shuffle(l3[0], l3[1], b4);
+#elif VL == 8
+    const vi a1 = { 0, 1, 2, 3, 8, 9, 10, 11 }, b1 = { 4, 5, 6, 7, 12, 13, 14, 15 };
+    const vi a2 = { 0, 1, 4, 5, 8, 9, 12, 13 }, b2 = { 2, 3, 6, 7, 10, 11, 14, 15 };
+    const vi a3 = { 0, 2, 4, 6, 8, 10, 12, 14 }, b3 = { 1, 3, 5, 7, 9, 11, 13, 15 };
+    vf l1[4], l2[2];
+    for (int i = 0; i < 4; i++)
+        l1[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], a1) + __builtin_shuffle(v[2 * i], v[2 * i + 1], b1);
+    for (int i = 0; i < 2; i++)
+        l2[i] = __builtin_shuffle(l1[2 * i], l1[2 * i + 1], a2) + __builtin_shuffle(l1[2 * i], l1[2 * i + 1], b2);
+    return __builtin_shuffle(l2[0], l2[1], a3) + __builtin_shuffle(l2[0], l2[1], b3);
+#elif VL == 4
+    const vi a1 = { 0, 1, 4, 5 }, b1 = { 2, 3, 6, 7 };
+    const vi a2 = { 0, 2, 4, 6 }, b2 = { 1, 3, 5, 7 };
+    const vf l0 = __builtin_shuffle(v[0], v[1], a1) + __builtin_shuffle(v[0], v[1], b1);
+    const vf l1 = __builtin_shuffle(v[2], v[3], a1) + __builtin_shuffle(v[2], v[3], b1);
+    return __builtin_shuffle(l0, l1, a2) + __builtin_shuffle(l0, l1, b2);
+#else
+    vf r;
+    for (int j = 0; j < VL; j++)
+        r[j] = SFX(vhsum)(v[j]);
+    return r;
+#endif
+}
+
+/* s[j] = scale · vdot1(q, k_j) for nk keys (rows of k with stride ldk), VL keys at a time */
+static inline void SFX(scores)(const float *q, const float *k, int64_t ldk, int nk, int hd,
+                               float scale, float *s)
+{
+    int j = 0;
+    for (; j + VL <= nk; j += VL) {
+        vf acc[VL];
+        for (int r = 0; r < VL; r++)
+            acc[r] = SFX(vsplat)(0.0f);
+        int d = 0;
+        for (; d + VL <= hd; d += VL) {
+            const vf qc = SFX(vload)(q + d);
+            for (int r = 0; r < VL; r++)
+                acc[r] += qc * SFX(vload)(k + (int64_t)(j + r) * ldk + d);
+        }
+        if (d < hd) {   /* zero-padded tail chunk, as vdot1 */
+            float tq[VL] = { 0 };
+            memcpy(tq, q + d, (size_t)(hd - d) * sizeof(float));
+            const vf qc = SFX(vload)(tq);
+            for (int r = 0; r < VL; r++) {
+                float tk[VL] = { 0 };
+                memcpy(tk, k + (int64_t)(j + r) * ldk + d, (size_t)(hd - d) * sizeof(float));
+                acc[r] += qc * SFX(vload)(tk);
+            }
+        }
+        SFX(vstore)(s + j, SFX(vhsum_many)(acc) * scale);
+    }
+    for (; j < nk; j++)
+        s[j] = SFX(vdot1)(q, k + (int64_t)j * ldk, hd) * scale;
+}
+
+static inline float SFX(sexp)(float x)
+{
+    return SFX(vexp)(SFX(vsplat)(x))[0];
+}
+
+/* Work item: kv head g (its grp query heads) × query rows [i0, i1). */
+static void SFX(attn_block)(const struct lfm2_attn_args *a, int g, int i0, int i1, float *scratch)
+{
+    const int hd = a->head_dim, nq = i1 - i0;
+    const int grp = a->n_head / a->n_head_kv;
+    const int nr = grp * nq;   /* (head, query) rows of this item */
+    float *kc = scratch, *vc = kc + (size_t)ATT_KB * hd, *o = vc + (size_t)ATT_KB * hd;
+    float *s = o + (size_t)nr * hd, *m = s + ATT_KB, *l = m + nr;
+    /* Enough rows share a key block: copy it (the cache rows hold every kv head, so the
+     * block's slices sit 2 KiB apart and fight over a few L1 sets); else read in place. */
+    const bool copy = nr >= 4;
+
+    int lo[ATT_QB], hi[ATT_QB];
+    int lo_all = a->n_kv, hi_all = 0;
+    for (int i = 0; i < nq; i++) {
+        const int64_t pos = (int64_t)a->q_pos0 + i0 + i;
         int64_t h1 = a->n_kv, l1 = 0;
         if (a->causal && pos + 1 < h1) h1 = pos + 1;
         if (a->window > 0 && pos - a->window + 1 > l1) l1 = pos - a->window + 1;
         if (h1 < 0) h1 = 0;
         if (l1 > h1) l1 = h1;
-        const float *q = a->q + (int64_t)i * a->ldq + (int64_t)h * hd;
-        float m = -INFINITY, l = 0.0f;
-        memset(o, 0, (size_t)hd * sizeof(float));
-        for (int64_t j0 = l1; j0 < h1; j0 += ATT_KB) {
-            const int nk = h1 - j0 < ATT_KB ? (int)(h1 - j0) : ATT_KB;
+        lo[i] = (int)l1;
+        hi[i] = (int)h1;
+        if (lo[i] < lo_all) lo_all = lo[i];
+        if (hi[i] > hi_all) hi_all = hi[i];
+    }
+    for (int r = 0; r < nr; r++) {
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+    }
+    memset(o, 0, (size_t)nr * hd * sizeof(float));
+
+    for (int j0 = lo_all / ATT_KB * ATT_KB; j0 < hi_all; j0 += ATT_KB) {
+        const int j1 = j0 + ATT_KB < a->n_kv ? j0 + ATT_KB : a->n_kv;
+        const float *kb, *vb;
+        int64_t ldk, ldv;
+        if (copy) {
+            const int jc_lo = lo_all > j0 ? lo_all : j0, jc_hi = hi_all < j1 ? hi_all : j1;
+            for (int j = jc_lo; j < jc_hi; j++) {
+                memcpy(kc + (size_t)(j - j0) * hd, a->k + (int64_t)j * a->ldk + (int64_t)g * hd, (size_t)hd * sizeof(float));
+                memcpy(vc + (size_t)(j - j0) * hd, a->v + (int64_t)j * a->ldv + (int64_t)g * hd, (size_t)hd * sizeof(float));
+            }
+            kb = kc - (int64_t)j0 * hd;
+            vb = vc - (int64_t)j0 * hd;
+            ldk = ldv = hd;
+        } else {
+            kb = a->k + (int64_t)g * hd;
+            vb = a->v + (int64_t)g * hd;
+            ldk = a->ldk;
+            ldv = a->ldv;
+        }
+        for (int r = 0; r < nr; r++) {
+            const int hh = r / nq, i = r % nq, h = g * grp + hh;
+            const int jl = lo[i] > j0 ? lo[i] : j0, jh = hi[i] < j1 ? hi[i] : j1;
+            if (jl >= jh)
+                continue;
+            const float *q = a->q + (int64_t)(i0 + i) * a->ldq + (int64_t)h * hd;
+            const int nk = jh - jl;
+            SFX(scores)(q, kb + (int64_t)jl * ldk, ldk, nk, hd, a->scale, s);
             float bm = -INFINITY;
-            for (int j = 0; j < nk; j++) {
-                s[j] = SFX(vdot)(q, kb + (j0 + j) * a->ldk, hd) * a->scale;
+            for (int j = 0; j < nk; j++)
                 bm = s[j] > bm ? s[j] : bm;
-            }
-            if (bm > m) {
-                const float c = expf(m - bm);
-                l *= c;
-                for (int d = 0; d < hd; d++)
-                    o[d] *= c;
-                m = bm;
-            }
-            l += (float)SFX(exp_sub_sum)(s, s, m, nk);
-            for (int j = 0; j < nk; j++) {
-                const float p = s[j];
-                const float *vr = vb + (j0 + j) * a->ldv;
+            float *oi = o + (size_t)r * hd;
+            if (bm > m[r]) {   /* rescale what was accumulated under the old maximum */
+                const float c = SFX(sexp)(m[r] - bm);   /* e^−inf = 0: nothing accumulated yet */
+                l[r] *= c;
                 int d = 0;
                 for (; d + VL <= hd; d += VL)
-                    SFX(vstore)(o + d, SFX(vload)(o + d) + p * SFX(vload)(vr + d));
+                    SFX(vstore)(oi + d, SFX(vload)(oi + d) * c);
                 for (; d < hd; d++)
-                    o[d] += p * vr[d];
+                    oi[d] *= c;
+                m[r] = bm;
             }
-        }
-        float *out = a->out + (int64_t)i * a->ldo + (int64_t)h * hd;
-        const float inv = l > 0 ? 1.0f / l : 0.0f;
-        for (int d = 0; d < hd; d++)
-            out[d] = o[d] * inv;
-    }
-}
-
-static void SFX(attn_block)(const struct lfm2_attn_args *a, int h, int i0, int i1, float *scratch)
-{
-    const int hd = a->head_dim, nq = i1 - i0;
-    if (nq < VL || nq < 4) {
-        SFX(attn_rows)(a, h, i0, i1, scratch);
-        return;
-    }
-    const int g = h / (a->n_head / a->n_head_kv);
-    const float *kb = a->k + (int64_t)g * hd, *vb = a->v + (int64_t)g * hd;
-    float *qt = scratch, *ot = qt + (size_t)hd * ATT_QB, *st = ot + (size_t)hd * ATT_QB;
-
-    /* per-lane key bounds [lo, hi) as floats (exact for any realistic context) */
-    float lo_f[ATT_QB], hi_f[ATT_QB];
-    int lo_all = a->n_kv, hi_all = 0;
-    for (int q = 0; q < ATT_QB; q++) {
-        int64_t h1 = 0, l1 = 0;
-        if (q < nq) {
-            const int64_t pos = (int64_t)a->q_pos0 + i0 + q;
-            h1 = a->n_kv;
-            if (a->causal && pos + 1 < h1) h1 = pos + 1;
-            if (a->window > 0 && pos - a->window + 1 > l1) l1 = pos - a->window + 1;
-            if (h1 < 0) h1 = 0;
-            if (l1 > h1) l1 = h1;
-            if (l1 < lo_all) lo_all = (int)l1;
-            if (h1 > hi_all) hi_all = (int)h1;
-        }
-        lo_f[q] = (float)l1;
-        hi_f[q] = (float)h1;   /* padding lanes: empty range */
-    }
-    for (int d = 0; d < hd; d++)
-        for (int q = 0; q < ATT_QB; q++)
-            qt[d * ATT_QB + q] = q < nq ? a->q[(int64_t)(i0 + q) * a->ldq + (int64_t)h * hd + d] * a->scale : 0.0f;
-    memset(ot, 0, (size_t)hd * ATT_QB * sizeof(float));
-
-    vf m[ATT_NV], l[ATT_NV], lov[ATT_NV], hiv[ATT_NV];
-    for (int v = 0; v < ATT_NV; v++) {
-        m[v] = SFX(vsplat)(-INFINITY);
-        l[v] = SFX(vsplat)(0.0f);
-        lov[v] = SFX(vload)(lo_f + v * VL);
-        hiv[v] = SFX(vload)(hi_f + v * VL);
-    }
-    const vf ninf = SFX(vsplat)(-INFINITY);
-
-    for (int j0 = lo_all; j0 < hi_all; j0 += ATT_KB) {
-        const int nk = hi_all - j0 < ATT_KB ? hi_all - j0 : ATT_KB;
-        /* scores: st[j][q] = Σ_d qt[d][q]·k[j0+j][d], four keys per pass over d */
-        int j = 0;
-        for (; j + 4 <= nk; j += 4) {
-            const float *k0 = kb + (int64_t)(j0 + j) * a->ldk;
-            const float *k1 = k0 + a->ldk, *k2 = k1 + a->ldk, *k3 = k2 + a->ldk;
-            vf acc[4][ATT_NV];
-            for (int r = 0; r < 4; r++)
-                for (int v = 0; v < ATT_NV; v++)
-                    acc[r][v] = SFX(vsplat)(0.0f);
-            for (int d = 0; d < hd; d++) {
-                for (int v = 0; v < ATT_NV; v++) {
-                    const vf qv = SFX(vload)(qt + d * ATT_QB + v * VL);
-                    acc[0][v] += qv * k0[d];
-                    acc[1][v] += qv * k1[d];
-                    acc[2][v] += qv * k2[d];
-                    acc[3][v] += qv * k3[d];
+            const float mi = m[r];
+            int j = 0;
+            for (; j + VL <= nk; j += VL)
+                SFX(vstore)(s + j, SFX(vexp)(SFX(vload)(s + j) - mi));
+            for (; j < nk; j++)
+                s[j] = SFX(sexp)(s[j] - mi);
+            l[r] += SFX(vsum)(s, nk);
+            /* o += p_j·v_j, keys in order; four vectors of d per pass keep o in registers */
+            int d = 0;
+            for (; d + 4 * VL <= hd; d += 4 * VL) {
+                vf o0 = SFX(vload)(oi + d), o1 = SFX(vload)(oi + d + VL);
+                vf o2 = SFX(vload)(oi + d + 2 * VL), o3 = SFX(vload)(oi + d + 3 * VL);
+                for (int jj = 0; jj < nk; jj++) {
+                    const float *vr = vb + (int64_t)(jl + jj) * ldv + d;
+                    const float p = s[jj];
+                    o0 += p * SFX(vload)(vr);
+                    o1 += p * SFX(vload)(vr + VL);
+                    o2 += p * SFX(vload)(vr + 2 * VL);
+                    o3 += p * SFX(vload)(vr + 3 * VL);
                 }
+                SFX(vstore)(oi + d, o0);
+                SFX(vstore)(oi + d + VL, o1);
+                SFX(vstore)(oi + d + 2 * VL, o2);
+                SFX(vstore)(oi + d + 3 * VL, o3);
             }
-            for (int r = 0; r < 4; r++)
-                for (int v = 0; v < ATT_NV; v++)
-                    SFX(vstore)(st + (j + r) * ATT_QB + v * VL, acc[r][v]);
-        }
-        for (; j < nk; j++) {
-            const float *k0 = kb + (int64_t)(j0 + j) * a->ldk;
-            for (int v = 0; v < ATT_NV; v++) {
-                vf acc = SFX(vsplat)(0.0f);
-                for (int d = 0; d < hd; d++)
-                    acc += SFX(vload)(qt + d * ATT_QB + v * VL) * k0[d];
-                SFX(vstore)(st + j * ATT_QB + v * VL, acc);
-            }
-        }
-        /* mask, block max, rescale, exponentiate */
-        for (int v = 0; v < ATT_NV; v++) {
-            vf bm = ninf;
-            for (int jj = 0; jj < nk; jj++) {
-                const vf pos = SFX(vsplat)((float)(j0 + jj));
-                const vi ok = (pos >= lov[v]) & (pos < hiv[v]);
-                vf sv = SFX(vload)(st + jj * ATT_QB + v * VL);
-                sv = SFX(vsel)(ok, sv, ninf);
-                SFX(vstore)(st + jj * ATT_QB + v * VL, sv);
-                bm = SFX(vsel)(sv > bm, sv, bm);
-            }
-            const vf mn = SFX(vsel)(bm > m[v], bm, m[v]);
-            /* lanes still without any key keep factor 1 (avoids e^(−inf − −inf)) */
-            const vf c = SFX(vsel)(mn == ninf, SFX(vsplat)(1.0f), SFX(vexp)(m[v] - mn));
-            l[v] *= c;
-            for (int d = 0; d < hd; d++)
-                SFX(vstore)(ot + d * ATT_QB + v * VL, SFX(vload)(ot + d * ATT_QB + v * VL) * c);
-            vf sum = SFX(vsplat)(0.0f);
-            const vf msub = SFX(vsel)(mn == ninf, SFX(vsplat)(0.0f), mn);
-            for (int jj = 0; jj < nk; jj++) {
-                const vf p = SFX(vexp)(SFX(vload)(st + jj * ATT_QB + v * VL) - msub);
-                SFX(vstore)(st + jj * ATT_QB + v * VL, p);
-                sum += p;
-            }
-            l[v] += sum;
-            m[v] = mn;
-        }
-        /* ot[d][q] += Σ_j v[j0+j][d]·p[j][q], four d per pass over the keys */
-        int d = 0;
-        for (; d + 4 <= hd; d += 4) {
-            vf acc[4][ATT_NV];
-            for (int r = 0; r < 4; r++)
-                for (int v = 0; v < ATT_NV; v++)
-                    acc[r][v] = SFX(vload)(ot + (d + r) * ATT_QB + v * VL);
-            for (int jj = 0; jj < nk; jj++) {
-                const float *vr = vb + (int64_t)(j0 + jj) * a->ldv + d;
-                for (int v = 0; v < ATT_NV; v++) {
-                    const vf p = SFX(vload)(st + jj * ATT_QB + v * VL);
-                    acc[0][v] += p * vr[0];
-                    acc[1][v] += p * vr[1];
-                    acc[2][v] += p * vr[2];
-                    acc[3][v] += p * vr[3];
-                }
-            }
-            for (int r = 0; r < 4; r++)
-                for (int v = 0; v < ATT_NV; v++)
-                    SFX(vstore)(ot + (d + r) * ATT_QB + v * VL, acc[r][v]);
-        }
-        for (; d < hd; d++) {
-            for (int v = 0; v < ATT_NV; v++) {
-                vf acc = SFX(vload)(ot + d * ATT_QB + v * VL);
+            for (; d + VL <= hd; d += VL) {
+                vf o0 = SFX(vload)(oi + d);
                 for (int jj = 0; jj < nk; jj++)
-                    acc += SFX(vload)(st + jj * ATT_QB + v * VL) * vb[(int64_t)(j0 + jj) * a->ldv + d];
-                SFX(vstore)(ot + d * ATT_QB + v * VL, acc);
+                    o0 += s[jj] * SFX(vload)(vb + (int64_t)(jl + jj) * ldv + d);
+                SFX(vstore)(oi + d, o0);
+            }
+            for (; d < hd; d++) {
+                float od = oi[d];
+                for (int jj = 0; jj < nk; jj++)
+                    od += s[jj] * vb[(int64_t)(jl + jj) * ldv + d];
+                oi[d] = od;
             }
         }
     }
-    float inv[ATT_QB];
-    for (int v = 0; v < ATT_NV; v++) {
-        const vf iv = SFX(vsel)(l[v] > 0.0f, 1.0f / l[v], SFX(vsplat)(0.0f));
-        SFX(vstore)(inv + v * VL, iv);
-    }
-    for (int q = 0; q < nq; q++) {
-        float *out = a->out + (int64_t)(i0 + q) * a->ldo + (int64_t)h * hd;
+    for (int r = 0; r < nr; r++) {
+        const int hh = r / nq, i = r % nq, h = g * grp + hh;
+        float *out = a->out + (int64_t)(i0 + i) * a->ldo + (int64_t)h * hd;
+        const float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
         for (int d = 0; d < hd; d++)
-            out[d] = ot[d * ATT_QB + q] * inv[q];
+            out[d] = o[(size_t)r * hd + d] * inv;
     }
 }
