@@ -1267,6 +1267,8 @@ gst_lfm2_vl_worker (gpointer data)
   }
 
   if ((item = g_queue_pop_head (&self->queue)) != NULL) {
+    if (item->event == NULL)
+      self->last_taken_rt = item->frame.running_time;
     g_mutex_unlock (&self->lock);
     if (item->event) {
       handle_event (self, item->event);
