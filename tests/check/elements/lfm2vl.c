@@ -105,11 +105,12 @@ decode_text (lfm2_context * ctx, const gchar * text, gboolean bos, GArray * seq)
 
 /* The caption of an RGB picture straight from the vision API and the engine.
  *
- * The AVX-512 kernels are not batch-invariant (a row computed in a GEMM batch and the same row
- * computed alone can differ in the last bits, and sampling can then part ways), so the
- * reference feeds the model in the batches lfm2vl uses: BOS + system turn (the cached
- * prefix), the user turn up to the image, the image's token runs and embedding rows, the rest.
- * The token sequence itself is checked against lfm2_vision_tokenize (llama.cpp's layout). */
+ * The reference feeds the model in the batches lfm2vl uses — BOS + system turn (the cached
+ * prefix), the user turn up to the image, the image's token runs and embedding rows, the rest
+ * — so the comparison does not rest on the engine being batch-invariant (it was not when this
+ * was written: a row computed in a batch and alone could differ in the last bits, and
+ * sampling then parted ways). The token sequence itself is checked against
+ * lfm2_vision_tokenize (llama.cpp's mtmd layout). */
 static gchar *
 ref_caption_full (const guint8 * rgb, gint w, gint h, gsize stride, const gchar * system,
     const gchar * prompt, gint max_tokens)
