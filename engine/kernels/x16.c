@@ -115,21 +115,28 @@ void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_sou
         lfm2_prefix_error("preparing tensor '%s'", w->name ? w->name : "?");
         return NULL;
     }
+    /* Source pages are dropped as the packing moves past them (whole pages inside the
+     * tensor only: a neighbour may share the first or last page), so a file-mapped model's
+     * resident size grows by about a megabyte while it is prepared, not by a tensor. */
+    const uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t src0 = (uintptr_t)w->data, src_end = src0 + w->nbytes;
+    uintptr_t dropped = (src0 + ps - 1) & ~(ps - 1);
     for (int64_t s = 0; s < slabs; s++) {
         const uint8_t *src = (const uint8_t *)w->data + (size_t)(s * rows) * w->nb1;
         for (int64_t g = 0; g < groups_per_slab; g++) {
             const int nr = rows - g * 16 < 16 ? (int)(rows - g * 16) : 16;
             pack_group(xt, src + (size_t)(g * 16) * w->nb1, w->nb1, nr, k,
                        mem + (size_t)(s * groups_per_slab + g) * gb);
+            if (drop_source) {
+                uintptr_t done = (uintptr_t)(src + (size_t)(g * 16 + nr) * w->nb1);
+                if (done > src_end) done = src_end;
+                done &= ~(ps - 1);
+                if (done >= dropped + (1u << 20) || (s == slabs - 1 && g == groups_per_slab - 1 && done > dropped)) {
+                    madvise((void *)dropped, done - dropped, MADV_DONTNEED);
+                    dropped = done;
+                }
+            }
         }
-    }
-    if (drop_source) {
-        /* whole pages inside the source range only: neighbours may still be in use */
-        const uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE);
-        const uintptr_t a = ((uintptr_t)w->data + ps - 1) & ~(ps - 1);
-        const uintptr_t e = ((uintptr_t)w->data + w->nbytes) & ~(ps - 1);
-        if (e > a)
-            madvise((void *)a, e - a, MADV_DONTNEED);
     }
     out->type = (enum lfm2_type)xt;
     out->data = mem;
