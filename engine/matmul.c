@@ -167,7 +167,8 @@ static void mm_task(void *arg, int ith, int nth)
 static bool check_weight(const lfm2_tensor *w, int64_t k)
 {
     if (lfm2_type_is_x16(w->type)) {
-        if (w->ne[0] != k || k % 32 != 0 || w->ne[1] <= 0) {
+        const int64_t blk = ((int)w->type == LFM2_TYPE_Q4_K_X16 || (int)w->type == LFM2_TYPE_Q6_K_X16) ? QK_K : 32;
+        if (w->ne[0] != k || k % blk != 0 || w->ne[1] <= 0) {
             lfm2_set_error("matmul: prepared tensor '%s' {%lld, %lld} does not fit an input of %lld columns",
                            w->name ? w->name : "?", (long long)w->ne[0], (long long)w->ne[1], (long long)k);
             return false;

@@ -138,6 +138,176 @@ INLINE void xf_kernel(const int IS_F16, const int RG, const int T, int64_t k, co
             store_rows(y + t * ldy + 16 * g, facc[g][t], g == RG - 1 ? valid_last : 16);
 }
 
+/* ---- K-quants (Q4_K_X16, Q6_K_X16) ----
+ * Per super-block and lane: each sub-block's exact int32 dot (VPDPBUSD, unsigned 4/6-bit
+ * weights), times its scale (VPMULLD), summed into isum; Q4_K mins and the Q6_K −32 offset go
+ * through VPDPWSSD against the token's int16-paired block sums. Then
+ *   acc = fma(isum, d·d_x, acc)  [Q4_K: acc = fnmadd(msum, dmin·d_x, acc)]. */
+
+INLINE __m512i pairs16(const uint8_t *a, const uint8_t *b, int is_signed)
+{
+    /* lanes: a[r] in the low 16 bits, b[r] in the high 16 bits */
+    const __m128i va = _mm_loadu_si128((const __m128i *)a), vb = _mm_loadu_si128((const __m128i *)b);
+    const __m512i lo = is_signed ? _mm512_cvtepi8_epi32(va) : _mm512_cvtepu8_epi32(va);
+    const __m512i hi = is_signed ? _mm512_cvtepi8_epi32(vb) : _mm512_cvtepu8_epi32(vb);
+    return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(hi, 16));
+}
+
+INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gb,
+                       const uint8_t *xp, size_t ts, int64_t k, float *y, int64_t ldy, int valid_last, int pf)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 facc[4][4];
+    for (int g = 0; g < RG; g++)
+        for (int t = 0; t < T; t++)
+            facc[g][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        if (pf)
+            for (int g = 0; g < RG; g++)
+                prefetch_range(g0 + (size_t)g * gb + (size_t)b * X16_Q4K_SB + PF_AHEAD, X16_Q4K_SB);
+        __m512i isum[4][4];
+        for (int g = 0; g < RG; g++)
+            for (int t = 0; t < T; t++)
+                isum[g][t] = _mm512_setzero_si512();
+        for (int j = 0; j < 4; j++) {
+            __m512i alo[4][4], ahi[4][4];
+            for (int g = 0; g < RG; g++)
+                for (int t = 0; t < T; t++)
+                    alo[g][t] = ahi[g][t] = _mm512_setzero_si512();
+            for (int c = 0; c < 8; c++) {
+                __m512i lo[4], hi[4];
+                for (int g = 0; g < RG; g++) {
+                    const __m512i l = _mm512_load_si512(g0 + (size_t)g * gb + (size_t)b * X16_Q4K_SB + (j * 8 + c) * 64);
+                    lo[g] = _mm512_and_si512(l, m4);
+                    hi[g] = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+                }
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xq = (const int8_t *)(xp + (size_t)t * ts) + b * QK_K + 64 * j + 4 * c;
+                    int32_t a0, a1;
+                    memcpy(&a0, xq, 4);
+                    memcpy(&a1, xq + 32, 4);
+                    const __m512i x0 = _mm512_set1_epi32(a0), x1 = _mm512_set1_epi32(a1);
+                    for (int g = 0; g < RG; g++) {
+                        alo[g][t] = _mm512_dpbusd_epi32(alo[g][t], lo[g], x0);
+                        ahi[g][t] = _mm512_dpbusd_epi32(ahi[g][t], hi[g], x1);
+                    }
+                }
+            }
+            for (int g = 0; g < RG; g++) {
+                const uint8_t *sc = g0 + (size_t)g * gb + (size_t)b * X16_Q4K_SB + 2048;
+                const __m512i s0 = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(sc + (2 * j) * 16)));
+                const __m512i s1 = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(sc + (2 * j + 1) * 16)));
+                for (int t = 0; t < T; t++)
+                    isum[g][t] = _mm512_add_epi32(isum[g][t], _mm512_add_epi32(_mm512_mullo_epi32(alo[g][t], s0),
+                                                                               _mm512_mullo_epi32(ahi[g][t], s1)));
+            }
+        }
+        for (int g = 0; g < RG; g++) {
+            const uint8_t *sb = g0 + (size_t)g * gb + (size_t)b * X16_Q4K_SB;
+            const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sb + 2304)));
+            const __m512 mv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 2336)));
+            __m512i mp[4];
+            for (int i = 0; i < 4; i++)
+                mp[i] = pairs16(sb + 2176 + (2 * i) * 16, sb + 2176 + (2 * i + 1) * 16, 0);
+            for (int t = 0; t < T; t++) {
+                const int32_t *aux = (const int32_t *)(xp + (size_t)t * ts + k) + b * 16;
+                __m512i msum = _mm512_setzero_si512();
+                for (int i = 0; i < 4; i++)
+                    msum = _mm512_dpwssd_epi32(msum, mp[i], _mm512_set1_epi32(aux[1 + i]));
+                float dx;
+                memcpy(&dx, aux, 4);
+                const __m512 dxv = _mm512_set1_ps(dx);
+                facc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[g][t]), _mm512_mul_ps(dv, dxv), facc[g][t]);
+                facc[g][t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(mv, dxv), facc[g][t]);
+            }
+        }
+    }
+    for (int t = 0; t < T; t++)
+        for (int g = 0; g < RG; g++)
+            store_rows(y + t * ldy + 16 * g, facc[g][t], g == RG - 1 ? valid_last : 16);
+}
+
+INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gb,
+                       const uint8_t *xp, size_t ts, int64_t k, float *y, int64_t ldy, int valid_last, int pf)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    __m512 facc[4][4];
+    for (int g = 0; g < RG; g++)
+        for (int t = 0; t < T; t++)
+            facc[g][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        if (pf)
+            for (int g = 0; g < RG; g++)
+                prefetch_range(g0 + (size_t)g * gb + (size_t)b * X16_Q6K_SB + PF_AHEAD, X16_Q6K_SB);
+        __m512i isum[4][4];
+        for (int g = 0; g < RG; g++)
+            for (int t = 0; t < T; t++)
+                isum[g][t] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            for (int q = 0; q < 2; q++) {   /* chunks c = 4q..4q+3: sub-blocks 8h + 2·part + q */
+                __m512i acc[4][4][4];   /* [g][t][part] */
+                for (int g = 0; g < RG; g++)
+                    for (int t = 0; t < T; t++)
+                        for (int part = 0; part < 4; part++)
+                            acc[g][t][part] = _mm512_setzero_si512();
+                for (int cc = 0; cc < 4; cc++) {
+                    const int c = 4 * q + cc;
+                    __m512i e[4][4];   /* [g][part] */
+                    for (int g = 0; g < RG; g++) {
+                        const uint8_t *sb = g0 + (size_t)g * gb + (size_t)b * X16_Q6K_SB;
+                        const __m512i A = _mm512_load_si512(sb + (h * 16 + c) * 64);
+                        const __m512i B = _mm512_load_si512(sb + (h * 16 + 8 + c) * 64);
+                        const __m512i Q = _mm512_load_si512(sb + 2048 + (h * 8 + c) * 64);
+                        e[g][0] = _mm512_or_si512(_mm512_and_si512(A, m4), _mm512_slli_epi16(_mm512_and_si512(Q, m3), 4));
+                        e[g][1] = _mm512_or_si512(_mm512_and_si512(B, m4), _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(Q, 2), m3), 4));
+                        e[g][2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(A, 4), m4), _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(Q, 4), m3), 4));
+                        e[g][3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(B, 4), m4), _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(Q, 6), m3), 4));
+                    }
+                    for (int t = 0; t < T; t++) {
+                        const int8_t *xq = (const int8_t *)(xp + (size_t)t * ts) + b * QK_K + 128 * h + 4 * c;
+                        for (int part = 0; part < 4; part++) {
+                            int32_t a;
+                            memcpy(&a, xq + 32 * part, 4);
+                            const __m512i xv = _mm512_set1_epi32(a);
+                            for (int g = 0; g < RG; g++)
+                                acc[g][t][part] = _mm512_dpbusd_epi32(acc[g][t][part], e[g][part], xv);
+                        }
+                    }
+                }
+                for (int g = 0; g < RG; g++) {
+                    const uint8_t *sc = g0 + (size_t)g * gb + (size_t)b * X16_Q6K_SB + 3072;
+                    for (int part = 0; part < 4; part++) {
+                        const int sub = 8 * h + 2 * part + q;
+                        const __m512i sv = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(sc + sub * 16)));
+                        for (int t = 0; t < T; t++)
+                            isum[g][t] = _mm512_add_epi32(isum[g][t], _mm512_mullo_epi32(acc[g][t][part], sv));
+                    }
+                }
+            }
+        }
+        for (int g = 0; g < RG; g++) {
+            const uint8_t *sb = g0 + (size_t)g * gb + (size_t)b * X16_Q6K_SB;
+            const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sb + 3328)));
+            __m512i sp[8];
+            for (int i = 0; i < 8; i++)
+                sp[i] = pairs16(sb + 3072 + (2 * i) * 16, sb + 3072 + (2 * i + 1) * 16, 1);
+            for (int t = 0; t < T; t++) {
+                const int32_t *aux = (const int32_t *)(xp + (size_t)t * ts + k) + b * 16;
+                __m512i corr = _mm512_setzero_si512();   /* Σ sc·(16-element sum) */
+                for (int i = 0; i < 8; i++)
+                    corr = _mm512_dpwssd_epi32(corr, sp[i], _mm512_set1_epi32(aux[5 + i]));
+                const __m512i is = _mm512_sub_epi32(isum[g][t], _mm512_slli_epi32(corr, 5));
+                float dx;
+                memcpy(&dx, aux, 4);
+                facc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dv, _mm512_set1_ps(dx)), facc[g][t]);
+            }
+        }
+    }
+    for (int t = 0; t < T; t++)
+        for (int g = 0; g < RG; g++)
+            store_rows(y + t * ldy + 16 * g, facc[g][t], g == RG - 1 ? valid_last : 16);
+}
+
 /* Dispatch over groups of 16 rows and tiles of tokens. RG and T are compile-time constants in
  * each instantiation; the per-output arithmetic does not depend on them. */
 #define XRUN_BODY(KERNEL_CALL)                                                                   \
@@ -205,6 +375,65 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0,
 #undef KF
 }
 
+/* K-quants keep more accumulators per token: tiles of at most 4 tokens */
+#define XRUN_BODY_K(KERNEL_CALL)                                                                 \
+    const size_t gb = nb1 * 16;                                                                  \
+    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16;                                     \
+    int64_t t = 0;                                                                               \
+    while (t < n) {                                                                              \
+        const int64_t left = n - t;                                                              \
+        const int T = left >= 4 ? 4 : (int)left;                                                 \
+        const int RG = T == 1 ? 4 : T == 2 ? 2 : 1;                                              \
+        const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
+        for (int64_t g = g_begin; g < g_end; ) {                                                 \
+            const int rg = g_end - g >= RG ? RG : 1;                                             \
+            const int64_t rlast = (g + rg) * 16 < r1 ? 16 : r1 - (g + rg - 1) * 16;              \
+            const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb;                             \
+            float *yo = y + t * ldy + g * 16;                                                    \
+            const int pf = T == 1 && g + rg < g_end;                                             \
+            KERNEL_CALL;                                                                         \
+            g += rg;                                                                             \
+        }                                                                                        \
+        t += T;                                                                                  \
+    }
+
+#define CASES_K(K)                                                                               \
+    switch (rg * 16 + T) {                                                                       \
+    case 4 * 16 + 1: K(4, 1); break;                                                             \
+    case 2 * 16 + 2: K(2, 2); break;                                                             \
+    case 1 * 16 + 1: K(1, 1); break;                                                             \
+    case 1 * 16 + 2: K(1, 2); break;                                                             \
+    case 1 * 16 + 3: K(1, 3); break;                                                             \
+    default: K(1, 4); break;                                                                     \
+    }
+
+static void run_xk(int is6, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                   const void *packed, int64_t n, float *y, int64_t ldy)
+{
+    const int64_t nb = k / QK_K;
+    const size_t ts = lfm2_x16k_token_bytes(k);
+#define KK(RG_, T_)                                                                              \
+    do {                                                                                         \
+        if (is6) xk6_kernel(RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy, (int)rlast, pf);            \
+        else xk4_kernel(RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy, (int)rlast, pf);                \
+    } while (0)
+    XRUN_BODY_K(CASES_K(KK))
+#undef KK
+}
+
+static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
+                    int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    run_xk(0, k, w, nb1, r0, r1, packed, n, y, ldy);
+}
+static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
+                    int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    run_xk(1, k, w, nb1, r0, r1, packed, n, y, ldy);
+}
+
 static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
                    int64_t n, float *y, int64_t ldy, void *tmp)
 {
@@ -230,8 +459,14 @@ static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
     run_xf(0, k, w, nb1, r0, r1, packed, n, y, ldy);
 }
 
-/* activation packs with this path's (bit-exact) Q8_0 quantizer */
-static lfm2_act_fn g_quant;
+/* activation packs with this path's (bit-exact) Q8_0 / Q8_K quantizers */
+static lfm2_act_fn g_quant, g_quant_k;
+static size_t k_packed(int64_t k, int64_t n) { return lfm2_x16k_token_bytes(k) * (size_t)n; }
+static void pack_k(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    lfm2_x16k_pack(g_quant_k, x, ldx, k, t0, t1, dst);
+}
 static size_t q_packed(int64_t k, int64_t n) { return lfm2_x16q_token_bytes(k) * (size_t)n; }
 static size_t f_packed(int64_t k, int64_t n) { return lfm2_x16f_token_bytes(k) * (size_t)n; }
 static size_t no_tmp(int64_t k) { (void)k; return 0; }
@@ -260,10 +495,15 @@ static const struct lfm2_gemm g_q8 = { q_packed, pack_q8, no_tmp, run_q8, 1 };
 static const struct lfm2_gemm g_q4 = { q_packed, pack_q4, no_tmp, run_q4, 1 };
 static const struct lfm2_gemm g_f16 = { f_packed, pack_f16, no_tmp, run_f16, 1 };
 static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 };
+static const struct lfm2_gemm g_q4k = { k_packed, pack_k, no_tmp, run_q4k, 1 };
+static const struct lfm2_gemm g_q6k = { k_packed, pack_k, no_tmp, run_q6k, 1 };
 
 void lfm2_x16_init_avx512(struct lfm2_kernels *k)
 {
     g_quant = k->act[LFM2_ACT_Q8_0];
+    g_quant_k = k->act[LFM2_ACT_Q8_K];
+    k->gemm[LFM2_TYPE_Q4_K_X16] = &g_q4k;
+    k->gemm[LFM2_TYPE_Q6_K_X16] = &g_q6k;
     k->gemm[LFM2_TYPE_Q8_0_X16] = &g_q8;
     k->gemm[LFM2_TYPE_Q4_0_X16] = &g_q4;
     k->gemm[LFM2_TYPE_F16_X16] = &g_f16;

@@ -26,6 +26,8 @@ enum {
     LFM2_TYPE_Q4_0_X16,
     LFM2_TYPE_F16_X16,
     LFM2_TYPE_F32_X16,
+    LFM2_TYPE_Q4_K_X16,
+    LFM2_TYPE_Q6_K_X16,
     LFM2_KTYPE_COUNT,
 };
 
@@ -125,6 +127,14 @@ size_t lfm2_x16q_token_bytes(int64_t k);
 void lfm2_x16q_pack(lfm2_act_fn quant, int c, const float *x, int64_t ldx, int64_t k, int64_t t0,
                     int64_t t1, void *dst);
 size_t lfm2_x16f_token_bytes(int64_t k);
+/* K-quants: Q8_K quants (k bytes), then per super-block 16 int32: d_x (float), the four
+ * 32-element sums as int16 pairs, the sixteen 16-element sums as int16 pairs, padding */
+size_t lfm2_x16k_token_bytes(int64_t k);
+void lfm2_x16k_pack(lfm2_act_fn quant, const float *x, int64_t ldx, int64_t k, int64_t t0, int64_t t1,
+                    void *dst);
+/* per 16-row group and super-block: Q4_K 2368 bytes, Q6_K 3392 bytes (see x16.c) */
+#define X16_Q4K_SB 2368
+#define X16_Q6K_SB 3392
 void lfm2_x16f_pack(int rounding, const float *x, int64_t ldx, int64_t k, int64_t t0, int64_t t1,
                     void *dst);
 void lfm2_x16_init_scalar(struct lfm2_kernels *k);

@@ -13,6 +13,13 @@
  *             row r's nibbles: low nibble = k 4m+i, high nibble = k 16+4m+i)
  *             then nb × 16 fp16 scales
  *   F16_X16   k × [16 lanes fp16]           F32_X16   k × [16 lanes f32]
+ *   Q4_K_X16  per super-block (2368 bytes): nibbles [4 pairs][8 chunks][16 lanes × 4 bytes]
+ *             (pair j chunk c: bytes 32j+4c.. of the row's qs; low nibbles = k 64j+4c+i of
+ *             sub-block 2j, high = k 64j+32+4c+i of sub-block 2j+1), the 8 six-bit scales
+ *             [8][16 lanes] and mins [8][16] as bytes, then 16 fp16 d and 16 fp16 dmin
+ *   Q6_K_X16  per super-block (3392 bytes): ql [2 halves][16 chunks][16 × 4], qh [2][8 chunks]
+ *             [16 × 4] (the original bytes, chunked), scales [16][16 lanes] int8, 16 fp16 d,
+ *             32 bytes of padding
  * Group sizes are multiples of 64 bytes; nb1 = group bytes / 16, so row offsets at multiples
  * of 16 (and slabs of a 3-D tensor with ne[1] % 16 == 0) work as for the original types.
  */
@@ -34,6 +41,8 @@ size_t lfm2_x16_group_bytes(int type, int64_t k)
     case LFM2_TYPE_Q4_0_X16: b = (size_t)(k / 32) * (256 + 32); break;
     case LFM2_TYPE_F16_X16: b = (size_t)k * 32; break;
     case LFM2_TYPE_F32_X16: b = (size_t)k * 64; break;
+    case LFM2_TYPE_Q4_K_X16: b = (size_t)(k / QK_K) * X16_Q4K_SB; break;
+    case LFM2_TYPE_Q6_K_X16: b = (size_t)(k / QK_K) * X16_Q6K_SB; break;
     default: return 0;
     }
     return (b + 63) & ~(size_t)63;
@@ -41,7 +50,7 @@ size_t lfm2_x16_group_bytes(int type, int64_t k)
 
 bool lfm2_type_is_x16(int type)
 {
-    return type >= LFM2_TYPE_Q8_0_X16 && type <= LFM2_TYPE_F32_X16;
+    return type >= LFM2_TYPE_Q8_0_X16 && type < LFM2_KTYPE_COUNT;
 }
 
 /* ---- repacking ---- */
@@ -53,6 +62,8 @@ static int x16_of(enum lfm2_type t)
     case LFM2_TYPE_Q4_0: return LFM2_TYPE_Q4_0_X16;
     case LFM2_TYPE_F16: return LFM2_TYPE_F16_X16;
     case LFM2_TYPE_F32: return LFM2_TYPE_F32_X16;
+    case LFM2_TYPE_Q4_K: return LFM2_TYPE_Q4_K_X16;
+    case LFM2_TYPE_Q6_K: return LFM2_TYPE_Q6_K_X16;
     default: return -1;
     }
 }
@@ -93,8 +104,61 @@ static void pack_group(int xt, const uint8_t *src, size_t nb1, int nr, int64_t k
             for (int64_t i = 0; i < k; i++)
                 memcpy(dst + (size_t)i * 64 + r * 4, row + i * 4, 4);
             break;
+        case LFM2_TYPE_Q4_K_X16: {
+            const block_q4_K *blk = (const block_q4_K *)row;
+            for (int64_t b = 0; b < k / QK_K; b++) {
+                uint8_t *sb = dst + (size_t)b * X16_Q4K_SB;
+                for (int j = 0; j < 4; j++)
+                    for (int c = 0; c < 8; c++)
+                        memcpy(sb + (j * 8 + c) * 64 + r * 4, blk[b].qs + 32 * j + 4 * c, 4);
+                for (int sub = 0; sub < 8; sub++) {
+                    uint8_t sc, mn;
+                    lfm2_get_scale_min_k4(sub, blk[b].scales, &sc, &mn);
+                    sb[2048 + sub * 16 + r] = sc;
+                    sb[2176 + sub * 16 + r] = mn;
+                }
+                memcpy(sb + 2304 + r * 2, &blk[b].d, 2);
+                memcpy(sb + 2336 + r * 2, &blk[b].dmin, 2);
+            }
+            break;
+        }
+        case LFM2_TYPE_Q6_K_X16: {
+            const block_q6_K *blk = (const block_q6_K *)row;
+            for (int64_t b = 0; b < k / QK_K; b++) {
+                uint8_t *sb = dst + (size_t)b * X16_Q6K_SB;
+                for (int h = 0; h < 2; h++) {
+                    for (int c = 0; c < 16; c++)
+                        memcpy(sb + (h * 16 + c) * 64 + r * 4, blk[b].ql + 64 * h + 4 * c, 4);
+                    for (int c = 0; c < 8; c++)
+                        memcpy(sb + 2048 + (h * 8 + c) * 64 + r * 4, blk[b].qh + 32 * h + 4 * c, 4);
+                }
+                for (int sub = 0; sub < 16; sub++)
+                    sb[3072 + sub * 16 + r] = (uint8_t)blk[b].scales[sub];
+                memcpy(sb + 3328 + r * 2, &blk[b].d, 2);
+            }
+            break;
+        }
         }
     }
+}
+
+/* The 6-bit value of element e (0..255) of lane `lane` in a Q6_K_X16 super-block. */
+static inline int q6_value(const uint8_t *sb, int lane, int e)
+{
+    const int h = e / 128, w = e % 128, part = w / 32, l = w % 32;
+    const int qlbyte = (part & 1) ? 32 + l : l;   /* parts 1 and 3 read ql[l + 32] */
+    const uint8_t ql = sb[(h * 16 + qlbyte / 4) * 64 + lane * 4 + qlbyte % 4];
+    const uint8_t qh = sb[2048 + (h * 8 + l / 4) * 64 + lane * 4 + l % 4];
+    const int lo = part < 2 ? (ql & 0xF) : (ql >> 4);
+    return lo | (((qh >> (2 * part)) & 3) << 4);
+}
+
+/* The 4-bit value of element e of lane `lane` in a Q4_K_X16 super-block. */
+static inline int q4k_value(const uint8_t *sb, int lane, int e)
+{
+    const int j = e / 64, w = e % 64, hi = w >= 32, l = w % 32;
+    const uint8_t q = sb[(j * 8 + l / 4) * 64 + lane * 4 + l % 4];
+    return hi ? q >> 4 : q & 0xF;
 }
 
 void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_source)
@@ -102,7 +166,7 @@ void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_sou
     *out = *w;
     const int xt = x16_of(w->type);
     const int64_t k = w->ne[0], rows = w->ne[1], slabs = w->ne[2] * w->ne[3];
-    if (xt < 0 || k <= 0 || rows <= 0 || k % 32 != 0)
+    if (xt < 0 || k <= 0 || rows <= 0 || k % lfm2_type_block_elems(w->type) != 0)
         return NULL;
     /* slabs (MoE experts) must stay 16-row aligned to be addressed by nb1 */
     if (slabs > 1 && rows % 16 != 0)
@@ -192,6 +256,30 @@ void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out)
         for (int64_t i = 0; i < k; i++)
             memcpy(out + i, g + (size_t)i * 64 + lane * 4, 4);
         break;
+    case LFM2_TYPE_Q4_K_X16:   /* as dq_q4_K: (d·sc)·q − dmin·m */
+        for (int64_t b = 0; b < k / QK_K; b++) {
+            const uint8_t *sb = g + (size_t)b * X16_Q4K_SB;
+            uint16_t dh, mh;
+            memcpy(&dh, sb + 2304 + lane * 2, 2);
+            memcpy(&mh, sb + 2336 + lane * 2, 2);
+            const float d = lfm2_fp16_to_fp32(dh), dmin = lfm2_fp16_to_fp32(mh);
+            for (int e = 0; e < QK_K; e++) {
+                const int sub = e / 32;
+                const float d1 = d * sb[2048 + sub * 16 + lane], m1 = dmin * sb[2176 + sub * 16 + lane];
+                out[b * QK_K + e] = d1 * (float)q4k_value(sb, lane, e) - m1;
+            }
+        }
+        break;
+    case LFM2_TYPE_Q6_K_X16:   /* as dq_q6_K: d·sc·(q − 32) */
+        for (int64_t b = 0; b < k / QK_K; b++) {
+            const uint8_t *sb = g + (size_t)b * X16_Q6K_SB;
+            uint16_t dh;
+            memcpy(&dh, sb + 3328 + lane * 2, 2);
+            const float d = lfm2_fp16_to_fp32(dh);
+            for (int e = 0; e < QK_K; e++)
+                out[b * QK_K + e] = d * (float)(int8_t)sb[3072 + (e / 16) * 16 + lane] * (float)(q6_value(sb, lane, e) - 32);
+        }
+        break;
     }
 }
 
@@ -223,6 +311,37 @@ void lfm2_x16q_pack(lfm2_act_fn quant, int c, const float *x, int64_t ldx, int64
                 s += blk.qs[i];
             corr[b] = -c * s;
             dx[b] = lfm2_fp16_to_fp32(blk.d);
+        }
+    }
+}
+
+size_t lfm2_x16k_token_bytes(int64_t k)
+{
+    return ((size_t)k + (size_t)(k / QK_K) * 64 + 63) & ~(size_t)63;
+}
+
+void lfm2_x16k_pack(lfm2_act_fn quant, const float *x, int64_t ldx, int64_t k, int64_t t0, int64_t t1,
+                    void *dst)
+{
+    const int64_t nb = k / QK_K;
+    const size_t ts = lfm2_x16k_token_bytes(k);
+    for (int64_t t = t0; t < t1; t++) {
+        uint8_t *p = (uint8_t *)dst + (size_t)t * ts;
+        int32_t *aux = (int32_t *)(p + k);
+        for (int64_t b = 0; b < nb; b++) {
+            block_q8_K blk;
+            quant(x + t * ldx + b * QK_K, &blk, QK_K);
+            memcpy(p + b * QK_K, blk.qs, QK_K);
+            int32_t *a = aux + b * 16;
+            memcpy(&a[0], &blk.d, 4);
+            for (int i = 0; i < 4; i++) {   /* 32-element sums of sub-blocks 2i, 2i+1 */
+                const int s0 = blk.bsums[4 * i] + blk.bsums[4 * i + 1];
+                const int s1 = blk.bsums[4 * i + 2] + blk.bsums[4 * i + 3];
+                a[1 + i] = (int32_t)((uint32_t)(uint16_t)s0 | ((uint32_t)(uint16_t)s1 << 16));
+            }
+            for (int i = 0; i < 8; i++)
+                a[5 + i] = (int32_t)((uint32_t)(uint16_t)blk.bsums[2 * i] | ((uint32_t)(uint16_t)blk.bsums[2 * i + 1] << 16));
+            a[13] = a[14] = a[15] = 0;
         }
     }
 }
@@ -312,7 +431,67 @@ static void scalar_run_f(int xt, int64_t k, const void *w, size_t nb1, int64_t r
     }
 }
 
+/* K-quants: per super-block isum = Σ_sub sc·Σ q·x (Q6_K: q − 32 via the 16-element sums),
+ * Q4_K msum = Σ_sub m·Σ x; acc += isum·(d_w·d_x), acc −= msum·(dmin_w·d_x). */
+static void scalar_run_k(int xt, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                         const void *packed, int64_t n, float *y, int64_t ldy)
+{
+    const int64_t nb = k / QK_K;
+    const size_t gb = nb1 * 16, ts = lfm2_x16k_token_bytes(k);
+    const size_t sbb = xt == LFM2_TYPE_Q4_K_X16 ? X16_Q4K_SB : X16_Q6K_SB;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *g = (const uint8_t *)w + (size_t)(r / 16) * gb;
+        const int lane = (int)(r % 16);
+        for (int64_t t = 0; t < n; t++) {
+            const int8_t *xq = (const int8_t *)((const uint8_t *)packed + (size_t)t * ts);
+            const int32_t *aux = (const int32_t *)(xq + k);
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *sb = g + (size_t)b * sbb;
+                const int8_t *x = xq + b * QK_K;
+                float dx;
+                memcpy(&dx, &aux[b * 16], 4);
+                int isum = 0, msum = 0;
+                if (xt == LFM2_TYPE_Q4_K_X16) {
+                    for (int sub = 0; sub < 8; sub++) {
+                        int dot = 0, xs = 0;
+                        for (int e = 32 * sub; e < 32 * sub + 32; e++) {
+                            dot += q4k_value(sb, lane, e) * x[e];
+                            xs += x[e];
+                        }
+                        isum += sb[2048 + sub * 16 + lane] * dot;
+                        msum += sb[2176 + sub * 16 + lane] * xs;
+                    }
+                    uint16_t dh, mh;
+                    memcpy(&dh, sb + 2304 + lane * 2, 2);
+                    memcpy(&mh, sb + 2336 + lane * 2, 2);
+                    acc += (float)isum * (lfm2_fp16_to_fp32(dh) * dx);
+                    acc -= (float)msum * (lfm2_fp16_to_fp32(mh) * dx);
+                } else {
+                    for (int sub = 0; sub < 16; sub++) {
+                        int dot = 0;
+                        for (int e = 16 * sub; e < 16 * sub + 16; e++)
+                            dot += (q6_value(sb, lane, e) - 32) * x[e];
+                        isum += (int8_t)sb[3072 + sub * 16 + lane] * dot;
+                    }
+                    uint16_t dh;
+                    memcpy(&dh, sb + 3328 + lane * 2, 2);
+                    acc += (float)isum * (lfm2_fp16_to_fp32(dh) * dx);
+                }
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}
+
 static size_t q_packed(int64_t k, int64_t n) { return lfm2_x16q_token_bytes(k) * (size_t)n; }
+static size_t k_packed(int64_t k, int64_t n) { return lfm2_x16k_token_bytes(k) * (size_t)n; }
+static void ref_q8_K(const float *x, void *y, int64_t k) { lfm2_quantize_row_q8_K(x, y, k); }
+static void pack_k(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    lfm2_x16k_pack(ref_q8_K, x, ldx, k, t0, t1, dst);
+}
 static size_t f_packed(int64_t k, int64_t n) { return lfm2_x16f_token_bytes(k) * (size_t)n; }
 static size_t no_tmp(int64_t k) { (void)k; return 0; }
 
@@ -350,11 +529,15 @@ RUN(run_q8, scalar_run_q, LFM2_TYPE_Q8_0_X16)
 RUN(run_q4, scalar_run_q, LFM2_TYPE_Q4_0_X16)
 RUN(run_f16, scalar_run_f, LFM2_TYPE_F16_X16)
 RUN(run_f32, scalar_run_f, LFM2_TYPE_F32_X16)
+RUN(run_q4k, scalar_run_k, LFM2_TYPE_Q4_K_X16)
+RUN(run_q6k, scalar_run_k, LFM2_TYPE_Q6_K_X16)
 
 static const struct lfm2_gemm g_q8 = { q_packed, pack_q8, no_tmp, run_q8, 1 };
 static const struct lfm2_gemm g_q4 = { q_packed, pack_q4, no_tmp, run_q4, 1 };
 static const struct lfm2_gemm g_f16 = { f_packed, pack_f16, no_tmp, run_f16, 1 };
 static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 };
+static const struct lfm2_gemm g_q4k = { k_packed, pack_k, no_tmp, run_q4k, 1 };
+static const struct lfm2_gemm g_q6k = { k_packed, pack_k, no_tmp, run_q6k, 1 };
 
 void lfm2_x16_init_scalar(struct lfm2_kernels *k)
 {
@@ -362,4 +545,6 @@ void lfm2_x16_init_scalar(struct lfm2_kernels *k)
     k->gemm[LFM2_TYPE_Q4_0_X16] = &g_q4;
     k->gemm[LFM2_TYPE_F16_X16] = &g_f16;
     k->gemm[LFM2_TYPE_F32_X16] = &g_f32;
+    k->gemm[LFM2_TYPE_Q4_K_X16] = &g_q4k;
+    k->gemm[LFM2_TYPE_Q6_K_X16] = &g_q6k;
 }

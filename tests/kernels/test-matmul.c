@@ -374,8 +374,8 @@ static void test_products(lfm2_pool *pool, int prepare)
 /* 3-D (expert) tensors: prepared slabs multiply like the original slabs. */
 static void test_prepared_slabs(lfm2_pool *pool)
 {
-    const enum lfm2_type types[2] = { LFM2_TYPE_Q4_0, LFM2_TYPE_F16 };
-    for (int ti = 0; ti < 2; ti++) {
+    const enum lfm2_type types[3] = { LFM2_TYPE_Q4_0, LFM2_TYPE_F16, LFM2_TYPE_Q6_K };
+    for (int ti = 0; ti < 3; ti++) {
         const int64_t k = 256, rows = 32, ns = 3;
         struct weight w;
         make_weight(&w, types[ti], k, rows * ns);
