@@ -564,4 +564,5 @@ void lfm2_kernels_init_avx2(struct lfm2_kernels *k)
     k->dot_f32 = dot_f32;
     k->axpy_f32 = axpy_f32;
     k->scale_f32 = scale_f32;
+    lfm2_x16_init_avx2(k);
 }

@@ -1,0 +1,421 @@
+/* avx2-x16.c — AVX2 kernels for the prepared layouts (x16.c: 16 rows interleaved).
+ *
+ * A group of 16 rows is two ymm halves of 8 rows. Without VNNI, 4-byte dot products per row go
+ * through VPMADDUBSW (unsigned weights × signed activations into int16 pairs, which cannot
+ * overflow: |w| ≤ 128 with the sign moved onto x for Q8_0, ≤ 15 or ≤ 63 for the others) and
+ * VPMADDWD with ones. Per (row, token) the sequence of operations is the same for any batch,
+ * so batched and one-token products agree bit for bit, as on the other paths.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE __m256i dot4_u8(__m256i u, __m256i xs)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, xs), _mm256_set1_epi16(1));
+}
+
+/* signed w · signed x, 4 bytes per lane */
+INLINE __m256i dot4_i8(__m256i w, __m256i xb)
+{
+    return dot4_u8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xb, w));
+}
+
+INLINE void store8(float *y, __m256 v, int valid)
+{
+    if (valid >= 8) {
+        _mm256_storeu_ps(y, v);
+    } else if (valid > 0) {
+        float t[8];
+        _mm256_storeu_ps(t, v);
+        memcpy(y, t, (size_t)valid * sizeof(float));
+    }
+}
+
+INLINE void store_group(float *y, const __m256 v[2], int valid)
+{
+    store8(y, v[0], valid);
+    store8(y + 8, v[1], valid - 8);
+}
+
+/* ---- Q8_0 / Q4_0 ---- */
+
+INLINE void xq_kernel(const int IS_Q4, const int T, int64_t nb, const uint8_t *g, const uint8_t *xp,
+                      size_t ts, int64_t k, float *y, int64_t ldy, int valid)
+{
+    const size_t qbytes = IS_Q4 ? 256 : 512;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 facc[4][2];
+    for (int t = 0; t < T; t++)
+        facc[t][0] = facc[t][1] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        __m256i acc[4][2];
+        for (int t = 0; t < T; t++) {
+            /* Q4_0 nibbles carry +8: start at −8·Σx (from the pack); Q8_0 needs no offset */
+            const __m256i c = IS_Q4 ? _mm256_set1_epi32(((const int32_t *)(xp + (size_t)t * ts + k))[b])
+                                    : _mm256_setzero_si256();
+            acc[t][0] = acc[t][1] = c;
+        }
+        const uint8_t *qb = g + (size_t)b * qbytes;
+        if (IS_Q4) {
+            for (int m = 0; m < 4; m++) {
+                __m256i lo[2], hi[2];
+                for (int h = 0; h < 2; h++) {
+                    const __m256i l = _mm256_load_si256((const __m256i *)(qb + m * 64 + h * 32));
+                    lo[h] = _mm256_and_si256(l, m4);
+                    hi[h] = _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+                }
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xq = (const int8_t *)(xp + (size_t)t * ts) + b * 32;
+                    int32_t a0, a1;
+                    memcpy(&a0, xq + 4 * m, 4);
+                    memcpy(&a1, xq + 16 + 4 * m, 4);
+                    const __m256i x0 = _mm256_set1_epi32(a0), x1 = _mm256_set1_epi32(a1);
+                    for (int h = 0; h < 2; h++) {
+                        acc[t][h] = _mm256_add_epi32(acc[t][h], dot4_u8(lo[h], x0));
+                        acc[t][h] = _mm256_add_epi32(acc[t][h], dot4_u8(hi[h], x1));
+                    }
+                }
+            }
+        } else {
+            for (int j = 0; j < 8; j++) {
+                __m256i wv[2];
+                for (int h = 0; h < 2; h++)
+                    wv[h] = _mm256_load_si256((const __m256i *)(qb + j * 64 + h * 32));
+                for (int t = 0; t < T; t++) {
+                    int32_t a;
+                    memcpy(&a, (const int8_t *)(xp + (size_t)t * ts) + b * 32 + 4 * j, 4);
+                    const __m256i xv = _mm256_set1_epi32(a);
+                    for (int h = 0; h < 2; h++)
+                        acc[t][h] = _mm256_add_epi32(acc[t][h], dot4_i8(wv[h], xv));
+                }
+            }
+        }
+        const uint8_t *dp = g + (size_t)nb * qbytes + (size_t)b * 32;
+        const __m256 dw[2] = { _mm256_cvtph_ps(_mm_load_si128((const __m128i *)dp)),
+                               _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(dp + 16))) };
+        for (int t = 0; t < T; t++) {
+            const float *dx = (const float *)(xp + (size_t)t * ts + k + nb * 4);
+            const __m256 dxv = _mm256_set1_ps(dx[b]);
+            for (int h = 0; h < 2; h++)
+                facc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t][h]), _mm256_mul_ps(dw[h], dxv), facc[t][h]);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        store_group(y + t * ldy, facc[t], valid);
+}
+
+/* ---- F16 / F32 ---- */
+
+INLINE void xf_kernel(const int IS_F16, const int T, int64_t k, const uint8_t *g, const uint8_t *xp,
+                      size_t ts, float *y, int64_t ldy, int valid)
+{
+    const size_t kbytes = IS_F16 ? 32 : 64;
+    __m256 facc[4][2];
+    for (int t = 0; t < T; t++)
+        facc[t][0] = facc[t][1] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < k; i++) {
+        const uint8_t *p = g + (size_t)i * kbytes;
+        __m256 wv[2];
+        if (IS_F16) {
+            wv[0] = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)p));
+            wv[1] = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(p + 16)));
+        } else {
+            wv[0] = _mm256_load_ps((const float *)p);
+            wv[1] = _mm256_load_ps((const float *)(p + 32));
+        }
+        for (int t = 0; t < T; t++) {
+            const __m256 xv = _mm256_set1_ps(((const float *)(xp + (size_t)t * ts))[i]);
+            facc[t][0] = _mm256_fmadd_ps(wv[0], xv, facc[t][0]);
+            facc[t][1] = _mm256_fmadd_ps(wv[1], xv, facc[t][1]);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        store_group(y + t * ldy, facc[t], valid);
+}
+
+/* ---- K-quants ---- */
+
+INLINE __m256i pairs16(const uint8_t *a, const uint8_t *b, int is_signed)
+{
+    const __m128i va = _mm_loadl_epi64((const __m128i *)a), vb = _mm_loadl_epi64((const __m128i *)b);
+    const __m256i lo = is_signed ? _mm256_cvtepi8_epi32(va) : _mm256_cvtepu8_epi32(va);
+    const __m256i hi = is_signed ? _mm256_cvtepi8_epi32(vb) : _mm256_cvtepu8_epi32(vb);
+    return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(hi, 16));
+}
+
+INLINE __m256i u8x8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
+INLINE __m256i i8x8(const uint8_t *p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
+
+INLINE void xk4_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t *xp, size_t ts,
+                       int64_t k, float *y, int64_t ldy, int valid)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 facc[4][2];
+    for (int t = 0; t < T; t++)
+        facc[t][0] = facc[t][1] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *sb = g + (size_t)b * X16_Q4K_SB;
+        __m256i isum[4][2];
+        for (int t = 0; t < T; t++)
+            isum[t][0] = isum[t][1] = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            __m256i alo[4][2], ahi[4][2];
+            for (int t = 0; t < T; t++)
+                alo[t][0] = alo[t][1] = ahi[t][0] = ahi[t][1] = _mm256_setzero_si256();
+            for (int c = 0; c < 8; c++) {
+                __m256i lo[2], hi[2];
+                for (int h = 0; h < 2; h++) {
+                    const __m256i l = _mm256_load_si256((const __m256i *)(sb + (j * 8 + c) * 64 + h * 32));
+                    lo[h] = _mm256_and_si256(l, m4);
+                    hi[h] = _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+                }
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xq = (const int8_t *)(xp + (size_t)t * ts) + b * QK_K + 64 * j + 4 * c;
+                    int32_t a0, a1;
+                    memcpy(&a0, xq, 4);
+                    memcpy(&a1, xq + 32, 4);
+                    const __m256i x0 = _mm256_set1_epi32(a0), x1 = _mm256_set1_epi32(a1);
+                    for (int h = 0; h < 2; h++) {
+                        alo[t][h] = _mm256_add_epi32(alo[t][h], dot4_u8(lo[h], x0));
+                        ahi[t][h] = _mm256_add_epi32(ahi[t][h], dot4_u8(hi[h], x1));
+                    }
+                }
+            }
+            for (int h = 0; h < 2; h++) {
+                const __m256i s0 = u8x8(sb + 2048 + (2 * j) * 16 + h * 8);
+                const __m256i s1 = u8x8(sb + 2048 + (2 * j + 1) * 16 + h * 8);
+                for (int t = 0; t < T; t++)
+                    isum[t][h] = _mm256_add_epi32(isum[t][h], _mm256_add_epi32(_mm256_mullo_epi32(alo[t][h], s0),
+                                                                               _mm256_mullo_epi32(ahi[t][h], s1)));
+            }
+        }
+        for (int h = 0; h < 2; h++) {
+            const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 2304 + h * 16)));
+            const __m256 mv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 2336 + h * 16)));
+            __m256i mp[4];
+            for (int i = 0; i < 4; i++)
+                mp[i] = pairs16(sb + 2176 + (2 * i) * 16 + h * 8, sb + 2176 + (2 * i + 1) * 16 + h * 8, 0);
+            for (int t = 0; t < T; t++) {
+                const int32_t *aux = (const int32_t *)(xp + (size_t)t * ts + k) + b * 16;
+                __m256i msum = _mm256_setzero_si256();
+                for (int i = 0; i < 4; i++)
+                    msum = _mm256_add_epi32(msum, _mm256_madd_epi16(mp[i], _mm256_set1_epi32(aux[1 + i])));
+                float dx;
+                memcpy(&dx, aux, 4);
+                const __m256 dxv = _mm256_set1_ps(dx);
+                facc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t][h]), _mm256_mul_ps(dv, dxv), facc[t][h]);
+                facc[t][h] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_mul_ps(mv, dxv), facc[t][h]);
+            }
+        }
+    }
+    for (int t = 0; t < T; t++)
+        store_group(y + t * ldy, facc[t], valid);
+}
+
+INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t *xp, size_t ts,
+                       int64_t k, float *y, int64_t ldy, int valid)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
+    __m256 facc[4][2];
+    for (int t = 0; t < T; t++)
+        facc[t][0] = facc[t][1] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *sb = g + (size_t)b * X16_Q6K_SB;
+        __m256i isum[4][2];
+        for (int t = 0; t < T; t++)
+            isum[t][0] = isum[t][1] = _mm256_setzero_si256();
+        for (int hf = 0; hf < 2; hf++) {
+            for (int q = 0; q < 2; q++) {
+                __m256i acc[4][4][2];   /* [t][part][half] */
+                for (int t = 0; t < T; t++)
+                    for (int part = 0; part < 4; part++)
+                        acc[t][part][0] = acc[t][part][1] = _mm256_setzero_si256();
+                for (int cc = 0; cc < 4; cc++) {
+                    const int c = 4 * q + cc;
+                    __m256i e[4][2];
+                    for (int h = 0; h < 2; h++) {
+                        const __m256i A = _mm256_load_si256((const __m256i *)(sb + (hf * 16 + c) * 64 + h * 32));
+                        const __m256i B = _mm256_load_si256((const __m256i *)(sb + (hf * 16 + 8 + c) * 64 + h * 32));
+                        const __m256i Q = _mm256_load_si256((const __m256i *)(sb + 2048 + (hf * 8 + c) * 64 + h * 32));
+                        e[0][h] = _mm256_or_si256(_mm256_and_si256(A, m4), _mm256_slli_epi16(_mm256_and_si256(Q, m3), 4));
+                        e[1][h] = _mm256_or_si256(_mm256_and_si256(B, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(Q, 2), m3), 4));
+                        e[2][h] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(A, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(Q, 4), m3), 4));
+                        e[3][h] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(B, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(Q, 6), m3), 4));
+                    }
+                    for (int t = 0; t < T; t++) {
+                        const int8_t *xq = (const int8_t *)(xp + (size_t)t * ts) + b * QK_K + 128 * hf + 4 * c;
+                        for (int part = 0; part < 4; part++) {
+                            int32_t a;
+                            memcpy(&a, xq + 32 * part, 4);
+                            const __m256i xv = _mm256_set1_epi32(a);
+                            for (int h = 0; h < 2; h++)
+                                acc[t][part][h] = _mm256_add_epi32(acc[t][part][h], dot4_u8(e[part][h], xv));
+                        }
+                    }
+                }
+                for (int part = 0; part < 4; part++) {
+                    const int sub = 8 * hf + 2 * part + q;
+                    for (int h = 0; h < 2; h++) {
+                        const __m256i sv = i8x8(sb + 3072 + sub * 16 + h * 8);
+                        for (int t = 0; t < T; t++)
+                            isum[t][h] = _mm256_add_epi32(isum[t][h], _mm256_mullo_epi32(acc[t][part][h], sv));
+                    }
+                }
+            }
+        }
+        for (int h = 0; h < 2; h++) {
+            const __m256 dv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(sb + 3328 + h * 16)));
+            __m256i sp[8];
+            for (int i = 0; i < 8; i++)
+                sp[i] = pairs16(sb + 3072 + (2 * i) * 16 + h * 8, sb + 3072 + (2 * i + 1) * 16 + h * 8, 1);
+            for (int t = 0; t < T; t++) {
+                const int32_t *aux = (const int32_t *)(xp + (size_t)t * ts + k) + b * 16;
+                __m256i corr = _mm256_setzero_si256();
+                for (int i = 0; i < 8; i++)
+                    corr = _mm256_add_epi32(corr, _mm256_madd_epi16(sp[i], _mm256_set1_epi32(aux[5 + i])));
+                const __m256i is = _mm256_sub_epi32(isum[t][h], _mm256_slli_epi32(corr, 5));
+                float dx;
+                memcpy(&dx, aux, 4);
+                facc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(dv, _mm256_set1_ps(dx)), facc[t][h]);
+            }
+        }
+    }
+    for (int t = 0; t < T; t++)
+        store_group(y + t * ldy, facc[t], valid);
+}
+
+/* ---- dispatch: one group × up to 4 tokens per call ---- */
+
+#define RUN_GROUPS(TOKEN_BYTES, CALL)                                                            \
+    const size_t gb = nb1 * 16, ts = TOKEN_BYTES;                                                \
+    for (int64_t t = 0; t < n; t += 4) {                                                         \
+        const int T = n - t >= 4 ? 4 : (int)(n - t);                                             \
+        const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
+        for (int64_t g = r0 / 16; g * 16 < r1; g++) {                                            \
+            const int valid = r1 - g * 16 >= 16 ? 16 : (int)(r1 - g * 16);                       \
+            const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb;                             \
+            if (T == 1 && (g + 1) * 16 < r1)   /* decode: the next group into L2 */              \
+                for (size_t o = 0; o < gb; o += 64)                                              \
+                    _mm_prefetch((const char *)gp + gb + o, _MM_HINT_T1);                        \
+            float *yo = y + t * ldy + g * 16;                                                    \
+            switch (T) {                                                                         \
+            case 1: CALL(1); break;                                                              \
+            case 2: CALL(2); break;                                                              \
+            case 3: CALL(3); break;                                                              \
+            default: CALL(4); break;                                                             \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
+                   int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    const int64_t nb = k / 32;
+#define C(T_) xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16q_token_bytes(k), C)
+#undef C
+}
+
+static void run_q4(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
+                   int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    const int64_t nb = k / 32;
+#define C(T_) xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16q_token_bytes(k), C)
+#undef C
+}
+
+static void run_f16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
+                    int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+#define C(T_) xf_kernel(1, T_, k, gp, xt, ts, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), C)
+#undef C
+}
+
+static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
+                    int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+#define C(T_) xf_kernel(0, T_, k, gp, xt, ts, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), C)
+#undef C
+}
+
+static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
+                    int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    const int64_t nb = k / QK_K;
+#define C(T_) xk4_kernel(T_, nb, gp, xt, ts, k, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), C)
+#undef C
+}
+
+static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
+                    int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    const int64_t nb = k / QK_K;
+#define C(T_) xk6_kernel(T_, nb, gp, xt, ts, k, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), C)
+#undef C
+}
+
+/* activation packs with this path's (bit-exact) quantizers */
+static lfm2_act_fn g_quant, g_quant_k;
+static size_t q_packed(int64_t k, int64_t n) { return lfm2_x16q_token_bytes(k) * (size_t)n; }
+static size_t f_packed(int64_t k, int64_t n) { return lfm2_x16f_token_bytes(k) * (size_t)n; }
+static size_t k_packed(int64_t k, int64_t n) { return lfm2_x16k_token_bytes(k) * (size_t)n; }
+static size_t no_tmp(int64_t k) { (void)k; return 0; }
+static void pack_q8(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    lfm2_x16q_pack(g_quant, 128, x, ldx, k, t0, t1, dst);
+}
+static void pack_q4(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    lfm2_x16q_pack(g_quant, 8, x, ldx, k, t0, t1, dst);
+}
+static void pack_f16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    lfm2_x16f_pack(LFM2_ACT_F16, x, ldx, k, t0, t1, dst);
+}
+static void pack_f32(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    lfm2_x16f_pack(LFM2_ACT_F32, x, ldx, k, t0, t1, dst);
+}
+static void pack_k(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    lfm2_x16k_pack(g_quant_k, x, ldx, k, t0, t1, dst);
+}
+
+static const struct lfm2_gemm g_q8 = { q_packed, pack_q8, no_tmp, run_q8, 1 };
+static const struct lfm2_gemm g_q4 = { q_packed, pack_q4, no_tmp, run_q4, 1 };
+static const struct lfm2_gemm g_f16 = { f_packed, pack_f16, no_tmp, run_f16, 1 };
+static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 };
+static const struct lfm2_gemm g_q4k = { k_packed, pack_k, no_tmp, run_q4k, 1 };
+static const struct lfm2_gemm g_q6k = { k_packed, pack_k, no_tmp, run_q6k, 1 };
+
+void lfm2_x16_init_avx2(struct lfm2_kernels *k)
+{
+    g_quant = k->act[LFM2_ACT_Q8_0];
+    g_quant_k = k->act[LFM2_ACT_Q8_K];
+    k->gemm[LFM2_TYPE_Q8_0_X16] = &g_q8;
+    k->gemm[LFM2_TYPE_Q4_0_X16] = &g_q4;
+    k->gemm[LFM2_TYPE_F16_X16] = &g_f16;
+    k->gemm[LFM2_TYPE_F32_X16] = &g_f32;
+    k->gemm[LFM2_TYPE_Q4_K_X16] = &g_q4k;
+    k->gemm[LFM2_TYPE_Q6_K_X16] = &g_q6k;
+}
