@@ -326,6 +326,8 @@ prefill_media (GstLfm2Gen * gen, const GstLfm2GenMedia * m, const gint * cancel,
       /* ids are int32 like lfm2_token; the layout is read in place */
       if (!decode (gen, lfm2_batch_tokens ((const lfm2_token *) m->layout + i, j - i), error))
         return FALSE;
+      for (gint k = i; k < j; k++)      /* marker ids count for the repetition penalty */
+        lfm2_sampler_accept (gen->sampler, m->layout[k]);
     } else {
       while (j < m->n_layout && m->layout[j] < 0)
         j++;
@@ -439,6 +441,10 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
   lfm2_sampler_reset (gen->sampler);
   if (gen->prefix_valid && lfm2_rewind (gen->ctx, gen->n_cached) < 0)
     return engine_error (error, "Could not rewind the context");
+  /* The repetition penalty sees the prompt's token ids too (as llama.cpp and transformers
+   * do): the cached prefix tokens are still in tokens[0 .. n_cached). */
+  for (gint i = 0; i < lfm2_n_past (gen->ctx); i++)
+    lfm2_sampler_accept (gen->sampler, gen->tokens[i]);
 
   /* Prefill: text pieces between the markers as token batches, media in between. */
   n_tok = lfm2_n_past (gen->ctx);
@@ -452,6 +458,8 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
       goto cancelled;
     if (!tokenize_into (gen, p, len, FALSE, &n_tok, error))
       return FALSE;
+    for (gint i = start; i < n_tok; i++)
+      lfm2_sampler_accept (gen->sampler, gen->tokens[i]);
     if (n_tok > start
         && !decode (gen, lfm2_batch_tokens (gen->tokens + start, n_tok - start), error))
       return FALSE;

@@ -69,11 +69,14 @@ ref_generate (const lfm2_model * model, const RefPart * parts, gint n_parts,
         g_error ("lfm2_tokenize: %d %s", n, lfm2_last_error ());
       if (n > 0 && lfm2_decode (ctx, lfm2_batch_tokens (toks, n)) != 0)
         g_error ("lfm2_decode: %s", lfm2_last_error ());
+      for (gint32 k = 0; k < n; k++)    /* prompt ids count for the repetition penalty */
+        lfm2_sampler_accept (smp, toks[k]);
     } else {
       if (first && lfm2_add_bos (model)) {
         lfm2_token bos = lfm2_token_bos (model);
         if (lfm2_decode (ctx, lfm2_batch_tokens (&bos, 1)) != 0)
           g_error ("lfm2_decode: %s", lfm2_last_error ());
+        lfm2_sampler_accept (smp, bos);
       }
       if (lfm2_decode (ctx, lfm2_batch_embd (parts[i].embd, parts[i].n_rows)) != 0)
         g_error ("lfm2_decode (embd): %s", lfm2_last_error ());
