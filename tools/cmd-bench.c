@@ -5,9 +5,12 @@
  *     tg: -n single-token decodes from an empty context;
  *     each the median of -r repeats after one warm-up round.
  *
- *   lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 5] [--json]
+ *   lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 5] [--prepared] [--json]
  *     one matrix product (random weights of TYPE, {k, o}) on -p tokens, for kernel work:
  *     reports GMAC/s and, for -p 1, the weight bytes streamed per second.
+ *
+ *   lfm2 bench --bandwidth [-t 2] [--mib 1024] [-r 3] [--json]
+ *     streaming read speed of a buffer larger than the caches: decode's memory roofline.
  */
 #include <errno.h>
 #include <limits.h>
@@ -295,11 +298,64 @@ static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_
     return 0;
 }
 
+/* ---- memory read bandwidth (the decode roofline) ---- */
+
+struct bw_job {
+    const uint64_t *buf;
+    size_t words;
+    uint64_t sink[64];
+};
+
+static void bw_task(void *arg, int ith, int nth)
+{
+    struct bw_job *j = arg;
+    const size_t per = j->words / (size_t)nth;
+    const uint64_t *p = j->buf + per * (size_t)ith;
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    for (size_t i = 0; i + 4 <= per; i += 4) {
+        a ^= p[i];
+        b ^= p[i + 1];
+        c ^= p[i + 2];
+        d ^= p[i + 3];
+    }
+    j->sink[ith & 63] = a ^ b ^ c ^ d;
+}
+
+static int bench_bandwidth(int n_threads, int mib, int reps, bool json)
+{
+    const size_t bytes = (size_t)mib << 20;
+    void *mem = NULL;
+    if (posix_memalign(&mem, 4096, bytes) != 0)
+        return cli_fail("bench", "cannot allocate %d MiB", mib);
+    memset(mem, 1, bytes);   /* fault every page in before timing */
+    lfm2_pool *pool = lfm2_pool_new(n_threads);
+    struct bw_job job = { .buf = mem, .words = bytes / 8 };
+    double *gbs = calloc((size_t)reps, sizeof *gbs);
+    lfm2_pool_run(pool, bw_task, &job);   /* warm-up */
+    for (int r = 0; r < reps; r++) {
+        const double t0 = lfm2_time_ms();
+        lfm2_pool_run(pool, bw_task, &job);
+        gbs[r] = bytes / ((lfm2_time_ms() - t0) * 1e-3) / 1e9;
+    }
+    const double med = median(gbs, reps);
+    if (json)
+        printf("{\"read_gb_per_s\": %.2f, \"threads\": %d, \"mib\": %d, \"repeats\": %d}\n", med,
+               lfm2_pool_n_threads(pool), mib, reps);
+    else
+        printf("memory read bandwidth: %.2f GB/s (%d threads, %d MiB buffer, median of %d)\n", med,
+               lfm2_pool_n_threads(pool), mib, reps);
+    lfm2_pool_free(pool);
+    free(gbs);
+    free(mem);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL, *mm_type = NULL;
     int n_prompt = 512, n_gen = 128, n_threads = 2, reps = 3, k = 1024, n_out = 4608;
-    bool json = false, p_set = false, prepared = false;
+    bool json = false, p_set = false, prepared = false, bandwidth = false;
+    int mib = 1024;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -314,9 +370,12 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(a, "--matmul")) { NEED(); mm_type = v; }
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--prepared")) prepared = true;
+        else if (!strcmp(a, "--bandwidth")) bandwidth = true;
+        else if (!strcmp(a, "--mib")) { NEED(); if (parse_pos(a, v, 16, 1 << 16, &mib)) return 1; }
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: lfm2 bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [--json]\n"
                    "       lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 3] [--prepared] [--json]\n"
+                   "       lfm2 bench --bandwidth [-t 2] [--mib 1024] [-r 3] [--json]   memory read speed\n"
                    "pp = one batch of -p tokens on an empty context; tg = -n single-token decodes;\n"
                    "each the median of -r runs after a warm-up. LFM2_CPU_PATH=scalar|avx2|avx512\n"
                    "forces a kernel path.\n");
@@ -325,6 +384,8 @@ int cmd_bench(int argc, char **argv)
             return cli_fail("bench", "unknown option '%s' (see lfm2 bench --help)", a);
 #undef NEED
     }
+    if (bandwidth)
+        return bench_bandwidth(n_threads, mib, reps, json);
     if (mm_type) {
         enum lfm2_type t = LFM2_TYPE_F32;
         if (parse_type(mm_type, &t))
