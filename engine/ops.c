@@ -20,9 +20,7 @@
 
 void lfm2_rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps)
 {
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++)
-        sum += (double)(x[i] * x[i]);
+    const double sum = lfm2_kernels_get()->sumsq(x, n);
     const float mean = (float)(sum / (double)n);
     const float scale = 1.0f / sqrtf(mean + eps);
     if (w) {

@@ -558,6 +558,7 @@ void lfm2_kernels_init_avx2(struct lfm2_kernels *k)
     k->tile[LFM2_TYPE_BF16] = tile_bf16;
     k->tile[LFM2_TYPE_F32] = tile_f32;
     k->silu_mul = silu_mul_avx2;
+    k->sumsq = sumsq_avx2;
     k->exp_sub_sum = exp_sub_sum_avx2;
     k->attn_block = attn_block_avx2;
     k->attn_scratch = attn_scratch_floats_avx2;

@@ -810,6 +810,7 @@ void lfm2_kernels_init_avx512(struct lfm2_kernels *k)
     k->tile[LFM2_TYPE_BF16] = (lfm2_cpu_flags() & LFM2_CPU_HAS_AVX512BF16) ? tile_bf16dp : tile_bf16;
     k->tile[LFM2_TYPE_F32] = tile_f32;
     k->silu_mul = silu_mul_avx512;
+    k->sumsq = sumsq_avx512;
     k->exp_sub_sum = exp_sub_sum_avx512;
     k->attn_block = attn_block_avx512;
     k->attn_scratch = attn_scratch_floats_avx512;

@@ -116,6 +116,7 @@ static void fill_from(struct lfm2_kernels *k, const struct lfm2_kernels *s)
     for (int i = LFM2_TYPE_COUNT; i < LFM2_KTYPE_COUNT; i++)
         if (!k->gemm[i]) k->gemm[i] = s->gemm[i];
     if (!k->silu_mul) k->silu_mul = s->silu_mul;
+    if (!k->sumsq) k->sumsq = s->sumsq;
     if (!k->exp_sub_sum) k->exp_sub_sum = s->exp_sub_sum;
     if (!k->attn_block) { k->attn_block = s->attn_block; k->attn_scratch = s->attn_scratch; }
     if (!k->dot_f32) k->dot_f32 = s->dot_f32;

@@ -82,6 +82,7 @@ struct lfm2_kernels {
 
     /* float helpers for attention and the elementwise ops */
     void (*silu_mul)(float *out, const float *g, const float *u, int64_t n);   /* u may be NULL */
+    double (*sumsq)(const float *x, int64_t n);   /* Σ fl(x·x) in double */
     double (*exp_sub_sum)(float *y, const float *x, float sub, int64_t n);     /* y = e^(x−sub) */
     /* attention for the query heads of kv head g, query rows [i0, i1) (≤ 16), with
      * attn_scratch(hd, n_head / n_head_kv) floats */

@@ -342,6 +342,7 @@ void lfm2_kernels_init_scalar(struct lfm2_kernels *k)
     k->tile[LFM2_TYPE_Q5_K] = tile_q5_K;
     k->tile[LFM2_TYPE_Q6_K] = tile_q6_K;
     k->silu_mul = silu_mul_generic;
+    k->sumsq = sumsq_generic;
     k->exp_sub_sum = exp_sub_sum_generic;
     k->attn_block = attn_block_generic;
     k->attn_scratch = attn_scratch_floats_generic;

@@ -174,6 +174,31 @@ static inline float SFX(vdot1)(const float *a, const float *b, int n)
     return SFX(vhsum)(acc);
 }
 
+/* Σ (x_i·x_i) with each product rounded to float (as ggml's RMS norm), summed in double
+ * lanes: the order differs from a sequential sum only at double precision. */
+typedef float vfh __attribute__((vector_size(SIMD_BYTES / 2)));
+typedef double vd __attribute__((vector_size(SIMD_BYTES)));
+
+static double SFX(sumsq)(const float *x, int64_t n)
+{
+    vd a0 = { 0 }, a1 = { 0 };
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL) {
+        vfh h0, h1;
+        memcpy(&h0, x + i, sizeof h0);
+        memcpy(&h1, x + i + VL / 2, sizeof h1);
+        a0 += __builtin_convertvector(h0 * h0, vd);
+        a1 += __builtin_convertvector(h1 * h1, vd);
+    }
+    a0 += a1;
+    double s = 0;
+    for (int l = 0; l < VL / 2; l++)
+        s += a0[l];
+    for (; i < n; i++)
+        s += (double)(x[i] * x[i]);
+    return s;
+}
+
 /* VL vectors → one vector whose lane j is vhsum(v[j]), with the same pairings as vhsum
  * (lane i + lane i+VL/2, then i + VL/4, …), so the sums are identical to VL vhsum calls. */
 static inline vf SFX(vhsum_many)(vf *v)
