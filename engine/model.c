@@ -122,14 +122,13 @@ static bool tensor_has(const struct loader *L, const char *fmt, ...)
     return lfm2_gguf_find_tensor(L->g, full) != NULL;
 }
 
-/* A 1-D (or small) vector as floats: the mapping itself when F32 (GGUF data is 32-byte
- * aligned), else a converted copy owned by the backbone. */
+/* A 1-D (or small) vector as floats, copied into memory owned by the backbone: after loading
+ * nothing reads the file mapping again, so the pages of prepared weights stay dropped (reading
+ * a small tensor in place would map its large read-ahead neighbours into the RSS). */
 static const float *vec_f32(struct loader *L, const lfm2_tensor *t)
 {
     if (!t)
         return NULL;
-    if (t->type == LFM2_TYPE_F32)
-        return (const float *)t->data;
     int64_t n = lfm2_tensor_nelements(t);
     float *f = malloc((size_t)n * sizeof(float));
     float **owned = realloc(L->bb->owned, (size_t)(L->bb->n_owned + 1) * sizeof *owned);
@@ -407,6 +406,55 @@ void lfm2_backbone_free(struct lfm2_backbone *bb)
     memset(bb, 0, sizeof *bb);
 }
 
+/* Rearranges one matrix into the kernels' 16-row interleaved layout (when its type has one);
+ * the view and the memory are owned by the backbone. drop: release the file pages copied. */
+static int prepare_one(struct lfm2_backbone *bb, const lfm2_tensor **slot, bool drop)
+{
+    if (!*slot)
+        return 0;
+    lfm2_tensor *view = malloc(sizeof *view);
+    float **owned = realloc(bb->owned, (size_t)(bb->n_owned + 2) * sizeof *owned);
+    if (owned)
+        bb->owned = owned;
+    if (!view || !owned) {
+        free(view);
+        return lfm2_set_error("out of memory");
+    }
+    lfm2_clear_error();
+    void *mem = lfm2_weights_prepare(*slot, view, drop);
+    if (!mem) { /* a type used as stored, or out of memory */
+        free(view);
+        return lfm2_last_error()[0] ? -1 : 0;
+    }
+    owned[bb->n_owned++] = mem; /* lfm2_weights_free() is free() */
+    owned[bb->n_owned++] = (float *)view;
+    *slot = view;
+    return 0;
+}
+
+/* Prepares every matrix of the backbone once at load: the layout both the prefill GEMM and
+ * the decode GEMV read at full speed (docs/benchmarks.md). */
+static int prepare_weights(struct lfm2_backbone *bb, bool drop)
+{
+    const bool tied = bb->output == bb->tok_embd;
+    if (prepare_one(bb, &bb->tok_embd, drop))
+        return -1;
+    if (tied)
+        bb->output = bb->tok_embd;
+    else if (prepare_one(bb, &bb->output, drop))
+        return -1;
+    for (int il = 0; il < bb->hp.n_layer; il++) {
+        struct lfm2_layer *ly = &bb->layers[il];
+        const lfm2_tensor **w[] = { &ly->conv_in, &ly->conv_out, &ly->wq, &ly->wk, &ly->wv, &ly->wo,
+                                    &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, &ly->gate_exps,
+                                    &ly->up_exps, &ly->down_exps };
+        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+            if (prepare_one(bb, w[i], drop))
+                return -1;
+    }
+    return 0;
+}
+
 /* ---- model ------------------------------------------------------------------------------------ */
 
 struct lfm2_model_params lfm2_model_default_params(void)
@@ -470,7 +518,7 @@ lfm2_model *lfm2_model_load(const char *path, struct lfm2_model_params params)
                                              : "");
         goto fail;
     }
-    if (lfm2_backbone_load(&m->bb, m->gguf, arch, ""))
+    if (lfm2_backbone_load(&m->bb, m->gguf, arch, "") || prepare_weights(&m->bb, params.use_mmap))
         goto fail;
 
     m->vocab = lfm2_vocab_load(m->gguf);
