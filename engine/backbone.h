@@ -50,14 +50,25 @@ int lfm2_backbone_load(struct lfm2_backbone *bb, const lfm2_gguf *g, const char 
                        const char *tprefix);
 void lfm2_backbone_free(struct lfm2_backbone *bb);
 
-/* Caches: per attention layer K and V rows, per conv layer the gated conv input s = B ⊙ X of
- * every position (the conv state at position p is rows p-2, p-1). Anonymous mappings, so
- * only the positions actually used become resident. */
+/* Caches. Attention layers keep K and V for every position (one anonymous mapping: only the
+ * positions used become resident). Short-convolution layers keep only their gated inputs
+ * s = B ⊙ X of the last L-1 positions — the convolution state; to return to an earlier
+ * position later, lfm2_checkpoint() snapshots that state (a few hundred KB, not a row per
+ * position: the conv history would cost more memory than the KV cache). */
+#define LFM2_MAX_CHECKPOINTS 8
+
+struct lfm2_checkpoint {
+    int32_t pos;
+    float *conv;       /* n_conv × (L-1) × n_embd */
+};
+
 struct lfm2_cache {
     int n_ctx;
-    int kv_dim_max;
     float **k, **v;    /* [n_attn][n_ctx × n_head_kv·head_dim] */
-    float **s;         /* [n_conv][n_ctx × n_embd] */
+    float *conv;       /* [n_conv][(L-1) × n_embd], oldest position first */
+    size_t conv_floats;
+    struct lfm2_checkpoint ckpt[LFM2_MAX_CHECKPOINTS];
+    int n_ckpt;
     void *map;
     size_t map_size;
 };
@@ -65,10 +76,13 @@ struct lfm2_cache {
 int lfm2_cache_init(struct lfm2_cache *c, const struct lfm2_backbone *bb, int n_ctx);
 void lfm2_cache_free(struct lfm2_cache *c);
 
-/* Scratch for one forward step of up to n_batch rows (allocated once per context). */
+/* Scratch for one forward step of up to n_batch rows (allocated once per context). Only the
+ * residual stream x, its normalized copy u and the block output o live across a layer; the
+ * operator and FFN intermediates share one work area (they are never alive together). */
 struct lfm2_scratch {
     int n_batch;
-    float *x, *u, *bcx, *y, *q, *k, *v, *att, *g, *h, *o;
+    float *x, *u, *o;
+    float *work;          /* n_batch × max(4 n_embd, 2 q_dim, 2 n_ff) */
     /* MoE */
     float *router;        /* [n_batch][n_expert] */
     int32_t *sel;         /* [n_batch][n_expert_used] */
@@ -81,9 +95,15 @@ struct lfm2_scratch {
 int lfm2_scratch_init(struct lfm2_scratch *s, const struct lfm2_backbone *bb, int n_batch);
 void lfm2_scratch_free(struct lfm2_scratch *s);
 
-/* Runs n rows (n <= scratch n_batch) at positions pos0 … pos0+n-1. Input rows are in s->x
- * (embedded tokens or injected embeddings); on return s->x holds the last hidden state
- * (before the final norm) of every row. */
+/* Snapshot / restore of the convolution state (see struct lfm2_cache). */
+int lfm2_cache_checkpoint(struct lfm2_cache *c, int32_t pos);
+/* Sets the convolution state for position pos: zero for 0, else a checkpoint's. Checkpoints
+ * past pos are dropped. -1 (error set) if no checkpoint is at pos. */
+int lfm2_cache_restore(struct lfm2_cache *c, int32_t pos);
+
+/* Runs n rows (n <= scratch n_batch) at positions pos0 … pos0+n-1, continuing from the conv
+ * state of position pos0. Input rows are in s->x (embedded tokens or injected embeddings); on
+ * return s->x holds the last hidden state (before the final norm) of every row. */
 void lfm2_backbone_forward(const struct lfm2_backbone *bb, struct lfm2_cache *cache,
                            struct lfm2_scratch *s, lfm2_pool *pool, int n, int32_t pos0);
 

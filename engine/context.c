@@ -231,12 +231,19 @@ float *lfm2_get_embeddings(lfm2_context *ctx, int32_t i)
     return ctx->embd + (size_t)i * ctx->bb->hp.n_embd;
 }
 
+int lfm2_checkpoint(lfm2_context *ctx)
+{
+    return lfm2_cache_checkpoint(&ctx->cache, ctx->n_past);
+}
+
 int lfm2_rewind(lfm2_context *ctx, int32_t n_past)
 {
     if (n_past < 0 || n_past > ctx->n_past)
         return lfm2_set_error("lfm2_rewind: position %d is outside 0..%d", n_past, ctx->n_past);
-    /* Rows past n_past are simply overwritten by the next decode; the conv state at n_past is
-     * rows n_past-2, n_past-1 of the conv history, which are intact. */
+    /* K/V rows past n_past are simply overwritten by the next decode; the convolution state of
+     * n_past comes from a checkpoint (or is zero at 0). */
+    if (n_past != ctx->n_past && lfm2_cache_restore(&ctx->cache, n_past))
+        return -1;
     ctx->n_past = n_past;
     ctx->n_outputs = 0;
     return 0;
@@ -253,21 +260,22 @@ struct state_header {
     int32_t n_past;
 };
 
-/* Bytes of cache rows per position, over all layers. */
-static size_t bytes_per_pos(const struct lfm2_backbone *bb)
+/* Bytes of K/V rows per position, over all attention layers. */
+static size_t kv_bytes_per_pos(const struct lfm2_backbone *bb)
 {
     size_t b = 0;
     for (int il = 0; il < bb->hp.n_layer; il++) {
         const struct lfm2_layer *ly = &bb->layers[il];
-        b += ly->kind == LFM2_LAYER_ATTENTION ? 2 * (size_t)ly->n_head_kv * bb->hp.head_dim
-                                              : (size_t)bb->hp.n_embd;
+        if (ly->kind == LFM2_LAYER_ATTENTION)
+            b += 2 * (size_t)ly->n_head_kv * bb->hp.head_dim;
     }
     return b * sizeof(float);
 }
 
 size_t lfm2_state_size(const lfm2_context *ctx)
 {
-    return sizeof(struct state_header) + bytes_per_pos(ctx->bb) * (size_t)ctx->n_past;
+    return sizeof(struct state_header) + ctx->cache.conv_floats * sizeof(float) +
+           kv_bytes_per_pos(ctx->bb) * (size_t)ctx->n_past;
 }
 
 size_t lfm2_state_save(const lfm2_context *ctx, void *dst, size_t size)
@@ -278,24 +286,21 @@ size_t lfm2_state_save(const lfm2_context *ctx, void *dst, size_t size)
         lfm2_set_error("lfm2_state_save: buffer of %zu bytes, %zu needed", size, need);
         return 0;
     }
-    struct state_header h = { STATE_MAGIC, 1, (uint32_t)bb->hp.n_layer, (uint32_t)bb->hp.n_embd,
+    struct state_header h = { STATE_MAGIC, 2, (uint32_t)bb->hp.n_layer, (uint32_t)bb->hp.n_embd,
                               (uint32_t)bb->hp.n_vocab, (uint32_t)bb->hp.head_dim, ctx->n_past };
     char *p = dst;
     memcpy(p, &h, sizeof h);
     p += sizeof h;
-    const size_t np = (size_t)ctx->n_past;
+    memcpy(p, ctx->cache.conv, ctx->cache.conv_floats * sizeof(float));
+    p += ctx->cache.conv_floats * sizeof(float);
     for (int il = 0; il < bb->hp.n_layer; il++) {
         const struct lfm2_layer *ly = &bb->layers[il];
-        if (ly->kind == LFM2_LAYER_ATTENTION) {
-            size_t n = np * ly->n_head_kv * bb->hp.head_dim * sizeof(float);
-            memcpy(p, ctx->cache.k[ly->cache_index], n);
-            memcpy(p + n, ctx->cache.v[ly->cache_index], n);
-            p += 2 * n;
-        } else {
-            size_t n = np * bb->hp.n_embd * sizeof(float);
-            memcpy(p, ctx->cache.s[ly->cache_index], n);
-            p += n;
-        }
+        if (ly->kind != LFM2_LAYER_ATTENTION)
+            continue;
+        size_t n = (size_t)ctx->n_past * ly->n_head_kv * bb->hp.head_dim * sizeof(float);
+        memcpy(p, ctx->cache.k[ly->cache_index], n);
+        memcpy(p + n, ctx->cache.v[ly->cache_index], n);
+        p += 2 * n;
     }
     return need;
 }
@@ -307,7 +312,7 @@ int lfm2_state_load(lfm2_context *ctx, const void *src, size_t size)
     if (size < sizeof h)
         return lfm2_set_error("lfm2_state_load: %zu bytes is too small for a state", size);
     memcpy(&h, src, sizeof h);
-    if (h.magic != STATE_MAGIC || h.version != 1)
+    if (h.magic != STATE_MAGIC || h.version != 2)
         return lfm2_set_error("lfm2_state_load: not an lfm2 state (bad magic or version)");
     if (h.n_layer != (uint32_t)bb->hp.n_layer || h.n_embd != (uint32_t)bb->hp.n_embd ||
         h.n_vocab != (uint32_t)bb->hp.n_vocab || h.head_dim != (uint32_t)bb->hp.head_dim)
@@ -315,23 +320,23 @@ int lfm2_state_load(lfm2_context *ctx, const void *src, size_t size)
     if (h.n_past < 0 || h.n_past > ctx->params.n_ctx)
         return lfm2_set_error("lfm2_state_load: %d positions do not fit a context of %d",
                               h.n_past, ctx->params.n_ctx);
-    if (size != sizeof h + bytes_per_pos(bb) * (size_t)h.n_past)
+    const size_t conv_bytes = ctx->cache.conv_floats * sizeof(float);
+    if (size != sizeof h + conv_bytes + kv_bytes_per_pos(bb) * (size_t)h.n_past)
         return lfm2_set_error("lfm2_state_load: size %zu does not match %d positions", size,
                               h.n_past);
     const char *p = (const char *)src + sizeof h;
-    const size_t np = (size_t)h.n_past;
+    /* forget checkpoints: they describe the sequence being replaced */
+    lfm2_cache_restore(&ctx->cache, 0);
+    memcpy(ctx->cache.conv, p, conv_bytes);
+    p += conv_bytes;
     for (int il = 0; il < bb->hp.n_layer; il++) {
         const struct lfm2_layer *ly = &bb->layers[il];
-        if (ly->kind == LFM2_LAYER_ATTENTION) {
-            size_t n = np * ly->n_head_kv * bb->hp.head_dim * sizeof(float);
-            memcpy(ctx->cache.k[ly->cache_index], p, n);
-            memcpy(ctx->cache.v[ly->cache_index], p + n, n);
-            p += 2 * n;
-        } else {
-            size_t n = np * bb->hp.n_embd * sizeof(float);
-            memcpy(ctx->cache.s[ly->cache_index], p, n);
-            p += n;
-        }
+        if (ly->kind != LFM2_LAYER_ATTENTION)
+            continue;
+        size_t n = (size_t)h.n_past * ly->n_head_kv * bb->hp.head_dim * sizeof(float);
+        memcpy(ctx->cache.k[ly->cache_index], p, n);
+        memcpy(ctx->cache.v[ly->cache_index], p + n, n);
+        p += 2 * n;
     }
     ctx->n_past = h.n_past;
     ctx->n_outputs = 0;

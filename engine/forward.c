@@ -7,7 +7,9 @@
  *   (the caller applies the final norm and the LM head to the rows it wants)
  *
  * All products go through lfm2_matmul (quantized kernels, thread pool); a batch of n rows is
- * processed layer by layer, so prefill turns into matrix-matrix products. */
+ * processed layer by layer, so prefill turns into matrix-matrix products. The per-row work
+ * between products (norms, the convolution, RoPE, SwiGLU) is split over the pool's threads by
+ * rows when the batch is large enough to pay for it. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,76 +27,129 @@ int lfm2_cache_init(struct lfm2_cache *c, const struct lfm2_backbone *bb, int n_
     c->n_ctx = n_ctx;
     c->k = calloc((size_t)bb->n_attn_layers + 1, sizeof *c->k);
     c->v = calloc((size_t)bb->n_attn_layers + 1, sizeof *c->v);
-    c->s = calloc((size_t)bb->n_conv_layers + 1, sizeof *c->s);
-    if (!c->k || !c->v || !c->s)
-        goto oom;
+    c->conv_floats = (size_t)bb->n_conv_layers * (hp->n_conv_cache > 1 ? hp->n_conv_cache - 1 : 0) *
+                     (size_t)hp->n_embd;
+    c->conv = calloc(c->conv_floats + 1, sizeof(float));
+    if (!c->k || !c->v || !c->conv) {
+        lfm2_cache_free(c);
+        return lfm2_set_error("out of memory");
+    }
 
-    /* One anonymous mapping for every layer's rows: pages become resident only for the
-     * positions actually written, so a large n_ctx costs address space, not memory. */
+    /* K and V of every attention layer in one anonymous mapping: pages become resident only
+     * for the positions actually written, so a large n_ctx costs address space, not memory. */
     size_t total = 0;
     for (int il = 0; il < hp->n_layer; il++) {
         const struct lfm2_layer *ly = &bb->layers[il];
-        size_t row = ly->kind == LFM2_LAYER_ATTENTION ? 2 * (size_t)ly->n_head_kv * hp->head_dim
-                                                      : (size_t)hp->n_embd;
-        total += (row * (size_t)n_ctx * sizeof(float) + 4095) & ~(size_t)4095;
+        if (ly->kind == LFM2_LAYER_ATTENTION)
+            total += (2 * (size_t)ly->n_head_kv * hp->head_dim * (size_t)n_ctx * sizeof(float) + 4095) &
+                     ~(size_t)4095;
     }
     if (total == 0)
-        total = 4096;
+        return 0;
     void *map = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                      -1, 0);
     if (map == MAP_FAILED) {
-        lfm2_set_error("cannot reserve %zu bytes for the caches of %d positions", total, n_ctx);
         lfm2_cache_free(c);
-        return -1;
+        return lfm2_set_error("cannot reserve %zu bytes for the KV cache of %d positions", total, n_ctx);
     }
     c->map = map;
     c->map_size = total;
     char *p = map;
     for (int il = 0; il < hp->n_layer; il++) {
         const struct lfm2_layer *ly = &bb->layers[il];
-        if (ly->kind == LFM2_LAYER_ATTENTION) {
-            size_t kv = (size_t)ly->n_head_kv * hp->head_dim * (size_t)n_ctx * sizeof(float);
-            c->k[ly->cache_index] = (float *)p;
-            c->v[ly->cache_index] = (float *)(p + kv);
-            p += (2 * kv + 4095) & ~(size_t)4095;
-        } else {
-            size_t sz = (size_t)hp->n_embd * (size_t)n_ctx * sizeof(float);
-            c->s[ly->cache_index] = (float *)p;
-            p += (sz + 4095) & ~(size_t)4095;
-        }
+        if (ly->kind != LFM2_LAYER_ATTENTION)
+            continue;
+        size_t kv = (size_t)ly->n_head_kv * hp->head_dim * (size_t)n_ctx * sizeof(float);
+        c->k[ly->cache_index] = (float *)p;
+        c->v[ly->cache_index] = (float *)(p + kv);
+        p += (2 * kv + 4095) & ~(size_t)4095;
     }
     return 0;
-oom:
-    lfm2_cache_free(c);
-    return lfm2_set_error("out of memory");
 }
 
 void lfm2_cache_free(struct lfm2_cache *c)
 {
     if (c->map)
         munmap(c->map, c->map_size);
+    for (int i = 0; i < c->n_ckpt; i++)
+        free(c->ckpt[i].conv);
     free(c->k);
     free(c->v);
-    free(c->s);
+    free(c->conv);
     memset(c, 0, sizeof *c);
 }
 
+int lfm2_cache_checkpoint(struct lfm2_cache *c, int32_t pos)
+{
+    struct lfm2_checkpoint *ck = NULL;
+    for (int i = 0; i < c->n_ckpt; i++)
+        if (c->ckpt[i].pos == pos)
+            ck = &c->ckpt[i];
+    if (!ck) {
+        if (c->n_ckpt == LFM2_MAX_CHECKPOINTS) { /* forget the oldest */
+            float *conv = c->ckpt[0].conv;
+            memmove(c->ckpt, c->ckpt + 1, (LFM2_MAX_CHECKPOINTS - 1) * sizeof c->ckpt[0]);
+            c->ckpt[LFM2_MAX_CHECKPOINTS - 1].conv = conv;
+            ck = &c->ckpt[LFM2_MAX_CHECKPOINTS - 1];
+        } else {
+            ck = &c->ckpt[c->n_ckpt];
+            if (!(ck->conv = malloc((c->conv_floats + 1) * sizeof(float))))
+                return lfm2_set_error("out of memory for a checkpoint");
+            c->n_ckpt++;
+        }
+    }
+    ck->pos = pos;
+    memcpy(ck->conv, c->conv, c->conv_floats * sizeof(float));
+    return 0;
+}
+
+int lfm2_cache_restore(struct lfm2_cache *c, int32_t pos)
+{
+    const struct lfm2_checkpoint *ck = NULL;
+    for (int i = 0; i < c->n_ckpt; i++)
+        if (c->ckpt[i].pos == pos)
+            ck = &c->ckpt[i];
+    if (ck)
+        memcpy(c->conv, ck->conv, c->conv_floats * sizeof(float));
+    else if (pos == 0)
+        memset(c->conv, 0, c->conv_floats * sizeof(float));
+    else
+        return lfm2_set_error("no checkpoint at position %d: the short-convolution state is kept "
+                              "only at positions saved with lfm2_checkpoint()",
+                              pos);
+    /* checkpoints past pos describe positions that will be overwritten */
+    int k = 0;
+    for (int i = 0; i < c->n_ckpt; i++) {
+        if (c->ckpt[i].pos <= pos)
+            c->ckpt[k++] = c->ckpt[i];
+        else
+            free(c->ckpt[i].conv);
+    }
+    c->n_ckpt = k;
+    return 0;
+}
+
 /* ---- scratch ----------------------------------------------------------------------------------- */
+
+static size_t work_width(const struct lfm2_hparams *hp)
+{
+    size_t w = 4 * (size_t)hp->n_embd;                       /* conv: [B C X] + gated output */
+    size_t a = 2 * (size_t)hp->n_head * hp->head_dim;         /* attention: q + output */
+    size_t f = 2 * (size_t)hp->n_ff;                           /* FFN: gate + up */
+    return w > a ? (w > f ? w : f) : (a > f ? a : f);
+}
 
 int lfm2_scratch_init(struct lfm2_scratch *s, const struct lfm2_backbone *bb, int n_batch)
 {
     const struct lfm2_hparams *hp = &bb->hp;
     const size_t n = (size_t)n_batch, E = (size_t)hp->n_embd;
-    const size_t qd = (size_t)hp->n_head * hp->head_dim;
-    const size_t kvd = (size_t)(hp->n_head_kv_max ? hp->n_head_kv_max : 1) * hp->head_dim;
-    const size_t ff = (size_t)(hp->n_ff ? hp->n_ff : 1);
     memset(s, 0, sizeof *s);
     s->n_batch = n_batch;
-    float **bufs[] = { &s->x, &s->u, &s->bcx, &s->y, &s->q, &s->k, &s->v, &s->att, &s->g, &s->h, &s->o };
-    const size_t sizes[] = { n * E, n * E, n * 3 * E, n * E, n * qd, n * kvd, n * kvd, n * qd, n * ff, n * ff, n * E };
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        if (!(*bufs[i] = lfm2_alloc_aligned(sizes[i] * sizeof(float))))
-            goto oom;
+    if (!(s->x = lfm2_alloc_aligned(n * E * sizeof(float))) ||
+        !(s->u = lfm2_alloc_aligned(n * E * sizeof(float))) ||
+        !(s->o = lfm2_alloc_aligned(n * E * sizeof(float))) ||
+        !(s->work = lfm2_alloc_aligned(n * work_width(hp) * sizeof(float))))
+        goto oom;
     if (hp->n_expert) {
         const size_t NE = (size_t)hp->n_expert, K = (size_t)hp->n_expert_used;
         const size_t FE = (size_t)hp->n_ff_exp;
@@ -117,52 +172,152 @@ oom:
 
 void lfm2_scratch_free(struct lfm2_scratch *s)
 {
-    void *p[] = { s->x, s->u, s->bcx, s->y, s->q, s->k, s->v, s->att, s->g, s->h, s->o,
-                  s->router, s->sel, s->selw, s->rows, s->ecount, s->xe, s->ge, s->he, s->oe };
+    void *p[] = { s->x, s->u, s->o, s->work, s->router, s->sel, s->selw, s->rows, s->ecount,
+                  s->xe, s->ge, s->he, s->oe };
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         lfm2_free_aligned(p[i]);
     memset(s, 0, sizeof *s);
 }
 
-/* ---- operators ------------------------------------------------------------------------------ */
+/* ---- per-row work on the pool ----------------------------------------------------------------- */
 
-/* Gated short convolution over n rows of u; result in s->o.
- *   [B; C; X] = in_proj·u,  s_t = B ⊙ X,  y_t = C ⊙ Σ_k w[k]·s_{t-L+1+k},  o = out_proj·y
- * s_t is stored in the cache row of position pos0 + t, so the taps of earlier positions
- * (the conv "state") are simply the previous rows. */
-static void short_conv(const struct lfm2_backbone *bb, const struct lfm2_layer *ly,
-                       struct lfm2_cache *cache, struct lfm2_scratch *s, lfm2_pool *pool, int n,
-                       int32_t pos0)
+struct rows_job;
+typedef void (*rows_fn)(const struct rows_job *j, int t0, int t1);
+
+/* One step of per-row work over rows 0…n-1; fields used as each step needs them. */
+struct rows_job {
+    rows_fn fn;
+    int n;
+    const struct lfm2_backbone *bb;
+    const struct lfm2_layer *ly;
+    struct lfm2_scratch *s;
+    struct lfm2_cache *cache;
+    int32_t pos0;
+    const float *norm_w;   /* next norm's weights */
+    bool add;              /* x += o before the norm */
+    float *kc;             /* attention: this batch's first K row in the cache */
+    int64_t n_elem;        /* swiglu: elements per row */
+    float *gate, *up;
+};
+
+static void rows_task(void *arg, int ith, int nth)
 {
-    const int E = bb->hp.n_embd, L = bb->hp.n_conv_cache;
-    float *hist = cache->s[ly->cache_index];
-
-    lfm2_matmul(pool, ly->conv_in, s->u, E, s->bcx, 3 * E, n);
-    for (int t = 0; t < n; t++) {
-        const float *B = s->bcx + (size_t)t * 3 * E, *X = B + 2 * E;
-        float *st = hist + (size_t)(pos0 + t) * E;
-        for (int c = 0; c < E; c++)
-            st[c] = B[c] * X[c];
-    }
-    for (int t = 0; t < n; t++) {
-        const int32_t p = pos0 + t;
-        const float *C = s->bcx + (size_t)t * 3 * E + E;
-        float *y = s->y + (size_t)t * E;
-        for (int c = 0; c < E; c++) {
-            const float *w = ly->conv_w + (size_t)c * L;
-            float acc = 0.0f;
-            for (int k = 0; k < L; k++) {
-                const int32_t pk = p - (L - 1) + k;
-                if (pk >= 0)
-                    acc += w[k] * hist[(size_t)pk * E + c];
-            }
-            y[c] = C[c] * acc;
-        }
-    }
-    lfm2_matmul(pool, ly->conv_out, s->y, E, s->o, E, n);
+    const struct rows_job *j = arg;
+    const int chunk = (j->n + nth - 1) / nth, t0 = ith * chunk;
+    const int t1 = t0 + chunk < j->n ? t0 + chunk : j->n;
+    if (t0 < t1)
+        j->fn(j, t0, t1);
 }
 
-/* Grouped-query attention over n rows of u; result in s->o. K and V rows are written
+/* Below this many rows a pool dispatch costs more than the work (decode is one row). */
+#define ROWS_PARALLEL_MIN 8
+
+static void for_rows(lfm2_pool *pool, struct rows_job *j)
+{
+    if (j->n < ROWS_PARALLEL_MIN)
+        j->fn(j, 0, j->n);
+    else
+        lfm2_pool_run(pool, rows_task, j);
+}
+
+/* x += o (when add), then u = RMSNorm(x) with the next norm's weights */
+static void residual_norm_rows(const struct rows_job *j, int t0, int t1)
+{
+    const int E = j->bb->hp.n_embd;
+    for (int t = t0; t < t1; t++) {
+        float *x = j->s->x + (size_t)t * E;
+        if (j->add)
+            lfm2_vec_add(x, x, j->s->o + (size_t)t * E, E);
+        lfm2_rmsnorm(j->s->u + (size_t)t * E, x, j->norm_w, E, j->bb->hp.norm_eps);
+    }
+}
+
+static void residual_norm(lfm2_pool *pool, const struct lfm2_backbone *bb, struct lfm2_scratch *s,
+                          int n, bool add, const float *w)
+{
+    struct rows_job j = { .fn = residual_norm_rows, .n = n, .bb = bb, .s = s, .norm_w = w, .add = add };
+    for_rows(pool, &j);
+}
+
+/* ---- operators ------------------------------------------------------------------------------ */
+
+/* Convolution rows: y_t = C_t ⊙ Σ_k w[k]·s_{t-L+1+k} with s = B ⊙ X. Taps inside the batch are
+ * recomputed from the B and X rows (so rows split freely between threads); taps before the
+ * batch come from the cached state. */
+static void conv_rows(const struct rows_job *j, int t0, int t1)
+{
+    const int E = j->bb->hp.n_embd, L = j->bb->hp.n_conv_cache;
+    const float *bcx = j->s->work, *state = j->cache->conv + (size_t)j->ly->cache_index * (L - 1) * E;
+    float *y = j->s->work + (size_t)j->n * 3 * E;
+    for (int t = t0; t < t1; t++) {
+        const float *C = bcx + (size_t)t * 3 * E + E;
+        float *yt = y + (size_t)t * E;
+        for (int c = 0; c < E; c++)
+            yt[c] = 0.0f;
+        for (int k = 0; k < L; k++) {
+            const int tk = t - (L - 1) + k; /* row of this tap, negative = cached state */
+            const float *w = j->ly->conv_w + k;
+            if (tk >= 0) {
+                const float *B = bcx + (size_t)tk * 3 * E, *X = B + 2 * E;
+                for (int c = 0; c < E; c++)
+                    yt[c] += w[(size_t)c * L] * (B[c] * X[c]);
+            } else {
+                const float *st = state + (size_t)(L - 1 + tk) * E;
+                for (int c = 0; c < E; c++)
+                    yt[c] += w[(size_t)c * L] * st[c];
+            }
+        }
+        for (int c = 0; c < E; c++)
+            yt[c] *= C[c];
+    }
+}
+
+/* Gated short convolution over the n rows of s->u; result in s->o.
+ *   [B; C; X] = in_proj·u,  s_t = B ⊙ X,  y_t = C ⊙ Σ_k w[k]·s_{t-L+1+k},  o = out_proj·y
+ * The state (last L-1 values of s) carries over to the next call. */
+static void short_conv(const struct lfm2_backbone *bb, const struct lfm2_layer *ly,
+                       struct lfm2_cache *cache, struct lfm2_scratch *s, lfm2_pool *pool, int n)
+{
+    const int E = bb->hp.n_embd, L = bb->hp.n_conv_cache;
+    float *bcx = s->work, *y = s->work + (size_t)n * 3 * E;
+
+    lfm2_matmul(pool, ly->conv_in, s->u, E, bcx, 3 * E, n);
+    struct rows_job j = { .fn = conv_rows, .n = n, .bb = bb, .ly = ly, .s = s, .cache = cache };
+    for_rows(pool, &j);
+
+    /* new state: the last L-1 values of s over [old state | this batch] */
+    float *state = cache->conv + (size_t)ly->cache_index * (L - 1) * E;
+    for (int r = 0; r < L - 1; r++) {
+        const int src = n - (L - 1) + r; /* batch row, or (negative) an older state row */
+        float *dst = state + (size_t)r * E;
+        if (src >= 0) {
+            const float *B = bcx + (size_t)src * 3 * E, *X = B + 2 * E;
+            for (int c = 0; c < E; c++)
+                dst[c] = B[c] * X[c];
+        } else {
+            memmove(dst, state + (size_t)(L - 1 + src) * E, (size_t)E * sizeof(float));
+        }
+    }
+    lfm2_matmul(pool, ly->conv_out, y, E, s->o, E, n);
+}
+
+/* Per-head RMSNorm of q and k, then NeoX RoPE at each row's position. */
+static void qk_rows(const struct rows_job *j, int t0, int t1)
+{
+    const struct lfm2_hparams *hp = &j->bb->hp;
+    const int D = hp->head_dim, H = hp->n_head, HKV = j->ly->n_head_kv;
+    for (int t = t0; t < t1; t++) {
+        float *q = j->s->work + (size_t)t * H * D, *k = j->kc + (size_t)t * HKV * D;
+        for (int h = 0; h < H; h++)
+            lfm2_rmsnorm(q + h * D, q + h * D, j->ly->q_norm, D, hp->norm_eps);
+        for (int h = 0; h < HKV; h++)
+            lfm2_rmsnorm(k + h * D, k + h * D, j->ly->k_norm, D, hp->norm_eps);
+        lfm2_rope_neox(q, H, D, hp->n_rot, j->pos0 + t, hp->rope_freq_base);
+        lfm2_rope_neox(k, HKV, D, hp->n_rot, j->pos0 + t, hp->rope_freq_base);
+    }
+}
+
+/* Grouped-query attention over the n rows of s->u; result in s->o. K and V rows are written
  * straight into the cache at their positions, normalized and rotated in place. */
 static void attention(const struct lfm2_backbone *bb, const struct lfm2_layer *ly,
                       struct lfm2_cache *cache, struct lfm2_scratch *s, lfm2_pool *pool, int n,
@@ -171,36 +326,43 @@ static void attention(const struct lfm2_backbone *bb, const struct lfm2_layer *l
     const struct lfm2_hparams *hp = &bb->hp;
     const int E = hp->n_embd, D = hp->head_dim, H = hp->n_head, HKV = ly->n_head_kv;
     const int qd = H * D, kvd = HKV * D;
+    float *q = s->work, *att = s->work + (size_t)n * qd;
     float *kc = cache->k[ly->cache_index] + (size_t)pos0 * kvd;
     float *vc = cache->v[ly->cache_index] + (size_t)pos0 * kvd;
 
     const lfm2_tensor *w[3] = { ly->wq, ly->wk, ly->wv };
-    float *y[3] = { s->q, kc, vc };
+    float *y[3] = { q, kc, vc };
     const int64_t ldy[3] = { qd, kvd, kvd };
     lfm2_matmul_multi(pool, 3, w, s->u, E, y, ldy, n);
 
-    for (int t = 0; t < n; t++) {
-        float *q = s->q + (size_t)t * qd, *k = kc + (size_t)t * kvd;
-        for (int h = 0; h < H; h++)
-            lfm2_rmsnorm(q + h * D, q + h * D, ly->q_norm, D, hp->norm_eps);
-        for (int h = 0; h < HKV; h++)
-            lfm2_rmsnorm(k + h * D, k + h * D, ly->k_norm, D, hp->norm_eps);
-        lfm2_rope_neox(q, H, D, hp->n_rot, pos0 + t, hp->rope_freq_base);
-        lfm2_rope_neox(k, HKV, D, hp->n_rot, pos0 + t, hp->rope_freq_base);
-    }
+    struct rows_job j = { .fn = qk_rows, .n = n, .bb = bb, .ly = ly, .s = s, .pos0 = pos0, .kc = kc };
+    for_rows(pool, &j);
 
     struct lfm2_attn_args a = {
-        .q = s->q, .ldq = qd,
+        .q = q, .ldq = qd,
         .k = cache->k[ly->cache_index], .ldk = kvd,
         .v = cache->v[ly->cache_index], .ldv = kvd,
-        .out = s->att, .ldo = qd,
+        .out = att, .ldo = qd,
         .n_q = n, .n_kv = pos0 + n,
         .n_head = H, .n_head_kv = HKV, .head_dim = D,
         .scale = 1.0f / sqrtf((float)D),
         .causal = true, .q_pos0 = pos0, .window = hp->n_swa,
     };
     lfm2_attention(pool, &a);
-    lfm2_matmul(pool, ly->wo, s->att, qd, s->o, E, n);
+    lfm2_matmul(pool, ly->wo, att, qd, s->o, E, n);
+}
+
+static void swiglu_rows(const struct rows_job *j, int t0, int t1)
+{
+    const size_t off = (size_t)t0 * j->n_elem;
+    lfm2_swiglu(j->up + off, j->gate + off, j->up + off, (int64_t)(t1 - t0) * j->n_elem);
+}
+
+/* up = silu(gate) ⊙ up over n rows of width ff */
+static void swiglu(lfm2_pool *pool, float *gate, float *up, int n, int64_t ff)
+{
+    struct rows_job j = { .fn = swiglu_rows, .n = n, .n_elem = ff, .gate = gate, .up = up };
+    for_rows(pool, &j);
 }
 
 /* SwiGLU feed-forward: o = down · (silu(gate·v) ⊙ up·v), v in s->u. */
@@ -209,12 +371,13 @@ static void ffn_dense(const struct lfm2_backbone *bb, const struct lfm2_layer *l
 {
     const int E = bb->hp.n_embd;
     const int ff = (int)ly->ffn_gate->ne[1];
+    float *g = s->work, *h = s->work + (size_t)n * ff;
     const lfm2_tensor *w[2] = { ly->ffn_gate, ly->ffn_up };
-    float *y[2] = { s->g, s->h };
+    float *y[2] = { g, h };
     const int64_t ldy[2] = { ff, ff };
     lfm2_matmul_multi(pool, 2, w, s->u, E, y, ldy, n);
-    lfm2_swiglu(s->h, s->g, s->h, (int64_t)n * ff);
-    lfm2_matmul(pool, ly->ffn_down, s->h, ff, s->o, E, n);
+    swiglu(pool, g, h, n, ff);
+    lfm2_matmul(pool, ly->ffn_down, h, ff, s->o, E, n);
 }
 
 /* Mixture of experts (LFM2-MoE): sigmoid router scores, top-k chosen on score + bias, the
@@ -285,7 +448,7 @@ static void ffn_moe(const struct lfm2_backbone *bb, const struct lfm2_layer *ly,
         float *y[2] = { s->ge, s->he };
         const int64_t ldy[2] = { FE, FE };
         lfm2_matmul_multi(pool, 2, w, s->xe, E, y, ldy, cnt);
-        lfm2_swiglu(s->he, s->ge, s->he, (int64_t)cnt * FE);
+        swiglu(pool, s->ge, s->he, cnt, FE);
         lfm2_matmul(pool, &wd, s->he, FE, s->oe, E, cnt);
         for (int i = 0; i < cnt; i++) {
             const int slot = s->rows[r0 + i];
@@ -304,27 +467,24 @@ void lfm2_backbone_forward(const struct lfm2_backbone *bb, struct lfm2_cache *ca
                            struct lfm2_scratch *s, lfm2_pool *pool, int n, int32_t pos0)
 {
     const struct lfm2_hparams *hp = &bb->hp;
-    const int E = hp->n_embd;
 
     for (int il = 0; il < hp->n_layer; il++) {
         const struct lfm2_layer *ly = &bb->layers[il];
 
-        /* operator block: h += Conv(RMSNorm(h)) or Attention(RMSNorm(h)) */
-        for (int t = 0; t < n; t++)
-            lfm2_rmsnorm(s->u + (size_t)t * E, s->x + (size_t)t * E, ly->attn_norm, E, hp->norm_eps);
+        /* operator block: h += Conv(RMSNorm(h)) or Attention(RMSNorm(h)); the previous
+         * layer's FFN output is added to h on the way */
+        residual_norm(pool, bb, s, n, il > 0, ly->attn_norm);
         if (ly->kind == LFM2_LAYER_CONV)
-            short_conv(bb, ly, cache, s, pool, n, pos0);
+            short_conv(bb, ly, cache, s, pool, n);
         else
             attention(bb, ly, cache, s, pool, n, pos0);
-        lfm2_vec_add(s->x, s->x, s->o, (int64_t)n * E);
 
         /* feed-forward block: h += FFN(RMSNorm(h)) */
-        for (int t = 0; t < n; t++)
-            lfm2_rmsnorm(s->u + (size_t)t * E, s->x + (size_t)t * E, ly->ffn_norm, E, hp->norm_eps);
+        residual_norm(pool, bb, s, n, true, ly->ffn_norm);
         if (ly->moe)
             ffn_moe(bb, ly, s, pool, n);
         else
             ffn_dense(bb, ly, s, pool, n);
-        lfm2_vec_add(s->x, s->x, s->o, (int64_t)n * E);
     }
+    lfm2_vec_add(s->x, s->x, s->o, (int64_t)n * hp->n_embd);
 }

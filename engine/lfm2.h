@@ -195,12 +195,19 @@ int32_t lfm2_n_outputs(const lfm2_context *ctx);
 
 /* Positions filled so far. */
 int32_t lfm2_n_past(const lfm2_context *ctx);
-/* Forget everything after position n_past (0 clears). KV and conv caches keep a row per
- * position, so any earlier position can be returned to, e.g. the end of a system prompt. */
+/* Remembers the current position so lfm2_rewind() can return to it, e.g. the end of a system
+ * prompt that every request reuses. Attention layers keep every position anyway; the
+ * short-convolution layers keep only their state (the last 2 gated inputs), which this
+ * snapshots (n_conv_layers × 2 × n_embd floats, 80 KB for LFM2-350M). Up to 8 positions are
+ * kept (the oldest is forgotten). Returns 0, or -1 when out of memory. */
+int lfm2_checkpoint(lfm2_context *ctx);
+/* Forgets everything after position n_past: allowed for the current position, 0 (clears) and
+ * checkpointed positions; anything else fails with an error. Checkpoints past n_past are
+ * dropped. */
 int lfm2_rewind(lfm2_context *ctx, int32_t n_past);
 
-/* Serialize the cache state (positions 0 … n_past-1) to restore it later in this or another
- * context of the same model. */
+/* Serialize the cache state (K/V of positions 0 … n_past-1 and the convolution state) to
+ * restore it later in this or another context of the same model. Loading clears checkpoints. */
 size_t lfm2_state_size(const lfm2_context *ctx);
 size_t lfm2_state_save(const lfm2_context *ctx, void *dst, size_t size);
 int lfm2_state_load(lfm2_context *ctx, const void *src, size_t size);

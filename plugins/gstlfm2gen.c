@@ -26,6 +26,7 @@ struct _GstLfm2Gen {
   GString *prefix_text;         /* rendered system turn */
   gchar *piece;                 /* detokenizer output */
   gint piece_cap;
+  gfloat *prefix_logits;        /* logits after the cached prefix (n_vocab) */
 };
 
 static void
@@ -109,6 +110,7 @@ gst_lfm2_gen_new (const lfm2_model * model, const GstLfm2GenParams * params, GEr
   gen->prefix_text = g_string_sized_new (1024);
   gen->piece_cap = 256;
   gen->piece = g_malloc (gen->piece_cap);
+  gen->prefix_logits = g_new0 (gfloat, lfm2_n_vocab (model));
   GST_DEBUG ("context of %d positions, %d threads", gen->n_ctx, lfm2_n_threads (gen->ctx));
   return gen;
 
@@ -135,6 +137,7 @@ gst_lfm2_gen_free (GstLfm2Gen * gen)
   if (gen->prefix_text)
     g_string_free (gen->prefix_text, TRUE);
   g_free (gen->piece);
+  g_free (gen->prefix_logits);
   g_free (gen);
 }
 
@@ -289,6 +292,14 @@ prefill_prefix (GstLfm2Gen * gen, GError ** error)
     return FALSE;
   if (n > 0 && !decode (gen, lfm2_batch_tokens (gen->tokens, n), error))
     return FALSE;
+  /* Every request rewinds to here: the engine snapshots the convolution state, and the logits
+   * are kept for a request that adds nothing to the prefix. */
+  if (n > 0) {
+    if (lfm2_checkpoint (gen->ctx) < 0)
+      return engine_error (error, "Could not keep the system turn");
+    memcpy (gen->prefix_logits, lfm2_get_logits (gen->ctx, -1),
+        sizeof (gfloat) * lfm2_n_vocab (gen->model));
+  }
   gen->n_cached = n;
   gen->prefix_valid = TRUE;
   GST_DEBUG ("cached prefix of %d positions", n);
@@ -372,6 +383,7 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
   const gsize marker_len = strlen (GST_LFM2_MEDIA_MARKER);
   const gchar *suffix, *p;
   gint n_markers, n_tok, generated = 0;
+  gboolean prefix_only = FALSE;  /* the request adds nothing: sample from the prefix logits */
   guint mi = 0;
   gint64 t1;
   struct lfm2_detok dt;
@@ -478,9 +490,7 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
       g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT, "Empty prompt");
       return FALSE;
     }
-    lfm2_rewind (gen->ctx, st.cached_tokens - 1);
-    if (!decode (gen, lfm2_batch_tokens (gen->tokens + st.cached_tokens - 1, 1), error))
-      return FALSE;
+    prefix_only = TRUE;
   }
   st.prompt_tokens = lfm2_n_past (gen->ctx);
   t1 = g_get_monotonic_time ();
@@ -489,7 +499,7 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
   /* Generation: sample, stop on end of generation, emit whole characters, decode. */
   st.stop = GST_LFM2_GEN_STOP_MAX_TOKENS;
   lfm2_detok_init (&dt, FALSE);
-  logits = lfm2_get_logits (gen->ctx, -1);
+  logits = prefix_only ? gen->prefix_logits : lfm2_get_logits (gen->ctx, -1);
   for (;;) {
     lfm2_token tok;
     gint32 n;

@@ -209,6 +209,7 @@ static void run_fixture(const char *dir)
     struct lfm2_batch b = lfm2_batch_tokens(fx.prompt, NP);
     b.logits_all = true;
     CHECK(lfm2_decode(ctx, b) == 0, "%s: prefill: %s", name, lfm2_last_error());
+    CHECK(lfm2_checkpoint(ctx) == 0, "%s: checkpoint", name);
     float *prefill = malloc((size_t)NP * V * sizeof(float));
     for (int r = 0; r < NP; r++) {
         memcpy(prefill + (size_t)r * V, lfm2_get_logits(ctx, r), (size_t)V * sizeof(float));
@@ -231,13 +232,29 @@ static void run_fixture(const char *dir)
         worst[2] = fmax(worst[2], compare_row("greedy", name, &fx.greedy_a, j, lfm2_get_logits(ctx, -1), V));
     }
 
-    /* 2. rewind to the end of the prompt and decode again: identical logits */
-    CHECK(lfm2_rewind(ctx, NP) == 0, "%s: rewind", name);
+    /* 2. rewind to the checkpoint at the end of the prompt and decode again: identical
+     * logits; a position without a checkpoint is refused */
+    CHECK(lfm2_rewind(ctx, NP + 1) < 0 && strstr(lfm2_last_error(), "checkpoint"),
+          "%s: rewind to a position without checkpoint accepted", name);
+    CHECK(lfm2_rewind(ctx, NP) == 0, "%s: rewind: %s", name, lfm2_last_error());
     for (int j = 0; j < ND; j++) {
         lfm2_decode(ctx, lfm2_batch_tokens(&fx.decode[j], 1));
         CHECK(max_diff(lfm2_get_logits(ctx, -1), decoded + (size_t)j * V, (size_t)V) == 0,
               "%s: decode row %d after rewind differs", name, j);
+        if (j == 1)
+            CHECK(lfm2_checkpoint(ctx) == 0, "%s: second checkpoint", name);
     }
+    /* back to the second checkpoint (after decode token 1), then to the first, then to 0 */
+    CHECK(lfm2_rewind(ctx, NP + 2) == 0, "%s: rewind to checkpoint 2: %s", name, lfm2_last_error());
+    lfm2_decode(ctx, lfm2_batch_tokens(&fx.decode[2], 1));
+    CHECK(max_diff(lfm2_get_logits(ctx, -1), decoded + (size_t)2 * V, (size_t)V) == 0,
+          "%s: decode row 2 after rewind to checkpoint 2 differs", name);
+    CHECK(lfm2_rewind(ctx, NP) == 0, "%s: rewind to checkpoint 1", name);
+    CHECK(lfm2_rewind(ctx, NP + 2) < 0, "%s: checkpoint past the rewind position kept", name);
+    CHECK(lfm2_rewind(ctx, 0) == 0 && lfm2_n_past(ctx) == 0, "%s: rewind to 0", name);
+    lfm2_decode(ctx, lfm2_batch_tokens(&fx.prompt[0], 1));
+    CHECK(max_diff(lfm2_get_logits(ctx, -1), prefill, (size_t)V) == 0,
+          "%s: first row after rewind to 0 differs", name);
     lfm2_context_free(ctx);
 
     /* 3. state restored into a fresh context continues identically */
