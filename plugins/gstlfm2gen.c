@@ -579,3 +579,102 @@ cancelled:
     *stats = st;
   return TRUE;
 }
+
+/* ---- sampling properties shared by the elements ---------------------------------------- */
+
+enum {
+  SAMPLING_TEMPERATURE,
+  SAMPLING_TOP_K,
+  SAMPLING_TOP_P,
+  SAMPLING_MIN_P,
+  SAMPLING_REPEAT_PENALTY,
+  SAMPLING_SEED,
+};
+
+void
+gst_lfm2_sampling_install_properties (GObjectClass * klass, guint first_id,
+    const struct lfm2_sampler_params *d)
+{
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING;
+
+  g_object_class_install_property (klass, first_id + SAMPLING_TEMPERATURE,
+      g_param_spec_float ("temperature", "Temperature", "Sampling temperature (0 = greedy)",
+          0.0f, 100.0f, d->temperature, rw));
+  g_object_class_install_property (klass, first_id + SAMPLING_TOP_K,
+      g_param_spec_int ("top-k", "Top-k", "Keep the k most likely tokens (0 = off)", 0,
+          G_MAXINT, d->top_k, rw));
+  g_object_class_install_property (klass, first_id + SAMPLING_TOP_P,
+      g_param_spec_float ("top-p", "Top-p", "Nucleus sampling mass (1 = off)", 0.0f, 1.0f,
+          d->top_p, rw));
+  g_object_class_install_property (klass, first_id + SAMPLING_MIN_P,
+      g_param_spec_float ("min-p", "Min-p",
+          "Drop tokens less likely than min-p × the most likely one (0 = off)", 0.0f, 1.0f,
+          d->min_p, rw));
+  g_object_class_install_property (klass, first_id + SAMPLING_REPEAT_PENALTY,
+      g_param_spec_float ("repeat-penalty", "Repeat penalty",
+          "Penalty on tokens seen in the prompt and the text generated so far, over the last "
+          "64 tokens (1 = off)", 0.0f, 10.0f, d->repeat_penalty, rw));
+  g_object_class_install_property (klass, first_id + SAMPLING_SEED,
+      g_param_spec_uint64 ("seed", "Seed",
+          "Sampler seed; the sampler restarts from it for every request, so equal inputs "
+          "give equal outputs (4294967295 = a new random seed every request, as llama.cpp)",
+          0, G_MAXUINT64, d->seed, rw));
+}
+
+gboolean
+gst_lfm2_sampling_set_property (struct lfm2_sampler_params *p, guint first_id, guint prop_id,
+    const GValue * value)
+{
+  if (prop_id < first_id || prop_id >= first_id + GST_LFM2_SAMPLING_N_PROPS)
+    return FALSE;
+  switch (prop_id - first_id) {
+    case SAMPLING_TEMPERATURE:
+      p->temperature = g_value_get_float (value);
+      break;
+    case SAMPLING_TOP_K:
+      p->top_k = g_value_get_int (value);
+      break;
+    case SAMPLING_TOP_P:
+      p->top_p = g_value_get_float (value);
+      break;
+    case SAMPLING_MIN_P:
+      p->min_p = g_value_get_float (value);
+      break;
+    case SAMPLING_REPEAT_PENALTY:
+      p->repeat_penalty = g_value_get_float (value);
+      break;
+    default:
+      p->seed = g_value_get_uint64 (value);
+      break;
+  }
+  return TRUE;
+}
+
+gboolean
+gst_lfm2_sampling_get_property (const struct lfm2_sampler_params *p, guint first_id,
+    guint prop_id, GValue * value)
+{
+  if (prop_id < first_id || prop_id >= first_id + GST_LFM2_SAMPLING_N_PROPS)
+    return FALSE;
+  switch (prop_id - first_id) {
+    case SAMPLING_TEMPERATURE:
+      g_value_set_float (value, p->temperature);
+      break;
+    case SAMPLING_TOP_K:
+      g_value_set_int (value, p->top_k);
+      break;
+    case SAMPLING_TOP_P:
+      g_value_set_float (value, p->top_p);
+      break;
+    case SAMPLING_MIN_P:
+      g_value_set_float (value, p->min_p);
+      break;
+    case SAMPLING_REPEAT_PENALTY:
+      g_value_set_float (value, p->repeat_penalty);
+      break;
+    default:
+      g_value_set_uint64 (value, p->seed);
+      break;
+  }
+  return TRUE;
+}

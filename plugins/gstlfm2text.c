@@ -44,6 +44,21 @@ GST_DEBUG_CATEGORY_STATIC (gst_lfm2_text_debug);
 #define DEFAULT_CHAT TRUE
 #define DEFAULT_INPUT_MODE GST_LFM2_TEXT_INPUT_BUFFER
 
+/* The sampler defaults of this element: the engine's, with the model card's values above. */
+static struct lfm2_sampler_params
+default_sampling (void)
+{
+  struct lfm2_sampler_params p = lfm2_sampler_default_params ();
+
+  p.temperature = DEFAULT_TEMPERATURE;
+  p.top_k = DEFAULT_TOP_K;
+  p.top_p = DEFAULT_TOP_P;
+  p.min_p = DEFAULT_MIN_P;
+  p.repeat_penalty = DEFAULT_REPEAT_PENALTY;
+  p.seed = DEFAULT_SEED;
+  return p;
+}
+
 #define TEXT_PLACEHOLDER "{text}"
 /* Line mode: a "line" this long without a newline is dropped. */
 #define MAX_LINE_BYTES (1 << 20)
@@ -54,12 +69,8 @@ enum {
   PROP_SYSTEM_PROMPT,
   PROP_PROMPT_TEMPLATE,
   PROP_MAX_TOKENS,
-  PROP_TEMPERATURE,
-  PROP_TOP_K,
-  PROP_TOP_P,
-  PROP_MIN_P,
-  PROP_REPEAT_PENALTY,
-  PROP_SEED,
+  PROP_SAMPLING_FIRST,          /* temperature … seed (gst_lfm2_sampling_install_properties) */
+  PROP_SAMPLING_LAST = PROP_SAMPLING_FIRST + GST_LFM2_SAMPLING_N_PROPS - 1,
   PROP_N_THREADS,
   PROP_CONTEXT_LENGTH,
   PROP_CHAT,
@@ -154,30 +165,10 @@ gst_lfm2_text_class_init (GstLfm2TextClass * klass)
           "Most tokens generated per input (0 = until the model ends its turn or the "
           "context is full)", 0, G_MAXINT, DEFAULT_MAX_TOKENS,
           rw | GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_TEMPERATURE,
-      g_param_spec_float ("temperature", "Temperature",
-          "Sampling temperature (0 = greedy)", 0.0f, 100.0f, DEFAULT_TEMPERATURE,
-          rw | GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_TOP_K,
-      g_param_spec_int ("top-k", "Top-k", "Keep the k most likely tokens (0 = off)",
-          0, G_MAXINT, DEFAULT_TOP_K, rw | GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_TOP_P,
-      g_param_spec_float ("top-p", "Top-p", "Nucleus sampling mass (1 = off)",
-          0.0f, 1.0f, DEFAULT_TOP_P, rw | GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_MIN_P,
-      g_param_spec_float ("min-p", "Min-p",
-          "Drop tokens less likely than min-p × the most likely one (0 = off)",
-          0.0f, 1.0f, DEFAULT_MIN_P, rw | GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_REPEAT_PENALTY,
-      g_param_spec_float ("repeat-penalty", "Repeat penalty",
-          "Penalty on tokens already generated for this input (1 = off)",
-          0.0f, 10.0f, DEFAULT_REPEAT_PENALTY, rw | GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_SEED,
-      g_param_spec_uint64 ("seed", "Seed",
-          "Sampler seed; the sampler restarts from it for every input, so equal inputs "
-          "give equal outputs (4294967295 = a new random seed every input, as llama.cpp)",
-          0, G_MAXUINT64, DEFAULT_SEED,
-          rw | GST_PARAM_MUTABLE_PLAYING));
+  {
+    const struct lfm2_sampler_params d = default_sampling ();
+    gst_lfm2_sampling_install_properties (gobject_class, PROP_SAMPLING_FIRST, &d);
+  }
   g_object_class_install_property (gobject_class, PROP_N_THREADS,
       g_param_spec_int ("n-threads", "Threads",
           "Worker threads of this element's context (0 = one per core)", 0, 1024,
@@ -228,12 +219,7 @@ gst_lfm2_text_init (GstLfm2Text * self)
   s->system_prompt = g_strdup (DEFAULT_SYSTEM_PROMPT);
   s->prompt_template = g_strdup (DEFAULT_PROMPT_TEMPLATE);
   s->max_tokens = DEFAULT_MAX_TOKENS;
-  s->temperature = DEFAULT_TEMPERATURE;
-  s->top_k = DEFAULT_TOP_K;
-  s->top_p = DEFAULT_TOP_P;
-  s->min_p = DEFAULT_MIN_P;
-  s->repeat_penalty = DEFAULT_REPEAT_PENALTY;
-  s->seed = DEFAULT_SEED;
+  s->sampling = default_sampling ();
   s->n_threads = DEFAULT_N_THREADS;
   s->context_length = DEFAULT_CONTEXT_LENGTH;
   s->chat = DEFAULT_CHAT;
@@ -293,30 +279,6 @@ gst_lfm2_text_set_property (GObject * object, guint prop_id, const GValue * valu
       s->max_tokens = g_value_get_int (value);
       self->dirty |= DIRTY_MAX_TOKENS;
       break;
-    case PROP_TEMPERATURE:
-      s->temperature = g_value_get_float (value);
-      self->dirty |= DIRTY_SAMPLING;
-      break;
-    case PROP_TOP_K:
-      s->top_k = g_value_get_int (value);
-      self->dirty |= DIRTY_SAMPLING;
-      break;
-    case PROP_TOP_P:
-      s->top_p = g_value_get_float (value);
-      self->dirty |= DIRTY_SAMPLING;
-      break;
-    case PROP_MIN_P:
-      s->min_p = g_value_get_float (value);
-      self->dirty |= DIRTY_SAMPLING;
-      break;
-    case PROP_REPEAT_PENALTY:
-      s->repeat_penalty = g_value_get_float (value);
-      self->dirty |= DIRTY_SAMPLING;
-      break;
-    case PROP_SEED:
-      s->seed = g_value_get_uint64 (value);
-      self->dirty |= DIRTY_SAMPLING;
-      break;
     case PROP_N_THREADS:
       s->n_threads = g_value_get_int (value);
       break;
@@ -331,7 +293,10 @@ gst_lfm2_text_set_property (GObject * object, guint prop_id, const GValue * valu
       s->input_mode = g_value_get_enum (value);
       break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      if (gst_lfm2_sampling_set_property (&s->sampling, PROP_SAMPLING_FIRST, prop_id, value))
+        self->dirty |= DIRTY_SAMPLING;
+      else
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -358,24 +323,6 @@ gst_lfm2_text_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_MAX_TOKENS:
       g_value_set_int (value, s->max_tokens);
       break;
-    case PROP_TEMPERATURE:
-      g_value_set_float (value, s->temperature);
-      break;
-    case PROP_TOP_K:
-      g_value_set_int (value, s->top_k);
-      break;
-    case PROP_TOP_P:
-      g_value_set_float (value, s->top_p);
-      break;
-    case PROP_MIN_P:
-      g_value_set_float (value, s->min_p);
-      break;
-    case PROP_REPEAT_PENALTY:
-      g_value_set_float (value, s->repeat_penalty);
-      break;
-    case PROP_SEED:
-      g_value_set_uint64 (value, s->seed);
-      break;
     case PROP_N_THREADS:
       g_value_set_int (value, s->n_threads);
       break;
@@ -389,7 +336,8 @@ gst_lfm2_text_get_property (GObject * object, guint prop_id, GValue * value,
       g_value_set_enum (value, s->input_mode);
       break;
     default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      if (!gst_lfm2_sampling_get_property (&s->sampling, PROP_SAMPLING_FIRST, prop_id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -399,16 +347,7 @@ gst_lfm2_text_get_property (GObject * object, guint prop_id, GValue * value,
 static struct lfm2_sampler_params
 sampler_params_locked (GstLfm2Text * self)
 {
-  struct lfm2_sampler_params p = lfm2_sampler_default_params ();
-  const GstLfm2TextSettings *s = &self->settings;
-
-  p.temperature = s->temperature;
-  p.top_k = s->top_k;
-  p.top_p = s->top_p;
-  p.min_p = s->min_p;
-  p.repeat_penalty = s->repeat_penalty;
-  p.seed = s->seed;
-  return p;
+  return self->settings.sampling;
 }
 
 /* Posts an error from a GError (keeps its domain and code). */

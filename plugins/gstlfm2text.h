@@ -27,12 +27,7 @@ typedef struct {
   gchar *system_prompt;
   gchar *prompt_template;
   gint max_tokens;
-  gfloat temperature;
-  gint top_k;
-  gfloat top_p;
-  gfloat min_p;
-  gfloat repeat_penalty;
-  guint64 seed;
+  struct lfm2_sampler_params sampling;   /* temperature … seed */
   gint n_threads;
   gint context_length;
   gboolean chat;

@@ -23,12 +23,7 @@ typedef struct {
   gchar *system_prompt;
   guint64 interval;             /* ns between captioned frames (running time) */
   gint max_tokens;
-  gfloat temperature;
-  gint top_k;
-  gfloat top_p;
-  gfloat min_p;
-  gfloat repeat_penalty;
-  guint64 seed;
+  struct lfm2_sampler_params sampling;   /* temperature … seed */
   gint context_length;
   guint latency_ms;
   GstLfm2VisionSettings vision;
