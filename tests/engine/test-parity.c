@@ -16,17 +16,7 @@
 #include "lfm2-ops.h"
 #include "lfm2.h"
 
-static int g_fail;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                              \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-            g_fail++;                                                                          \
-        }                                                                                      \
-    } while (0)
+#include "lfm2-test.h"
 
 struct array {
     float *data;
@@ -349,7 +339,7 @@ int main(int argc, char **argv)
         snprintf(dir, sizeof dir, "%s/text/%s", data, models[i]);
         run_fixture(dir);
     }
-    if (g_fail)
-        fprintf(stderr, "%d check(s) failed\n", g_fail);
-    return g_fail ? 1 : 0;
+    if (lfm2_test_failures)
+        fprintf(stderr, "%d check(s) failed\n", lfm2_test_failures);
+    return lfm2_test_failures ? 1 : 0;
 }

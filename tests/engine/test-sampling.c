@@ -6,16 +6,7 @@
 
 #include "lfm2.h"
 
-static int g_fail;
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                              \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-            g_fail++;                                                                          \
-        }                                                                                      \
-    } while (0)
+#include "lfm2-test.h"
 
 static struct lfm2_sampler_params plain(void)
 {
@@ -130,5 +121,5 @@ int main(void)
     free(count);
     free(lg);
     lfm2_model_free(m);
-    return g_fail ? 1 : 0;
+    return lfm2_test_failures ? 1 : 0;
 }

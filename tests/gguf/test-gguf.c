@@ -23,16 +23,7 @@
 #include "lfm2.h"
 #include "quants.h"
 
-static int g_fail;
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            g_fail++;                                                                        \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                             \
-            fprintf(stderr, __VA_ARGS__);                                                    \
-            fputc('\n', stderr);                                                             \
-        }                                                                                    \
-    } while (0)
+#include "lfm2-test.h"
 
 /* ---- byte builder ------------------------------------------------------------------------- */
 
@@ -1020,11 +1011,11 @@ int main(void)
         test_fixtures(dir);
     else {
         fprintf(stderr, "FAIL: LFM2_TEST_DATA is not set\n");
-        g_fail++;
+        lfm2_test_failures++;
     }
     rmdir(g_tmpdir);
-    if (g_fail) {
-        fprintf(stderr, "test-gguf: %d failures\n", g_fail);
+    if (lfm2_test_failures) {
+        fprintf(stderr, "test-gguf: %d failures\n", lfm2_test_failures);
         return 1;
     }
     printf("test-gguf: all passed\n");

@@ -35,16 +35,7 @@ int cli_fail(const char *cmd, const char *fmt, ...)
     return 1;
 }
 
-static int g_fail;
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            g_fail++;                                                                        \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                             \
-            fprintf(stderr, __VA_ARGS__);                                                    \
-            fputc('\n', stderr);                                                             \
-        }                                                                                    \
-    } while (0)
+#include "lfm2-test.h"
 
 static char g_tmp[256];
 
@@ -424,15 +415,15 @@ int main(void)
         test_fixture_layouts(dir);
     else {
         fprintf(stderr, "FAIL: LFM2_TEST_DATA is not set\n");
-        g_fail++;
+        lfm2_test_failures++;
     }
     test_determinism();
     test_distributions();
     test_vocab();
     test_configs();
     rmdir(g_tmp);
-    if (g_fail) {
-        fprintf(stderr, "test-mkmodel: %d failures\n", g_fail);
+    if (lfm2_test_failures) {
+        fprintf(stderr, "test-mkmodel: %d failures\n", lfm2_test_failures);
         return 1;
     }
     printf("test-mkmodel: all passed\n");

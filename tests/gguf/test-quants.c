@@ -20,16 +20,7 @@
 #include "lfm2.h"
 #include "quants.h"
 
-static int g_fail;
-#define CHECK(cond, ...)                                                                     \
-    do {                                                                                     \
-        if (!(cond)) {                                                                       \
-            g_fail++;                                                                        \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                             \
-            fprintf(stderr, __VA_ARGS__);                                                    \
-            fputc('\n', stderr);                                                             \
-        }                                                                                    \
-    } while (0)
+#include "lfm2-test.h"
 
 /* ---- a small deterministic PRNG ----------------------------------------------------------- */
 
@@ -596,10 +587,10 @@ int main(void)
         kquant_fixture_close(dir);
     } else {
         fprintf(stderr, "FAIL: LFM2_TEST_DATA is not set\n");
-        g_fail++;
+        lfm2_test_failures++;
     }
-    if (g_fail) {
-        fprintf(stderr, "test-quants: %d failures\n", g_fail);
+    if (lfm2_test_failures) {
+        fprintf(stderr, "test-quants: %d failures\n", lfm2_test_failures);
         return 1;
     }
     printf("test-quants: all passed\n");

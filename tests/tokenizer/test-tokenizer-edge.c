@@ -21,16 +21,7 @@
 #include "unicode.h"
 #include "vocab.h"
 
-static int g_fail;
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                              \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-            g_fail++;                                                                          \
-        }                                                                                      \
-    } while (0)
+#include "lfm2-test.h"
 
 static const char *g_data;
 static char *g_tmpdir;
@@ -878,9 +869,9 @@ int main(void)
 
     g_rmdir(g_tmpdir);
     g_free(g_tmpdir);
-    if (g_fail)
-        fprintf(stderr, "%d check(s) failed\n", g_fail);
+    if (lfm2_test_failures)
+        fprintf(stderr, "%d check(s) failed\n", lfm2_test_failures);
     else
         fprintf(stderr, "all checks passed\n");
-    return g_fail ? 1 : 0;
+    return lfm2_test_failures ? 1 : 0;
 }

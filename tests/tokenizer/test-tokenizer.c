@@ -16,16 +16,7 @@
 #include "lfm2.h"
 #include "vocab.h"
 
-static int g_fail;
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                              \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-            g_fail++;                                                                          \
-        }                                                                                      \
-    } while (0)
+#include "lfm2-test.h"
 
 static const char *g_data;       /* tests/data */
 static const char *g_tok_data;   /* tests/tokenizer/data (argv[1]) */
@@ -39,7 +30,7 @@ static JsonNode *load_json(const char *rel)
     if (!json_parser_load_from_file(p, path, &err)) {
         fprintf(stderr, "cannot parse %s: %s\n", path, err->message);
         g_error_free(err);
-        g_fail++;
+        lfm2_test_failures++;
     } else {
         root = json_node_copy(json_parser_get_root(p));
     }
@@ -228,7 +219,7 @@ static char *read_file(const char *path, size_t *len)
     if (!g_file_get_contents(path, &buf, &n, &err)) {
         fprintf(stderr, "cannot read %s: %s\n", path, err->message);
         g_error_free(err);
-        g_fail++;
+        lfm2_test_failures++;
         return NULL;
     }
     *len = n;
@@ -526,9 +517,9 @@ int main(int argc, char **argv)
     }
     lfm2_gguf_close(g);
 
-    if (g_fail)
-        fprintf(stderr, "%d check(s) failed\n", g_fail);
+    if (lfm2_test_failures)
+        fprintf(stderr, "%d check(s) failed\n", lfm2_test_failures);
     else
         fprintf(stderr, "all tokenizer checks passed\n");
-    return g_fail ? 1 : 0;
+    return lfm2_test_failures ? 1 : 0;
 }

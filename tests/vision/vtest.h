@@ -7,23 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int vt_failures;
-
-#define CHECK(cond, ...)                                                                       \
-    do {                                                                                       \
-        if (!(cond)) {                                                                         \
-            fprintf(stderr, "%s:%d: FAILED %s: ", __FILE__, __LINE__, #cond);                  \
-            fprintf(stderr, __VA_ARGS__);                                                      \
-            fputc('\n', stderr);                                                               \
-            vt_failures++;                                                                     \
-        }                                                                                      \
-    } while (0)
-
-#define CHECK_INT(a, b, what)                                                                  \
-    do {                                                                                       \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                  \
-        CHECK(va_ == vb_, "%s: got %lld, expected %lld", what, va_, vb_);                      \
-    } while (0)
+#include "lfm2-test.h"
 
 /* $LFM2_TEST_DATA/<rel> (a static buffer per call site is enough for the tests). */
 static inline const char *vt_data(const char *rel)
@@ -61,8 +45,8 @@ static inline void *vt_read(const char *path, size_t *len)
 
 static inline int vt_finish(const char *name)
 {
-    if (vt_failures) {
-        fprintf(stderr, "%s: %d check(s) failed\n", name, vt_failures);
+    if (lfm2_test_failures) {
+        fprintf(stderr, "%s: %d check(s) failed\n", name, lfm2_test_failures);
         return 1;
     }
     printf("%s: all checks passed\n", name);
