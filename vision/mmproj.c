@@ -402,6 +402,56 @@ static int load_tensors(lfm2_vision *v)
     return 0;
 }
 
+/* Rearranges *slot into the kernels' 16-row interleaved layout (types that have one), the
+ * layout the engine's batched GEMM reads at full speed; the view and its memory are owned by
+ * the context. drop: *slot's bytes are the file mapping, whose copied pages may be released. */
+static int prepare_one(lfm2_vision *v, const lfm2_tensor **slot, bool drop)
+{
+    lfm2_tensor *view = &v->prep_view[v->n_prep];
+    lfm2_clear_error();
+    void *mem = lfm2_weights_prepare(*slot, view, drop);
+    if (!mem) {   /* a type used as stored, or out of memory */
+        if (!lfm2_last_error()[0])
+            return 0;
+        lfm2_prefix_error("%s", v->path);
+        return -1;
+    }
+    v->prep_mem[v->n_prep++] = mem;
+    *slot = view;
+    return 0;
+}
+
+/* Prepares every matrix the encoder multiplies, once at load. */
+static int prepare_weights(lfm2_vision *v)
+{
+    const int cap = 6 * v->hp.n_layer + 3;
+    v->prep_view = calloc((size_t)cap, sizeof *v->prep_view);
+    v->prep_mem = calloc((size_t)cap, sizeof *v->prep_mem);
+    if (!v->prep_view || !v->prep_mem)
+        return lfm2_set_error("out of memory");
+    const bool drop = v->params.use_mmap;
+    /* the patch kernel is a view of a 4-D tensor (or an owned fp16 copy, never dropped) */
+    const lfm2_tensor *pw = &v->patch_w;
+    if (prepare_one(v, &pw, drop && !v->patch_w_owned))
+        return -1;
+    if (pw != &v->patch_w) {
+        v->patch_w = *pw;
+        lfm2_free_aligned(v->patch_w_owned);   /* copied into the prepared layout */
+        v->patch_w_owned = NULL;
+    }
+    for (int il = 0; il < v->hp.n_layer; il++) {
+        struct lfm2_vision_block *b = &v->blk[il];
+        const lfm2_tensor **w[] = { &b->wq, &b->wk, &b->wv, &b->wo, &b->up, &b->down };
+        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+            if (prepare_one(v, w[i], drop))
+                return -1;
+    }
+    if (prepare_one(v, &v->mm1, drop) || prepare_one(v, &v->mm2, drop))
+        return -1;
+    lfm2_clear_error();
+    return 0;
+}
+
 lfm2_vision *lfm2_vision_load(const char *path, struct lfm2_vision_params params)
 {
     if (!path)
@@ -426,6 +476,10 @@ lfm2_vision *lfm2_vision_load(const char *path, struct lfm2_vision_params params
         goto fail;
     if (load_hparams(v) || load_tensors(v))
         goto fail;
+    /* desc names the file's type, before the views replace the tensors */
+    const enum lfm2_type file_type = v->blk[0].wq->type;
+    if (prepare_weights(v))
+        goto fail;
 
     if (params.pool) {
         v->pool = params.pool;
@@ -440,7 +494,7 @@ lfm2_vision *lfm2_vision_load(const char *path, struct lfm2_vision_params params
              "%s mmproj: SigLIP2 %dL %dd %dh ffn %d, patch %d, merge %d, projector %d→%d→%d (%s)",
              hp->projector, hp->n_layer, hp->n_embd, hp->n_head, hp->n_ff, hp->patch_size,
              hp->merge, hp->n_embd * hp->merge * hp->merge, hp->n_proj_hidden, hp->n_embd_out,
-             lfm2_type_name(v->blk[0].wq->type));
+             lfm2_type_name(file_type));
     if (params.verbose)
         fprintf(stderr, "lfm2-vision: %s: %s; preprocess %s, %d..%d tokens, tiling %s\n", path,
                 v->desc, lfm2_vision_preprocess_name(params.preprocess), params.min_image_tokens,
@@ -472,6 +526,10 @@ void lfm2_vision_free(lfm2_vision *v)
         lfm2_free_aligned(v->owned[i]);
     free(v->owned);
     lfm2_free_aligned(v->patch_w_owned);
+    for (int i = 0; i < v->n_prep; i++)
+        lfm2_weights_free(v->prep_mem[i]);
+    free(v->prep_mem);
+    free(v->prep_view);
     lfm2_free_aligned(v->pos);
     free(v->blk);
     lfm2_gguf_close(v->gguf);

@@ -36,6 +36,12 @@ struct lfm2_vision {
     float **owned;              /* dequantized vectors */
     int n_owned;
 
+    /* every matrix above rearranged by lfm2_weights_prepare() into the kernels' 16-row
+     * layout at load (the views the pointers above then point to, and their memory) */
+    lfm2_tensor *prep_view;
+    void **prep_mem;
+    int n_prep;
+
     lfm2_pool *pool;
     bool own_pool;
 
