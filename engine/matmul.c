@@ -17,6 +17,7 @@
 
 #define MAX_MULTI 16
 #define ROW_BLOCK 16   /* rows per work unit: a multiple of every tile kernel's row step */
+#define QUAD_BLOCK 64  /* x16 layouts with quads: splits fall on quad boundaries */
 #define TOK_TILE 64    /* tokens per tile call: their activations stay in L2 */
 
 int lfm2_act_for_type(enum lfm2_type type)
@@ -72,6 +73,7 @@ struct mm_job {
     const struct lfm2_gemm *gemm[MAX_MULTI];   /* batched kernel of weight j, or NULL */
     int pack_of[MAX_MULTI];            /* index into packs[] */
     int64_t cost0[MAX_MULTI + 1];      /* cumulative cost (row-block bytes) before weight j */
+    int64_t rblk[MAX_MULTI];           /* rows per work unit of weight j */
 
     const float *x;
     int64_t ldx, n, k;
@@ -124,7 +126,8 @@ static void mm_task(void *arg, int ith, int nth)
     for (int j = 0; j < job->n_w; j++) {
         const lfm2_tensor *w = job->w[j];
         const int64_t nrows = w->ne[1];
-        const int64_t nblk = (nrows + ROW_BLOCK - 1) / ROW_BLOCK;
+        const int64_t rb = job->rblk[j];
+        const int64_t nblk = (nrows + rb - 1) / rb;
         const int64_t bc = (job->cost0[j + 1] - job->cost0[j]) / nblk;   /* cost per block */
         /* blocks whose start cost lies in [c0, c1) */
         int64_t b0 = c0 <= job->cost0[j] ? 0 : (c0 - job->cost0[j] + bc - 1) / bc;
@@ -132,13 +135,13 @@ static void mm_task(void *arg, int ith, int nth)
         if (b1 > nblk) b1 = nblk;
         if (b0 >= b1)
             continue;
-        const int64_t r0 = b0 * ROW_BLOCK, r1 = b1 * ROW_BLOCK < nrows ? b1 * ROW_BLOCK : nrows;
+        const int64_t r0 = b0 * rb, r1 = b1 * rb < nrows ? b1 * rb : nrows;
         float *y = job->y[j];
         const int64_t ldy = job->ldy[j];
 
         if (job->gemm[j]) {
-            job->gemm[j]->run(job->k, w->data, w->nb1, r0, r1, job->packed[job->pack_of[j]], job->n,
-                              y, ldy, job->tmp + (size_t)ith * job->tmp_stride);
+            job->gemm[j]->run(job->k, w->data, w->nb1, nrows, r0, r1, job->packed[job->pack_of[j]],
+                              job->n, y, ldy, job->tmp + (size_t)ith * job->tmp_stride);
             goto bias;
         }
 
@@ -213,10 +216,17 @@ static void matmul_run(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
         if (lfm2_prof_on) {
             const double t0 = lfm2_time_ms();
             matmul_run_(pool, n_w, w, bias, x, ldx, y, ldy, n);
-            double macs = 0;
-            for (int j = 0; j < n_w; j++)
+            const double ms = lfm2_time_ms() - t0;
+            double macs = 0, bytes = 0;
+            long long rows = 0;
+            for (int j = 0; j < n_w; j++) {
                 macs += (double)w[j]->ne[0] * (double)w[j]->ne[1] * (double)n;
-            lfm2_prof_add(n == 1 ? LFM2_PROF_MATMUL_1 : LFM2_PROF_MATMUL_N, lfm2_time_ms() - t0, macs);
+                bytes += (double)w[j]->nb1 * (double)w[j]->ne[1];
+                rows += w[j]->ne[1];
+            }
+            lfm2_prof_add(n == 1 ? LFM2_PROF_MATMUL_1 : LFM2_PROF_MATMUL_N, ms, macs);
+            lfm2_prof_shape((int)w[0]->type, n_w, (long long)w[0]->ne[0], rows,
+                            n == 1 ? 1 : n < 64 ? 2 : 64, bytes, ms);
             return;
         }
     }
@@ -262,8 +272,9 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
         } else {
             job.need[job.fmt_of[j]] = true;
         }
-        const int64_t nblk = (w[j]->ne[1] + ROW_BLOCK - 1) / ROW_BLOCK;
-        job.cost0[j + 1] = job.cost0[j] + nblk * (int64_t)w[j]->nb1 * ROW_BLOCK;
+        job.rblk[j] = lfm2_x16_chunk_bytes(w[j]->type) ? QUAD_BLOCK : ROW_BLOCK;
+        const int64_t nblk = (w[j]->ne[1] + job.rblk[j] - 1) / job.rblk[j];
+        job.cost0[j + 1] = job.cost0[j] + nblk * (int64_t)w[j]->nb1 * job.rblk[j];
     }
     job.n_w = n_w;
 

@@ -110,15 +110,15 @@ INLINE void xq_kernel(const int IS_Q4, const int T, int64_t nb, const uint8_t *g
 
 /* ---- F16 / F32 ---- */
 
-INLINE void xf_kernel(const int IS_F16, const int T, int64_t k, const uint8_t *g, const uint8_t *xp,
-                      size_t ts, float *y, int64_t ldy, int valid)
+/* cs: bytes between the group's 64-byte chunks (2 k of F16, 1 k of F32; lfm2_x16_group) */
+INLINE void xf_kernel(const int IS_F16, const int T, int64_t k, const uint8_t *g, size_t cs,
+                      const uint8_t *xp, size_t ts, float *y, int64_t ldy, int valid)
 {
-    const size_t kbytes = IS_F16 ? 32 : 64;
     __m256 facc[4][2];
     for (int t = 0; t < T; t++)
         facc[t][0] = facc[t][1] = _mm256_setzero_ps();
     for (int64_t i = 0; i < k; i++) {
-        const uint8_t *p = g + (size_t)i * kbytes;
+        const uint8_t *p = IS_F16 ? g + (size_t)(i >> 1) * cs + (size_t)(i & 1) * 32 : g + (size_t)i * cs;
         __m256 wv[2];
         if (IS_F16) {
             wv[0] = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)p));
@@ -150,7 +150,8 @@ INLINE __m256i pairs16(const uint8_t *a, const uint8_t *b, int is_signed)
 INLINE __m256i u8x8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 INLINE __m256i i8x8(const uint8_t *p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 
-INLINE void xk4_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t *xp, size_t ts,
+/* cs: bytes between the group's super-blocks */
+INLINE void xk4_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, const uint8_t *xp, size_t ts,
                        int64_t k, float *y, int64_t ldy, int valid)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -158,7 +159,7 @@ INLINE void xk4_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t 
     for (int t = 0; t < T; t++)
         facc[t][0] = facc[t][1] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *sb = g + (size_t)b * X16_Q4K_SB;
+        const uint8_t *sb = g + (size_t)b * cs;
         __m256i isum[4][2];
         for (int t = 0; t < T; t++)
             isum[t][0] = isum[t][1] = _mm256_setzero_si256();
@@ -216,7 +217,7 @@ INLINE void xk4_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t 
         store_group(y + t * ldy, facc[t], valid);
 }
 
-INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t *xp, size_t ts,
+INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, const uint8_t *xp, size_t ts,
                        int64_t k, float *y, int64_t ldy, int valid)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m3 = _mm256_set1_epi8(3);
@@ -224,7 +225,7 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t 
     for (int t = 0; t < T; t++)
         facc[t][0] = facc[t][1] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *sb = g + (size_t)b * X16_Q6K_SB;
+        const uint8_t *sb = g + (size_t)b * cs;
         __m256i isum[4][2];
         for (int t = 0; t < T; t++)
             isum[t][0] = isum[t][1] = _mm256_setzero_si256();
@@ -290,17 +291,22 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t 
 
 /* ---- dispatch: one group × up to 4 tokens per call ---- */
 
-#define RUN_GROUPS(TOKEN_BYTES, CALL)                                                            \
-    const size_t gb = nb1 * 16, ts = TOKEN_BYTES;                                                \
+/* Groups one at a time. Decode prefetches one group's worth ahead into L2: the next group, or
+ * in a quad (whose groups are interleaved) the same share of the next quad. */
+#define RUN_GROUPS(TOKEN_BYTES, CB, CALL)                                                        \
+    const size_t gb = nb1 * 16, ts = TOKEN_BYTES, cb = CB;                                       \
+    const int64_t n_groups = (n_rows + 15) / 16;                                                 \
     for (int64_t t = 0; t < n; t += 4) {                                                         \
         const int T = n - t >= 4 ? 4 : (int)(n - t);                                             \
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
         for (int64_t g = r0 / 16; g * 16 < r1; g++) {                                            \
             const int valid = r1 - g * 16 >= 16 ? 16 : (int)(r1 - g * 16);                       \
-            const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb;                             \
+            const struct lfm2_x16_grp grp = lfm2_x16_group(w, g, n_groups, gb, cb);               \
+            const uint8_t *gp = grp.p, *pf = (const uint8_t *)w + (size_t)(g + 1) * gb;           \
+            const size_t cs = grp.cstride; (void)cs;                                             \
             if (T == 1 && (g + 1) * 16 < r1)   /* decode: the next group into L2 */              \
                 for (size_t o = 0; o < gb; o += 64)                                              \
-                    _mm_prefetch((const char *)gp + gb + o, _MM_HINT_T1);                        \
+                    _mm_prefetch((const char *)pf + o, _MM_HINT_T1);                             \
             float *yo = y + t * ldy + g * 16;                                                    \
             switch (T) {                                                                         \
             case 1: CALL(1); break;                                                              \
@@ -311,61 +317,61 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t 
         }                                                                                        \
     }
 
-static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                   int64_t n, float *y, int64_t ldy, void *tmp)
+static void run_q8(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                   const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
     const int64_t nb = k / 32;
 #define C(T_) xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), C)
+    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, C)
 #undef C
 }
 
-static void run_q4(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                   int64_t n, float *y, int64_t ldy, void *tmp)
+static void run_q4(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                   const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
     const int64_t nb = k / 32;
 #define C(T_) xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), C)
+    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, C)
 #undef C
 }
 
-static void run_f16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                    int64_t n, float *y, int64_t ldy, void *tmp)
+static void run_f16(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-#define C(T_) xf_kernel(1, T_, k, gp, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), C)
+#define C(T_) xf_kernel(1, T_, k, gp, cs, xt, ts, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), 64, C)
 #undef C
 }
 
-static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                    int64_t n, float *y, int64_t ldy, void *tmp)
+static void run_f32(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-#define C(T_) xf_kernel(0, T_, k, gp, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), C)
+#define C(T_) xf_kernel(0, T_, k, gp, cs, xt, ts, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), 64, C)
 #undef C
 }
 
-static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                    int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    const int64_t nb = k / QK_K;
-#define C(T_) xk4_kernel(T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), C)
-#undef C
-}
-
-static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                    int64_t n, float *y, int64_t ldy, void *tmp)
+static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
     const int64_t nb = k / QK_K;
-#define C(T_) xk6_kernel(T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), C)
+#define C(T_) xk4_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q4K_SB, C)
+#undef C
+}
+
+static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    const int64_t nb = k / QK_K;
+#define C(T_) xk6_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q6K_SB, C)
 #undef C
 }
 

@@ -117,10 +117,12 @@ INLINE void xq_kernel(const int IS_Q4, const int RG, const int T, int64_t nb, co
 
 /* ---- float ---- */
 
-INLINE void xf_kernel(const int IS_F16, const int RG, const int T, int64_t k, const uint8_t *g0, size_t gb,
-                      const uint8_t *xp, size_t ts, float *y, int64_t ldy, int valid_last, int pf)
+/* g0: the first group's chunk 0; groups gs bytes apart, 64-byte chunks cs bytes apart (a chunk
+ * holds 2 k of F16 or 1 k of F32; see lfm2_x16_group); gb: bytes of a whole group (prefetch). */
+INLINE void xf_kernel(const int IS_F16, const int RG, const int T, int64_t k, const uint8_t *g0, size_t gs,
+                      size_t cs, size_t gb, const uint8_t *xp, size_t ts, float *y, int64_t ldy,
+                      int valid_last, int pf)
 {
-    const size_t kbytes = IS_F16 ? 32 : 64;   /* bytes per k per group */
     __m512 facc[4][8];
     for (int g = 0; g < RG; g++)
         for (int t = 0; t < T; t++)
@@ -130,7 +132,8 @@ INLINE void xf_kernel(const int IS_F16, const int RG, const int T, int64_t k, co
             prefetch_share(g0 + (size_t)RG * gb, (size_t)RG * gb, i / 16, (k + 15) / 16);
         __m512 wv[4];
         for (int g = 0; g < RG; g++) {
-            const uint8_t *p = g0 + (size_t)g * gb + (size_t)i * kbytes;
+            const uint8_t *p = IS_F16 ? g0 + (size_t)g * gs + (size_t)(i >> 1) * cs + (size_t)(i & 1) * 32
+                                      : g0 + (size_t)g * gs + (size_t)i * cs;
             wv[g] = IS_F16 ? _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)p)) : _mm512_load_ps((const float *)p);
         }
         for (int t = 0; t < T; t++) {
@@ -159,8 +162,10 @@ INLINE __m512i pairs16(const uint8_t *a, const uint8_t *b, int is_signed)
     return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(hi, 16));
 }
 
-INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gb,
-                       const uint8_t *xp, size_t ts, int64_t k, float *y, int64_t ldy, int valid_last, int pf)
+/* g0, gs, cs, gb as for xf_kernel; a chunk is one super-block */
+INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gs, size_t cs,
+                       size_t gb, const uint8_t *xp, size_t ts, int64_t k, float *y, int64_t ldy,
+                       int valid_last, int pf)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 facc[4][4];
@@ -182,7 +187,7 @@ INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
             for (int c = 0; c < 8; c++) {
                 __m512i lo[4], hi[4];
                 for (int g = 0; g < RG; g++) {
-                    const __m512i l = _mm512_load_si512(g0 + (size_t)g * gb + (size_t)b * X16_Q4K_SB + (j * 8 + c) * 64);
+                    const __m512i l = _mm512_load_si512(g0 + (size_t)g * gs + (size_t)b * cs + (j * 8 + c) * 64);
                     lo[g] = _mm512_and_si512(l, m4);
                     hi[g] = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
                 }
@@ -199,7 +204,7 @@ INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
                 }
             }
             for (int g = 0; g < RG; g++) {
-                const uint8_t *sc = g0 + (size_t)g * gb + (size_t)b * X16_Q4K_SB + 2048;
+                const uint8_t *sc = g0 + (size_t)g * gs + (size_t)b * cs + 2048;
                 const __m512i s0 = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(sc + (2 * j) * 16)));
                 const __m512i s1 = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(sc + (2 * j + 1) * 16)));
                 for (int t = 0; t < T; t++)
@@ -208,7 +213,7 @@ INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
             }
         }
         for (int g = 0; g < RG; g++) {
-            const uint8_t *sb = g0 + (size_t)g * gb + (size_t)b * X16_Q4K_SB;
+            const uint8_t *sb = g0 + (size_t)g * gs + (size_t)b * cs;
             const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sb + 2304)));
             const __m512 mv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 2336)));
             __m512i mp[4];
@@ -232,8 +237,9 @@ INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
             store_rows(y + t * ldy + 16 * g, facc[g][t], g == RG - 1 ? valid_last : 16);
 }
 
-INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gb,
-                       const uint8_t *xp, size_t ts, int64_t k, float *y, int64_t ldy, int valid_last, int pf)
+INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gs, size_t cs,
+                       size_t gb, const uint8_t *xp, size_t ts, int64_t k, float *y, int64_t ldy,
+                       int valid_last, int pf)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
     __m512 facc[4][4];
@@ -258,7 +264,7 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
                     const int c = 4 * q + cc;
                     __m512i e[4][4];   /* [g][part] */
                     for (int g = 0; g < RG; g++) {
-                        const uint8_t *sb = g0 + (size_t)g * gb + (size_t)b * X16_Q6K_SB;
+                        const uint8_t *sb = g0 + (size_t)g * gs + (size_t)b * cs;
                         const __m512i A = _mm512_load_si512(sb + (h * 16 + c) * 64);
                         const __m512i B = _mm512_load_si512(sb + (h * 16 + 8 + c) * 64);
                         const __m512i Q = _mm512_load_si512(sb + 2048 + (h * 8 + c) * 64);
@@ -279,7 +285,7 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
                     }
                 }
                 for (int g = 0; g < RG; g++) {
-                    const uint8_t *sc = g0 + (size_t)g * gb + (size_t)b * X16_Q6K_SB + 3072;
+                    const uint8_t *sc = g0 + (size_t)g * gs + (size_t)b * cs + 3072;
                     for (int part = 0; part < 4; part++) {
                         const int sub = 8 * h + 2 * part + q;
                         const __m512i sv = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(sc + sub * 16)));
@@ -290,7 +296,7 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
             }
         }
         for (int g = 0; g < RG; g++) {
-            const uint8_t *sb = g0 + (size_t)g * gb + (size_t)b * X16_Q6K_SB;
+            const uint8_t *sb = g0 + (size_t)g * gs + (size_t)b * cs;
             const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sb + 3328)));
             __m512i sp[8];
             for (int i = 0; i < 8; i++)
@@ -314,9 +320,22 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
 
 /* Dispatch over groups of 16 rows and tiles of tokens. RG and T are compile-time constants in
  * each instantiation; the per-output arithmetic does not depend on them. */
+/* A set of rg groups taken together lies inside one quad or inside the stored-whole tail
+ * (quads start at multiples of 4 groups; rg is 1, 2 or 4 and sets start at multiples of rg
+ * inside quads whenever r0 is quad-aligned, which matmul.c's splits are). */
+#define GROUP_SET(RG)                                                                            \
+    const int64_t in_quads = cb ? n_groups / 4 * 4 : 0;                                          \
+    int rg = g_end - g >= (RG) ? (RG) : 1;                                                       \
+    if (g < in_quads && (g % rg != 0 || g / 4 != (g + rg - 1) / 4))                              \
+        rg = 1;                                                                                  \
+    if (g < in_quads && g + rg > in_quads)                                                       \
+        rg = 1;                                                                                  \
+    const struct lfm2_x16_grp grp = lfm2_x16_group(w, g, n_groups, gb, cb);                      \
+    const int64_t rlast = (g + rg) * 16 < r1 ? 16 : r1 - (g + rg - 1) * 16;
+
 #define XRUN_BODY(KERNEL_CALL)                                                                   \
     const size_t gb = nb1 * 16;                                                                  \
-    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16;                                     \
+    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16, n_groups = (n_rows + 15) / 16;      \
     int64_t t = 0;                                                                               \
     while (t < n) {                                                                              \
         const int64_t left = n - t;                                                              \
@@ -325,11 +344,10 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
         int64_t g = g_begin;                                                                     \
         for (; g < g_end; ) {                                                                    \
-            const int rg = g_end - g >= RG ? RG : 1;                                             \
-            const int64_t rlast = (g + rg) * 16 < r1 ? 16 : r1 - (g + rg - 1) * 16;              \
-            const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb;                             \
+            GROUP_SET(RG)                                                                        \
+            const uint8_t *gp = grp.p;                                                           \
             float *yo = y + t * ldy + g * 16;                                                    \
-            const int pf = T == 1 && g + rg < g_end;                                             \
+            const int pf = T == 1 && g + rg < g_end;                                       \
             KERNEL_CALL;                                                                         \
             g += rg;                                                                             \
         }                                                                                        \
@@ -352,11 +370,11 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
     default: K(1, 8); break;                                                                     \
     }
 
-static void run_xq(int is_q4, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                   const void *packed, int64_t n, float *y, int64_t ldy)
+static void run_xq(int is_q4, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+                   int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const int64_t nb = k / 32;
-    const size_t ts = lfm2_x16q_token_bytes(k);
+    const size_t ts = lfm2_x16q_token_bytes(k), cb = 0;   /* no quads */
 #define KQ(RG_, T_)                                                                              \
     do {                                                                                         \
         if (is_q4) xq_kernel(1, RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy, (int)rlast, pf);        \
@@ -366,14 +384,20 @@ static void run_xq(int is_q4, int64_t k, const void *w, size_t nb1, int64_t r0, 
 #undef KQ
 }
 
-static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                   const void *packed, int64_t n, float *y, int64_t ldy)
+static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+                   int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
-    const size_t ts = lfm2_x16f_token_bytes(k);
+    const size_t ts = lfm2_x16f_token_bytes(k), cb = 64;
+    /* No software prefetch here: a quad of float groups is one linear stream the hardware
+     * prefetcher follows, and prefetching on top measured slower (350M F16 decode at 2 threads
+     * ~49 vs ~44 t/s; 1.2B level). The K-quant kernels spend more time per byte and gain from it. */
 #define KF(RG_, T_)                                                                              \
     do {                                                                                         \
-        if (is_f16) xf_kernel(1, RG_, T_, k, gp, gb, xt, ts, yo, ldy, (int)rlast, pf);           \
-        else xf_kernel(0, RG_, T_, k, gp, gb, xt, ts, yo, ldy, (int)rlast, pf);                  \
+        (void)pf;                                                                                \
+        if (is_f16) xf_kernel(1, RG_, T_, k, gp, grp.gstride, grp.cstride, gb, xt, ts, yo, ldy,  \
+                              (int)rlast, 0);                                                    \
+        else xf_kernel(0, RG_, T_, k, gp, grp.gstride, grp.cstride, gb, xt, ts, yo, ldy,         \
+                       (int)rlast, 0);                                                           \
     } while (0)
     XRUN_BODY(CASES(KF))
 #undef KF
@@ -382,7 +406,7 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0,
 /* K-quants keep more accumulators per token: tiles of at most 4 tokens */
 #define XRUN_BODY_K(KERNEL_CALL)                                                                 \
     const size_t gb = nb1 * 16;                                                                  \
-    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16;                                     \
+    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16, n_groups = (n_rows + 15) / 16;      \
     int64_t t = 0;                                                                               \
     while (t < n) {                                                                              \
         const int64_t left = n - t;                                                              \
@@ -390,11 +414,10 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0,
         const int RG = T == 1 ? 4 : T == 2 ? 2 : 1;                                              \
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
         for (int64_t g = g_begin; g < g_end; ) {                                                 \
-            const int rg = g_end - g >= RG ? RG : 1;                                             \
-            const int64_t rlast = (g + rg) * 16 < r1 ? 16 : r1 - (g + rg - 1) * 16;              \
-            const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb;                             \
+            GROUP_SET(RG)                                                                        \
+            const uint8_t *gp = grp.p;                                                           \
             float *yo = y + t * ldy + g * 16;                                                    \
-            const int pf = T == 1 && g + rg < g_end;                                             \
+            const int pf = T == 1 && g + rg < g_end;                                       \
             KERNEL_CALL;                                                                         \
             g += rg;                                                                             \
         }                                                                                        \
@@ -411,56 +434,58 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0,
     default: K(1, 4); break;                                                                     \
     }
 
-static void run_xk(int is6, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                   const void *packed, int64_t n, float *y, int64_t ldy)
+static void run_xk(int is6, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+                   int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const int64_t nb = k / QK_K;
-    const size_t ts = lfm2_x16k_token_bytes(k);
+    const size_t ts = lfm2_x16k_token_bytes(k), cb = is6 ? X16_Q6K_SB : X16_Q4K_SB;
 #define KK(RG_, T_)                                                                              \
     do {                                                                                         \
-        if (is6) xk6_kernel(RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy, (int)rlast, pf);            \
-        else xk4_kernel(RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy, (int)rlast, pf);                \
+        if (is6) xk6_kernel(RG_, T_, nb, gp, grp.gstride, grp.cstride, gb, xt, ts, k, yo, ldy,   \
+                            (int)rlast, pf);                                                     \
+        else xk4_kernel(RG_, T_, nb, gp, grp.gstride, grp.cstride, gb, xt, ts, k, yo, ldy,       \
+                        (int)rlast, pf);                                                         \
     } while (0)
     XRUN_BODY_K(CASES_K(KK))
 #undef KK
 }
 
-static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                    int64_t n, float *y, int64_t ldy, void *tmp)
+static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xk(0, k, w, nb1, r0, r1, packed, n, y, ldy);
+    run_xk(0, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
 }
-static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                    int64_t n, float *y, int64_t ldy, void *tmp)
+static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xk(1, k, w, nb1, r0, r1, packed, n, y, ldy);
+    run_xk(1, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
 }
 
-static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                   int64_t n, float *y, int64_t ldy, void *tmp)
+static void run_q8(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                   const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xq(0, k, w, nb1, r0, r1, packed, n, y, ldy);
+    run_xq(0, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
 }
-static void run_q4(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                   int64_t n, float *y, int64_t ldy, void *tmp)
+static void run_q4(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                   const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xq(1, k, w, nb1, r0, r1, packed, n, y, ldy);
+    run_xq(1, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
 }
-static void run_f16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                    int64_t n, float *y, int64_t ldy, void *tmp)
+static void run_f16(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xf(1, k, w, nb1, r0, r1, packed, n, y, ldy);
+    run_xf(1, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
 }
-static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                    int64_t n, float *y, int64_t ldy, void *tmp)
+static void run_f32(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xf(0, k, w, nb1, r0, r1, packed, n, y, ldy);
+    run_xf(0, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
 }
 
 /* activation packs with this path's (bit-exact) Q8_0 / Q8_K quantizers */

@@ -239,9 +239,56 @@ const char *lfm2_cpu_features(void)
 /* ---- opt-in profile ---- */
 
 int lfm2_prof_on = -1;
+static int g_prof_level;
 static _Atomic long long g_prof_us[LFM2_PROF_COUNT];
 static _Atomic long long g_prof_calls[LFM2_PROF_COUNT];
 static _Atomic long long g_prof_mmacs[LFM2_PROF_COUNT];
+
+/* LFM2_PROFILE=2: products also broken down by shape (weight type, n_in, total n_out, tokens
+ * bucket), to find which matrices of a forward pass fall short of the bandwidth. */
+#define PROF_SHAPES 64
+struct prof_shape {
+    int type, n_w;
+    long long k, rows, n, calls;
+    double ms, bytes;
+};
+static struct prof_shape g_shapes[PROF_SHAPES];
+static int g_n_shapes;
+static pthread_mutex_t g_shapes_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void lfm2_prof_shape(int type, int n_w, long long k, long long rows, long long n, double bytes, double ms)
+{
+    if (g_prof_level < 2)
+        return;
+    pthread_mutex_lock(&g_shapes_lock);
+    int i = 0;
+    while (i < g_n_shapes && !(g_shapes[i].type == type && g_shapes[i].n_w == n_w && g_shapes[i].k == k &&
+                                g_shapes[i].rows == rows && g_shapes[i].n == n))
+        i++;
+    if (i < PROF_SHAPES) {
+        if (i == g_n_shapes) {
+            g_shapes[i] = (struct prof_shape){ type, n_w, k, rows, n, 0, 0, 0 };
+            g_n_shapes++;
+        }
+        g_shapes[i].calls++;
+        g_shapes[i].ms += ms;
+        g_shapes[i].bytes += bytes;
+    }
+    pthread_mutex_unlock(&g_shapes_lock);
+}
+
+static void prof_shapes_report(void)
+{
+    if (g_prof_level < 2 || !g_n_shapes)
+        return;
+    fprintf(stderr, "  by shape (type, weights, n_in, n_out total, tokens): ms, calls, µs/call, weight GB/s\n");
+    for (int i = 0; i < g_n_shapes; i++) {
+        const struct prof_shape *s = &g_shapes[i];
+        fprintf(stderr, "    type %2d ×%d %6lld %6lld n=%-5lld %9.1f ms %7lld %9.1f µs %7.1f GB/s\n", s->type,
+                s->n_w, s->k, s->rows, s->n, s->ms, s->calls, s->ms * 1e3 / (double)s->calls,
+                s->ms > 0 ? s->bytes / (s->ms * 1e-3) / 1e9 : 0.0);
+    }
+}
 
 static void prof_report(void)
 {
@@ -255,12 +302,14 @@ static void prof_report(void)
             fprintf(stderr, "  %8.1f GMAC/s", gmac / (ms * 1e-3));
         fputc('\n', stderr);
     }
+    prof_shapes_report();
 }
 
 void lfm2_prof_init(void)
 {
     const char *e = getenv("LFM2_PROFILE");
     lfm2_prof_on = e && *e && strcmp(e, "0") != 0;
+    g_prof_level = lfm2_prof_on ? atoi(e) : 0;
     if (lfm2_prof_on)
         atexit(prof_report);
 }

@@ -48,6 +48,17 @@ size_t lfm2_x16_group_bytes(int type, int64_t k)
     return (b + 63) & ~(size_t)63;
 }
 
+size_t lfm2_x16_chunk_bytes(int type)
+{
+    switch (type) {
+    case LFM2_TYPE_F16_X16:
+    case LFM2_TYPE_F32_X16: return 64;
+    case LFM2_TYPE_Q4_K_X16: return X16_Q4K_SB;
+    case LFM2_TYPE_Q6_K_X16: return X16_Q6K_SB;
+    default: return 0;
+    }
+}
+
 bool lfm2_type_is_x16(int type)
 {
     return type >= LFM2_TYPE_Q8_0_X16 && type < LFM2_KTYPE_COUNT;
@@ -161,6 +172,29 @@ static inline int q4k_value(const uint8_t *sb, int lane, int e)
     return hi ? q >> 4 : q & 0xF;
 }
 
+/* Memory for a prepared tensor. Decode streams gigabytes of weights per second through the
+ * TLB: on 4 KiB pages every 4 KiB costs a page walk (two-dimensional under a hypervisor), and
+ * on this machine that held decode at ~30 GB/s where the same kernel reads 2 MiB pages at
+ * ~45 GB/s. So tensors of 2 MiB and more start on a 2 MiB boundary and ask for transparent
+ * huge pages (honoured when THP is "madvise" or "always"; the tail past the last whole 2 MiB
+ * stays on small pages, so nothing is rounded up). The block stays free()-able, as callers
+ * (and lfm2_weights_free) expect. */
+#define HUGE_PAGE ((size_t)2 << 20)
+static void *alloc_prepared(size_t total)
+{
+    if (total < HUGE_PAGE)
+        return lfm2_alloc_aligned(total);
+    void *p = NULL;
+    if (posix_memalign(&p, HUGE_PAGE, total) != 0) {
+        lfm2_set_error("out of memory allocating %zu bytes", total);
+        return NULL;
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(p, total & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);   /* advisory: failure is harmless */
+#endif
+    return p;
+}
+
 void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_source)
 {
     *out = *w;
@@ -171,10 +205,15 @@ void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_sou
     /* slabs (MoE experts) must stay 16-row aligned to be addressed by nb1 */
     if (slabs > 1 && rows % 16 != 0)
         return NULL;
-    const size_t gb = lfm2_x16_group_bytes(xt, k);
+    const size_t gb = lfm2_x16_group_bytes(xt, k), cb = lfm2_x16_chunk_bytes(xt);
     const int64_t groups_per_slab = (rows + 15) / 16;
     const size_t total = gb * (size_t)(groups_per_slab * slabs);
-    uint8_t *mem = lfm2_alloc_aligned(total);
+    uint8_t *mem = alloc_prepared(total), *tmp = NULL;   /* tmp: one group, whole */
+    if (mem && cb && groups_per_slab >= 4 && !(tmp = malloc(gb))) {
+        lfm2_set_error("out of memory allocating %zu bytes", gb);
+        lfm2_weights_free(mem);
+        mem = NULL;
+    }
     if (!mem) {
         lfm2_prefix_error("preparing tensor '%s'", w->name ? w->name : "?");
         return NULL;
@@ -189,8 +228,15 @@ void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_sou
         const uint8_t *src = (const uint8_t *)w->data + (size_t)(s * rows) * w->nb1;
         for (int64_t g = 0; g < groups_per_slab; g++) {
             const int nr = rows - g * 16 < 16 ? (int)(rows - g * 16) : 16;
-            pack_group(xt, src + (size_t)(g * 16) * w->nb1, w->nb1, nr, k,
-                       mem + (size_t)(s * groups_per_slab + g) * gb);
+            uint8_t *slab = mem + (size_t)(s * groups_per_slab) * gb;
+            const struct lfm2_x16_grp dst = lfm2_x16_group(slab, g, groups_per_slab, gb, cb);
+            if (dst.cstride == cb || !cb) {   /* stored whole */
+                pack_group(xt, src + (size_t)(g * 16) * w->nb1, w->nb1, nr, k, (uint8_t *)dst.p);
+            } else {                          /* in a quad: chunk by chunk */
+                pack_group(xt, src + (size_t)(g * 16) * w->nb1, w->nb1, nr, k, tmp);
+                for (size_t c = 0; c < gb / cb; c++)
+                    memcpy((uint8_t *)dst.p + c * dst.cstride, tmp + c * cb, cb);
+            }
             if (drop_source) {
                 uintptr_t done = (uintptr_t)(src + (size_t)(g * 16 + nr) * w->nb1);
                 if (done > src_end) done = src_end;
@@ -202,6 +248,7 @@ void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_sou
             }
         }
     }
+    free(tmp);
     out->type = (enum lfm2_type)xt;
     out->data = mem;
     out->nb1 = gb / 16;
@@ -217,10 +264,12 @@ void lfm2_weights_free(void *mem)
 /* Row r of an x16 tensor as floats (the reference dequantization of the original row). */
 void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out)
 {
-    const int64_t k = w->ne[0], nb = k / 32;
-    const size_t gb = w->nb1 * 16;
-    const uint8_t *g = (const uint8_t *)w->data + (size_t)(r / 16) * gb;
-    const int lane = (int)(r % 16);
+    const int64_t k = w->ne[0], nb = k / 32, rows = w->ne[1];
+    const size_t gb = w->nb1 * 16, cb = lfm2_x16_chunk_bytes(w->type);
+    const uint8_t *slab = (const uint8_t *)w->data + (size_t)(r / rows) * (size_t)rows * w->nb1;
+    const struct lfm2_x16_grp grp = lfm2_x16_group(slab, (r % rows) / 16, (rows + 15) / 16, gb, cb);
+    const uint8_t *g = grp.p;
+    const int lane = (int)(r % rows % 16);
     switch ((int)w->type) {
     case LFM2_TYPE_Q8_0_X16: {
         const uint16_t *d = (const uint16_t *)(g + (size_t)nb * 512);
@@ -248,17 +297,17 @@ void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out)
     case LFM2_TYPE_F16_X16:
         for (int64_t i = 0; i < k; i++) {
             uint16_t h;
-            memcpy(&h, g + (size_t)i * 32 + lane * 2, 2);
+            memcpy(&h, lfm2_x16_at(&grp, cb, (size_t)i * 32 + lane * 2), 2);
             out[i] = lfm2_fp16_to_fp32(h);
         }
         break;
     case LFM2_TYPE_F32_X16:
         for (int64_t i = 0; i < k; i++)
-            memcpy(out + i, g + (size_t)i * 64 + lane * 4, 4);
+            memcpy(out + i, lfm2_x16_at(&grp, cb, (size_t)i * 64 + lane * 4), 4);
         break;
     case LFM2_TYPE_Q4_K_X16:   /* as dq_q4_K: (d·sc)·q − dmin·m */
         for (int64_t b = 0; b < k / QK_K; b++) {
-            const uint8_t *sb = g + (size_t)b * X16_Q4K_SB;
+            const uint8_t *sb = g + (size_t)b * grp.cstride;
             uint16_t dh, mh;
             memcpy(&dh, sb + 2304 + lane * 2, 2);
             memcpy(&mh, sb + 2336 + lane * 2, 2);
@@ -272,7 +321,7 @@ void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out)
         break;
     case LFM2_TYPE_Q6_K_X16:   /* as dq_q6_K: d·sc·(q − 32) */
         for (int64_t b = 0; b < k / QK_K; b++) {
-            const uint8_t *sb = g + (size_t)b * X16_Q6K_SB;
+            const uint8_t *sb = g + (size_t)b * grp.cstride;
             uint16_t dh;
             memcpy(&dh, sb + 3328 + lane * 2, 2);
             const float d = lfm2_fp16_to_fp32(dh);
@@ -370,9 +419,10 @@ void lfm2_x16f_pack(int rounding, const float *x, int64_t ldx, int64_t k, int64_
  * Per output: acc = Σ_b (float)isum_b·(d_w·d_x) over the blocks in order, or Σ_i w_i·x_i over
  * k in order — the same for any number of tokens. */
 
-static void scalar_run_q(int xt, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                         const void *packed, int64_t n, float *y, int64_t ldy)
+static void scalar_run_q(int xt, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+                         int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
+    (void)n_rows;   /* no quads in these layouts */
     const int64_t nb = k / 32;
     const size_t gb = nb1 * 16, ts = lfm2_x16q_token_bytes(k);
     const size_t qstride = xt == LFM2_TYPE_Q8_0_X16 ? 512 : 256;
@@ -405,12 +455,12 @@ static void scalar_run_q(int xt, int64_t k, const void *w, size_t nb1, int64_t r
     }
 }
 
-static void scalar_run_f(int xt, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                         const void *packed, int64_t n, float *y, int64_t ldy)
+static void scalar_run_f(int xt, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+                         int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
-    const size_t gb = nb1 * 16, ts = lfm2_x16f_token_bytes(k);
+    const size_t gb = nb1 * 16, ts = lfm2_x16f_token_bytes(k), cb = lfm2_x16_chunk_bytes(xt);
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *g = (const uint8_t *)w + (size_t)(r / 16) * gb;
+        const struct lfm2_x16_grp g = lfm2_x16_group(w, r / 16, (n_rows + 15) / 16, gb, cb);
         const int lane = (int)(r % 16);
         for (int64_t t = 0; t < n; t++) {
             const float *xr = (const float *)((const uint8_t *)packed + (size_t)t * ts);
@@ -419,10 +469,10 @@ static void scalar_run_f(int xt, int64_t k, const void *w, size_t nb1, int64_t r
                 float wv;
                 if (xt == LFM2_TYPE_F16_X16) {
                     uint16_t h;
-                    memcpy(&h, g + (size_t)i * 32 + lane * 2, 2);
+                    memcpy(&h, lfm2_x16_at(&g, cb, (size_t)i * 32 + lane * 2), 2);
                     wv = lfm2_fp16_to_fp32(h);
                 } else {
-                    memcpy(&wv, g + (size_t)i * 64 + lane * 4, 4);
+                    memcpy(&wv, lfm2_x16_at(&g, cb, (size_t)i * 64 + lane * 4), 4);
                 }
                 acc += wv * xr[i];
             }
@@ -433,21 +483,21 @@ static void scalar_run_f(int xt, int64_t k, const void *w, size_t nb1, int64_t r
 
 /* K-quants: per super-block isum = Σ_sub sc·Σ q·x (Q6_K: q − 32 via the 16-element sums),
  * Q4_K msum = Σ_sub m·Σ x; acc += isum·(d_w·d_x), acc −= msum·(dmin_w·d_x). */
-static void scalar_run_k(int xt, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                         const void *packed, int64_t n, float *y, int64_t ldy)
+static void scalar_run_k(int xt, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+                         int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const int64_t nb = k / QK_K;
-    const size_t gb = nb1 * 16, ts = lfm2_x16k_token_bytes(k);
-    const size_t sbb = xt == LFM2_TYPE_Q4_K_X16 ? X16_Q4K_SB : X16_Q6K_SB;
+    const size_t gb = nb1 * 16, ts = lfm2_x16k_token_bytes(k), cb = lfm2_x16_chunk_bytes(xt);
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *g = (const uint8_t *)w + (size_t)(r / 16) * gb;
+        const struct lfm2_x16_grp grp = lfm2_x16_group(w, r / 16, (n_rows + 15) / 16, gb, cb);
+        const uint8_t *g = grp.p;
         const int lane = (int)(r % 16);
         for (int64_t t = 0; t < n; t++) {
             const int8_t *xq = (const int8_t *)((const uint8_t *)packed + (size_t)t * ts);
             const int32_t *aux = (const int32_t *)(xq + k);
             float acc = 0.0f;
             for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *sb = g + (size_t)b * sbb;
+                const uint8_t *sb = g + (size_t)b * grp.cstride;   /* chunk = super-block */
                 const int8_t *x = xq + b * QK_K;
                 float dx;
                 memcpy(&dx, &aux[b * 16], 4);
@@ -519,11 +569,11 @@ static void pack_f32(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t 
 }
 
 #define RUN(name, fn, xt)                                                                        \
-    static void name(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,               \
-                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)            \
+    static void name(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,           \
+                     int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy, void *tmp) \
     {                                                                                            \
         (void)tmp;                                                                               \
-        fn(xt, k, w, nb1, r0, r1, packed, n, y, ldy);                                            \
+        fn(xt, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);                                    \
     }
 RUN(run_q8, scalar_run_q, LFM2_TYPE_Q8_0_X16)
 RUN(run_q4, scalar_run_q, LFM2_TYPE_Q4_0_X16)

@@ -293,13 +293,15 @@ static void check_product(const struct weight *w, const float *x, int64_t ldx, c
     free(bound);
 }
 
-/* prepare=1: run on the layout made by lfm2_weights_prepare (when the type has one) */
-static void test_products(lfm2_pool *pool, int prepare)
+/* prepare=1: run on the layout made by lfm2_weights_prepare (when the type has one).
+ * Shapes: 67 outputs (a partial group; one quad of four groups and one group stored whole in
+ * the layouts with quads) and 167 (two quads, then three groups stored whole, the last
+ * partial: the thread split falls between the quads). */
+static void test_products_shape(lfm2_pool *pool, int prepare, int64_t k, int64_t no)
 {
     static const int64_t ns[] = { 1, 2, 7, 16, 33, 512 };
     for (int ti = 0; ti < N_TYPES; ti++) {
         const enum lfm2_type type = k_types[ti];
-        const int64_t k = 512, no = 67;   /* odd output count: partial row blocks */
         struct weight w;
         make_weight(&w, type, k, no);
         void *mem = NULL;
@@ -358,12 +360,13 @@ static void test_products(lfm2_pool *pool, int prepare)
             lfm2_tensor_to_f32(&w.t, all);
             CHECK(memcmp(all, w.deq, (size_t)(k * no) * sizeof(float)) == 0, "%s (prepared): tensor_to_f32",
                   lfm2_type_name(type));
-            const int32_t ids[3] = { 66, 0, 17 };
-            float out[3 * 512];
+            const int32_t ids[3] = { (int32_t)no - 1, 0, 17 };
+            float *out = malloc(3 * (size_t)k * sizeof(float));
             lfm2_get_rows(&w.t, ids, 3, out);
             for (int i = 0; i < 3; i++)
                 CHECK(memcmp(out + i * k, w.deq + ids[i] * k, (size_t)k * sizeof(float)) == 0,
                       "%s (prepared): get_rows %d", lfm2_type_name(type), ids[i]);
+            free(out);
             free(all);
             lfm2_weights_free(mem);
         }
@@ -371,12 +374,19 @@ static void test_products(lfm2_pool *pool, int prepare)
     }
 }
 
-/* 3-D (expert) tensors: prepared slabs multiply like the original slabs. */
+static void test_products(lfm2_pool *pool, int prepare)
+{
+    test_products_shape(pool, prepare, 512, 67);
+    test_products_shape(pool, prepare, 256, 167);
+}
+
+/* 3-D (expert) tensors: prepared slabs multiply like the original slabs (80 rows: one quad
+ * and one group stored whole per slab in the layouts with quads), and their rows read back. */
 static void test_prepared_slabs(lfm2_pool *pool)
 {
     const enum lfm2_type types[3] = { LFM2_TYPE_Q4_0, LFM2_TYPE_F16, LFM2_TYPE_Q6_K };
     for (int ti = 0; ti < 3; ti++) {
-        const int64_t k = 256, rows = 32, ns = 3;
+        const int64_t k = 256, rows = 80, ns = 3;
         struct weight w;
         make_weight(&w, types[ti], k, rows * ns);
         lfm2_tensor t3 = w.t, p;
@@ -389,22 +399,28 @@ static void test_prepared_slabs(lfm2_pool *pool)
             free_weight(&w);
             continue;
         }
-        float x[5 * 256], y0[5 * 32], y1[5 * 32];
+        float x[5 * 256], y0[5 * 80], y1[5 * 80];
         make_x(x, 5, k, k);
         for (int64_t s = 0; s < ns; s++) {
             lfm2_tensor a = lfm2_tensor_slab(&t3, s), b = lfm2_tensor_slab(&p, s);
             lfm2_matmul(pool, &a, x, k, y0, rows, 5);
             lfm2_matmul(pool, &b, x, k, y1, rows, 5);
             for (int t = 0; t < 5; t++)
-                for (int o = 0; o < 32; o++) {
+                for (int o = 0; o < rows; o++) {
                     double mag = 0;   /* Σ|w·x|: the scale of float summation error */
                     for (int64_t i = 0; i < k; i++)
                         mag += fabs((double)w.deq[(s * rows + o) * k + i] * x[t * k + i]);
-                    const int i = t * 32 + o;
+                    const int i = t * (int)rows + o;
                     CHECK(fabs(y0[i] - y1[i]) <= 4e-6 * mag, "%s: slab %lld output %d: %g vs %g",
                           lfm2_type_name(types[ti]), (long long)s, i, y0[i], y1[i]);
                 }
         }
+        const int32_t ids[4] = { 0, (int32_t)rows + 70, 2 * (int32_t)rows + 63, (int32_t)rows * 3 - 1 };
+        float got[4 * 256];
+        lfm2_get_rows(&p, ids, 4, got);
+        for (int i = 0; i < 4; i++)
+            CHECK(memcmp(got + i * k, w.deq + ids[i] * k, (size_t)k * sizeof(float)) == 0,
+                  "%s: prepared 3-D get_rows %d", lfm2_type_name(types[ti]), ids[i]);
         /* a 3-D tensor whose slabs are not 16-row aligned is left as it is */
         lfm2_tensor t4 = w.t;
         t4.n_dims = 3;
