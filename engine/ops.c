@@ -11,6 +11,11 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LFM2_OPS_X86 1
+#endif
+
 #include "internal.h"
 #include "kernels/kernels.h"
 #include "lfm2-ops.h"
@@ -180,6 +185,242 @@ void lfm2_vec_scale(float *y, float s, int64_t n)
 
 /* ---- attention ---- */
 
+/* ---- bidirectional attention (encoders), AVX-512 ----
+ * Vision and audio encoders attend over ~1000 keys with no mask, and nothing needs their
+ * results to match a token-by-token run, so they get a GEMM-shaped path: per call, K of each
+ * kv head is transposed once into key blocks of 64 ([block][d][64 keys], contiguous so a
+ * block sits in L1 without set conflicts) and V is copied with rows padded to 16 floats; then
+ * each work item (head, 16 queries) runs two passes over the full key range:
+ *   S = scale · Q·Kᵀ      4 queries × 64 keys per register tile (16 accumulators)
+ *   P = e^(S − max_row)   exact row maxima (no online rescaling), sums in double
+ *   O = P·V / Σ P         4 queries × 64 dims per register tile
+ * The score rows of one item (16 × n_kv floats) are the only O(n_kv) buffer; nothing is
+ * n_q × n_kv. Causal and windowed calls (the text backbone) keep the kernels' attn_block,
+ * whose results do not depend on the batch. */
+
+#define BIATT_QB 16        /* queries per work item */
+#define BIATT_KB 64        /* keys per block (4 vectors) */
+#define BIATT_MAX_KV 16384 /* score rows stay ≤ 1 MiB per thread */
+
+struct biatt_job {
+    const struct lfm2_attn_args *a;
+    const struct lfm2_kernels *kt;
+    int hdp, nkb, n_kvp;      /* head_dim padded to 16, key blocks, keys padded to 64 */
+    float *kt_pack;           /* [n_head_kv][nkb][hd][64] */
+    float *v_pack;            /* [n_head_kv][n_kvp][hdp] */
+    float *work;              /* per thread: S [QB][n_kvp], O [QB][hdp] */
+    size_t work_floats;
+    int n_qblk, n_items;
+    _Atomic int next;
+};
+
+/* Pass 0: transposed K blocks and padded V rows, split by (kv head, key block). */
+static void biatt_pack_task(void *arg, int ith, int nth)
+{
+    struct biatt_job *job = arg;
+    const struct lfm2_attn_args *a = job->a;
+    const int hd = a->head_dim, hdp = job->hdp, n_items = a->n_head_kv * job->nkb;
+    for (int it = ith; it < n_items; it += nth) {
+        const int g = it / job->nkb, b = it % job->nkb;
+        float *kt = job->kt_pack + ((size_t)g * job->nkb + b) * (size_t)hd * BIATT_KB;
+        float *vp = job->v_pack + ((size_t)g * job->n_kvp + (size_t)b * BIATT_KB) * hdp;
+        for (int jj = 0; jj < BIATT_KB; jj++) {
+            const int j = b * BIATT_KB + jj;
+            float *vr = vp + (size_t)jj * hdp;
+            if (j < a->n_kv) {
+                const float *kr = a->k + (int64_t)j * a->ldk + (int64_t)g * hd;
+                for (int d = 0; d < hd; d++)
+                    kt[(size_t)d * BIATT_KB + jj] = kr[d];
+                memcpy(vr, a->v + (int64_t)j * a->ldv + (int64_t)g * hd, (size_t)hd * sizeof(float));
+                memset(vr + hd, 0, (size_t)(hdp - hd) * sizeof(float));
+            } else {   /* padding keys: zero scores (masked below) and zero values */
+                for (int d = 0; d < hd; d++)
+                    kt[(size_t)d * BIATT_KB + jj] = 0.0f;
+                memset(vr, 0, (size_t)hdp * sizeof(float));
+            }
+        }
+    }
+}
+
+#ifdef LFM2_OPS_X86
+#define AVX512_TARGET __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
+
+/* S[r][0..n_kvp) = scale · q_r·k for 4 query rows q[0..3] */
+AVX512_TARGET static void biatt_scores_x4(const struct biatt_job *job, int g, const float *const q[4],
+                                          float *const srow[4])
+{
+    const int hd = job->a->head_dim;
+    const __m512 sc = _mm512_set1_ps(job->a->scale);
+    for (int b = 0; b < job->nkb; b++) {
+        const float *kt = job->kt_pack + ((size_t)g * job->nkb + b) * (size_t)hd * BIATT_KB;
+        __m512 acc[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++)
+                acc[r][c] = _mm512_setzero_ps();
+        for (int d = 0; d < hd; d++) {
+            const float *kd = kt + (size_t)d * BIATT_KB;
+            const __m512 k0 = _mm512_loadu_ps(kd), k1 = _mm512_loadu_ps(kd + 16);
+            const __m512 k2 = _mm512_loadu_ps(kd + 32), k3 = _mm512_loadu_ps(kd + 48);
+            for (int r = 0; r < 4; r++) {
+                const __m512 qd = _mm512_set1_ps(q[r][d]);
+                acc[r][0] = _mm512_fmadd_ps(qd, k0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(qd, k1, acc[r][1]);
+                acc[r][2] = _mm512_fmadd_ps(qd, k2, acc[r][2]);
+                acc[r][3] = _mm512_fmadd_ps(qd, k3, acc[r][3]);
+            }
+        }
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++)
+                _mm512_storeu_ps(srow[r] + b * BIATT_KB + 16 * c, _mm512_mul_ps(acc[r][c], sc));
+    }
+}
+
+/* O[r] += Σ_j P[r][j]·v_j for 4 rows, all keys, dims in chunks of up to 4 vectors */
+AVX512_TARGET static void biatt_pv_x4(const struct biatt_job *job, int g, float *const prow[4],
+                                      float *const orow[4])
+{
+    const int hdp = job->hdp;
+    for (int b = 0; b < job->nkb; b++) {
+        const float *vb = job->v_pack + ((size_t)g * job->n_kvp + (size_t)b * BIATT_KB) * hdp;
+        for (int d0 = 0; d0 < hdp; d0 += 64) {
+            const int nv = hdp - d0 >= 64 ? 4 : (hdp - d0) / 16;
+            __m512 acc[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++)
+                    acc[r][c] = c < nv ? _mm512_loadu_ps(orow[r] + d0 + 16 * c) : _mm512_setzero_ps();
+            if (nv == 4) {
+                for (int jj = 0; jj < BIATT_KB; jj++) {
+                    const float *vr = vb + (size_t)jj * hdp + d0;
+                    const __m512 v0 = _mm512_loadu_ps(vr), v1 = _mm512_loadu_ps(vr + 16);
+                    const __m512 v2 = _mm512_loadu_ps(vr + 32), v3 = _mm512_loadu_ps(vr + 48);
+                    for (int r = 0; r < 4; r++) {
+                        const __m512 p = _mm512_set1_ps(prow[r][b * BIATT_KB + jj]);
+                        acc[r][0] = _mm512_fmadd_ps(p, v0, acc[r][0]);
+                        acc[r][1] = _mm512_fmadd_ps(p, v1, acc[r][1]);
+                        acc[r][2] = _mm512_fmadd_ps(p, v2, acc[r][2]);
+                        acc[r][3] = _mm512_fmadd_ps(p, v3, acc[r][3]);
+                    }
+                }
+            } else {   /* the last 1..3 vectors of a head_dim that is not a multiple of 64 */
+                for (int jj = 0; jj < BIATT_KB; jj++) {
+                    const float *vr = vb + (size_t)jj * hdp + d0;
+                    for (int c = 0; c < nv; c++) {
+                        const __m512 vc = _mm512_loadu_ps(vr + 16 * c);
+                        for (int r = 0; r < 4; r++)
+                            acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(prow[r][b * BIATT_KB + jj]), vc,
+                                                        acc[r][c]);
+                    }
+                }
+            }
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < nv; c++)
+                    _mm512_storeu_ps(orow[r] + d0 + 16 * c, acc[r][c]);
+        }
+    }
+}
+
+AVX512_TARGET static float biatt_row_max(const float *s, int n)   /* n a multiple of 16 */
+{
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int j = 0; j < n; j += 16)
+        m = _mm512_max_ps(m, _mm512_loadu_ps(s + j));
+    return _mm512_reduce_max_ps(m);
+}
+
+static void biatt_task(void *arg, int ith, int nth)
+{
+    (void)nth;
+    struct biatt_job *job = arg;
+    const struct lfm2_attn_args *a = job->a;
+    const int hd = a->head_dim, hdp = job->hdp, grp = a->n_head / a->n_head_kv;
+    float *S = job->work + (size_t)ith * job->work_floats;
+    float *O = S + (size_t)BIATT_QB * job->n_kvp;
+    double l[BIATT_QB];
+    for (;;) {
+        const int it = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        if (it >= job->n_items)
+            break;
+        /* head-major: consecutive items reuse the same packed K/V from L2 */
+        const int h = it / job->n_qblk, g = h / grp;
+        const int i0 = (it % job->n_qblk) * BIATT_QB;
+        const int nq = a->n_q - i0 < BIATT_QB ? a->n_q - i0 : BIATT_QB;
+        const int nq4 = (nq + 3) & ~3;   /* rows past nq repeat the last query, then are dropped */
+        for (int r0 = 0; r0 < nq4; r0 += 4) {
+            const float *q[4];
+            float *srow[4];
+            for (int r = 0; r < 4; r++) {
+                const int i = i0 + (r0 + r < nq ? r0 + r : nq - 1);
+                q[r] = a->q + (int64_t)i * a->ldq + (int64_t)h * hd;
+                srow[r] = S + (size_t)(r0 + r) * job->n_kvp;
+            }
+            biatt_scores_x4(job, g, q, srow);
+        }
+        for (int r = 0; r < nq4; r++) {
+            float *s = S + (size_t)r * job->n_kvp;
+            for (int j = a->n_kv; j < job->n_kvp; j++)
+                s[j] = -INFINITY;
+            const float mx = biatt_row_max(s, job->n_kvp);
+            l[r] = job->kt->exp_sub_sum(s, s, mx, job->n_kvp);   /* e^−inf = 0 for the padding */
+        }
+        memset(O, 0, (size_t)nq4 * hdp * sizeof(float));
+        for (int r0 = 0; r0 < nq4; r0 += 4) {
+            float *prow[4], *orow[4];
+            for (int r = 0; r < 4; r++) {
+                prow[r] = S + (size_t)(r0 + r) * job->n_kvp;
+                orow[r] = O + (size_t)(r0 + r) * hdp;
+            }
+            biatt_pv_x4(job, g, prow, orow);
+        }
+        for (int r = 0; r < nq; r++) {
+            float *out = a->out + (int64_t)(i0 + r) * a->ldo + (int64_t)h * hd;
+            const float inv = (float)(1.0 / l[r]);
+            for (int d = 0; d < hd; d++)
+                out[d] = O[(size_t)r * hdp + d] * inv;
+        }
+    }
+}
+
+/* Returns false (nothing done) when the fast path does not apply. */
+static bool attention_bidir(lfm2_pool *pool, const struct lfm2_attn_args *a,
+                            const struct lfm2_kernels *kt)
+{
+    if (a->causal || a->window > 0 || kt->path != LFM2_CPU_AVX512 || a->n_kv <= 0 ||
+        a->n_kv > BIATT_MAX_KV || a->n_q < 4)
+        return false;
+    struct biatt_job job;
+    job.a = a;
+    job.kt = kt;
+    job.hdp = (a->head_dim + 15) & ~15;
+    job.nkb = (a->n_kv + BIATT_KB - 1) / BIATT_KB;
+    job.n_kvp = job.nkb * BIATT_KB;
+    const int nth = lfm2_pool_n_threads(pool);
+    const size_t kt_floats = (size_t)a->n_head_kv * job.n_kvp * a->head_dim;
+    const size_t vp_floats = (size_t)a->n_head_kv * job.n_kvp * job.hdp;
+    job.work_floats = ((size_t)BIATT_QB * (job.n_kvp + job.hdp) + 15) & ~(size_t)15;
+    float *mem = lfm2_pool_scratch(pool, sizeof(float) * (((kt_floats + 15) & ~(size_t)15) +
+                                                          ((vp_floats + 15) & ~(size_t)15) +
+                                                          job.work_floats * (size_t)nth));
+    if (!mem)
+        return false;   /* the kernels' path needs far less memory */
+    job.kt_pack = mem;
+    job.v_pack = job.kt_pack + ((kt_floats + 15) & ~(size_t)15);
+    job.work = job.v_pack + ((vp_floats + 15) & ~(size_t)15);
+    job.n_qblk = (a->n_q + BIATT_QB - 1) / BIATT_QB;
+    job.n_items = job.n_qblk * a->n_head;
+    atomic_init(&job.next, 0);
+    lfm2_pool_run(pool, biatt_pack_task, &job);
+    lfm2_pool_run(pool, biatt_task, &job);
+    return true;
+}
+#else
+static bool attention_bidir(lfm2_pool *pool, const struct lfm2_attn_args *a,
+                            const struct lfm2_kernels *kt)
+{
+    (void)pool; (void)a; (void)kt;
+    return false;
+}
+#endif
+
 #define ATT_QBLOCK 16     /* query rows per work item (the kernels' ATT_QB) */
 #define ATT_MAX_HD 512
 
@@ -225,9 +466,19 @@ void lfm2_attention(lfm2_pool *pool, const struct lfm2_attn_args *a)
                 a->out[(int64_t)i * a->ldo + c] = NAN;
         return;
     }
+    const struct lfm2_kernels *kt = lfm2_kernels_get();
+    if (LFM2_UNLIKELY(lfm2_prof_on < 0))
+        lfm2_prof_init();
+    const bool prof = lfm2_prof_on > 0;
+    const double t0 = prof ? lfm2_time_ms() : 0.0;
+    if (attention_bidir(pool, a, kt)) {
+        if (prof)
+            lfm2_prof_add(LFM2_PROF_ATTENTION, lfm2_time_ms() - t0, 0);
+        return;
+    }
     struct att_job job;
     job.a = a;
-    job.kt = lfm2_kernels_get();
+    job.kt = kt;
     job.n_qblk = (a->n_q + ATT_QBLOCK - 1) / ATT_QBLOCK;
     job.n_items = job.n_qblk * a->n_head_kv;
     job.scratch_floats = (job.kt->attn_scratch(a->head_dim, a->n_head / a->n_head_kv) + 15) & ~(size_t)15;
@@ -240,15 +491,7 @@ void lfm2_attention(lfm2_pool *pool, const struct lfm2_attn_args *a)
         return;
     }
     atomic_init(&job.next, 0);
-    if (LFM2_UNLIKELY(lfm2_prof_on)) {
-        if (lfm2_prof_on < 0)
-            lfm2_prof_init();
-        if (lfm2_prof_on) {
-            const double t0 = lfm2_time_ms();
-            lfm2_pool_run(pool, att_task, &job);
-            lfm2_prof_add(LFM2_PROF_ATTENTION, lfm2_time_ms() - t0, 0);
-            return;
-        }
-    }
     lfm2_pool_run(pool, att_task, &job);
+    if (prof)
+        lfm2_prof_add(LFM2_PROF_ATTENTION, lfm2_time_ms() - t0, 0);
 }
