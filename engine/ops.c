@@ -255,7 +255,7 @@ void lfm2_vec_scale(float *y, float s, int64_t n)
 
 /* ---- attention ---- */
 
-/* ---- bidirectional attention (encoders), AVX-512 ----
+/* ---- bidirectional attention (encoders), AVX-512 and AVX2 ----
  * Vision and audio encoders attend over ~1000 keys with no mask, and nothing needs their
  * results to match a token-by-token run, so they get a GEMM-shaped path: per call, K of each
  * kv head is transposed once into key blocks of 64 ([block][d][64 keys], contiguous so a
@@ -282,6 +282,10 @@ struct biatt_job {
     size_t work_floats;
     int n_qblk, n_items;
     _Atomic int next;
+    /* the path's register tiles (AVX-512 or AVX2) */
+    void (*scores_x4)(const struct biatt_job *job, int g, const float *const q[4], float *const s[4]);
+    void (*pv_x4)(const struct biatt_job *job, int g, float *const p[4], float *const o[4]);
+    float (*row_max)(const float *s, int n);
 };
 
 /* Pass 0: transposed K blocks and padded V rows, split by (kv head, key block). */
@@ -397,6 +401,78 @@ AVX512_TARGET static float biatt_row_max(const float *s, int n)   /* n a multipl
     return _mm512_reduce_max_ps(m);
 }
 
+/* AVX2: the same passes with 8-lane tiles (16 registers): 4 queries × 16 keys for the
+ * scores, 4 queries × 16 dims for P·V. */
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+
+AVX2_TARGET static void biatt_scores_x4_avx2(const struct biatt_job *job, int g,
+                                             const float *const q[4], float *const srow[4])
+{
+    const int hd = job->a->head_dim;
+    const __m256 sc = _mm256_set1_ps(job->a->scale);
+    for (int b = 0; b < job->nkb; b++) {
+        const float *kt = job->kt_pack + ((size_t)g * job->nkb + b) * (size_t)hd * BIATT_KB;
+        for (int j0 = 0; j0 < BIATT_KB; j0 += 16) {
+            __m256 acc[4][2];
+            for (int r = 0; r < 4; r++)
+                acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+            for (int d = 0; d < hd; d++) {
+                const float *kd = kt + (size_t)d * BIATT_KB + j0;
+                const __m256 k0 = _mm256_loadu_ps(kd), k1 = _mm256_loadu_ps(kd + 8);
+                for (int r = 0; r < 4; r++) {
+                    const __m256 qd = _mm256_broadcast_ss(q[r] + d);
+                    acc[r][0] = _mm256_fmadd_ps(qd, k0, acc[r][0]);
+                    acc[r][1] = _mm256_fmadd_ps(qd, k1, acc[r][1]);
+                }
+            }
+            for (int r = 0; r < 4; r++) {
+                _mm256_storeu_ps(srow[r] + b * BIATT_KB + j0, _mm256_mul_ps(acc[r][0], sc));
+                _mm256_storeu_ps(srow[r] + b * BIATT_KB + j0 + 8, _mm256_mul_ps(acc[r][1], sc));
+            }
+        }
+    }
+}
+
+AVX2_TARGET static void biatt_pv_x4_avx2(const struct biatt_job *job, int g, float *const prow[4],
+                                         float *const orow[4])
+{
+    const int hdp = job->hdp;
+    for (int b = 0; b < job->nkb; b++) {
+        const float *vb = job->v_pack + ((size_t)g * job->n_kvp + (size_t)b * BIATT_KB) * hdp;
+        for (int d0 = 0; d0 < hdp; d0 += 16) {
+            __m256 acc[4][2];
+            for (int r = 0; r < 4; r++) {
+                acc[r][0] = _mm256_loadu_ps(orow[r] + d0);
+                acc[r][1] = _mm256_loadu_ps(orow[r] + d0 + 8);
+            }
+            for (int jj = 0; jj < BIATT_KB; jj++) {
+                const float *vr = vb + (size_t)jj * hdp + d0;
+                const __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
+                for (int r = 0; r < 4; r++) {
+                    const __m256 p = _mm256_broadcast_ss(prow[r] + b * BIATT_KB + jj);
+                    acc[r][0] = _mm256_fmadd_ps(p, v0, acc[r][0]);
+                    acc[r][1] = _mm256_fmadd_ps(p, v1, acc[r][1]);
+                }
+            }
+            for (int r = 0; r < 4; r++) {
+                _mm256_storeu_ps(orow[r] + d0, acc[r][0]);
+                _mm256_storeu_ps(orow[r] + d0 + 8, acc[r][1]);
+            }
+        }
+    }
+}
+
+AVX2_TARGET static float biatt_row_max_avx2(const float *s, int n)   /* n a multiple of 8 */
+{
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    for (int j = 0; j < n; j += 8)
+        m = _mm256_max_ps(m, _mm256_loadu_ps(s + j));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    return _mm_cvtss_f32(h);
+}
+
 static void biatt_task(void *arg, int ith, int nth)
 {
     (void)nth;
@@ -423,13 +499,13 @@ static void biatt_task(void *arg, int ith, int nth)
                 q[r] = a->q + (int64_t)i * a->ldq + (int64_t)h * hd;
                 srow[r] = S + (size_t)(r0 + r) * job->n_kvp;
             }
-            biatt_scores_x4(job, g, q, srow);
+            job->scores_x4(job, g, q, srow);
         }
         for (int r = 0; r < nq4; r++) {
             float *s = S + (size_t)r * job->n_kvp;
             for (int j = a->n_kv; j < job->n_kvp; j++)
                 s[j] = -INFINITY;
-            const float mx = biatt_row_max(s, job->n_kvp);
+            const float mx = job->row_max(s, job->n_kvp);
             l[r] = job->kt->exp_sub_sum(s, s, mx, job->n_kvp);   /* e^−inf = 0 for the padding */
         }
         memset(O, 0, (size_t)nq4 * hdp * sizeof(float));
@@ -439,7 +515,7 @@ static void biatt_task(void *arg, int ith, int nth)
                 prow[r] = S + (size_t)(r0 + r) * job->n_kvp;
                 orow[r] = O + (size_t)(r0 + r) * hdp;
             }
-            biatt_pv_x4(job, g, prow, orow);
+            job->pv_x4(job, g, prow, orow);
         }
         for (int r = 0; r < nq; r++) {
             float *out = a->out + (int64_t)(i0 + r) * a->ldo + (int64_t)h * hd;
@@ -454,10 +530,20 @@ static void biatt_task(void *arg, int ith, int nth)
 static bool attention_bidir(lfm2_pool *pool, const struct lfm2_attn_args *a,
                             const struct lfm2_kernels *kt)
 {
-    if (a->causal || a->window > 0 || kt->path != LFM2_CPU_AVX512 || a->n_kv <= 0 ||
-        a->n_kv > BIATT_MAX_KV || a->n_q < 4)
+    if (a->causal || a->window > 0 || a->n_kv <= 0 || a->n_kv > BIATT_MAX_KV || a->n_q < 4)
         return false;
     struct biatt_job job;
+    if (kt->path == LFM2_CPU_AVX512) {
+        job.scores_x4 = biatt_scores_x4;
+        job.pv_x4 = biatt_pv_x4;
+        job.row_max = biatt_row_max;
+    } else if (kt->path == LFM2_CPU_AVX2) {
+        job.scores_x4 = biatt_scores_x4_avx2;
+        job.pv_x4 = biatt_pv_x4_avx2;
+        job.row_max = biatt_row_max_avx2;
+    } else {
+        return false;   /* scalar: the kernels' attn_block */
+    }
     job.a = a;
     job.kt = kt;
     job.hdp = (a->head_dim + 15) & ~15;
