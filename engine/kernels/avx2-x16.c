@@ -341,8 +341,8 @@ static void run_f16(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-#define C(T_) xf_kernel(1, T_, k, gp, cs, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 64, C)
+#define C(T_) xf_kernel(1, T_, k, gp, 64, xt, ts, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, C)
 #undef C
 }
 
@@ -350,8 +350,8 @@ static void run_f32(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-#define C(T_) xf_kernel(0, T_, k, gp, cs, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 64, C)
+#define C(T_) xf_kernel(0, T_, k, gp, 64, xt, ts, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, C)
 #undef C
 }
 

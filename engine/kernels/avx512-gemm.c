@@ -387,16 +387,16 @@ static void run_xq(int is_q4, int64_t k, const void *w, size_t nb1, int64_t n_ro
 static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
                    int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
-    const size_t ts = lfm2_x16f_token_bytes(k), cb = 64;
-    /* No software prefetch here: a quad of float groups is one linear stream the hardware
-     * prefetcher follows, and prefetching on top measured slower (350M F16 decode at 2 threads
-     * ~49 vs ~44 t/s; 1.2B level). The K-quant kernels spend more time per byte and gain from it. */
+    const size_t ts = lfm2_x16f_token_bytes(k), cb = 0;   /* groups stored whole: 64-byte chunks */
+    /* No software prefetch here: measured level or slower than the hardware prefetcher alone
+     * (350M F16 decode at 2 threads). The K-quant kernels spend more time per byte and gain
+     * from it. */
 #define KF(RG_, T_)                                                                              \
     do {                                                                                         \
         (void)pf;                                                                                \
-        if (is_f16) xf_kernel(1, RG_, T_, k, gp, grp.gstride, grp.cstride, gb, xt, ts, yo, ldy,  \
+        if (is_f16) xf_kernel(1, RG_, T_, k, gp, grp.gstride, 64, gb, xt, ts, yo, ldy,           \
                               (int)rlast, 0);                                                    \
-        else xf_kernel(0, RG_, T_, k, gp, grp.gstride, grp.cstride, gb, xt, ts, yo, ldy,         \
+        else xf_kernel(0, RG_, T_, k, gp, grp.gstride, 64, gb, xt, ts, yo, ldy,                  \
                        (int)rlast, 0);                                                           \
     } while (0)
     XRUN_BODY(CASES(KF))

@@ -123,12 +123,14 @@ unsigned lfm2_cpu_flags(void);
 bool lfm2_type_is_x16(int type);
 size_t lfm2_x16_group_bytes(int type, int64_t k);            /* bytes per 16 rows */
 
-/* Quads. In the layouts with a chunk size CB (F16 and F32: 64 bytes, Q4_K and Q6_K: one
- * super-block), each run of four consecutive groups of a 2-D tensor (or slab) is stored
- * chunk-interleaved: chunk c of group 4q+j at quad q's start + c·4·CB + j·CB; groups after the
- * last whole quad are stored whole. Decode multiplies a quad's four groups at once, so it
- * reads one linear stream instead of four (measured: +15 % read speed on one core, +5 % on
- * two). Splits of rows between threads fall on quad boundaries (64 rows). */
+/* Quads. In the layouts with a chunk size CB (Q4_K and Q6_K: one super-block), each run of
+ * four consecutive groups of a 2-D tensor (or slab) is stored chunk-interleaved: chunk c of
+ * group 4q+j at quad q's start + c·4·CB + j·CB; groups after the last whole quad are stored
+ * whole. Decode multiplies a quad's four groups at once, so it reads one linear stream instead
+ * of four. Splits of rows between threads fall on quad boundaries (64 rows). F16/F32 groups
+ * are stored whole: with quads their prefill (one group per pass, re-read per token tile) read
+ * a strided stream and lost ~25 % (350M F16 pp128 at 2 threads, median of 5: 206 vs 271 t/s)
+ * for ~4 % on decode. */
 size_t lfm2_x16_chunk_bytes(int type);                       /* CB; 0: groups stored whole */
 
 struct lfm2_x16_grp {

@@ -51,8 +51,6 @@ size_t lfm2_x16_group_bytes(int type, int64_t k)
 size_t lfm2_x16_chunk_bytes(int type)
 {
     switch (type) {
-    case LFM2_TYPE_F16_X16:
-    case LFM2_TYPE_F32_X16: return 64;
     case LFM2_TYPE_Q4_K_X16: return X16_Q4K_SB;
     case LFM2_TYPE_Q6_K_X16: return X16_Q6K_SB;
     default: return 0;
