@@ -7,9 +7,10 @@
  *   x = LN_post(x)
  *   pixel-unshuffle ×merge ─► z [n/m²][m²·D] ─[LN eps 1e-5]─► mm.1 ─► GELU ─► mm.2 ─► out
  *
- * Matrix products go through lfm2_matmul_bias (the engine's kernels and thread pool);
- * attention through lfm2_attention (bidirectional, no mask: one image per call). The
- * elementwise steps are split over the same pool by rows.
+ * Matrix products go through lfm2_matmul_bias on weights prepared at load (the engine's
+ * batched GEMM and thread pool); attention through lfm2_attention (bidirectional, no mask:
+ * one image per call, which takes the engine's GEMM-shaped unmasked path). The elementwise
+ * steps are split over the same pool by rows.
  */
 #include <math.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
  *
  * Flat C API in the style of whisper.cpp:
  *   lfm2_vision_params p = lfm2_vision_default_params();      edit, then
- *   lfm2_vision *v = lfm2_vision_load("mmproj.gguf", p);       weights stay mmapped
+ *   lfm2_vision *v = lfm2_vision_load("mmproj.gguf", p);       matrices prepared once
  *   lfm2_vision_plan_image(v, w, h, &plan);                     token count, grid, sizes
  *   lfm2_vision_encode(v, &image, &plan, embd, n_floats);       [plan.n_tokens][n_embd]
  *   lfm2_vision_chat_prompt(text_model, NULL, "Describe.", &plan, ids, n_max);

@@ -1,7 +1,8 @@
 /* mmproj.c — loading and validating an LFM2-VL mmproj GGUF (projector type "lfm2"):
  * every clip.* key the encoder depends on and every v.* / mm.* tensor, with errors that
- * name the file, the key or tensor and the reason. Weights stay in the mapping; small
- * vectors of a non-F32 type are dequantized once. */
+ * name the file, the key or tensor and the reason. Matrices are copied once into the
+ * kernels' 16-row layout (lfm2_weights_prepare; the file pages are dropped as they are
+ * copied); F32 vectors stay in the mapping, small vectors of other types are dequantized once. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
