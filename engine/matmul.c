@@ -272,7 +272,7 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
         } else {
             job.need[job.fmt_of[j]] = true;
         }
-        job.rblk[j] = lfm2_x16_chunk_bytes(w[j]->type) ? QUAD_BLOCK : ROW_BLOCK;
+        job.rblk[j] = LFM2_X16_QUADS && lfm2_x16_chunk_bytes(w[j]->type) ? QUAD_BLOCK : ROW_BLOCK;
         const int64_t nblk = (w[j]->ne[1] + job.rblk[j] - 1) / job.rblk[j];
         job.cost0[j + 1] = job.cost0[j] + nblk * (int64_t)w[j]->nb1 * job.rblk[j];
     }

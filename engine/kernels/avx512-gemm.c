@@ -324,7 +324,7 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
  * (quads start at multiples of 4 groups; rg is 1, 2 or 4 and sets start at multiples of rg
  * inside quads whenever r0 is quad-aligned, which matmul.c's splits are). */
 #define GROUP_SET(RG)                                                                            \
-    const int64_t in_quads = cb ? n_groups / 4 * 4 : 0;                                          \
+    const int64_t in_quads = LFM2_X16_QUADS && cb ? n_groups / 4 * 4 : 0;                        \
     int rg = g_end - g >= (RG) ? (RG) : 1;                                                       \
     if (g < in_quads && (g % rg != 0 || g / 4 != (g + rg - 1) / 4))                              \
         rg = 1;                                                                                  \
