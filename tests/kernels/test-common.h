@@ -1,4 +1,5 @@
-/* test-common.h — small helpers shared by the kernel tests: RNG, checks, path selection. */
+/* test-common.h — small helpers shared by the kernel tests: RNG, path selection (CHECK comes
+ * from tests/common/lfm2-test.h). */
 #ifndef LFM2_TEST_COMMON_H
 #define LFM2_TEST_COMMON_H
 
@@ -9,21 +10,7 @@
 #include <string.h>
 
 #include "lfm2.h"
-
-static int g_failures;
-
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);           \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-            if (++g_failures > 50) {                                       \
-                fprintf(stderr, "too many failures\n");                    \
-                exit(1);                                                   \
-            }                                                              \
-        }                                                                  \
-    } while (0)
+#include "lfm2-test.h"   /* CHECK */
 
 /* xorshift64* — deterministic across platforms */
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
@@ -67,8 +54,8 @@ static inline enum lfm2_cpu_path select_path(int argc, char **argv)
 
 static inline int test_result(const char *name)
 {
-    if (g_failures) {
-        fprintf(stderr, "%s: %d failure(s)\n", name, g_failures);
+    if (lfm2_test_failures) {
+        fprintf(stderr, "%s: %d failure(s)\n", name, lfm2_test_failures);
         return 1;
     }
     printf("%s: all checks passed\n", name);
