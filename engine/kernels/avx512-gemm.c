@@ -509,10 +509,23 @@ static void pack_q4(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t
     (void)n;
     lfm2_x16q_pack(g_quant, 8, x, ldx, k, t0, t1, dst);
 }
+/* Activations rounded through fp16 with the hardware conversion (round to nearest even, as
+ * ggml's F16C path does); the scalar tail goes through the reference conversion. */
 static void pack_f16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
 {
     (void)n;
-    lfm2_x16f_pack(LFM2_ACT_F16, x, ldx, k, t0, t1, dst);
+    const size_t ts = lfm2_x16f_token_bytes(k);
+    for (int64_t t = t0; t < t1; t++) {
+        float *p = (float *)((uint8_t *)dst + (size_t)t * ts);
+        const float *xr = x + t * ldx;
+        int64_t i = 0;
+        for (; i + 16 <= k; i += 16) {
+            const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(xr + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            _mm512_storeu_ps(p + i, _mm512_cvtph_ps(h));
+        }
+        for (; i < k; i++)
+            p[i] = lfm2_fp16_to_fp32(lfm2_fp32_to_fp16(xr[i]));
+    }
 }
 static void pack_f32(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
 {
