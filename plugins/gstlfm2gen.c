@@ -591,6 +591,20 @@ enum {
   SAMPLING_SEED,
 };
 
+struct lfm2_sampler_params
+gst_lfm2_sampling_defaults (gfloat temperature)
+{
+  struct lfm2_sampler_params p = lfm2_sampler_default_params ();
+
+  p.temperature = temperature;
+  p.top_k = 0;
+  p.top_p = 1.0f;
+  p.min_p = 0.15f;
+  p.repeat_penalty = 1.05f;
+  p.seed = 0;
+  return p;
+}
+
 void
 gst_lfm2_sampling_install_properties (GObjectClass * klass, guint first_id,
     const struct lfm2_sampler_params *d)

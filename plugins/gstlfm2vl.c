@@ -44,27 +44,14 @@ GST_DEBUG_CATEGORY_STATIC (gst_lfm2_vl_debug);
 #define DEFAULT_MAX_TOKENS 64
 /* LFM2-VL model card recommendations. */
 #define DEFAULT_TEMPERATURE 0.1f
-#define DEFAULT_TOP_K 0
-#define DEFAULT_TOP_P 1.0f
-#define DEFAULT_MIN_P 0.15f
-#define DEFAULT_REPEAT_PENALTY 1.05f
-#define DEFAULT_SEED 0
 #define DEFAULT_CONTEXT_LENGTH 0
 #define DEFAULT_LATENCY_MS 4000
 
-/* The sampler defaults of this element: the engine's, with the model card's values above. */
+/* The sampler defaults of this element: the model card's (temperature above). */
 static struct lfm2_sampler_params
 default_sampling (void)
 {
-  struct lfm2_sampler_params p = lfm2_sampler_default_params ();
-
-  p.temperature = DEFAULT_TEMPERATURE;
-  p.top_k = DEFAULT_TOP_K;
-  p.top_p = DEFAULT_TOP_P;
-  p.min_p = DEFAULT_MIN_P;
-  p.repeat_penalty = DEFAULT_REPEAT_PENALTY;
-  p.seed = DEFAULT_SEED;
-  return p;
+  return gst_lfm2_sampling_defaults (DEFAULT_TEMPERATURE);
 }
 
 enum {
