@@ -8,8 +8,9 @@
 # For each of R rounds, for each model and thread count, runs `lfm2 bench --json` then
 # `llama_ref bench` (llama.cpp's prebuilt CPU library, see shared/peer/README.md) back to back,
 # so both see the same machine state; every run's JSON is kept in OUT_DIR/raw.jsonl. The table
-# reports, per (model, threads, test), the median over rounds of each engine's per-round median
-# and the ratio lfm2 / llama.cpp. Needs python3 (standard library only) for the table.
+# reports, per (model, threads, test), the median over rounds of each engine's per-round median,
+# the ratio lfm2 / llama.cpp of those, and the median (and range) of the per-round ratios.
+# Needs python3 (standard library only) for the table.
 # --lock FILE holds flock(1) on FILE around each pair of runs, so benchmarks started by other
 # people on a shared machine never overlap with these (they take the same lock).
 set -eu
@@ -37,7 +38,7 @@ done
 table() {   # table RAW...: medians per (model, threads, test) over every run in the files
 python3 - "$@" <<'PYEOF'
 import json, os, statistics, sys
-runs = [json.loads(l) for f in sys.argv[1:] for l in open(f) if l.strip()]
+runs = [dict(json.loads(l), src=f) for f in sys.argv[1:] for l in open(f) if l.strip()]
 p = str(runs[0]["result"].get("n_prompt", 512)) if runs else "512"
 n = str(runs[0]["result"].get("n_gen", 128)) if runs else "128"
 def val(r, test):
@@ -54,8 +55,8 @@ for r in runs:
     k = (r["model"], r["threads"])
     if k not in keys:
         keys.append(k)
-print("| model | threads | test | lfm2 t/s | llama.cpp t/s | ratio | rounds |")
-print("|---|---|---|---|---|---|---|")
+print("| model | threads | test | lfm2 t/s | llama.cpp t/s | ratio | rounds | per-round ratios |")
+print("|---|---|---|---|---|---|---|---|")
 for model, t in keys:
     for test, name in (("pp", "pp" + p), ("tg", "tg" + n)):
         a = [val(r, test) for r in runs if r["engine"] == "lfm2" and r["model"] == model and r["threads"] == t]
@@ -63,7 +64,15 @@ for model, t in keys:
         if not a or not b:
             continue
         ma, mb = statistics.median(a), statistics.median(b)
-        print(f"| {os.path.basename(model)} | {t} | {name} | {ma:.1f} | {mb:.1f} | {ma / mb:.2f}× | {len(a)} |")
+        # the two engines' runs of one round ran back to back: their ratio drifts less
+        # with the machine than the medians do
+        pair = {}
+        for r in runs:
+            if r["model"] == model and r["threads"] == t:
+                pair.setdefault((r["src"], r["round"]), {})[r["engine"]] = val(r, test)
+        rr = sorted(v["lfm2"] / v["llama.cpp"] for v in pair.values() if len(v) == 2)
+        rs = f"median {statistics.median(rr):.2f}× ({rr[0]:.2f}–{rr[-1]:.2f})" if rr else ""
+        print(f"| {os.path.basename(model)} | {t} | {name} | {ma:.1f} | {mb:.1f} | {ma / mb:.2f}× | {len(a)} | {rs} |")
 print()
 print("lfm2 peak RSS (MiB): " + ", ".join(f"{os.path.basename(m)} t={t}: {max(v) / 2**20:.0f}" for (m, t), v in rss.items()))
 PYEOF
@@ -74,7 +83,9 @@ if [ "$TABLE" = 1 ]; then
 fi
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-[ -n "$LFM2" ] || LFM2=$(ls "$here"/build*/tools/lfm2 2>/dev/null | head -n 1)
+# default: the setup script's build, else the most recently built one
+[ -n "$LFM2" ] || { [ -x "$here/build/tools/lfm2" ] && LFM2="$here/build/tools/lfm2"; } ||
+    LFM2=$(ls -t "$here"/build*/tools/lfm2 2>/dev/null | head -n 1)
 [ -n "$LLAMA" ] || LLAMA=$(command -v llama_ref || echo /work/.peer/bin/llama_ref)
 [ -x "$LFM2" ] || { echo "bench-compare: lfm2 binary not found (use --lfm2)" >&2; exit 2; }
 [ -x "$LLAMA" ] || { echo "bench-compare: llama_ref not found (sh shared/peer/setup.sh DIR; use --llama)" >&2; exit 2; }
