@@ -17,7 +17,6 @@
 
 #define MAX_MULTI 16
 #define ROW_BLOCK 16   /* rows per work unit: a multiple of every tile kernel's row step */
-#define QUAD_BLOCK 64  /* x16 layouts with quads: splits fall on quad boundaries */
 #define TOK_TILE 64    /* tokens per tile call: their activations stay in L2 */
 
 int lfm2_act_for_type(enum lfm2_type type)
@@ -272,7 +271,7 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
         } else {
             job.need[job.fmt_of[j]] = true;
         }
-        job.rblk[j] = LFM2_X16_QUADS && lfm2_x16_chunk_bytes(w[j]->type) ? QUAD_BLOCK : ROW_BLOCK;
+        job.rblk[j] = ROW_BLOCK;
         const int64_t nblk = (w[j]->ne[1] + job.rblk[j] - 1) / job.rblk[j];
         job.cost0[j + 1] = job.cost0[j] + nblk * (int64_t)w[j]->nb1 * job.rblk[j];
     }

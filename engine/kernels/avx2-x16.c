@@ -110,7 +110,7 @@ INLINE void xq_kernel(const int IS_Q4, const int T, int64_t nb, const uint8_t *g
 
 /* ---- F16 / F32 ---- */
 
-/* cs: bytes between the group's 64-byte chunks (2 k of F16, 1 k of F32; lfm2_x16_group) */
+/* cs: bytes between the group's 64-byte chunks (2 k of F16, 1 k of F32) */
 INLINE void xf_kernel(const int IS_F16, const int T, int64_t k, const uint8_t *g, size_t cs,
                       const uint8_t *xp, size_t ts, float *y, int64_t ldy, int valid)
 {
@@ -291,19 +291,17 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
 
 /* ---- dispatch: one group × up to 4 tokens per call ---- */
 
-/* Groups one at a time. Decode prefetches one group's worth ahead into L2: the next group, or
- * in a quad (whose groups are interleaved) the same share of the next quad. */
+/* Groups one at a time. Decode prefetches the next group into L2. CB: chunk (super-block)
+ * bytes of the K-quant layouts. */
 #define RUN_GROUPS(TOKEN_BYTES, CB, CALL)                                                        \
-    const size_t gb = nb1 * 16, ts = TOKEN_BYTES, cb = CB;                                       \
-    const int64_t n_groups = (n_rows + 15) / 16;                                                 \
+    const size_t gb = nb1 * 16, ts = TOKEN_BYTES, cs = CB;                                       \
+    (void)n_rows; (void)cs;                                                                      \
     for (int64_t t = 0; t < n; t += 4) {                                                         \
         const int T = n - t >= 4 ? 4 : (int)(n - t);                                             \
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
         for (int64_t g = r0 / 16; g * 16 < r1; g++) {                                            \
             const int valid = r1 - g * 16 >= 16 ? 16 : (int)(r1 - g * 16);                       \
-            const struct lfm2_x16_grp grp = lfm2_x16_group(w, g, n_groups, gb, cb);               \
-            const uint8_t *gp = grp.p, *pf = (const uint8_t *)w + (size_t)(g + 1) * gb;           \
-            const size_t cs = grp.cstride; (void)cs;                                             \
+            const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb, *pf = gp + gb;              \
             if (T == 1 && (g + 1) * 16 < r1)   /* decode: the next group into L2 */              \
                 for (size_t o = 0; o < gb; o += 64)                                              \
                     _mm_prefetch((const char *)pf + o, _MM_HINT_T1);                             \

@@ -41,11 +41,8 @@ INLINE void prefetch_share(const uint8_t *next, size_t bytes, int64_t i, int64_t
  * group RG further on, which the next call reads. Per-token A/B in one process (decode tokens
  * alternating between the two schemes): Q4_K +9–10 % on one thread (350M and 1.2B), Q6_K
  * +5 %, level on two; Q8_0 and Q4_0 lost 2–14 % with it and keep prefetch_share. The offsets
- * assume groups stored whole (no quads). */
+ * assume groups stored whole, one after another. */
 #define PF_AHEAD 8192
-#if LFM2_X16_QUADS
-#error "prefetch_ahead assumes x16 groups stored whole"
-#endif
 INLINE void prefetch_ahead(const uint8_t *grp, size_t gb, size_t skip, int64_t i, int64_t n)
 {
     const size_t a = (size_t)(gb * (uint64_t)i / (uint64_t)n), e = (size_t)(gb * (uint64_t)(i + 1) / (uint64_t)n);
@@ -135,7 +132,7 @@ INLINE void xq_kernel(const int IS_Q4, const int RG, const int T, int64_t nb, co
 /* ---- float ---- */
 
 /* g0: the first group's chunk 0; groups gs bytes apart, 64-byte chunks cs bytes apart (a chunk
- * holds 2 k of F16 or 1 k of F32; see lfm2_x16_group); gb: bytes of a whole group (prefetch). */
+ * holds 2 k of F16 or 1 k of F32); gb: bytes of a whole group (prefetch). */
 INLINE void xf_kernel(const int IS_F16, const int RG, const int T, int64_t k, const uint8_t *g0, size_t gs,
                       size_t cs, size_t gb, const uint8_t *xp, size_t ts, float *y, int64_t ldy,
                       int valid_last, int pf)
@@ -339,22 +336,16 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
 
 /* Dispatch over groups of 16 rows and tiles of tokens. RG and T are compile-time constants in
  * each instantiation; the per-output arithmetic does not depend on them. */
-/* A set of rg groups taken together lies inside one quad or inside the stored-whole tail
- * (quads start at multiples of 4 groups; rg is 1, 2 or 4 and sets start at multiples of rg
- * inside quads whenever r0 is quad-aligned, which matmul.c's splits are). */
+/* rg groups from g on (RG, or one at the end of the range) */
 #define GROUP_SET(RG)                                                                            \
-    const int64_t in_quads = LFM2_X16_QUADS && cb ? n_groups / 4 * 4 : 0;                        \
-    int rg = g_end - g >= (RG) ? (RG) : 1;                                                       \
-    if (g < in_quads && (g % rg != 0 || g / 4 != (g + rg - 1) / 4))                              \
-        rg = 1;                                                                                  \
-    if (g < in_quads && g + rg > in_quads)                                                       \
-        rg = 1;                                                                                  \
-    const struct lfm2_x16_grp grp = lfm2_x16_group(w, g, n_groups, gb, cb);                      \
+    const int rg = g_end - g >= (RG) ? (RG) : 1;                                                 \
+    const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb;                                     \
     const int64_t rlast = (g + rg) * 16 < r1 ? 16 : r1 - (g + rg - 1) * 16;
 
 #define XRUN_BODY(KERNEL_CALL)                                                                   \
     const size_t gb = nb1 * 16;                                                                  \
-    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16, n_groups = (n_rows + 15) / 16;      \
+    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16;                                     \
+    (void)n_rows;                                                                                \
     int64_t t = 0;                                                                               \
     while (t < n) {                                                                              \
         const int64_t left = n - t;                                                              \
@@ -364,9 +355,8 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
         int64_t g = g_begin;                                                                     \
         for (; g < g_end; ) {                                                                    \
             GROUP_SET(RG)                                                                        \
-            const uint8_t *gp = grp.p;                                                           \
             float *yo = y + t * ldy + g * 16;                                                    \
-            const int pf = T == 1 && g + rg < g_end;                                       \
+            const int pf = T == 1 && g + rg < g_end;                                             \
             KERNEL_CALL;                                                                         \
             g += rg;                                                                             \
         }                                                                                        \
@@ -393,7 +383,7 @@ static void run_xq(int is_q4, int64_t k, const void *w, size_t nb1, int64_t n_ro
                    int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const int64_t nb = k / 32;
-    const size_t ts = lfm2_x16q_token_bytes(k), cb = 0;   /* no quads */
+    const size_t ts = lfm2_x16q_token_bytes(k);
 #define KQ(RG_, T_)                                                                              \
     do {                                                                                         \
         if (is_q4) xq_kernel(1, RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy, (int)rlast, pf);        \
@@ -406,16 +396,16 @@ static void run_xq(int is_q4, int64_t k, const void *w, size_t nb1, int64_t n_ro
 static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
                    int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
-    const size_t ts = lfm2_x16f_token_bytes(k), cb = 0;   /* groups stored whole: 64-byte chunks */
+    const size_t ts = lfm2_x16f_token_bytes(k);
     /* No software prefetch here: measured level or slower than the hardware prefetcher alone
      * (350M F16 decode at 2 threads). The K-quant kernels spend more time per byte and gain
      * from it. */
 #define KF(RG_, T_)                                                                              \
     do {                                                                                         \
         (void)pf;                                                                                \
-        if (is_f16) xf_kernel(1, RG_, T_, k, gp, grp.gstride, 64, gb, xt, ts, yo, ldy,           \
+        if (is_f16) xf_kernel(1, RG_, T_, k, gp, gb, 64, gb, xt, ts, yo, ldy,                    \
                               (int)rlast, 0);                                                    \
-        else xf_kernel(0, RG_, T_, k, gp, grp.gstride, 64, gb, xt, ts, yo, ldy,                  \
+        else xf_kernel(0, RG_, T_, k, gp, gb, 64, gb, xt, ts, yo, ldy,                           \
                        (int)rlast, 0);                                                           \
     } while (0)
     XRUN_BODY(CASES(KF))
@@ -425,7 +415,8 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t n_r
 /* K-quants keep more accumulators per token: tiles of at most 4 tokens */
 #define XRUN_BODY_K(KERNEL_CALL)                                                                 \
     const size_t gb = nb1 * 16;                                                                  \
-    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16, n_groups = (n_rows + 15) / 16;      \
+    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16;                                     \
+    (void)n_rows;                                                                                \
     int64_t t = 0;                                                                               \
     while (t < n) {                                                                              \
         const int64_t left = n - t;                                                              \
@@ -434,9 +425,8 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t n_r
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
         for (int64_t g = g_begin; g < g_end; ) {                                                 \
             GROUP_SET(RG)                                                                        \
-            const uint8_t *gp = grp.p;                                                           \
             float *yo = y + t * ldy + g * 16;                                                    \
-            const int pf = T == 1 && g + rg < g_end;                                       \
+            const int pf = T == 1 && g + rg < g_end;                                             \
             KERNEL_CALL;                                                                         \
             g += rg;                                                                             \
         }                                                                                        \
@@ -460,9 +450,9 @@ static void run_xk(int is6, int64_t k, const void *w, size_t nb1, int64_t n_rows
     const size_t ts = lfm2_x16k_token_bytes(k), cb = is6 ? X16_Q6K_SB : X16_Q4K_SB;
 #define KK(RG_, T_)                                                                              \
     do {                                                                                         \
-        if (is6) xk6_kernel(RG_, T_, nb, gp, grp.gstride, grp.cstride, gb, xt, ts, k, yo, ldy,   \
+        if (is6) xk6_kernel(RG_, T_, nb, gp, gb, cb, gb, xt, ts, k, yo, ldy,                     \
                             (int)rlast, pf);                                                     \
-        else xk4_kernel(RG_, T_, nb, gp, grp.gstride, grp.cstride, gb, xt, ts, k, yo, ldy,       \
+        else xk4_kernel(RG_, T_, nb, gp, gb, cb, gb, xt, ts, k, yo, ldy,                         \
                         (int)rlast, pf);                                                         \
     } while (0)
     XRUN_BODY_K(CASES_K(KK))

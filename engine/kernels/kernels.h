@@ -68,8 +68,7 @@ struct lfm2_gemm {
                  void *dst);
     /* bytes of per-thread scratch `run` needs */
     size_t (*tmp_size)(int64_t k);
-    /* y[t][r] for r in [r0, r1), t < n; n_rows = the (2-D) weight's row count, which fixes
-     * where its quads end (x16 layouts) */
+    /* y[t][r] for r in [r0, r1), t < n; n_rows = the (2-D) weight's row count */
     void (*run)(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
                 const void *packed, int64_t n, float *y, int64_t ldy, void *tmp);
     int min_n;   /* used from this many tokens on (x16 layouts: always) */
@@ -123,49 +122,10 @@ unsigned lfm2_cpu_flags(void);
 bool lfm2_type_is_x16(int type);
 size_t lfm2_x16_group_bytes(int type, int64_t k);            /* bytes per 16 rows */
 
-/* Quads. In the layouts with a chunk size CB (Q4_K and Q6_K: one super-block), each run of
- * four consecutive groups of a 2-D tensor (or slab) is stored chunk-interleaved: chunk c of
- * group 4q+j at quad q's start + c·4·CB + j·CB; groups after the last whole quad are stored
- * whole. Decode multiplies a quad's four groups at once, so it reads one linear stream instead
- * of four. Splits of rows between threads fall on quad boundaries (64 rows). F16/F32 groups
- * are stored whole: with quads their prefill (one group per pass, re-read per token tile) read
- * a strided stream and lost ~25 % (350M F16 pp128 at 2 threads, median of 5: 206 vs 271 t/s)
- * for ~4 % on decode. */
-size_t lfm2_x16_chunk_bytes(int type);                       /* CB; 0: groups stored whole */
-
-/* Quads are switched off: in interleaved runs the whole-group Q4_K layout decoded faster on one
- * thread (350M Q4_K tg64, median of 4: ~101 vs ~93 t/s) and level on two. The layout code stays
- * (and is tested when this is 1) for the next round of measurements. */
-#define LFM2_X16_QUADS 0
-
-struct lfm2_x16_grp {
-    const uint8_t *p;   /* chunk 0 of the group */
-    size_t cstride;     /* bytes from one chunk of the group to the next */
-    size_t gstride;     /* bytes to the next group's chunk 0 (inside a quad: CB) */
-};
-
-static inline struct lfm2_x16_grp lfm2_x16_group(const void *base, int64_t g, int64_t n_groups,
-                                                 size_t gb, size_t cb)
-{
-    struct lfm2_x16_grp r;
-    const int64_t in_quads = LFM2_X16_QUADS && cb ? n_groups / 4 * 4 : 0;
-    if (g < in_quads) {
-        r.p = (const uint8_t *)base + (size_t)(g / 4) * 4 * gb + (size_t)(g % 4) * cb;
-        r.cstride = 4 * cb;
-        r.gstride = cb;
-    } else {
-        r.p = (const uint8_t *)base + (size_t)g * gb;
-        r.cstride = cb ? cb : gb;
-        r.gstride = gb;
-    }
-    return r;
-}
-
-/* Byte o of a group's (uninterleaved) layout. */
-static inline const uint8_t *lfm2_x16_at(const struct lfm2_x16_grp *g, size_t cb, size_t o)
-{
-    return cb ? g->p + (o / cb) * g->cstride + o % cb : g->p + o;
-}
+/* Groups are stored whole, one after another; Q4_K and Q6_K groups are made of super-block
+ * chunks (X16_Q4K_SB / X16_Q6K_SB bytes). A chunk-interleaved layout of four groups ("quads",
+ * one linear decode stream instead of four) was measured and dropped: ~25 % slower F16
+ * prefill and ~8 % slower one-thread Q4_K decode (docs/benchmarks.md). */
 void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out);
 /* activation packs: per token, Q8_0 quants + per block −c·Σq and d_x (quantized types) or the
  * rounded floats (float types) */

@@ -48,15 +48,6 @@ size_t lfm2_x16_group_bytes(int type, int64_t k)
     return (b + 63) & ~(size_t)63;
 }
 
-size_t lfm2_x16_chunk_bytes(int type)
-{
-    switch (type) {
-    case LFM2_TYPE_Q4_K_X16: return X16_Q4K_SB;
-    case LFM2_TYPE_Q6_K_X16: return X16_Q6K_SB;
-    default: return 0;
-    }
-}
-
 bool lfm2_type_is_x16(int type)
 {
     return type >= LFM2_TYPE_Q8_0_X16 && type < LFM2_KTYPE_COUNT;
@@ -203,15 +194,10 @@ void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_sou
     /* slabs (MoE experts) must stay 16-row aligned to be addressed by nb1 */
     if (slabs > 1 && rows % 16 != 0)
         return NULL;
-    const size_t gb = lfm2_x16_group_bytes(xt, k), cb = lfm2_x16_chunk_bytes(xt);
+    const size_t gb = lfm2_x16_group_bytes(xt, k);
     const int64_t groups_per_slab = (rows + 15) / 16;
     const size_t total = gb * (size_t)(groups_per_slab * slabs);
-    uint8_t *mem = alloc_prepared(total), *tmp = NULL;   /* tmp: one group, whole */
-    if (mem && cb && groups_per_slab >= 4 && !(tmp = malloc(gb))) {
-        lfm2_set_error("out of memory allocating %zu bytes", gb);
-        lfm2_weights_free(mem);
-        mem = NULL;
-    }
+    uint8_t *mem = alloc_prepared(total);
     if (!mem) {
         lfm2_prefix_error("preparing tensor '%s'", w->name ? w->name : "?");
         return NULL;
@@ -226,15 +212,8 @@ void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_sou
         const uint8_t *src = (const uint8_t *)w->data + (size_t)(s * rows) * w->nb1;
         for (int64_t g = 0; g < groups_per_slab; g++) {
             const int nr = rows - g * 16 < 16 ? (int)(rows - g * 16) : 16;
-            uint8_t *slab = mem + (size_t)(s * groups_per_slab) * gb;
-            const struct lfm2_x16_grp dst = lfm2_x16_group(slab, g, groups_per_slab, gb, cb);
-            if (dst.cstride == cb || !cb) {   /* stored whole */
-                pack_group(xt, src + (size_t)(g * 16) * w->nb1, w->nb1, nr, k, (uint8_t *)dst.p);
-            } else {                          /* in a quad: chunk by chunk */
-                pack_group(xt, src + (size_t)(g * 16) * w->nb1, w->nb1, nr, k, tmp);
-                for (size_t c = 0; c < gb / cb; c++)
-                    memcpy((uint8_t *)dst.p + c * dst.cstride, tmp + c * cb, cb);
-            }
+            pack_group(xt, src + (size_t)(g * 16) * w->nb1, w->nb1, nr, k,
+                       mem + (size_t)(s * groups_per_slab + g) * gb);
             if (drop_source) {
                 uintptr_t done = (uintptr_t)(src + (size_t)(g * 16 + nr) * w->nb1);
                 if (done > src_end) done = src_end;
@@ -246,7 +225,6 @@ void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_sou
             }
         }
     }
-    free(tmp);
     out->type = (enum lfm2_type)xt;
     out->data = mem;
     out->nb1 = gb / 16;
@@ -263,10 +241,9 @@ void lfm2_weights_free(void *mem)
 void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out)
 {
     const int64_t k = w->ne[0], nb = k / 32, rows = w->ne[1];
-    const size_t gb = w->nb1 * 16, cb = lfm2_x16_chunk_bytes(w->type);
+    const size_t gb = w->nb1 * 16;
     const uint8_t *slab = (const uint8_t *)w->data + (size_t)(r / rows) * (size_t)rows * w->nb1;
-    const struct lfm2_x16_grp grp = lfm2_x16_group(slab, (r % rows) / 16, (rows + 15) / 16, gb, cb);
-    const uint8_t *g = grp.p;
+    const uint8_t *g = slab + (size_t)((r % rows) / 16) * gb;
     const int lane = (int)(r % rows % 16);
     switch ((int)w->type) {
     case LFM2_TYPE_Q8_0_X16: {
@@ -295,17 +272,17 @@ void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out)
     case LFM2_TYPE_F16_X16:
         for (int64_t i = 0; i < k; i++) {
             uint16_t h;
-            memcpy(&h, lfm2_x16_at(&grp, cb, (size_t)i * 32 + lane * 2), 2);
+            memcpy(&h, g + (size_t)i * 32 + lane * 2, 2);
             out[i] = lfm2_fp16_to_fp32(h);
         }
         break;
     case LFM2_TYPE_F32_X16:
         for (int64_t i = 0; i < k; i++)
-            memcpy(out + i, lfm2_x16_at(&grp, cb, (size_t)i * 64 + lane * 4), 4);
+            memcpy(out + i, g + (size_t)i * 64 + lane * 4, 4);
         break;
     case LFM2_TYPE_Q4_K_X16:   /* as dq_q4_K: (d·sc)·q − dmin·m */
         for (int64_t b = 0; b < k / QK_K; b++) {
-            const uint8_t *sb = g + (size_t)b * grp.cstride;
+            const uint8_t *sb = g + (size_t)b * X16_Q4K_SB;
             uint16_t dh, mh;
             memcpy(&dh, sb + 2304 + lane * 2, 2);
             memcpy(&mh, sb + 2336 + lane * 2, 2);
@@ -319,7 +296,7 @@ void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out)
         break;
     case LFM2_TYPE_Q6_K_X16:   /* as dq_q6_K: d·sc·(q − 32) */
         for (int64_t b = 0; b < k / QK_K; b++) {
-            const uint8_t *sb = g + (size_t)b * grp.cstride;
+            const uint8_t *sb = g + (size_t)b * X16_Q6K_SB;
             uint16_t dh;
             memcpy(&dh, sb + 3328 + lane * 2, 2);
             const float d = lfm2_fp16_to_fp32(dh);
@@ -420,7 +397,7 @@ void lfm2_x16f_pack(int rounding, const float *x, int64_t ldx, int64_t k, int64_
 static void scalar_run_q(int xt, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
                          int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
-    (void)n_rows;   /* no quads in these layouts */
+    (void)n_rows;
     const int64_t nb = k / 32;
     const size_t gb = nb1 * 16, ts = lfm2_x16q_token_bytes(k);
     const size_t qstride = xt == LFM2_TYPE_Q8_0_X16 ? 512 : 256;
@@ -456,9 +433,10 @@ static void scalar_run_q(int xt, int64_t k, const void *w, size_t nb1, int64_t n
 static void scalar_run_f(int xt, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
                          int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
-    const size_t gb = nb1 * 16, ts = lfm2_x16f_token_bytes(k), cb = lfm2_x16_chunk_bytes(xt);
+    (void)n_rows;
+    const size_t gb = nb1 * 16, ts = lfm2_x16f_token_bytes(k);
     for (int64_t r = r0; r < r1; r++) {
-        const struct lfm2_x16_grp g = lfm2_x16_group(w, r / 16, (n_rows + 15) / 16, gb, cb);
+        const uint8_t *g = (const uint8_t *)w + (size_t)(r / 16) * gb;
         const int lane = (int)(r % 16);
         for (int64_t t = 0; t < n; t++) {
             const float *xr = (const float *)((const uint8_t *)packed + (size_t)t * ts);
@@ -467,10 +445,10 @@ static void scalar_run_f(int xt, int64_t k, const void *w, size_t nb1, int64_t n
                 float wv;
                 if (xt == LFM2_TYPE_F16_X16) {
                     uint16_t h;
-                    memcpy(&h, lfm2_x16_at(&g, cb, (size_t)i * 32 + lane * 2), 2);
+                    memcpy(&h, g + (size_t)i * 32 + lane * 2, 2);
                     wv = lfm2_fp16_to_fp32(h);
                 } else {
-                    memcpy(&wv, lfm2_x16_at(&g, cb, (size_t)i * 64 + lane * 4), 4);
+                    memcpy(&wv, g + (size_t)i * 64 + lane * 4, 4);
                 }
                 acc += wv * xr[i];
             }
@@ -485,17 +463,18 @@ static void scalar_run_k(int xt, int64_t k, const void *w, size_t nb1, int64_t n
                          int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const int64_t nb = k / QK_K;
-    const size_t gb = nb1 * 16, ts = lfm2_x16k_token_bytes(k), cb = lfm2_x16_chunk_bytes(xt);
+    (void)n_rows;
+    const size_t gb = nb1 * 16, ts = lfm2_x16k_token_bytes(k);
+    const size_t cb = xt == LFM2_TYPE_Q4_K_X16 ? X16_Q4K_SB : X16_Q6K_SB;
     for (int64_t r = r0; r < r1; r++) {
-        const struct lfm2_x16_grp grp = lfm2_x16_group(w, r / 16, (n_rows + 15) / 16, gb, cb);
-        const uint8_t *g = grp.p;
+        const uint8_t *g = (const uint8_t *)w + (size_t)(r / 16) * gb;
         const int lane = (int)(r % 16);
         for (int64_t t = 0; t < n; t++) {
             const int8_t *xq = (const int8_t *)((const uint8_t *)packed + (size_t)t * ts);
             const int32_t *aux = (const int32_t *)(xq + k);
             float acc = 0.0f;
             for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *sb = g + (size_t)b * grp.cstride;   /* chunk = super-block */
+                const uint8_t *sb = g + (size_t)b * cb;
                 const int8_t *x = xq + b * QK_K;
                 float dx;
                 memcpy(&dx, &aux[b * 16], 4);

@@ -294,9 +294,9 @@ static void check_product(const struct weight *w, const float *x, int64_t ldx, c
 }
 
 /* prepare=1: run on the layout made by lfm2_weights_prepare (when the type has one).
- * Shapes: 67 outputs (a partial group; one quad of four groups and one group stored whole in
- * the layouts with quads) and 167 (two quads, then three groups stored whole, the last
- * partial: the thread split falls between the quads). */
+ * Shapes: 67 outputs (four whole groups of 16 and a partial one: the decode kernels' sets of
+ * four groups, then one left) and 167 (ten whole groups and a partial one, split between the
+ * threads). */
 static void test_products_shape(lfm2_pool *pool, int prepare, int64_t k, int64_t no)
 {
     static const int64_t ns[] = { 1, 2, 7, 16, 33, 512 };
@@ -380,8 +380,8 @@ static void test_products(lfm2_pool *pool, int prepare)
     test_products_shape(pool, prepare, 256, 167);
 }
 
-/* 3-D (expert) tensors: prepared slabs multiply like the original slabs (80 rows: one quad
- * and one group stored whole per slab in the layouts with quads), and their rows read back. */
+/* 3-D (expert) tensors: prepared slabs multiply like the original slabs (80 rows: five groups
+ * per slab), and their rows read back. */
 static void test_prepared_slabs(lfm2_pool *pool)
 {
     const enum lfm2_type types[3] = { LFM2_TYPE_Q4_0, LFM2_TYPE_F16, LFM2_TYPE_Q6_K };
