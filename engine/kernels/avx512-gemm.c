@@ -131,11 +131,10 @@ INLINE void xq_kernel(const int IS_Q4, const int RG, const int T, int64_t nb, co
 
 /* ---- float ---- */
 
-/* g0: the first group's chunk 0; groups gs bytes apart, 64-byte chunks cs bytes apart (a chunk
- * holds 2 k of F16 or 1 k of F32); gb: bytes of a whole group (prefetch). */
-INLINE void xf_kernel(const int IS_F16, const int RG, const int T, int64_t k, const uint8_t *g0, size_t gs,
-                      size_t cs, size_t gb, const uint8_t *xp, size_t ts, float *y, int64_t ldy,
-                      int valid_last, int pf)
+/* g0: the first group; groups gb bytes apart, each a run of 64-byte chunks (a chunk holds 2 k
+ * of F16 or 1 k of F32). */
+INLINE void xf_kernel(const int IS_F16, const int RG, const int T, int64_t k, const uint8_t *g0, size_t gb,
+                      const uint8_t *xp, size_t ts, float *y, int64_t ldy, int valid_last, int pf)
 {
     __m512 facc[4][8];
     for (int g = 0; g < RG; g++)
@@ -146,8 +145,8 @@ INLINE void xf_kernel(const int IS_F16, const int RG, const int T, int64_t k, co
             prefetch_share(g0 + (size_t)RG * gb, (size_t)RG * gb, i / 16, (k + 15) / 16);
         __m512 wv[4];
         for (int g = 0; g < RG; g++) {
-            const uint8_t *p = IS_F16 ? g0 + (size_t)g * gs + (size_t)(i >> 1) * cs + (size_t)(i & 1) * 32
-                                      : g0 + (size_t)g * gs + (size_t)i * cs;
+            const uint8_t *p = IS_F16 ? g0 + (size_t)g * gb + (size_t)(i >> 1) * 64 + (size_t)(i & 1) * 32
+                                      : g0 + (size_t)g * gb + (size_t)i * 64;
             wv[g] = IS_F16 ? _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)p)) : _mm512_load_ps((const float *)p);
         }
         for (int t = 0; t < T; t++) {
@@ -176,11 +175,11 @@ INLINE __m512i pairs16(const uint8_t *a, const uint8_t *b, int is_signed)
     return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(hi, 16));
 }
 
-/* g0, gs, cs, gb as for xf_kernel; a chunk is one super-block */
-INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gs, size_t cs,
-                       size_t gb, const uint8_t *xp, size_t ts, int64_t k, float *y, int64_t ldy,
-                       int valid_last, int pf)
+/* g0, gb as for xf_kernel; a group is a run of super-blocks of cs bytes */
+INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gb,
+                       const uint8_t *xp, size_t ts, int64_t k, float *y, int64_t ldy, int valid_last, int pf)
 {
+    const size_t cs = X16_Q4K_SB;
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 facc[4][4];
     for (int g = 0; g < RG; g++)
@@ -194,7 +193,7 @@ INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
         for (int j = 0; j < 4; j++) {
             if (pf)   /* in quarters of a super-block */
                 for (int g = 0; g < RG; g++)
-                    prefetch_ahead(g0 + (size_t)g * gs, gb, (size_t)(RG - 1) * gs, b * 4 + j, nb * 4);
+                    prefetch_ahead(g0 + (size_t)g * gb, gb, (size_t)(RG - 1) * gb, b * 4 + j, nb * 4);
             __m512i alo[4][4], ahi[4][4];
             for (int g = 0; g < RG; g++)
                 for (int t = 0; t < T; t++)
@@ -202,7 +201,7 @@ INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
             for (int c = 0; c < 8; c++) {
                 __m512i lo[4], hi[4];
                 for (int g = 0; g < RG; g++) {
-                    const __m512i l = _mm512_load_si512(g0 + (size_t)g * gs + (size_t)b * cs + (j * 8 + c) * 64);
+                    const __m512i l = _mm512_load_si512(g0 + (size_t)g * gb + (size_t)b * cs + (j * 8 + c) * 64);
                     lo[g] = _mm512_and_si512(l, m4);
                     hi[g] = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
                 }
@@ -219,7 +218,7 @@ INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
                 }
             }
             for (int g = 0; g < RG; g++) {
-                const uint8_t *sc = g0 + (size_t)g * gs + (size_t)b * cs + 2048;
+                const uint8_t *sc = g0 + (size_t)g * gb + (size_t)b * cs + 2048;
                 const __m512i s0 = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(sc + (2 * j) * 16)));
                 const __m512i s1 = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(sc + (2 * j + 1) * 16)));
                 for (int t = 0; t < T; t++)
@@ -228,7 +227,7 @@ INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
             }
         }
         for (int g = 0; g < RG; g++) {
-            const uint8_t *sb = g0 + (size_t)g * gs + (size_t)b * cs;
+            const uint8_t *sb = g0 + (size_t)g * gb + (size_t)b * cs;
             const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sb + 2304)));
             const __m512 mv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sb + 2336)));
             __m512i mp[4];
@@ -252,10 +251,10 @@ INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
             store_rows(y + t * ldy + 16 * g, facc[g][t], g == RG - 1 ? valid_last : 16);
 }
 
-INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gs, size_t cs,
-                       size_t gb, const uint8_t *xp, size_t ts, int64_t k, float *y, int64_t ldy,
-                       int valid_last, int pf)
+INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gb,
+                       const uint8_t *xp, size_t ts, int64_t k, float *y, int64_t ldy, int valid_last, int pf)
 {
+    const size_t cs = X16_Q6K_SB;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
     __m512 facc[4][4];
     for (int g = 0; g < RG; g++)
@@ -270,7 +269,7 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
             for (int q = 0; q < 2; q++) {   /* chunks c = 4q..4q+3: sub-blocks 8h + 2·part + q */
                 if (pf)
                     for (int g = 0; g < RG; g++)
-                        prefetch_ahead(g0 + (size_t)g * gs, gb, (size_t)(RG - 1) * gs, b * 4 + h * 2 + q, nb * 4);
+                        prefetch_ahead(g0 + (size_t)g * gb, gb, (size_t)(RG - 1) * gb, b * 4 + h * 2 + q, nb * 4);
                 __m512i acc[4][4][4];   /* [g][t][part] */
                 for (int g = 0; g < RG; g++)
                     for (int t = 0; t < T; t++)
@@ -280,7 +279,7 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
                     const int c = 4 * q + cc;
                     __m512i e[4][4];   /* [g][part] */
                     for (int g = 0; g < RG; g++) {
-                        const uint8_t *sb = g0 + (size_t)g * gs + (size_t)b * cs;
+                        const uint8_t *sb = g0 + (size_t)g * gb + (size_t)b * cs;
                         const __m512i A = _mm512_load_si512(sb + (h * 16 + c) * 64);
                         const __m512i B = _mm512_load_si512(sb + (h * 16 + 8 + c) * 64);
                         const __m512i Q = _mm512_load_si512(sb + 2048 + (h * 8 + c) * 64);
@@ -301,7 +300,7 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
                     }
                 }
                 for (int g = 0; g < RG; g++) {
-                    const uint8_t *sc = g0 + (size_t)g * gs + (size_t)b * cs + 3072;
+                    const uint8_t *sc = g0 + (size_t)g * gb + (size_t)b * cs + 3072;
                     for (int part = 0; part < 4; part++) {
                         const int sub = 8 * h + 2 * part + q;
                         const __m512i sv = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(sc + sub * 16)));
@@ -312,7 +311,7 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
             }
         }
         for (int g = 0; g < RG; g++) {
-            const uint8_t *sb = g0 + (size_t)g * gs + (size_t)b * cs;
+            const uint8_t *sb = g0 + (size_t)g * gb + (size_t)b * cs;
             const __m512 dv = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(sb + 3328)));
             __m512i sp[8];
             for (int i = 0; i < 8; i++)
@@ -403,9 +402,9 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t n_r
 #define KF(RG_, T_)                                                                              \
     do {                                                                                         \
         (void)pf;                                                                                \
-        if (is_f16) xf_kernel(1, RG_, T_, k, gp, gb, 64, gb, xt, ts, yo, ldy,                    \
+        if (is_f16) xf_kernel(1, RG_, T_, k, gp, gb, xt, ts, yo, ldy,                            \
                               (int)rlast, 0);                                                    \
-        else xf_kernel(0, RG_, T_, k, gp, gb, 64, gb, xt, ts, yo, ldy,                           \
+        else xf_kernel(0, RG_, T_, k, gp, gb, xt, ts, yo, ldy,                                   \
                        (int)rlast, 0);                                                           \
     } while (0)
     XRUN_BODY(CASES(KF))
@@ -447,12 +446,12 @@ static void run_xk(int is6, int64_t k, const void *w, size_t nb1, int64_t n_rows
                    int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const int64_t nb = k / QK_K;
-    const size_t ts = lfm2_x16k_token_bytes(k), cb = is6 ? X16_Q6K_SB : X16_Q4K_SB;
+    const size_t ts = lfm2_x16k_token_bytes(k);
 #define KK(RG_, T_)                                                                              \
     do {                                                                                         \
-        if (is6) xk6_kernel(RG_, T_, nb, gp, gb, cb, gb, xt, ts, k, yo, ldy,                     \
+        if (is6) xk6_kernel(RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy,                             \
                             (int)rlast, pf);                                                     \
-        else xk4_kernel(RG_, T_, nb, gp, gb, cb, gb, xt, ts, k, yo, ldy,                         \
+        else xk4_kernel(RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy,                                 \
                         (int)rlast, pf);                                                         \
     } while (0)
     XRUN_BODY_K(CASES_K(KK))
