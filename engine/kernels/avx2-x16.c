@@ -389,10 +389,23 @@ static void pack_q4(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t
     (void)n;
     lfm2_x16q_pack(g_quant, 8, x, ldx, k, t0, t1, dst);
 }
+/* Activations rounded through fp16 with F16C (round to nearest even, as the AVX-512 path and
+ * ggml do); the scalar tail goes through the reference conversion. */
 static void pack_f16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
 {
     (void)n;
-    lfm2_x16f_pack(LFM2_ACT_F16, x, ldx, k, t0, t1, dst);
+    const size_t ts = lfm2_x16f_token_bytes(k);
+    for (int64_t t = t0; t < t1; t++) {
+        float *p = (float *)((uint8_t *)dst + (size_t)t * ts);
+        const float *xr = x + t * ldx;
+        int64_t i = 0;
+        for (; i + 8 <= k; i += 8) {
+            const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(xr + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            _mm256_storeu_ps(p + i, _mm256_cvtph_ps(h));
+        }
+        for (; i < k; i++)
+            p[i] = lfm2_fp16_to_fp32(lfm2_fp32_to_fp16(xr[i]));
+    }
 }
 static void pack_f32(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
 {

@@ -384,6 +384,51 @@ static void test_products(lfm2_pool *pool, int prepare)
     test_products_shape(pool, prepare, 205, 37);
 }
 
+/* F16 activation rounding, exactly: with one-hot F16 rows (row r = 1.0 at column r) each output
+ * is one input rounded to fp16 and back (plus exact zeros), so it must equal the reference
+ * conversion exactly — ties to even, subnormals — on this path's original and prepared layouts.
+ * k = 70 leaves a tail after the vector loops. */
+static void test_f16_rounding(lfm2_pool *pool)
+{
+    enum { K = 70, N = 3 };
+    uint16_t *wd = calloc((size_t)K * K, sizeof *wd);
+    for (int r = 0; r < K; r++)
+        wd[r * K + r] = lfm2_fp32_to_fp16(1.0f);
+    lfm2_tensor w = { .name = "onehot", .type = LFM2_TYPE_F16, .n_dims = 2, .ne = { K, K, 1, 1 },
+                      .nb1 = K * 2, .data = wd, .nbytes = (size_t)K * K * 2 };
+    float x[N * K], y[N * K];
+    for (int t = 0; t < N; t++)
+        for (int i = 0; i < K; i++) {
+            const int j = t * K + i;
+            switch (i % 7) {
+            case 0: x[j] = 1.0f + (float)(2 * (j % 5) + 1) * 0x1p-11f; break;   /* ties */
+            case 1: x[j] = ldexpf(1.0f + (float)(j % 3) * 0.25f, -15 - j % 11); break;   /* subnormal */
+            case 2: x[j] = (float)(j % 2 ? 0x1p-25 : 0x1.8p-24); break;   /* ties at the bottom */
+            case 3: x[j] = -0.0f; break;
+            case 4: x[j] = 65504.0f - (float)(j % 9) * 3.0f; break;
+            default: x[j] = (float)rng_normal() * 10.0f; break;
+            }
+        }
+    for (int prepare = 0; prepare < 2; prepare++) {
+        lfm2_tensor p = w;
+        void *mem = prepare ? lfm2_weights_prepare(&w, &p, false) : NULL;
+        if (prepare && !mem)
+            continue;
+        for (int n = 1; n <= N; n += N - 1) {
+            lfm2_matmul(pool, &p, x, K, y, K, n);
+            for (int t = 0; t < n; t++)
+                for (int r = 0; r < K; r++) {
+                    const float want = lfm2_fp16_to_fp32(lfm2_fp32_to_fp16(x[t * K + r]));
+                    CHECK(y[t * K + r] == want,   /* == : the +0 terms of the sum make −0 +0 */
+                          "F16 %s n=%d: x = %a rounds to %a, want %a", prepare ? "prepared" : "as stored",
+                          n, (double)x[t * K + r], (double)y[t * K + r], (double)want);
+                }
+        }
+        lfm2_weights_free(mem);
+    }
+    free(wd);
+}
+
 /* 3-D (expert) tensors: prepared slabs multiply like the original slabs (80 rows: five groups
  * per slab), and their rows read back. */
 static void test_prepared_slabs(lfm2_pool *pool)
@@ -529,6 +574,7 @@ int main(int argc, char **argv)
     test_products(pool, 0);
     test_products(pool, 1);
     test_prepared_slabs(pool);
+    test_f16_rounding(pool);
     test_multi_bias();
     test_rows();
     lfm2_pool_free(pool);
