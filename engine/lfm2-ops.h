@@ -59,6 +59,12 @@ void lfm2_matmul_bias(lfm2_pool *pool, const lfm2_tensor *w, const float *b, con
 void lfm2_matmul_multi(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w, const float *x,
                        int64_t ldx, float *const *y, const int64_t *ldy, int64_t n);
 
+/* Same, each product adding its bias b[j] (b, or any b[j], may be NULL): y[j] = w[j]·x + b[j].
+ * For encoders whose Q, K and V projections carry biases. */
+void lfm2_matmul_multi_bias(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
+                            const float *const *b, const float *x, int64_t ldx, float *const *y,
+                            const int64_t *ldy, int64_t n);
+
 /* Weight preparation (at model load). Rearranges a weight into the layout the kernels read
  * fastest — 16 rows interleaved for Q8_0, Q4_0, F16 and F32 — where batched and one-token
  * products give identical results and decode streams memory linearly. *out becomes a view of

@@ -343,9 +343,16 @@ void lfm2_matmul_bias(lfm2_pool *pool, const lfm2_tensor *w, const float *b, con
 void lfm2_matmul_multi(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w, const float *x,
                        int64_t ldx, float *const *y, const int64_t *ldy, int64_t n)
 {
+    lfm2_matmul_multi_bias(pool, n_w, w, NULL, x, ldx, y, ldy, n);
+}
+
+void lfm2_matmul_multi_bias(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
+                            const float *const *b, const float *x, int64_t ldx, float *const *y,
+                            const int64_t *ldy, int64_t n)
+{
     for (int j0 = 0; j0 < n_w; j0 += MAX_MULTI) {
         const int m = n_w - j0 < MAX_MULTI ? n_w - j0 : MAX_MULTI;
-        matmul_run(pool, m, w + j0, NULL, x, ldx, y + j0, ldy + j0, n);
+        matmul_run(pool, m, w + j0, b ? b + j0 : NULL, x, ldx, y + j0, ldy + j0, n);
     }
 }
 

@@ -240,9 +240,15 @@ static int encode_one(lfm2_vision *v, const uint8_t *rgb, int w, int h, size_t s
     for (int il = 0; il < hp->n_layer; il++) {
         const struct lfm2_vision_block *b = &v->blk[il];
         run_rows(v, OP_LAYERNORM, v->a, x, b->ln1_w, b->ln1_b, n, D, hp->eps);
-        mm(v, mt, b->wq, b->bq, v->a, D, v->q, D, n);
-        mm(v, mt, b->wk, b->bk, v->a, D, v->k, D, n);
-        mm(v, mt, b->wv, b->bv, v->a, D, v->v, D, n);
+        {   /* Q, K, V in one product: the normalized input is packed once */
+            const lfm2_tensor *wqkv[3] = { b->wq, b->wk, b->wv };
+            const float *bqkv[3] = { b->bq, b->bk, b->bv };
+            float *yqkv[3] = { v->q, v->k, v->v };
+            const int64_t ld[3] = { D, D, D };
+            const double t0 = lfm2_time_ms();
+            lfm2_matmul_multi_bias(v->pool, 3, wqkv, bqkv, v->a, D, yqkv, ld, n);
+            *mt += lfm2_time_ms() - t0;
+        }
         const double ta = lfm2_time_ms();
         lfm2_attention(v->pool, &aa);
         tm->attention_ms += lfm2_time_ms() - ta;

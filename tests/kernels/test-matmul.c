@@ -518,6 +518,18 @@ static void test_multi_bias(void)
             for (int64_t o = 0; o < nos[0]; o++)
                 CHECK(got[0][t * nos[0] + o] == ref[0][t * nos[0] + o] + b[o],
                       "bias: y[%lld][%lld]", (long long)t, (long long)o);
+        /* multi with biases: weight 0 and 2 biased, weight 1 not */
+        float *b2 = malloc((size_t)nos[2] * sizeof(float));
+        for (int64_t o = 0; o < nos[2]; o++) b2[o] = rng_normal();
+        const float *bs[3] = { b, NULL, b2 };
+        lfm2_matmul_multi_bias(pools[pi], 3, ws, bs, x, k, got, ldys, n);
+        for (int j = 0; j < 3; j++)
+            for (int64_t t = 0; t < n; t++)
+                for (int64_t o = 0; o < nos[j]; o++)
+                    CHECK(got[j][t * nos[j] + o] == ref[j][t * nos[j] + o] + (bs[j] ? bs[j][o] : 0.0f),
+                          "multi_bias with %d threads: weight %d y[%lld][%lld]", pi + 1, j, (long long)t,
+                          (long long)o);
+        free(b2);
         free(b);
     }
     lfm2_pool_free(p1);
