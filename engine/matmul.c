@@ -72,7 +72,6 @@ struct mm_job {
     const struct lfm2_gemm *gemm[MAX_MULTI];   /* batched kernel of weight j, or NULL */
     int pack_of[MAX_MULTI];            /* index into packs[] */
     int64_t cost0[MAX_MULTI + 1];      /* cumulative cost (row-block bytes) before weight j */
-    int64_t rblk[MAX_MULTI];           /* rows per work unit of weight j */
 
     const float *x;
     int64_t ldx, n, k;
@@ -125,7 +124,7 @@ static void mm_task(void *arg, int ith, int nth)
     for (int j = 0; j < job->n_w; j++) {
         const lfm2_tensor *w = job->w[j];
         const int64_t nrows = w->ne[1];
-        const int64_t rb = job->rblk[j];
+        const int64_t rb = ROW_BLOCK;
         const int64_t nblk = (nrows + rb - 1) / rb;
         const int64_t bc = (job->cost0[j + 1] - job->cost0[j]) / nblk;   /* cost per block */
         /* blocks whose start cost lies in [c0, c1) */
@@ -139,7 +138,7 @@ static void mm_task(void *arg, int ith, int nth)
         const int64_t ldy = job->ldy[j];
 
         if (job->gemm[j]) {
-            job->gemm[j]->run(job->k, w->data, w->nb1, nrows, r0, r1, job->packed[job->pack_of[j]],
+            job->gemm[j]->run(job->k, w->data, w->nb1, r0, r1, job->packed[job->pack_of[j]],
                               job->n, y, ldy, job->tmp + (size_t)ith * job->tmp_stride);
             goto bias;
         }
@@ -273,9 +272,8 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
         } else {
             job.need[job.fmt_of[j]] = true;
         }
-        job.rblk[j] = ROW_BLOCK;
-        const int64_t nblk = (w[j]->ne[1] + job.rblk[j] - 1) / job.rblk[j];
-        job.cost0[j + 1] = job.cost0[j] + nblk * (int64_t)w[j]->nb1 * job.rblk[j];
+        const int64_t nblk = (w[j]->ne[1] + ROW_BLOCK - 1) / ROW_BLOCK;
+        job.cost0[j + 1] = job.cost0[j] + nblk * (int64_t)w[j]->nb1 * ROW_BLOCK;
     }
     job.n_w = n_w;
 

@@ -295,7 +295,7 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
  * bytes of the K-quant layouts. */
 #define RUN_GROUPS(TOKEN_BYTES, CB, CALL)                                                        \
     const size_t gb = nb1 * 16, ts = TOKEN_BYTES, cs = CB;                                       \
-    (void)n_rows; (void)cs;                                                                      \
+    (void)cs;                                                                                    \
     for (int64_t t = 0; t < n; t += 4) {                                                         \
         const int T = n - t >= 4 ? 4 : (int)(n - t);                                             \
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
@@ -315,7 +315,7 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
         }                                                                                        \
     }
 
-static void run_q8(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
@@ -325,7 +325,7 @@ static void run_q8(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t
 #undef C
 }
 
-static void run_q4(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_q4(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
@@ -335,7 +335,7 @@ static void run_q4(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t
 #undef C
 }
 
-static void run_f16(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_f16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
@@ -344,7 +344,7 @@ static void run_f16(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_
 #undef C
 }
 
-static void run_f32(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
@@ -353,7 +353,7 @@ static void run_f32(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_
 #undef C
 }
 
-static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
@@ -363,7 +363,7 @@ static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_
 #undef C
 }
 
-static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;

@@ -344,7 +344,6 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
 #define XRUN_BODY(KERNEL_CALL)                                                                   \
     const size_t gb = nb1 * 16;                                                                  \
     const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16;                                     \
-    (void)n_rows;                                                                                \
     int64_t t = 0;                                                                               \
     while (t < n) {                                                                              \
         const int64_t left = n - t;                                                              \
@@ -378,7 +377,7 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
     default: K(1, 8); break;                                                                     \
     }
 
-static void run_xq(int is_q4, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+static void run_xq(int is_q4, int64_t k, const void *w, size_t nb1, int64_t r0,
                    int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const int64_t nb = k / 32;
@@ -392,7 +391,7 @@ static void run_xq(int is_q4, int64_t k, const void *w, size_t nb1, int64_t n_ro
 #undef KQ
 }
 
-static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0,
                    int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const size_t ts = lfm2_x16f_token_bytes(k);
@@ -415,7 +414,6 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t n_r
 #define XRUN_BODY_K(KERNEL_CALL)                                                                 \
     const size_t gb = nb1 * 16;                                                                  \
     const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16;                                     \
-    (void)n_rows;                                                                                \
     int64_t t = 0;                                                                               \
     while (t < n) {                                                                              \
         const int64_t left = n - t;                                                              \
@@ -442,7 +440,7 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t n_r
     default: K(1, 4); break;                                                                     \
     }
 
-static void run_xk(int is6, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+static void run_xk(int is6, int64_t k, const void *w, size_t nb1, int64_t r0,
                    int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const int64_t nb = k / QK_K;
@@ -458,42 +456,42 @@ static void run_xk(int is6, int64_t k, const void *w, size_t nb1, int64_t n_rows
 #undef KK
 }
 
-static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xk(0, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
+    run_xk(0, k, w, nb1, r0, r1, packed, n, y, ldy);
 }
-static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xk(1, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
+    run_xk(1, k, w, nb1, r0, r1, packed, n, y, ldy);
 }
 
-static void run_q8(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xq(0, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
+    run_xq(0, k, w, nb1, r0, r1, packed, n, y, ldy);
 }
-static void run_q4(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_q4(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xq(1, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
+    run_xq(1, k, w, nb1, r0, r1, packed, n, y, ldy);
 }
-static void run_f16(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_f16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xf(1, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
+    run_xf(1, k, w, nb1, r0, r1, packed, n, y, ldy);
 }
-static void run_f32(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xf(0, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);
+    run_xf(0, k, w, nb1, r0, r1, packed, n, y, ldy);
 }
 
 /* activation packs with this path's (bit-exact) Q8_0 / Q8_K quantizers */

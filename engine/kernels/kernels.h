@@ -68,8 +68,8 @@ struct lfm2_gemm {
                  void *dst);
     /* bytes of per-thread scratch `run` needs */
     size_t (*tmp_size)(int64_t k);
-    /* y[t][r] for r in [r0, r1), t < n; n_rows = the (2-D) weight's row count */
-    void (*run)(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0, int64_t r1,
+    /* y[t][r] for r in [r0, r1), t < n */
+    void (*run)(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                 const void *packed, int64_t n, float *y, int64_t ldy, void *tmp);
     int min_n;   /* used from this many tokens on (x16 layouts: always) */
 };

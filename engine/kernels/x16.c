@@ -394,10 +394,9 @@ void lfm2_x16f_pack(int rounding, const float *x, int64_t ldx, int64_t k, int64_
  * Per output: acc = Σ_b (float)isum_b·(d_w·d_x) over the blocks in order, or Σ_i w_i·x_i over
  * k in order — the same for any number of tokens. */
 
-static void scalar_run_q(int xt, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+static void scalar_run_q(int xt, int64_t k, const void *w, size_t nb1, int64_t r0,
                          int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
-    (void)n_rows;
     const int64_t nb = k / 32;
     const size_t gb = nb1 * 16, ts = lfm2_x16q_token_bytes(k);
     const size_t qstride = xt == LFM2_TYPE_Q8_0_X16 ? 512 : 256;
@@ -430,10 +429,9 @@ static void scalar_run_q(int xt, int64_t k, const void *w, size_t nb1, int64_t n
     }
 }
 
-static void scalar_run_f(int xt, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+static void scalar_run_f(int xt, int64_t k, const void *w, size_t nb1, int64_t r0,
                          int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
-    (void)n_rows;
     const size_t gb = nb1 * 16, ts = lfm2_x16f_token_bytes(k);
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *g = (const uint8_t *)w + (size_t)(r / 16) * gb;
@@ -459,11 +457,10 @@ static void scalar_run_f(int xt, int64_t k, const void *w, size_t nb1, int64_t n
 
 /* K-quants: per super-block isum = Σ_sub sc·Σ q·x (Q6_K: q − 32 via the 16-element sums),
  * Q4_K msum = Σ_sub m·Σ x; acc += isum·(d_w·d_x), acc −= msum·(dmin_w·d_x). */
-static void scalar_run_k(int xt, int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,
+static void scalar_run_k(int xt, int64_t k, const void *w, size_t nb1, int64_t r0,
                          int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const int64_t nb = k / QK_K;
-    (void)n_rows;
     const size_t gb = nb1 * 16, ts = lfm2_x16k_token_bytes(k);
     const size_t cb = xt == LFM2_TYPE_Q4_K_X16 ? X16_Q4K_SB : X16_Q6K_SB;
     for (int64_t r = r0; r < r1; r++) {
@@ -546,11 +543,11 @@ static void pack_f32(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t 
 }
 
 #define RUN(name, fn, xt)                                                                        \
-    static void name(int64_t k, const void *w, size_t nb1, int64_t n_rows, int64_t r0,           \
+    static void name(int64_t k, const void *w, size_t nb1, int64_t r0,           \
                      int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy, void *tmp) \
     {                                                                                            \
         (void)tmp;                                                                               \
-        fn(xt, k, w, nb1, n_rows, r0, r1, packed, n, y, ldy);                                    \
+        fn(xt, k, w, nb1, r0, r1, packed, n, y, ldy);                                    \
     }
 RUN(run_q8, scalar_run_q, LFM2_TYPE_Q8_0_X16)
 RUN(run_q4, scalar_run_q, LFM2_TYPE_Q4_0_X16)
