@@ -579,7 +579,10 @@ static void pack_f32(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t 
  * rate only in 256-bit registers); batches take 3 rows × 4 tokens per pass in 512-bit
  * registers. Both do the same operations per lane: batch invariant. Two partial sums (not
  * four) leave registers for 12 (row, token) pairs per pass: prefill at ~93 % of the prepared
- * layout's speed, decode still well above memory speed (53 GB/s from L2). */
+ * layout's speed, decode still well above memory speed (53 GB/s from L2). The model loader
+ * still prepares F16 (docs/benchmarks.md, 2026-11-26): decode from a model's page cache was
+ * 10-20 % slower, and with k > 4096 the row's activations (over 16 KiB of floats) leave L1
+ * to the weight stream and decode runs at half speed. */
 INLINE __m512 join8(__m256 lo, __m256 hi) { return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1); }
 
 /* one token: rows read one after another (one stream per thread: two rows in flight at once,
