@@ -1,4 +1,5 @@
-/* avx512-gemm.c — AVX-512 kernels for the prepared layouts (x16.c: 16 rows interleaved).
+/* avx512-gemm.c — AVX-512 batched kernels: the prepared layouts (x16.c: 16 rows interleaved)
+ * and, at the end, F16 read as stored.
  *
  * Rows live in the 16 vector lanes, so one kernel covers decode and prefill:
  *   quantized (Q8_0_X16, Q4_0_X16): per block, VPDPBUSD adds 4 weights × 4 activations for 16
@@ -160,37 +161,28 @@ INLINE void xf_kernel(const int IS_F16, const int RG, const int T, int64_t k, co
             store_rows(y + t * ldy + 16 * g, facc[g][t], g == RG - 1 ? valid_last : 16);
 }
 
-/* F16_X16: the same operations per lane as xf_kernel, on 256-bit halves. Zen 4 converts
- * fp16 at half rate in 512-bit registers (measured from L1: 58 GB/s of weights with 512-bit
- * VCVTPH2PS + FMA, 85 GB/s with 256-bit), and decode needs the headroom to keep up with
- * memory; each lane still sums fma(w, x, acc) over k in order, so results do not change. */
-INLINE void xh_kernel(const int RG, const int T, int64_t k, const uint8_t *g0, size_t gb,
-                      const uint8_t *xp, size_t ts, float *y, int64_t ldy, int valid_last)
+/* F16_X16 decode: the same operations per lane as xf_kernel, on 256-bit halves. Zen 4
+ * converts fp16 at half rate in 512-bit registers (measured from L1: 58 GB/s of weights with
+ * 512-bit VCVTPH2PS + FMA, 85 GB/s with 256-bit), and decode needs the headroom to keep up
+ * with memory; each lane still sums fma(w, x, acc) over k in order, so results do not change
+ * (prefill keeps xf_kernel: with 8 tokens per weight load the conversion is not the limit). */
+INLINE void xh_kernel(const int RG, int64_t k, const uint8_t *g0, size_t gb, const float *x,
+                      float *y, int valid_last)
 {
-    __m256 lo[4][8], hi[4][8];
+    __m256 lo[4], hi[4];
     for (int g = 0; g < RG; g++)
-        for (int t = 0; t < T; t++)
-            lo[g][t] = hi[g][t] = _mm256_setzero_ps();
+        lo[g] = hi[g] = _mm256_setzero_ps();
     for (int64_t i = 0; i < k; i++) {
-        __m256 wl[4], wh[4];
+        const __m256 xv = _mm256_set1_ps(x[i]);
         for (int g = 0; g < RG; g++) {
             const uint8_t *p = g0 + (size_t)g * gb + (size_t)(i >> 1) * 64 + (size_t)(i & 1) * 32;
-            wl[g] = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)p));
-            wh[g] = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(p + 16)));
-        }
-        for (int t = 0; t < T; t++) {
-            const __m256 xv = _mm256_set1_ps(((const float *)(xp + (size_t)t * ts))[i]);
-            for (int g = 0; g < RG; g++) {
-                lo[g][t] = _mm256_fmadd_ps(wl[g], xv, lo[g][t]);
-                hi[g][t] = _mm256_fmadd_ps(wh[g], xv, hi[g][t]);
-            }
+            lo[g] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_load_si128((const __m128i *)p)), xv, lo[g]);
+            hi[g] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_load_si128((const __m128i *)(p + 16))), xv, hi[g]);
         }
     }
-    for (int t = 0; t < T; t++)
-        for (int g = 0; g < RG; g++)
-            store_rows(y + t * ldy + 16 * g,
-                       _mm512_insertf32x8(_mm512_castps256_ps512(lo[g][t]), hi[g][t], 1),
-                       g == RG - 1 ? valid_last : 16);
+    for (int g = 0; g < RG; g++)
+        store_rows(y + 16 * g, _mm512_insertf32x8(_mm512_castps256_ps512(lo[g]), hi[g], 1),
+                   g == RG - 1 ? valid_last : 16);
 }
 
 /* ---- K-quants (Q4_K_X16, Q6_K_X16) ----
@@ -434,7 +426,7 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0,
 #define KF(RG_, T_)                                                                              \
     do {                                                                                         \
         (void)pf;                                                                                \
-        if (is_f16 && T_ == 1) xh_kernel(RG_, T_, k, gp, gb, xt, ts, yo, ldy, (int)rlast);       \
+        if (is_f16 && T_ == 1) xh_kernel(RG_, k, gp, gb, (const float *)xt, yo, (int)rlast);    \
         else if (is_f16) xf_kernel(1, RG_, T_, k, gp, gb, xt, ts, yo, ldy, (int)rlast, 0);       \
         else xf_kernel(0, RG_, T_, k, gp, gb, xt, ts, yo, ldy,                                   \
                        (int)rlast, 0);                                                           \
@@ -585,8 +577,9 @@ static void pack_f32(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t 
  * to the weight stream and decode runs at half speed. */
 INLINE __m512 join8(__m256 lo, __m256 hi) { return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1); }
 
-/* one token: rows read one after another (one stream per thread: two rows in flight at once,
- * 2 KiB apart, halved the read speed from page cache), four 256-bit partial sums per row */
+/* one token: rows read one after another, one stream per thread (two rows in flight at once,
+ * 2 KiB apart, halved the read speed from a file mapping); each partial sum in two 256-bit
+ * halves */
 static void rows_f16_1(int64_t k, const uint16_t *w, size_t nb1, int64_t nr, const float *x, float *y)
 {
     const int64_t nc = k / 16, tail = k % 16;

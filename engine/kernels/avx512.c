@@ -389,27 +389,6 @@ INLINE void dot_q6_K_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const b
     ROWS_LOOP(NR) out[r] = sum[r];
 }
 
-INLINE void dot_f16_n(int NR, int64_t k, const uint8_t *w, size_t nb1, const uint16_t *x, float *out)
-{
-    __m512 acc[4];
-    ROWS_LOOP(NR) acc[r] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= k; i += 16) {
-        const __m512 xv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i)));
-        ROWS_LOOP(NR) {
-            const uint16_t *wr = (const uint16_t *)(w + r * nb1);
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + i))), xv, acc[r]);
-        }
-    }
-    ROWS_LOOP(NR) {
-        float s = _mm512_reduce_add_ps(acc[r]);
-        const uint16_t *wr = (const uint16_t *)(w + r * nb1);
-        for (int64_t j = i; j < k; j++)
-            s += h2f(wr[j]) * h2f(x[j]);
-        out[r] = s;
-    }
-}
-
 INLINE __m512 bf16_lo(__m512i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
 INLINE __m512 bf16_hi(__m512i v) { return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xFFFF0000u))); }
 
@@ -745,7 +724,6 @@ GEMV_TILE(tile_q5_1, dot_q5_1_n, block_q8_1, QK5_1)
 GEMV_TILE(tile_q4_K, dot_q4_K_n, block_q8_K, QK_K)
 GEMV_TILE(tile_q5_K, dot_q5_K_n, block_q8_K, QK_K)
 GEMV_TILE(tile_q6_K, dot_q6_K_n, block_q8_K, QK_K)
-GEMV_TILE(tile_f16, dot_f16_n, uint16_t, 1)
 GEMV_TILE(tile_bf16, dot_bf16_n, uint16_t, 1)
 GEMV_TILE(tile_bf16dp, dot_bf16dp_n, uint16_t, 1)
 GEMV_TILE(tile_f32, dot_f32_n, float, 1)
@@ -806,7 +784,7 @@ void lfm2_kernels_init_avx512(struct lfm2_kernels *k)
     k->tile[LFM2_TYPE_Q4_K] = tile_q4_K;
     k->tile[LFM2_TYPE_Q5_K] = tile_q5_K;
     k->tile[LFM2_TYPE_Q6_K] = tile_q6_K;
-    k->tile[LFM2_TYPE_F16] = tile_f16;
+    /* F16: the batched kernel (avx512-gemm.c) serves every token count */
     k->tile[LFM2_TYPE_BF16] = (lfm2_cpu_flags() & LFM2_CPU_HAS_AVX512BF16) ? tile_bf16dp : tile_bf16;
     k->tile[LFM2_TYPE_F32] = tile_f32;
     k->silu_mul = silu_mul_avx512;
