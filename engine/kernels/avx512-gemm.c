@@ -360,23 +360,33 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
 
 /* Dispatch over groups of 16 rows and tiles of tokens. RG and T are compile-time constants in
  * each instantiation; the per-output arithmetic does not depend on them. */
-/* rg groups from g on (RG, or one at the end of the range) */
+/* rg groups from g on (RG, or one at the end of the panel) */
 #define GROUP_SET(RG)                                                                            \
-    const int rg = g_end - g >= (RG) ? (RG) : 1;                                                 \
+    const int rg = p1 - g >= (RG) ? (RG) : 1;                                                    \
     const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb;                                     \
     const int64_t rlast = (g + rg) * 16 < r1 ? 16 : r1 - (g + rg - 1) * 16;
 
+/* Batches go through the rows in panels of about X16_PANEL_BYTES that stay in L2 while every
+ * token tile passes (without them a matrix larger than L2 was read from memory once per tile
+ * of 8 tokens); decode takes the whole range as one panel. */
+#define X16_PANEL_BYTES (256 * 1024)
+#define PANEL_BEGIN                                                                              \
+    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16;                                     \
+    int64_t pgn = n == 1 ? g_end - g_begin : (int64_t)(X16_PANEL_BYTES / gb);                    \
+    if (pgn < 4) pgn = 4;                                                                        \
+    for (int64_t p0 = g_begin; p0 < g_end; p0 += pgn) {                                         \
+        const int64_t p1 = p0 + pgn < g_end ? p0 + pgn : g_end;
+
 #define XRUN_BODY(KERNEL_CALL)                                                                   \
     const size_t gb = nb1 * 16;                                                                  \
-    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16;                                     \
+    PANEL_BEGIN                                                                                  \
     int64_t t = 0;                                                                               \
     while (t < n) {                                                                              \
         const int64_t left = n - t;                                                              \
         const int T = left >= 8 ? 8 : (int)left;                                                 \
         const int RG = T == 1 ? 4 : T <= 4 ? 2 : 1;                                              \
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
-        int64_t g = g_begin;                                                                     \
-        for (; g < g_end; ) {                                                                    \
+        for (int64_t g = p0; g < p1; ) {                                                         \
             GROUP_SET(RG)                                                                        \
             float *yo = y + t * ldy + g * 16;                                                    \
             const int pf = T == 1 && g + rg < g_end;                                             \
@@ -384,6 +394,7 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
             g += rg;                                                                             \
         }                                                                                        \
         t += T;                                                                                  \
+    }                                                                                            \
     }
 
 #define CASES(K)                                                                                 \
@@ -438,14 +449,14 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0,
 /* K-quants keep more accumulators per token: tiles of at most 4 tokens */
 #define XRUN_BODY_K(KERNEL_CALL)                                                                 \
     const size_t gb = nb1 * 16;                                                                  \
-    const int64_t g_begin = r0 / 16, g_end = (r1 + 15) / 16;                                     \
+    PANEL_BEGIN                                                                                  \
     int64_t t = 0;                                                                               \
     while (t < n) {                                                                              \
         const int64_t left = n - t;                                                              \
         const int T = left >= 4 ? 4 : (int)left;                                                 \
         const int RG = T == 1 ? 4 : T == 2 ? 2 : 1;                                              \
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
-        for (int64_t g = g_begin; g < g_end; ) {                                                 \
+        for (int64_t g = p0; g < p1; ) {                                                         \
             GROUP_SET(RG)                                                                        \
             float *yo = y + t * ldy + g * 16;                                                    \
             const int pf = T == 1 && g + rg < g_end;                                             \
@@ -453,6 +464,7 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0,
             g += rg;                                                                             \
         }                                                                                        \
         t += T;                                                                                  \
+    }                                                                                            \
     }
 
 #define CASES_K(K)                                                                               \
