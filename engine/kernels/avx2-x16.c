@@ -291,15 +291,21 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
 
 /* ---- dispatch: one group × up to 4 tokens per call ---- */
 
-/* Groups one at a time. Decode prefetches the next group into L2. CB: chunk (super-block)
- * bytes of the K-quant layouts. */
+/* Groups one at a time. Decode prefetches the next group into L2. Batches go through the
+ * rows in panels of about 256 KiB that stay in L2 while every token tile passes (else a
+ * matrix larger than L2 is read from memory once per tile). CB: chunk (super-block) bytes of
+ * the K-quant layouts. */
 #define RUN_GROUPS(TOKEN_BYTES, CB, CALL)                                                        \
     const size_t gb = nb1 * 16, ts = TOKEN_BYTES, cs = CB;                                       \
     (void)cs;                                                                                    \
+    const int64_t g_end = (r1 + 15) / 16;                                                        \
+    int64_t pgn = n == 1 ? g_end : (int64_t)((256 * 1024) / gb);                                 \
+    if (pgn < 1) pgn = 1;                                                                        \
+    for (int64_t p0 = r0 / 16; p0 < g_end; p0 += pgn)                                            \
     for (int64_t t = 0; t < n; t += 4) {                                                         \
         const int T = n - t >= 4 ? 4 : (int)(n - t);                                             \
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
-        for (int64_t g = r0 / 16; g * 16 < r1; g++) {                                            \
+        for (int64_t g = p0; g < p0 + pgn && g < g_end; g++) {                                   \
             const int valid = r1 - g * 16 >= 16 ? 16 : (int)(r1 - g * 16);                       \
             const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb, *pf = gp + gb;              \
             if (T == 1 && (g + 1) * 16 < r1)   /* decode: the next group into L2 */              \
