@@ -582,6 +582,48 @@ static void test_rows(void)
     }
 }
 
+/* Batches walk the prepared rows in L2-sized panels while the token tiles pass; here each of
+ * the two threads gets several panels (F16 at k = 1024 holds 8 groups of 16 rows per panel,
+ * Q8_0 15), so every output of a batch must still equal the one-token product exactly and
+ * the reference within the bound. */
+static void test_panels(lfm2_pool *pool)
+{
+    static const enum lfm2_type types[] = { LFM2_TYPE_F16, LFM2_TYPE_Q8_0, LFM2_TYPE_Q4_K };
+    const int64_t k = 1024, no = 600, n = 21;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        struct weight w;
+        make_weight(&w, types[ti], k, no);
+        lfm2_tensor p;
+        void *mem = lfm2_weights_prepare(&w.t, &p, false);
+        CHECK(mem != NULL, "%s: prepared", lfm2_type_name(types[ti]));
+        if (!mem) {
+            free_weight(&w);
+            continue;
+        }
+        w.t = p;
+        float *x = malloc((size_t)(n * k) * sizeof(float));
+        float *y1 = malloc((size_t)(n * no) * sizeof(float));
+        float *yb = malloc((size_t)(n * no) * sizeof(float));
+        make_x(x, n, k, k);
+        for (int64_t i = 0; i < n * no; i++) {
+            y1[i] = NAN;
+            yb[i] = 12345.0f;
+        }
+        for (int64_t t = 0; t < n; t++)
+            lfm2_matmul(pool, &w.t, x + t * k, k, y1 + t * no, no, 1);
+        lfm2_matmul(pool, &w.t, x, k, yb, no, n);
+        CHECK(memcmp(y1, yb, (size_t)(n * no) * sizeof(float)) == 0,
+              "%s (prepared): a batch of %lld across row panels differs from one token at a time",
+              lfm2_type_name(types[ti]), (long long)n);
+        check_product(&w, x, k, yb, no, n, "panels");
+        free(x);
+        free(y1);
+        free(yb);
+        lfm2_weights_free(mem);
+        free_weight(&w);
+    }
+}
+
 int main(int argc, char **argv)
 {
     select_path(argc, argv);
@@ -590,6 +632,7 @@ int main(int argc, char **argv)
     test_products(pool, 0);
     test_products(pool, 1);
     test_prepared_slabs(pool);
+    test_panels(pool);
     test_f16_rounding(pool);
     test_multi_bias();
     test_rows();
