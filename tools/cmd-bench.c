@@ -5,9 +5,11 @@
  *     tg: -n single-token decodes from an empty context;
  *     each the median of -r repeats after one warm-up round.
  *
- *   lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 5] [--prepared] [--json]
+ *   lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 5] [--prepared] [--blas] [--json]
  *     one matrix product (random weights of TYPE, {k, o}) on -p tokens, for kernel work:
- *     reports GMAC/s and, for -p 1, the weight bytes streamed per second.
+ *     reports GMAC/s and, for -p 1, the weight bytes streamed per second. --blas times
+ *     OpenBLAS's sgemm on the same product instead (F32 weights, or F16 widened to F32), so
+ *     the kernels can be compared with it on the machine at hand (docs/benchmarks.md).
  *
  *   lfm2 bench --bandwidth [-t 2] [--mib 1024] [-r 3] [--json]
  *     streaming read speed of a buffer larger than the caches: decode's memory roofline.
@@ -26,6 +28,11 @@
 #include "lfm2-ops.h"
 #include "lfm2.h"
 #include "quants.h"
+
+#ifdef LFM2_HAVE_OPENBLAS
+#include <cblas.h>
+#include <dlfcn.h>
+#endif
 
 static int parse_pos(const char *opt, const char *s, long lo, long hi, int *out)
 {
@@ -205,9 +212,97 @@ static int parse_type(const char *s, enum lfm2_type *out)
     return cli_fail("bench", "--matmul: unknown weight type '%s'", s);
 }
 
-static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_threads, int reps,
-                        bool json, bool prepared)
+/* One timed product: ours (lfm2_matmul) or, with --blas, OpenBLAS's sgemm on the same data. */
+struct mm_run {
+    lfm2_pool *pool;
+    const lfm2_tensor *w;
+    const float *x, *wf32;  /* wf32: the weights as F32 rows, for sgemm */
+    const float *xb;        /* sgemm's input: x, or x rounded to F16 as our F16 kernels take it */
+    float *y;
+    int k, n_out, n_tok, n_threads;
+};
+
+static void run_ours(const struct mm_run *r)
 {
+    lfm2_matmul(r->pool, r->w, r->x, r->k, r->y, r->n_out, r->n_tok);
+}
+
+#ifdef LFM2_HAVE_OPENBLAS
+/* OpenBLAS is opened only for --blas: linked in, it would start its thread pool in every
+ * `lfm2` process and add to the peak RSS the model benchmark reports. */
+static __typeof__(cblas_sgemm) *p_sgemm;
+static __typeof__(openblas_set_num_threads) *p_set_threads;
+
+static int open_blas(void)
+{
+    void *h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (h) {
+        p_sgemm = (__typeof__(p_sgemm))dlsym(h, "cblas_sgemm");
+        p_set_threads = (__typeof__(p_set_threads))dlsym(h, "openblas_set_num_threads");
+    }
+    if (!p_sgemm || !p_set_threads)
+        return cli_fail("bench", "--blas: cannot load OpenBLAS (libopenblas.so.0): %s",
+                        h ? "cblas_sgemm or openblas_set_num_threads missing" : dlerror());
+    return 0;
+}
+
+static void run_blas(const struct mm_run *r)
+{
+    /* y[t][o] = sum_i x[t][i] * w[o][i]: x row-major times the weight rows transposed */
+    p_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r->n_tok, r->n_out, r->k, 1.0f, r->xb, r->k,
+                r->wf32, r->k, 0.0f, r->y, r->n_out);
+}
+#endif
+
+/* Median wall time of -r samples (each enough repetitions for ~50 ms, after a warm-up) and the
+ * calling thread's best CPU time per product. */
+static void time_product(void (*fn)(const struct mm_run *), const struct mm_run *r, int reps,
+                         double *med_ms, double *cpu_min_ms)
+{
+    double *ms = calloc((size_t)reps, sizeof *ms), *cpu = calloc((size_t)reps, sizeof *cpu);
+    fn(r);
+    double t0 = lfm2_time_ms();
+    fn(r);
+    const double one = lfm2_time_ms() - t0;
+    int inner = one > 0 ? (int)(50.0 / one) : 1000;
+    if (inner < 1) inner = 1;
+    if (inner > 100000) inner = 100000;
+    for (int i = 0; i < reps; i++) {
+        struct timespec c0, c1;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+        t0 = lfm2_time_ms();
+        for (int j = 0; j < inner; j++)
+            fn(r);
+        ms[i] = (lfm2_time_ms() - t0) / inner;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+        cpu[i] = ((c1.tv_sec - c0.tv_sec) * 1e3 + (c1.tv_nsec - c0.tv_nsec) * 1e-6) / inner;
+    }
+    /* With one thread the caller's CPU time excludes time the machine gave to other
+     * processes: a steadier figure for kernel work on a shared machine. */
+    double best = cpu[0];
+    for (int i = 1; i < reps; i++)
+        if (cpu[i] < best) best = cpu[i];
+    *cpu_min_ms = best;
+    *med_ms = median(ms, reps);
+    free(ms);
+    free(cpu);
+}
+
+static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_threads, int reps,
+                        bool json, bool prepared, bool blas)
+{
+#ifndef LFM2_HAVE_OPENBLAS
+    if (blas)
+        return cli_fail("bench", "--blas: this build has no OpenBLAS (install libopenblas-dev and "
+                        "reconfigure with -Dopenblas=enabled)");
+#endif
+    if (blas && type != LFM2_TYPE_F32 && type != LFM2_TYPE_F16)
+        return cli_fail("bench", "--blas times OpenBLAS's sgemm, which takes F32 weights: use "
+                        "--matmul f32 (or f16, converted to an F32 copy first)");
+#ifdef LFM2_HAVE_OPENBLAS
+    if (blas && open_blas())
+        return 1;
+#endif
     const int blk = lfm2_type_block_elems(type);
     if (k % blk)
         return cli_fail("bench", "-k %d is not a multiple of %s's block size %d", k, lfm2_type_name(type), blk);
@@ -219,7 +314,11 @@ static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_
     float *row = malloc(sizeof(float) * (size_t)k);
     float *x = malloc(sizeof(float) * (size_t)k * (size_t)n_tok);
     float *y = malloc(sizeof(float) * (size_t)n_out * (size_t)n_tok);
-    if (!wdata || !row || !x || !y)
+    float *wf32 = blas ? malloc(sizeof(float) * (size_t)k * (size_t)n_out) : NULL;
+    float *y_ours = blas ? malloc(sizeof(float) * (size_t)n_out * (size_t)n_tok) : NULL;
+    float *xh = blas && type == LFM2_TYPE_F16 ? malloc(sizeof(float) * (size_t)k * (size_t)n_tok) : NULL;
+    if (!wdata || !row || !x || !y || (blas && (!wf32 || !y_ours)) ||
+        (blas && type == LFM2_TYPE_F16 && !xh))
         return cli_fail("bench", "out of memory");
     uint64_t s = 88172645463325252ull;
     for (int o = 0; o < n_out; o++) {
@@ -235,6 +334,13 @@ static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_
     }
     lfm2_tensor w = { .name = "bench", .type = type, .n_dims = 2, .ne = { k, n_out, 1, 1 },
                       .nb1 = rb, .data = wdata, .nbytes = rb * (size_t)n_out };
+    if (blas) {   /* the values our kernels multiply: F16 weights widen exactly, and F16
+                   * products take their input rounded to F16 (as llama.cpp's do) */
+        lfm2_tensor_to_f32(&w, wf32);
+        if (xh)
+            for (size_t i = 0; i < (size_t)k * n_tok; i++)
+                xh[i] = lfm2_fp16_to_fp32(lfm2_fp32_to_fp16(x[i]));
+    }
     void *prep = NULL;
     if (prepared) {
         lfm2_tensor p;
@@ -245,57 +351,67 @@ static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_
             fprintf(stderr, "lfm2 bench: %s has no prepared layout; timing it as stored\n", lfm2_type_name(type));
     }
     lfm2_pool *pool = lfm2_pool_new(n_threads);
-    double *ms = calloc((size_t)reps, sizeof *ms);
-    /* enough repetitions per sample for ~50 ms */
-    lfm2_matmul(pool, &w, x, k, y, n_out, n_tok);
-    double t0 = lfm2_time_ms();
-    lfm2_matmul(pool, &w, x, k, y, n_out, n_tok);
-    const double one = lfm2_time_ms() - t0;
-    int inner = one > 0 ? (int)(50.0 / one) : 1000;
-    if (inner < 1) inner = 1;
-    if (inner > 100000) inner = 100000;
-    double *cpu = calloc((size_t)reps, sizeof *cpu);
-    for (int r = 0; r < reps; r++) {
-        struct timespec c0, c1;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-        t0 = lfm2_time_ms();
-        for (int i = 0; i < inner; i++)
-            lfm2_matmul(pool, &w, x, k, y, n_out, n_tok);
-        ms[r] = (lfm2_time_ms() - t0) / inner;
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
-        cpu[r] = ((c1.tv_sec - c0.tv_sec) * 1e3 + (c1.tv_nsec - c0.tv_nsec) * 1e-6) / inner;
+    struct mm_run run = { .pool = pool, .w = &w, .x = x, .wf32 = wf32, .xb = xh ? xh : x, .y = y, .k = k,
+                          .n_out = n_out, .n_tok = n_tok, .n_threads = lfm2_pool_n_threads(pool) };
+    double med, cpu_min, diff = 0;
+    int rc = 0;
+    if (!blas)
+        time_product(run_ours, &run, reps, &med, &cpu_min);
+#ifdef LFM2_HAVE_OPENBLAS
+    else {
+        /* Our pool sleeps while sgemm runs on OpenBLAS's own threads, as many as ours. */
+        p_set_threads(run.n_threads);
+        run.y = y_ours;
+        run_ours(&run);
+        run.y = y;
+        time_product(run_blas, &run, reps, &med, &cpu_min);
+        /* Both sum the same F32 products in different orders: they must agree closely, or
+         * the comparison is timing different work. */
+        double ymax = 0;
+        for (size_t i = 0; i < (size_t)n_out * n_tok; i++) {
+            const double d = fabs((double)y[i] - y_ours[i]);
+            if (d > diff) diff = d;
+            if (fabs(y_ours[i]) > ymax) ymax = fabs(y_ours[i]);
+        }
+        diff = ymax > 0 ? diff / ymax : diff;
+        if (!(diff <= 1e-4)) {
+            fprintf(stderr, "lfm2 bench: OpenBLAS's result differs from lfm2_matmul's by %.3g "
+                    "(relative to the largest output)\n", diff);
+            rc = 1;
+        }
     }
-    /* With one thread the caller's CPU time excludes time the machine gave to other
-     * processes: a steadier figure for kernel work on a shared machine. */
-    double cpu_min = cpu[0];
-    for (int r = 1; r < reps; r++)
-        if (cpu[r] < cpu_min) cpu_min = cpu[r];
-    free(cpu);
-    const double med = median(ms, reps);
+#endif
+    const char *path = blas ? "openblas" : lfm2_cpu_path_name(lfm2_get_cpu_path());
     const double gmacs = (double)k * n_out * n_tok / (med * 1e-3) / 1e9;
     const double gbs = (double)rb * n_out / (med * 1e-3) / 1e9;
-    if (json)
+    if (json) {
         printf("{\"type\": \"%s\", \"k\": %d, \"n_out\": %d, \"n_tokens\": %d, \"threads\": %d, "
-               "\"cpu_path\": \"%s\", \"ms\": %.4f, \"gmac_per_s\": %.2f, \"weight_gb_per_s\": %.2f}\n",
-               lfm2_type_name(type), k, n_out, n_tok, lfm2_pool_n_threads(pool),
-               lfm2_cpu_path_name(lfm2_get_cpu_path()), med, gmacs, gbs);
-    else {
+               "\"cpu_path\": \"%s\", \"ms\": %.4f, \"gmac_per_s\": %.2f, \"weight_gb_per_s\": %.2f",
+               lfm2_type_name(type), k, n_out, n_tok, run.n_threads, path, med, gmacs, gbs);
+        if (blas)
+            printf(", \"max_rel_diff_vs_lfm2\": %.3g", diff);
+        printf("}\n");
+    } else {
         printf("matmul %s%s {%d, %d} × %d tokens, %d threads, %s: %.4f ms  %.1f GMAC/s  weights %.2f GB/s",
-               lfm2_type_name(type), prep ? " (prepared)" : "", k, n_out, n_tok, lfm2_pool_n_threads(pool),
-               lfm2_cpu_path_name(lfm2_get_cpu_path()), med, gmacs, gbs);
-        if (lfm2_pool_n_threads(pool) == 1)
+               lfm2_type_name(type), blas ? " (as F32 rows)" : prep ? " (prepared)" : "", k, n_out,
+               n_tok, run.n_threads, path, med, gmacs, gbs);
+        if (run.n_threads == 1)
             printf("  (best thread CPU time: %.4f ms, %.1f GMAC/s)", cpu_min,
                    (double)k * n_out * n_tok / (cpu_min * 1e-3) / 1e9);
+        if (blas)
+            printf("  max rel. diff vs lfm2_matmul %.2g", diff);
         printf("\n");
     }
     lfm2_pool_free(pool);
     lfm2_weights_free(prep);
-    free(ms);
     free(row);
     free(x);
     free(y);
+    free(y_ours);
+    free(xh);
+    free(wf32);
     free(wdata);
-    return 0;
+    return rc;
 }
 
 /* ---- memory read bandwidth (the decode roofline) ---- */
@@ -354,7 +470,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL, *mm_type = NULL;
     int n_prompt = 512, n_gen = 128, n_threads = 2, reps = 3, k = 1024, n_out = 4608;
-    bool json = false, p_set = false, prepared = false, bandwidth = false;
+    bool json = false, p_set = false, prepared = false, bandwidth = false, blas = false;
     int mib = 1024;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -370,11 +486,12 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(a, "--matmul")) { NEED(); mm_type = v; }
         else if (!strcmp(a, "--json")) json = true;
         else if (!strcmp(a, "--prepared")) prepared = true;
+        else if (!strcmp(a, "--blas")) blas = true;
         else if (!strcmp(a, "--bandwidth")) bandwidth = true;
         else if (!strcmp(a, "--mib")) { NEED(); if (parse_pos(a, v, 16, 1 << 16, &mib)) return 1; }
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: lfm2 bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [--json]\n"
-                   "       lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 3] [--prepared] [--json]\n"
+                   "       lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 3] [--prepared] [--blas] [--json]\n"
                    "       lfm2 bench --bandwidth [-t 2] [--mib 1024] [-r 3] [--json]   memory read speed\n"
                    "pp = one batch of -p tokens on an empty context; tg = -n single-token decodes;\n"
                    "each the median of -r runs after a warm-up. LFM2_CPU_PATH=scalar|avx2|avx512\n"
@@ -391,7 +508,7 @@ int cmd_bench(int argc, char **argv)
         if (parse_type(mm_type, &t))
             return 1;
         return bench_matmul(t, k, n_out, p_set ? (n_prompt > 0 ? n_prompt : 1) : 512, n_threads,
-                            reps, json, prepared);
+                            reps, json, prepared, blas);
     }
     if (!model)
         return cli_fail("bench", "-m MODEL is required (or --matmul TYPE)");

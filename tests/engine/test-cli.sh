@@ -46,6 +46,21 @@ check sh -c "'$CLI' generate -m '$M' -p 'Hi' --chat -n 4 --seed 3 > /dev/null 2>
 check sh -c "'$CLI' info -m '$D/moe/tiny-moe-q8_0/lfm2moe-tiny-q8_0.gguf' | grep -q 'experts:        8 (2 used'"
 check sh -c "'$CLI' info -m '$M' | grep -q 'conv conv attn conv conv attn'"
 
+# bench: the model benchmark's JSON fields, and the matmul benchmark. With OpenBLAS, --blas
+# times sgemm on the same product and fails unless both answers agree (max rel. diff <= 1e-4).
+check sh -c "'$CLI' bench -m '$M' -p 8 -n 4 -r 1 -t 2 --json > '$T/b.json'"
+check python3 -c "import json;d=json.load(open('$T/b.json'));assert d['prompt_tokens_per_s']>0 and d['gen_tokens_per_s']>0 and d['threads']==2 and d['peak_rss_bytes']>0 and d['model_type'], d"
+check sh -c "'$CLI' bench --matmul q4_k -k 256 -o 64 -p 3 -t 2 -r 1 --prepared | grep -q 'GMAC/s'"
+if "$CLI" bench --matmul f32 -k 64 -o 16 -p 2 -r 1 --blas 2>&1 | grep -q 'has no OpenBLAS'; then
+  echo "bench --blas: built without OpenBLAS, not checked"
+else
+  for ty in f32 f16; do
+    check sh -c "'$CLI' bench --matmul $ty -k 320 -o 200 -p 37 -t 2 -r 1 --blas --json > '$T/blas.json'"
+    check python3 -c "import json;d=json.load(open('$T/blas.json'));assert d['cpu_path']=='openblas' and d['max_rel_diff_vs_lfm2']<=1e-4, d"
+  done
+  check sh -c "! '$CLI' bench --matmul q8_0 --blas 2> '$T/e0' && grep -q 'F32 weights' '$T/e0'"
+fi
+
 # errors: non-zero exit and a message naming the problem
 check sh -c "! '$CLI' generate -m '$T/missing.gguf' -p x 2> '$T/e1' && grep -q 'missing.gguf' '$T/e1'"
 head -c 1000 "$M" > "$T/trunc.gguf"
