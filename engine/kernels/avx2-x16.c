@@ -114,7 +114,7 @@ INLINE void xq_kernel(const int IS_Q4, const int T, int64_t nb, const uint8_t *g
 INLINE void xf_kernel(const int IS_F16, const int T, int64_t k, const uint8_t *g, size_t cs,
                       const uint8_t *xp, size_t ts, float *y, int64_t ldy, int valid)
 {
-    __m256 facc[4][2];
+    __m256 facc[6][2];   /* up to 6 tokens: 12 accumulators, 2 weights, 1 broadcast */
     for (int t = 0; t < T; t++)
         facc[t][0] = facc[t][1] = _mm256_setzero_ps();
     for (int64_t i = 0; i < k; i++) {
@@ -289,21 +289,22 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
         store_group(y + t * ldy, facc[t], valid);
 }
 
-/* ---- dispatch: one group × up to 4 tokens per call ---- */
+/* ---- dispatch: one group × a tile of tokens per call ---- */
 
 /* Groups one at a time. Decode prefetches the next group into L2. Batches go through the
  * rows in panels of about 256 KiB that stay in L2 while every token tile passes (else a
  * matrix larger than L2 is read from memory once per tile). CB: chunk (super-block) bytes of
- * the K-quant layouts. */
-#define RUN_GROUPS(TOKEN_BYTES, CB, CALL)                                                        \
+ * the K-quant layouts. TILE: tokens per call, 4 (the integer kernels) or 6 (float: 12
+ * accumulators keep both FMA pipes busy through their latency; 8 left them short). */
+#define RUN_GROUPS(TOKEN_BYTES, CB, TILE, CALL)                                                  \
     const size_t gb = nb1 * 16, ts = TOKEN_BYTES, cs = CB;                                       \
     (void)cs;                                                                                    \
     const int64_t g_end = (r1 + 15) / 16;                                                        \
     int64_t pgn = n == 1 ? g_end : (int64_t)((256 * 1024) / gb);                                 \
     if (pgn < 1) pgn = 1;                                                                        \
     for (int64_t p0 = r0 / 16; p0 < g_end; p0 += pgn)                                            \
-    for (int64_t t = 0; t < n; t += 4) {                                                         \
-        const int T = n - t >= 4 ? 4 : (int)(n - t);                                             \
+    for (int64_t t = 0; t < n; t += TILE) {                                                      \
+        const int T = n - t >= TILE ? TILE : (int)(n - t);                                       \
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
         for (int64_t g = p0; g < p0 + pgn && g < g_end; g++) {                                   \
             const int valid = r1 - g * 16 >= 16 ? 16 : (int)(r1 - g * 16);                       \
@@ -316,7 +317,9 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
             case 1: CALL(1); break;                                                              \
             case 2: CALL(2); break;                                                              \
             case 3: CALL(3); break;                                                              \
-            default: CALL(4); break;                                                             \
+            case 4: CALL(4); break;                                                              \
+            case 5: if (TILE > 4) { CALL(5); } break;                                            \
+            default: if (TILE > 5) { CALL(6); } break;                                           \
             }                                                                                    \
         }                                                                                        \
     }
@@ -327,7 +330,7 @@ static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
     (void)tmp;
     const int64_t nb = k / 32;
 #define C(T_) xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, C)
+    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, C)
 #undef C
 }
 
@@ -337,7 +340,7 @@ static void run_q4(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
     (void)tmp;
     const int64_t nb = k / 32;
 #define C(T_) xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, C)
+    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, C)
 #undef C
 }
 
@@ -346,7 +349,7 @@ static void run_f16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
 {
     (void)tmp;
 #define C(T_) xf_kernel(1, T_, k, gp, 64, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, C)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, C)
 #undef C
 }
 
@@ -355,7 +358,7 @@ static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
 {
     (void)tmp;
 #define C(T_) xf_kernel(0, T_, k, gp, 64, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, C)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, C)
 #undef C
 }
 
@@ -365,7 +368,7 @@ static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
     (void)tmp;
     const int64_t nb = k / QK_K;
 #define C(T_) xk4_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q4K_SB, C)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q4K_SB, 4, C)
 #undef C
 }
 
@@ -375,7 +378,7 @@ static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
     (void)tmp;
     const int64_t nb = k / QK_K;
 #define C(T_) xk6_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q6K_SB, C)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q6K_SB, 4, C)
 #undef C
 }
 
