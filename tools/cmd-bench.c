@@ -250,7 +250,7 @@ static void run_blas(const struct mm_run *r)
 {
     /* y[t][o] = sum_i x[t][i] * w[o][i]: x row-major times the weight rows transposed */
     p_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r->n_tok, r->n_out, r->k, 1.0f, r->xb, r->k,
-                r->wf32, r->k, 0.0f, r->y, r->n_out);
+            r->wf32, r->k, 0.0f, r->y, r->n_out);
 }
 #endif
 
