@@ -1,5 +1,5 @@
 /* avx512-gemm.c — AVX-512 batched kernels: the prepared layouts (x16.c: 16 rows interleaved)
- * and, at the end, F16 read as stored.
+ * and, at the end, F16 and BF16 read as stored.
  *
  * Rows live in the 16 vector lanes, so one kernel covers decode and prefill:
  *   quantized (Q8_0_X16, Q4_0_X16): per block, VPDPBUSD adds 4 weights × 4 activations for 16
@@ -695,6 +695,151 @@ static void run_f16_rows(int64_t k, const void *w, size_t nb1, int64_t r0, int64
     }
 }
 
+/* ---- BF16 as stored (rows read in place from the file mapping) ----
+ * Activations are rounded to bf16 as ggml does (this path's act_bf16). Per (row, token): the
+ * row's 32-element chunk c goes to partial sum c % 2 (the k % 32 tail is a zero-filled chunk)
+ * and the result is _mm512_reduce_add_ps(p0 + p1). A chunk is one VDPBF16PS where the CPU has
+ * AVX512_BF16 (as ggml's BF16 dot product uses), else its even and odd elements widened to
+ * f32 and two FMAs. Decode reads the rows one after another (one linear stream per thread);
+ * batches take R rows × 4 tokens per pass while a panel of rows stays in L2. The same
+ * operations per (row, token) either way: batch invariant. BF16 has no prepared layout: a
+ * bf16 activation row is half an F32 one, so rows up to 8192 long keep theirs in L1. */
+static lfm2_act_fn g_act_bf16;
+
+INLINE __m512 bf_lo(__m512i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
+INLINE __m512 bf_hi(__m512i v) { return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xFFFF0000u))); }
+
+INLINE __m512 bf16_chunk(const int DP, __m512 acc, __m512i w, __m512i x)
+{
+    if (DP)
+        return _mm512_dpbf16_ps(acc, (__m512bh)w, (__m512bh)x);
+    acc = _mm512_fmadd_ps(bf_lo(w), bf_lo(x), acc);
+    return _mm512_fmadd_ps(bf_hi(w), bf_hi(x), acc);
+}
+
+static size_t bf16_token_bytes(int64_t k) { return ((size_t)k * 2 + 63) & ~(size_t)63; }
+static size_t bf16_packed(int64_t k, int64_t n) { return bf16_token_bytes(k) * (size_t)n; }
+static void pack_bf16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    const size_t ts = bf16_token_bytes(k);
+    for (int64_t t = t0; t < t1; t++)
+        g_act_bf16(x + t * ldx, (uint8_t *)dst + (size_t)t * ts, k);
+}
+
+/* one token: rows one after another */
+INLINE void rows_bf16_1(const int DP, int64_t k, const uint8_t *w, size_t nb1, int64_t nr,
+                        const uint16_t *x, float *y)
+{
+    const int64_t nc = k / 32, tail = k % 32;
+    const __mmask32 tm = (__mmask32)((1ull << tail) - 1);
+    for (int64_t r = 0; r < nr; r++, w += nb1) {
+        const uint16_t *p = (const uint16_t *)w;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        int64_t c = 0;
+        for (; c + 2 <= nc; c += 2) {
+            a0 = bf16_chunk(DP, a0, _mm512_loadu_si512(p + 32 * c), _mm512_loadu_si512(x + 32 * c));
+            a1 = bf16_chunk(DP, a1, _mm512_loadu_si512(p + 32 * c + 32), _mm512_loadu_si512(x + 32 * c + 32));
+        }
+        if (c < nc)   /* an odd number of chunks: the last full one is partial sum 0's */
+            a0 = bf16_chunk(DP, a0, _mm512_loadu_si512(p + 32 * c), _mm512_loadu_si512(x + 32 * c));
+        if (tail) {
+            const __m512i wv = _mm512_maskz_loadu_epi16(tm, p + 32 * nc);
+            const __m512i xv = _mm512_maskz_loadu_epi16(tm, x + 32 * nc);
+            if (nc & 1) a1 = bf16_chunk(DP, a1, wv, xv);
+            else a0 = bf16_chunk(DP, a0, wv, xv);
+        }
+        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    }
+}
+
+/* R rows × T tokens (xs elements apart) */
+INLINE void rows_bf16_rt(const int DP, const int R, const int T, int64_t k, const uint8_t *w,
+                         size_t nb1, const uint16_t *x, size_t xs, float *y, int64_t ldy)
+{
+    const int64_t nc = k / 32, tail = k % 32;
+    __m512 acc[3][4][2];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t][0] = acc[r][t][1] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < nc; c += 2)   /* by twos: constant accumulator indices */
+        for (int j = 0; j < 2 && c + j < nc; j++) {
+            __m512i wv[3];
+            for (int r = 0; r < R; r++)
+                wv[r] = _mm512_loadu_si512((const uint16_t *)(w + (size_t)r * nb1) + 32 * (c + j));
+            for (int t = 0; t < T; t++) {
+                const __m512i xv = _mm512_loadu_si512(x + t * xs + 32 * (c + j));
+                for (int r = 0; r < R; r++)
+                    acc[r][t][j] = bf16_chunk(DP, acc[r][t][j], wv[r], xv);
+            }
+        }
+    if (tail) {
+        const __mmask32 tm = (__mmask32)((1ull << tail) - 1);
+        for (int r = 0; r < R; r++) {
+            const __m512i wv = _mm512_maskz_loadu_epi16(tm, (const uint16_t *)(w + (size_t)r * nb1) + 32 * nc);
+            for (int t = 0; t < T; t++) {
+                const __m512i xv = _mm512_maskz_loadu_epi16(tm, x + t * xs + 32 * nc);
+                if (nc & 1) acc[r][t][1] = bf16_chunk(DP, acc[r][t][1], wv, xv);
+                else acc[r][t][0] = bf16_chunk(DP, acc[r][t][0], wv, xv);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            y[t * ldy + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][t][0], acc[r][t][1]));
+}
+
+/* RMAX rows per pass: 3 with VDPBF16PS (24 accumulators); 2 when widening (each weight and
+ * input chunk takes two registers) */
+INLINE void run_bf16_rows_(const int DP, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                           const void *packed, int64_t n, float *y, int64_t ldy)
+{
+    const uint16_t *x = packed;
+    const size_t xs = bf16_token_bytes(k) / 2;
+    const uint8_t *wb = w;
+    if (n == 1) {
+        rows_bf16_1(DP, k, wb + (size_t)r0 * nb1, nb1, r1 - r0, x, y + r0);
+        return;
+    }
+    const int RMAX = DP ? 3 : 2;
+    int64_t panel = (int64_t)(F16_PANEL_BYTES / nb1) / RMAX * RMAX;
+    if (panel < RMAX) panel = RMAX;
+    for (int64_t p0 = r0; p0 < r1; p0 += panel) {
+        const int64_t p1 = p0 + panel < r1 ? p0 + panel : r1;
+        for (int64_t t = 0; t < n; ) {
+            const int T = n - t >= 4 ? 4 : (int)(n - t);
+            const uint16_t *xt = x + (size_t)t * xs;
+            for (int64_t r = p0; r < p1; ) {
+                const int R = p1 - r >= RMAX ? RMAX : (int)(p1 - r);
+                const uint8_t *wr = wb + (size_t)r * nb1;
+                float *yt = y + t * ldy + r;
+                switch (R * 8 + T) {
+#define RT(R_, T_) case R_ * 8 + T_: rows_bf16_rt(DP, R_, T_, k, wr, nb1, xt, xs, yt, ldy); break;
+                RT(3, 4) RT(3, 3) RT(3, 2) RT(3, 1) RT(2, 4) RT(2, 3) RT(2, 2) RT(2, 1)
+                RT(1, 4) RT(1, 3) RT(1, 2) RT(1, 1)
+#undef RT
+                }
+                r += R;
+            }
+            t += T;
+        }
+    }
+}
+
+static void run_bf16dp_rows(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                            const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    run_bf16_rows_(1, k, w, nb1, r0, r1, packed, n, y, ldy);
+}
+
+static void run_bf16_rows(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                          const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    run_bf16_rows_(0, k, w, nb1, r0, r1, packed, n, y, ldy);
+}
+
 static const struct lfm2_gemm g_q8 = { q_packed, pack_q8, no_tmp, run_q8, 1 };
 static const struct lfm2_gemm g_q4 = { q_packed, pack_q4, no_tmp, run_q4, 1 };
 static const struct lfm2_gemm g_f16 = { f_packed, pack_f16, no_tmp, run_f16, 1 };
@@ -702,6 +847,8 @@ static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 }
 static const struct lfm2_gemm g_q4k = { k_packed, pack_k, no_tmp, run_q4k, 1 };
 static const struct lfm2_gemm g_q6k = { k_packed, pack_k, no_tmp, run_q6k, 1 };
 static const struct lfm2_gemm g_f16_rows = { f_packed, pack_f16, no_tmp, run_f16_rows, 1 };
+static const struct lfm2_gemm g_bf16dp_rows = { bf16_packed, pack_bf16, no_tmp, run_bf16dp_rows, 1 };
+static const struct lfm2_gemm g_bf16_rows = { bf16_packed, pack_bf16, no_tmp, run_bf16_rows, 1 };
 
 void lfm2_x16_init_avx512(struct lfm2_kernels *k)
 {
@@ -714,4 +861,6 @@ void lfm2_x16_init_avx512(struct lfm2_kernels *k)
     k->gemm[LFM2_TYPE_F16_X16] = &g_f16;
     k->gemm[LFM2_TYPE_F32_X16] = &g_f32;
     k->gemm[LFM2_TYPE_F16] = &g_f16_rows;
+    g_act_bf16 = k->act[LFM2_ACT_BF16];
+    k->gemm[LFM2_TYPE_BF16] = (lfm2_cpu_flags() & LFM2_CPU_HAS_AVX512BF16) ? &g_bf16dp_rows : &g_bf16_rows;
 }

@@ -60,7 +60,15 @@ static unsigned detect_flags(void)
 
 static unsigned g_flags;
 static pthread_once_t g_flags_once = PTHREAD_ONCE_INIT;
-static void init_flags(void) { g_flags = detect_flags(); }
+/* LFM2_CPU_NO_BF16=1 hides AVX512_BF16, so the AVX-512 path's BF16 kernels for CPUs without
+ * it (Ice Lake) run and are tested on a CPU that has it. */
+static void init_flags(void)
+{
+    g_flags = detect_flags();
+    const char *e = getenv("LFM2_CPU_NO_BF16");
+    if (e && *e && strcmp(e, "0") != 0)
+        g_flags &= ~(unsigned)LFM2_CPU_HAS_AVX512BF16;
+}
 
 unsigned lfm2_cpu_flags(void)
 {

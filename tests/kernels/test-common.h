@@ -38,7 +38,12 @@ static inline enum lfm2_cpu_path select_path(int argc, char **argv)
         if (!strcmp(argv[1], "scalar")) p = LFM2_CPU_SCALAR;
         else if (!strcmp(argv[1], "avx2")) p = LFM2_CPU_AVX2;
         else if (!strcmp(argv[1], "avx512")) p = LFM2_CPU_AVX512;
-        else {
+        else if (!strcmp(argv[1], "avx512-nobf16")) {
+            /* the AVX-512 path as on a CPU without AVX512_BF16 (Ice Lake): set before the
+             * engine first reads the CPU flags */
+            p = LFM2_CPU_AVX512;
+            setenv("LFM2_CPU_NO_BF16", "1", 1);
+        } else {
             fprintf(stderr, "unknown path '%s'\n", argv[1]);
             exit(2);
         }
@@ -47,6 +52,10 @@ static inline enum lfm2_cpu_path select_path(int argc, char **argv)
         printf("SKIP: this CPU cannot run the %s path (%s)\n", lfm2_cpu_path_name(p),
                lfm2_cpu_features());
         exit(77);
+    }
+    if (getenv("LFM2_CPU_NO_BF16") && strstr(lfm2_cpu_features(), "BF16")) {
+        fprintf(stderr, "LFM2_CPU_NO_BF16 did not hide AVX512_BF16 (%s)\n", lfm2_cpu_features());
+        exit(1);
     }
     printf("path %s (CPU: %s)\n", lfm2_cpu_path_name(lfm2_get_cpu_path()), lfm2_cpu_features());
     return p;

@@ -382,10 +382,14 @@ static void test_products(lfm2_pool *pool, int prepare)
     test_products_shape(pool, prepare, 256, 167);
     /* k not a multiple of 16: the float kernels' tails (types with larger blocks skip it);
      * an even (205) and an odd (213, 208) number of whole 16-element chunks, with and without
-     * a tail: the in-place F16 kernels alternate two partial sums by chunk */
+     * a tail: the in-place F16 kernels alternate two partial sums by chunk; the same for
+     * the in-place BF16 kernels' 32-element chunks: 101 (3 chunks and a tail), 224 (7, none),
+     * 205 (6 and a tail) */
     test_products_shape(pool, prepare, 205, 37);
     test_products_shape(pool, prepare, 213, 37);
     test_products_shape(pool, prepare, 208, 37);
+    test_products_shape(pool, prepare, 101, 37);
+    test_products_shape(pool, prepare, 224, 37);
 }
 
 /* F16 activation rounding, exactly: with one-hot F16 rows (row r = 1.0 at column r) each output
