@@ -169,7 +169,7 @@ static bool check_weight(const lfm2_tensor *w, int64_t k)
 {
     if (lfm2_type_is_x16(w->type)) {
         const int t = (int)w->type;
-        const int64_t blk = t == LFM2_TYPE_Q4_K_X16 || t == LFM2_TYPE_Q6_K_X16 ? QK_K
+        const int64_t blk = t == LFM2_TYPE_Q4_K_X16 || t == LFM2_TYPE_Q5_K_X16 || t == LFM2_TYPE_Q6_K_X16 ? QK_K
                             : t == LFM2_TYPE_F16_X16 || t == LFM2_TYPE_F32_X16 ? 1 : 32;
         if (w->ne[0] != k || k % blk != 0 || w->ne[1] <= 0) {
             lfm2_set_error("matmul: prepared tensor '%s' {%lld, %lld} does not fit an input of %lld columns",

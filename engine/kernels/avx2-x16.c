@@ -150,8 +150,17 @@ INLINE __m256i pairs16(const uint8_t *a, const uint8_t *b, int is_signed)
 INLINE __m256i u8x8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 INLINE __m256i i8x8(const uint8_t *p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 
-/* cs: bytes between the group's super-blocks */
-INLINE void xk4_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, const uint8_t *xp, size_t ts,
+/* Bit `bit` (0..7) of every byte moved to bit 4 and the rest cleared: 16-bit shifts by at most
+ * 4 keep each byte's bits inside the byte at the position kept. */
+INLINE __m256i bit_to_16(__m256i h, int bit)
+{
+    const __m256i v = bit <= 4 ? _mm256_slli_epi16(h, 4 - bit) : _mm256_srli_epi16(h, bit - 4);
+    return _mm256_and_si256(v, _mm256_set1_epi8(16));
+}
+
+/* cs: bytes between the group's super-blocks; Q5: Q5_K_X16 (the Q4_K layout plus the fifth
+ * bits, added as 16 to the nibbles; maddubs pairs stay below 2 · 31 · 128) */
+INLINE void xk4_kernel(const int Q5, const int T, int64_t nb, const uint8_t *g, size_t cs, const uint8_t *xp, size_t ts,
                        int64_t k, float *y, int64_t ldy, int valid)
 {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -173,6 +182,11 @@ INLINE void xk4_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
                     const __m256i l = _mm256_load_si256((const __m256i *)(sb + (j * 8 + c) * 64 + h * 32));
                     lo[h] = _mm256_and_si256(l, m4);
                     hi[h] = _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+                    if (Q5) {
+                        const __m256i q = _mm256_load_si256((const __m256i *)(sb + X16_Q5K_QH + c * 64 + h * 32));
+                        lo[h] = _mm256_or_si256(lo[h], bit_to_16(q, 2 * j));
+                        hi[h] = _mm256_or_si256(hi[h], bit_to_16(q, 2 * j + 1));
+                    }
                 }
                 for (int t = 0; t < T; t++) {
                     const int8_t *xq = (const int8_t *)(xp + (size_t)t * ts) + b * QK_K + 64 * j + 4 * c;
@@ -367,8 +381,18 @@ static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
 {
     (void)tmp;
     const int64_t nb = k / QK_K;
-#define C(T_) xk4_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
+#define C(T_) xk4_kernel(0, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
     RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q4K_SB, 4, C)
+#undef C
+}
+
+static void run_q5k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    const int64_t nb = k / QK_K;
+#define C(T_) xk4_kernel(1, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q5K_SB, 4, C)
 #undef C
 }
 
@@ -433,6 +457,7 @@ static const struct lfm2_gemm g_f16 = { f_packed, pack_f16, no_tmp, run_f16, 1 }
 static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 };
 static const struct lfm2_gemm g_q4k = { k_packed, pack_k, no_tmp, run_q4k, 1 };
 static const struct lfm2_gemm g_q6k = { k_packed, pack_k, no_tmp, run_q6k, 1 };
+static const struct lfm2_gemm g_q5k = { k_packed, pack_k, no_tmp, run_q5k, 1 };
 
 void lfm2_x16_init_avx2(struct lfm2_kernels *k)
 {
@@ -444,4 +469,5 @@ void lfm2_x16_init_avx2(struct lfm2_kernels *k)
     k->gemm[LFM2_TYPE_F32_X16] = &g_f32;
     k->gemm[LFM2_TYPE_Q4_K_X16] = &g_q4k;
     k->gemm[LFM2_TYPE_Q6_K_X16] = &g_q6k;
+    k->gemm[LFM2_TYPE_Q5_K_X16] = &g_q5k;
 }

@@ -185,7 +185,7 @@ INLINE void xh_kernel(const int RG, int64_t k, const uint8_t *g0, size_t gb, con
                    g == RG - 1 ? valid_last : 16);
 }
 
-/* ---- K-quants (Q4_K_X16, Q6_K_X16) ----
+/* ---- K-quants (Q4_K_X16, Q5_K_X16, Q6_K_X16) ----
  * Per super-block and lane: each sub-block's exact int32 dot (VPDPBUSD, unsigned 4/6-bit
  * weights), times its scale (VPMULLD), summed into isum; Q4_K mins and the Q6_K −32 offset go
  * through VPDPWSSD against the token's int16-paired block sums. Then
@@ -201,11 +201,13 @@ INLINE __m512i pairs16(const uint8_t *a, const uint8_t *b, int is_signed)
 }
 
 /* g0, gb as for xf_kernel; a group is a run of super-blocks of cs bytes */
-INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gb,
+/* Q5: Q5_K_X16, the Q4_K layout plus the fifth bits (VPTESTMB picks the lanes whose bit is
+ * set, a masked byte add puts 16 there) */
+INLINE void xk4_kernel(const int Q5, const int RG, const int T, int64_t nb, const uint8_t *g0, size_t gb,
                        const uint8_t *xp, size_t ts, int64_t k, float *y, int64_t ldy, int valid_last, int pf)
 {
-    const size_t cs = X16_Q4K_SB;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const size_t cs = Q5 ? X16_Q5K_SB : X16_Q4K_SB;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), v16 = _mm512_set1_epi8(16);
     __m512 facc[4][4];
     for (int g = 0; g < RG; g++)
         for (int t = 0; t < T; t++)
@@ -223,12 +225,19 @@ INLINE void xk4_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
             for (int g = 0; g < RG; g++)
                 for (int t = 0; t < T; t++)
                     alo[g][t] = ahi[g][t] = _mm512_setzero_si512();
+            const __m512i blo = _mm512_set1_epi8((char)(1 << (2 * j))), bhi = _mm512_set1_epi8((char)(2 << (2 * j)));
             for (int c = 0; c < 8; c++) {
                 __m512i lo[4], hi[4];
                 for (int g = 0; g < RG; g++) {
-                    const __m512i l = _mm512_load_si512(g0 + (size_t)g * gb + (size_t)b * cs + (j * 8 + c) * 64);
+                    const uint8_t *sb = g0 + (size_t)g * gb + (size_t)b * cs;
+                    const __m512i l = _mm512_load_si512(sb + (j * 8 + c) * 64);
                     lo[g] = _mm512_and_si512(l, m4);
                     hi[g] = _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+                    if (Q5) {
+                        const __m512i h = _mm512_load_si512(sb + X16_Q5K_QH + c * 64);
+                        lo[g] = _mm512_mask_add_epi8(lo[g], _mm512_test_epi8_mask(h, blo), lo[g], v16);
+                        hi[g] = _mm512_mask_add_epi8(hi[g], _mm512_test_epi8_mask(h, bhi), hi[g], v16);
+                    }
                 }
                 for (int t = 0; t < T; t++) {
                     const int8_t *xq = (const int8_t *)(xp + (size_t)t * ts) + b * QK_K + 64 * j + 4 * c;
@@ -477,16 +486,19 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0,
     default: K(1, 4); break;                                                                     \
     }
 
-static void run_xk(int is6, int64_t k, const void *w, size_t nb1, int64_t r0,
+/* kind: 4 (Q4_K_X16), 5 (Q5_K_X16), 6 (Q6_K_X16) */
+static void run_xk(int kind, int64_t k, const void *w, size_t nb1, int64_t r0,
                    int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const int64_t nb = k / QK_K;
     const size_t ts = lfm2_x16k_token_bytes(k);
 #define KK(RG_, T_)                                                                              \
     do {                                                                                         \
-        if (is6) xk6_kernel(RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy,                             \
-                            (int)rlast, pf);                                                     \
-        else xk4_kernel(RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy,                                 \
+        if (kind == 6) xk6_kernel(RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy,                       \
+                                  (int)rlast, pf);                                               \
+        else if (kind == 5) xk4_kernel(1, RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy,               \
+                                       (int)rlast, pf);                                          \
+        else xk4_kernel(0, RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy,                              \
                         (int)rlast, pf);                                                         \
     } while (0)
     XRUN_BODY_K(CASES_K(KK))
@@ -497,13 +509,19 @@ static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xk(0, k, w, nb1, r0, r1, packed, n, y, ldy);
+    run_xk(4, k, w, nb1, r0, r1, packed, n, y, ldy);
+}
+static void run_q5k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    run_xk(5, k, w, nb1, r0, r1, packed, n, y, ldy);
 }
 static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
 {
     (void)tmp;
-    run_xk(1, k, w, nb1, r0, r1, packed, n, y, ldy);
+    run_xk(6, k, w, nb1, r0, r1, packed, n, y, ldy);
 }
 
 static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
@@ -846,6 +864,7 @@ static const struct lfm2_gemm g_f16 = { f_packed, pack_f16, no_tmp, run_f16, 1 }
 static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 };
 static const struct lfm2_gemm g_q4k = { k_packed, pack_k, no_tmp, run_q4k, 1 };
 static const struct lfm2_gemm g_q6k = { k_packed, pack_k, no_tmp, run_q6k, 1 };
+static const struct lfm2_gemm g_q5k = { k_packed, pack_k, no_tmp, run_q5k, 1 };
 static const struct lfm2_gemm g_f16_rows = { f_packed, pack_f16, no_tmp, run_f16_rows, 1 };
 static const struct lfm2_gemm g_bf16dp_rows = { bf16_packed, pack_bf16, no_tmp, run_bf16dp_rows, 1 };
 static const struct lfm2_gemm g_bf16_rows = { bf16_packed, pack_bf16, no_tmp, run_bf16_rows, 1 };
@@ -856,6 +875,7 @@ void lfm2_x16_init_avx512(struct lfm2_kernels *k)
     g_quant_k = k->act[LFM2_ACT_Q8_K];
     k->gemm[LFM2_TYPE_Q4_K_X16] = &g_q4k;
     k->gemm[LFM2_TYPE_Q6_K_X16] = &g_q6k;
+    k->gemm[LFM2_TYPE_Q5_K_X16] = &g_q5k;
     k->gemm[LFM2_TYPE_Q8_0_X16] = &g_q8;
     k->gemm[LFM2_TYPE_Q4_0_X16] = &g_q4;
     k->gemm[LFM2_TYPE_F16_X16] = &g_f16;

@@ -28,6 +28,7 @@ enum {
     LFM2_TYPE_F32_X16,
     LFM2_TYPE_Q4_K_X16,
     LFM2_TYPE_Q6_K_X16,
+    LFM2_TYPE_Q5_K_X16,
     LFM2_KTYPE_COUNT,
 };
 
@@ -138,9 +139,12 @@ size_t lfm2_x16f_token_bytes(int64_t k);
 size_t lfm2_x16k_token_bytes(int64_t k);
 void lfm2_x16k_pack(lfm2_act_fn quant, const float *x, int64_t ldx, int64_t k, int64_t t0, int64_t t1,
                     void *dst);
-/* per 16-row group and super-block: Q4_K 2368 bytes, Q6_K 3392 bytes (see x16.c) */
+/* per 16-row group and super-block: Q4_K 2368 bytes, Q6_K 3392 bytes, Q5_K 2880 bytes (the
+ * Q4_K layout, then the fifth bits at X16_Q5K_QH; see x16.c) */
 #define X16_Q4K_SB 2368
 #define X16_Q6K_SB 3392
+#define X16_Q5K_SB 2880
+#define X16_Q5K_QH 2368
 void lfm2_x16f_pack(int rounding, const float *x, int64_t ldx, int64_t k, int64_t t0, int64_t t1,
                     void *dst);
 void lfm2_x16_init_scalar(struct lfm2_kernels *k);

@@ -17,6 +17,9 @@
  *             (pair j chunk c: bytes 32j+4c.. of the row's qs; low nibbles = k 64j+4c+i of
  *             sub-block 2j, high = k 64j+32+4c+i of sub-block 2j+1), the 8 six-bit scales
  *             [8][16 lanes] and mins [8][16] as bytes, then 16 fp16 d and 16 fp16 dmin
+ *   Q5_K_X16  per super-block (2880 bytes): the Q4_K_X16 layout of the low four bits, then qh
+ *             [8 chunks][16 lanes × 4 bytes] (chunk c, lane r: qh bytes 4c..4c+3 of row r; bit
+ *             2j of qh[l] is the fifth bit of k 64j+l, bit 2j+1 that of k 64j+32+l)
  *   Q6_K_X16  per super-block (3392 bytes): ql [2 halves][16 chunks][16 × 4], qh [2][8 chunks]
  *             [16 × 4] (the original bytes, chunked), scales [16][16 lanes] int8, 16 fp16 d,
  *             32 bytes of padding
@@ -43,6 +46,7 @@ size_t lfm2_x16_group_bytes(int type, int64_t k)
     case LFM2_TYPE_F32_X16: b = (size_t)k * 64; break;
     case LFM2_TYPE_Q4_K_X16: b = (size_t)(k / QK_K) * X16_Q4K_SB; break;
     case LFM2_TYPE_Q6_K_X16: b = (size_t)(k / QK_K) * X16_Q6K_SB; break;
+    case LFM2_TYPE_Q5_K_X16: b = (size_t)(k / QK_K) * X16_Q5K_SB; break;
     default: return 0;
     }
     return (b + 63) & ~(size_t)63;
@@ -64,6 +68,7 @@ static int x16_of(enum lfm2_type t)
     case LFM2_TYPE_F32: return LFM2_TYPE_F32_X16;
     case LFM2_TYPE_Q4_K: return LFM2_TYPE_Q4_K_X16;
     case LFM2_TYPE_Q6_K: return LFM2_TYPE_Q6_K_X16;
+    case LFM2_TYPE_Q5_K: return LFM2_TYPE_Q5_K_X16;
     default: return -1;
     }
 }
@@ -122,6 +127,26 @@ static void pack_group(int xt, const uint8_t *src, size_t nb1, int nr, int64_t k
             }
             break;
         }
+        case LFM2_TYPE_Q5_K_X16: {
+            const block_q5_K *blk = (const block_q5_K *)row;
+            for (int64_t b = 0; b < k / QK_K; b++) {
+                uint8_t *sb = dst + (size_t)b * X16_Q5K_SB;
+                for (int j = 0; j < 4; j++)
+                    for (int c = 0; c < 8; c++)
+                        memcpy(sb + (j * 8 + c) * 64 + r * 4, blk[b].qs + 32 * j + 4 * c, 4);
+                for (int c = 0; c < 8; c++)
+                    memcpy(sb + X16_Q5K_QH + c * 64 + r * 4, blk[b].qh + 4 * c, 4);
+                for (int sub = 0; sub < 8; sub++) {
+                    uint8_t sc, mn;
+                    lfm2_get_scale_min_k4(sub, blk[b].scales, &sc, &mn);
+                    sb[2048 + sub * 16 + r] = sc;
+                    sb[2176 + sub * 16 + r] = mn;
+                }
+                memcpy(sb + 2304 + r * 2, &blk[b].d, 2);
+                memcpy(sb + 2336 + r * 2, &blk[b].dmin, 2);
+            }
+            break;
+        }
         case LFM2_TYPE_Q6_K_X16: {
             const block_q6_K *blk = (const block_q6_K *)row;
             for (int64_t b = 0; b < k / QK_K; b++) {
@@ -159,6 +184,14 @@ static inline int q4k_value(const uint8_t *sb, int lane, int e)
     const int j = e / 64, w = e % 64, hi = w >= 32, l = w % 32;
     const uint8_t q = sb[(j * 8 + l / 4) * 64 + lane * 4 + l % 4];
     return hi ? q >> 4 : q & 0xF;
+}
+
+/* The 5-bit value of element e of lane `lane` in a Q5_K_X16 super-block. */
+static inline int q5k_value(const uint8_t *sb, int lane, int e)
+{
+    const int j = e / 64, w = e % 64, hi = w >= 32, l = w % 32;
+    const uint8_t h = sb[X16_Q5K_QH + (l / 4) * 64 + lane * 4 + l % 4];
+    return q4k_value(sb, lane, e) | (((h >> (2 * j + hi)) & 1) << 4);
 }
 
 /* Memory for a prepared tensor. Decode streams gigabytes of weights per second through the
@@ -280,9 +313,11 @@ void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out)
         for (int64_t i = 0; i < k; i++)
             memcpy(out + i, g + (size_t)i * 64 + lane * 4, 4);
         break;
-    case LFM2_TYPE_Q4_K_X16:   /* as dq_q4_K: (d·sc)·q − dmin·m */
+    case LFM2_TYPE_Q4_K_X16:   /* as dq_q4_K / dq_q5_K: (d·sc)·q − dmin·m */
+    case LFM2_TYPE_Q5_K_X16:
         for (int64_t b = 0; b < k / QK_K; b++) {
-            const uint8_t *sb = g + (size_t)b * X16_Q4K_SB;
+            const bool q5 = w->type == (enum lfm2_type)LFM2_TYPE_Q5_K_X16;
+            const uint8_t *sb = g + (size_t)b * (q5 ? X16_Q5K_SB : X16_Q4K_SB);
             uint16_t dh, mh;
             memcpy(&dh, sb + 2304 + lane * 2, 2);
             memcpy(&mh, sb + 2336 + lane * 2, 2);
@@ -290,7 +325,7 @@ void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out)
             for (int e = 0; e < QK_K; e++) {
                 const int sub = e / 32;
                 const float d1 = d * sb[2048 + sub * 16 + lane], m1 = dmin * sb[2176 + sub * 16 + lane];
-                out[b * QK_K + e] = d1 * (float)q4k_value(sb, lane, e) - m1;
+                out[b * QK_K + e] = d1 * (float)(q5 ? q5k_value(sb, lane, e) : q4k_value(sb, lane, e)) - m1;
             }
         }
         break;
@@ -462,7 +497,7 @@ static void scalar_run_k(int xt, int64_t k, const void *w, size_t nb1, int64_t r
 {
     const int64_t nb = k / QK_K;
     const size_t gb = nb1 * 16, ts = lfm2_x16k_token_bytes(k);
-    const size_t cb = xt == LFM2_TYPE_Q4_K_X16 ? X16_Q4K_SB : X16_Q6K_SB;
+    const size_t cb = xt == LFM2_TYPE_Q4_K_X16 ? X16_Q4K_SB : xt == LFM2_TYPE_Q5_K_X16 ? X16_Q5K_SB : X16_Q6K_SB;
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *g = (const uint8_t *)w + (size_t)(r / 16) * gb;
         const int lane = (int)(r % 16);
@@ -476,11 +511,12 @@ static void scalar_run_k(int xt, int64_t k, const void *w, size_t nb1, int64_t r
                 float dx;
                 memcpy(&dx, &aux[b * 16], 4);
                 int isum = 0, msum = 0;
-                if (xt == LFM2_TYPE_Q4_K_X16) {
+                if (xt == LFM2_TYPE_Q4_K_X16 || xt == LFM2_TYPE_Q5_K_X16) {
                     for (int sub = 0; sub < 8; sub++) {
                         int dot = 0, xs = 0;
                         for (int e = 32 * sub; e < 32 * sub + 32; e++) {
-                            dot += q4k_value(sb, lane, e) * x[e];
+                            const int q = xt == LFM2_TYPE_Q5_K_X16 ? q5k_value(sb, lane, e) : q4k_value(sb, lane, e);
+                            dot += q * x[e];
                             xs += x[e];
                         }
                         isum += sb[2048 + sub * 16 + lane] * dot;
@@ -555,6 +591,7 @@ RUN(run_f16, scalar_run_f, LFM2_TYPE_F16_X16)
 RUN(run_f32, scalar_run_f, LFM2_TYPE_F32_X16)
 RUN(run_q4k, scalar_run_k, LFM2_TYPE_Q4_K_X16)
 RUN(run_q6k, scalar_run_k, LFM2_TYPE_Q6_K_X16)
+RUN(run_q5k, scalar_run_k, LFM2_TYPE_Q5_K_X16)
 
 static const struct lfm2_gemm g_q8 = { q_packed, pack_q8, no_tmp, run_q8, 1 };
 static const struct lfm2_gemm g_q4 = { q_packed, pack_q4, no_tmp, run_q4, 1 };
@@ -562,6 +599,7 @@ static const struct lfm2_gemm g_f16 = { f_packed, pack_f16, no_tmp, run_f16, 1 }
 static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 };
 static const struct lfm2_gemm g_q4k = { k_packed, pack_k, no_tmp, run_q4k, 1 };
 static const struct lfm2_gemm g_q6k = { k_packed, pack_k, no_tmp, run_q6k, 1 };
+static const struct lfm2_gemm g_q5k = { k_packed, pack_k, no_tmp, run_q5k, 1 };
 
 void lfm2_x16_init_scalar(struct lfm2_kernels *k)
 {
@@ -571,4 +609,5 @@ void lfm2_x16_init_scalar(struct lfm2_kernels *k)
     k->gemm[LFM2_TYPE_F32_X16] = &g_f32;
     k->gemm[LFM2_TYPE_Q4_K_X16] = &g_q4k;
     k->gemm[LFM2_TYPE_Q6_K_X16] = &g_q6k;
+    k->gemm[LFM2_TYPE_Q5_K_X16] = &g_q5k;
 }
