@@ -6,7 +6,7 @@
  * rows it lists. The engine's own paths must also agree with each other (prefill vs
  * sequential, chunked prefill, embeddings injected instead of ids, rewind, state restore).
  *
- * usage: test-parity [scalar|avx2|avx512|auto]   (exit 77 = path not available here) */
+ * usage: test-parity [scalar|avx2|avx512|avx512-nobf16|auto]   (exit 77 = path not available here) */
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <stdio.h>
@@ -322,6 +322,10 @@ int main(int argc, char **argv)
         p = LFM2_CPU_AVX2;
     else if (!strcmp(path, "avx512"))
         p = LFM2_CPU_AVX512;
+    else if (!strcmp(path, "avx512-nobf16")) {   /* as on a CPU without AVX512_BF16 */
+        p = LFM2_CPU_AVX512;
+        setenv("LFM2_CPU_NO_BF16", "1", 1);
+    }
     if (!lfm2_set_cpu_path(p)) {
         printf("SKIP: this CPU cannot run the %s path\n", path);
         return 77;
@@ -331,8 +335,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "LFM2_TEST_DATA is not set\n");
         return 1;
     }
-    static const char *models[] = { "tiny-f32", "tiny-f16", "tiny-q8_0", "tiny-q4_0", "small-f32",
-                                    "small-q8_0", "small-q4_k_m", "moe/tiny-moe-q8_0" };
+    static const char *models[] = { "tiny-f32", "tiny-f16", "tiny-bf16", "tiny-q8_0", "tiny-q4_0",
+                                    "small-f32", "small-q8_0", "small-q4_k_m", "moe/tiny-moe-q8_0" };
     printf("kernel path: %s\n", lfm2_cpu_path_name(lfm2_get_cpu_path()));
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         char dir[1024];
