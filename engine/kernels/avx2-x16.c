@@ -305,12 +305,15 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
 
 /* ---- dispatch: one group × a tile of tokens per call ---- */
 
-/* Groups one at a time. Decode prefetches the next group into L2. Batches go through the
- * rows in panels of about 256 KiB that stay in L2 while every token tile passes (else a
- * matrix larger than L2 is read from memory once per tile). CB: chunk (super-block) bytes of
- * the K-quant layouts. TILE: tokens per call, 4 (the integer kernels) or 6 (float: 12
- * accumulators keep both FMA pipes busy through their latency; 8 left them short). */
-#define RUN_GROUPS(TOKEN_BYTES, CB, TILE, CALL)                                                  \
+/* Groups one at a time. Batches go through the rows in panels of about 256 KiB that stay in L2
+ * while every token tile passes (else a matrix larger than L2 is read from memory once per
+ * tile). CB: chunk (super-block) bytes of the K-quant layouts. TILE: tokens per call, 4 (the
+ * integer kernels) or 6 (float: 12 accumulators keep both FMA pipes busy through their
+ * latency; 8 left them short). PF: decode prefetches the next group into L2 — only for Q4_0,
+ * Q5_K and Q6_K (Q4_0 9 % faster with it, the K-quants level): for the other layouts the
+ * hardware prefetchers alone decoded faster (350M files, one thread: Q4_K 54 -> 99 t/s, F16
+ * 20 -> 37, Q8_0 32 -> 35; docs/benchmarks.md). */
+#define RUN_GROUPS(TOKEN_BYTES, CB, TILE, PF, CALL)                                              \
     const size_t gb = nb1 * 16, ts = TOKEN_BYTES, cs = CB;                                       \
     (void)cs;                                                                                    \
     const int64_t g_end = (r1 + 15) / 16;                                                        \
@@ -323,7 +326,7 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
         for (int64_t g = p0; g < p0 + pgn && g < g_end; g++) {                                   \
             const int valid = r1 - g * 16 >= 16 ? 16 : (int)(r1 - g * 16);                       \
             const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb, *pf = gp + gb;              \
-            if (T == 1 && (g + 1) * 16 < r1)   /* decode: the next group into L2 */              \
+            if (PF && T == 1 && (g + 1) * 16 < r1)                                               \
                 for (size_t o = 0; o < gb; o += 64)                                              \
                     _mm_prefetch((const char *)pf + o, _MM_HINT_T1);                             \
             float *yo = y + t * ldy + g * 16;                                                    \
@@ -344,7 +347,7 @@ static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
     (void)tmp;
     const int64_t nb = k / 32;
 #define C(T_) xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, C)
+    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, 0, C)
 #undef C
 }
 
@@ -354,7 +357,7 @@ static void run_q4(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
     (void)tmp;
     const int64_t nb = k / 32;
 #define C(T_) xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, C)
+    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, 1, C)
 #undef C
 }
 
@@ -363,7 +366,7 @@ static void run_f16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
 {
     (void)tmp;
 #define C(T_) xf_kernel(1, T_, k, gp, 64, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, C)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, 0, C)
 #undef C
 }
 
@@ -372,7 +375,7 @@ static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
 {
     (void)tmp;
 #define C(T_) xf_kernel(0, T_, k, gp, 64, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, C)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, 0, C)
 #undef C
 }
 
@@ -382,7 +385,7 @@ static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
     (void)tmp;
     const int64_t nb = k / QK_K;
 #define C(T_) xk4_kernel(0, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q4K_SB, 4, C)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q4K_SB, 4, 0, C)
 #undef C
 }
 
@@ -392,7 +395,7 @@ static void run_q5k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
     (void)tmp;
     const int64_t nb = k / QK_K;
 #define C(T_) xk4_kernel(1, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q5K_SB, 4, C)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q5K_SB, 4, 1, C)
 #undef C
 }
 
@@ -402,7 +405,7 @@ static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
     (void)tmp;
     const int64_t nb = k / QK_K;
 #define C(T_) xk6_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q6K_SB, 4, C)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q6K_SB, 4, 1, C)
 #undef C
 }
 
