@@ -60,6 +60,9 @@ INLINE void xq_kernel(const int IS_Q4, const int T, int64_t nb, const uint8_t *g
             acc[t][0] = acc[t][1] = c;
         }
         const uint8_t *qb = g + (size_t)b * qbytes;
+        if (T == 1)   /* the quants' stream, 4 KiB ahead (see prefetch_stream) */
+            for (size_t o = 0; o < qbytes; o += 64)
+                _mm_prefetch((const char *)qb + 4096 + o, _MM_HINT_T0);
         if (IS_Q4) {
             for (int m = 0; m < 4; m++) {
                 __m256i lo[2], hi[2];
@@ -119,6 +122,8 @@ INLINE void xf_kernel(const int IS_F16, const int T, int64_t k, const uint8_t *g
         facc[t][0] = facc[t][1] = _mm256_setzero_ps();
     for (int64_t i = 0; i < k; i++) {
         const uint8_t *p = IS_F16 ? g + (size_t)(i >> 1) * cs + (size_t)(i & 1) * 32 : g + (size_t)i * cs;
+        if (T == 1 && (IS_F16 ? (i & 1) == 0 : 1))   /* one line per 64 bytes, 4 KiB ahead */
+            _mm_prefetch((const char *)p + 4096, _MM_HINT_T0);
         __m256 wv[2];
         if (IS_F16) {
             wv[0] = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)p));
@@ -147,6 +152,17 @@ INLINE __m256i pairs16(const uint8_t *a, const uint8_t *b, int is_signed)
     return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(hi, 16));
 }
 
+/* Decode reads a group's super-blocks (or blocks) as one stream, group after group: while it
+ * works on quarter q of the chunk at p (cs bytes), the same quarter two chunks ahead goes into
+ * L1. Spread out like this the prefetches keep ahead of the loads; a whole group requested at
+ * once (~75 KiB) held Q4_K and Q5_K decode to a third of this speed. */
+INLINE void prefetch_stream(const uint8_t *p, size_t cs, int q)
+{
+    const uint8_t *a = p + 2 * cs + (size_t)q * (cs / 4);
+    for (size_t o = 0; o < cs / 4; o += 64)
+        _mm_prefetch((const char *)a + o, _MM_HINT_T0);
+}
+
 INLINE __m256i u8x8(const uint8_t *p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 INLINE __m256i i8x8(const uint8_t *p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)); }
 
@@ -173,6 +189,8 @@ INLINE void xk4_kernel(const int Q5, const int T, int64_t nb, const uint8_t *g, 
         for (int t = 0; t < T; t++)
             isum[t][0] = isum[t][1] = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
+            if (T == 1)
+                prefetch_stream(sb, cs, j);
             __m256i alo[4][2], ahi[4][2];
             for (int t = 0; t < T; t++)
                 alo[t][0] = alo[t][1] = ahi[t][0] = ahi[t][1] = _mm256_setzero_si256();
@@ -245,6 +263,8 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
             isum[t][0] = isum[t][1] = _mm256_setzero_si256();
         for (int hf = 0; hf < 2; hf++) {
             for (int q = 0; q < 2; q++) {
+                if (T == 1)
+                    prefetch_stream(sb, cs, hf * 2 + q);
                 __m256i acc[4][4][2];   /* [t][part][half] */
                 for (int t = 0; t < T; t++)
                     for (int part = 0; part < 4; part++)
@@ -305,15 +325,12 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
 
 /* ---- dispatch: one group × a tile of tokens per call ---- */
 
-/* Groups one at a time. Batches go through the rows in panels of about 256 KiB that stay in L2
- * while every token tile passes (else a matrix larger than L2 is read from memory once per
- * tile). CB: chunk (super-block) bytes of the K-quant layouts. TILE: tokens per call, 4 (the
- * integer kernels) or 6 (float: 12 accumulators keep both FMA pipes busy through their
- * latency; 8 left them short). PF: decode prefetches the next group into L2 — only for Q4_0,
- * Q5_K and Q6_K (Q4_0 9 % faster with it, the K-quants level): for the other layouts the
- * hardware prefetchers alone decoded faster (350M files, one thread: Q4_K 54 -> 99 t/s, F16
- * 20 -> 37, Q8_0 32 -> 35; docs/benchmarks.md). */
-#define RUN_GROUPS(TOKEN_BYTES, CB, TILE, PF, CALL)                                              \
+/* Groups one at a time (decode prefetches inside the kernels, along the stream). Batches go
+ * through the rows in panels of about 256 KiB that stay in L2 while every token tile passes
+ * (else a matrix larger than L2 is read from memory once per tile). CB: chunk (super-block)
+ * bytes of the K-quant layouts. TILE: tokens per call, 4 (the integer kernels) or 6 (float:
+ * 12 accumulators keep both FMA pipes busy through their latency; 8 left them short). */
+#define RUN_GROUPS(TOKEN_BYTES, CB, TILE, CALL)                                                  \
     const size_t gb = nb1 * 16, ts = TOKEN_BYTES, cs = CB;                                       \
     (void)cs;                                                                                    \
     const int64_t g_end = (r1 + 15) / 16;                                                        \
@@ -325,10 +342,7 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
         for (int64_t g = p0; g < p0 + pgn && g < g_end; g++) {                                   \
             const int valid = r1 - g * 16 >= 16 ? 16 : (int)(r1 - g * 16);                       \
-            const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb, *pf = gp + gb;              \
-            if (PF && T == 1 && (g + 1) * 16 < r1)                                               \
-                for (size_t o = 0; o < gb; o += 64)                                              \
-                    _mm_prefetch((const char *)pf + o, _MM_HINT_T1);                             \
+            const uint8_t *gp = (const uint8_t *)w + (size_t)g * gb;                             \
             float *yo = y + t * ldy + g * 16;                                                    \
             switch (T) {                                                                         \
             case 1: CALL(1); break;                                                              \
@@ -347,7 +361,7 @@ static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
     (void)tmp;
     const int64_t nb = k / 32;
 #define C(T_) xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, 0, C)
+    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, C)
 #undef C
 }
 
@@ -357,7 +371,7 @@ static void run_q4(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
     (void)tmp;
     const int64_t nb = k / 32;
 #define C(T_) xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, 1, C)
+    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, C)
 #undef C
 }
 
@@ -366,7 +380,7 @@ static void run_f16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
 {
     (void)tmp;
 #define C(T_) xf_kernel(1, T_, k, gp, 64, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, 0, C)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, C)
 #undef C
 }
 
@@ -375,7 +389,7 @@ static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
 {
     (void)tmp;
 #define C(T_) xf_kernel(0, T_, k, gp, 64, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, 0, C)
+    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, C)
 #undef C
 }
 
@@ -385,7 +399,7 @@ static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
     (void)tmp;
     const int64_t nb = k / QK_K;
 #define C(T_) xk4_kernel(0, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q4K_SB, 4, 0, C)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q4K_SB, 4, C)
 #undef C
 }
 
@@ -395,7 +409,7 @@ static void run_q5k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
     (void)tmp;
     const int64_t nb = k / QK_K;
 #define C(T_) xk4_kernel(1, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q5K_SB, 4, 1, C)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q5K_SB, 4, C)
 #undef C
 }
 
@@ -405,7 +419,7 @@ static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
     (void)tmp;
     const int64_t nb = k / QK_K;
 #define C(T_) xk6_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q6K_SB, 4, 1, C)
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q6K_SB, 4, C)
 #undef C
 }
 
