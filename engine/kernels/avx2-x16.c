@@ -423,6 +423,121 @@ static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
 #undef C
 }
 
+/* ---- BF16 as stored (rows read in place from the file mapping) ----
+ * As on the AVX-512 path, without VDPBF16PS: activations rounded to bf16 as ggml does; per
+ * (row, token) the row's 16-element chunk c goes to partial sum c % 2 as two FMAs, even then
+ * odd elements widened to f32 (the k % 16 tail is a zero-filled chunk); the result is the
+ * horizontal sum of p0 + p1. Decode reads the rows one after another; batches take 2 rows × 2
+ * tokens per pass over L2 panels of rows. The same operations either way: batch invariant. */
+static lfm2_act_fn g_act_bf16;
+
+INLINE __m256 bf_lo(__m256i v) { return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)); }
+INLINE __m256 bf_hi(__m256i v) { return _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xFFFF0000u))); }
+INLINE float bf16_result(__m256 a0, __m256 a1)
+{
+    const __m256 v = _mm256_add_ps(a0, a1);
+    __m128 r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+/* chunk c of a row (c == nc: the zero-filled tail) */
+INLINE __m256i bf16_load(const uint16_t *p, int64_t c, int64_t nc, int64_t tail)
+{
+    if (c < nc)
+        return _mm256_loadu_si256((const __m256i *)(p + 16 * c));
+    uint16_t t[16] = { 0 };
+    memcpy(t, p + 16 * c, (size_t)tail * 2);
+    return _mm256_loadu_si256((const __m256i *)t);
+}
+
+/* The packed input is already widened: per 16-element chunk, its even elements then its odd
+ * ones as floats (rounded through bf16; the tail chunk zero-filled), so the kernels widen only
+ * the weights. */
+static size_t bf16_token_bytes(int64_t k) { return (size_t)((k + 15) / 16) * 64; }
+static size_t bf16_packed(int64_t k, int64_t n) { return bf16_token_bytes(k) * (size_t)n; }
+static void pack_bf16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+{
+    (void)n;
+    for (int64_t t = t0; t < t1; t++) {
+        float *o = (float *)((uint8_t *)dst + (size_t)t * bf16_token_bytes(k));
+        for (int64_t c = 0; c < k; c += 16, o += 16) {
+            uint16_t h[16] = { 0 };
+            g_act_bf16(x + t * ldx + c, h, k - c < 16 ? k - c : 16);
+            const __m256i v = _mm256_loadu_si256((const __m256i *)h);
+            _mm256_storeu_ps(o, bf_lo(v));
+            _mm256_storeu_ps(o + 8, bf_hi(v));
+        }
+    }
+}
+
+/* R rows × T tokens (xs elements apart); chunks in order, c % 2 picks the partial sum */
+INLINE void rows_bf16_rt(const int R, const int T, int64_t k, const uint8_t *w, size_t nb1,
+                         const float *x, size_t xs, float *y, int64_t ldy)
+{
+    const int64_t nc = k / 16, tail = k % 16, nall = nc + (tail != 0);
+    __m256 acc[2][2][2];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            acc[r][t][0] = acc[r][t][1] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < nall; c += 2)
+        for (int j = 0; j < 2 && c + j < nall; j++) {
+            __m256i wv[2];
+            for (int r = 0; r < R; r++) {
+                const uint16_t *p = (const uint16_t *)(w + (size_t)r * nb1);
+                if (T == 1 && R == 1 && j == 0)   /* decode: the row stream, 4 KiB ahead */
+                    _mm_prefetch((const char *)(p + 16 * c) + 4096, _MM_HINT_T0);
+                wv[r] = bf16_load(p, c + j, nc, tail);
+            }
+            __m256 wl[2], wh[2];
+            for (int r = 0; r < R; r++) {
+                wl[r] = bf_lo(wv[r]);
+                wh[r] = bf_hi(wv[r]);
+            }
+            for (int t = 0; t < T; t++) {
+                const float *xc = x + t * xs + 16 * (c + j);
+                const __m256 xl = _mm256_loadu_ps(xc), xh = _mm256_loadu_ps(xc + 8);
+                for (int r = 0; r < R; r++)
+                    acc[r][t][j] = _mm256_fmadd_ps(wh[r], xh, _mm256_fmadd_ps(wl[r], xl, acc[r][t][j]));
+            }
+        }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            y[t * ldy + r] = bf16_result(acc[r][t][0], acc[r][t][1]);
+}
+
+static void run_bf16_rows(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                          const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
+{
+    (void)tmp;
+    const float *x = packed;
+    const size_t xs = bf16_token_bytes(k) / 4;
+    const uint8_t *wb = w;
+    if (n == 1) {
+        for (int64_t r = r0; r < r1; r++)
+            rows_bf16_rt(1, 1, k, wb + (size_t)r * nb1, nb1, x, xs, y + r, ldy);
+        return;
+    }
+    int64_t panel = (int64_t)((256 * 1024) / nb1) / 2 * 2;
+    if (panel < 2) panel = 2;
+    for (int64_t p0 = r0; p0 < r1; p0 += panel) {
+        const int64_t p1 = p0 + panel < r1 ? p0 + panel : r1;
+        for (int64_t t = 0; t < n; t += 2) {
+            const int T = n - t >= 2 ? 2 : 1;
+            for (int64_t r = p0; r < p1; r += 2) {
+                const int R = p1 - r >= 2 ? 2 : 1;
+                const uint8_t *wr = wb + (size_t)r * nb1;
+                const float *xt = x + (size_t)t * xs;
+                float *yt = y + t * ldy + r;
+                if (R == 2 && T == 2) rows_bf16_rt(2, 2, k, wr, nb1, xt, xs, yt, ldy);
+                else if (R == 2) rows_bf16_rt(2, 1, k, wr, nb1, xt, xs, yt, ldy);
+                else if (T == 2) rows_bf16_rt(1, 2, k, wr, nb1, xt, xs, yt, ldy);
+                else rows_bf16_rt(1, 1, k, wr, nb1, xt, xs, yt, ldy);
+            }
+        }
+    }
+}
+
 /* activation packs with this path's (bit-exact) quantizers */
 static lfm2_act_fn g_quant, g_quant_k;
 static size_t q_packed(int64_t k, int64_t n) { return lfm2_x16q_token_bytes(k) * (size_t)n; }
@@ -475,11 +590,14 @@ static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 }
 static const struct lfm2_gemm g_q4k = { k_packed, pack_k, no_tmp, run_q4k, 1 };
 static const struct lfm2_gemm g_q6k = { k_packed, pack_k, no_tmp, run_q6k, 1 };
 static const struct lfm2_gemm g_q5k = { k_packed, pack_k, no_tmp, run_q5k, 1 };
+static const struct lfm2_gemm g_bf16_rows = { bf16_packed, pack_bf16, no_tmp, run_bf16_rows, 1 };
 
 void lfm2_x16_init_avx2(struct lfm2_kernels *k)
 {
     g_quant = k->act[LFM2_ACT_Q8_0];
     g_quant_k = k->act[LFM2_ACT_Q8_K];
+    g_act_bf16 = k->act[LFM2_ACT_BF16];
+    k->gemm[LFM2_TYPE_BF16] = &g_bf16_rows;
     k->gemm[LFM2_TYPE_Q8_0_X16] = &g_q8;
     k->gemm[LFM2_TYPE_Q4_0_X16] = &g_q4;
     k->gemm[LFM2_TYPE_F16_X16] = &g_f16;
