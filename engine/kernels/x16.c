@@ -73,6 +73,24 @@ static int x16_of(enum lfm2_type t)
     }
 }
 
+/* Lane r of a Q4_K_X16 super-block (also the first 2368 bytes of a Q5_K_X16 one): nibbles
+ * [4 pairs][8 chunks][16 lanes × 4 bytes], scales and mins as bytes, d and dmin. */
+static void pack_q4k_lane(uint8_t *sb, int r, const uint8_t *qs, const uint8_t *scales, lfm2_fp16 d,
+                          lfm2_fp16 dmin)
+{
+    for (int j = 0; j < 4; j++)
+        for (int c = 0; c < 8; c++)
+            memcpy(sb + (j * 8 + c) * 64 + r * 4, qs + 32 * j + 4 * c, 4);
+    for (int sub = 0; sub < 8; sub++) {
+        uint8_t sc, mn;
+        lfm2_get_scale_min_k4(sub, scales, &sc, &mn);
+        sb[2048 + sub * 16 + r] = sc;
+        sb[2176 + sub * 16 + r] = mn;
+    }
+    memcpy(sb + 2304 + r * 2, &d, 2);
+    memcpy(sb + 2336 + r * 2, &dmin, 2);
+}
+
 /* One group: rows [0, nr) of src (row stride nb1) into dst (zero rows past nr). */
 static void pack_group(int xt, const uint8_t *src, size_t nb1, int nr, int64_t k, uint8_t *dst)
 {
@@ -111,39 +129,17 @@ static void pack_group(int xt, const uint8_t *src, size_t nb1, int nr, int64_t k
             break;
         case LFM2_TYPE_Q4_K_X16: {
             const block_q4_K *blk = (const block_q4_K *)row;
-            for (int64_t b = 0; b < k / QK_K; b++) {
-                uint8_t *sb = dst + (size_t)b * X16_Q4K_SB;
-                for (int j = 0; j < 4; j++)
-                    for (int c = 0; c < 8; c++)
-                        memcpy(sb + (j * 8 + c) * 64 + r * 4, blk[b].qs + 32 * j + 4 * c, 4);
-                for (int sub = 0; sub < 8; sub++) {
-                    uint8_t sc, mn;
-                    lfm2_get_scale_min_k4(sub, blk[b].scales, &sc, &mn);
-                    sb[2048 + sub * 16 + r] = sc;
-                    sb[2176 + sub * 16 + r] = mn;
-                }
-                memcpy(sb + 2304 + r * 2, &blk[b].d, 2);
-                memcpy(sb + 2336 + r * 2, &blk[b].dmin, 2);
-            }
+            for (int64_t b = 0; b < k / QK_K; b++)
+                pack_q4k_lane(dst + (size_t)b * X16_Q4K_SB, r, blk[b].qs, blk[b].scales, blk[b].d, blk[b].dmin);
             break;
         }
-        case LFM2_TYPE_Q5_K_X16: {
+        case LFM2_TYPE_Q5_K_X16: {   /* the Q4_K layout of the low bits, then the fifth bits */
             const block_q5_K *blk = (const block_q5_K *)row;
             for (int64_t b = 0; b < k / QK_K; b++) {
                 uint8_t *sb = dst + (size_t)b * X16_Q5K_SB;
-                for (int j = 0; j < 4; j++)
-                    for (int c = 0; c < 8; c++)
-                        memcpy(sb + (j * 8 + c) * 64 + r * 4, blk[b].qs + 32 * j + 4 * c, 4);
+                pack_q4k_lane(sb, r, blk[b].qs, blk[b].scales, blk[b].d, blk[b].dmin);
                 for (int c = 0; c < 8; c++)
                     memcpy(sb + X16_Q5K_QH + c * 64 + r * 4, blk[b].qh + 4 * c, 4);
-                for (int sub = 0; sub < 8; sub++) {
-                    uint8_t sc, mn;
-                    lfm2_get_scale_min_k4(sub, blk[b].scales, &sc, &mn);
-                    sb[2048 + sub * 16 + r] = sc;
-                    sb[2176 + sub * 16 + r] = mn;
-                }
-                memcpy(sb + 2304 + r * 2, &blk[b].d, 2);
-                memcpy(sb + 2336 + r * 2, &blk[b].dmin, 2);
             }
             break;
         }
