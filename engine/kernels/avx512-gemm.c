@@ -505,50 +505,6 @@ static void run_xk(int kind, int64_t k, const void *w, size_t nb1, int64_t r0,
 #undef KK
 }
 
-static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    run_xk(4, k, w, nb1, r0, r1, packed, n, y, ldy);
-}
-static void run_q5k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    run_xk(5, k, w, nb1, r0, r1, packed, n, y, ldy);
-}
-static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    run_xk(6, k, w, nb1, r0, r1, packed, n, y, ldy);
-}
-
-static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                   const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    run_xq(0, k, w, nb1, r0, r1, packed, n, y, ldy);
-}
-static void run_q4(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                   const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    run_xq(1, k, w, nb1, r0, r1, packed, n, y, ldy);
-}
-static void run_f16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    run_xf(1, k, w, nb1, r0, r1, packed, n, y, ldy);
-}
-static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    run_xf(0, k, w, nb1, r0, r1, packed, n, y, ldy);
-}
-
 /* activation packs with this path's (bit-exact) Q8_0 / Q8_K quantizers */
 static lfm2_act_fn g_quant, g_quant_k;
 static size_t k_packed(int64_t k, int64_t n) { return lfm2_x16k_token_bytes(k) * (size_t)n; }
@@ -844,19 +800,23 @@ INLINE void run_bf16_rows_(const int DP, int64_t k, const void *w, size_t nb1, i
     }
 }
 
-static void run_bf16dp_rows(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                            const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    run_bf16_rows_(1, k, w, nb1, r0, r1, packed, n, y, ldy);
-}
-
-static void run_bf16_rows(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                          const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    run_bf16_rows_(0, k, w, nb1, r0, r1, packed, n, y, ldy);
-}
+/* The lfm2_gemm entry points: one shared body per layout family, the type as a constant. */
+#define GEMM_RUN(name, fn, arg)                                                                  \
+    static void name(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,               \
+                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)            \
+    {                                                                                            \
+        (void)tmp;                                                                               \
+        fn(arg, k, w, nb1, r0, r1, packed, n, y, ldy);                                           \
+    }
+GEMM_RUN(run_q4k, run_xk, 4)
+GEMM_RUN(run_q5k, run_xk, 5)
+GEMM_RUN(run_q6k, run_xk, 6)
+GEMM_RUN(run_q8, run_xq, 0)
+GEMM_RUN(run_q4, run_xq, 1)
+GEMM_RUN(run_f16, run_xf, 1)
+GEMM_RUN(run_f32, run_xf, 0)
+GEMM_RUN(run_bf16dp_rows, run_bf16_rows_, 1)
+GEMM_RUN(run_bf16_rows, run_bf16_rows_, 0)
 
 static const struct lfm2_gemm g_q8 = { q_packed, pack_q8, no_tmp, run_q8, 1 };
 static const struct lfm2_gemm g_q4 = { q_packed, pack_q4, no_tmp, run_q4, 1 };
