@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lfm2-gguf.h"
+#include "lfm2-stage.h"
 
 #define QK4_0 32
 #define QK4_1 32
@@ -18,8 +19,6 @@
 #define QK8_1 32
 #define QK_K 256
 #define K_SCALE_SIZE 12
-
-typedef uint16_t lfm2_fp16;
 
 typedef struct { lfm2_fp16 d; uint8_t qs[QK4_0 / 2]; } block_q4_0;                    /* 18 B */
 typedef struct { lfm2_fp16 d, m; uint8_t qs[QK4_1 / 2]; } block_q4_1;                /* 20 B */
@@ -42,11 +41,7 @@ _Static_assert(sizeof(block_q5_K) == 176, "q5_K");
 _Static_assert(sizeof(block_q6_K) == 210, "q6_K");
 _Static_assert(sizeof(block_q8_K) == 292, "q8_K");
 
-/* ---- half precision (round to nearest even, like F16C / ggml) ---- */
-float lfm2_fp16_to_fp32(lfm2_fp16 h);
-lfm2_fp16 lfm2_fp32_to_fp16(float f);
-float lfm2_bf16_to_fp32(uint16_t h);
-uint16_t lfm2_fp32_to_bf16(float f);      /* ggml's rounding (RNE, NaN kept quiet) */
+/* half precision: lfm2-stage.h */
 
 /* ---- reference dequantization: n elements (multiple of the block size) ---- */
 void lfm2_dequantize_row(enum lfm2_type type, const void *src, float *dst, int64_t n);

@@ -29,64 +29,6 @@ struct lfm2_vision_params lfm2_vision_default_params(void)
     return p;
 }
 
-/* ---- fp16 (own implementation: IEEE binary16, round to nearest even) ------------------ */
-
-uint16_t lfm2_vision_f32_to_f16(float f)
-{
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    const uint32_t sign = (x >> 16) & 0x8000u;
-    uint32_t mant = x & 0x7fffffu;
-    const int exp = (int)((x >> 23) & 0xff);
-    if (exp == 0xff)
-        return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0u));
-    const int e = exp - 127 + 15;
-    if (e >= 0x1f)
-        return (uint16_t)(sign | 0x7c00u);
-    if (e <= 0) {
-        if (e < -10)
-            return (uint16_t)sign;
-        mant |= 0x800000u;
-        const int shift = 14 - e;
-        uint32_t h = mant >> shift;
-        const uint32_t rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (h & 1u)))
-            h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = ((uint32_t)e << 10) | (mant >> 13);
-    const uint32_t rem = mant & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
-        h++;   /* a carry into the exponent is the correct rounding (up to infinity) */
-    return (uint16_t)(sign | h);
-}
-
-float lfm2_vision_f16_to_f32(uint16_t h)
-{
-    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    const int exp = (h >> 10) & 0x1f;
-    uint32_t mant = h & 0x3ffu, x;
-    if (exp == 0) {
-        if (mant == 0) {
-            x = sign;
-        } else {
-            int e = -1;
-            do {
-                e++;
-                mant <<= 1;
-            } while (!(mant & 0x400u));
-            x = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
-        }
-    } else if (exp == 0x1f) {
-        x = sign | 0x7f800000u | (mant << 13);
-    } else {
-        x = sign | ((uint32_t)(exp - 15 + 127) << 23) | (mant << 13);
-    }
-    float f;
-    memcpy(&f, &x, 4);
-    return f;
-}
-
 /* ---- key helpers -------------------------------------------------------------------------- */
 
 static int req_int(lfm2_vision *v, const char *key, int64_t lo, int64_t hi, int *out)
@@ -302,7 +244,7 @@ static int load_tensors(lfm2_vision *v)
         }
         lfm2_tensor_to_f32(pw, f);
         for (size_t i = 0; i < n; i++)
-            h[i] = lfm2_vision_f32_to_f16(f[i]);
+            h[i] = lfm2_fp32_to_fp16(f[i]);
         free(f);
         v->patch_w_owned = h;
         v->patch_w.type = LFM2_TYPE_F16;

@@ -2,7 +2,8 @@
 #ifndef LFM2_VISION_INTERNAL_H
 #define LFM2_VISION_INTERNAL_H
 
-#include "internal.h"
+#include "lfm2-ops.h"
+#include "lfm2-stage.h"
 #include "lfm2-vision.h"
 
 /* One pre-LN SigLIP block. Vectors point into the mapping (F32) or into owned copies. */
@@ -66,9 +67,5 @@ int lfm2_vision_prepare_chunk(lfm2_vision *v, const struct lfm2_image *img,
 
 /* Grows *buf to at least n bytes (64-byte aligned). Returns 0 or -1. */
 int lfm2_vision_grow(void **buf, size_t *cap, size_t n, size_t *total);
-
-/* IEEE binary16 round-to-nearest-even (our own; the engine's quants.h is internal). */
-uint16_t lfm2_vision_f32_to_f16(float f);
-float lfm2_vision_f16_to_f32(uint16_t h);
 
 #endif

@@ -1,0 +1,68 @@
+/* lfm2-stage.h — what a stage library built on the engine (vision/, audio/, and tools that
+ * write model files) may use besides lfm2.h, lfm2-gguf.h and lfm2-ops.h: error reporting in
+ * the engine's per-thread error slot, aligned allocation, overflow-checked sizes and the
+ * half-precision conversions (round to nearest even, like F16C and ggml).
+ *
+ * Stage code includes this header, never the engine's internal ones.
+ */
+#ifndef LFM2_STAGE_H
+#define LFM2_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lfm2.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LFM2_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define LFM2_LIKELY(x) __builtin_expect(!!(x), 1)
+#define LFM2_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define LFM2_PRINTF(a, b)
+#define LFM2_LIKELY(x) (x)
+#define LFM2_UNLIKELY(x) (x)
+#endif
+
+/* ---- errors: the message lfm2_last_error() returns ----------------------------------- */
+
+/* Sets the calling thread's error message (printf-style). Always returns -1 so callers can
+ * write `return lfm2_set_error(...)`. */
+int lfm2_set_error(const char *fmt, ...) LFM2_PRINTF(1, 2);
+/* Prepends "prefix: " to the current error message (e.g. the file name). */
+void lfm2_prefix_error(const char *fmt, ...) LFM2_PRINTF(1, 2);
+
+/* ---- memory ---------------------------------------------------------------------------- */
+
+/* 64-byte aligned allocation (NULL on failure, with an error set); free with
+ * lfm2_free_aligned. */
+void *lfm2_alloc_aligned(size_t size);
+void lfm2_free_aligned(void *p);
+
+/* Overflow-checked size arithmetic: return 0 on overflow. */
+static inline int lfm2_mul_ok(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline int lfm2_add_ok(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* ---- half precision -------------------------------------------------------------------- */
+
+typedef uint16_t lfm2_fp16;
+
+float lfm2_fp16_to_fp32(lfm2_fp16 h);
+lfm2_fp16 lfm2_fp32_to_fp16(float f);     /* round to nearest even */
+float lfm2_bf16_to_fp32(uint16_t h);
+uint16_t lfm2_fp32_to_bf16(float f);      /* ggml's rounding (RNE, NaN kept quiet) */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LFM2_STAGE_H */
