@@ -26,8 +26,8 @@
 #include "cli.h"
 #include "lfm2-gguf.h"
 #include "lfm2-ops.h"
+#include "lfm2-stage.h"
 #include "lfm2.h"
-#include "quants.h"
 
 #ifdef LFM2_HAVE_OPENBLAS
 #include <cblas.h>
@@ -326,7 +326,7 @@ static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_
             s ^= s << 13; s ^= s >> 7; s ^= s << 17;
             row[i] = ((double)(s >> 11) / 9007199254740992.0 - 0.5) * 0.05;
         }
-        lfm2_quantize_row(type, row, wdata + (size_t)o * rb, k);
+        lfm2_quantize(type, row, wdata + (size_t)o * rb, 1, k);
     }
     for (size_t i = 0; i < (size_t)k * n_tok; i++) {
         s ^= s << 13; s ^= s >> 7; s ^= s << 17;

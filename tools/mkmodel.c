@@ -23,11 +23,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "internal.h"
 #include "lfm2-gguf.h"
 #include "lfm2-ops.h"
+#include "lfm2-stage.h"
 #include "lfm2.h"
-#include "quants.h"
 
 #define CMD "mkmodel"
 
@@ -631,7 +630,7 @@ static void *gen_rows(void *arg)
         normals(&g, row, n);
         for (int64_t k = 0; k < n; k++)
             row[k] = mean + std * row[k];
-        lfm2_quantize_row(t->type, row, j->dst + (size_t)r * rb, n);
+        lfm2_quantize(t->type, row, j->dst + (size_t)r * rb, 1, n);
     }
     free(row);
     return NULL;

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vision-internal.h"
+#include "vision-impl.h"
 
 /* ---- row-parallel elementwise jobs -------------------------------------------------------- */
 

@@ -15,7 +15,7 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
-#include "vision-internal.h"
+#include "vision-impl.h"
 
 #define MAX_DECODE_SIDE 16384   /* a decoded picture larger than this is refused */
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vision-internal.h"
+#include "vision-impl.h"
 
 /* Counting writer: keeps counting past the capacity so callers learn the size needed. */
 struct writer {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vision-internal.h"
+#include "vision-impl.h"
 
 struct lfm2_vision_params lfm2_vision_default_params(void)
 {

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vision-internal.h"
+#include "vision-impl.h"
 
 int lfm2_vision_preprocess_from_name(const char *name)
 {

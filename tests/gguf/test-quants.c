@@ -502,6 +502,44 @@ static void test_activation_quant(void)
     free(k);
 }
 
+/* ---- lfm2_quantize: the arguments it refuses (and the bytes it writes, as the rows of
+ * lfm2_quantize_row) --------------------------------------------------------------------- */
+
+static void test_quantize_api(void)
+{
+    enum { ROWS = 3, N = 512 };
+    float *x = malloc(sizeof(float) * ROWS * N);
+    uint8_t *a = malloc(ROWS * (size_t)N * 4), *b = malloc(ROWS * (size_t)N * 4);
+    for (int i = 0; i < ROWS * N; i++)
+        x[i] = gauss();
+    const enum lfm2_type all[] = { LFM2_TYPE_F32, LFM2_TYPE_F16, LFM2_TYPE_BF16, LFM2_TYPE_Q8_0,
+                                   LFM2_TYPE_Q4_0, LFM2_TYPE_Q4_1, LFM2_TYPE_Q5_0, LFM2_TYPE_Q5_1,
+                                   LFM2_TYPE_Q4_K, LFM2_TYPE_Q5_K, LFM2_TYPE_Q6_K };
+    for (size_t t = 0; t < sizeof all / sizeof all[0]; t++) {
+        const size_t rb = lfm2_row_bytes(all[t], N);
+        memset(a, 0xAA, ROWS * rb);
+        for (int r = 0; r < ROWS; r++)
+            lfm2_quantize_row(all[t], x + r * N, b + r * rb, N);
+        const size_t w = lfm2_quantize(all[t], x, a, ROWS, N);
+        CHECK(w == ROWS * rb && memcmp(a, b, w) == 0, "lfm2_quantize %s: %zu bytes",
+              lfm2_type_name(all[t]), w);
+    }
+    lfm2_clear_error();
+    CHECK(lfm2_quantize(LFM2_TYPE_Q8_K, x, a, 1, 256) == 0 && strstr(lfm2_last_error(), "Q8_K"),
+          "Q8_K is not a weight type: %s", lfm2_last_error());
+    CHECK(lfm2_quantize((enum lfm2_type)77, x, a, 1, 256) == 0 && *lfm2_last_error(),
+          "unknown type refused");
+    lfm2_clear_error();
+    CHECK(lfm2_quantize(LFM2_TYPE_Q4_K, x, a, 1, 32) == 0 && strstr(lfm2_last_error(), "256"),
+          "row length off the block: %s", lfm2_last_error());
+    CHECK(lfm2_quantize(LFM2_TYPE_Q8_0, x, a, 0, 32) == 0, "no rows refused");
+    CHECK(lfm2_quantize(LFM2_TYPE_Q8_0, x, a, INT64_MAX / 2, 32) == 0 &&
+          strstr(lfm2_last_error(), "overflow"), "size overflow: %s", lfm2_last_error());
+    free(x);
+    free(a);
+    free(b);
+}
+
 /* ---- fixture files: the F32 weights requantized must give the stored Q8_0/Q4_0/F16 bytes ---- */
 
 static void requant_fixture(const char *dir, const char *f32, const char *other)
@@ -522,9 +560,10 @@ static void requant_fixture(const char *dir, const char *f32, const char *other)
         CHECK(tb != NULL, "%s: tensor %s missing", other, ta->name);
         if (!tb || tb->type == LFM2_TYPE_F32)
             continue;
-        int64_t n = lfm2_tensor_nelements(ta);
+        /* through the public entry point, row by row as a GGUF writer calls it */
+        const int64_t n_rows = lfm2_tensor_nelements(ta) / ta->ne[0];
         uint8_t *q = malloc(tb->nbytes);
-        size_t w = lfm2_quantize_row(tb->type, ta->data, q, n);
+        size_t w = lfm2_quantize(tb->type, ta->data, q, n_rows, ta->ne[0]);
         n_req++;
         if (w != tb->nbytes || memcmp(q, tb->data, w) != 0)
             n_bad++;
@@ -579,6 +618,7 @@ int main(void)
     test_dequant();
     test_roundtrip_error();
     test_activation_quant();
+    test_quantize_api();
     if (dir) {
         requant_fixture(dir, "tiny-f32/lfm2-tiny-f32.gguf", "tiny-q8_0/lfm2-tiny-q8_0.gguf");
         requant_fixture(dir, "tiny-f32/lfm2-tiny-f32.gguf", "tiny-q4_0/lfm2-tiny-q4_0.gguf");

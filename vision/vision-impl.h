@@ -1,6 +1,6 @@
-/* vision-internal.h — shared between the vision/ sources (not installed). */
-#ifndef LFM2_VISION_INTERNAL_H
-#define LFM2_VISION_INTERNAL_H
+/* vision-impl.h — shared between the vision/ sources (not installed; the API is include/lfm2-vision.h). */
+#ifndef LFM2_VISION_IMPL_H
+#define LFM2_VISION_IMPL_H
 
 #include "lfm2-ops.h"
 #include "lfm2-stage.h"

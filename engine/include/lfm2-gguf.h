@@ -45,6 +45,14 @@ int lfm2_type_block_elems(enum lfm2_type type);   /* 1, 32 or 256 */
 int lfm2_type_block_bytes(enum lfm2_type type);
 /* Bytes of a row of n elements (n must be a multiple of the block size). */
 size_t lfm2_row_bytes(enum lfm2_type type, int64_t n);
+/* Reference quantization, bit-exact with ggml's quantize_row_*_ref (no importance matrix):
+ * n_rows rows of n_per_row floats (a multiple of the type's block size) become
+ * n_rows × lfm2_row_bytes(type, n_per_row) bytes at dst, as ggml_quantize_chunk writes them.
+ * F32 is copied, F16 and BF16 rounded to nearest even. For writing GGUF files (lfm2 mkmodel)
+ * and building test weights. Returns the bytes written, or 0 with an error when the type is
+ * not a weight type (lfm2_type_supported) or the shape is not positive and block-aligned. */
+size_t lfm2_quantize(enum lfm2_type type, const float *src, void *dst, int64_t n_rows,
+                     int64_t n_per_row);
 
 /* ---- tensors -------------------------------------------------------------------------- */
 
