@@ -1,7 +1,8 @@
 /* backbone.h — the LFM2 hybrid backbone (gated short convolutions + GQA attention, dense
  * SwiGLU or MoE feed-forward) as a reusable unit: the text model wraps one, and other LFM2-style
  * stacks (the LFM2-Audio detokenizer) can load one from their own key/tensor prefixes and run
- * it with their own caches. Internal to the engine for now. */
+ * it with their own caches. Part of the stage API (see lfm2-stage.h): stage libraries include
+ * it; the structs are laid out here so they can own caches and scratch themselves. */
 #ifndef LFM2_BACKBONE_H
 #define LFM2_BACKBONE_H
 
@@ -11,6 +12,10 @@
 #include "lfm2-gguf.h"
 #include "lfm2-ops.h"
 #include "lfm2.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct lfm2_layer {
     enum lfm2_layer_kind kind;
@@ -46,9 +51,9 @@ struct lfm2_backbone {
 };
 
 /* Reads hyperparameters under "<arch>." and tensors named "<tprefix>blk.N.…" etc. */
-int lfm2_backbone_load(struct lfm2_backbone *bb, const lfm2_gguf *g, const char *arch,
-                       const char *tprefix);
-void lfm2_backbone_free(struct lfm2_backbone *bb);
+LFM2_API int lfm2_backbone_load(struct lfm2_backbone *bb, const lfm2_gguf *g, const char *arch,
+                                const char *tprefix);
+LFM2_API void lfm2_backbone_free(struct lfm2_backbone *bb);
 
 /* Caches. Attention layers keep K and V for every position (one anonymous mapping: only the
  * positions used become resident). Short-convolution layers keep only their gated inputs
@@ -73,8 +78,8 @@ struct lfm2_cache {
     size_t map_size;
 };
 
-int lfm2_cache_init(struct lfm2_cache *c, const struct lfm2_backbone *bb, int n_ctx);
-void lfm2_cache_free(struct lfm2_cache *c);
+LFM2_API int lfm2_cache_init(struct lfm2_cache *c, const struct lfm2_backbone *bb, int n_ctx);
+LFM2_API void lfm2_cache_free(struct lfm2_cache *c);
 
 /* Scratch for one forward step of up to n_batch rows (allocated once per context). Only the
  * residual stream x, its normalized copy u and the block output o live across a layer; the
@@ -92,19 +97,23 @@ struct lfm2_scratch {
     float *xe, *ge, *he, *oe;  /* per-expert gathered rows */
 };
 
-int lfm2_scratch_init(struct lfm2_scratch *s, const struct lfm2_backbone *bb, int n_batch);
-void lfm2_scratch_free(struct lfm2_scratch *s);
+LFM2_API int lfm2_scratch_init(struct lfm2_scratch *s, const struct lfm2_backbone *bb, int n_batch);
+LFM2_API void lfm2_scratch_free(struct lfm2_scratch *s);
 
 /* Snapshot / restore of the convolution state (see struct lfm2_cache). */
-int lfm2_cache_checkpoint(struct lfm2_cache *c, int32_t pos);
+LFM2_API int lfm2_cache_checkpoint(struct lfm2_cache *c, int32_t pos);
 /* Sets the convolution state for position pos: zero for 0, else a checkpoint's. Checkpoints
  * past pos are dropped. -1 (error set) if no checkpoint is at pos. */
-int lfm2_cache_restore(struct lfm2_cache *c, int32_t pos);
+LFM2_API int lfm2_cache_restore(struct lfm2_cache *c, int32_t pos);
 
 /* Runs n rows (n <= scratch n_batch) at positions pos0 … pos0+n-1, continuing from the conv
  * state of position pos0. Input rows are in s->x (embedded tokens or injected embeddings); on
  * return s->x holds the last hidden state (before the final norm) of every row. */
-void lfm2_backbone_forward(const struct lfm2_backbone *bb, struct lfm2_cache *cache,
-                           struct lfm2_scratch *s, lfm2_pool *pool, int n, int32_t pos0);
+LFM2_API void lfm2_backbone_forward(const struct lfm2_backbone *bb, struct lfm2_cache *cache,
+                                    struct lfm2_scratch *s, lfm2_pool *pool, int n, int32_t pos0);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* LFM2_BACKBONE_H */

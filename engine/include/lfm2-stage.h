@@ -31,16 +31,16 @@ extern "C" {
 
 /* Sets the calling thread's error message (printf-style). Always returns -1 so callers can
  * write `return lfm2_set_error(...)`. */
-int lfm2_set_error(const char *fmt, ...) LFM2_PRINTF(1, 2);
+LFM2_API int lfm2_set_error(const char *fmt, ...) LFM2_PRINTF(1, 2);
 /* Prepends "prefix: " to the current error message (e.g. the file name). */
-void lfm2_prefix_error(const char *fmt, ...) LFM2_PRINTF(1, 2);
+LFM2_API void lfm2_prefix_error(const char *fmt, ...) LFM2_PRINTF(1, 2);
 
 /* ---- memory ---------------------------------------------------------------------------- */
 
 /* 64-byte aligned allocation (NULL on failure, with an error set); free with
  * lfm2_free_aligned. */
-void *lfm2_alloc_aligned(size_t size);
-void lfm2_free_aligned(void *p);
+LFM2_API void *lfm2_alloc_aligned(size_t size);
+LFM2_API void lfm2_free_aligned(void *p);
 
 /* Overflow-checked size arithmetic: return 0 on overflow. */
 static inline int lfm2_mul_ok(size_t a, size_t b, size_t *out)
@@ -56,10 +56,10 @@ static inline int lfm2_add_ok(size_t a, size_t b, size_t *out)
 
 typedef uint16_t lfm2_fp16;
 
-float lfm2_fp16_to_fp32(lfm2_fp16 h);
-lfm2_fp16 lfm2_fp32_to_fp16(float f);     /* round to nearest even */
-float lfm2_bf16_to_fp32(uint16_t h);
-uint16_t lfm2_fp32_to_bf16(float f);      /* ggml's rounding (RNE, NaN kept quiet) */
+LFM2_API float lfm2_fp16_to_fp32(lfm2_fp16 h);
+LFM2_API lfm2_fp16 lfm2_fp32_to_fp16(float f);   /* round to nearest even */
+LFM2_API float lfm2_bf16_to_fp32(uint16_t h);
+LFM2_API uint16_t lfm2_fp32_to_bf16(float f);   /* ggml's rounding (RNE, NaN kept quiet) */
 
 #ifdef __cplusplus
 }

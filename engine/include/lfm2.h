@@ -22,6 +22,15 @@
 extern "C" {
 #endif
 
+/* Marks what liblfm2 exports. The library is built with -fvisibility=hidden, so a function
+ * without it stays inside the library (a test checks `nm -D liblfm2.so` against the
+ * LFM2_API declarations of the headers in engine/include/). */
+#if defined(__GNUC__)
+#define LFM2_API __attribute__((visibility("default")))
+#else
+#define LFM2_API
+#endif
+
 typedef int32_t lfm2_token;
 
 typedef struct lfm2_model lfm2_model;
@@ -32,11 +41,11 @@ typedef struct lfm2_gguf lfm2_gguf;
 /* ---- errors and logging ------------------------------------------------------------- */
 
 /* The last error of the calling thread ("" if none). */
-const char *lfm2_last_error(void);
-void lfm2_clear_error(void);
+LFM2_API const char *lfm2_last_error(void);
+LFM2_API void lfm2_clear_error(void);
 
 /* Engine version string, e.g. "0.1.0". */
-const char *lfm2_version(void);
+LFM2_API const char *lfm2_version(void);
 
 /* ---- model ---------------------------------------------------------------------------- */
 
@@ -45,11 +54,11 @@ struct lfm2_model_params {
     bool verbose;    /* print load information to stderr */
 };
 
-struct lfm2_model_params lfm2_model_default_params(void);
+LFM2_API struct lfm2_model_params lfm2_model_default_params(void);
 
 /* Load an `lfm2` or `lfm2moe` GGUF. Every size and offset is checked against the file. */
-lfm2_model *lfm2_model_load(const char *path, struct lfm2_model_params params);
-void lfm2_model_free(lfm2_model *model);
+LFM2_API lfm2_model *lfm2_model_load(const char *path, struct lfm2_model_params params);
+LFM2_API void lfm2_model_free(lfm2_model *model);
 
 enum lfm2_layer_kind { LFM2_LAYER_CONV = 0, LFM2_LAYER_ATTENTION = 1 };
 
@@ -77,50 +86,50 @@ struct lfm2_hparams {
     float expert_weights_scale;
 };
 
-const struct lfm2_hparams *lfm2_model_hparams(const lfm2_model *model);
-enum lfm2_layer_kind lfm2_model_layer_kind(const lfm2_model *model, int il);
-int lfm2_model_n_head_kv(const lfm2_model *model, int il);
-const char *lfm2_model_path(const lfm2_model *model);
+LFM2_API const struct lfm2_hparams *lfm2_model_hparams(const lfm2_model *model);
+LFM2_API enum lfm2_layer_kind lfm2_model_layer_kind(const lfm2_model *model, int il);
+LFM2_API int lfm2_model_n_head_kv(const lfm2_model *model, int il);
+LFM2_API const char *lfm2_model_path(const lfm2_model *model);
 /* A short identifier of the model (general.name or the file name, plus arch and n_embd). */
-const char *lfm2_model_id(const lfm2_model *model);
+LFM2_API const char *lfm2_model_id(const lfm2_model *model);
 /* Human description, e.g. "lfm2 16L 1024d Q8_0 (354.5M params)". */
-const char *lfm2_model_desc(const lfm2_model *model);
-uint64_t lfm2_model_n_params(const lfm2_model *model);
-uint64_t lfm2_model_size_bytes(const lfm2_model *model);  /* bytes of tensor data */
+LFM2_API const char *lfm2_model_desc(const lfm2_model *model);
+LFM2_API uint64_t lfm2_model_n_params(const lfm2_model *model);
+LFM2_API uint64_t lfm2_model_size_bytes(const lfm2_model *model); /* bytes of tensor data */
 /* The underlying GGUF (for metadata queries); valid while the model lives. */
-const lfm2_gguf *lfm2_model_gguf(const lfm2_model *model);
+LFM2_API const lfm2_gguf *lfm2_model_gguf(const lfm2_model *model);
 /* tokenizer.chat_template or NULL. */
-const char *lfm2_model_chat_template(const lfm2_model *model);
+LFM2_API const char *lfm2_model_chat_template(const lfm2_model *model);
 
 /* ---- vocabulary and tokenizer ----------------------------------------------------------- */
 
-int lfm2_n_vocab(const lfm2_model *model);
-lfm2_token lfm2_token_bos(const lfm2_model *model);
-lfm2_token lfm2_token_eos(const lfm2_model *model);
-lfm2_token lfm2_token_eot(const lfm2_model *model);   /* end of turn (-1 if none) */
-lfm2_token lfm2_token_pad(const lfm2_model *model);
-bool lfm2_add_bos(const lfm2_model *model);
+LFM2_API int lfm2_n_vocab(const lfm2_model *model);
+LFM2_API lfm2_token lfm2_token_bos(const lfm2_model *model);
+LFM2_API lfm2_token lfm2_token_eos(const lfm2_model *model);
+LFM2_API lfm2_token lfm2_token_eot(const lfm2_model *model);   /* end of turn (-1 if none) */
+LFM2_API lfm2_token lfm2_token_pad(const lfm2_model *model);
+LFM2_API bool lfm2_add_bos(const lfm2_model *model);
 /* End of generation: eos, eot and the other end-of-turn control tokens. */
-bool lfm2_token_is_eog(const lfm2_model *model, lfm2_token token);
-bool lfm2_token_is_control(const lfm2_model *model, lfm2_token token);
+LFM2_API bool lfm2_token_is_eog(const lfm2_model *model, lfm2_token token);
+LFM2_API bool lfm2_token_is_control(const lfm2_model *model, lfm2_token token);
 /* The vocabulary entry text (byte-level spelling), or NULL for an invalid id. */
-const char *lfm2_token_text(const lfm2_model *model, lfm2_token token);
+LFM2_API const char *lfm2_token_text(const lfm2_model *model, lfm2_token token);
 /* Id of the vocabulary entry whose text is exactly `text` (e.g. "<|image_start|>"), or -1. */
-lfm2_token lfm2_token_lookup(const lfm2_model *model, const char *text);
+LFM2_API lfm2_token lfm2_token_lookup(const lfm2_model *model, const char *text);
 
 /* Byte-level BPE with the file's pre-tokenizer (as llama_tokenize). text_len < 0: the text is
  * NUL-terminated. add_bos works like llama.cpp's add_special: BOS is added only when the
  * vocabulary's add_bos is set (and EOS when its add_eos is set). parse_special: text of control
  * tokens becomes their ids. Returns the count; if n_max is too small the first n_max ids are
  * written and -(count needed) is returned. INT32_MIN on error (see lfm2_last_error). */
-int32_t lfm2_tokenize(const lfm2_model *model, const char *text, int32_t text_len,
-                      lfm2_token *tokens, int32_t n_max, bool add_bos, bool parse_special);
+LFM2_API int32_t lfm2_tokenize(const lfm2_model *model, const char *text, int32_t text_len,
+                               lfm2_token *tokens, int32_t n_max, bool add_bos, bool parse_special);
 
 /* The bytes of one token (raw, may be a partial UTF-8 sequence). Control tokens give their
  * text when `special` is true, else nothing. Returns the length (0 for an invalid id), or
  * -(length needed). */
-int32_t lfm2_token_to_piece(const lfm2_model *model, lfm2_token token, char *buf,
-                            int32_t len, bool special);
+LFM2_API int32_t lfm2_token_to_piece(const lfm2_model *model, lfm2_token token, char *buf,
+                                     int32_t len, bool special);
 
 /* Streaming detokenizer: feeds tokens, emits only complete UTF-8 characters. */
 struct lfm2_detok {
@@ -128,14 +137,14 @@ struct lfm2_detok {
     int n_pending;
     bool special;       /* render control tokens as text */
 };
-void lfm2_detok_init(struct lfm2_detok *d, bool special);
+LFM2_API void lfm2_detok_init(struct lfm2_detok *d, bool special);
 /* Appends the text completed by `token` to out (NUL-terminated); returns bytes written, or
  * -(capacity needed, including the NUL) with the state unchanged. Invalid byte sequences are
  * replaced by U+FFFD. */
-int32_t lfm2_detok_push(const lfm2_model *model, struct lfm2_detok *d, lfm2_token token,
-                        char *out, int32_t cap);
+LFM2_API int32_t lfm2_detok_push(const lfm2_model *model, struct lfm2_detok *d, lfm2_token token,
+                                 char *out, int32_t cap);
 /* Emits whatever is pending at the end of a stream (as U+FFFD if incomplete). */
-int32_t lfm2_detok_flush(struct lfm2_detok *d, char *out, int32_t cap);
+LFM2_API int32_t lfm2_detok_flush(struct lfm2_detok *d, char *out, int32_t cap);
 
 /* ---- chat layout ------------------------------------------------------------------------ */
 
@@ -149,9 +158,9 @@ struct lfm2_chat_message {
  * turn as "List of tools: <|tool_list_start|>…<|tool_list_end|>"; "tool" turns are wrapped in
  * <|tool_response_start|>…<|tool_response_end|>. Returns the length (excluding NUL); if it is
  * >= len the output was truncated and the call should be repeated with a larger buffer. */
-int32_t lfm2_chat_apply(const struct lfm2_chat_message *msgs, size_t n_msgs,
-                        const char *tools_json, bool add_generation_prompt,
-                        char *buf, int32_t len);
+LFM2_API int32_t lfm2_chat_apply(const struct lfm2_chat_message *msgs, size_t n_msgs,
+                                 const char *tools_json, bool add_generation_prompt, char *buf,
+                                 int32_t len);
 
 /* ---- context ---------------------------------------------------------------------------- */
 
@@ -162,13 +171,13 @@ struct lfm2_context_params {
     bool embeddings;  /* keep the final-norm hidden state of every output row */
 };
 
-struct lfm2_context_params lfm2_context_default_params(void);
+LFM2_API struct lfm2_context_params lfm2_context_default_params(void);
 
-lfm2_context *lfm2_context_new(const lfm2_model *model, struct lfm2_context_params params);
-void lfm2_context_free(lfm2_context *ctx);
-const lfm2_model *lfm2_context_model(const lfm2_context *ctx);
-int lfm2_n_ctx(const lfm2_context *ctx);
-int lfm2_n_threads(const lfm2_context *ctx);
+LFM2_API lfm2_context *lfm2_context_new(const lfm2_model *model, struct lfm2_context_params params);
+LFM2_API void lfm2_context_free(lfm2_context *ctx);
+LFM2_API const lfm2_model *lfm2_context_model(const lfm2_context *ctx);
+LFM2_API int lfm2_n_ctx(const lfm2_context *ctx);
+LFM2_API int lfm2_n_threads(const lfm2_context *ctx);
 
 /* One step of input: token ids, or embedding rows injected by an encoder (image or audio
  * embeddings in the text model's n_embd). Rows are appended at position lfm2_n_past(). */
@@ -179,41 +188,41 @@ struct lfm2_batch {
     bool logits_all;          /* logits (and embeddings) for every row; else the last row only */
 };
 
-struct lfm2_batch lfm2_batch_tokens(const lfm2_token *tokens, int32_t n);
-struct lfm2_batch lfm2_batch_embd(const float *embd, int32_t n);
+LFM2_API struct lfm2_batch lfm2_batch_tokens(const lfm2_token *tokens, int32_t n);
+LFM2_API struct lfm2_batch lfm2_batch_embd(const float *embd, int32_t n);
 
 /* Runs the backbone over the batch (prefill if n_tokens > 1). Returns 0, or a negative
  * value if the batch does not fit the context or is invalid. */
-int lfm2_decode(lfm2_context *ctx, struct lfm2_batch batch);
+LFM2_API int lfm2_decode(lfm2_context *ctx, struct lfm2_batch batch);
 
 /* Logits of output row i (i = 0 … n_outputs-1; -1 = the last one), n_vocab floats. */
-float *lfm2_get_logits(lfm2_context *ctx, int32_t i);
+LFM2_API float *lfm2_get_logits(lfm2_context *ctx, int32_t i);
 /* Final-norm hidden state of output row i (n_embd floats); needs params.embeddings. */
-float *lfm2_get_embeddings(lfm2_context *ctx, int32_t i);
+LFM2_API float *lfm2_get_embeddings(lfm2_context *ctx, int32_t i);
 /* Number of output rows of the last lfm2_decode. */
-int32_t lfm2_n_outputs(const lfm2_context *ctx);
+LFM2_API int32_t lfm2_n_outputs(const lfm2_context *ctx);
 
 /* Positions filled so far. */
-int32_t lfm2_n_past(const lfm2_context *ctx);
+LFM2_API int32_t lfm2_n_past(const lfm2_context *ctx);
 /* Remembers the current position so lfm2_rewind() can return to it, e.g. the end of a system
  * prompt that every request reuses. Attention layers keep every position anyway; the
  * short-convolution layers keep only their state (the last 2 gated inputs), which this
  * snapshots (n_conv_layers × 2 × n_embd floats, 80 KB for LFM2-350M). Up to 8 positions are
  * kept (the oldest is forgotten). Returns 0, or -1 when out of memory. */
-int lfm2_checkpoint(lfm2_context *ctx);
+LFM2_API int lfm2_checkpoint(lfm2_context *ctx);
 /* Forgets everything after position n_past: allowed for the current position, 0 (clears) and
  * checkpointed positions; anything else fails with an error. Checkpoints past n_past are
  * dropped. */
-int lfm2_rewind(lfm2_context *ctx, int32_t n_past);
+LFM2_API int lfm2_rewind(lfm2_context *ctx, int32_t n_past);
 
 /* Serialize the cache state (K/V of positions 0 … n_past-1 and the convolution state) to
  * restore it later in this or another context of the same model. Loading clears checkpoints. */
-size_t lfm2_state_size(const lfm2_context *ctx);
-size_t lfm2_state_save(const lfm2_context *ctx, void *dst, size_t size);
-int lfm2_state_load(lfm2_context *ctx, const void *src, size_t size);
+LFM2_API size_t lfm2_state_size(const lfm2_context *ctx);
+LFM2_API size_t lfm2_state_save(const lfm2_context *ctx, void *dst, size_t size);
+LFM2_API int lfm2_state_load(lfm2_context *ctx, const void *src, size_t size);
 
 /* Per-call timings of the last lfm2_decode, milliseconds. */
-double lfm2_last_decode_ms(const lfm2_context *ctx);
+LFM2_API double lfm2_last_decode_ms(const lfm2_context *ctx);
 
 /* ---- sampling ----------------------------------------------------------------------------- */
 
@@ -227,14 +236,14 @@ struct lfm2_sampler_params {
     uint64_t seed;
 };
 
-struct lfm2_sampler_params lfm2_sampler_default_params(void);
-lfm2_sampler *lfm2_sampler_new(const lfm2_model *model, struct lfm2_sampler_params params);
-void lfm2_sampler_free(lfm2_sampler *s);
+LFM2_API struct lfm2_sampler_params lfm2_sampler_default_params(void);
+LFM2_API lfm2_sampler *lfm2_sampler_new(const lfm2_model *model, struct lfm2_sampler_params params);
+LFM2_API void lfm2_sampler_free(lfm2_sampler *s);
 /* Picks the next token from n_vocab logits (not modified). */
-lfm2_token lfm2_sampler_sample(lfm2_sampler *s, const float *logits);
+LFM2_API lfm2_token lfm2_sampler_sample(lfm2_sampler *s, const float *logits);
 /* Records a token in the history used by the repetition penalty. */
-void lfm2_sampler_accept(lfm2_sampler *s, lfm2_token token);
-void lfm2_sampler_reset(lfm2_sampler *s);
+LFM2_API void lfm2_sampler_accept(lfm2_sampler *s, lfm2_token token);
+LFM2_API void lfm2_sampler_reset(lfm2_sampler *s);
 
 /* ---- CPU kernels ------------------------------------------------------------------------- */
 
@@ -247,11 +256,11 @@ enum lfm2_cpu_path {
 
 /* Force a kernel path (tests cover every path). Also set by the environment variable
  * LFM2_CPU_PATH=scalar|avx2|avx512. Returns false if the CPU cannot run it. */
-bool lfm2_set_cpu_path(enum lfm2_cpu_path path);
-enum lfm2_cpu_path lfm2_get_cpu_path(void);
-const char *lfm2_cpu_path_name(enum lfm2_cpu_path path);
+LFM2_API bool lfm2_set_cpu_path(enum lfm2_cpu_path path);
+LFM2_API enum lfm2_cpu_path lfm2_get_cpu_path(void);
+LFM2_API const char *lfm2_cpu_path_name(enum lfm2_cpu_path path);
 /* e.g. "AVX512 (VNNI, BF16) | AVX2 | FMA | F16C" */
-const char *lfm2_cpu_features(void);
+LFM2_API const char *lfm2_cpu_features(void);
 
 #ifdef __cplusplus
 }
