@@ -590,7 +590,7 @@ const struct lfm2_vocab *lfm2_model_vocab(const lfm2_model *m)
     return m->vocab;
 }
 
-const struct lfm2_hparams *lfm2_model_hparams(const lfm2_model *m)
+const struct lfm2_hparams *lfm2_model_get_hparams(const lfm2_model *m)
 {
     return &m->bb.hp;
 }

@@ -83,7 +83,7 @@ static void seed_rng(lfm2_sampler *s)
 
 lfm2_sampler *lfm2_sampler_new(const lfm2_model *model, struct lfm2_sampler_params params)
 {
-    const int n_vocab = lfm2_model_hparams(model)->n_vocab;
+    const int n_vocab = lfm2_model_get_hparams(model)->n_vocab;
     lfm2_sampler *s = calloc(1, sizeof *s);
     if (!s)
         goto oom;

@@ -1482,7 +1482,7 @@ int32_t lfm2_vocab_detok_push(const struct lfm2_vocab *v, struct lfm2_detok *d, 
 
 #define VOCAB(m) lfm2_model_vocab(m)
 
-int lfm2_n_vocab(const lfm2_model *m) { return m ? lfm2_vocab_n_tokens(VOCAB(m)) : 0; }
+int lfm2_model_n_vocab(const lfm2_model *m) { return m ? lfm2_vocab_n_tokens(VOCAB(m)) : 0; }
 lfm2_token lfm2_token_bos(const lfm2_model *m) { return m ? lfm2_vocab_bos(VOCAB(m)) : -1; }
 lfm2_token lfm2_token_eos(const lfm2_model *m) { return m ? lfm2_vocab_eos(VOCAB(m)) : -1; }
 lfm2_token lfm2_token_eot(const lfm2_model *m) { return m ? lfm2_vocab_eot(VOCAB(m)) : -1; }

@@ -103,14 +103,14 @@ gst_lfm2_gen_new (const lfm2_model * model, const GstLfm2GenParams * params, GEr
     goto fail;
   }
   gen->n_ctx = lfm2_n_ctx (gen->ctx);
-  gen->n_embd = lfm2_model_hparams (model)->n_embd;
+  gen->n_embd = lfm2_model_get_hparams (model)->n_embd;
   gen->tokens = g_new (lfm2_token, gen->n_ctx);
   gen->user = g_string_sized_new (1024);
   gen->text = g_string_sized_new (4096);
   gen->prefix_text = g_string_sized_new (1024);
   gen->piece_cap = 256;
   gen->piece = g_malloc (gen->piece_cap);
-  gen->prefix_logits = g_new0 (gfloat, lfm2_n_vocab (model));
+  gen->prefix_logits = g_new0 (gfloat, lfm2_model_n_vocab (model));
   GST_DEBUG ("context of %d positions, %d threads", gen->n_ctx, lfm2_n_threads (gen->ctx));
   return gen;
 
@@ -298,7 +298,7 @@ prefill_prefix (GstLfm2Gen * gen, GError ** error)
     if (lfm2_checkpoint (gen->ctx) < 0)
       return engine_error (error, "Could not keep the system turn");
     memcpy (gen->prefix_logits, lfm2_get_logits (gen->ctx, -1),
-        sizeof (gfloat) * lfm2_n_vocab (gen->model));
+        sizeof (gfloat) * lfm2_model_n_vocab (gen->model));
   }
   gen->n_cached = n;
   gen->prefix_valid = TRUE;

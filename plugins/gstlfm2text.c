@@ -389,8 +389,8 @@ gst_lfm2_text_start (GstLfm2Text * self)
   }
 
   GST_OBJECT_LOCK (self);
-  self->n_embd = lfm2_model_hparams (model)->n_embd;
-  self->n_vocab = lfm2_n_vocab (model);
+  self->n_embd = lfm2_model_get_hparams (model)->n_embd;
+  self->n_vocab = lfm2_model_n_vocab (model);
   g_free (self->model_id);
   self->model_id = g_strdup (lfm2_model_id (model));
   GST_OBJECT_UNLOCK (self);

@@ -318,7 +318,7 @@ gst_lfm2_vision_enc_encode (GstLfm2VisionEnc * enc, GstBuffer * frame, gfloat * 
 {
   GstLfm2Mmproj *m = gst_lfm2_shared_mmproj (enc->mmproj);
   GstVideoFrame in, rgb;
-  struct lfm2_image img;
+  struct lfm2_vision_image img;
   const gint64 t0 = g_get_monotonic_time ();
   gint rows;
 

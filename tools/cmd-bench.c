@@ -116,7 +116,7 @@ static int bench_model(const char *path, int n_prompt, int n_gen, int n_threads,
         lfm2_model_free(model);
         return cli_fail("bench", "%s", lfm2_last_error());
     }
-    const int n_vocab = lfm2_n_vocab(model);
+    const int n_vocab = lfm2_model_n_vocab(model);
     lfm2_token *tokens = malloc(sizeof *tokens * (size_t)(n_prompt > 0 ? n_prompt : 1));
     uint64_t rng = 0x853c49e6748fea9bull;
     for (int i = 0; i < n_prompt; i++) {

@@ -421,13 +421,13 @@ int cmd_logits(int argc, char **argv)
     struct lfm2_context_params cp = lfm2_context_default_params();
     cp.n_threads = n_threads;
     cp.n_ctx = n > 512 ? n : 512;
-    if (cp.n_ctx > lfm2_model_hparams(m)->n_ctx_train)
-        cp.n_ctx = lfm2_model_hparams(m)->n_ctx_train;
+    if (cp.n_ctx > lfm2_model_get_hparams(m)->n_ctx_train)
+        cp.n_ctx = lfm2_model_get_hparams(m)->n_ctx_train;
     if (!(ctx = lfm2_context_new(m, cp))) {
         cli_fail(C, "%s", lfm2_last_error());
         goto out;
     }
-    const int V = lfm2_n_vocab(m);
+    const int V = lfm2_model_n_vocab(m);
     if (!(f = fopen(out_path, "wb"))) {
         cli_fail(C, "%s: %s", out_path, strerror(errno));
         goto out;
@@ -499,7 +499,7 @@ int cmd_info(int argc, char **argv)
     lfm2_model *m = load_model(C, model_path);
     if (!m)
         return 1;
-    const struct lfm2_hparams *hp = lfm2_model_hparams(m);
+    const struct lfm2_hparams *hp = lfm2_model_get_hparams(m);
     const lfm2_gguf *g = lfm2_model_gguf(m);
 
     printf("file:           %s (%zu bytes, GGUF v%u, alignment %zu)\n", lfm2_model_path(m),
@@ -543,7 +543,7 @@ int cmd_info(int argc, char **argv)
     printf("\n");
 
     char buf[256];
-    printf("vocabulary:     %d tokens", lfm2_n_vocab(m));
+    printf("vocabulary:     %d tokens", lfm2_model_n_vocab(m));
     if (lfm2_gguf_get_str_buf(g, "tokenizer.ggml.model", buf, sizeof buf) > 0)
         printf(", model %s", buf);
     if (lfm2_gguf_get_str_buf(g, "tokenizer.ggml.pre", buf, sizeof buf) > 0)
@@ -552,7 +552,7 @@ int cmd_info(int argc, char **argv)
     printf("special:        bos %d, eos %d, eot %d, pad %d, add_bos %s\n", lfm2_token_bos(m),
            lfm2_token_eos(m), lfm2_token_eot(m), lfm2_token_pad(m), lfm2_add_bos(m) ? "yes" : "no");
     printf("end of gen:    ");
-    for (int t = 0; t < lfm2_n_vocab(m); t++)
+    for (int t = 0; t < lfm2_model_n_vocab(m); t++)
         if (lfm2_token_is_eog(m, t))
             printf(" %d %s", t, lfm2_token_text(m, t));
     printf("\n");

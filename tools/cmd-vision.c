@@ -183,12 +183,12 @@ int cmd_embed_image(int argc, char **argv)
         return cli_fail(C, "need --image FILE and -o OUT");
     }
     if (!vp.verbose)
-        lfm2_image_quiet_ffmpeg_log();
+        lfm2_vision_quiet_ffmpeg_log();
 
     int rc = 1;
     lfm2_vision *v = NULL;
     lfm2_model *text = NULL;
-    struct lfm2_image img = { 0 };
+    struct lfm2_vision_image img = { 0 };
     float *embd = NULL;
     lfm2_token *layout = NULL;
     FILE *f = NULL;
@@ -210,7 +210,7 @@ int cmd_embed_image(int argc, char **argv)
         rc = 0;
         goto out;
     }
-    if (lfm2_image_load(image, &img)) {
+    if (lfm2_vision_image_load(image, &img)) {
         cli_fail(C, "%s", lfm2_last_error());
         goto out;
     }
@@ -283,7 +283,7 @@ out:
         fclose(f);
     free(layout);
     free(embd);
-    lfm2_image_free(&img);
+    lfm2_vision_image_free(&img);
     lfm2_model_free(text);
     lfm2_vision_free(v);
     return rc;
@@ -351,14 +351,14 @@ int cmd_caption(int argc, char **argv)
         return cli_fail(C, "need -m MODEL, --mmproj MMPROJ and --image FILE");
     }
     if (!vp.verbose)
-        lfm2_image_quiet_ffmpeg_log();
+        lfm2_vision_quiet_ffmpeg_log();
 
     int rc = 1;
     lfm2_model *m = NULL;
     lfm2_vision *v = NULL;
     lfm2_context *ctx = NULL;
     lfm2_sampler *smp = NULL;
-    struct lfm2_image img = { 0 };
+    struct lfm2_vision_image img = { 0 };
     float *embd = NULL;
     lfm2_token *seq = NULL;
     const double t_start = lfm2_time_ms();
@@ -370,7 +370,7 @@ int cmd_caption(int argc, char **argv)
         cli_fail(C, "%s", lfm2_last_error());
         goto out;
     }
-    if (lfm2_image_load(image, &img)) {
+    if (lfm2_vision_image_load(image, &img)) {
         cli_fail(C, "%s", lfm2_last_error());
         goto out;
     }
@@ -467,7 +467,7 @@ int cmd_caption(int argc, char **argv)
 out:
     free(seq);
     free(embd);
-    lfm2_image_free(&img);
+    lfm2_vision_image_free(&img);
     lfm2_sampler_free(smp);
     lfm2_context_free(ctx);
     lfm2_vision_free(v);

@@ -193,7 +193,7 @@ int lfm2_vision_decode(lfm2_context *ctx, const lfm2_token *seq, int32_t n, cons
                        int32_t n_rows)
 {
     const lfm2_model *m = lfm2_context_model(ctx);
-    const int n_embd = lfm2_model_hparams(m)->n_embd;
+    const int n_embd = lfm2_model_get_hparams(m)->n_embd;
     int32_t need = 0;
     for (int32_t i = 0; i < n; i++)
         need += seq[i] == LFM2_VISION_EMBD;

@@ -512,7 +512,7 @@ lfm2_pool *lfm2_vision_pool(lfm2_vision *v)
 
 int lfm2_vision_check_text_model(const lfm2_vision *v, const lfm2_model *text)
 {
-    const struct lfm2_hparams *th = lfm2_model_hparams(text);
+    const struct lfm2_hparams *th = lfm2_model_get_hparams(text);
     if (th->n_embd != v->hp.n_embd_out)
         return lfm2_set_error("%s: the projector writes %d-wide embeddings (mm.2.weight) but the "
                               "text model %s has n_embd %d — mmproj and model do not belong "

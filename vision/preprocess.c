@@ -322,8 +322,8 @@ static void copy_rows(const uint8_t *src, size_t src_stride, uint8_t *dst, size_
         memcpy(dst + (size_t)y * dst_stride, src + (size_t)y * src_stride, (size_t)w * 3);
 }
 
-int lfm2_resize_bilinear_mtmd(const uint8_t *src, int sw, int sh, size_t sstride, uint8_t *dst,
-                              int dw, int dh, size_t dstride)
+int lfm2_vision_resize_bilinear_mtmd(const uint8_t *src, int sw, int sh, size_t sstride,
+                                     uint8_t *dst, int dw, int dh, size_t dstride)
 {
     if (sw == dw && sh == dh) {
         copy_rows(src, sstride, dst, dstride, dw, dh);
@@ -457,7 +457,7 @@ static void aa_row_h(const uint8_t *in, uint8_t *out, int dw, int ksize, const i
     }
 }
 
-size_t lfm2_resize_aa_tmp_size(int sw, int sh, int dw, int dh)
+size_t lfm2_vision_resize_aa_tmp_size(int sw, int sh, int dw, int dh)
 {
     const size_t kh = (size_t)aa_ksize(sw, dw), kv = (size_t)aa_ksize(sh, dh);
     size_t n = 0;
@@ -468,8 +468,8 @@ size_t lfm2_resize_aa_tmp_size(int sw, int sh, int dw, int dh)
     return n + 64;
 }
 
-int lfm2_resize_bilinear_aa(const uint8_t *src, int sw, int sh, size_t sstride, uint8_t *dst,
-                            int dw, int dh, size_t dstride, void *tmp)
+int lfm2_vision_resize_bilinear_aa(const uint8_t *src, int sw, int sh, size_t sstride,
+                                   uint8_t *dst, int dw, int dh, size_t dstride, void *tmp)
 {
     if (sw == dw && sh == dh) {
         copy_rows(src, sstride, dst, dstride, dw, dh);
@@ -477,7 +477,7 @@ int lfm2_resize_bilinear_aa(const uint8_t *src, int sw, int sh, size_t sstride, 
     }
     void *owned = NULL;
     if (!tmp) {
-        owned = malloc(lfm2_resize_aa_tmp_size(sw, sh, dw, dh));
+        owned = malloc(lfm2_vision_resize_aa_tmp_size(sw, sh, dw, dh));
         if (!owned)
             return lfm2_set_error("out of memory resizing %d×%d to %d×%d", sw, sh, dw, dh);
         tmp = owned;
@@ -551,20 +551,20 @@ int lfm2_vision_grow(void **buf, size_t *cap, size_t n, size_t *total)
     return 0;
 }
 
-static int resize_into(lfm2_vision *v, const struct lfm2_image *img, uint8_t *dst, int dw,
+static int resize_into(lfm2_vision *v, const struct lfm2_vision_image *img, uint8_t *dst, int dw,
                        int dh, size_t dstride)
 {
     if (v->params.preprocess == LFM2_VISION_PREPROCESS_LLAMACPP)
-        return lfm2_resize_bilinear_mtmd(img->data, img->width, img->height, img->stride, dst,
-                                         dw, dh, dstride);
-    size_t need = lfm2_resize_aa_tmp_size(img->width, img->height, dw, dh);
+        return lfm2_vision_resize_bilinear_mtmd(img->data, img->width, img->height, img->stride,
+                                                dst, dw, dh, dstride);
+    size_t need = lfm2_vision_resize_aa_tmp_size(img->width, img->height, dw, dh);
     if (lfm2_vision_grow((void **)&v->rs_tmp, &v->rs_tmp_cap, need, &v->scratch_bytes))
         return -1;
-    return lfm2_resize_bilinear_aa(img->data, img->width, img->height, img->stride, dst, dw, dh,
-                                   dstride, v->rs_tmp);
+    return lfm2_vision_resize_bilinear_aa(img->data, img->width, img->height, img->stride, dst,
+                                          dw, dh, dstride, v->rs_tmp);
 }
 
-static bool plan_matches(const lfm2_vision *v, const struct lfm2_image *img,
+static bool plan_matches(const lfm2_vision *v, const struct lfm2_vision_image *img,
                          const struct lfm2_vision_plan *plan)
 {
     return plan->src_w == img->width && plan->src_h == img->height &&
@@ -574,7 +574,7 @@ static bool plan_matches(const lfm2_vision *v, const struct lfm2_image *img,
 
 /* Fills the tile canvas (i == 0) or the thumbnail (last chunk) and returns a view. Tiles
  * and thumbnails that are the source at its own size are views of the source itself. */
-int lfm2_vision_prepare_chunk(lfm2_vision *v, const struct lfm2_image *img,
+int lfm2_vision_prepare_chunk(lfm2_vision *v, const struct lfm2_vision_image *img,
                               const struct lfm2_vision_plan *plan, int i, const uint8_t **pix,
                               size_t *stride)
 {
@@ -636,7 +636,7 @@ int lfm2_vision_prepare_chunk(lfm2_vision *v, const struct lfm2_image *img,
     return 0;
 }
 
-int lfm2_vision_chunk_pixels(lfm2_vision *v, const struct lfm2_image *img,
+int lfm2_vision_chunk_pixels(lfm2_vision *v, const struct lfm2_vision_image *img,
                              const struct lfm2_vision_plan *plan, int i, uint8_t *out)
 {
     int w, h;

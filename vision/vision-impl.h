@@ -61,7 +61,7 @@ struct lfm2_vision {
 /* preprocess.c: the pixels of chunk i of `plan` as (ptr, stride) — a view into the
  * context's canvas or thumbnail buffer, valid until the next call. Prepares the canvas
  * (resize, letterbox) when i == 0 or the canvas is stale. */
-int lfm2_vision_prepare_chunk(lfm2_vision *v, const struct lfm2_image *img,
+int lfm2_vision_prepare_chunk(lfm2_vision *v, const struct lfm2_vision_image *img,
                               const struct lfm2_vision_plan *plan, int i,
                               const uint8_t **pix, size_t *stride);
 

@@ -86,7 +86,7 @@ struct lfm2_hparams {
     float expert_weights_scale;
 };
 
-LFM2_API const struct lfm2_hparams *lfm2_model_hparams(const lfm2_model *model);
+LFM2_API const struct lfm2_hparams *lfm2_model_get_hparams(const lfm2_model *model);
 LFM2_API enum lfm2_layer_kind lfm2_model_layer_kind(const lfm2_model *model, int il);
 LFM2_API int lfm2_model_n_head_kv(const lfm2_model *model, int il);
 LFM2_API const char *lfm2_model_path(const lfm2_model *model);
@@ -103,7 +103,7 @@ LFM2_API const char *lfm2_model_chat_template(const lfm2_model *model);
 
 /* ---- vocabulary and tokenizer ----------------------------------------------------------- */
 
-LFM2_API int lfm2_n_vocab(const lfm2_model *model);
+LFM2_API int lfm2_model_n_vocab(const lfm2_model *model);
 LFM2_API lfm2_token lfm2_token_bos(const lfm2_model *model);
 LFM2_API lfm2_token lfm2_token_eos(const lfm2_model *model);
 LFM2_API lfm2_token lfm2_token_eot(const lfm2_model *model);   /* end of turn (-1 if none) */

@@ -32,7 +32,7 @@ int main(void)
         fprintf(stderr, "%s\n", lfm2_last_error());
         return 1;
     }
-    const int V = lfm2_n_vocab(m);
+    const int V = lfm2_model_n_vocab(m);
     float *lg = malloc((size_t)V * sizeof(float));
     /* logits: token i has log-weight -i/50, token 77 is the best by a margin */
     for (int i = 0; i < V; i++)

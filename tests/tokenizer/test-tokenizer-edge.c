@@ -807,14 +807,15 @@ static void check_model_api(void)
     if (!m)
         return;
     const struct lfm2_vocab *v = lfm2_model_vocab(m);
-    CHECK(v && lfm2_n_vocab(m) == lfm2_vocab_n_tokens(v), "n_vocab");
+    CHECK(v && lfm2_model_n_vocab(m) == lfm2_vocab_n_tokens(v), "n_vocab");
     CHECK(lfm2_token_bos(m) == lfm2_vocab_bos(v) && lfm2_token_eos(m) == lfm2_vocab_eos(v) &&
           lfm2_token_eot(m) == lfm2_vocab_eot(v) && lfm2_token_pad(m) == lfm2_vocab_pad(v) &&
           lfm2_add_bos(m) == lfm2_vocab_add_bos(v), "special ids");
     const lfm2_token im_end = lfm2_token_lookup(m, "<|im_end|>");
     CHECK(im_end >= 0 && strcmp(lfm2_token_text(m, im_end), "<|im_end|>") == 0, "lookup / text");
     CHECK(lfm2_token_is_eog(m, im_end) && lfm2_token_is_control(m, im_end), "eog / control");
-    CHECK(lfm2_token_text(m, -1) == NULL && lfm2_token_text(m, lfm2_n_vocab(m)) == NULL, "bad ids");
+    CHECK(lfm2_token_text(m, -1) == NULL && lfm2_token_text(m, lfm2_model_n_vocab(m)) == NULL,
+          "bad ids");
     CHECK(lfm2_token_lookup(m, "no such token") == -1, "lookup miss");
     const char *text = "<|im_start|>user\nHello, wörld!<|im_end|>\n";
     lfm2_token a[64], b[64];

@@ -203,8 +203,8 @@ static void write_file(const char *path, const void *data, size_t n)
 
 static void expect_image_error(const char *path)
 {
-    struct lfm2_image img;
-    CHECK(lfm2_image_load(path, &img) < 0, "%s decoded", path);
+    struct lfm2_vision_image img;
+    CHECK(lfm2_vision_image_load(path, &img) < 0, "%s decoded", path);
     CHECK(img.data == NULL, "data left behind");
     const char *e = lfm2_last_error();
     CHECK(strstr(e, path) != NULL, "error '%s' does not name the file", e);
@@ -252,7 +252,7 @@ static void test_image_errors(void)
 
 /* ---- extremes that must work --------------------------------------------------------------- */
 
-static void encode_ok(lfm2_vision *v, const struct lfm2_image *img, int expect_tokens,
+static void encode_ok(lfm2_vision *v, const struct lfm2_vision_image *img, int expect_tokens,
                       const char *what)
 {
     struct lfm2_vision_plan pl;
@@ -290,7 +290,7 @@ static void test_extremes(void)
 
         /* 1×1: upscaled to 256×256, 64 tokens */
         const uint8_t px[3] = { 200, 100, 50 };
-        struct lfm2_image one = { 1, 1, 3, px };
+        struct lfm2_vision_image one = { 1, 1, 3, px };
         encode_ok(v, &one, 64, "1×1");
 
         /* a plan for another size is refused */
@@ -311,7 +311,7 @@ static void test_extremes(void)
                 p[1] = (uint8_t)(y * 255 / (H - 1));
                 p[2] = (uint8_t)((((x / 97) + (y / 61)) & 1) * 255);
             }
-        struct lfm2_image img8k = { W, H, (size_t)W * 3, big };
+        struct lfm2_vision_image img8k = { W, H, (size_t)W * 3, big };
         encode_ok(v, &img8k, 2300, "7680×4320");
         const struct lfm2_vision_hparams *hp = lfm2_vision_get_hparams(v);
         const size_t rows = 1024, D = hp->n_embd, F = hp->n_ff, K = 3 * 16 * 16;

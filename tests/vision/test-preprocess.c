@@ -215,7 +215,7 @@ static void test_bilinear_mtmd(void)
     /* 2×2 → 3×3 corner-aligned: corners are the source, the rest lerps, truncated */
     const uint8_t src[12] = { 0, 10, 200, 255, 11, 100, 255, 13, 50, 0, 15, 0 };
     uint8_t dst[27];
-    lfm2_resize_bilinear_mtmd(src, 2, 2, 6, dst, 3, 3, 9);
+    lfm2_vision_resize_bilinear_mtmd(src, 2, 2, 6, dst, 3, 3, 9);
     CHECK(dst[0] == 0 && dst[6] == 255 && dst[18] == 255 && dst[24] == 0, "corners");
     CHECK(dst[3] == 127, "top middle %d (127.5 truncated)", dst[3]);
     CHECK(dst[12] == 127, "centre R %d", dst[12]);
@@ -225,7 +225,7 @@ static void test_bilinear_mtmd(void)
     /* a 1-pixel side is replicated (mtmd would assert) */
     const uint8_t one[3] = { 7, 8, 9 };
     uint8_t big[4 * 3 * 3];
-    lfm2_resize_bilinear_mtmd(one, 1, 1, 3, big, 4, 3, 12);
+    lfm2_vision_resize_bilinear_mtmd(one, 1, 1, 3, big, 4, 3, 12);
     bool same = true;
     for (int i = 0; i < 36; i++)
         same &= big[i] == one[i % 3];
@@ -241,7 +241,7 @@ static void test_bilinear_mtmd(void)
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         const int dw = sizes[k][0], dh = sizes[k][1];
         uint8_t *d = malloc(dw * dh * 3);
-        lfm2_resize_bilinear_mtmd(s, sw, sh, sw * 3, d, dw, dh, dw * 3);
+        lfm2_vision_resize_bilinear_mtmd(s, sw, sh, sw * 3, d, dw, dh, dw * 3);
         int maxd = 0, n_off = 0;
         for (int y = 0; y < dh; y++)
             for (int x = 0; x < dw; x++) {
@@ -305,7 +305,7 @@ static void test_bilinear_aa(void)
     const int ramp[8] = { 0, 16, 32, 48, 64, 80, 96, 255 };
     for (int i = 0; i < 8; i++)
         src[3 * i] = src[3 * i + 1] = src[3 * i + 2] = (uint8_t)ramp[i];
-    lfm2_resize_bilinear_aa(src, 8, 1, 24, dst, 4, 1, 12, NULL);
+    lfm2_vision_resize_bilinear_aa(src, 8, 1, 24, dst, 4, 1, 12, NULL);
     /* out0: (0·3 + 16·3 + 32·1)/7 = 11.43 → 11; out1: (0+48+96+48)/8 = 24 (16·1+32·3+48·3+64·1)/8
      * = 40; out2 = 72; out3: (80·1 + 96·3 + 255·3)/7 = 161.9 → 162 */
     CHECK(dst[0] == 11 && dst[3] == 40 && dst[6] == 72 && dst[9] == 162,
@@ -314,7 +314,7 @@ static void test_bilinear_aa(void)
     /* constant stays constant, identity copies */
     uint8_t *s = malloc(97 * 61 * 3), *d = malloc(300 * 300 * 3);
     memset(s, 77, 97 * 61 * 3);
-    lfm2_resize_bilinear_aa(s, 97, 61, 97 * 3, d, 31, 200, 31 * 3, NULL);
+    lfm2_vision_resize_bilinear_aa(s, 97, 61, 97 * 3, d, 31, 200, 31 * 3, NULL);
     bool flat = true;
     for (int i = 0; i < 31 * 200 * 3; i++)
         flat &= d[i] == 77;
@@ -341,7 +341,7 @@ static void test_bilinear_aa(void)
                 mid[i] = floor(mid[i] + 0.5);
         for (int c = 0; c < 3; c++)
             ref_aa_axis(mid + c, sh, dw * 3, fo + c, dh, dw * 3, dw, 3, 3);
-        lfm2_resize_bilinear_aa(s, sw, sh, sw * 3, d, dw, dh, dw * 3, NULL);
+        lfm2_vision_resize_bilinear_aa(s, sw, sh, sw * 3, d, dw, dh, dw * 3, NULL);
         int maxd = 0;
         for (int i = 0; i < dw * dh * 3; i++) {
             const int dd = abs((int)floor(fo[i] + 0.5) - d[i]);
@@ -349,9 +349,9 @@ static void test_bilinear_aa(void)
         }
         CHECK(maxd <= 1, "AA %d×%d → %d×%d: max diff %d", sw, sh, dw, dh, maxd);
         /* caller-provided scratch gives the same pixels */
-        void *tmp = malloc(lfm2_resize_aa_tmp_size(sw, sh, dw, dh));
+        void *tmp = malloc(lfm2_vision_resize_aa_tmp_size(sw, sh, dw, dh));
         uint8_t *d2 = malloc(dw * dh * 3);
-        lfm2_resize_bilinear_aa(s, sw, sh, sw * 3, d2, dw, dh, dw * 3, tmp);
+        lfm2_vision_resize_bilinear_aa(s, sw, sh, sw * 3, d2, dw, dh, dw * 3, tmp);
         CHECK(memcmp(d, d2, dw * dh * 3) == 0, "scratch changes the result");
         free(tmp);
         free(d2);

@@ -109,7 +109,7 @@ int lfm2_vision_check_text_model(const lfm2_vision *v, const lfm2_model *text);
 /* ---- images --------------------------------------------------------------------------- */
 
 /* An interleaved RGB24 picture (a view; the loader below allocates one). */
-struct lfm2_image {
+struct lfm2_vision_image {
     int width, height;
     size_t stride;          /* bytes per row, >= 3 * width */
     const uint8_t *data;
@@ -117,12 +117,12 @@ struct lfm2_image {
 
 /* Decodes an image file (PNG, JPEG, PPM, BMP, WebP … whatever libavformat/libavcodec
  * read) into RGB24. Alpha is dropped, grey is replicated, 16-bit samples keep their high
- * byte, YUV is converted with libswscale. Free with lfm2_image_free. */
-int lfm2_image_load(const char *path, struct lfm2_image *out);
-void lfm2_image_free(struct lfm2_image *img);
+ * byte, YUV is converted with libswscale. Free with lfm2_vision_image_free. */
+int lfm2_vision_image_load(const char *path, struct lfm2_vision_image *out);
+void lfm2_vision_image_free(struct lfm2_vision_image *img);
 /* Silences FFmpeg's own log process-wide (for command-line tools: the error comes back in
  * lfm2_last_error). Programs that use FFmpeg themselves should leave its log alone. */
-void lfm2_image_quiet_ffmpeg_log(void);
+void lfm2_vision_quiet_ffmpeg_log(void);
 
 /* ---- preprocessing plan -------------------------------------------------------------- */
 
@@ -170,18 +170,18 @@ void lfm2_vision_smart_resize(enum lfm2_vision_preprocess mode, int width, int h
  * bilinear_mtmd: llama.cpp mtmd's corner-aligned bilinear, float32 lerps, truncation.
  * bilinear_aa:   PIL/torchvision antialiased bilinear (triangle filter widened by the
  *                scale factor), separable, 22-bit fixed point, horizontal pass first.
- * `tmp` (bilinear_aa only) is scratch of lfm2_resize_aa_tmp_size() bytes or NULL
+ * `tmp` (bilinear_aa only) is scratch of lfm2_vision_resize_aa_tmp_size() bytes or NULL
  * (then it allocates). Return 0 or -1 on allocation failure. */
-int lfm2_resize_bilinear_mtmd(const uint8_t *src, int src_w, int src_h, size_t src_stride,
-                              uint8_t *dst, int dst_w, int dst_h, size_t dst_stride);
-size_t lfm2_resize_aa_tmp_size(int src_w, int src_h, int dst_w, int dst_h);
-int lfm2_resize_bilinear_aa(const uint8_t *src, int src_w, int src_h, size_t src_stride,
-                            uint8_t *dst, int dst_w, int dst_h, size_t dst_stride, void *tmp);
+int lfm2_vision_resize_bilinear_mtmd(const uint8_t *src, int src_w, int src_h, size_t src_stride,
+                                     uint8_t *dst, int dst_w, int dst_h, size_t dst_stride);
+size_t lfm2_vision_resize_aa_tmp_size(int src_w, int src_h, int dst_w, int dst_h);
+int lfm2_vision_resize_bilinear_aa(const uint8_t *src, int src_w, int src_h, size_t src_stride,
+                                   uint8_t *dst, int dst_w, int dst_h, size_t dst_stride, void *tmp);
 
 /* Produces the RGB24 pixels of chunk i as the encoder sees them (before normalization):
  * w×h×3 bytes into out (stride 3·w). For tests and debugging; the encoder does the same
  * internally without the copy. */
-int lfm2_vision_chunk_pixels(lfm2_vision *v, const struct lfm2_image *img,
+int lfm2_vision_chunk_pixels(lfm2_vision *v, const struct lfm2_vision_image *img,
                              const struct lfm2_vision_plan *plan, int i, uint8_t *out);
 
 /* ---- encoding ------------------------------------------------------------------------ */
@@ -189,7 +189,7 @@ int lfm2_vision_chunk_pixels(lfm2_vision *v, const struct lfm2_image *img,
 /* Encodes a picture planned with lfm2_vision_plan_image for the same size: writes
  * plan->n_tokens rows of lfm2_vision_n_embd_out floats to `out` (cap = floats available),
  * tiles row-major then the thumbnail. Returns the number of rows, or -1. */
-int lfm2_vision_encode(lfm2_vision *v, const struct lfm2_image *img,
+int lfm2_vision_encode(lfm2_vision *v, const struct lfm2_vision_image *img,
                        const struct lfm2_vision_plan *plan, float *out, size_t cap);
 
 /* Encodes one already-preprocessed RGB24 image (sides multiples of patch·merge) as one

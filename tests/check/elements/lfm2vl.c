@@ -115,7 +115,7 @@ static gchar *
 ref_caption_full (const guint8 * rgb, gint w, gint h, gsize stride, const gchar * system,
     const gchar * prompt, gint max_tokens)
 {
-  struct lfm2_image img = { w, h, stride, rgb };
+  struct lfm2_vision_image img = { w, h, stride, rgb };
   struct lfm2_vision_plan plan;
   struct lfm2_context_params cp = lfm2_context_default_params ();
   const gint E = lfm2_vision_n_embd_out (get_vision ());

@@ -104,7 +104,7 @@ static gfloat *
 ref_rows (lfm2_vision * v, const guint8 * rgb, gint w, gint h, gsize stride,
     struct lfm2_vision_plan *plan, gint32 ** layout, gint * n_layout)
 {
-  struct lfm2_image img = { w, h, stride, rgb };
+  struct lfm2_vision_image img = { w, h, stride, rgb };
   const gint E = lfm2_vision_n_embd_out (v);
   gfloat *rows;
 
@@ -289,7 +289,7 @@ GST_START_TEST (test_flexible_and_no_model)
     fail_unless_equals_int (cfg.format, GST_LFM2_TENSOR_FORMAT_FLEXIBLE);
     fail_unless_equals_int (cfg.embedding_length, E);
     /* 128-byte NNStreamer headers in front of each tensor */
-    fail_unless (gst_lfm2_embd_view_map (&view, out, &cfg, lfm2_n_vocab (model), NULL));
+    fail_unless (gst_lfm2_embd_view_map (&view, out, &cfg, lfm2_model_n_vocab (model), NULL));
     fail_unless_equals_int (view.n_rows, plan.n_tokens);
     fail_unless_equals_int (view.n_embd, E);
     fail_unless_equals_int (view.n_layout, n_layout);
@@ -360,7 +360,7 @@ GST_START_TEST (test_llamacpp_parity)
   for (guint k = 0; k < G_N_ELEMENTS (names); k++) {
     gchar *ppm = g_strdup_printf ("%s/images/%s.ppm", data_dir, names[k]);
     gchar *ref = g_strdup_printf ("%s/%s/embd.f32", data_dir, names[k]);
-    struct lfm2_image img;
+    struct lfm2_vision_image img;
     gchar *in, *fixture;
     gsize flen;
     GstHarness *h;
@@ -370,7 +370,7 @@ GST_START_TEST (test_llamacpp_parity)
     GstMapInfo m;
     gdouble max_d = 0, sum_d = 0;
 
-    fail_unless (lfm2_image_load (ppm, &img) == 0, "%s", lfm2_last_error ());
+    fail_unless (lfm2_vision_image_load (ppm, &img) == 0, "%s", lfm2_last_error ());
     fail_unless (g_file_get_contents (ref, &fixture, &flen, NULL));
     gst_video_info_set_format (&vi, GST_VIDEO_FORMAT_RGB, img.width, img.height);
     frame = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&vi), NULL);
@@ -399,7 +399,7 @@ GST_START_TEST (test_llamacpp_parity)
     gst_memory_unmap (gst_buffer_peek_memory (out, 0), &m);
     gst_buffer_unref (out);
     gst_harness_teardown (h);
-    lfm2_image_free (&img);
+    lfm2_vision_image_free (&img);
     g_free (fixture);
     g_free (in);
     g_free (ppm);
