@@ -56,7 +56,8 @@ static int run_program(const char *program, int argc, char **argv)
     }
     argv[0] = (char *)program;
     execvp(program, argv);
-    fprintf(stderr, "lfm2 %s: this build has no %s (built without FFmpeg?)\n", argv[1], program);
+    fprintf(stderr, "lfm2 %s: %s not found (a build configured with -Dvision=disabled, or "
+            "without FFmpeg, has none)\n", argv[1], program);
     (void)argc;
     return 1;
 }

@@ -39,6 +39,13 @@
 extern "C" {
 #endif
 
+/* Marks what liblfm2-vision exports (built with -fvisibility=hidden, like liblfm2). */
+#if defined(__GNUC__)
+#define LFM2_VISION_API __attribute__((visibility("default")))
+#else
+#define LFM2_VISION_API
+#endif
+
 typedef struct lfm2_vision lfm2_vision;
 
 enum lfm2_vision_preprocess {
@@ -47,8 +54,8 @@ enum lfm2_vision_preprocess {
 };
 
 /* "official" / "llamacpp" → mode; returns -1 for anything else. */
-int lfm2_vision_preprocess_from_name(const char *name);
-const char *lfm2_vision_preprocess_name(enum lfm2_vision_preprocess mode);
+LFM2_VISION_API int lfm2_vision_preprocess_from_name(const char *name);
+LFM2_VISION_API const char *lfm2_vision_preprocess_name(enum lfm2_vision_preprocess mode);
 
 #define LFM2_VISION_TILE_SIZE 512          /* tiles are 512×512 pixels */
 #define LFM2_VISION_MAX_SIDE 65535         /* largest accepted image side */
@@ -72,7 +79,7 @@ struct lfm2_vision_params {
     bool verbose;                /* print load information to stderr */
 };
 
-struct lfm2_vision_params lfm2_vision_default_params(void);
+LFM2_VISION_API struct lfm2_vision_params lfm2_vision_default_params(void);
 
 /* Hyperparameters read from the mmproj file. */
 struct lfm2_vision_hparams {
@@ -92,19 +99,20 @@ struct lfm2_vision_hparams {
     int image_size;       /* clip.vision.image_size (informational) */
 };
 
-lfm2_vision *lfm2_vision_load(const char *mmproj_path, struct lfm2_vision_params params);
-void lfm2_vision_free(lfm2_vision *v);
+LFM2_VISION_API lfm2_vision *lfm2_vision_load(const char *mmproj_path,
+                                              struct lfm2_vision_params params);
+LFM2_VISION_API void lfm2_vision_free(lfm2_vision *v);
 
-const struct lfm2_vision_hparams *lfm2_vision_get_hparams(const lfm2_vision *v);
-const struct lfm2_vision_params *lfm2_vision_get_params(const lfm2_vision *v);
-int lfm2_vision_n_embd_out(const lfm2_vision *v);
-const char *lfm2_vision_path(const lfm2_vision *v);
+LFM2_VISION_API const struct lfm2_vision_hparams *lfm2_vision_get_hparams(const lfm2_vision *v);
+LFM2_VISION_API const struct lfm2_vision_params *lfm2_vision_get_params(const lfm2_vision *v);
+LFM2_VISION_API int lfm2_vision_n_embd_out(const lfm2_vision *v);
+LFM2_VISION_API const char *lfm2_vision_path(const lfm2_vision *v);
 /* e.g. "lfm2 mmproj: SigLIP2 12L 768d 12h, patch 16, merge 2, projector 3072→2560→1024 (F16)" */
-const char *lfm2_vision_desc(const lfm2_vision *v);
-lfm2_pool *lfm2_vision_pool(lfm2_vision *v);
+LFM2_VISION_API const char *lfm2_vision_desc(const lfm2_vision *v);
+LFM2_VISION_API lfm2_pool *lfm2_vision_pool(lfm2_vision *v);
 
 /* Checks that the projector output feeds this text model (mm.2 width == n_embd). */
-int lfm2_vision_check_text_model(const lfm2_vision *v, const lfm2_model *text);
+LFM2_VISION_API int lfm2_vision_check_text_model(const lfm2_vision *v, const lfm2_model *text);
 
 /* ---- images --------------------------------------------------------------------------- */
 
@@ -118,11 +126,11 @@ struct lfm2_vision_image {
 /* Decodes an image file (PNG, JPEG, PPM, BMP, WebP … whatever libavformat/libavcodec
  * read) into RGB24. Alpha is dropped, grey is replicated, 16-bit samples keep their high
  * byte, YUV is converted with libswscale. Free with lfm2_vision_image_free. */
-int lfm2_vision_image_load(const char *path, struct lfm2_vision_image *out);
-void lfm2_vision_image_free(struct lfm2_vision_image *img);
+LFM2_VISION_API int lfm2_vision_image_load(const char *path, struct lfm2_vision_image *out);
+LFM2_VISION_API void lfm2_vision_image_free(struct lfm2_vision_image *img);
 /* Silences FFmpeg's own log process-wide (for command-line tools: the error comes back in
  * lfm2_last_error). Programs that use FFmpeg themselves should leave its log alone. */
-void lfm2_vision_quiet_ffmpeg_log(void);
+LFM2_VISION_API void lfm2_vision_quiet_ffmpeg_log(void);
 
 /* ---- preprocessing plan -------------------------------------------------------------- */
 
@@ -149,22 +157,23 @@ struct lfm2_vision_plan {
 };
 
 /* Plans without a model (patch_size·merge is the alignment, 16·2 for LFM2-VL). */
-int lfm2_vision_make_plan(const struct lfm2_vision_params *params, int patch_size, int merge,
-                          int width, int height, struct lfm2_vision_plan *plan);
+LFM2_VISION_API int lfm2_vision_make_plan(const struct lfm2_vision_params *params, int patch_size,
+                                          int merge, int width, int height,
+                                          struct lfm2_vision_plan *plan);
 /* Plans with this context's parameters and model. */
-int lfm2_vision_plan_image(const lfm2_vision *v, int width, int height,
-                           struct lfm2_vision_plan *plan);
+LFM2_VISION_API int lfm2_vision_plan_image(const lfm2_vision *v, int width, int height,
+                                           struct lfm2_vision_plan *plan);
 
 /* Chunk i of a plan: pixel size, token count, 1-based tile row/column (0,0 = thumbnail or
  * single image). Returns 0, or -1 if i is out of range. */
-int lfm2_vision_plan_chunk(const struct lfm2_vision_plan *plan, int i, int *w, int *h,
-                           int *n_tokens, int *row, int *col);
+LFM2_VISION_API int lfm2_vision_plan_chunk(const struct lfm2_vision_plan *plan, int i, int *w,
+                                           int *h, int *n_tokens, int *row, int *col);
 
 /* The smart resize (both modes' rounding rules): a size whose sides are multiples of
  * `align`, area within [min_px, max_px] where possible, aspect kept. */
-void lfm2_vision_smart_resize(enum lfm2_vision_preprocess mode, int width, int height,
-                              int align, int64_t min_px, int64_t max_px, int *out_w,
-                              int *out_h);
+LFM2_VISION_API void lfm2_vision_smart_resize(enum lfm2_vision_preprocess mode, int width,
+                                              int height, int align, int64_t min_px, int64_t max_px,
+                                              int *out_w, int *out_h);
 
 /* The resamplers (exposed for tests and the elements). Both write dst_w×dst_h RGB24.
  * bilinear_mtmd: llama.cpp mtmd's corner-aligned bilinear, float32 lerps, truncation.
@@ -172,30 +181,33 @@ void lfm2_vision_smart_resize(enum lfm2_vision_preprocess mode, int width, int h
  *                scale factor), separable, 22-bit fixed point, horizontal pass first.
  * `tmp` (bilinear_aa only) is scratch of lfm2_vision_resize_aa_tmp_size() bytes or NULL
  * (then it allocates). Return 0 or -1 on allocation failure. */
-int lfm2_vision_resize_bilinear_mtmd(const uint8_t *src, int src_w, int src_h, size_t src_stride,
-                                     uint8_t *dst, int dst_w, int dst_h, size_t dst_stride);
-size_t lfm2_vision_resize_aa_tmp_size(int src_w, int src_h, int dst_w, int dst_h);
-int lfm2_vision_resize_bilinear_aa(const uint8_t *src, int src_w, int src_h, size_t src_stride,
-                                   uint8_t *dst, int dst_w, int dst_h, size_t dst_stride, void *tmp);
+LFM2_VISION_API int lfm2_vision_resize_bilinear_mtmd(const uint8_t *src, int src_w, int src_h,
+                                                     size_t src_stride, uint8_t *dst, int dst_w,
+                                                     int dst_h, size_t dst_stride);
+LFM2_VISION_API size_t lfm2_vision_resize_aa_tmp_size(int src_w, int src_h, int dst_w, int dst_h);
+LFM2_VISION_API int lfm2_vision_resize_bilinear_aa(const uint8_t *src, int src_w, int src_h,
+                                                   size_t src_stride, uint8_t *dst, int dst_w,
+                                                   int dst_h, size_t dst_stride, void *tmp);
 
 /* Produces the RGB24 pixels of chunk i as the encoder sees them (before normalization):
  * w×h×3 bytes into out (stride 3·w). For tests and debugging; the encoder does the same
  * internally without the copy. */
-int lfm2_vision_chunk_pixels(lfm2_vision *v, const struct lfm2_vision_image *img,
-                             const struct lfm2_vision_plan *plan, int i, uint8_t *out);
+LFM2_VISION_API int lfm2_vision_chunk_pixels(lfm2_vision *v, const struct lfm2_vision_image *img,
+                                             const struct lfm2_vision_plan *plan, int i,
+                                             uint8_t *out);
 
 /* ---- encoding ------------------------------------------------------------------------ */
 
 /* Encodes a picture planned with lfm2_vision_plan_image for the same size: writes
  * plan->n_tokens rows of lfm2_vision_n_embd_out floats to `out` (cap = floats available),
  * tiles row-major then the thumbnail. Returns the number of rows, or -1. */
-int lfm2_vision_encode(lfm2_vision *v, const struct lfm2_vision_image *img,
-                       const struct lfm2_vision_plan *plan, float *out, size_t cap);
+LFM2_VISION_API int lfm2_vision_encode(lfm2_vision *v, const struct lfm2_vision_image *img,
+                                       const struct lfm2_vision_plan *plan, float *out, size_t cap);
 
 /* Encodes one already-preprocessed RGB24 image (sides multiples of patch·merge) as one
  * chunk: (w/32)·(h/32) rows. */
-int lfm2_vision_encode_chunk(lfm2_vision *v, const uint8_t *rgb, int w, int h, size_t stride,
-                             float *out, size_t cap);
+LFM2_VISION_API int lfm2_vision_encode_chunk(lfm2_vision *v, const uint8_t *rgb, int w, int h,
+                                             size_t stride, float *out, size_t cap);
 
 /* Time spent in the last lfm2_vision_encode or lfm2_vision_encode_chunk, milliseconds. */
 struct lfm2_vision_timings {
@@ -206,11 +218,11 @@ struct lfm2_vision_timings {
     int n_chunks;
     int n_patches;          /* encoder rows over all chunks */
 };
-struct lfm2_vision_timings lfm2_vision_last_timings(const lfm2_vision *v);
+LFM2_VISION_API struct lfm2_vision_timings lfm2_vision_last_timings(const lfm2_vision *v);
 
 /* Bytes of scratch memory the context holds (grows to the largest chunk/canvas seen;
  * bounded by max_tiles·512² pixels and max_image_tokens, not by the input size). */
-size_t lfm2_vision_scratch_bytes(const lfm2_vision *v);
+LFM2_VISION_API size_t lfm2_vision_scratch_bytes(const lfm2_vision *v);
 
 /* ---- placement in the LFM2 token sequence ------------------------------------------- */
 
@@ -226,28 +238,30 @@ size_t lfm2_vision_scratch_bytes(const lfm2_vision *v);
  * are looked up by their text in the vocabulary (tokenized with special parsing when the
  * vocabulary has no such entry, as mtmd does). Returns the count (plan->n_layout when
  * every marker is one token), -(count needed) if n_max is too small, INT32_MIN on error. */
-int32_t lfm2_vision_layout(const lfm2_model *text, const struct lfm2_vision_plan *plan,
-                           lfm2_token *out, int32_t n_max);
+LFM2_VISION_API int32_t lfm2_vision_layout(const lfm2_model *text,
+                                           const struct lfm2_vision_plan *plan, lfm2_token *out,
+                                           int32_t n_max);
 
 /* Tokenizes `prompt` (BOS added if the model wants it, special tokens parsed), replacing
  * the k-th LFM2_VISION_MARKER by the layout of plans[k]. The number of markers must equal
  * n_plans. Same returns as lfm2_vision_layout. */
-int32_t lfm2_vision_tokenize(const lfm2_model *text, const char *prompt,
-                             const struct lfm2_vision_plan *plans, int n_plans,
-                             lfm2_token *out, int32_t n_max);
+LFM2_VISION_API int32_t lfm2_vision_tokenize(const lfm2_model *text, const char *prompt,
+                                             const struct lfm2_vision_plan *plans, int n_plans,
+                                             lfm2_token *out, int32_t n_max);
 
 /* A user turn "<image> + user_text" in the LFM2 chat layout with the assistant prompt
  * open (system turn first when `system` is not NULL), tokenized as above. */
-int32_t lfm2_vision_chat_prompt(const lfm2_model *text, const char *system,
-                                const char *user_text, const struct lfm2_vision_plan *plan,
-                                lfm2_token *out, int32_t n_max);
+LFM2_VISION_API int32_t lfm2_vision_chat_prompt(const lfm2_model *text, const char *system,
+                                                const char *user_text,
+                                                const struct lfm2_vision_plan *plan,
+                                                lfm2_token *out, int32_t n_max);
 
 /* Feeds a token sequence with LFM2_VISION_EMBD entries to the text model: runs of ids go
  * in as token batches, runs of embedding entries take the next rows of `embd` (n_rows
  * rows of the model's n_embd floats; their count must match the EMBD entries). Logits
  * are those of the last entry. Returns 0 or -1. */
-int lfm2_vision_decode(lfm2_context *ctx, const lfm2_token *seq, int32_t n,
-                       const float *embd, int32_t n_rows);
+LFM2_VISION_API int lfm2_vision_decode(lfm2_context *ctx, const lfm2_token *seq, int32_t n,
+                                       const float *embd, int32_t n_rows);
 
 #ifdef __cplusplus
 }
