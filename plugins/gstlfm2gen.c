@@ -197,14 +197,13 @@ render_chat (GString * out, const struct lfm2_chat_message *msgs, gsize n_msgs,
     gint32 cap = (gint32) MIN (out->allocated_len, (gsize) G_MAXINT32);
     gint32 n = lfm2_chat_apply (msgs, n_msgs, NULL, add_generation_prompt, out->str, cap);
 
-    if (n < 0)
+    if (n == G_MININT32)
       return engine_error (error, "Could not render the chat prompt");
-    if (n < cap) {
+    if (n >= 0) {
       out->len = (gsize) n;
-      out->str[n] = '\0';
       return TRUE;
     }
-    g_string_set_size (out, (gsize) n + 1);     /* grows allocated_len past n */
+    g_string_set_size (out, (gsize) - n);       /* -n bytes with the NUL: allocated_len >= -n */
   }
 }
 
@@ -525,12 +524,14 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
     generated++;
 
     n = lfm2_detok_push (gen->model, &dt, tok, gen->piece, gen->piece_cap);
-    if (n < 0) {
+    if (n < 0 && n != G_MININT32) {
       /* A longer token than any before: grow once, the detokenizer kept its state. */
       gen->piece_cap = -n + 64;
       gen->piece = g_realloc (gen->piece, gen->piece_cap);
       n = lfm2_detok_push (gen->model, &dt, tok, gen->piece, gen->piece_cap);
     }
+    if (n == G_MININT32)
+      return engine_error (error, "Could not detokenize");
     n = drop_nul (gen->piece, n);
     if (n > 0) {
       if (out)

@@ -188,12 +188,12 @@ int cmd_generate(int argc, char **argv)
         if (system)
             msgs[n++] = (struct lfm2_chat_message){ "system", system };
         msgs[n++] = (struct lfm2_chat_message){ "user", prompt };
-        int32_t need = lfm2_chat_apply(msgs, n, NULL, true, NULL, 0);
-        if (need < 0 || !(rendered = malloc((size_t)need + 1))) {
+        const int32_t need = lfm2_chat_apply(msgs, n, NULL, true, NULL, 0);   /* -(capacity) */
+        if (need == INT32_MIN || !(rendered = malloc((size_t)-need))) {
             cli_fail(C, "cannot render the chat prompt");
             goto out;
         }
-        lfm2_chat_apply(msgs, n, NULL, true, rendered, need + 1);
+        lfm2_chat_apply(msgs, n, NULL, true, rendered, -need);
         text = rendered;
     }
     int32_t n_prompt = 0;

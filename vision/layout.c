@@ -174,15 +174,15 @@ int32_t lfm2_vision_chat_prompt(const lfm2_model *text, const char *system,
     if (system)
         msgs[n_msgs++] = (struct lfm2_chat_message){ "system", system };
     msgs[n_msgs++] = (struct lfm2_chat_message){ "user", content };
-    char probe[1];
-    int32_t len = lfm2_chat_apply(msgs, n_msgs, NULL, true, probe, (int32_t)sizeof probe);
-    char *buf = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    const int32_t need = lfm2_chat_apply(msgs, n_msgs, NULL, true, NULL, 0);   /* -(capacity) */
+    char *buf = need != INT32_MIN ? malloc((size_t)-need) : NULL;
     if (!buf) {
         free(content);
-        return lfm2_set_error(len < 0 ? "cannot render the chat prompt" : "out of memory"),
-               INT32_MIN;
+        if (need != INT32_MIN)
+            lfm2_set_error("out of memory");
+        return INT32_MIN;
     }
-    lfm2_chat_apply(msgs, n_msgs, NULL, true, buf, len + 1);
+    lfm2_chat_apply(msgs, n_msgs, NULL, true, buf, -need);
     free(content);
     const int32_t r = lfm2_vision_tokenize(text, buf, plan, 1, out, n_max);
     free(buf);

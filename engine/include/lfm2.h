@@ -5,11 +5,25 @@
  *   - any number of contexts per model, each with its own caches and thread pool,
  *   - parameter structs obtained from *_default_params() and then edited.
  *
+ * Names: lfm2_model_* read a loaded model (lfm2_model_n_vocab, lfm2_model_get_hparams),
+ * lfm2_token_* one vocabulary entry; functions of a context have no object prefix
+ * (lfm2_decode, lfm2_n_ctx), as llama.cpp's do. Stage libraries prefix theirs the same way
+ * (lfm2_vision_*).
+ *
  * Errors: functions that fail return NULL or a negative value and leave a message
  * in lfm2_last_error() (per thread), naming the file, the key or tensor, and the reason.
  *
+ * Output buffers (lfm2_tokenize, lfm2_token_to_piece, lfm2_detok_push, lfm2_detok_flush,
+ * lfm2_chat_apply, and the stage libraries' functions that fill arrays): the caller passes the
+ * array and its capacity; the return value is the number of elements written (tokens, or bytes
+ * not counting the terminating NUL where there is one). When the array is too small the return
+ * value is -(capacity needed), the size to pass for the call to succeed, NUL included — grow to
+ * -n and call again, as with llama_tokenize and llama_token_to_piece. The array then holds no
+ * usable result and a detokenizer's state is unchanged. INT32_MIN is an error (lfm2_last_error).
+ *
  * No GStreamer and no FFmpeg dependency. Building blocks for other stages (vision and
- * audio encoders, small transformers) are in lfm2-ops.h and lfm2-gguf.h.
+ * audio encoders, small transformers) are in lfm2-ops.h and lfm2-gguf.h, and the stage API
+ * (errors, aligned memory, half precision, the backbone) in lfm2-stage.h and backbone.h.
  */
 #ifndef LFM2_H
 #define LFM2_H
@@ -120,14 +134,13 @@ LFM2_API lfm2_token lfm2_token_lookup(const lfm2_model *model, const char *text)
 /* Byte-level BPE with the file's pre-tokenizer (as llama_tokenize). text_len < 0: the text is
  * NUL-terminated. add_bos works like llama.cpp's add_special: BOS is added only when the
  * vocabulary's add_bos is set (and EOS when its add_eos is set). parse_special: text of control
- * tokens becomes their ids. Returns the count; if n_max is too small the first n_max ids are
- * written and -(count needed) is returned. INT32_MIN on error (see lfm2_last_error). */
+ * tokens becomes their ids. Returns the number of ids (output buffers: see the top). */
 LFM2_API int32_t lfm2_tokenize(const lfm2_model *model, const char *text, int32_t text_len,
                                lfm2_token *tokens, int32_t n_max, bool add_bos, bool parse_special);
 
 /* The bytes of one token (raw, may be a partial UTF-8 sequence). Control tokens give their
- * text when `special` is true, else nothing. Returns the length (0 for an invalid id), or
- * -(length needed). */
+ * text when `special` is true, else nothing. Not NUL-terminated. Returns the length (0 for an
+ * invalid id; output buffers: see the top). */
 LFM2_API int32_t lfm2_token_to_piece(const lfm2_model *model, lfm2_token token, char *buf,
                                      int32_t len, bool special);
 
@@ -138,12 +151,11 @@ struct lfm2_detok {
     bool special;       /* render control tokens as text */
 };
 LFM2_API void lfm2_detok_init(struct lfm2_detok *d, bool special);
-/* Appends the text completed by `token` to out (NUL-terminated); returns bytes written, or
- * -(capacity needed, including the NUL) with the state unchanged. Invalid byte sequences are
- * replaced by U+FFFD. */
+/* Writes the text completed by `token` to out, NUL-terminated, and returns its length (output
+ * buffers: see the top). Invalid byte sequences are replaced by U+FFFD. */
 LFM2_API int32_t lfm2_detok_push(const lfm2_model *model, struct lfm2_detok *d, lfm2_token token,
                                  char *out, int32_t cap);
-/* Emits whatever is pending at the end of a stream (as U+FFFD if incomplete). */
+/* Writes whatever is pending at the end of a stream (U+FFFD if incomplete), as detok_push. */
 LFM2_API int32_t lfm2_detok_flush(struct lfm2_detok *d, char *out, int32_t cap);
 
 /* ---- chat layout ------------------------------------------------------------------------ */
@@ -156,8 +168,8 @@ struct lfm2_chat_message {
 /* Render the LFM2 ChatML layout (the same text llama_chat_apply_template produces, without
  * BOS — tokenize with add_bos). `tools_json` (a JSON array or NULL) is appended to the system
  * turn as "List of tools: <|tool_list_start|>…<|tool_list_end|>"; "tool" turns are wrapped in
- * <|tool_response_start|>…<|tool_response_end|>. Returns the length (excluding NUL); if it is
- * >= len the output was truncated and the call should be repeated with a larger buffer. */
+ * <|tool_response_start|>…<|tool_response_end|>. Writes the text NUL-terminated and returns its
+ * length (output buffers: see the top; buf may be NULL with len 0 to ask for the size). */
 LFM2_API int32_t lfm2_chat_apply(const struct lfm2_chat_message *msgs, size_t n_msgs,
                                  const char *tools_json, bool add_generation_prompt, char *buf,
                                  int32_t len);
