@@ -1,9 +1,22 @@
-/* lfm2-stage.h — what a stage library built on the engine (vision/, audio/, and tools that
- * write model files) may use besides lfm2.h, lfm2-gguf.h and lfm2-ops.h: error reporting in
- * the engine's per-thread error slot, aligned allocation, overflow-checked sizes and the
- * half-precision conversions (round to nearest even, like F16C and ggml).
+/* lfm2-stage.h — the stage API: what a library built on the engine (vision/, audio/, and
+ * tools that write model files) needs beyond an application's view of it.
  *
- * Stage code includes this header, never the engine's internal ones.
+ * A stage (an image or audio encoder, a speech decoder) reads its own GGUF, runs its own
+ * network on the engine's kernels and hands embedding rows to a text context. It uses:
+ *   lfm2.h        models, contexts, lfm2_decode of embedding batches, tokenizer, chat layout
+ *   lfm2-gguf.h   the checked GGUF reader (its tensors and metadata), writer, lfm2_quantize
+ *   lfm2-ops.h    the thread pool, quantized matrix products (weights prepared at load),
+ *                 norms, RoPE, attention, activations — the kernels, dispatched per CPU
+ *   backbone.h    an LFM2 hybrid stack from any key/tensor prefix, with its own caches
+ *   this header   errors in the engine's per-thread slot (so lfm2_last_error() reports a
+ *                 stage's failures like the engine's), 64-byte aligned allocation,
+ *                 overflow-checked sizes and the half-precision conversions (round to
+ *                 nearest even, like F16C and ggml)
+ *
+ * These five headers in engine/include/ are the engine's whole boundary: everything else in
+ * liblfm2 is hidden (tests/boundary checks its exports), and engine/internal.h, quants.h,
+ * vocab.h, unicode.h and kernels/kernels.h are not on a stage's include path. When a stage
+ * needs something more, it becomes an LFM2_API function in one of these headers.
  */
 #ifndef LFM2_STAGE_H
 #define LFM2_STAGE_H
