@@ -8,7 +8,7 @@
 
 #include "gstlfm2gen.h"
 #include "gstlfm2model.h"
-#include "gstlfm2vlenc.h"
+#include "gstlfm2vision.h"
 
 G_BEGIN_DECLS
 
