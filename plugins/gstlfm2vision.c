@@ -54,28 +54,61 @@ gst_lfm2_vision_settings_init (GstLfm2VisionSettings * s)
   s->preprocess = GST_LFM2_VISION_DEFAULT_PREPROCESS;
 }
 
+/* The doc comments name lfm2vlenc; lfm2vl has the same properties (its n-threads is the
+ * base class's, for encoder and decoder). */
 void
-gst_lfm2_vision_install_properties (GObjectClass * gobject_class, guint first)
+gst_lfm2_vision_install_properties (GObjectClass * gobject_class, guint first,
+    gboolean with_n_threads)
 {
   const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
 
-  g_object_class_install_property (gobject_class, first,
-      g_param_spec_int ("n-threads", "Threads",
-          "Worker threads of the image encoder (0 = one per core)", 0, 1024,
-          GST_LFM2_VISION_DEFAULT_N_THREADS, rw));
+  /**
+   * GstLfm2VlEnc:n-threads:
+   *
+   * Worker threads of the image encoder; 0 uses one per core.
+   */
+  if (with_n_threads)
+    g_object_class_install_property (gobject_class, first,
+        g_param_spec_int ("n-threads", "Threads",
+            "Worker threads of the image encoder (0 = one per core)", 0, 1024,
+            GST_LFM2_VISION_DEFAULT_N_THREADS, rw));
+  /**
+   * GstLfm2VlEnc:min-image-tokens:
+   *
+   * Smallest token budget of a single image or thumbnail: smaller pictures are scaled up to
+   * it.
+   */
   g_object_class_install_property (gobject_class, first + 1,
       g_param_spec_int ("min-image-tokens", "Min image tokens",
           "Smallest token budget of a single image or thumbnail (small pictures are scaled up "
           "to it)", 1, 16384, GST_LFM2_VISION_DEFAULT_MIN_IMAGE_TOKENS, rw));
+  /**
+   * GstLfm2VlEnc:max-image-tokens:
+   *
+   * Largest token budget of a single image or thumbnail: larger pictures are scaled down,
+   * or tiled when #GstLfm2VlEnc:do-tiling is set.
+   */
   g_object_class_install_property (gobject_class, first + 2,
       g_param_spec_int ("max-image-tokens", "Max image tokens",
           "Largest token budget of a single image or thumbnail (larger pictures are scaled "
           "down, or tiled when do-tiling is set)", 1, 16384,
           GST_LFM2_VISION_DEFAULT_MAX_IMAGE_TOKENS, rw));
+  /**
+   * GstLfm2VlEnc:do-tiling:
+   *
+   * Splits large pictures into 512×512 tiles plus a thumbnail instead of scaling them down
+   * to one image (more image tokens, more detail, slower).
+   */
   g_object_class_install_property (gobject_class, first + 3,
       g_param_spec_boolean ("do-tiling", "Tiling",
           "Split large pictures into 512×512 tiles (+ a thumbnail) instead of scaling them "
           "down to one image", GST_LFM2_VISION_DEFAULT_DO_TILING, rw));
+  /**
+   * GstLfm2VlEnc:preprocess:
+   *
+   * Image preprocessing: `official`, the Hugging Face processor the models were trained
+   * with, or `llamacpp`, what llama.cpp's mtmd computes (bit-comparable with it).
+   */
   g_object_class_install_property (gobject_class, first + 4,
       g_param_spec_enum ("preprocess", "Preprocessing",
           "Image preprocessing: the official processor the models were trained with, or "

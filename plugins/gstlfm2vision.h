@@ -72,9 +72,12 @@ typedef struct {
 
 void gst_lfm2_vision_settings_init (GstLfm2VisionSettings * s);
 
-/* Both elements expose the same five properties with property ids first … first + 4:
- * n-threads, min-image-tokens, max-image-tokens, do-tiling, preprocess (settable in READY). */
-void gst_lfm2_vision_install_properties (GObjectClass * gobject_class, guint first_prop);
+/* Both elements expose the same image properties with property ids first … first + 4:
+ * n-threads, min-image-tokens, max-image-tokens, do-tiling, preprocess (settable in READY).
+ * lfm2vl leaves n-threads out (with_n_threads FALSE): its base class has one for encoder
+ * and decoder. */
+void gst_lfm2_vision_install_properties (GObjectClass * gobject_class, guint first_prop,
+    gboolean with_n_threads);
 /* FALSE if prop_id is not one of them. Call with the object lock held. */
 gboolean gst_lfm2_vision_settings_set_property (GstLfm2VisionSettings * s, guint prop_id,
     guint first_prop, const GValue * value);

@@ -91,7 +91,7 @@ gst_lfm2_vlenc_class_init (GstLfm2VlEncClass * klass)
           "Path of the LFM2-VL text GGUF the embeddings are for: adds the token layout "
           "(tensor 1) and model-id to the output and checks the embedding width "
           "(NULL = rows only)", NULL, rw));
-  gst_lfm2_vision_install_properties (gobject_class, PROP_N_THREADS);
+  gst_lfm2_vision_install_properties (gobject_class, PROP_N_THREADS, TRUE);
 
   {
     GstCaps *video = gst_lfm2_vision_video_caps ();
