@@ -288,6 +288,40 @@ enc_clear_format (GstLfm2VisionEnc * enc)
   enc->configured = FALSE;
 }
 
+/* A text-only LFM2 model of the projector's width passes the width check, and even has
+ * <|image_start|>, <|image_end|> and <|img_thumbnail|> (the LFM2 vocabulary reserves them),
+ * but not the tile markers LFM2-VL adds: its captions would be noise, or nothing. So the
+ * backbone must have, as single vocabulary entries, every marker the LFM2-VL layout uses for
+ * the grids the planner may choose, whatever this element's tiling setting. */
+static gboolean
+check_image_tokens (const lfm2_model * text, const struct lfm2_vision_params *p,
+    const gchar * mmproj_path, GError ** error)
+{
+  static const gchar *const fixed[] = {
+    "<|image_start|>", "<|image_end|>", "<|img_thumbnail|>"
+  };
+  gchar name[48];
+
+  for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)
+    if (lfm2_token_lookup (text, fixed[i]) < 0) {
+      g_strlcpy (name, fixed[i], sizeof (name));
+      goto missing;
+    }
+  for (gint r = 1; r <= p->max_tiles; r++)
+    for (gint c = 1; r * c <= p->max_tiles; c++) {
+      g_snprintf (name, sizeof (name), "<|img_row_%d_col_%d|>", r, c);
+      if (r * c >= p->min_tiles && lfm2_token_lookup (text, name) < 0)
+        goto missing;
+    }
+  return TRUE;
+
+missing:
+  g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+      "The model \"%s\" has no %s token: it is not the LFM2-VL backbone the mmproj \"%s\" "
+      "belongs to (a text-only LFM2 model?)", lfm2_model_path (text), name, mmproj_path);
+  return FALSE;
+}
+
 gboolean
 gst_lfm2_vision_enc_start (GstLfm2VisionEnc * enc, const gchar * mmproj_path,
     const lfm2_model * text, const GstLfm2VisionSettings * s, GError ** error)
@@ -329,6 +363,8 @@ gst_lfm2_vision_enc_start (GstLfm2VisionEnc * enc, const gchar * mmproj_path,
           lfm2_last_error ());
       goto fail;
     }
+    if (!check_image_tokens (text, &enc->params, mmproj_path, error))
+      goto fail;
     enc->text = text;
   }
   return TRUE;
