@@ -1,6 +1,9 @@
-/* gstlfm2vl.c — lfm2vl: live video captioning with LFM2-VL.
- *
+/* gstlfm2vl.c — lfm2vl: live video captioning with LFM2-VL. */
+
+/**
  * SECTION:element-lfm2vl
+ * @title: lfm2vl
+ * @short_description: live video captioning with LFM2-VL
  *
  * Video comes in on `sink` and goes out on `src` untouched (the same buffers, no copy, in the
  * streaming thread, never waiting for the model). A worker thread (a GstTask on `text_src`)
@@ -25,6 +28,12 @@
  * EOS: the video EOS goes out at once; the frame waiting in the box is still captioned, then
  * EOS goes out on `text_src`. Flushing and PAUSED→READY cancel the running caption.
  *
+ * The model must be the LFM2-VL backbone the mmproj belongs to: READY→PAUSED fails, naming
+ * both files, for a projector of another width or a backbone without LFM2-VL's image marker
+ * tokens (a text-only LFM2 model). The shared properties (model, system-prompt, max-tokens,
+ * sampling, n-threads, context-length) come from the #GstLfm2GenElement base class.
+ *
+ * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc is-live=true ! lfm2vl name=vl model=LFM2-VL-450M-Q8_0.gguf \
  *     mmproj=mmproj-LFM2-VL-450M-Q8_0.gguf ! queue max-size-time=0 max-size-buffers=0 \

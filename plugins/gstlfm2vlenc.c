@@ -1,6 +1,9 @@
-/* gstlfm2vlenc.c — lfm2vlenc: LFM2-VL image embeddings from video frames.
- *
+/* gstlfm2vlenc.c — lfm2vlenc: LFM2-VL image embeddings from video frames. */
+
+/**
  * SECTION:element-lfm2vlenc
+ * @title: lfm2vlenc
+ * @short_description: LFM2-VL image embeddings as NNStreamer tensors
  *
  * Every video frame (any raw format, 1×1 … 8192×8192; converted to RGB internally) goes
  * through the LFM2-VL preprocessor, the SigLIP2 encoder and the projector of an mmproj GGUF.
@@ -16,6 +19,7 @@
  * `format=flexible` (128-byte header per tensor) for peers that want it. The PTS, DTS and
  * duration are the frame's.
  *
+ * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc num-buffers=1 ! \
  *     lfm2vlenc mmproj=mmproj.gguf model=LFM2-VL.gguf ! \
@@ -82,10 +86,23 @@ gst_lfm2_vlenc_class_init (GstLfm2VlEncClass * klass)
   gobject_class->get_property = gst_lfm2_vlenc_get_property;
   gobject_class->finalize = gst_lfm2_vlenc_finalize;
 
+  /**
+   * GstLfm2VlEnc:mmproj:
+   *
+   * Path of the LFM2-VL mmproj GGUF (image encoder and projector). It is loaded on
+   * READY→PAUSED and shared with the other elements naming the same file.
+   */
   g_object_class_install_property (gobject_class, PROP_MMPROJ,
       g_param_spec_string ("mmproj", "mmproj",
           "Path of the LFM2-VL mmproj GGUF (image encoder + projector; loaded on "
           "READY→PAUSED, shared with other elements naming the same file)", NULL, rw));
+  /**
+   * GstLfm2VlEnc:model:
+   *
+   * Path of the LFM2-VL backbone the embeddings are for (optional). With it the output
+   * carries the token layout (tensor 1) and the model-id, and READY→PAUSED checks that the
+   * projector's width and the backbone's image marker tokens match.
+   */
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Text model",
           "Path of the LFM2-VL text GGUF the embeddings are for: adds the token layout "
