@@ -338,8 +338,9 @@ gst_lfm2_gen_element_stop (GstLfm2GenElement * self)
 {
   GstLfm2GenElementClass *klass = GST_LFM2_GEN_ELEMENT_GET_CLASS (self);
 
-  if (klass->stop)
+  if (self->started && klass->stop)
     klass->stop (self);
+  self->started = FALSE;
   gst_lfm2_gen_free (self->gen);
   self->gen = NULL;
   gst_lfm2_shared_release (self->shared);
@@ -383,6 +384,7 @@ gst_lfm2_gen_element_start (GstLfm2GenElement * self)
   GST_INFO_OBJECT (self, "model %s (%s), %u users", gst_lfm2_shared_path (self->shared),
       lfm2_model_desc (model), gst_lfm2_shared_n_users (self->shared));
 
+  self->started = TRUE;
   if (klass->start && !klass->start (self, model, &params))
     goto fail;
 

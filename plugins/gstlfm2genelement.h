@@ -105,10 +105,13 @@ typedef struct {
 struct _GstLfm2GenElementClass {
   GstElementClass parent_class;
 
-  /* READY→PAUSED with the model loaded, before the generator is made. */
+  /* READY→PAUSED with the model loaded, before the generator is made. Posts its own error
+   * and returns FALSE to fail the state change. */
   gboolean (*start) (GstLfm2GenElement * self, const lfm2_model * model,
       GstLfm2GenParams * params);
-  /* PAUSED→READY, and after a failed READY→PAUSED; the model is still held. */
+  /* Undoes start(): at PAUSED→READY, or when READY→PAUSED fails after start() ran — also
+   * when start() itself failed, so it must cope with a partial start. The model is still
+   * held. */
   void (*stop) (GstLfm2GenElement * self);
 
   /*< private >*/
@@ -127,6 +130,7 @@ struct _GstLfm2GenElement {
   gint cancel;                  /* atomic: non-zero stops the running request */
 
   /*< private >*/
+  gboolean started;             /* the subclass's start() ran: its stop() is due */
   guint dirty;                  /* object lock: settings not yet handed to gen */
   gint n_embd, n_vocab;         /* object lock: of the loaded model, 0 without one */
   gchar *model_id;              /* object lock */
