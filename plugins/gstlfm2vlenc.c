@@ -206,13 +206,6 @@ gst_lfm2_vlenc_get_property (GObject * object, guint prop_id, GValue * value,
   GST_OBJECT_UNLOCK (self);
 }
 
-static void
-post_gerror (GstElement * element, const GError * err, const gchar * debug)
-{
-  gst_element_message_full (element, GST_MESSAGE_ERROR, err->domain, err->code,
-      g_strdup (err->message), g_strdup (debug), __FILE__, GST_FUNCTION, __LINE__);
-}
-
 /* READY→PAUSED: the text model (optional) and the mmproj from the registry. */
 static gboolean
 gst_lfm2_vlenc_start (GstBaseTransform * trans)
@@ -234,7 +227,7 @@ gst_lfm2_vlenc_start (GstBaseTransform * trans)
     self->text_shared = gst_lfm2_model_acquire (model, &err);
     if (self->text_shared == NULL) {
       gchar *dbg = g_strdup_printf ("model property: %s", model);
-      post_gerror (GST_ELEMENT (self), err, dbg);
+      GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, dbg);
       g_free (dbg);
       goto fail;
     }
@@ -242,7 +235,7 @@ gst_lfm2_vlenc_start (GstBaseTransform * trans)
   }
   if (!gst_lfm2_vision_enc_start (&enc, mmproj, text, &vs, &err)) {
     gchar *dbg = g_strdup_printf ("mmproj property: %s", mmproj ? mmproj : "(null)");
-    post_gerror (GST_ELEMENT (self), err, dbg);
+    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, dbg);
     g_free (dbg);
     goto fail;
   }
@@ -394,7 +387,7 @@ gst_lfm2_vlenc_set_caps (GstBaseTransform * trans, GstCaps * incaps, GstCaps * o
     return FALSE;
   }
   if (!gst_lfm2_vision_enc_set_info (&self->enc, &info, &err)) {
-    post_gerror (GST_ELEMENT (self), err, NULL);
+    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
     g_clear_error (&err);
     return FALSE;
   }
@@ -490,7 +483,7 @@ gst_lfm2_vlenc_transform (GstBaseTransform * trans, GstBuffer * inbuf, GstBuffer
   ok = gst_lfm2_vision_enc_encode (enc, inbuf, rows, gst_lfm2_vision_enc_n_floats (enc), &err);
   gst_memory_unmap (gst_buffer_peek_memory (outbuf, 0), &m0);
   if (!ok) {
-    post_gerror (GST_ELEMENT (self), err, NULL);
+    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
     g_clear_error (&err);
     return GST_FLOW_ERROR;
   }
