@@ -392,6 +392,7 @@ GST_START_TEST (test_generation_and_settings)
   gst_element_set_bus (e, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
+  gst_object_unref (e);         /* the harness took its own reference */
 }
 
 GST_END_TEST;
