@@ -1,6 +1,9 @@
-/* gstlfm2vl.c — lfm2vl: live video captioning with LFM2-VL.
- *
+/* gstlfm2vl.c — lfm2vl: live video captioning with LFM2-VL. */
+
+/**
  * SECTION:element-lfm2vl
+ * @title: lfm2vl
+ * @short_description: live video captioning with LFM2-VL
  *
  * Video comes in on `sink` and goes out on `src` untouched (the same buffers, no copy, in the
  * streaming thread, never waiting for the model). A worker thread (a GstTask on `text_src`)
@@ -25,6 +28,12 @@
  * EOS: the video EOS goes out at once; the frame waiting in the box is still captioned, then
  * EOS goes out on `text_src`. Flushing and PAUSED→READY cancel the running caption.
  *
+ * The model must be the LFM2-VL backbone the mmproj belongs to: READY→PAUSED fails, naming
+ * both files, for a projector of another width or a backbone without LFM2-VL's image marker
+ * tokens (a text-only LFM2 model). The shared properties (model, system-prompt, max-tokens,
+ * sampling, n-threads, context-length) come from the #GstLfm2GenElement base class.
+ *
+ * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc is-live=true ! lfm2vl name=vl model=LFM2-VL-450M-Q8_0.gguf \
  *     mmproj=mmproj-LFM2-VL-450M-Q8_0.gguf ! queue max-size-time=0 max-size-buffers=0 \
@@ -41,41 +50,23 @@ GST_DEBUG_CATEGORY_STATIC (gst_lfm2_vl_debug);
 
 #define DEFAULT_PROMPT "Describe this image in one sentence."
 #define DEFAULT_INTERVAL 0
-#define DEFAULT_MAX_TOKENS 64
-/* LFM2-VL model card recommendations. */
-#define DEFAULT_TEMPERATURE 0.1f
-#define DEFAULT_CONTEXT_LENGTH 0
 #define DEFAULT_LATENCY_MS 4000
 
-/* The sampler defaults of this element: the model card's (temperature above). */
-static struct lfm2_sampler_params
-default_sampling (void)
-{
-  return gst_lfm2_sampling_defaults (DEFAULT_TEMPERATURE);
-}
-
-enum {
-  PROP_0,
-  PROP_MODEL,
-  PROP_MMPROJ,
-  PROP_PROMPT,
-  PROP_SYSTEM_PROMPT,
-  PROP_INTERVAL,
-  PROP_MAX_TOKENS,
-  PROP_SAMPLING_FIRST,          /* temperature … seed (gst_lfm2_sampling_install_properties) */
-  PROP_SAMPLING_LAST = PROP_SAMPLING_FIRST + GST_LFM2_SAMPLING_N_PROPS - 1,
-  PROP_CONTEXT_LENGTH,
-  PROP_LATENCY,
-  PROP_STATS,
-  PROP_VISION_FIRST,            /* n-threads … preprocess (gst_lfm2_vision_install_properties) */
+/* The shared properties' defaults: short captions, the LFM2-VL model card's temperature. */
+static const GstLfm2GenElementDefaults gen_defaults = {
+  .system_prompt = NULL,
+  .max_tokens = 64,
+  .temperature = 0.1f,
 };
 
 enum {
-  DIRTY_SYSTEM = 1 << 0,
-  DIRTY_PROMPT = 1 << 1,
-  DIRTY_SAMPLING = 1 << 2,
-  DIRTY_MAX_TOKENS = 1 << 3,
-  DIRTY_ALL = 0xf,
+  PROP_0,
+  PROP_MMPROJ,
+  PROP_PROMPT,
+  PROP_INTERVAL,
+  PROP_LATENCY,
+  PROP_STATS,
+  PROP_VISION_FIRST,            /* (n-threads) min-image-tokens … preprocess */
 };
 
 /* caption() failed and has posted the error message itself. */
@@ -91,7 +82,7 @@ typedef struct {
 static GstStaticPadTemplate text_src_template = GST_STATIC_PAD_TEMPLATE ("text_src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
 
-G_DEFINE_TYPE (GstLfm2Vl, gst_lfm2_vl, GST_TYPE_ELEMENT);
+G_DEFINE_TYPE (GstLfm2Vl, gst_lfm2_vl, GST_TYPE_LFM2_GEN_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (lfm2vl, "lfm2vl", GST_RANK_NONE, GST_TYPE_LFM2_VL,
     GST_DEBUG_CATEGORY_INIT (gst_lfm2_vl_debug, "lfm2vl", 0, "LFM2-VL video captioning"));
 
@@ -102,6 +93,9 @@ static void gst_lfm2_vl_get_property (GObject * object, guint prop_id,
 static void gst_lfm2_vl_finalize (GObject * object);
 static GstStateChangeReturn gst_lfm2_vl_change_state (GstElement * element,
     GstStateChange transition);
+static gboolean gst_lfm2_vl_start (GstLfm2GenElement * base, const lfm2_model * model,
+    GstLfm2GenParams * params);
+static void gst_lfm2_vl_stop (GstLfm2GenElement * base);
 static GstFlowReturn gst_lfm2_vl_chain (GstPad * pad, GstObject * parent, GstBuffer * buf);
 static gboolean gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event);
 static gboolean gst_lfm2_vl_text_query (GstPad * pad, GstObject * parent, GstQuery * query);
@@ -116,57 +110,72 @@ gst_lfm2_vl_class_init (GstLfm2VlClass * klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstLfm2GenElementClass *gen_class = GST_LFM2_GEN_ELEMENT_CLASS (klass);
   const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
 
   gobject_class->set_property = gst_lfm2_vl_set_property;
   gobject_class->get_property = gst_lfm2_vl_get_property;
   gobject_class->finalize = gst_lfm2_vl_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model",
-          "Path of the LFM2-VL text GGUF (loaded on READY→PAUSED, shared with other elements "
-          "naming the same file)", NULL, rw | GST_PARAM_MUTABLE_READY));
+  gst_lfm2_gen_element_class_install_properties (gen_class, &gen_defaults);
+  /**
+   * GstLfm2Vl:mmproj:
+   *
+   * Path of the LFM2-VL mmproj GGUF (image encoder + projector) that belongs to the model.
+   * READY→PAUSED fails, naming both files, when it does not: a projector of another width,
+   * or a model without the image marker tokens the layout needs (a text-only LFM2 model).
+   */
   g_object_class_install_property (gobject_class, PROP_MMPROJ,
       g_param_spec_string ("mmproj", "mmproj",
           "Path of the LFM2-VL mmproj GGUF (image encoder + projector) that belongs to the "
           "model", NULL, rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLfm2Vl:prompt:
+   *
+   * The user turn sent with every captioned frame. The image goes first, or where the
+   * prompt has "<__media__>".
+   */
   g_object_class_install_property (gobject_class, PROP_PROMPT,
       g_param_spec_string ("prompt", "Prompt",
           "User turn sent with every captioned frame; the image goes first, or where the "
           "prompt has \"<__media__>\"", DEFAULT_PROMPT, rw | GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_SYSTEM_PROMPT,
-      g_param_spec_string ("system-prompt", "System prompt",
-          "System turn, prefilled once and reused for every caption (NULL = none)", NULL,
-          rw | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstLfm2Vl:interval:
+   *
+   * Minimum running time between captioned frames, in nanoseconds; 0 captions back to
+   * back, as fast as the model goes. Frames in between pass through and get GAP events on
+   * `text_src`.
+   */
   g_object_class_install_property (gobject_class, PROP_INTERVAL,
       g_param_spec_uint64 ("interval", "Interval",
           "Minimum running time between captioned frames, in nanoseconds (0 = caption back "
           "to back, as fast as the model goes)", 0, G_MAXUINT64, DEFAULT_INTERVAL,
           rw | GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_MAX_TOKENS,
-      g_param_spec_int ("max-tokens", "Max tokens",
-          "Most tokens per caption (0 = until the model ends its turn or the context is "
-          "full)", 0, G_MAXINT, DEFAULT_MAX_TOKENS, rw | GST_PARAM_MUTABLE_PLAYING));
-  {
-    const struct lfm2_sampler_params d = default_sampling ();
-    gst_lfm2_sampling_install_properties (gobject_class, PROP_SAMPLING_FIRST, &d);
-  }
-  g_object_class_install_property (gobject_class, PROP_CONTEXT_LENGTH,
-      g_param_spec_int ("context-length", "Context length",
-          "Positions of the context: system turn + image tokens + prompt + caption "
-          "(0 = min(training context, 4096))", 0, G_MAXINT, DEFAULT_CONTEXT_LENGTH,
-          rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLfm2Vl:latency:
+   *
+   * How late captions may be behind their frame, in milliseconds. `text_src` adds it to
+   * the upstream latency in LATENCY queries; set it to at least one caption time (the
+   * element warns once when a caption is later).
+   */
   g_object_class_install_property (gobject_class, PROP_LATENCY,
       g_param_spec_uint ("latency", "Latency",
           "How late captions may be behind their frame, in milliseconds: added to the "
           "upstream latency in LATENCY queries on text_src (set it to at least one caption "
           "time)", 0, G_MAXUINT / 2, DEFAULT_LATENCY_MS, rw | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstLfm2Vl:stats:
+   *
+   * An `lfm2vl/stats` structure: frames seen, captions made, frames skipped while the
+   * model was busy, and the largest delay of a caption behind its frame (live pipelines).
+   */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "lfm2vl/stats {frames, captions, skipped-frames, max-delay (ns, caption behind its "
           "frame in running time, live pipelines only)}", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  gst_lfm2_vision_install_properties (gobject_class, PROP_VISION_FIRST);
+  /* min-image-tokens … preprocess; n-threads is the base class's (encoder and decoder) */
+  gst_lfm2_vision_install_properties (gobject_class, PROP_VISION_FIRST, FALSE);
 
   {
     GstCaps *video = gst_lfm2_vision_video_caps ();
@@ -183,6 +192,8 @@ gst_lfm2_vl_class_init (GstLfm2VlClass * klass)
       "passes through untouched, captions come out on text_src with the frame's timestamp",
       "lfm2-gst developers");
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_lfm2_vl_change_state);
+  gen_class->start = GST_DEBUG_FUNCPTR (gst_lfm2_vl_start);
+  gen_class->stop = GST_DEBUG_FUNCPTR (gst_lfm2_vl_stop);
 
   gst_type_mark_as_plugin_api (GST_TYPE_LFM2_PREPROCESS, 0);
 }
@@ -223,12 +234,8 @@ gst_lfm2_vl_init (GstLfm2Vl * self)
 
   s->prompt = g_strdup (DEFAULT_PROMPT);
   s->interval = DEFAULT_INTERVAL;
-  s->max_tokens = DEFAULT_MAX_TOKENS;
-  s->sampling = default_sampling ();
-  s->context_length = DEFAULT_CONTEXT_LENGTH;
   s->latency_ms = DEFAULT_LATENCY_MS;
   gst_lfm2_vision_settings_init (&s->vision);
-  self->dirty = DIRTY_ALL;
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
@@ -278,19 +285,15 @@ gst_lfm2_vl_finalize (GObject * object)
   GstLfm2VlSettings *s = &self->settings;
 
   clear_pending_locked (self);
-  /* READY→NULL released these; an element disposed in PAUSED did not. */
-  gst_lfm2_gen_free (self->gen);
+  /* PAUSED→READY released these; an element disposed in PAUSED did not. */
   gst_lfm2_vision_enc_stop (&self->enc);
-  gst_lfm2_shared_release (self->text_shared);
   gst_clear_caps (&self->enc_caps);
   gst_clear_caps (&self->caps);
   g_free (self->embd);
   g_free (self->prompt_copy);
   g_string_free (self->result, TRUE);
-  g_free (s->model);
   g_free (s->mmproj);
   g_free (s->prompt);
-  g_free (s->system_prompt);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (gst_lfm2_vl_parent_class)->finalize (object);
@@ -304,12 +307,10 @@ gst_lfm2_vl_set_property (GObject * object, guint prop_id, const GValue * value,
   GstLfm2VlSettings *s = &self->settings;
   gboolean latency_changed = FALSE;
 
+  if (gst_lfm2_gen_element_set_property (GST_LFM2_GEN_ELEMENT (object), prop_id, value))
+    return;
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_free (s->model);
-      s->model = g_value_dup_string (value);
-      break;
     case PROP_MMPROJ:
       g_free (s->mmproj);
       s->mmproj = g_value_dup_string (value);
@@ -317,31 +318,17 @@ gst_lfm2_vl_set_property (GObject * object, guint prop_id, const GValue * value,
     case PROP_PROMPT:
       g_free (s->prompt);
       s->prompt = g_value_dup_string (value);
-      self->dirty |= DIRTY_PROMPT;
-      break;
-    case PROP_SYSTEM_PROMPT:
-      g_free (s->system_prompt);
-      s->system_prompt = g_value_dup_string (value);
-      self->dirty |= DIRTY_SYSTEM;
+      self->prompt_dirty = TRUE;
       break;
     case PROP_INTERVAL:
       s->interval = g_value_get_uint64 (value);
-      break;
-    case PROP_MAX_TOKENS:
-      s->max_tokens = g_value_get_int (value);
-      self->dirty |= DIRTY_MAX_TOKENS;
-      break;
-    case PROP_CONTEXT_LENGTH:
-      s->context_length = g_value_get_int (value);
       break;
     case PROP_LATENCY:
       latency_changed = s->latency_ms != g_value_get_uint (value);
       s->latency_ms = g_value_get_uint (value);
       break;
     default:
-      if (gst_lfm2_sampling_set_property (&s->sampling, PROP_SAMPLING_FIRST, prop_id, value))
-        self->dirty |= DIRTY_SAMPLING;
-      else if (!gst_lfm2_vision_settings_set_property (&s->vision, prop_id, PROP_VISION_FIRST,
+      if (!gst_lfm2_vision_settings_set_property (&s->vision, prop_id, PROP_VISION_FIRST,
               value))
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -376,6 +363,8 @@ gst_lfm2_vl_get_property (GObject * object, guint prop_id, GValue * value,
   GstLfm2Vl *self = GST_LFM2_VL (object);
   GstLfm2VlSettings *s = &self->settings;
 
+  if (gst_lfm2_gen_element_get_property (GST_LFM2_GEN_ELEMENT (object), prop_id, value))
+    return;
   if (prop_id == PROP_STATS) {
     g_value_take_boxed (value, stats_new (self));
     return;
@@ -383,33 +372,20 @@ gst_lfm2_vl_get_property (GObject * object, guint prop_id, GValue * value,
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_value_set_string (value, s->model);
-      break;
     case PROP_MMPROJ:
       g_value_set_string (value, s->mmproj);
       break;
     case PROP_PROMPT:
       g_value_set_string (value, s->prompt);
       break;
-    case PROP_SYSTEM_PROMPT:
-      g_value_set_string (value, s->system_prompt);
-      break;
     case PROP_INTERVAL:
       g_value_set_uint64 (value, s->interval);
-      break;
-    case PROP_MAX_TOKENS:
-      g_value_set_int (value, s->max_tokens);
-      break;
-    case PROP_CONTEXT_LENGTH:
-      g_value_set_int (value, s->context_length);
       break;
     case PROP_LATENCY:
       g_value_set_uint (value, s->latency_ms);
       break;
     default:
-      if (!gst_lfm2_sampling_get_property (&s->sampling, PROP_SAMPLING_FIRST, prop_id, value)
-          && !gst_lfm2_vision_settings_get_property (&s->vision, prop_id, PROP_VISION_FIRST,
+      if (!gst_lfm2_vision_settings_get_property (&s->vision, prop_id, PROP_VISION_FIRST,
               value))
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -417,87 +393,39 @@ gst_lfm2_vl_get_property (GObject * object, guint prop_id, GValue * value,
   GST_OBJECT_UNLOCK (self);
 }
 
-/* Call with the object lock held. */
-static struct lfm2_sampler_params
-sampler_params_locked (GstLfm2Vl * self)
-{
-  return self->settings.sampling;
-}
-
-static void
-post_gerror (GstLfm2Vl * self, GstMessageType type, const GError * err, const gchar * debug)
-{
-  gst_element_message_full (GST_ELEMENT (self), type, err->domain, err->code,
-      g_strdup (err->message), g_strdup (debug), __FILE__, GST_FUNCTION, __LINE__);
-}
-
 /* ---- models (READY↔PAUSED) ---------------------------------------------------------- */
 
-static void
-gst_lfm2_vl_stop (GstLfm2Vl * self)
-{
-  gst_lfm2_gen_free (self->gen);
-  self->gen = NULL;
-  gst_lfm2_vision_enc_stop (&self->enc);
-  gst_lfm2_shared_release (self->text_shared);
-  self->text_shared = NULL;
-  gst_clear_caps (&self->enc_caps);
-  g_clear_pointer (&self->embd, g_free);
-  self->embd_cap = 0;
-  g_clear_pointer (&self->prompt_copy, g_free);
-  gst_clear_caps (&self->caps);
-}
-
-/* Loads the text model and the mmproj (checking they belong together), makes this element's
- * context and prefills the system turn. Errors name the file and the reason. */
+/* The base class has loaded the text model: the mmproj, checked against it. Errors name
+ * both files and the reason. */
 static gboolean
-gst_lfm2_vl_start (GstLfm2Vl * self)
+gst_lfm2_vl_start (GstLfm2GenElement * base, const lfm2_model * model,
+    GstLfm2GenParams * params)
 {
-  GstLfm2GenParams params;
+  GstLfm2Vl *self = GST_LFM2_VL (base);
   GstLfm2VisionSettings vs;
   GError *err = NULL;
-  gchar *model_path, *mmproj_path, *system;
-  const lfm2_model *model;
+  gchar *mmproj_path;
 
   GST_OBJECT_LOCK (self);
-  model_path = g_strdup (self->settings.model);
   mmproj_path = g_strdup (self->settings.mmproj);
-  system = g_strdup (self->settings.system_prompt);
   vs = self->settings.vision;
-  gst_lfm2_gen_params_init (&params);
-  params.n_ctx = self->settings.context_length;
-  params.n_threads = vs.n_threads;
-  params.max_tokens = self->settings.max_tokens;
-  params.chat = TRUE;
-  params.sampling = sampler_params_locked (self);
+  vs.n_threads = params->n_threads;
   g_free (self->prompt_copy);
   self->prompt_copy = g_strdup (self->settings.prompt);
-  self->dirty = 0;
+  self->prompt_dirty = FALSE;
   GST_OBJECT_UNLOCK (self);
+  params->chat = TRUE;
 
-  self->text_shared = gst_lfm2_model_acquire (model_path, &err);
-  if (self->text_shared == NULL) {
-    gchar *dbg = g_strdup_printf ("model property: %s", model_path ? model_path : "(null)");
-    post_gerror (self, GST_MESSAGE_ERROR, err, dbg);
-    g_free (dbg);
-    goto fail;
-  }
-  model = gst_lfm2_shared_model (self->text_shared);
   if (!gst_lfm2_vision_enc_start (&self->enc, mmproj_path, model, &vs, &err)) {
     gchar *dbg = g_strdup_printf ("mmproj property: %s, model property: %s",
-        mmproj_path ? mmproj_path : "(null)", model_path);
-    post_gerror (self, GST_MESSAGE_ERROR, err, dbg);
+        mmproj_path ? mmproj_path : "(null)", lfm2_model_path (model));
+    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, dbg);
     g_free (dbg);
-    goto fail;
+    g_clear_error (&err);
+    g_free (mmproj_path);
+    return FALSE;
   }
-  self->gen = gst_lfm2_gen_new (model, &params, &err);
-  if (self->gen == NULL || !gst_lfm2_gen_set_system_prompt (self->gen, system, &err)) {
-    post_gerror (self, GST_MESSAGE_ERROR, err, model_path);
-    goto fail;
-  }
-  GST_INFO_OBJECT (self, "model %s (%s), mmproj %s (%s)",
-      gst_lfm2_shared_path (self->text_shared), lfm2_model_desc (model),
-      gst_lfm2_shared_path (self->enc.mmproj),
+  GST_INFO_OBJECT (self, "mmproj %s (%s)", gst_lfm2_shared_path (self->enc.mmproj),
       lfm2_vision_desc (gst_lfm2_shared_mmproj (self->enc.mmproj)->vision));
 
   g_mutex_lock (&self->lock);
@@ -505,42 +433,32 @@ gst_lfm2_vl_start (GstLfm2Vl * self)
   self->max_delay = GST_CLOCK_TIME_NONE;
   g_mutex_unlock (&self->lock);
   self->warned_late = FALSE;
-  g_free (model_path);
   g_free (mmproj_path);
-  g_free (system);
   return TRUE;
+}
 
-fail:
-  g_clear_error (&err);
-  gst_lfm2_vl_stop (self);
-  g_free (model_path);
-  g_free (mmproj_path);
-  g_free (system);
-  return FALSE;
+static void
+gst_lfm2_vl_stop (GstLfm2GenElement * base)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (base);
+
+  gst_lfm2_vision_enc_stop (&self->enc);
+  gst_clear_caps (&self->enc_caps);
+  g_clear_pointer (&self->embd, g_free);
+  self->embd_cap = 0;
+  g_clear_pointer (&self->prompt_copy, g_free);
+  gst_clear_caps (&self->caps);
 }
 
 static GstStateChangeReturn
 gst_lfm2_vl_change_state (GstElement * element, GstStateChange transition)
 {
   GstLfm2Vl *self = GST_LFM2_VL (element);
-  GstStateChangeReturn ret;
 
-  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
     gst_segment_init (&self->segment, GST_FORMAT_TIME);
-    if (!gst_lfm2_vl_start (self))
-      return GST_STATE_CHANGE_FAILURE;
-  }
-
-  ret = GST_ELEMENT_CLASS (gst_lfm2_vl_parent_class)->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE) {
-    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
-      gst_lfm2_vl_stop (self);
-    return ret;
-  }
-  /* The pads are inactive now, so the worker has stopped. */
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
-    gst_lfm2_vl_stop (self);
-  return ret;
+  /* the base class loads the files (start) and releases them once the worker has stopped */
+  return GST_ELEMENT_CLASS (gst_lfm2_vl_parent_class)->change_state (element, transition);
 }
 
 /* ---- pads -------------------------------------------------------------------------- */
@@ -574,7 +492,7 @@ gst_lfm2_vl_text_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
   if (active) {
     g_mutex_lock (&self->lock);
     self->flushing = FALSE;
-    g_atomic_int_set (&self->cancel, 0);
+    g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
     self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
     g_mutex_unlock (&self->lock);
     self->text_pos = GST_CLOCK_TIME_NONE;
@@ -583,7 +501,7 @@ gst_lfm2_vl_text_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
   }
   g_mutex_lock (&self->lock);
   self->flushing = TRUE;
-  g_atomic_int_set (&self->cancel, 1);
+  g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 1);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
   ret = gst_pad_stop_task (pad);
@@ -716,7 +634,7 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 
       g_mutex_lock (&self->lock);
       self->flushing = TRUE;
-      g_atomic_int_set (&self->cancel, 1);
+      g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 1);
       g_cond_broadcast (&self->cond);
       g_mutex_unlock (&self->lock);
       /* Downstream first, so a worker blocked in a push returns; then wait for it. The
@@ -733,7 +651,7 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       clear_pending_locked (self);
       self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
       self->flushing = FALSE;
-      g_atomic_int_set (&self->cancel, 0);
+      g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
       g_mutex_unlock (&self->lock);
       gst_segment_init (&self->segment, GST_FORMAT_TIME);
       /* the worker is paused: its state is ours to reset */
@@ -945,38 +863,15 @@ handle_event (GstLfm2Vl * self, GstEvent * event)
 static gboolean
 apply_settings (GstLfm2Vl * self)
 {
-  guint dirty;
-  gchar *system = NULL;
-  struct lfm2_sampler_params sp;
-  gint max_tokens;
-  GError *err = NULL;
-
+  if (!gst_lfm2_gen_element_apply_settings (GST_LFM2_GEN_ELEMENT (self)))
+    return FALSE;
   GST_OBJECT_LOCK (self);
-  dirty = self->dirty;
-  self->dirty = 0;
-  if (dirty & DIRTY_PROMPT) {
+  if (self->prompt_dirty) {
     g_free (self->prompt_copy);
     self->prompt_copy = g_strdup (self->settings.prompt);
+    self->prompt_dirty = FALSE;
   }
-  if (dirty & DIRTY_SYSTEM)
-    system = g_strdup (self->settings.system_prompt);
-  sp = sampler_params_locked (self);
-  max_tokens = self->settings.max_tokens;
   GST_OBJECT_UNLOCK (self);
-
-  if (dirty & DIRTY_SAMPLING)
-    gst_lfm2_gen_set_sampling (self->gen, &sp);
-  if (dirty & DIRTY_MAX_TOKENS)
-    gst_lfm2_gen_set_max_tokens (self->gen, max_tokens);
-  if (dirty & DIRTY_SYSTEM) {
-    gboolean ok = gst_lfm2_gen_set_system_prompt (self->gen, system, &err);
-    g_free (system);
-    if (!ok) {
-      post_gerror (self, GST_MESSAGE_ERROR, err, "system-prompt");
-      g_clear_error (&err);
-      return FALSE;
-    }
-  }
   return TRUE;
 }
 
@@ -1024,23 +919,13 @@ caption_delay (GstLfm2Vl * self, GstClockTime running_time)
   return delay;
 }
 
+/* caption(), step 1: the frame through the image encoder into self->embd (converter, plan
+ * and row buffer are redone only when the caps change). */
 static GstFlowReturn
-caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
+encode_frame (GstLfm2Vl * self, GstLfm2VlFrame * frame)
 {
-  const GstClockTime pts = GST_BUFFER_PTS (frame->buffer);
-  const GstClockTime fdur = GST_BUFFER_DURATION (frame->buffer);
-  const gint64 t0 = g_get_monotonic_time ();
-  GstLfm2GenMedia media;
-  GstLfm2GenStats stats;
-  GstClockTime dur = GST_CLOCK_TIME_NONE, newest, delay;
-  guint64 interval;
-  guint latency_ms;
-  gsize need;
   GError *err = NULL;
-  gdouble encode_ms;
-
-  if (!apply_settings (self))
-    return FLOW_POSTED_ERROR;
+  gsize need;
 
   if (self->enc_caps == NULL || !gst_caps_is_equal (self->enc_caps, frame->caps)) {
     GstVideoInfo info;
@@ -1050,11 +935,8 @@ caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
           ("%" GST_PTR_FORMAT, frame->caps));
       return FLOW_POSTED_ERROR;
     }
-    if (!gst_lfm2_vision_enc_set_info (&self->enc, &info, &err)) {
-      post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
-      g_clear_error (&err);
-      return FLOW_POSTED_ERROR;
-    }
+    if (!gst_lfm2_vision_enc_set_info (&self->enc, &info, &err))
+      goto error;
     gst_caps_replace (&self->enc_caps, frame->caps);
   }
   need = gst_lfm2_vision_enc_n_floats (&self->enc);
@@ -1070,36 +952,54 @@ caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
     }
   }
   if (!gst_lfm2_vision_enc_encode (&self->enc, frame->buffer, self->embd, self->embd_cap,
-          &err)) {
-    post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
-    g_clear_error (&err);
-    return FLOW_POSTED_ERROR;
-  }
-  encode_ms = self->enc.last_encode_ms;
-  if (g_atomic_int_get (&self->cancel))
-    return GST_FLOW_FLUSHING;
+          &err))
+    goto error;
+  return GST_FLOW_OK;
 
-  media.embd = self->embd;
-  media.n_rows = self->enc.plan.n_tokens;
-  media.layout = self->enc.layout;
-  media.n_layout = self->enc.n_layout;
+error:
+  GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
+  g_clear_error (&err);
+  return FLOW_POSTED_ERROR;
+}
+
+/* caption(), step 2: the rows and the prompt through the decoder into self->result. */
+static GstFlowReturn
+generate_caption (GstLfm2Vl * self, GstLfm2GenStats * stats)
+{
+  GstLfm2GenMedia media = { self->embd, self->enc.plan.n_tokens, self->enc.layout,
+    self->enc.n_layout
+  };
+  GError *err = NULL;
+  GstFlowReturn ret;
+
   g_string_truncate (self->result, 0);
-  if (!gst_lfm2_gen_run (self->gen, self->prompt_copy, &media, 1, NULL, NULL, &self->cancel,
-          self->result, &stats, &err)) {
-    if (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT)) {
-      /* The picture does not fit the context: warn, skip it, keep the stream going. */
-      post_gerror (self, GST_MESSAGE_WARNING, err,
-          "frame not captioned; raise context-length or lower max-image-tokens");
-      g_clear_error (&err);
-      return GST_FLOW_OK;
-    }
-    post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
+  ret = gst_lfm2_gen_element_generate (GST_LFM2_GEN_ELEMENT (self), self->prompt_copy, &media,
+      1, self->result, stats, &err);
+  if (ret == GST_LFM2_GEN_FLOW_DROPPED) {
+    /* The picture does not fit the context: warn, skip it, keep the stream going. */
+    GST_LFM2_POST_GERROR (self, GST_MESSAGE_WARNING, err,
+        "frame not captioned; raise context-length or lower max-image-tokens");
     g_clear_error (&err);
-    return FLOW_POSTED_ERROR;
+  } else if (ret == GST_FLOW_ERROR) {
+    ret = FLOW_POSTED_ERROR;
   }
-  if (stats.stop == GST_LFM2_GEN_STOP_CANCELLED)
-    return GST_FLOW_FLUSHING;
-  normalize_caption (self->result);
+  if (ret == GST_FLOW_OK)
+    normalize_caption (self->result);
+  return ret;
+}
+
+/* caption(), step 3: how long the caption of a frame at `pts` stands, and the statistics.
+ * It stands until the next one can start: at least the interval and the frame's own
+ * duration, and up to the newest frame that came while we were busy (the next caption
+ * describes it). */
+static GstClockTime
+caption_duration (GstLfm2Vl * self, GstLfm2VlFrame * frame, GstClockTime * delay_out)
+{
+  const GstClockTime pts = GST_BUFFER_PTS (frame->buffer);
+  const GstClockTime fdur = GST_BUFFER_DURATION (frame->buffer);
+  GstClockTime dur = GST_CLOCK_TIME_NONE, newest, delay;
+  guint64 interval;
+  guint latency_ms;
 
   GST_OBJECT_LOCK (self);
   interval = self->settings.interval;
@@ -1114,9 +1014,6 @@ caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
     self->max_delay = delay;
   g_mutex_unlock (&self->lock);
 
-  /* The caption stands until the next one can start: at least the interval and the frame's
-   * own duration, and up to the newest frame that came while we were busy (the next caption
-   * describes it). */
   if (GST_CLOCK_TIME_IS_VALID (pts)) {
     dur = interval;
     if (GST_CLOCK_TIME_IS_VALID (fdur) && fdur > dur)
@@ -1135,43 +1032,78 @@ caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
             "latency of %u ms: raise the latency property", delay / GST_MSECOND, latency_ms),
         ("caption of %" GST_TIME_FORMAT, GST_TIME_ARGS (pts)));
   }
+  *delay_out = delay;
+  return dur;
+}
 
-  {
-    GstStructure *s = gst_structure_new ("lfm2vl/caption",
-        "text", G_TYPE_STRING, self->result->str,
-        "pts", G_TYPE_UINT64, (guint64) pts,
-        "duration", G_TYPE_UINT64, (guint64) dur,
-        "running-time", G_TYPE_UINT64, (guint64) frame->running_time,
-        "inference-ms", G_TYPE_DOUBLE, (g_get_monotonic_time () - t0) / 1000.0,
-        "encode-ms", G_TYPE_DOUBLE, encode_ms,
-        "image-tokens", G_TYPE_INT, self->enc.plan.n_tokens,
-        "generated-tokens", G_TYPE_INT, stats.generated_tokens,
-        "skipped-frames", G_TYPE_UINT, frame->skipped,
-        "stop-reason", G_TYPE_STRING, gst_lfm2_gen_stop_to_string (stats.stop), NULL);
-    gst_element_post_message (GST_ELEMENT (self),
-        gst_message_new_element (GST_OBJECT (self), s));
-  }
-  GST_DEBUG_OBJECT (self, "caption of %" GST_TIME_FORMAT " (%d tokens, %.0f ms, %u skipped, "
-      "%" GST_STIME_FORMAT " behind the clock): %s", GST_TIME_ARGS (pts),
-      stats.generated_tokens, (g_get_monotonic_time () - t0) / 1000.0, frame->skipped,
-      GST_STIME_ARGS (GST_CLOCK_TIME_IS_VALID (delay) ? (GstClockTimeDiff) delay : -1),
-      self->result->str);
+/* caption(), step 4: the lfm2vl/caption message and the text on text_src (a GAP when the
+ * model said nothing: the text stream still moves on). */
+static GstFlowReturn
+push_caption (GstLfm2Vl * self, GstLfm2VlFrame * frame, GstClockTime dur,
+    const GstLfm2GenStats * stats, gdouble total_ms)
+{
+  const GstClockTime pts = GST_BUFFER_PTS (frame->buffer);
+  GstStructure *s = gst_structure_new ("lfm2vl/caption",
+      "text", G_TYPE_STRING, self->result->str,
+      "pts", G_TYPE_UINT64, (guint64) pts,
+      "duration", G_TYPE_UINT64, (guint64) dur,
+      "running-time", G_TYPE_UINT64, (guint64) frame->running_time,
+      "inference-ms", G_TYPE_DOUBLE, total_ms,
+      "encode-ms", G_TYPE_DOUBLE, self->enc.last_encode_ms,
+      "image-tokens", G_TYPE_INT, self->enc.plan.n_tokens,
+      "generated-tokens", G_TYPE_INT, stats->generated_tokens,
+      "skipped-frames", G_TYPE_UINT, frame->skipped,
+      "stop-reason", G_TYPE_STRING, gst_lfm2_gen_stop_to_string (stats->stop), NULL);
+  GstBuffer *out;
+
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
 
   ensure_text_events (self);
   if (self->result->len == 0) {
-    /* The model said nothing: the text stream still moves on. */
     if (GST_CLOCK_TIME_IS_VALID (pts))
       push_gap (self, pts, pts + dur);
     return GST_FLOW_OK;
-  } else {
-    GstBuffer *out = gst_buffer_new_memdup (self->result->str, self->result->len);
-
-    GST_BUFFER_PTS (out) = pts;
-    GST_BUFFER_DURATION (out) = dur;
-    if (GST_CLOCK_TIME_IS_VALID (pts))
-      self->text_pos = pts + dur;
-    return gst_pad_push (self->textpad, out);
   }
+  out = gst_buffer_new_memdup (self->result->str, self->result->len);
+  GST_BUFFER_PTS (out) = pts;
+  GST_BUFFER_DURATION (out) = dur;
+  if (GST_CLOCK_TIME_IS_VALID (pts))
+    self->text_pos = pts + dur;
+  return gst_pad_push (self->textpad, out);
+}
+
+/* Captions one frame: encode, generate, time, push. */
+static GstFlowReturn
+caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
+{
+  const gint64 t0 = g_get_monotonic_time ();
+  GstLfm2GenStats stats;
+  GstClockTime dur, delay;
+  GstFlowReturn ret;
+  gdouble total_ms;
+
+  if (!apply_settings (self))
+    return FLOW_POSTED_ERROR;
+  if ((ret = encode_frame (self, frame)) != GST_FLOW_OK)
+    return ret;
+  if (g_atomic_int_get (&GST_LFM2_GEN_ELEMENT (self)->cancel))
+    return GST_FLOW_FLUSHING;
+  ret = generate_caption (self, &stats);
+  if (ret == GST_LFM2_GEN_FLOW_DROPPED)
+    return GST_FLOW_OK;
+  if (ret != GST_FLOW_OK)
+    return ret;
+
+  dur = caption_duration (self, frame, &delay);
+  total_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  GST_DEBUG_OBJECT (self, "caption of %" GST_TIME_FORMAT " (%d tokens, %.0f ms, %u skipped, "
+      "%" GST_STIME_FORMAT " behind the clock): %s",
+      GST_TIME_ARGS (GST_BUFFER_PTS (frame->buffer)), stats.generated_tokens, total_ms,
+      frame->skipped,
+      GST_STIME_ARGS (GST_CLOCK_TIME_IS_VALID (delay) ? (GstClockTimeDiff) delay : -1),
+      self->result->str);
+  return push_caption (self, frame, dur, &stats, total_ms);
 }
 
 static void

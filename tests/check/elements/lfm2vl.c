@@ -1157,6 +1157,8 @@ GST_START_TEST (test_errors)
   gchar *missing_model = g_build_filename (data_dir, "no-such-model.gguf", NULL);
   gchar *other = g_build_filename (data_dir, "..", "text", "small-q8_0",
       "lfm2-small-q8_0.gguf", NULL);
+  gchar *text_only = g_build_filename (data_dir, "..", "text", "tiny-q8_0",
+      "lfm2-tiny-q8_0.gguf", NULL);
   gchar *tmpdir = g_dir_make_tmp ("lfm2vl-XXXXXX", NULL);
   gchar *cut = g_build_filename (tmpdir, "cut-mmproj.gguf", NULL);
   gchar *contents;
@@ -1170,6 +1172,12 @@ GST_START_TEST (test_errors)
   /* an mmproj whose projector writes 128-wide rows for a 256-wide model */
   check_start_error (other, mmproj_path, GST_RESOURCE_ERROR_SETTINGS, "n_embd 256");
   check_start_error (other, mmproj_path, GST_RESOURCE_ERROR_SETTINGS, "lfm2-small-q8_0");
+  /* a text-only LFM2 model of the same width (128): it lacks LFM2-VL's tile marker tokens,
+   * so every caption would be noise; the error names both files and the missing token */
+  check_start_error (text_only, mmproj_path, GST_RESOURCE_ERROR_SETTINGS, "lfm2-tiny-q8_0");
+  check_start_error (text_only, mmproj_path, GST_RESOURCE_ERROR_SETTINGS,
+      "lfm2-vl-tiny-mmproj-f32");
+  check_start_error (text_only, mmproj_path, GST_RESOURCE_ERROR_SETTINGS, "<|img_row_1_col_2|>");
   /* a text model given as the mmproj */
   check_start_error (model_path, model_path, GST_RESOURCE_ERROR_OPEN_READ,
       "lfm2-vl-tiny-text");
@@ -1203,6 +1211,7 @@ GST_START_TEST (test_errors)
   g_free (missing);
   g_free (missing_model);
   g_free (other);
+  g_free (text_only);
 }
 
 GST_END_TEST;

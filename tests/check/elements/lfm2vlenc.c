@@ -484,6 +484,14 @@ GST_START_TEST (test_errors)
   p = g_strdup_printf ("mmproj=\"%s\"", model_path);
   expect_start_error (p, GST_RESOURCE_ERROR_OPEN_READ, "lfm2-vl-tiny-text-q4_0.gguf");
   g_free (p);
+  /* a text-only LFM2 model of the projector's width: no LFM2-VL tile marker tokens to lay
+   * the rows out with; the error names both files and the missing token */
+  p = g_strdup_printf ("mmproj=\"%s\" model=\"%s/../text/tiny-q8_0/lfm2-tiny-q8_0.gguf\"",
+      mmproj_path, data_dir);
+  expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "lfm2-tiny-q8_0.gguf");
+  expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "lfm2-vl-tiny-mmproj-f32.gguf");
+  expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "<|img_row_1_col_2|>");
+  g_free (p);
 }
 
 GST_END_TEST;
