@@ -100,6 +100,8 @@ static int64_t conv_run(lfm2_audio_converter *cv, const uint8_t *const *planes, 
 {
     if (n_in < 0 || n_in > INT32_MAX || (n_in > 0 && !planes) || !out || cap < 0)
         return lfm2_set_error("convert: bad arguments (%lld frames)", (long long)n_in);
+    if (planes && n_in == 0)
+        return 0;   /* an empty buffer; only planes == NULL flushes */
     const int planar = av_sample_fmt_is_planar(cv->fmt);
     const int np = planar ? cv->channels : 1;
     const enum AVSampleFormat packed = av_get_packed_sample_fmt(cv->fmt);
@@ -170,8 +172,8 @@ int64_t lfm2_audio_converter_max_out(const lfm2_audio_converter *cv, int64_t n_i
 int64_t lfm2_audio_convert(lfm2_audio_converter *cv, const void *in, int64_t n_in, float *out,
                            int64_t cap)
 {
-    if (!cv)
-        return lfm2_set_error("convert: NULL converter");
+    if (!cv || (n_in > 0 && !in))
+        return lfm2_set_error("convert: NULL %s", cv ? "input" : "converter");
     const uint8_t *plane = in;
     return conv_run(cv, &plane, n_in, out, cap);
 }

@@ -309,6 +309,8 @@ int lfm2_vad_pop(lfm2_vad *v, struct lfm2_vad_segment *seg);
  * results: 1, or 0 when no utterance is open. */
 int lfm2_vad_current(lfm2_vad *v, struct lfm2_vad_segment *seg);
 bool lfm2_vad_in_speech(const lfm2_vad *v);
+/* Samples held: the open utterance, the pre-roll and the completed utterances not popped. */
+int64_t lfm2_vad_buffered(const lfm2_vad *v);
 int64_t lfm2_vad_position(const lfm2_vad *v);   /* samples pushed since creation/reset */
 /* The last frame's measurements: speech score, band level (dBFS) and noise floor (dB). */
 void lfm2_vad_last_frame(const lfm2_vad *v, float *score, float *level_db, float *floor_db);

@@ -161,6 +161,7 @@ void lfm2_vad_reset(lfm2_vad *v)
     v->run = v->silence = 0;
     v->start = v->last_speech_end = v->min_start = 0;
     v->n_levels = 0;
+    memset(v->floor_hist, 0, sizeof v->floor_hist);
     v->last_score = 0.0f;
     v->last_level = v->last_floor = -200.0f;
 }
@@ -194,9 +195,18 @@ static float analyse(lfm2_vad *v, int64_t end, float *level_db)
     const float level = (float)(10.0 * log10(p_band + 1e-20) + 3.0103);
     const float flat = (float)(exp(sum_log / nb) / (sum / nb));
 
+    v->last_level = level;
+    if (end < WIN) {
+        /* the window still reaches before the stream: its level is not the signal's (it would
+         * pull the floor down and make steady noise at the start look like speech) */
+        v->last_score = 0.0f;
+        *level_db = level;
+        return 0.0f;
+    }
     /* minimum statistics over the last FLOOR_FRAMES frames, this one included */
-    v->floor_hist[v->n_frames % FLOOR_FRAMES] = level;
-    const int64_t nh = v->n_frames + 1 < FLOOR_FRAMES ? v->n_frames + 1 : FLOOR_FRAMES;
+    const int64_t k = v->n_frames - ((WIN + FRAME - 1) / FRAME - 1);   /* k-th whole window */
+    v->floor_hist[k % FLOOR_FRAMES] = level;
+    const int64_t nh = k + 1 < FLOOR_FRAMES ? k + 1 : FLOOR_FRAMES;
     float fl = level;
     for (int64_t i = 0; i < nh; i++)
         fl = v->floor_hist[i] < fl ? v->floor_hist[i] : fl;
@@ -205,7 +215,6 @@ static float analyse(lfm2_vad *v, int64_t end, float *level_db)
                         sigmoid((level - v->p.min_level_db) / 1.5f) *
                         sigmoid((0.5f - flat) / 0.06f);
     v->last_score = score;
-    v->last_level = level;
     v->last_floor = fl;
     *level_db = level;
     return score;
@@ -413,6 +422,14 @@ int lfm2_vad_current(lfm2_vad *v, struct lfm2_vad_segment *seg)
     seg->n = v->pos - s;
     seg->forced = false;
     return 1;
+}
+
+int64_t lfm2_vad_buffered(const lfm2_vad *v)
+{
+    int64_t n = v->buf_len;
+    for (int i = 0; i < v->n_q; i++)
+        n += v->q[i].end - v->q[i].start;
+    return n;
 }
 
 bool lfm2_vad_in_speech(const lfm2_vad *v)
