@@ -45,6 +45,7 @@ enum row_op {
     OP_GLU,          /* y = x[:n]·σ(x[n:2n]) */
     OP_BN_SILU,      /* y = SiLU(y·w + b) */
     OP_SOFTMAX,      /* y = softmax(y) */
+    OP_RELSHIFT,     /* row r of n: y = (y + x[n−1−r …])·s — BD[i][j] = BDraw[i][T'−1−i+j] */
 };
 
 struct row_job {
@@ -99,6 +100,11 @@ static void row_task(void *arg, int ith, int nth)
             break;
         case OP_SOFTMAX:
             lfm2_softmax(y, n);
+            break;
+        case OP_RELSHIFT:
+            x += j->n_rows - 1 - r;
+            for (int64_t i = 0; i < n; i++)
+                y[i] = (y[i] + x[i]) * j->s;
             break;
         }
     }
@@ -355,35 +361,42 @@ static void position_table(lfm2_audio *a, int64_t Tq)
 }
 
 /* One layer's attention core: a->att = concat_h softmax(scores_h)·v_h, from a->qu, a->qv, a->k,
- * a->vt (v transposed, [D][T']) and a->pproj. */
+ * a->vt (v transposed, [D][T']) and a->pproj. The three products per head multiply
+ * activations by activations; each right-hand matrix (k_h, the p_h rows a query block sees,
+ * v_hᵀ) is packed into the kernels' 16-row layout first (lfm2_weights_prepare), where the
+ * engine's batched GEMM runs ~2× faster than over plain rows of d_head = 64 floats. */
 static void rel_attention(lfm2_audio *a, int il, int64_t Tq)
 {
     const struct lfm2_audio_hparams *hp = &a->hp;
     const int64_t D = hp->n_embd, dh = hp->head_dim;
     const float scale = (float)(1.0 / sqrt((double)dh));
     for (int h = 0; h < hp->n_head; h++) {
-        const lfm2_tensor kh = f32_view("k", a->k + h * dh, dh, Tq, D);
-        const lfm2_tensor vh = f32_view("v", a->vt + h * dh * Tq, Tq, dh, Tq);
+        const lfm2_tensor k_rows = f32_view("k_h", a->k + h * dh, dh, Tq, D);
+        const lfm2_tensor v_rows = f32_view("v_h", a->vt + h * dh * Tq, Tq, dh, Tq);
+        lfm2_tensor kh, vh;   /* packed, or the plain rows if packing is not possible */
+        void *mk = lfm2_weights_prepare(&k_rows, &kh, false);
+        void *mv = lfm2_weights_prepare(&v_rows, &vh, false);
         for (int64_t i0 = 0; i0 < Tq; i0 += Q_BLOCK) {
             const int64_t nb = Tq - i0 < Q_BLOCK ? Tq - i0 : Q_BLOCK, i1 = i0 + nb;
             /* AC[r][j] = (q + u)_{i0+r} · k_j */
             lfm2_matmul(a->pool, &kh, a->qu + i0 * D + h * dh, D, a->ac, Tq, nb);
             stage(a, "att_ac", il, h, i0, a->ac, nb, Tq, Tq);
-            /* BDraw over the offsets these queries see: p rows m0 … m0+nm−1, m0 = T'−i1 */
+            /* BDraw[r][m] = (q + v)_{i0+r} · p_{m0+m} over the offsets these queries see:
+             * p rows m0 … m0+nm−1 with m0 = T'−i1 */
             const int64_t m0 = Tq - i1, nm = Tq + nb - 1;
-            const lfm2_tensor ph = f32_view("p", a->pproj + m0 * D + h * dh, dh, nm, D);
+            const lfm2_tensor p_rows = f32_view("p_h", a->pproj + m0 * D + h * dh, dh, nm, D);
+            lfm2_tensor ph;
+            void *mp = lfm2_weights_prepare(&p_rows, &ph, false);
             lfm2_matmul(a->pool, &ph, a->qv + i0 * D + h * dh, D, a->bd, nm, nb);
-            /* rel shift: BD[i][j] = BDraw[i][T'−1−i+j], at column nb−1−r of row r */
-            for (int64_t r = 0; r < nb; r++) {
-                float *s = a->ac + r * Tq;
-                const float *bd = a->bd + r * nm + (nb - 1 - r);
-                for (int64_t j = 0; j < Tq; j++)
-                    s[j] = (s[j] + bd[j]) * scale;
-            }
+            lfm2_weights_free(mp);
+            /* scores = (AC + rel-shifted BD)/sqrt(d_head), softmax over the keys */
+            rows(a, OP_RELSHIFT, a->ac, Tq, a->bd, nm, NULL, NULL, nb, Tq, scale);
             stage(a, "att_scores", il, h, i0, a->ac, nb, Tq, Tq);
             rows(a, OP_SOFTMAX, a->ac, Tq, NULL, 0, NULL, NULL, nb, Tq, 0.0f);
             lfm2_matmul(a->pool, &vh, a->ac, Tq, a->att + i0 * D + h * dh, D, nb);
         }
+        lfm2_weights_free(mk);
+        lfm2_weights_free(mv);
     }
 }
 
