@@ -93,6 +93,10 @@ check grep -q "(F32)" "$T/m32.err"
 check grep -q "(F16)" "$T/m16.err"
 check grep -q "(Q8_0)" "$T/m8.err"
 check sh -c "'$CLI' mkmodel --config audio-tiny --type q8_0 -o '$T/x.gguf' --mmproj-out '$T/x.gguf.mm' --mmproj-type q4_0 2>&1 | grep -q 'f32, f16 or q8_0'"
+# the generator is deterministic: it rewrites the Q8_0 mmproj tests/data/audio/mkmodel-q8_0 holds
+# (run through llama.cpp's mtmd for test-parity) byte for byte
+check "$CLI" mkmodel --config audio-tiny --type f32 --seed 0 -o "$T/q.gguf" --mmproj-out "$T/q8.gguf" --mmproj-type q8_0
+check cmp -s "$T/q8.gguf" "$D/mkmodel-q8_0/mmproj-audio-tiny-q8_0.gguf"
 
 # ---- transcribe ---------------------------------------------------------------------------------
 # sampling with a seed gives visible (random-model) text; greedy on these weights emits newlines
