@@ -172,8 +172,18 @@ static void test_mkmodel_q8(void)
     lfm2_audio_free(a);
 }
 
-int main(void)
+/* usage: test-audio-parity [scalar|avx2|avx512|auto]   (exit 77 = path not available here) */
+int main(int argc, char **argv)
 {
+    const char *path = argc > 1 ? argv[1] : "auto";
+    const enum lfm2_cpu_path cp = !strcmp(path, "scalar") ? LFM2_CPU_SCALAR
+                                  : !strcmp(path, "avx2") ? LFM2_CPU_AVX2
+                                  : !strcmp(path, "avx512") ? LFM2_CPU_AVX512 : LFM2_CPU_AUTO;
+    if (!lfm2_set_cpu_path(cp)) {
+        printf("SKIP: this CPU cannot run the %s path\n", path);
+        return 77;
+    }
+    printf("kernel path: %s\n", lfm2_cpu_path_name(lfm2_get_cpu_path()));
     struct lfm2_audio_params p = lfm2_audio_default_params();
     p.frontend = LFM2_AUDIO_FRONTEND_LLAMACPP;
     p.n_threads = 2;
