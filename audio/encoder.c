@@ -290,6 +290,23 @@ static int ensure_scratch(lfm2_audio *a, int64_t T, int64_t T1, int64_t Tq)
 
 /* ---- subsampling ------------------------------------------------------------------------------ */
 
+/* One depthwise-separable stage: depthwise 3×3/2 (+ bias) from `in` (rows in_t0 … of in_T,
+ * Fi frequencies) to `dw_out` rows t0 … t0+nt−1, then the pointwise matrix (+ bias) into
+ * `out`, then ReLU. The stage callback sees both convolutions before their ReLU. */
+static void dw_pw_stage(lfm2_audio *a, const struct lfm2_audio_dwconv *dw, const lfm2_tensor *pw,
+                        const float *pw_b, const char *dw_name, const char *pw_name,
+                        const float *in, int64_t in_t0, int64_t in_nt, int64_t in_T, int64_t Fi,
+                        float *dw_out, float *out, int64_t t0, int64_t nt)
+{
+    const int64_t C = a->hp.n_sub, Fo = (Fi + 1) / 2;
+    struct dw_job d = { in, dw->w, dw->b, in_t0, in_nt, in_T, Fi, C, dw_out, t0, nt, Fo };
+    lfm2_pool_run(a->pool, dw_task, &d);
+    stage(a, dw_name, -1, -1, t0, dw_out, nt, Fo * C, Fo * C);
+    mm(a, pw, pw_b, dw_out, C, out, C, nt * Fo);
+    stage(a, pw_name, -1, -1, t0, out, nt, Fo * C, Fo * C);
+    rows(a, OP_RELU, out, C, NULL, 0, NULL, NULL, nt * Fo, C, 0.0f);
+}
+
 /* Steps t3 ∈ [a3, b3) of the subsampled sequence into x (rows of D). */
 static void subsample_block(lfm2_audio *a, const float *mel, int64_t ld, int64_t T, int64_t a3,
                             int64_t b3)
@@ -303,28 +320,17 @@ static void subsample_block(lfm2_audio *a, const float *mel, int64_t ld, int64_t
     const int64_t r1a = 2 * r2a - 1 > 0 ? 2 * r2a - 1 : 0, r1b = 2 * r2b < T1 ? 2 * r2b : T1;
     const int64_t n1 = r1b - r1a, n2 = r2b - r2a, n3 = b3 - a3;
 
-    /* conv.0: 9 → C as a product over all (t, f) patches */
+    /* conv.0: 9 → C as a product over all (t, f) patches, ReLU */
     struct im2col_job ij = { mel, ld, T, F0, r1a, n1, F1, a->patches };
     lfm2_pool_run(a->pool, im2col_task, &ij);
     mm(a, &a->conv0_w, a->conv0_b, a->patches, 9, a->s1, C, n1 * F1);
     stage(a, "subsample_conv0", -1, -1, r1a, a->s1, n1, F1 * C, F1 * C);
     rows(a, OP_RELU, a->s1, C, NULL, 0, NULL, NULL, n1 * F1, C, 0.0f);
-
-    /* conv.2 depthwise, conv.3 pointwise, ReLU */
-    struct dw_job d2 = { a->s1, a->dw2.w, a->dw2.b, r1a, n1, T1, F1, C, a->s2, r2a, n2, F2 };
-    lfm2_pool_run(a->pool, dw_task, &d2);
-    stage(a, "subsample_conv2", -1, -1, r2a, a->s2, n2, F2 * C, F2 * C);
-    mm(a, &a->conv3_w, a->conv3_b, a->s2, C, a->s2b, C, n2 * F2);
-    stage(a, "subsample_conv3", -1, -1, r2a, a->s2b, n2, F2 * C, F2 * C);
-    rows(a, OP_RELU, a->s2b, C, NULL, 0, NULL, NULL, n2 * F2, C, 0.0f);
-
-    /* conv.5 depthwise, conv.6 pointwise, ReLU */
-    struct dw_job d5 = { a->s2b, a->dw5.w, a->dw5.b, r2a, n2, T2, F2, C, a->s3, a3, n3, F3 };
-    lfm2_pool_run(a->pool, dw_task, &d5);
-    stage(a, "subsample_conv5", -1, -1, a3, a->s3, n3, F3 * C, F3 * C);
-    mm(a, &a->conv6_w, a->conv6_b, a->s3, C, a->s3b, C, n3 * F3);
-    stage(a, "subsample_conv6", -1, -1, a3, a->s3b, n3, F3 * C, F3 * C);
-    rows(a, OP_RELU, a->s3b, C, NULL, 0, NULL, NULL, n3 * F3, C, 0.0f);
+    /* conv.2 + conv.3, conv.5 + conv.6 */
+    dw_pw_stage(a, &a->dw2, &a->conv3_w, a->conv3_b, "subsample_conv2", "subsample_conv3", a->s1,
+                r1a, n1, T1, F1, a->s2, a->s2b, r2a, n2);
+    dw_pw_stage(a, &a->dw5, &a->conv6_w, a->conv6_b, "subsample_conv5", "subsample_conv6", a->s2b,
+                r2a, n2, T2, F2, a->s3, a->s3b, a3, n3);
 
     /* flatten each step channel-major: flat[c·F3 + f] = s3[f][c] */
     for (int64_t t = 0; t < n3; t++)

@@ -102,12 +102,16 @@ int mkmodel_audio_plan(const char *config, enum lfm2_type mt, const struct mkmod
     const float sD = 1.0f / sqrtf((float)D), sF = 1.0f / sqrtf((float)Ff);
     for (int l = 0; l < c->n_layer; l++) {
 #define N(suffix) (snprintf(nm, sizeof nm, "a.blk.%d.%s", l, suffix), nm)
-        ADD(N("ffn_norm.weight"), 1, 0.1f, F, 1, D, 1, 1, 1);
-        ADD(N("ffn_norm.bias"), 0, 0.05f, F, 1, D, 1, 1, 1);
-        ADD(N("ffn_up.weight"), 0, sD, mt, 2, D, Ff, 1, 1);
-        ADD(N("ffn_up.bias"), 0, 0.05f, F, 1, Ff, 1, 1, 1);
-        ADD(N("ffn_down.weight"), 0, sF, mt, 2, Ff, D, 1, 1);
-        ADD(N("ffn_down.bias"), 0, 0.05f, F, 1, D, 1, 1, 1);
+#define FFN(sfx)                                                                            \
+        do {                                                                                    \
+            ADD(N("ffn_norm" sfx ".weight"), 1, 0.1f, F, 1, D, 1, 1, 1);                        \
+            ADD(N("ffn_norm" sfx ".bias"), 0, 0.05f, F, 1, D, 1, 1, 1);                         \
+            ADD(N("ffn_up" sfx ".weight"), 0, sD, mt, 2, D, Ff, 1, 1);                          \
+            ADD(N("ffn_up" sfx ".bias"), 0, 0.05f, F, 1, Ff, 1, 1, 1);                          \
+            ADD(N("ffn_down" sfx ".weight"), 0, sF, mt, 2, Ff, D, 1, 1);                        \
+            ADD(N("ffn_down" sfx ".bias"), 0, 0.05f, F, 1, D, 1, 1, 1);                         \
+        } while (0)
+        FFN("");   /* macaron half-step FFN 1 */
         ADD(N("ln1.weight"), 1, 0.1f, F, 1, D, 1, 1, 1);
         ADD(N("ln1.bias"), 0, 0.05f, F, 1, D, 1, 1, 1);
         static const char *const att[4] = { "attn_q", "attn_k", "attn_v", "attn_out" };
@@ -131,12 +135,8 @@ int mkmodel_audio_plan(const char *config, enum lfm2_type mt, const struct mkmod
         ADD(N("conv_norm.bias"), 0, 0.1f, F, 1, D, 1, 1, 1);
         ADD(N("conv_pw2.weight"), 0, 1.4f * sD, F, 2, D, D, 1, 1);
         ADD(N("conv_pw2.bias"), 0, 0.05f, F, 1, D, 1, 1, 1);
-        ADD(N("ffn_norm_1.weight"), 1, 0.1f, F, 1, D, 1, 1, 1);
-        ADD(N("ffn_norm_1.bias"), 0, 0.05f, F, 1, D, 1, 1, 1);
-        ADD(N("ffn_up_1.weight"), 0, sD, mt, 2, D, Ff, 1, 1);
-        ADD(N("ffn_up_1.bias"), 0, 0.05f, F, 1, Ff, 1, 1, 1);
-        ADD(N("ffn_down_1.weight"), 0, sF, mt, 2, Ff, D, 1, 1);
-        ADD(N("ffn_down_1.bias"), 0, 0.05f, F, 1, D, 1, 1, 1);
+        FFN("_1");   /* FFN 2 */
+#undef FFN
         ADD(N("ln2.weight"), 1, 0.1f, F, 1, D, 1, 1, 1);
         ADD(N("ln2.bias"), 0, 0.05f, F, 1, D, 1, 1, 1);
 #undef N

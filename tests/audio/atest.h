@@ -29,6 +29,17 @@ static inline const char *at_data(const char *fmt, ...)
     return b;
 }
 
+/* A file in the test's temporary directory (tmpdir, set by the test's main). */
+static char *tmpdir;
+static inline const char *tmp(const char *name)
+{
+    static char buf[4][1024];
+    static int k;
+    char *b = buf[k++ & 3];
+    snprintf(b, 1024, "%s/%s", tmpdir, name);
+    return b;
+}
+
 static inline void *at_read(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");

@@ -13,16 +13,6 @@
 #include "lfm2-audio.h"
 #include "lfm2-gguf.h"
 
-static char *tmpdir;
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][1024];
-    static int k;
-    char *b = buf[k++ & 3];
-    snprintf(b, 1024, "%s/%s", tmpdir, name);
-    return b;
-}
 
 static lfm2_audio *load(const char *path, enum lfm2_audio_frontend fe)
 {
@@ -147,40 +137,27 @@ static void test_files(void)
     expect_fail("a text model as mmproj", tp, LFM2_AUDIO_FRONTEND_OFFICIAL, "expected 'clip'", "text model");
     snprintf(tp, sizeof tp, "%s/vision/lfm2-vl-tiny-mmproj-f32.gguf", lfm2_test_data_dir());
     expect_fail("a vision mmproj", tp, LFM2_AUDIO_FRONTEND_OFFICIAL, "clip.has_audio_encoder", "no audio encoder");
-    struct edit e = { 0 };
-    e.proj = "ultravox";
-    rewrite(tmp("x.gguf"), &e);
-    expect_fail("projector ultravox", tmp("x.gguf"), LFM2_AUDIO_FRONTEND_OFFICIAL, "ultravox", "lfm2a");
-    e = (struct edit){ 0 };
-    e.drop_key = "clip.projector_type";
-    rewrite(tmp("x.gguf"), &e);
-    expect_fail("no projector type", tmp("x.gguf"), LFM2_AUDIO_FRONTEND_OFFICIAL, "clip.projector_type", "missing");
-    e = (struct edit){ 0 };
-    e.drop_key = "clip.audio.block_count";
-    rewrite(tmp("x.gguf"), &e);
-    expect_fail("no block count", tmp("x.gguf"), LFM2_AUDIO_FRONTEND_OFFICIAL, "clip.audio.block_count", "missing");
-    e = (struct edit){ 0 };
-    e.n_mel = 80;
-    rewrite(tmp("x.gguf"), &e);
-    expect_fail("80 mel bins", tmp("x.gguf"), LFM2_AUDIO_FRONTEND_OFFICIAL, "num_mel_bins", "80");
-    e = (struct edit){ 0 };
-    e.drop_tensor = "a.blk.1.conv_dw.weight";
-    rewrite(tmp("x.gguf"), &e);
-    expect_fail("missing tensor", tmp("x.gguf"), LFM2_AUDIO_FRONTEND_OFFICIAL, "'a.blk.1.conv_dw.weight'", "missing");
-    e = (struct edit){ 0 };
-    e.reshape = "a.blk.0.attn_k.weight";
-    e.reshape_ne1 = 32;
-    rewrite(tmp("x.gguf"), &e);
-    expect_fail("wrong shape", tmp("x.gguf"), LFM2_AUDIO_FRONTEND_OFFICIAL, "'a.blk.0.attn_k.weight'", "shape");
-    e = (struct edit){ 0 };
-    e.reshape = "mm.a.mlp.1.bias";
-    e.reshape_ne1 = 100;
-    rewrite(tmp("x.gguf"), &e);
-    expect_fail("bias size", tmp("x.gguf"), LFM2_AUDIO_FRONTEND_OFFICIAL, "'mm.a.mlp.1.bias'", "values");
+    /* one change to the fixture file each, and what the error must say */
+    static const struct {
+        const char *what;
+        struct edit e;
+        const char *n1, *n2;
+    } cases[] = {
+        { "projector ultravox", { .proj = "ultravox" }, "ultravox", "lfm2a" },
+        { "no projector type", { .drop_key = "clip.projector_type" }, "clip.projector_type", "missing" },
+        { "no block count", { .drop_key = "clip.audio.block_count" }, "clip.audio.block_count", "missing" },
+        { "80 mel bins", { .n_mel = 80 }, "num_mel_bins", "80" },
+        { "missing tensor", { .drop_tensor = "a.blk.1.conv_dw.weight" }, "'a.blk.1.conv_dw.weight'", "missing" },
+        { "wrong shape", { .reshape = "a.blk.0.attn_k.weight", .reshape_ne1 = 32 }, "'a.blk.0.attn_k.weight'", "shape" },
+        { "bias size", { .reshape = "mm.a.mlp.1.bias", .reshape_ne1 = 100 }, "'mm.a.mlp.1.bias'", "values" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rewrite(tmp("x.gguf"), &cases[i].e);
+        expect_fail(cases[i].what, tmp("x.gguf"), LFM2_AUDIO_FRONTEND_OFFICIAL, cases[i].n1, cases[i].n2);
+    }
 
     /* a.position_embd: only llama.cpp needs it */
-    e = (struct edit){ 0 };
-    e.drop_tensor = "a.position_embd.weight";
+    struct edit e = { .drop_tensor = "a.position_embd.weight" };
     rewrite(tmp("nopos.gguf"), &e);
     expect_fail("no a.position_embd (llamacpp)", tmp("nopos.gguf"), LFM2_AUDIO_FRONTEND_LLAMACPP, "a.position_embd", "requires");
     lfm2_audio *a = load(tmp("nopos.gguf"), LFM2_AUDIO_FRONTEND_OFFICIAL);

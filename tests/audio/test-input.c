@@ -9,16 +9,6 @@
 #include "atest.h"
 #include "lfm2-audio.h"
 
-static char *tmpdir;
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][1024];
-    static int k;
-    char *b = buf[k++ & 3];
-    snprintf(b, 1024, "%s/%s", tmpdir, name);
-    return b;
-}
 
 /* A canonical RIFF/WAVE file: format 1 (PCM) or 3 (IEEE float). data_bytes may differ from
  * the bytes actually written (a truncated file). */
@@ -258,6 +248,23 @@ static void test_files(void)
     free(speech);
 }
 
+/* Pops every waiting utterance into segs (samples copied: the VAD's are valid until its next
+ * call). Returns the number stored (at most max). */
+static int pop_all(lfm2_vad *v, struct lfm2_vad_segment *segs, int max, float **copies)
+{
+    int k = 0;
+    struct lfm2_vad_segment s;
+    while (lfm2_vad_pop(v, &s))
+        if (k < max) {
+            segs[k] = s;
+            copies[k] = malloc(sizeof(float) * (size_t)s.n);
+            memcpy(copies[k], s.pcm, sizeof(float) * (size_t)s.n);
+            segs[k].pcm = copies[k];
+            k++;
+        }
+    return k;
+}
+
 /* Segments of pcm pushed in chunks of `chunk` (0 = random sizes). */
 static int run_vad(const struct lfm2_vad_params *p, const float *pcm, int64_t n, int64_t chunk,
                    struct lfm2_vad_segment *segs, int max, float **copies)
@@ -268,7 +275,6 @@ static int run_vad(const struct lfm2_vad_params *p, const float *pcm, int64_t n,
         return 0;
     int k = 0;
     uint32_t r = 99;
-    struct lfm2_vad_segment s;
     for (int64_t i = 0; i < n;) {
         r = r * 1103515245u + 12345u;
         int64_t m = chunk ? chunk : (int64_t)(r >> 16) % 3000;
@@ -280,24 +286,10 @@ static int run_vad(const struct lfm2_vad_params *p, const float *pcm, int64_t n,
             CHECK(lfm2_vad_current(v, &cur) == 1 && cur.end == i && cur.n == cur.end - cur.start,
                   "current utterance");
         }
-        while (lfm2_vad_pop(v, &s))
-            if (k < max) {
-                segs[k] = s;
-                copies[k] = malloc(sizeof(float) * (size_t)s.n);
-                memcpy(copies[k], s.pcm, sizeof(float) * (size_t)s.n);
-                segs[k].pcm = copies[k];
-                k++;
-            }
+        k += pop_all(v, segs + k, max - k, copies + k);
     }
     CHECK(lfm2_vad_flush(v) >= 0, "flush");
-    while (lfm2_vad_pop(v, &s))
-        if (k < max) {
-            segs[k] = s;
-            copies[k] = malloc(sizeof(float) * (size_t)s.n);
-            memcpy(copies[k], s.pcm, sizeof(float) * (size_t)s.n);
-            segs[k].pcm = copies[k];
-            k++;
-        }
+    k += pop_all(v, segs + k, max - k, copies + k);
     CHECK(lfm2_vad_position(v) == n, "position %lld", (long long)lfm2_vad_position(v));
     lfm2_vad_free(v);
     return k;
