@@ -87,8 +87,9 @@ void lfm2_mel_free(lfm2_mel *m);
 
 /* Normalized log-mel of n samples (n >= 1): writes LFM2_AUDIO_N_MEL rows of T =
  * lfm2_audio_n_frames(n) floats, mel-major (out[bin·ld + frame], ld >= T) — the layout of
- * mtmd's mel and of the fixtures' mel.npy. Clips shorter than 320 samples have no variance
- * to normalize by and come out all zero (llama.cpp aborts on them). Returns T, or -1. */
+ * mtmd's mel and of the fixtures' mel.npy. NaN/Inf samples are read as 0. Clips shorter than
+ * 320 samples have no variance to normalize by and come out all zero (llama.cpp aborts on
+ * them). Returns T, or -1. */
 int64_t lfm2_mel_compute(lfm2_mel *m, const float *pcm, int64_t n, float *out, int64_t ld);
 
 /* The 128 × 257 Slaney filterbank in use (row-major), for tests. */
