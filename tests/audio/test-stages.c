@@ -10,7 +10,7 @@
 /* Gathers the stages of one encode into whole row-major tensors. */
 #define MAX_STAGES 64
 struct capture {
-    char name[64][MAX_STAGES];
+    char name[MAX_STAGES][64];
     float *data[MAX_STAGES];
     int64_t rows[MAX_STAGES], cols[MAX_STAGES];
     int n;
