@@ -14,6 +14,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_embed_image(int argc, char **argv);   /* vision (only when built with vision) */
 int cmd_caption(int argc, char **argv);
+int cmd_embed_audio(int argc, char **argv);   /* audio (only when built with audio) */
+int cmd_transcribe(int argc, char **argv);
 
 /* Prints "lfm2 <cmd>: <message>" to stderr and returns 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

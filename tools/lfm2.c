@@ -26,6 +26,8 @@ static const struct command commands[] = {
      * dependency tree out of this program keeps `lfm2 bench`'s RSS the engine's own. */
     { "embed-image", NULL, "--mmproj MMPROJ --image FILE -o OUT  image embeddings [n][n_embd]", "lfm2-vision" },
     { "caption", NULL, "-m MODEL --mmproj MMPROJ --image FILE [-p PROMPT]  describe an image", "lfm2-vision" },
+    { "embed-audio", NULL, "--mmproj MMPROJ --audio FILE -o OUT [--mel MELOUT]  audio embeddings [n][n_embd]", "lfm2-audio" },
+    { "transcribe", NULL, "-m MODEL --mmproj MMPROJ FILE... [--format text|srt|vtt|json]  speech to text", "lfm2-audio" },
 };
 
 static void usage(FILE *f)

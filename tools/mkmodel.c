@@ -27,6 +27,7 @@
 #include "lfm2-ops.h"
 #include "lfm2-stage.h"
 #include "lfm2.h"
+#include "mkmodel-audio.h"
 
 #define CMD "mkmodel"
 
@@ -605,6 +606,7 @@ typedef struct {
     int64_t ne[4];
     uint64_t seed;       /* per tensor */
     int n_threads;
+    float mean, std;     /* of the values: init_params(kind), or set by an mmproj plan */
 } gen_tensor;
 
 typedef struct {
@@ -622,8 +624,7 @@ static void *gen_rows(void *arg)
     float *row = malloc((size_t)(n + 1) * sizeof *row);
     if (!row)
         return (void *)1;
-    float mean, std;
-    init_params(t->kind, &mean, &std);
+    const float mean = t->mean, std = t->std;
     for (int64_t r = j->row0; r < j->row1; r++) {
         rng g;
         rng_seed(&g, t->seed ^ (uint64_t)r * 0xd1342543de82ef95ull);
@@ -703,6 +704,7 @@ static int plan_add(plan *p, const char *name, enum init_kind kind, enum lfm2_ty
     snprintf(t->name, sizeof t->name, "%s", name);
     t->n_dims = n_dims;
     t->g.kind = kind;
+    init_params(kind, &t->g.mean, &t->g.std);
     t->g.type = fit_type(type, ne0);
     t->g.ne[0] = ne0;
     t->g.ne[1] = ne1;
@@ -766,6 +768,22 @@ static int plan_backbone(const config *c, const file_type *ft, plan *p)
     }
     rc |= plan_add(p, "token_embd_norm.weight", INIT_NORM, F, 1, d, 1, 1);
     return rc;
+}
+
+/* mkmodel-audio.c's tensors (any of 4 dims, their own value spread) into a plan. */
+static int audio_add(void *ctx, const char *name, float mean, float std, enum lfm2_type type,
+                     int n_dims, const int64_t ne[4])
+{
+    plan *p = ctx;
+    if (plan_add(p, name, INIT_MATRIX, type, n_dims, ne[0], ne[1], ne[2]))
+        return -1;
+    gen_tensor *g = &p->t[p->n - 1].g;
+    g->mean = mean;
+    g->std = std;
+    g->ne[3] = ne[3];
+    p->n_params += ne[0] * ne[1] * ne[2] * (ne[3] - 1);
+    p->n_bytes += lfm2_row_bytes(g->type, ne[0]) * (size_t)(ne[1] * ne[2] * (ne[3] - 1));
+    return 0;
 }
 
 /* The LFM2-VL projector file (SigLIP2 tower + LFM2 projector), in the converter's order. */
@@ -836,7 +854,7 @@ static void plan_to_writer(plan *p, lfm2_gguf_writer *w, uint64_t seed, uint64_t
         uint64_t s = seed ^ domain ^ (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull;   /* per tensor */
         t->g.seed = splitmix(&s);
         t->g.n_threads = n_threads;
-        int64_t ne[4] = { t->g.ne[0], t->g.ne[1], t->g.ne[2], 1 };
+        int64_t ne[4] = { t->g.ne[0], t->g.ne[1], t->g.ne[2], t->g.ne[3] };
         if (strcmp(t->name, "v.patch_embd.weight") == 0) {   /* unfold {16, 16, 3·D} → {16, 16, 3, D} */
             ne[3] = t->g.ne[2] / 3;
             ne[2] = 3;
@@ -930,11 +948,12 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: lfm2 mkmodel --config NAME --type TYPE [--seed N] [--threads N] -o OUT.gguf\n"
-            "                    [--mmproj-out MMPROJ.gguf [--mmproj-type f32|f16]] [--dry-run]\n"
+            "                    [--mmproj-out MMPROJ.gguf [--mmproj-type f32|f16|q8_0]] [--dry-run]\n"
             "Writes a GGUF with RANDOM weights in the layout of llama.cpp's LFM2 converter.\n"
             "configs:");
     for (int i = 0; i < N_CONFIGS; i++)
         fprintf(f, " %s", k_configs[i].name);
+    fprintf(f, " %s (LFM2-Audio: backbone + lfm2a mmproj; q8_0 mmproj too)", mkmodel_audio_config_names());
     fprintf(f, "\ntypes:  ");
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
         fprintf(f, " %s", k_types[i].name);
@@ -981,7 +1000,8 @@ int cmd_mkmodel(int argc, char **argv)
     }
     if (!cfg_name || !type_name || (!out && !dry))
         return cli_fail(CMD, "--config, --type and -o are required (see --help)");
-    const config *c = find_config(cfg_name);
+    const char *audio = mkmodel_audio_backbone(cfg_name) ? cfg_name : NULL;
+    const config *c = find_config(audio ? mkmodel_audio_backbone(audio) : cfg_name);
     if (!c)
         return cli_fail(CMD, "unknown config '%s' (see --help for the list)", cfg_name);
     const file_type *ft = NULL;
@@ -990,15 +1010,21 @@ int cmd_mkmodel(int argc, char **argv)
             ft = &k_types[i];
     if (!ft)
         return cli_fail(CMD, "unknown type '%s' (see --help for the list)", type_name);
-    if (mm_out && !c->vl)
-        return cli_fail(CMD, "--mmproj-out needs a vl-* config ('%s' has no vision tower)", cfg_name);
-    if (strcmp(mm_type, "f32") != 0 && strcmp(mm_type, "f16") != 0)
+    if (mm_out && !c->vl && !audio)
+        return cli_fail(CMD, "--mmproj-out needs a vl-* or audio-* config ('%s' has no encoder)", cfg_name);
+    const int audio_mt = mkmodel_audio_mmproj_type(mm_type);
+    if (audio && audio_mt < 0)
+        return cli_fail(CMD, "--mmproj-type must be f32, f16 or q8_0, not '%s'", mm_type);
+    if (!audio && strcmp(mm_type, "f32") != 0 && strcmp(mm_type, "f16") != 0)
         return cli_fail(CMD, "--mmproj-type must be f32 or f16, not '%s'", mm_type);
     if (threads < 1)
         threads = 1;
 
     plan p = { 0 }, pm = { 0 };
-    if (plan_backbone(c, ft, &p) != 0 || (mm_out && plan_mmproj(c, strcmp(mm_type, "f16") == 0, &pm) != 0)) {
+    const struct mkmodel_sink sink = { &pm, audio_add };
+    if (plan_backbone(c, ft, &p) != 0 ||
+        (mm_out && (audio ? mkmodel_audio_plan(audio, (enum lfm2_type)audio_mt, &sink)
+                          : plan_mmproj(c, strcmp(mm_type, "f16") == 0, &pm)) != 0)) {
         free(p.t);
         free(pm.t);
         return cli_fail(CMD, "out of memory");
@@ -1035,7 +1061,10 @@ int cmd_mkmodel(int argc, char **argv)
         w = lfm2_gguf_writer_new();
         rc = w ? 0 : -1;
         if (w) {
-            set_mmproj_keys(w, c, strcmp(mm_type, "f16") == 0, seed);
+            if (audio)
+                mkmodel_audio_keys(w, audio, (enum lfm2_type)audio_mt, seed);
+            else
+                set_mmproj_keys(w, c, strcmp(mm_type, "f16") == 0, seed);
             plan_to_writer(&pm, w, seed, 0x6d6d70726f6aull /* "mmproj" */, (int)threads);
             rc = lfm2_gguf_writer_write(w, mm_out);
             lfm2_gguf_writer_free(w);
@@ -1046,6 +1075,6 @@ int cmd_mkmodel(int argc, char **argv)
     if (rc != 0)
         return cli_fail(CMD, "%s", lfm2_last_error());
     fprintf(stderr, "lfm2 mkmodel: wrote %s (%s, %s, %" PRId64 " parameters, RANDOM weights) in %.1f s\n", out,
-            c->name, ft->name, p.n_params, (lfm2_time_ms() - t0) / 1000.0);
+            audio ? audio : c->name, ft->name, p.n_params, (lfm2_time_ms() - t0) / 1000.0);
     return 0;
 }
