@@ -128,6 +128,42 @@ LFM2_VISION_API const char *lfm2_vision_path(const lfm2_vision *v);
 LFM2_VISION_API const char *lfm2_vision_desc(const lfm2_vision *v);
 LFM2_VISION_API lfm2_pool *lfm2_vision_pool(lfm2_vision *v);
 
+/* ---- Hugging Face processor configs ------------------------------------------------ */
+
+/* The fields a processor config set (struct lfm2_vision_config.fields). */
+enum {
+    LFM2_VISION_CFG_DO_TILING = 1 << 0,          /* do_image_splitting */
+    LFM2_VISION_CFG_USE_THUMBNAIL = 1 << 1,      /* use_thumbnail */
+    LFM2_VISION_CFG_MIN_TILES = 1 << 2,          /* min_tiles */
+    LFM2_VISION_CFG_MAX_TILES = 1 << 3,          /* max_tiles */
+    LFM2_VISION_CFG_TOLERANCE = 1 << 4,          /* max_pixels_tolerance */
+    LFM2_VISION_CFG_MIN_IMAGE_TOKENS = 1 << 5,   /* min_image_tokens */
+    LFM2_VISION_CFG_MAX_IMAGE_TOKENS = 1 << 6,   /* max_image_tokens */
+    LFM2_VISION_CFG_RESAMPLE = 1 << 7,           /* resample (2 bilinear, 3 bicubic) */
+};
+
+struct lfm2_vision_config {
+    unsigned fields;          /* LFM2_VISION_CFG_* present in the file(s) */
+    int encoder_patch_size;   /* as written (checked against the mmproj), 0 if absent */
+    int downsample_factor;    /* as written (checked against the mmproj), 0 if absent */
+};
+
+/* Reads the image settings of a Hugging Face LFM2-VL preprocessor_config.json or
+ * processor_config.json into *params: the fields at the top level and, where present, those
+ * nested under "image_processor" (which win). `path` may also be a model directory: then
+ * preprocessor_config.json and processor_config.json are both read, the second over the
+ * first. Fields: do_image_splitting, use_thumbnail, min_tiles, max_tiles,
+ * max_pixels_tolerance, min_image_tokens, max_image_tokens, resample; tile_size must be
+ * 512; encoder_patch_size and downsample_factor are returned in *info (may be NULL). null
+ * values and unknown fields are ignored. A bad value is an error naming the file and the
+ * field ("cfg.json: min_tiles is 0; it must be an integer from 1 to 100"), invalid JSON one
+ * naming the line; *params is then unchanged. Returns 0 or -1. */
+LFM2_VISION_API int lfm2_vision_read_config(const char *path, struct lfm2_vision_params *params,
+                                            struct lfm2_vision_config *info);
+/* Checks the config's encoder_patch_size / downsample_factor against the loaded mmproj. */
+LFM2_VISION_API int lfm2_vision_check_config(const lfm2_vision *v, const char *path,
+                                             const struct lfm2_vision_config *info);
+
 /* Checks that the projector output feeds this text model (mm.2 width == n_embd). */
 LFM2_VISION_API int lfm2_vision_check_text_model(const lfm2_vision *v, const lfm2_model *text);
 
