@@ -66,7 +66,7 @@ enum {
   PROP_INTERVAL,
   PROP_LATENCY,
   PROP_STATS,
-  PROP_VISION_FIRST,            /* (n-threads) min-image-tokens … preprocess */
+  PROP_VISION_FIRST,            /* (n-threads) min-image-tokens … preprocessor-config */
 };
 
 /* caption() failed and has posted the error message itself. */
@@ -196,6 +196,7 @@ gst_lfm2_vl_class_init (GstLfm2VlClass * klass)
   gen_class->stop = GST_DEBUG_FUNCPTR (gst_lfm2_vl_stop);
 
   gst_type_mark_as_plugin_api (GST_TYPE_LFM2_PREPROCESS, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_LFM2_RESAMPLE, 0);
 }
 
 static void
@@ -294,6 +295,7 @@ gst_lfm2_vl_finalize (GObject * object)
   g_string_free (self->result, TRUE);
   g_free (s->mmproj);
   g_free (s->prompt);
+  gst_lfm2_vision_settings_clear (&s->vision);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (gst_lfm2_vl_parent_class)->finalize (object);
@@ -408,7 +410,7 @@ gst_lfm2_vl_start (GstLfm2GenElement * base, const lfm2_model * model,
 
   GST_OBJECT_LOCK (self);
   mmproj_path = g_strdup (self->settings.mmproj);
-  vs = self->settings.vision;
+  gst_lfm2_vision_settings_copy (&vs, &self->settings.vision);
   vs.n_threads = params->n_threads;
   g_free (self->prompt_copy);
   self->prompt_copy = g_strdup (self->settings.prompt);
@@ -423,8 +425,10 @@ gst_lfm2_vl_start (GstLfm2GenElement * base, const lfm2_model * model,
     g_free (dbg);
     g_clear_error (&err);
     g_free (mmproj_path);
+    gst_lfm2_vision_settings_clear (&vs);
     return FALSE;
   }
+  gst_lfm2_vision_settings_clear (&vs);
   GST_INFO_OBJECT (self, "mmproj %s (%s)", gst_lfm2_shared_path (self->enc.mmproj),
       lfm2_vision_desc (gst_lfm2_shared_mmproj (self->enc.mmproj)->vision));
 
@@ -623,6 +627,29 @@ gst_lfm2_vl_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   return ret;
 }
 
+/* A frame size the image settings refuse (min-tiles 1 where transformers is inconsistent)
+ * is an error when the caps come, not at the first caption. The plan is cheap; the settings
+ * and the mmproj are fixed between READY→PAUSED and PAUSED→READY. */
+static gboolean
+check_frame_size (GstLfm2Vl * self, const GstVideoInfo * info)
+{
+  const struct lfm2_vision_hparams *hp;
+  struct lfm2_vision_plan plan;
+
+  if (self->enc.mmproj == NULL)
+    return TRUE;
+  hp = lfm2_vision_get_hparams (gst_lfm2_shared_mmproj (self->enc.mmproj)->vision);
+  lfm2_clear_error ();
+  if (lfm2_vision_make_plan (&self->enc.params, hp->patch_size, hp->merge,
+          GST_VIDEO_INFO_WIDTH (info), GST_VIDEO_INFO_HEIGHT (info), &plan) != 0) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Cannot caption %d×%d frames: %s",
+            GST_VIDEO_INFO_WIDTH (info), GST_VIDEO_INFO_HEIGHT (info), lfm2_last_error ()),
+        ("image settings refuse this frame size"));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
@@ -687,6 +714,10 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       if (!gst_video_info_from_caps (&info, caps)) {
         GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Unusable video caps"),
             ("%" GST_PTR_FORMAT, caps));
+        gst_event_unref (event);
+        return FALSE;
+      }
+      if (!check_frame_size (self, &info)) {
         gst_event_unref (event);
         return FALSE;
       }

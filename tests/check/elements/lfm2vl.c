@@ -607,7 +607,10 @@ GST_START_TEST (test_metadata_and_properties)
     {"n-threads", GST_PARAM_MUTABLE_READY}, {"min-image-tokens", GST_PARAM_MUTABLE_READY},
     {"max-image-tokens", GST_PARAM_MUTABLE_READY}, {"do-tiling", GST_PARAM_MUTABLE_READY},
     {"preprocess", GST_PARAM_MUTABLE_READY}, {"context-length", GST_PARAM_MUTABLE_READY},
-    {"latency", GST_PARAM_MUTABLE_PLAYING},
+    {"latency", GST_PARAM_MUTABLE_PLAYING}, {"min-tiles", GST_PARAM_MUTABLE_READY},
+    {"max-tiles", GST_PARAM_MUTABLE_READY}, {"max-pixels-tolerance", GST_PARAM_MUTABLE_READY},
+    {"use-thumbnail", GST_PARAM_MUTABLE_READY}, {"resample", GST_PARAM_MUTABLE_READY},
+    {"preprocessor-config", GST_PARAM_MUTABLE_READY},
   };
   GParamSpec *p;
   gchar *prompt;
@@ -1201,6 +1204,35 @@ GST_START_TEST (test_errors)
     gst_bus_set_flushing (bus, TRUE);
     gst_object_unref (bus);
     gst_object_unref (e);
+  }
+  /* a processor config with a bad value: the file and the field */
+  {
+    gchar *cfg = g_build_filename (tmpdir, "processor_config.json", NULL);
+    GstElement *e;
+    GstBus *bus = gst_bus_new ();
+    GstMessage *m;
+    GError *err = NULL;
+
+    fail_unless (g_file_set_contents (cfg, "{\"max_pixels_tolerance\": -2}", -1, NULL));
+    e = make_vl ("preprocessor-config", cfg, NULL);
+    gst_element_set_bus (e, bus);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
+        GST_STATE_CHANGE_FAILURE);
+    m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (m != NULL);
+    gst_message_parse_error (m, &err, NULL);
+    fail_unless (err->domain == GST_RESOURCE_ERROR
+        && err->code == GST_RESOURCE_ERROR_SETTINGS, "%s", err->message);
+    fail_unless (strstr (err->message, cfg) && strstr (err->message, "max_pixels_tolerance"),
+        "%s", err->message);
+    g_error_free (err);
+    gst_message_unref (m);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_bus_set_flushing (bus, TRUE);
+    gst_object_unref (bus);
+    gst_object_unref (e);
+    g_unlink (cfg);
+    g_free (cfg);
   }
 
   g_unlink (cut);
