@@ -481,9 +481,70 @@ enc_clear_format (GstLfm2VisionEnc * enc)
 {
   g_clear_pointer (&enc->conv, gst_video_converter_free);
   gst_clear_buffer (&enc->rgb_buf);
-  g_clear_pointer (&enc->layout, g_free);
+  for (gint i = 0; i < enc->n_rungs; i++)
+    g_clear_pointer (&enc->rung_layouts[i], g_free);
+  enc->n_rungs = enc->rung = 0;
+  enc->layout = NULL;
   enc->n_layout = 0;
   enc->configured = FALSE;
+}
+
+void
+gst_lfm2_vision_enc_select (GstLfm2VisionEnc * enc, gint i)
+{
+  g_return_if_fail (i >= 0 && i < enc->n_rungs);
+  enc->rung = i;
+  enc->plan = enc->rungs[i];
+  enc->layout = enc->rung_layouts[i];
+  enc->n_layout = enc->rung_n_layouts[i];
+}
+
+/* The plans of a w×h frame (see GstLfm2VisionEnc.rungs) and their layouts. */
+static gboolean
+enc_make_rungs (GstLfm2VisionEnc * enc, gint w, gint h, GError ** error)
+{
+  const lfm2_vision *v = gst_lfm2_shared_mmproj (enc->mmproj)->vision;
+  const struct lfm2_vision_hparams *hp = lfm2_vision_get_hparams (v);
+  struct lfm2_vision_params p = enc->params;
+
+  lfm2_clear_error ();
+  if (lfm2_vision_make_plan (&p, hp->patch_size, hp->merge, w, h, &enc->rungs[0]) != 0) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+        "Cannot plan a %d×%d picture: %s", w, h, lfm2_last_error ());
+    return FALSE;
+  }
+  enc->n_rungs = 1;
+  p.do_tiling = FALSE;
+  for (gint m = enc->params.max_image_tokens; enc->ladder
+      && enc->n_rungs < GST_LFM2_VISION_MAX_RUNGS; m /= 2) {
+    struct lfm2_vision_plan *r = &enc->rungs[enc->n_rungs];
+
+    p.max_image_tokens = MAX (m, enc->params.min_image_tokens);
+    if (lfm2_vision_make_plan (&p, hp->patch_size, hp->merge, w, h, r) == 0
+        && r->n_tokens < enc->rungs[enc->n_rungs - 1].n_tokens)
+      enc->n_rungs++;
+    if (p.max_image_tokens == enc->params.min_image_tokens)
+      break;
+  }
+  for (gint i = 0; i < enc->n_rungs && enc->text; i++) {
+    gint32 n = lfm2_vision_layout (enc->text, &enc->rungs[i], NULL, 0);
+
+    if (n < 0 && n != G_MININT32)
+      n = -n;
+    if (n > 0) {
+      enc->rung_layouts[i] = g_new (gint32, n);
+      n = lfm2_vision_layout (enc->text, &enc->rungs[i], enc->rung_layouts[i], n);
+    }
+    if (n <= 0) {
+      g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+          "Cannot lay out the image tokens of a %d×%d picture: %s", w, h,
+          lfm2_last_error ());
+      return FALSE;
+    }
+    enc->rung_n_layouts[i] = n;
+  }
+  gst_lfm2_vision_enc_select (enc, 0);
+  return TRUE;
 }
 
 /* A text-only LFM2 model of the projector's width passes the width check, and even has
@@ -592,8 +653,6 @@ gboolean
 gst_lfm2_vision_enc_set_info (GstLfm2VisionEnc * enc, const GstVideoInfo * info,
     GError ** error)
 {
-  const lfm2_vision *v = gst_lfm2_shared_mmproj (enc->mmproj)->vision;
-  const struct lfm2_vision_hparams *hp = lfm2_vision_get_hparams (v);
   const gint w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
 
   if (enc->configured && gst_video_info_is_equal (info, &enc->in_info))
@@ -601,10 +660,8 @@ gst_lfm2_vision_enc_set_info (GstLfm2VisionEnc * enc, const GstVideoInfo * info,
   enc_clear_format (enc);
   enc->in_info = *info;
 
-  lfm2_clear_error ();
-  if (lfm2_vision_make_plan (&enc->params, hp->patch_size, hp->merge, w, h, &enc->plan) != 0) {
-    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
-        "Cannot plan a %d×%d picture: %s", w, h, lfm2_last_error ());
+  if (!enc_make_rungs (enc, w, h, error)) {
+    enc_clear_format (enc);
     return FALSE;
   }
 
@@ -635,30 +692,13 @@ gst_lfm2_vision_enc_set_info (GstLfm2VisionEnc * enc, const GstVideoInfo * info,
     }
   }
 
-  if (enc->text) {
-    gint32 n = lfm2_vision_layout (enc->text, &enc->plan, NULL, 0);
-
-    if (n < 0 && n != G_MININT32)
-      n = -n;
-    if (n > 0) {
-      enc->layout = g_new (gint32, n);
-      n = lfm2_vision_layout (enc->text, &enc->plan, enc->layout, n);
-    }
-    if (n <= 0) {
-      g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
-          "Cannot lay out the image tokens of a %d×%d picture: %s", w, h,
-          lfm2_last_error ());
-      enc_clear_format (enc);
-      return FALSE;
-    }
-    enc->n_layout = n;
-  }
   enc->configured = TRUE;
-  GST_DEBUG ("%s %d×%d: %d image tokens (%s, %d×%d tiles%s, %s), layout of %d",
-      gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)), w, h, enc->plan.n_tokens,
-      lfm2_vision_preprocess_name (enc->plan.mode), enc->plan.n_cols, enc->plan.n_rows,
-      enc->plan.has_thumb ? " + thumbnail" : "",
-      lfm2_vision_resample_name (enc->plan.resample), enc->n_layout);
+  GST_DEBUG ("%s %d×%d: %d image tokens (%s, %d×%d tiles%s, %s), layout of %d; %d plan%s "
+      "down to %d tokens", gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)), w, h,
+      enc->plan.n_tokens, lfm2_vision_preprocess_name (enc->plan.mode), enc->plan.n_cols,
+      enc->plan.n_rows, enc->plan.has_thumb ? " + thumbnail" : "",
+      lfm2_vision_resample_name (enc->plan.resample), enc->n_layout, enc->n_rungs,
+      enc->n_rungs == 1 ? "" : "s", enc->rungs[enc->n_rungs - 1].n_tokens);
   return TRUE;
 }
 

@@ -116,6 +116,10 @@ gboolean gst_lfm2_vision_settings_set_property (GstLfm2VisionSettings * s, guint
 gboolean gst_lfm2_vision_settings_get_property (const GstLfm2VisionSettings * s,
     guint prop_id, guint first_prop, GValue * value);
 
+/* Most plans an encoder keeps for one frame size (the settings' plan and the cheaper ones a
+ * caption budget may fall back to). */
+#define GST_LFM2_VISION_MAX_RUNGS 8
+
 /* The image encoder of one element, used by one thread at a time. */
 typedef struct {
   GstLfm2Shared *mmproj;              /* registry entry (start … stop) */
@@ -129,9 +133,18 @@ typedef struct {
   GstVideoConverter *conv;            /* NULL when the frames are RGB already */
   GstVideoInfo rgb_info;
   GstBuffer *rgb_buf;                 /* conversion target, reused for every frame */
-  struct lfm2_vision_plan plan;
+  struct lfm2_vision_plan plan;       /* the plan in use: rungs[rung] */
   gint32 *layout;                     /* plan's token layout (NULL without a text model) */
   gint n_layout;
+
+  /* The plans for this frame size, most image tokens first: rung 0 is the settings' plan;
+   * with `ladder` set (before set_info) the untiled plans at max-image-tokens, then half
+   * that … down to min-image-tokens follow, each with fewer tokens than the one before. */
+  gboolean ladder;
+  gint n_rungs, rung;
+  struct lfm2_vision_plan rungs[GST_LFM2_VISION_MAX_RUNGS];
+  gint32 *rung_layouts[GST_LFM2_VISION_MAX_RUNGS];
+  gint rung_n_layouts[GST_LFM2_VISION_MAX_RUNGS];
 
   gdouble last_encode_ms;             /* conversion + preprocessing + encoder, last frame */
 } GstLfm2VisionEnc;
@@ -151,6 +164,9 @@ void gst_lfm2_vision_enc_stop (GstLfm2VisionEnc * enc);
 /* Prepares for frames of this format and size: converter, RGB scratch, plan and layout. */
 gboolean gst_lfm2_vision_enc_set_info (GstLfm2VisionEnc * enc, const GstVideoInfo * info,
     GError ** error);
+
+/* Makes rung i (0 … n_rungs − 1) the plan in use. */
+void gst_lfm2_vision_enc_select (GstLfm2VisionEnc * enc, gint i);
 
 /* Rows of one frame: plan.n_tokens × n_embd floats. */
 static inline gsize

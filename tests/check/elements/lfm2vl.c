@@ -17,6 +17,9 @@
 #include <gst/video/video.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "lfm2-vision.h"
 
@@ -611,6 +614,7 @@ GST_START_TEST (test_metadata_and_properties)
     {"max-tiles", GST_PARAM_MUTABLE_READY}, {"max-pixels-tolerance", GST_PARAM_MUTABLE_READY},
     {"use-thumbnail", GST_PARAM_MUTABLE_READY}, {"resample", GST_PARAM_MUTABLE_READY},
     {"preprocessor-config", GST_PARAM_MUTABLE_READY},
+    {"caption-budget", GST_PARAM_MUTABLE_PLAYING}, {"inference-nice", GST_PARAM_MUTABLE_READY},
   };
   GParamSpec *p;
   gchar *prompt;
@@ -1126,6 +1130,92 @@ GST_START_TEST (test_latency)
 GST_END_TEST;
 
 /* READY→PAUSED with these files must fail with a RESOURCE error naming `name`. */
+/* Records, from the thread that pushes captions (the worker), its nice value. */
+typedef struct {
+  gint nice, seen;
+} WorkerThread;
+
+static GstPadProbeReturn
+worker_thread_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  WorkerThread *w = data;
+
+  g_atomic_int_set (&w->nice, getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid)));
+  g_atomic_int_set (&w->seen, 1);
+  return GST_PAD_PROBE_OK;
+}
+
+/* The image tokens of the next caption (waits for its message). */
+static gint
+next_caption_tokens (GstBus * bus)
+{
+  for (;;) {
+    GstMessage *m = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND, GST_MESSAGE_ELEMENT);
+    const GstStructure *s;
+    gint n = -1;
+
+    fail_unless (m != NULL, "no caption message");
+    s = gst_message_get_structure (m);
+    if (gst_structure_has_name (s, "lfm2vl/caption"))
+      fail_unless (gst_structure_get_int (s, "image-tokens", &n));
+    gst_message_unref (m);
+    if (n >= 0)
+      return n;
+  }
+}
+
+/* Runs captions of two 1100×500 frames with `budget` and returns their image tokens; the
+ * plans for that size are 742 (2×1 tiles + thumbnail), then untiled 230, 112 and 55. */
+static void
+budget_run (guint budget, gint nice, gint tokens[2], WorkerThread * w)
+{
+  Vl v;
+  GstPad *tp;
+
+  vl_open (&v, make_vl ("caption-budget", budget, "inference-nice", nice, NULL),
+      "video/x-raw, format=RGB, width=1100, height=500, framerate=30/1");
+  tp = gst_element_get_static_pad (v.e, "text_src");
+  gst_pad_add_probe (tp, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      worker_thread_probe, w, NULL);
+  gst_object_unref (tp);
+  for (gint i = 0; i < 2; i++) {
+    push_frame (&v, make_frame (GST_VIDEO_FORMAT_RGB, 1100, 500, 40 + i, NULL),
+        i * GST_SECOND);
+    tokens[i] = next_caption_tokens (v.bus);
+  }
+  vl_close (&v);
+}
+
+/* caption-budget picks the plan from measured costs; the worker runs on a thread of its
+ * own at inference-nice (so lowering its priority touches no other element's thread). */
+GST_START_TEST (test_caption_budget_and_priority)
+{
+  const gint base = getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid));
+  WorkerThread w = { 0 };
+  gint t[2];
+
+  /* no measurement yet: the largest untiled plan; then the tiny model fits 2 s easily */
+  budget_run (2000, 10, t, &w);
+  fail_unless_equals_int (t[0], 230);
+  fail_unless_equals_int (t[1], 742);
+  fail_unless (g_atomic_int_get (&w.seen));
+  if (base + 10 <= 19)
+    fail_unless_equals_int (g_atomic_int_get (&w.nice), base + 10);
+  /* nothing fits 1 ms: the smallest plan */
+  budget_run (1, 10, t, &w);
+  fail_unless_equals_int (t[0], 230);
+  fail_unless_equals_int (t[1], 55);
+  /* 0: the image settings as set, from the first caption on; nice 0 keeps the priority */
+  budget_run (0, 0, t, &w);
+  fail_unless_equals_int (t[0], 742);
+  fail_unless_equals_int (t[1], 742);
+  fail_unless_equals_int (g_atomic_int_get (&w.nice), base);
+  /* the application's thread kept its priority */
+  fail_unless_equals_int (getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid)), base);
+}
+
+GST_END_TEST;
+
 static void
 check_start_error (const gchar * model, const gchar * mmproj, gint code, const gchar * name)
 {
@@ -1457,6 +1547,7 @@ lfm2vl_suite (void)
   tcase_add_test (tc, test_prompts);
   tcase_add_test (tc, test_vlenc_lfm2text_equals_lfm2vl);
   tcase_add_test (tc, test_state_cycling);
+  tcase_add_test (tc, test_caption_budget_and_priority);
   return s;
 }
 
