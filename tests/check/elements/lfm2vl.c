@@ -1216,6 +1216,34 @@ GST_START_TEST (test_caption_budget_and_priority)
 
 GST_END_TEST;
 
+/* min-tiles 1 and a frame size where transformers' text and image features disagree: the
+ * caps are refused at once, with an error naming the size and the setting. */
+GST_START_TEST (test_refused_frame_size)
+{
+  Vl v;
+  GstMessage *m;
+  GError *err = NULL;
+  GstCaps *caps = gst_caps_from_string ("video/x-raw, format=RGB, width=725, height=723, "
+      "framerate=30/1");
+
+  vl_open (&v, make_vl ("min-tiles", 1, NULL), NULL);
+  gst_harness_play (v.h);
+  fail_unless (gst_harness_push_event (v.h, gst_event_new_stream_start ("refused")));
+  /* (a sticky event's push may still report success; the element's answer is the error) */
+  gst_harness_push_event (v.h, gst_event_new_caps (caps));
+  m = gst_bus_pop_filtered (v.bus, GST_MESSAGE_ERROR);
+  fail_unless (m != NULL);
+  gst_message_parse_error (m, &err, NULL);
+  fail_unless (err->domain == GST_STREAM_ERROR && strstr (err->message, "725×723")
+      && strstr (err->message, "min_tiles 1"), "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (m);
+  gst_caps_unref (caps);
+  vl_close (&v);
+}
+
+GST_END_TEST;
+
 static void
 check_start_error (const gchar * model, const gchar * mmproj, gint code, const gchar * name)
 {
@@ -1548,6 +1576,7 @@ lfm2vl_suite (void)
   tcase_add_test (tc, test_vlenc_lfm2text_equals_lfm2vl);
   tcase_add_test (tc, test_state_cycling);
   tcase_add_test (tc, test_caption_budget_and_priority);
+  tcase_add_test (tc, test_refused_frame_size);
   return s;
 }
 
