@@ -618,28 +618,26 @@ GST_START_TEST (test_errors)
   expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "lfm2-vl-tiny-mmproj-f32.gguf");
   expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "<|img_row_1_col_2|>");
   g_free (p);
-  /* bad processor configs: the file and the field */
+  /* bad processor configs: the file and the field (or the line); a missing file */
   {
-    gchar *cfg = write_config ("{\"image_processor\": {\"min_tiles\": 0}}");
+    const gchar *bad[][2] = {
+      {"{\"image_processor\": {\"min_tiles\": 0}}", "min_tiles is 0"},
+      {"{\"resample\": 1}", "resample"},
+      {"{\"encoder_patch_size\": 14}", "encoder_patch_size"},
+      {"{\"min_tiles\": 2,", "invalid JSON"},
+      {NULL, "preprocessor-config"},
+    };
+    gchar *cfg = write_config ("{}");
+
     p = g_strdup_printf ("mmproj=\"%s\" preprocessor-config=\"%s\"", mmproj_path, cfg);
-    expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, cfg);
-    expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "min_tiles is 0");
-    g_free (p);
-    fail_unless (g_file_set_contents (cfg, "{\"resample\": 1}", -1, NULL));
-    p = g_strdup_printf ("mmproj=\"%s\" preprocessor-config=\"%s\"", mmproj_path, cfg);
-    expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "resample");
-    g_free (p);
-    fail_unless (g_file_set_contents (cfg, "{\"encoder_patch_size\": 14}", -1, NULL));
-    p = g_strdup_printf ("mmproj=\"%s\" preprocessor-config=\"%s\"", mmproj_path, cfg);
-    expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "encoder_patch_size");
-    g_free (p);
-    fail_unless (g_file_set_contents (cfg, "{\"min_tiles\": 2,", -1, NULL));
-    p = g_strdup_printf ("mmproj=\"%s\" preprocessor-config=\"%s\"", mmproj_path, cfg);
-    expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "invalid JSON");
-    g_free (p);
-    g_unlink (cfg);
-    p = g_strdup_printf ("mmproj=\"%s\" preprocessor-config=\"%s\"", mmproj_path, cfg);
-    expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, cfg);
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+      if (bad[i][0])
+        fail_unless (g_file_set_contents (cfg, bad[i][0], -1, NULL));
+      else
+        g_unlink (cfg);
+      expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, cfg);
+      expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, bad[i][1]);
+    }
     g_free (p);
     g_free (cfg);
   }
