@@ -13,9 +13,11 @@
  * Two preprocessing modes (they differ in token counts and pixels; the network is the same,
  * only the rounding of a few steps differs):
  *   OFFICIAL (default): the Hugging Face transformers Lfm2VlImageProcessor — area-based
- *     tiling test, tiles stretched to the grid, antialiased (PIL-style) bilinear resize,
- *     Python rounding, thumbnail after the tiles per use_thumbnail; projector GELU exact
- *     (erf) as in Lfm2VlMultiModalProjector; plain float arithmetic.
+ *     tiling test, tiles stretched to the grid, Pillow's antialiased bilinear or bicubic
+ *     resize (`resample`), Python rounding, thumbnail after the tiles per use_thumbnail;
+ *     projector GELU exact (erf) as in Lfm2VlMultiModalProjector; plain float arithmetic.
+ *     Every parameter of that processor is in lfm2_vision_params, and
+ *     lfm2_vision_read_config() reads them from the model's processor config.
  *   LLAMACPP: what llama.cpp's mtmd (commit 22dc605) computes — per-side tiling test,
  *     letterboxed tiles, corner-aligned truncating bilinear, float32 rounding, thumbnail
  *     always (also before a single untiled image), fp16 patch convolution and ggml's fp16
