@@ -12,7 +12,8 @@
  *
  *   frames, expected-frames, fps, max-gap-ms, max-gap-frames, max-behind-ms, captions,
  *   skipped-frames, caption-ms-mean, caption-ms-max, caption-image-tokens (min–max),
- *   max-caption-delay-ms
+ *   max-caption-delay-ms, element-us-mean / element-us-max (how long each frame took from
+ *   NAME's sink pad to its src pad: the element's own work in the streaming thread)
  *
  * Exit status 0 when the video kept its rate: at least 95 % of the frames the source rate
  * promises came through, no gap between two frames longer than K frame durations (default
@@ -28,6 +29,8 @@ typedef struct {
   GMutex lock;
   guint64 frames;
   gint64 first_us, last_us, max_gap_us;
+  gint64 enter_us, in_sum_us, in_max_us;   /* sink → src time per frame */
+  guint64 in_frames;
   GstClockTimeDiff max_behind;
   GstSegment segment;
   gint fps_n, fps_d;
@@ -48,6 +51,13 @@ on_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   GstClock *clock = parent ? gst_element_get_clock (parent) : NULL;
 
   g_mutex_lock (&f->lock);
+  if (f->enter_us) {
+    const gint64 d = now - f->enter_us;
+    f->in_sum_us += d;
+    f->in_max_us = MAX (f->in_max_us, d);
+    f->in_frames++;
+    f->enter_us = 0;
+  }
   if (f->frames == 0)
     f->first_us = now;
   else if (now - f->last_us > f->max_gap_us)
@@ -70,6 +80,17 @@ on_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
     gst_object_unref (clock);
   if (parent)
     gst_object_unref (parent);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn
+on_sink_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  Flow *f = data;
+
+  g_mutex_lock (&f->lock);
+  f->enter_us = g_get_monotonic_time ();
+  g_mutex_unlock (&f->lock);
   return GST_PAD_PROBE_OK;
 }
 
@@ -210,6 +231,13 @@ main (int argc, char **argv)
   f.loop = g_main_loop_new (NULL, FALSE);
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_buffer, &f, NULL);
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_event, &f, NULL);
+  {
+    GstPad *sink = gst_element_get_static_pad (vl, "sink");
+    if (sink) {
+      gst_pad_add_probe (sink, GST_PAD_PROBE_TYPE_BUFFER, on_sink_buffer, &f, NULL);
+      gst_object_unref (sink);
+    }
+  }
   bus = gst_element_get_bus (pipe);
   gst_bus_add_watch (bus, on_message, &f);
 
@@ -256,6 +284,8 @@ main (int argc, char **argv)
     printf ("caption-image-tokens=%d-%d\n", f.tokens_min, f.tokens_max);
     if (GST_CLOCK_TIME_IS_VALID (max_delay))
       printf ("max-caption-delay-ms=%.1f\n", max_delay / 1e6);
+    printf ("element-us-mean=%.0f\n", f.in_frames ? (gdouble) f.in_sum_us / f.in_frames : 0.0);
+    printf ("element-us-max=%" G_GINT64_FORMAT "\n", f.in_max_us);
 
     if (f.error)
       rc = 2;
