@@ -42,6 +42,25 @@ gst_lfm2_preprocess_get_type (void)
   return type;
 }
 
+GType
+gst_lfm2_resample_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_LFM2_RESAMPLE_AUTO,
+        "The mmproj's resize algorithm (clip.vision.image_resize_algo), else bilinear", "auto"},
+    {GST_LFM2_RESAMPLE_BILINEAR, "Pillow's antialiased bilinear (resample 2)", "bilinear"},
+    {GST_LFM2_RESAMPLE_BICUBIC, "Pillow's antialiased bicubic (resample 3)", "bicubic"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstLfm2Resample", values);
+    g_once_init_leave (&type, t);
+  }
+  return type;
+}
+
 /* ---- the image properties -------------------------------------------------------- */
 
 void
@@ -52,6 +71,66 @@ gst_lfm2_vision_settings_init (GstLfm2VisionSettings * s)
   s->max_image_tokens = GST_LFM2_VISION_DEFAULT_MAX_IMAGE_TOKENS;
   s->do_tiling = GST_LFM2_VISION_DEFAULT_DO_TILING;
   s->preprocess = GST_LFM2_VISION_DEFAULT_PREPROCESS;
+  s->min_tiles = GST_LFM2_VISION_DEFAULT_MIN_TILES;
+  s->max_tiles = GST_LFM2_VISION_DEFAULT_MAX_TILES;
+  s->max_pixels_tolerance = GST_LFM2_VISION_DEFAULT_MAX_PIXELS_TOLERANCE;
+  s->use_thumbnail = GST_LFM2_VISION_DEFAULT_USE_THUMBNAIL;
+  s->resample = GST_LFM2_VISION_DEFAULT_RESAMPLE;
+  s->preprocessor_config = NULL;
+  s->explicit_set = 0;
+}
+
+void
+gst_lfm2_vision_settings_copy (GstLfm2VisionSettings * dst,
+    const GstLfm2VisionSettings * src)
+{
+  *dst = *src;
+  dst->preprocessor_config = g_strdup (src->preprocessor_config);
+}
+
+void
+gst_lfm2_vision_settings_clear (GstLfm2VisionSettings * s)
+{
+  g_clear_pointer (&s->preprocessor_config, g_free);
+}
+
+gboolean
+gst_lfm2_vision_settings_resolve (const GstLfm2VisionSettings * s,
+    struct lfm2_vision_params *p, struct lfm2_vision_config *cfg, GError ** error)
+{
+  const guint x = s->explicit_set;
+
+  *p = lfm2_vision_default_params ();
+  memset (cfg, 0, sizeof (*cfg));
+  p->preprocess = (enum lfm2_vision_preprocess) s->preprocess;
+  p->n_threads = s->n_threads;
+  if (s->preprocessor_config && s->preprocessor_config[0]) {
+    lfm2_clear_error ();
+    if (lfm2_vision_read_config (s->preprocessor_config, p, cfg) != 0) {
+      g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+          "Invalid preprocessor-config: %s", lfm2_last_error ());
+      return FALSE;
+    }
+  }
+  /* properties the application set go over the file; the others keep the file's value
+   * (or the default) */
+  if (x & LFM2_VISION_CFG_MIN_IMAGE_TOKENS)
+    p->min_image_tokens = s->min_image_tokens;
+  if (x & LFM2_VISION_CFG_MAX_IMAGE_TOKENS)
+    p->max_image_tokens = s->max_image_tokens;
+  if (x & LFM2_VISION_CFG_DO_TILING)
+    p->do_tiling = s->do_tiling;
+  if (x & LFM2_VISION_CFG_MIN_TILES)
+    p->min_tiles = s->min_tiles;
+  if (x & LFM2_VISION_CFG_MAX_TILES)
+    p->max_tiles = s->max_tiles;
+  if (x & LFM2_VISION_CFG_TOLERANCE)
+    p->max_pixels_tolerance = s->max_pixels_tolerance;
+  if (x & LFM2_VISION_CFG_USE_THUMBNAIL)
+    p->use_thumbnail = s->use_thumbnail;
+  if (x & LFM2_VISION_CFG_RESAMPLE)
+    p->resample = (enum lfm2_vision_resample) s->resample;
+  return TRUE;
 }
 
 /* The doc comments name lfm2vlenc; lfm2vl has the same properties (its n-threads is the
@@ -114,12 +193,83 @@ gst_lfm2_vision_install_properties (GObjectClass * gobject_class, guint first,
           "Image preprocessing: the official processor the models were trained with, or "
           "llama.cpp's mtmd (bit-comparable with llama.cpp)", GST_TYPE_LFM2_PREPROCESS,
           GST_LFM2_VISION_DEFAULT_PREPROCESS, rw));
+  /**
+   * GstLfm2VlEnc:min-tiles:
+   *
+   * Fewest tiles of a grid for a large picture (the processor config's `min_tiles`). With 1,
+   * transformers stretches some nearly square pictures into one 512×512 tile while its text
+   * counts another size: those frame sizes are refused with an error naming the settings.
+   */
+  g_object_class_install_property (gobject_class, first + 5,
+      g_param_spec_int ("min-tiles", "Min tiles",
+          "Fewest tiles of a grid for a large picture (processor config min_tiles)", 1, 100,
+          GST_LFM2_VISION_DEFAULT_MIN_TILES, rw));
+  /**
+   * GstLfm2VlEnc:max-tiles:
+   *
+   * Most tiles of a grid for a large picture (the processor config's `max_tiles`); every
+   * tile is 256 image tokens.
+   */
+  g_object_class_install_property (gobject_class, first + 6,
+      g_param_spec_int ("max-tiles", "Max tiles",
+          "Most tiles of a grid for a large picture, 256 image tokens each (processor config "
+          "max_tiles)", 1, 100, GST_LFM2_VISION_DEFAULT_MAX_TILES, rw));
+  /**
+   * GstLfm2VlEnc:max-pixels-tolerance:
+   *
+   * A picture is tiled when its area (sides rounded to 32) exceeds max-image-tokens·32²
+   * times this (the processor config's `max_pixels_tolerance`; LFM2-VL-1.6B uses 1.5).
+   */
+  g_object_class_install_property (gobject_class, first + 7,
+      g_param_spec_float ("max-pixels-tolerance", "Max pixels tolerance",
+          "Tile a picture when its rounded area exceeds max-image-tokens·32² times this "
+          "(processor config max_pixels_tolerance)", 0.01f, 1000.0f,
+          GST_LFM2_VISION_DEFAULT_MAX_PIXELS_TOLERANCE, rw));
+  /**
+   * GstLfm2VlEnc:use-thumbnail:
+   *
+   * Adds a thumbnail of the whole picture after the tiles (the processor config's
+   * `use_thumbnail`; the first LFM2-VL-450M config says false). The llamacpp mode always
+   * adds it.
+   */
+  g_object_class_install_property (gobject_class, first + 8,
+      g_param_spec_boolean ("use-thumbnail", "Thumbnail",
+          "Add a thumbnail of the whole picture after the tiles (processor config "
+          "use_thumbnail; llamacpp mode always does)", GST_LFM2_VISION_DEFAULT_USE_THUMBNAIL,
+          rw));
+  /**
+   * GstLfm2VlEnc:resample:
+   *
+   * Resampling filter of the official mode, both Pillow's antialiased ones (the processor
+   * config's `resample`: 2 bilinear, 3 bicubic); `auto` takes the mmproj's
+   * clip.vision.image_resize_algo, else bilinear.
+   */
+  g_object_class_install_property (gobject_class, first + 9,
+      g_param_spec_enum ("resample", "Resampling filter",
+          "Resampling filter of the official mode (Pillow's antialiased bilinear or bicubic; "
+          "auto = the mmproj's, else bilinear)", GST_TYPE_LFM2_RESAMPLE,
+          GST_LFM2_VISION_DEFAULT_RESAMPLE, rw));
+  /**
+   * GstLfm2VlEnc:preprocessor-config:
+   *
+   * The model's Hugging Face preprocessor_config.json or processor_config.json (fields at
+   * the top level or under "image_processor"), or the model directory holding them. Its
+   * image settings replace the defaults; properties set explicitly override it. Read at
+   * READY→PAUSED; a bad value fails the state change with an error naming the file and the
+   * field.
+   */
+  g_object_class_install_property (gobject_class, first + 10,
+      g_param_spec_string ("preprocessor-config", "Preprocessor config",
+          "Hugging Face preprocessor_config.json / processor_config.json of the model (or its "
+          "directory): its image settings, under the properties set explicitly", NULL, rw));
 }
 
 gboolean
 gst_lfm2_vision_settings_set_property (GstLfm2VisionSettings * s, guint prop_id,
     guint first, const GValue * value)
 {
+  guint bit = 0;
+
   if (prop_id < first)
     return FALSE;
   switch (prop_id - first) {
@@ -128,18 +278,48 @@ gst_lfm2_vision_settings_set_property (GstLfm2VisionSettings * s, guint prop_id,
       return TRUE;
     case 1:
       s->min_image_tokens = g_value_get_int (value);
-      return TRUE;
+      bit = LFM2_VISION_CFG_MIN_IMAGE_TOKENS;
+      break;
     case 2:
       s->max_image_tokens = g_value_get_int (value);
-      return TRUE;
+      bit = LFM2_VISION_CFG_MAX_IMAGE_TOKENS;
+      break;
     case 3:
       s->do_tiling = g_value_get_boolean (value);
-      return TRUE;
+      bit = LFM2_VISION_CFG_DO_TILING;
+      break;
     case 4:
       s->preprocess = g_value_get_enum (value);
       return TRUE;
+    case 5:
+      s->min_tiles = g_value_get_int (value);
+      bit = LFM2_VISION_CFG_MIN_TILES;
+      break;
+    case 6:
+      s->max_tiles = g_value_get_int (value);
+      bit = LFM2_VISION_CFG_MAX_TILES;
+      break;
+    case 7:
+      s->max_pixels_tolerance = g_value_get_float (value);
+      bit = LFM2_VISION_CFG_TOLERANCE;
+      break;
+    case 8:
+      s->use_thumbnail = g_value_get_boolean (value);
+      bit = LFM2_VISION_CFG_USE_THUMBNAIL;
+      break;
+    case 9:
+      s->resample = g_value_get_enum (value);
+      bit = LFM2_VISION_CFG_RESAMPLE;
+      break;
+    case 10:
+      g_free (s->preprocessor_config);
+      s->preprocessor_config = g_value_dup_string (value);
+      return TRUE;
+    default:
+      return FALSE;
   }
-  return FALSE;
+  s->explicit_set |= bit;
+  return TRUE;
 }
 
 gboolean
@@ -163,6 +343,24 @@ gst_lfm2_vision_settings_get_property (const GstLfm2VisionSettings * s, guint pr
       return TRUE;
     case 4:
       g_value_set_enum (value, s->preprocess);
+      return TRUE;
+    case 5:
+      g_value_set_int (value, s->min_tiles);
+      return TRUE;
+    case 6:
+      g_value_set_int (value, s->max_tiles);
+      return TRUE;
+    case 7:
+      g_value_set_float (value, s->max_pixels_tolerance);
+      return TRUE;
+    case 8:
+      g_value_set_boolean (value, s->use_thumbnail);
+      return TRUE;
+    case 9:
+      g_value_set_enum (value, s->resample);
+      return TRUE;
+    case 10:
+      g_value_set_string (value, s->preprocessor_config);
       return TRUE;
   }
   return FALSE;
@@ -283,9 +481,70 @@ enc_clear_format (GstLfm2VisionEnc * enc)
 {
   g_clear_pointer (&enc->conv, gst_video_converter_free);
   gst_clear_buffer (&enc->rgb_buf);
-  g_clear_pointer (&enc->layout, g_free);
+  for (gint i = 0; i < enc->n_rungs; i++)
+    g_clear_pointer (&enc->rung_layouts[i], g_free);
+  enc->n_rungs = enc->rung = 0;
+  enc->layout = NULL;
   enc->n_layout = 0;
   enc->configured = FALSE;
+}
+
+void
+gst_lfm2_vision_enc_select (GstLfm2VisionEnc * enc, gint i)
+{
+  g_return_if_fail (i >= 0 && i < enc->n_rungs);
+  enc->rung = i;
+  enc->plan = enc->rungs[i];
+  enc->layout = enc->rung_layouts[i];
+  enc->n_layout = enc->rung_n_layouts[i];
+}
+
+/* The plans of a w×h frame (see GstLfm2VisionEnc.rungs) and their layouts. */
+static gboolean
+enc_make_rungs (GstLfm2VisionEnc * enc, gint w, gint h, GError ** error)
+{
+  const lfm2_vision *v = gst_lfm2_shared_mmproj (enc->mmproj)->vision;
+  const struct lfm2_vision_hparams *hp = lfm2_vision_get_hparams (v);
+  struct lfm2_vision_params p = enc->params;
+
+  lfm2_clear_error ();
+  if (lfm2_vision_make_plan (&p, hp->patch_size, hp->merge, w, h, &enc->rungs[0]) != 0) {
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+        "Cannot plan a %d×%d picture: %s", w, h, lfm2_last_error ());
+    return FALSE;
+  }
+  enc->n_rungs = 1;
+  p.do_tiling = FALSE;
+  for (gint m = enc->params.max_image_tokens; enc->ladder
+      && enc->n_rungs < GST_LFM2_VISION_MAX_RUNGS; m /= 2) {
+    struct lfm2_vision_plan *r = &enc->rungs[enc->n_rungs];
+
+    p.max_image_tokens = MAX (m, enc->params.min_image_tokens);
+    if (lfm2_vision_make_plan (&p, hp->patch_size, hp->merge, w, h, r) == 0
+        && r->n_tokens < enc->rungs[enc->n_rungs - 1].n_tokens)
+      enc->n_rungs++;
+    if (p.max_image_tokens == enc->params.min_image_tokens)
+      break;
+  }
+  for (gint i = 0; i < enc->n_rungs && enc->text; i++) {
+    gint32 n = lfm2_vision_layout (enc->text, &enc->rungs[i], NULL, 0);
+
+    if (n < 0 && n != G_MININT32)
+      n = -n;
+    if (n > 0) {
+      enc->rung_layouts[i] = g_new (gint32, n);
+      n = lfm2_vision_layout (enc->text, &enc->rungs[i], enc->rung_layouts[i], n);
+    }
+    if (n <= 0) {
+      g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+          "Cannot lay out the image tokens of a %d×%d picture: %s", w, h,
+          lfm2_last_error ());
+      return FALSE;
+    }
+    enc->rung_n_layouts[i] = n;
+  }
+  gst_lfm2_vision_enc_select (enc, 0);
+  return TRUE;
 }
 
 /* A text-only LFM2 model of the projector's width passes the width check, and even has
@@ -329,6 +588,7 @@ gst_lfm2_vision_enc_start (GstLfm2VisionEnc * enc, const gchar * mmproj_path,
   const lfm2_vision *v;
   const struct lfm2_vision_hparams *hp;
   struct lfm2_vision_plan probe;
+  struct lfm2_vision_config cfg;
 
   ensure_debug ();
   memset (enc, 0, sizeof (*enc));
@@ -337,19 +597,24 @@ gst_lfm2_vision_enc_start (GstLfm2VisionEnc * enc, const gchar * mmproj_path,
         "No mmproj file given (set the mmproj property)");
     return FALSE;
   }
+  /* the config first: a bad file fails before a large mmproj is loaded */
+  if (!gst_lfm2_vision_settings_resolve (s, &enc->params, &cfg, error))
+    return FALSE;
   enc->mmproj = gst_lfm2_mmproj_acquire (mmproj_path, s->preprocess, s->n_threads, error);
   if (enc->mmproj == NULL)
     return FALSE;
   v = gst_lfm2_shared_mmproj (enc->mmproj)->vision;
   hp = lfm2_vision_get_hparams (v);
   enc->n_embd = lfm2_vision_n_embd_out (v);
+  if (enc->params.resample == LFM2_VISION_RESAMPLE_AUTO)
+    enc->params.resample = hp->resample;        /* the file's filter, or bilinear */
 
-  enc->params = lfm2_vision_default_params ();
-  enc->params.preprocess = (enum lfm2_vision_preprocess) s->preprocess;
-  enc->params.min_image_tokens = s->min_image_tokens;
-  enc->params.max_image_tokens = s->max_image_tokens;
-  enc->params.do_tiling = s->do_tiling;
   lfm2_clear_error ();
+  if (s->preprocessor_config && lfm2_vision_check_config (v, s->preprocessor_config, &cfg)) {
+    g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+        "Invalid preprocessor-config: %s", lfm2_last_error ());
+    goto fail;
+  }
   if (lfm2_vision_make_plan (&enc->params, hp->patch_size, hp->merge, 1, 1, &probe) != 0) {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
         "Invalid image settings for \"%s\": %s", mmproj_path, lfm2_last_error ());
@@ -388,8 +653,6 @@ gboolean
 gst_lfm2_vision_enc_set_info (GstLfm2VisionEnc * enc, const GstVideoInfo * info,
     GError ** error)
 {
-  const lfm2_vision *v = gst_lfm2_shared_mmproj (enc->mmproj)->vision;
-  const struct lfm2_vision_hparams *hp = lfm2_vision_get_hparams (v);
   const gint w = GST_VIDEO_INFO_WIDTH (info), h = GST_VIDEO_INFO_HEIGHT (info);
 
   if (enc->configured && gst_video_info_is_equal (info, &enc->in_info))
@@ -397,10 +660,8 @@ gst_lfm2_vision_enc_set_info (GstLfm2VisionEnc * enc, const GstVideoInfo * info,
   enc_clear_format (enc);
   enc->in_info = *info;
 
-  lfm2_clear_error ();
-  if (lfm2_vision_make_plan (&enc->params, hp->patch_size, hp->merge, w, h, &enc->plan) != 0) {
-    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
-        "Cannot plan a %d×%d picture: %s", w, h, lfm2_last_error ());
+  if (!enc_make_rungs (enc, w, h, error)) {
+    enc_clear_format (enc);
     return FALSE;
   }
 
@@ -431,29 +692,13 @@ gst_lfm2_vision_enc_set_info (GstLfm2VisionEnc * enc, const GstVideoInfo * info,
     }
   }
 
-  if (enc->text) {
-    gint32 n = lfm2_vision_layout (enc->text, &enc->plan, NULL, 0);
-
-    if (n < 0 && n != G_MININT32)
-      n = -n;
-    if (n > 0) {
-      enc->layout = g_new (gint32, n);
-      n = lfm2_vision_layout (enc->text, &enc->plan, enc->layout, n);
-    }
-    if (n <= 0) {
-      g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
-          "Cannot lay out the image tokens of a %d×%d picture: %s", w, h,
-          lfm2_last_error ());
-      enc_clear_format (enc);
-      return FALSE;
-    }
-    enc->n_layout = n;
-  }
   enc->configured = TRUE;
-  GST_DEBUG ("%s %d×%d: %d image tokens (%s, %d×%d tiles%s), layout of %d",
-      gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)), w, h, enc->plan.n_tokens,
-      lfm2_vision_preprocess_name (enc->plan.mode), enc->plan.n_cols, enc->plan.n_rows,
-      enc->plan.has_thumb ? " + thumbnail" : "", enc->n_layout);
+  GST_DEBUG ("%s %d×%d: %d image tokens (%s, %d×%d tiles%s, %s), layout of %d; %d plan%s "
+      "down to %d tokens", gst_video_format_to_string (GST_VIDEO_INFO_FORMAT (info)), w, h,
+      enc->plan.n_tokens, lfm2_vision_preprocess_name (enc->plan.mode), enc->plan.n_cols,
+      enc->plan.n_rows, enc->plan.has_thumb ? " + thumbnail" : "",
+      lfm2_vision_resample_name (enc->plan.resample), enc->n_layout, enc->n_rungs,
+      enc->n_rungs == 1 ? "" : "s", enc->rungs[enc->n_rungs - 1].n_tokens);
   return TRUE;
 }
 

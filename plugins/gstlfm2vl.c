@@ -51,6 +51,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_lfm2_vl_debug);
 #define DEFAULT_PROMPT "Describe this image in one sentence."
 #define DEFAULT_INTERVAL 0
 #define DEFAULT_LATENCY_MS 4000
+/* A live caption should describe a frame at most about two seconds old (issue 15). */
+#define DEFAULT_CAPTION_BUDGET_MS 2000
+/* CFS weight 110 against 1024 for the media threads at nice 0 */
+#define DEFAULT_INFERENCE_NICE 10
 
 /* The shared properties' defaults: short captions, the LFM2-VL model card's temperature. */
 static const GstLfm2GenElementDefaults gen_defaults = {
@@ -66,7 +70,9 @@ enum {
   PROP_INTERVAL,
   PROP_LATENCY,
   PROP_STATS,
-  PROP_VISION_FIRST,            /* (n-threads) min-image-tokens … preprocess */
+  PROP_CAPTION_BUDGET,
+  PROP_INFERENCE_NICE,
+  PROP_VISION_FIRST,            /* (n-threads) min-image-tokens … preprocessor-config */
 };
 
 /* caption() failed and has posted the error message itself. */
@@ -82,6 +88,91 @@ typedef struct {
 static GstStaticPadTemplate text_src_template = GST_STATIC_PAD_TEMPLATE ("text_src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
 
+/* ---- dedicated inference threads ----------------------------------------------------
+ *
+ * The text_src task runs the encoder and the decoder. Its thread lowers its own priority
+ * (lfm2_thread_set_nice, which the engine's thread pools pass on to their workers), so the
+ * media threads of the pipeline get the CPU first. A thread can only raise its nice value,
+ * never lower it back, so the task must not run on GStreamer's default pool, whose threads
+ * are shared with other tasks: this pool gives each push a thread of its own, ended at join. */
+#define GST_TYPE_LFM2_VL_THREADS (gst_lfm2_vl_threads_get_type ())
+G_DECLARE_FINAL_TYPE (GstLfm2VlThreads, gst_lfm2_vl_threads, GST, LFM2_VL_THREADS,
+    GstTaskPool);
+
+struct _GstLfm2VlThreads {
+  GstTaskPool parent;
+  gint nice;                    /* atomic: applied by the next thread */
+};
+
+G_DEFINE_TYPE (GstLfm2VlThreads, gst_lfm2_vl_threads, GST_TYPE_TASK_POOL);
+
+typedef struct {
+  GstTaskPoolFunction func;
+  gpointer data;
+  gint nice;
+} ThreadStart;
+
+static gpointer
+inference_thread (gpointer p)
+{
+  ThreadStart start = *(ThreadStart *) p;
+
+  g_free (p);
+  if (start.nice > 0 && lfm2_thread_set_nice (start.nice) != 0)
+    GST_WARNING ("inference threads keep their priority: %s", lfm2_last_error ());
+  start.func (start.data);
+  return NULL;
+}
+
+static void
+threads_prepare (GstTaskPool * pool, GError ** error)
+{
+  /* nothing to set up: threads are made per push */
+}
+
+static void
+threads_cleanup (GstTaskPool * pool)
+{
+}
+
+static gpointer
+threads_push (GstTaskPool * pool, GstTaskPoolFunction func, gpointer data, GError ** error)
+{
+  ThreadStart *start = g_new (ThreadStart, 1);
+  GThread *t;
+
+  start->func = func;
+  start->data = data;
+  start->nice = g_atomic_int_get (&GST_LFM2_VL_THREADS (pool)->nice);
+  t = g_thread_try_new ("lfm2vl-infer", inference_thread, start, error);
+  if (t == NULL)
+    g_free (start);
+  return t;
+}
+
+static void
+threads_join (GstTaskPool * pool, gpointer id)
+{
+  if (id)
+    g_thread_join (id);
+}
+
+static void
+gst_lfm2_vl_threads_class_init (GstLfm2VlThreadsClass * klass)
+{
+  GstTaskPoolClass *tp = GST_TASK_POOL_CLASS (klass);
+
+  tp->prepare = threads_prepare;
+  tp->cleanup = threads_cleanup;
+  tp->push = threads_push;
+  tp->join = threads_join;
+}
+
+static void
+gst_lfm2_vl_threads_init (GstLfm2VlThreads * self)
+{
+}
+
 G_DEFINE_TYPE (GstLfm2Vl, gst_lfm2_vl, GST_TYPE_LFM2_GEN_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (lfm2vl, "lfm2vl", GST_RANK_NONE, GST_TYPE_LFM2_VL,
     GST_DEBUG_CATEGORY_INIT (gst_lfm2_vl_debug, "lfm2vl", 0, "LFM2-VL video captioning"));
@@ -93,6 +184,7 @@ static void gst_lfm2_vl_get_property (GObject * object, guint prop_id,
 static void gst_lfm2_vl_finalize (GObject * object);
 static GstStateChangeReturn gst_lfm2_vl_change_state (GstElement * element,
     GstStateChange transition);
+static gboolean gst_lfm2_vl_post_message (GstElement * element, GstMessage * message);
 static gboolean gst_lfm2_vl_start (GstLfm2GenElement * base, const lfm2_model * model,
     GstLfm2GenParams * params);
 static void gst_lfm2_vl_stop (GstLfm2GenElement * base);
@@ -174,7 +266,35 @@ gst_lfm2_vl_class_init (GstLfm2VlClass * klass)
           "lfm2vl/stats {frames, captions, skipped-frames, max-delay (ns, caption behind its "
           "frame in running time, live pipelines only)}", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  /* min-image-tokens … preprocess; n-threads is the base class's (encoder and decoder) */
+  /**
+   * GstLfm2Vl:caption-budget:
+   *
+   * Target time for one caption, in milliseconds. Before each caption the element picks the
+   * largest image plan whose predicted time fits: the image settings as set (tiles and
+   * thumbnail), else the picture untiled at max-image-tokens, then at half as many tokens …
+   * down to min-image-tokens. Predictions use the measured cost per image token of the
+   * encoder and of the prefill and the last generation times; the first caption of a
+   * stream is untiled. 0 always uses the image settings as set.
+   */
+  g_object_class_install_property (gobject_class, PROP_CAPTION_BUDGET,
+      g_param_spec_uint ("caption-budget", "Caption budget",
+          "Target time for one caption in ms: the largest image plan (tiles, untiled, fewer "
+          "tokens) whose measured cost fits; 0 = the image settings as set", 0,
+          G_MAXUINT / 2, DEFAULT_CAPTION_BUDGET_MS, rw | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstLfm2Vl:inference-nice:
+   *
+   * Nice value of the inference threads (the worker and the engine's thread pools) relative
+   * to the media threads: 0 runs them as the rest of the process, higher values make them
+   * yield the CPU to the video when cores are short. Applied when the worker starts.
+   */
+  g_object_class_install_property (gobject_class, PROP_INFERENCE_NICE,
+      g_param_spec_int ("inference-nice", "Inference nice value",
+          "Nice value of the inference threads (0 = as the process; higher yields the CPU "
+          "to the video threads)", 0, 19, DEFAULT_INFERENCE_NICE,
+          rw | GST_PARAM_MUTABLE_READY));
+  /* min-image-tokens … preprocessor-config; n-threads is the base class's (encoder and
+   * decoder) */
   gst_lfm2_vision_install_properties (gobject_class, PROP_VISION_FIRST, FALSE);
 
   {
@@ -192,10 +312,12 @@ gst_lfm2_vl_class_init (GstLfm2VlClass * klass)
       "passes through untouched, captions come out on text_src with the frame's timestamp",
       "lfm2-gst developers");
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_lfm2_vl_change_state);
+  element_class->post_message = GST_DEBUG_FUNCPTR (gst_lfm2_vl_post_message);
   gen_class->start = GST_DEBUG_FUNCPTR (gst_lfm2_vl_start);
   gen_class->stop = GST_DEBUG_FUNCPTR (gst_lfm2_vl_stop);
 
   gst_type_mark_as_plugin_api (GST_TYPE_LFM2_PREPROCESS, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_LFM2_RESAMPLE, 0);
 }
 
 static void
@@ -235,7 +357,11 @@ gst_lfm2_vl_init (GstLfm2Vl * self)
   s->prompt = g_strdup (DEFAULT_PROMPT);
   s->interval = DEFAULT_INTERVAL;
   s->latency_ms = DEFAULT_LATENCY_MS;
+  s->caption_budget_ms = DEFAULT_CAPTION_BUDGET_MS;
+  s->inference_nice = DEFAULT_INFERENCE_NICE;
   gst_lfm2_vision_settings_init (&s->vision);
+  self->threads = g_object_new (GST_TYPE_LFM2_VL_THREADS, NULL);
+  GST_LFM2_VL_THREADS (self->threads)->nice = DEFAULT_INFERENCE_NICE;
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
@@ -294,6 +420,8 @@ gst_lfm2_vl_finalize (GObject * object)
   g_string_free (self->result, TRUE);
   g_free (s->mmproj);
   g_free (s->prompt);
+  gst_lfm2_vision_settings_clear (&s->vision);
+  gst_object_unref (self->threads);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (gst_lfm2_vl_parent_class)->finalize (object);
@@ -326,6 +454,13 @@ gst_lfm2_vl_set_property (GObject * object, guint prop_id, const GValue * value,
     case PROP_LATENCY:
       latency_changed = s->latency_ms != g_value_get_uint (value);
       s->latency_ms = g_value_get_uint (value);
+      break;
+    case PROP_CAPTION_BUDGET:
+      s->caption_budget_ms = g_value_get_uint (value);
+      break;
+    case PROP_INFERENCE_NICE:
+      s->inference_nice = g_value_get_int (value);
+      g_atomic_int_set (&GST_LFM2_VL_THREADS (self->threads)->nice, s->inference_nice);
       break;
     default:
       if (!gst_lfm2_vision_settings_set_property (&s->vision, prop_id, PROP_VISION_FIRST,
@@ -384,6 +519,12 @@ gst_lfm2_vl_get_property (GObject * object, guint prop_id, GValue * value,
     case PROP_LATENCY:
       g_value_set_uint (value, s->latency_ms);
       break;
+    case PROP_CAPTION_BUDGET:
+      g_value_set_uint (value, s->caption_budget_ms);
+      break;
+    case PROP_INFERENCE_NICE:
+      g_value_set_int (value, s->inference_nice);
+      break;
     default:
       if (!gst_lfm2_vision_settings_get_property (&s->vision, prop_id, PROP_VISION_FIRST,
               value))
@@ -408,7 +549,7 @@ gst_lfm2_vl_start (GstLfm2GenElement * base, const lfm2_model * model,
 
   GST_OBJECT_LOCK (self);
   mmproj_path = g_strdup (self->settings.mmproj);
-  vs = self->settings.vision;
+  gst_lfm2_vision_settings_copy (&vs, &self->settings.vision);
   vs.n_threads = params->n_threads;
   g_free (self->prompt_copy);
   self->prompt_copy = g_strdup (self->settings.prompt);
@@ -423,8 +564,12 @@ gst_lfm2_vl_start (GstLfm2GenElement * base, const lfm2_model * model,
     g_free (dbg);
     g_clear_error (&err);
     g_free (mmproj_path);
+    gst_lfm2_vision_settings_clear (&vs);
     return FALSE;
   }
+  gst_lfm2_vision_settings_clear (&vs);
+  self->enc.ladder = TRUE;      /* the caption budget chooses between plans */
+  self->cost_known = FALSE;
   GST_INFO_OBJECT (self, "mmproj %s (%s)", gst_lfm2_shared_path (self->enc.mmproj),
       lfm2_vision_desc (gst_lfm2_shared_mmproj (self->enc.mmproj)->vision));
 
@@ -459,6 +604,28 @@ gst_lfm2_vl_change_state (GstElement * element, GstStateChange transition)
     gst_segment_init (&self->segment, GST_FORMAT_TIME);
   /* the base class loads the files (start) and releases them once the worker has stopped */
   return GST_ELEMENT_CLASS (gst_lfm2_vl_parent_class)->change_state (element, transition);
+}
+
+/* The text_src task is created (gst_pad_start_task posts STREAM_STATUS CREATE from the
+ * calling thread before starting it): give it the dedicated threads. An application's sync
+ * handler sees the message after this and may still choose another pool. */
+static gboolean
+gst_lfm2_vl_post_message (GstElement * element, GstMessage * message)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (element);
+
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_STREAM_STATUS
+      && GST_MESSAGE_SRC (message) == GST_OBJECT_CAST (self->textpad)) {
+    GstStreamStatusType type;
+    GstElement *owner;
+    const GValue *v;
+
+    gst_message_parse_stream_status (message, &type, &owner);
+    v = gst_message_get_stream_status_object (message);
+    if (type == GST_STREAM_STATUS_TYPE_CREATE && v && G_VALUE_HOLDS (v, GST_TYPE_TASK))
+      gst_task_set_pool (GST_TASK (g_value_get_object (v)), self->threads);
+  }
+  return GST_ELEMENT_CLASS (gst_lfm2_vl_parent_class)->post_message (element, message);
 }
 
 /* ---- pads -------------------------------------------------------------------------- */
@@ -623,6 +790,29 @@ gst_lfm2_vl_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   return ret;
 }
 
+/* A frame size the image settings refuse (min-tiles 1 where transformers is inconsistent)
+ * is an error when the caps come, not at the first caption. The plan is cheap; the settings
+ * and the mmproj are fixed between READY→PAUSED and PAUSED→READY. */
+static gboolean
+check_frame_size (GstLfm2Vl * self, const GstVideoInfo * info)
+{
+  const struct lfm2_vision_hparams *hp;
+  struct lfm2_vision_plan plan;
+
+  if (self->enc.mmproj == NULL)
+    return TRUE;
+  hp = lfm2_vision_get_hparams (gst_lfm2_shared_mmproj (self->enc.mmproj)->vision);
+  lfm2_clear_error ();
+  if (lfm2_vision_make_plan (&self->enc.params, hp->patch_size, hp->merge,
+          GST_VIDEO_INFO_WIDTH (info), GST_VIDEO_INFO_HEIGHT (info), &plan) != 0) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Cannot caption %d×%d frames: %s",
+            GST_VIDEO_INFO_WIDTH (info), GST_VIDEO_INFO_HEIGHT (info), lfm2_last_error ()),
+        ("image settings refuse this frame size"));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
@@ -687,6 +877,10 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       if (!gst_video_info_from_caps (&info, caps)) {
         GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Unusable video caps"),
             ("%" GST_PTR_FORMAT, caps));
+        gst_event_unref (event);
+        return FALSE;
+      }
+      if (!check_frame_size (self, &info)) {
         gst_event_unref (event);
         return FALSE;
       }
@@ -919,8 +1113,64 @@ caption_delay (GstLfm2Vl * self, GstClockTime running_time)
   return delay;
 }
 
-/* caption(), step 1: the frame through the image encoder into self->embd (converter, plan
- * and row buffer are redone only when the caps change). */
+/* The caption budget: the plan (rung) whose predicted caption time fits, most image tokens
+ * first. Prediction = image rows × (encoder cost + prefill cost per position) + the other
+ * new prompt positions × prefill cost + the generation time, all measured on this stream's
+ * previous captions. Without measurements yet: the largest untiled plan. Moving to a
+ * larger plan than the current one needs 10 % to spare, so the choice does not flip
+ * between two plans on noise. */
+static void
+choose_plan (GstLfm2Vl * self)
+{
+  GstLfm2VisionEnc *enc = &self->enc;
+  guint budget;
+  gint pick = enc->n_rungs - 1;
+
+  GST_OBJECT_LOCK (self);
+  budget = self->settings.caption_budget_ms;
+  GST_OBJECT_UNLOCK (self);
+  if (budget == 0 || enc->n_rungs == 1) {
+    pick = 0;
+  } else if (!self->cost_known) {
+    pick = 1;
+  } else {
+    for (gint i = 0; i < enc->n_rungs; i++) {
+      const gdouble rows = enc->rungs[i].n_tokens;
+      const gdouble t = rows * (self->ms_per_image_token + self->ms_per_prefill_token)
+          + self->text_positions * self->ms_per_prefill_token + self->generate_ms;
+
+      if (t <= (i < enc->rung ? 0.9 : 1.0) * budget) {
+        pick = i;
+        break;
+      }
+    }
+  }
+  if (pick != enc->rung)
+    GST_DEBUG_OBJECT (self, "caption budget %u ms: %d image tokens (plan %d of %d)", budget,
+        enc->rungs[pick].n_tokens, pick + 1, enc->n_rungs);
+  gst_lfm2_vision_enc_select (enc, pick);
+}
+
+/* Folds a caption's measured times into the costs choose_plan() predicts with (running
+ * means over the last few captions: the machine's load changes). */
+static void
+update_costs (GstLfm2Vl * self, const GstLfm2GenStats * st)
+{
+  const gdouble rows = self->enc.plan.n_tokens;
+  const gint fresh = st->prompt_tokens - st->cached_tokens;
+  const gdouble a = self->cost_known ? 0.5 : 1.0;
+
+  if (rows <= 0 || fresh <= 0)
+    return;
+  self->ms_per_image_token += a * (self->enc.last_encode_ms / rows - self->ms_per_image_token);
+  self->ms_per_prefill_token += a * (st->prefill_ms / fresh - self->ms_per_prefill_token);
+  self->text_positions += a * (MAX (0.0, fresh - rows) - self->text_positions);
+  self->generate_ms += a * (st->generate_ms - self->generate_ms);
+  self->cost_known = TRUE;
+}
+
+/* caption(), step 1: the frame through the image encoder into self->embd (converter, plans
+ * and row buffer are redone only when the caps change; the plan is chosen per caption). */
 static GstFlowReturn
 encode_frame (GstLfm2Vl * self, GstLfm2VlFrame * frame)
 {
@@ -939,6 +1189,7 @@ encode_frame (GstLfm2Vl * self, GstLfm2VlFrame * frame)
       goto error;
     gst_caps_replace (&self->enc_caps, frame->caps);
   }
+  choose_plan (self);
   need = gst_lfm2_vision_enc_n_floats (&self->enc);
   if (need > self->embd_cap) {
     /* per picture size, not per frame */
@@ -1094,6 +1345,7 @@ caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
     return GST_FLOW_OK;
   if (ret != GST_FLOW_OK)
     return ret;
+  update_costs (self, &stats);
 
   dur = caption_duration (self, frame, &delay);
   total_ms = (g_get_monotonic_time () - t0) / 1000.0;

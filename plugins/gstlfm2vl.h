@@ -21,6 +21,8 @@ typedef struct {
   gchar *prompt;
   guint64 interval;             /* ns between captioned frames (running time) */
   guint latency_ms;
+  guint caption_budget_ms;      /* target caption time; 0 = the image settings as set */
+  gint inference_nice;          /* nice value of the inference threads */
   GstLfm2VisionSettings vision; /* n_threads unused: the base class's n-threads */
 } GstLfm2VlSettings;
 
@@ -56,8 +58,16 @@ struct _GstLfm2Vl {
   guint64 n_frames, n_captions, n_skipped;
   GstClockTime max_delay;       /* largest caption delay behind its frame (running time) */
 
+  GstTaskPool *threads;         /* dedicated threads for the text_src task (lowered priority) */
+
   /* worker only (the generator is the base class's) */
   GstLfm2VisionEnc enc;
+  /* measured costs for the caption budget (running means; valid once cost_known) */
+  gboolean cost_known;
+  gdouble ms_per_image_token;   /* conversion + preprocessing + encoder, per image row */
+  gdouble ms_per_prefill_token; /* prefill, per new prompt position */
+  gdouble text_positions;       /* new prompt positions besides the image rows */
+  gdouble generate_ms;          /* sampling and decoding one caption */
   GstCaps *enc_caps;            /* caps enc is configured for */
   gfloat *embd;                 /* rows of the frame being captioned */
   gsize embd_cap;               /* floats */

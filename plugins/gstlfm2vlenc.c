@@ -37,11 +37,8 @@ enum {
   PROP_0,
   PROP_MMPROJ,
   PROP_MODEL,
-  PROP_N_THREADS,               /* … the five vision properties, in install order */
-  PROP_MIN_IMAGE_TOKENS,
-  PROP_MAX_IMAGE_TOKENS,
-  PROP_DO_TILING,
-  PROP_PREPROCESS,
+  PROP_N_THREADS,               /* … the GST_LFM2_VISION_N_PROPS vision properties, in
+                                   install order (min-image-tokens … preprocessor-config) */
 };
 
 #define SRC_CAPS GST_LFM2_TENSORS_CAPS_STATIC "; " GST_LFM2_TENSORS_CAPS_FLEXIBLE
@@ -134,6 +131,7 @@ gst_lfm2_vlenc_class_init (GstLfm2VlEncClass * klass)
   trans_class->passthrough_on_same_caps = FALSE;
 
   gst_type_mark_as_plugin_api (GST_TYPE_LFM2_PREPROCESS, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_LFM2_RESAMPLE, 0);
 }
 
 static void
@@ -152,6 +150,7 @@ gst_lfm2_vlenc_finalize (GObject * object)
   /* stop() released these; an element disposed in PAUSED did not. */
   gst_lfm2_vision_enc_stop (&self->enc);
   gst_lfm2_shared_release (self->text_shared);
+  gst_lfm2_vision_settings_clear (&self->vsettings);
   g_free (self->model_id);
   g_free (self->mmproj);
   g_free (self->model);
@@ -220,7 +219,7 @@ gst_lfm2_vlenc_start (GstBaseTransform * trans)
   GST_OBJECT_LOCK (self);
   mmproj = g_strdup (self->mmproj);
   model = g_strdup (self->model);
-  vs = self->vsettings;
+  gst_lfm2_vision_settings_copy (&vs, &self->vsettings);
   GST_OBJECT_UNLOCK (self);
 
   if (model && model[0]) {
@@ -250,6 +249,7 @@ gst_lfm2_vlenc_start (GstBaseTransform * trans)
   g_free (self->model_id);
   self->model_id = text ? g_strdup (lfm2_model_id (text)) : NULL;
   GST_OBJECT_UNLOCK (self);
+  gst_lfm2_vision_settings_clear (&vs);
   g_free (mmproj);
   g_free (model);
   return TRUE;
@@ -258,6 +258,7 @@ fail:
   g_clear_error (&err);
   gst_lfm2_shared_release (self->text_shared);
   self->text_shared = NULL;
+  gst_lfm2_vision_settings_clear (&vs);
   g_free (mmproj);
   g_free (model);
   return FALSE;
@@ -380,14 +381,16 @@ gst_lfm2_vlenc_set_caps (GstBaseTransform * trans, GstCaps * incaps, GstCaps * o
         ("%" GST_PTR_FORMAT, incaps));
     return FALSE;
   }
-  if (!gst_lfm2_tensors_config_from_caps (outcaps, &cfg, &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Unusable tensor caps: %s", err->message),
-        ("%" GST_PTR_FORMAT, outcaps));
+  /* the picture first: a size the settings refuse is the error to report, not the
+   * shapeless tensor caps transform_caps could only offer for it */
+  if (!gst_lfm2_vision_enc_set_info (&self->enc, &info, &err)) {
+    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
     g_clear_error (&err);
     return FALSE;
   }
-  if (!gst_lfm2_vision_enc_set_info (&self->enc, &info, &err)) {
-    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
+  if (!gst_lfm2_tensors_config_from_caps (outcaps, &cfg, &err)) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Unusable tensor caps: %s", err->message),
+        ("%" GST_PTR_FORMAT, outcaps));
     g_clear_error (&err);
     return FALSE;
   }

@@ -1,6 +1,7 @@
 /* cmd-vision.c — `lfm2 embed-image` and `lfm2 caption` (LFM2-VL). */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,11 +11,21 @@
 #include "lfm2-vision.h"
 #include "lfm2.h"
 
-/* What both commands take: the projector, the picture and the planning parameters. */
+/* What both commands take: the projector, the picture and the planning parameters. The
+ * image settings given on the command line are kept apart (-1 / NAN = not given) so that they
+ * go over a --preprocessor-config file, which goes over the defaults and the mmproj's. */
 struct vision_args {
-    const char *mmproj, *image;
+    const char *mmproj, *image, *config;
     struct lfm2_vision_params vp;
+    struct lfm2_vision_config cfg;
+    bool tiling_on, tiling_off, thumb_on, thumb_off;
+    int min_tiles, max_tiles, min_tokens, max_tokens, resample;
+    float tolerance;
 };
+
+#define VISION_ARGS_INIT                                                                       \
+    { .vp = lfm2_vision_default_params(), .min_tiles = -1, .max_tiles = -1, .min_tokens = -1,   \
+      .max_tokens = -1, .resample = -1, .tolerance = NAN }
 
 static int parse_preprocess(const char *C, const char *opt, const char *value, void *dest)
 {
@@ -25,20 +36,85 @@ static int parse_preprocess(const char *C, const char *opt, const char *value, v
     return 0;
 }
 
+static int parse_resample(const char *C, const char *opt, const char *value, void *dest)
+{
+    const int r = lfm2_vision_resample_from_name(value);
+    if (r < 0)
+        return cli_fail(C, "%s: '%s' is not 'bilinear', 'bicubic' or 'auto'", opt, value);
+    *(int *)dest = r;
+    return 0;
+}
+
 #define VISION_OPTS(a)                                                                         \
     CLI_STR("--mmproj", NULL, &(a)->mmproj, "FILE", "LFM2-VL mmproj GGUF (encoder + projector)"), \
     CLI_STR("--image", NULL, &(a)->image, "FILE", "the picture (PNG, JPEG, PPM, ...)"),       \
     CLI_FUNC("--preprocess", NULL, &(a)->vp.preprocess, parse_preprocess, "MODE",             \
              "official (transformers, default) | llamacpp (mtmd exactly)"),                   \
-    CLI_INT("--min-image-tokens", NULL, &(a)->vp.min_image_tokens, 1, 16384, "N",             \
+    CLI_STR("--preprocessor-config", NULL, &(a)->config, "FILE",                              \
+            "the model's preprocessor_config.json / processor_config.json (or its directory)"), \
+    CLI_INT("--min-image-tokens", NULL, &(a)->min_tokens, 1, 16384, "N",                     \
             "smallest image / thumbnail budget (64)"),                                         \
-    CLI_INT("--max-image-tokens", NULL, &(a)->vp.max_image_tokens, 1, 16384, "N",             \
+    CLI_INT("--max-image-tokens", NULL, &(a)->max_tokens, 1, 16384, "N",                     \
             "largest image / thumbnail budget (256)"),                                         \
-    CLI_FLAG_OFF("--no-tiling", NULL, &(a)->vp.do_tiling, "never split into 512×512 tiles"),  \
-    CLI_FLAG_OFF("--no-thumbnail", NULL, &(a)->vp.use_thumbnail,                               \
-                 "official mode: no thumbnail after the tiles"),                               \
+    CLI_FLAG("--do-tiling", NULL, &(a)->tiling_on, "split large pictures into 512×512 tiles (default)"), \
+    CLI_FLAG("--no-tiling", NULL, &(a)->tiling_off, "never split into tiles (do_image_splitting false)"), \
+    CLI_INT("--min-tiles", NULL, &(a)->min_tiles, 1, 100, "N", "fewest tiles of a grid (2)"),   \
+    CLI_INT("--max-tiles", NULL, &(a)->max_tiles, 1, 100, "N", "most tiles of a grid (10)"),    \
+    CLI_FLOAT("--max-pixels-tolerance", NULL, &(a)->tolerance, "X",                           \
+              "tile when the area exceeds X × the token budget (2.0)"),                       \
+    CLI_FLAG("--use-thumbnail", NULL, &(a)->thumb_on, "official mode: thumbnail after the tiles (default)"), \
+    CLI_FLAG("--no-thumbnail", NULL, &(a)->thumb_off, "official mode: no thumbnail after the tiles"), \
+    CLI_FUNC("--resample", NULL, &(a)->resample, parse_resample, "FILTER",                   \
+             "bilinear | bicubic (Pillow's; default: the mmproj's, else bilinear)"),          \
     CLI_INT("--threads", "-t", &(a)->vp.n_threads, 0, 1024, "N", "threads (0 = all cores)"),  \
     CLI_FLAG("--verbose", "-v", &(a)->vp.verbose, "verbose")
+
+/* The image settings in force: defaults, then the config file, then the options given. 0, or
+ * 1 after reporting. */
+static int vision_settings(const char *C, struct vision_args *a)
+{
+    if (a->tiling_on && a->tiling_off)
+        return cli_fail(C, "--do-tiling and --no-tiling together");
+    if (a->thumb_on && a->thumb_off)
+        return cli_fail(C, "--use-thumbnail and --no-thumbnail together");
+    if (a->config && lfm2_vision_read_config(a->config, &a->vp, &a->cfg))
+        return cli_fail(C, "%s", lfm2_last_error());
+    struct lfm2_vision_params *p = &a->vp;
+    if (a->tiling_on || a->tiling_off)
+        p->do_tiling = a->tiling_on;
+    if (a->thumb_on || a->thumb_off)
+        p->use_thumbnail = a->thumb_on;
+    if (a->min_tiles > 0)
+        p->min_tiles = a->min_tiles;
+    if (a->max_tiles > 0)
+        p->max_tiles = a->max_tiles;
+    if (a->min_tokens > 0)
+        p->min_image_tokens = a->min_tokens;
+    if (a->max_tokens > 0)
+        p->max_image_tokens = a->max_tokens;
+    if (a->resample >= 0)
+        p->resample = (enum lfm2_vision_resample)a->resample;
+    if (!isnan(a->tolerance)) {
+        if (!(a->tolerance > 0.0f))
+            return cli_fail(C, "--max-pixels-tolerance: %g is not a positive number",
+                            (double)a->tolerance);
+        p->max_pixels_tolerance = a->tolerance;
+    }
+    return 0;
+}
+
+/* Loads the mmproj with the settings in force and checks the config against it. NULL after
+ * reporting. */
+static lfm2_vision *vision_load(const char *C, const struct vision_args *a)
+{
+    lfm2_vision *v = lfm2_vision_load(a->mmproj, a->vp);
+    if (!v || (a->config && lfm2_vision_check_config(v, a->config, &a->cfg))) {
+        cli_fail(C, "%s", lfm2_last_error());
+        lfm2_vision_free(v);
+        return NULL;
+    }
+    return v;
+}
 
 static void describe_plan(FILE *f, const struct lfm2_vision_plan *p)
 {
@@ -55,7 +131,10 @@ static void describe_plan(FILE *f, const struct lfm2_vision_plan *p)
     } else {
         fprintf(f, "single image %d×%d", p->thumb_w, p->thumb_h);
     }
-    fprintf(f, " = %d image tokens\n", p->n_tokens);
+    fprintf(f, " = %d image tokens", p->n_tokens);
+    if (p->mode == LFM2_VISION_PREPROCESS_OFFICIAL)
+        fprintf(f, ", %s", lfm2_vision_resample_name(p->resample));
+    fputc('\n', f);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -172,38 +251,69 @@ static int write_floats(const char *C, const char *path, const float *x, size_t 
 
 /* The token layout of the picture for this text model, marker tokens by name, rows counted:
  * "<|image_start|> [256 rows] ... <|image_end|>". 0, or 1 after reporting. */
-static int print_layout(const char *C, const lfm2_model *text, const struct lfm2_vision_plan *plan)
+static int print_layout(const char *C, FILE *f, const lfm2_model *text,
+                        const struct lfm2_vision_plan *plan)
 {
     const int32_t n = lfm2_vision_layout(text, plan, NULL, 0);
     lfm2_token *layout;
     if (n == INT32_MIN || !(layout = malloc(sizeof *layout * (size_t)(-n > 0 ? -n : 1))))
         return cli_fail(C, "%s", lfm2_last_error());
     const int32_t m = lfm2_vision_layout(text, plan, layout, -n);
-    fprintf(stderr, "layout (%d entries):", m);
     for (int32_t i = 0; i < m;) {
         if (layout[i] == LFM2_VISION_EMBD) {
             int32_t j = i;
             while (j < m && layout[j] == LFM2_VISION_EMBD)
                 j++;
-            fprintf(stderr, " [%d rows]", j - i);
+            fprintf(f, " [%d rows]", j - i);
             i = j;
         } else {
             const char *t = lfm2_token_text(text, layout[i]);
-            fprintf(stderr, " %s", t ? t : "?");
+            fprintf(f, " %s", t ? t : "?");
             i++;
         }
     }
-    fputc('\n', stderr);
+    fputc('\n', f);
     free(layout);
     return 0;
+}
+
+/* --plan: one line per WxH argument, "WxH TOKENS LAYOUT…" (the layout needs -m), or
+ * "WxH refused: REASON". Returns 0, or 1 when a size was refused or malformed. */
+static int print_plans(const char *C, const lfm2_vision *v, const lfm2_model *text,
+                       const char **sizes, int n_sizes)
+{
+    int rc = 0;
+    for (int i = 0; i < n_sizes; i++) {
+        int w, h, end = 0;
+        if (sscanf(sizes[i], "%dx%d%n", &w, &h, &end) != 2 || sizes[i][end] != '\0') {
+            rc = cli_fail(C, "'%s' is not a size WxH", sizes[i]);
+            continue;
+        }
+        struct lfm2_vision_plan plan;
+        if (lfm2_vision_plan_image(v, w, h, &plan)) {
+            printf("%dx%d refused: %s\n", w, h, lfm2_last_error());
+            rc = 1;
+            continue;
+        }
+        printf("%dx%d %d", w, h, plan.n_tokens);
+        if (text) {
+            if (print_layout(C, stdout, text, &plan))
+                return 1;
+        } else {
+            putchar('\n');
+        }
+    }
+    return rc;
 }
 
 int cmd_embed_image(int argc, char **argv)
 {
     const char *C = "embed-image";
-    struct vision_args va = { .vp = lfm2_vision_default_params() };
+    struct vision_args va = VISION_ARGS_INIT;
     const char *outp = NULL, *text_path = NULL;
-    bool bench = false, json = false;
+    const char *sizes[4096];
+    int n_sizes = 4096;
+    bool bench = false, json = false, plan_only = false;
     int reps = 5;
     const struct cli_opt opts[] = {
         VISION_OPTS(&va),
@@ -214,41 +324,52 @@ int cmd_embed_image(int argc, char **argv)
                  "encoder time per 512×512 tile (and per --image if given)"),
         CLI_INT("--reps", "-r", &reps, 1, 1000, "N", "--bench: runs (5)"),
         CLI_FLAG("--json", NULL, &json, "--bench: one JSON object"),
+        CLI_FLAG("--plan", NULL, &plan_only,
+                 "print the plan of each SIZE (WxH): image tokens and, with -m, the layout"),
         CLI_END
     };
     static const struct cli_command cmd = {
         "embed-image", "--mmproj MMPROJ --image FILE -o OUT [options]\n"
-        "--mmproj MMPROJ --bench [-r N] [--json]",
-        "  writes float32 [n_image_tokens][n_embd] (tiles row-major, then the thumbnail)\n",
+        "--mmproj MMPROJ --bench [-r N] [--json]\n"
+        "--mmproj MMPROJ [-m MODEL] --plan [options] WxH...",
+        "  writes float32 [n_image_tokens][n_embd] (tiles row-major, then the thumbnail)\n"
+        "  image settings: defaults, then the mmproj's resample, then --preprocessor-config,\n"
+        "  then the options given\n",
     };
-    int rc = cli_parse(&cmd, opts, argc, argv, NULL, NULL);
+    int rc = cli_parse(&cmd, opts, argc, argv, sizes, &n_sizes);
     if (rc != CLI_CONTINUE)
         return rc;
     if (!va.mmproj) {
         cli_usage(stderr, &cmd, opts);
         return cli_fail(C, "no --mmproj given");
     }
-    if (!bench && (!va.image || !outp)) {
+    if (n_sizes > 0 && !plan_only)
+        return cli_fail(C, "unexpected argument '%s' (sizes go with --plan)", sizes[0]);
+    if (!bench && !plan_only && (!va.image || !outp)) {
         cli_usage(stderr, &cmd, opts);
         return cli_fail(C, "need --image FILE and -o OUT");
     }
+    if (vision_settings(C, &va))
+        return 1;
     if (!va.vp.verbose)
         lfm2_vision_quiet_ffmpeg_log();
 
     rc = 1;
     lfm2_model *text = NULL;
     float *embd = NULL;
-    lfm2_vision *v = lfm2_vision_load(va.mmproj, va.vp);
-    if (!v) {
-        cli_fail(C, "%s", lfm2_last_error());
+    lfm2_vision *v = vision_load(C, &va);
+    if (!v)
         goto out;
-    }
     if (text_path) {
         struct lfm2_model_params mp = lfm2_model_default_params();
         if (!(text = lfm2_model_load(text_path, mp)) || lfm2_vision_check_text_model(v, text)) {
             cli_fail(C, "%s", lfm2_last_error());
             goto out;
         }
+    }
+    if (plan_only) {
+        rc = print_plans(C, v, text, sizes, n_sizes);
+        goto out;
     }
     if (bench && bench_tile(C, v, reps, json, va.mmproj))
         goto out;
@@ -267,8 +388,11 @@ int cmd_embed_image(int argc, char **argv)
             tm.preprocess_ms, tm.encode_ms, tm.n_chunks, tm.n_chunks == 1 ? "" : "s",
             bench ? " [best of --reps]" : "");
     printf("%d\n", plan.n_tokens);
-    if (text && print_layout(C, text, &plan))
-        goto out;
+    if (text) {
+        fprintf(stderr, "layout:");
+        if (print_layout(C, stderr, text, &plan))
+            goto out;
+    }
     rc = 0;
 out:
     free(embd);
@@ -339,7 +463,7 @@ static int stream_caption(const char *C, const lfm2_model *m, lfm2_context *ctx,
 int cmd_caption(int argc, char **argv)
 {
     const char *C = "caption";
-    struct vision_args va = { .vp = lfm2_vision_default_params() };
+    struct vision_args va = VISION_ARGS_INIT;
     const char *model_path = NULL, *system = NULL, *prompt = "Describe this image.";
     int n_predict = 128, n_ctx = 0;
     /* LFM2-VL model card recommendations */
@@ -369,6 +493,8 @@ int cmd_caption(int argc, char **argv)
         cli_usage(stderr, &cmd, opts);
         return cli_fail(C, "need -m MODEL, --mmproj MMPROJ and --image FILE");
     }
+    if (vision_settings(C, &va))
+        return 1;
     if (!va.vp.verbose)
         lfm2_vision_quiet_ffmpeg_log();
 
@@ -383,8 +509,13 @@ int cmd_caption(int argc, char **argv)
 
     struct lfm2_model_params mp = lfm2_model_default_params();
     mp.verbose = va.vp.verbose;
-    if (!(m = lfm2_model_load(model_path, mp)) || !(v = lfm2_vision_load(va.mmproj, va.vp)) ||
-        lfm2_vision_check_text_model(v, m)) {
+    if (!(m = lfm2_model_load(model_path, mp))) {
+        cli_fail(C, "%s", lfm2_last_error());
+        goto out;
+    }
+    if (!(v = vision_load(C, &va)))
+        goto out;
+    if (lfm2_vision_check_text_model(v, m)) {
         cli_fail(C, "%s", lfm2_last_error());
         goto out;
     }

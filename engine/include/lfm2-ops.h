@@ -35,6 +35,13 @@ typedef void (*lfm2_task_fn)(void *arg, int ith, int nth);
 /* Runs fn(arg, ith, nth) on every thread (ith = 0 is the caller) and waits for all. */
 LFM2_API void lfm2_pool_run(lfm2_pool *pool, lfm2_task_fn fn, void *arg);
 
+/* Gives the calling thread the nice value `nice` (Linux; an unprivileged thread may only
+ * raise it, so call it on a thread you own) and makes every pool this thread runs jobs on
+ * from then on give its workers the same value — so an application's inference yields the
+ * CPU to its real-time threads (video, audio) without renicing the whole process. Returns 0,
+ * or -1 with the error (the thread's own setpriority failed). */
+LFM2_API int lfm2_thread_set_nice(int nice);
+
 /* Per-pool scratch memory, reused across calls (grows, never shrinks; 64-byte aligned).
  * Valid until the next lfm2_pool_scratch call on the same pool with a larger size. Meant for
  * ops' internal use (activation quantization), not for callers' long-lived buffers. */

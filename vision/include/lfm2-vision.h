@@ -13,9 +13,11 @@
  * Two preprocessing modes (they differ in token counts and pixels; the network is the same,
  * only the rounding of a few steps differs):
  *   OFFICIAL (default): the Hugging Face transformers Lfm2VlImageProcessor — area-based
- *     tiling test, tiles stretched to the grid, antialiased (PIL-style) bilinear resize,
- *     Python rounding, thumbnail after the tiles per use_thumbnail; projector GELU exact
- *     (erf) as in Lfm2VlMultiModalProjector; plain float arithmetic.
+ *     tiling test, tiles stretched to the grid, Pillow's antialiased bilinear or bicubic
+ *     resize (`resample`), Python rounding, thumbnail after the tiles per use_thumbnail;
+ *     projector GELU exact (erf) as in Lfm2VlMultiModalProjector; plain float arithmetic.
+ *     Every parameter of that processor is in lfm2_vision_params, and
+ *     lfm2_vision_read_config() reads them from the model's processor config.
  *   LLAMACPP: what llama.cpp's mtmd (commit 22dc605) computes — per-side tiling test,
  *     letterboxed tiles, corner-aligned truncating bilinear, float32 rounding, thumbnail
  *     always (also before a single untiled image), fp16 patch convolution and ggml's fp16
@@ -57,6 +59,21 @@ enum lfm2_vision_preprocess {
 LFM2_VISION_API int lfm2_vision_preprocess_from_name(const char *name);
 LFM2_VISION_API const char *lfm2_vision_preprocess_name(enum lfm2_vision_preprocess mode);
 
+/* The resampling filter of the OFFICIAL mode, with Pillow's codes (the `resample` field of
+ * a Hugging Face processor config). Both are Pillow's antialiased filters (ImagingResample:
+ * support widened by the shrink factor, weights renormalized at the borders, 22-bit fixed
+ * point, horizontal pass first). LLAMACPP mode always uses mtmd's bilinear. */
+enum lfm2_vision_resample {
+    LFM2_VISION_RESAMPLE_AUTO = 0,       /* the mmproj's clip.vision.image_resize_algo, else
+                                            bilinear */
+    LFM2_VISION_RESAMPLE_BILINEAR = 2,   /* PIL.Image.BILINEAR: triangle, support 1 */
+    LFM2_VISION_RESAMPLE_BICUBIC = 3,    /* PIL.Image.BICUBIC: Keys cubic a = −0.5, support 2 */
+};
+
+/* "auto" / "bilinear" / "bicubic" → filter; -1 for anything else. */
+LFM2_VISION_API int lfm2_vision_resample_from_name(const char *name);
+LFM2_VISION_API const char *lfm2_vision_resample_name(enum lfm2_vision_resample r);
+
 #define LFM2_VISION_TILE_SIZE 512          /* tiles are 512×512 pixels */
 #define LFM2_VISION_MAX_SIDE 65535         /* largest accepted image side */
 
@@ -72,6 +89,7 @@ struct lfm2_vision_params {
     bool use_thumbnail;          /* OFFICIAL: add the thumbnail after the tiles (true; the
                                     LFM2-VL-450M processor config says false). LLAMACPP
                                     always adds it. */
+    enum lfm2_vision_resample resample;   /* OFFICIAL resampling filter (AUTO) */
     int n_threads;               /* 0 = number of cores; ignored when pool is set */
     lfm2_pool *pool;             /* borrow this thread pool (not freed; must outlive the
                                     vision context and not be used concurrently) */
@@ -97,6 +115,7 @@ struct lfm2_vision_hparams {
     float eps;            /* encoder LayerNorm epsilon */
     float mean[3], std[3];
     int image_size;       /* clip.vision.image_size (informational) */
+    enum lfm2_vision_resample resample;   /* clip.vision.image_resize_algo; AUTO if absent */
 };
 
 LFM2_VISION_API lfm2_vision *lfm2_vision_load(const char *mmproj_path,
@@ -110,6 +129,42 @@ LFM2_VISION_API const char *lfm2_vision_path(const lfm2_vision *v);
 /* e.g. "lfm2 mmproj: SigLIP2 12L 768d 12h, patch 16, merge 2, projector 3072→2560→1024 (F16)" */
 LFM2_VISION_API const char *lfm2_vision_desc(const lfm2_vision *v);
 LFM2_VISION_API lfm2_pool *lfm2_vision_pool(lfm2_vision *v);
+
+/* ---- Hugging Face processor configs ------------------------------------------------ */
+
+/* The fields a processor config set (struct lfm2_vision_config.fields). */
+enum {
+    LFM2_VISION_CFG_DO_TILING = 1 << 0,          /* do_image_splitting */
+    LFM2_VISION_CFG_USE_THUMBNAIL = 1 << 1,      /* use_thumbnail */
+    LFM2_VISION_CFG_MIN_TILES = 1 << 2,          /* min_tiles */
+    LFM2_VISION_CFG_MAX_TILES = 1 << 3,          /* max_tiles */
+    LFM2_VISION_CFG_TOLERANCE = 1 << 4,          /* max_pixels_tolerance */
+    LFM2_VISION_CFG_MIN_IMAGE_TOKENS = 1 << 5,   /* min_image_tokens */
+    LFM2_VISION_CFG_MAX_IMAGE_TOKENS = 1 << 6,   /* max_image_tokens */
+    LFM2_VISION_CFG_RESAMPLE = 1 << 7,           /* resample (2 bilinear, 3 bicubic) */
+};
+
+struct lfm2_vision_config {
+    unsigned fields;          /* LFM2_VISION_CFG_* present in the file(s) */
+    int encoder_patch_size;   /* as written (checked against the mmproj), 0 if absent */
+    int downsample_factor;    /* as written (checked against the mmproj), 0 if absent */
+};
+
+/* Reads the image settings of a Hugging Face LFM2-VL preprocessor_config.json or
+ * processor_config.json into *params: the fields at the top level and, where present, those
+ * nested under "image_processor" (which win). `path` may also be a model directory: then
+ * preprocessor_config.json and processor_config.json are both read, the second over the
+ * first. Fields: do_image_splitting, use_thumbnail, min_tiles, max_tiles,
+ * max_pixels_tolerance, min_image_tokens, max_image_tokens, resample; tile_size must be
+ * 512; encoder_patch_size and downsample_factor are returned in *info (may be NULL). null
+ * values and unknown fields are ignored. A bad value is an error naming the file and the
+ * field ("cfg.json: min_tiles is 0; it must be an integer from 1 to 100"), invalid JSON one
+ * naming the line; *params is then unchanged. Returns 0 or -1. */
+LFM2_VISION_API int lfm2_vision_read_config(const char *path, struct lfm2_vision_params *params,
+                                            struct lfm2_vision_config *info);
+/* Checks the config's encoder_patch_size / downsample_factor against the loaded mmproj. */
+LFM2_VISION_API int lfm2_vision_check_config(const lfm2_vision *v, const char *path,
+                                             const struct lfm2_vision_config *info);
 
 /* Checks that the projector output feeds this text model (mm.2 width == n_embd). */
 LFM2_VISION_API int lfm2_vision_check_text_model(const lfm2_vision *v, const lfm2_model *text);
@@ -154,9 +209,20 @@ struct lfm2_vision_plan {
     int n_tokens;               /* embedding rows of the whole picture */
     int n_layout;               /* entries of the token layout (rows + marker tokens) */
     int patch_size, merge;
+    enum lfm2_vision_resample resample;   /* the filter the pixels are made with (BILINEAR
+                                             or BICUBIC; BILINEAR = mtmd's in LLAMACPP) */
 };
 
-/* Plans without a model (patch_size·merge is the alignment, 16·2 for LFM2-VL). */
+/* Plans without a model (patch_size·merge is the alignment, 16·2 for LFM2-VL; resample AUTO
+ * means bilinear here).
+ *
+ * OFFICIAL mode refuses, naming the picture size and the settings, the combinations where
+ * transformers' own processor is inconsistent: with min_tiles 1, a picture that is "too
+ * large" but closest in aspect to a 1×1 grid is stretched into ONE 512² tile (256 image
+ * features) while its text gets the smart-resize size's token count as a single image; when
+ * the two counts differ transformers' model raises "Image features and image tokens do not
+ * match", so there is no sequence the model was trained with. (When they agree it is the
+ * single image at 512×512, which is what the plan gives.) */
 LFM2_VISION_API int lfm2_vision_make_plan(const struct lfm2_vision_params *params, int patch_size,
                                           int merge, int width, int height,
                                           struct lfm2_vision_plan *plan);
@@ -177,17 +243,22 @@ LFM2_VISION_API void lfm2_vision_smart_resize(enum lfm2_vision_preprocess mode, 
 
 /* The resamplers (exposed for tests and the elements). Both write dst_w×dst_h RGB24.
  * bilinear_mtmd: llama.cpp mtmd's corner-aligned bilinear, float32 lerps, truncation.
- * bilinear_aa:   PIL/torchvision antialiased bilinear (triangle filter widened by the
- *                scale factor), separable, 22-bit fixed point, horizontal pass first.
- * `tmp` (bilinear_aa only) is scratch of lfm2_vision_resize_aa_tmp_size() bytes or NULL
- * (then it allocates). Return 0 or -1 on allocation failure. */
+ * pil:           Pillow's antialiased resize with the BILINEAR or BICUBIC filter (AUTO =
+ *                bilinear): filter support widened by the scale factor, weights normalized
+ *                per output pixel and rounded to 22-bit fixed point, horizontal pass first
+ *                into 8-bit rows, then vertical, each clamped to 0..255.
+ * `tmp` (pil only) is scratch of lfm2_vision_resize_pil_tmp_size() bytes or NULL (then it
+ * allocates). Return 0 or -1 on allocation failure. */
 LFM2_VISION_API int lfm2_vision_resize_bilinear_mtmd(const uint8_t *src, int src_w, int src_h,
                                                      size_t src_stride, uint8_t *dst, int dst_w,
                                                      int dst_h, size_t dst_stride);
-LFM2_VISION_API size_t lfm2_vision_resize_aa_tmp_size(int src_w, int src_h, int dst_w, int dst_h);
-LFM2_VISION_API int lfm2_vision_resize_bilinear_aa(const uint8_t *src, int src_w, int src_h,
-                                                   size_t src_stride, uint8_t *dst, int dst_w,
-                                                   int dst_h, size_t dst_stride, void *tmp);
+LFM2_VISION_API size_t lfm2_vision_resize_pil_tmp_size(enum lfm2_vision_resample filter,
+                                                       int src_w, int src_h, int dst_w,
+                                                       int dst_h);
+LFM2_VISION_API int lfm2_vision_resize_pil(enum lfm2_vision_resample filter, const uint8_t *src,
+                                           int src_w, int src_h, size_t src_stride,
+                                           uint8_t *dst, int dst_w, int dst_h,
+                                           size_t dst_stride, void *tmp);
 
 /* Produces the RGB24 pixels of chunk i as the encoder sees them (before normalization):
  * w×h×3 bytes into out (stride 3·w). For tests and debugging; the encoder does the same
