@@ -105,6 +105,11 @@ int lfm2_n_ctx(const lfm2_context *ctx)
     return ctx->params.n_ctx;
 }
 
+lfm2_pool *lfm2_context_pool(lfm2_context *ctx)
+{
+    return ctx->pool;
+}
+
 int lfm2_n_threads(const lfm2_context *ctx)
 {
     return ctx->params.n_threads;
@@ -193,10 +198,8 @@ int lfm2_decode(lfm2_context *ctx, struct lfm2_batch b)
         } else {
             continue;
         }
-        for (int t = 0; t < n_rows; t++)
-            lfm2_rmsnorm(s->u + (size_t)t * E, s->x + (size_t)(first + t) * E, bb->output_norm, E,
-                         hp->norm_eps);
-        lfm2_matmul(ctx->pool, bb->output, s->u, E, ctx->logits + (size_t)out0 * V, V, n_rows);
+        lfm2_backbone_output(bb, s, ctx->pool, first, n_rows, bb->output, NULL,
+                             ctx->logits + (size_t)out0 * V, V);
         if (ctx->embd)
             memcpy(ctx->embd + (size_t)out0 * E, s->u, (size_t)n_rows * E * sizeof(float));
     }
