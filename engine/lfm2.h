@@ -229,6 +229,8 @@ struct lfm2_sampler_params {
 
 struct lfm2_sampler_params lfm2_sampler_default_params(void);
 lfm2_sampler *lfm2_sampler_new(const lfm2_model *model, struct lfm2_sampler_params params);
+/* The same over n_vocab candidates that are not a model's tokens (e.g. audio codebooks). */
+lfm2_sampler *lfm2_sampler_new_n(int n_vocab, struct lfm2_sampler_params params);
 void lfm2_sampler_free(lfm2_sampler *s);
 /* Picks the next token from n_vocab logits (not modified). */
 lfm2_token lfm2_sampler_sample(lfm2_sampler *s, const float *logits);
