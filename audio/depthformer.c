@@ -11,7 +11,8 @@
  *           u = RMSNorm(x)·ffn_norm ;  x += w2 · (silu(w1·u) ⊙ w3·u)
  *       logits_k = depth_embeddings.k.to_logits · (RMSNorm(x)·depth_embeddings.k.embedding_norm)
  *       c_k = sample(logits_k)
- * No final norm in the stack; every RMSNorm has eps 1e-5 (spec lfm2-audio-out §4). All products
+ * No final norm in the stack; every RMSNorm has eps 1e-5 (spec lfm2-audio-out §4). Codebooks
+ * 1 … K−1 never sample the end code (only c_0 ends the audio). All products
  * are one row: decode-shaped, memory bound, on the engine's kernels. */
 #include <math.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@ struct lfm2_audio_head {
     float *row;          /* [max(D, H)] a looked-up row */
     float *kc, *vc;      /* [L][K][kv] the cache of one frame */
     float *logits;       /* [K][V] */
+    float *masked;       /* [V] logits of codebooks 1 … K−1 without the end code */
     double ms;
     int64_t frames;
 };
@@ -89,7 +91,8 @@ lfm2_audio_head *lfm2_audio_head_new(const lfm2_vocoder *v, struct lfm2_audio_he
         !(h->row = lfm2_alloc_aligned(rowlen * sizeof(float))) ||
         !(h->kc = lfm2_alloc_aligned(L * K * kv * sizeof(float))) ||
         !(h->vc = lfm2_alloc_aligned(L * K * kv * sizeof(float))) ||
-        !(h->logits = lfm2_alloc_aligned(K * (size_t)hp->n_codes * sizeof(float))))
+        !(h->logits = lfm2_alloc_aligned(K * (size_t)hp->n_codes * sizeof(float))) ||
+        !(h->masked = lfm2_alloc_aligned((size_t)hp->n_codes * sizeof(float))))
         goto fail;
     return h;
 fail:
@@ -105,7 +108,7 @@ void lfm2_audio_head_free(lfm2_audio_head *h)
         lfm2_pool_free(h->pool);
     lfm2_sampler_free(h->sampler);
     void *p[] = { h->lin, h->x, h->u, h->o, h->qkv, h->att, h->gate, h->up, h->row, h->kc, h->vc,
-                  h->logits };
+                  h->logits, h->masked };
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         lfm2_free_aligned(p[i]);
     free(h);
@@ -207,7 +210,16 @@ int lfm2_audio_head_sample(lfm2_audio_head *h, const float *hidden, int32_t *cod
         float *logits = h->logits + (size_t)k * V;
         lfm2_rmsnorm(h->u, h->x, v->cb_norm[k], D, hp->norm_eps);
         lfm2_matmul(h->pool, v->cb_logits[k], h->u, D, logits, V, 1);
-        codes[k] = lfm2_sampler_sample(h->sampler, logits);
+        /* Only codebook 0 can end the audio; an end code elsewhere in a frame that goes on would
+         * be a code no table has (the references leave it undefined), so codebooks 1 … K−1
+         * choose among the real codes. */
+        const float *cand = logits;
+        if (k > 0) {
+            memcpy(h->masked, logits, (size_t)V * sizeof(float));
+            h->masked[hp->eoa] = -INFINITY;
+            cand = h->masked;
+        }
+        codes[k] = lfm2_sampler_sample(h->sampler, cand);
         if (codes[k] < 0 || codes[k] >= V)
             return lfm2_set_error("audio head: codebook %d: no code sampled (logits not finite?)", k);
     }
