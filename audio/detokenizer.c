@@ -148,7 +148,7 @@ lfm2_audio_decoder *lfm2_audio_decoder_new(const lfm2_vocoder *v, const lfm2_aud
     for (int il = 0; il < bb->hp.n_layer; il++)
         if (bb->layers[il].kind == LFM2_LAYER_ATTENTION && bb->layers[il].n_swa <= 0)
             windowed = false;
-    const int n_ctx = windowed ? bb->hp.n_swa + 4 * rows
+    const int n_ctx = windowed ? bb->hp.n_swa + 64 + 4 * rows
                                : (bb->hp.n_ctx_train < 65536 ? bb->hp.n_ctx_train : 65536);
     d->pool = p.pool;
     if (!d->pool) {

@@ -131,9 +131,10 @@ int lfm2_cache_restore(struct lfm2_cache *c, int32_t pos);
 
 /* Makes the K/V rows of positions pos0 … pos0+n-1 fit the cache. A stack whose attention
  * layers all have a sliding window needs only the n_swa − 1 positions before pos0, so those
- * rows move to the front and base advances: such a stack streams forever in a fixed cache of
- * at least n_swa − 1 + n rows. 0, or -1 (error set) when the rows cannot fit. Checkpoints and
- * restores assume base 0 (the text context never slides). */
+ * rows move to the front (by a multiple of 64 rows, which keeps results independent of how
+ * the positions were batched) and base advances: such a stack streams forever in a fixed
+ * cache of at least n_swa + 63 + n rows. 0, or -1 (error set) when the rows cannot fit.
+ * Checkpoints and restores assume base 0 (the text context never slides). */
 int lfm2_cache_make_room(struct lfm2_cache *c, const struct lfm2_backbone *bb, int32_t pos0,
                          int n);
 

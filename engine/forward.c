@@ -131,7 +131,11 @@ int lfm2_cache_restore(struct lfm2_cache *c, int32_t pos)
 }
 
 /* Sliding window: a query at p sees keys p − n_swa + 1 … p, so the rows before
- * pos0 − n_swa + 1 are dead for this batch and every later one. */
+ * pos0 − n_swa + 1 are dead for this batch and every later one. The rows move by a multiple
+ * of SLIDE_ALIGN, so every key keeps its offset inside the attention kernels' key blocks and
+ * a stack run frame by frame gives the same numbers as one run in a single batch. */
+#define SLIDE_ALIGN 64
+
 int lfm2_cache_make_room(struct lfm2_cache *c, const struct lfm2_backbone *bb, int32_t pos0, int n)
 {
     if (pos0 < c->base)
@@ -148,11 +152,11 @@ int lfm2_cache_make_room(struct lfm2_cache *c, const struct lfm2_backbone *bb, i
             swa = ly->n_swa > swa ? ly->n_swa : swa;
         }
     }
-    if (!windowed || swa - 1 + (int64_t)n > c->n_ctx)
+    const int32_t keep0 = c->base + (pos0 - (swa - 1) - c->base) / SLIDE_ALIGN * SLIDE_ALIGN;
+    if (!windowed || pos0 - (swa - 1) < c->base || pos0 - keep0 + (int64_t)n > c->n_ctx)
         return lfm2_set_error("cache full: positions %d…%d do not fit its %d rows%s", pos0,
                               pos0 + n - 1, c->n_ctx,
-                              windowed ? " (sliding window plus batch)" : "");
-    const int32_t keep0 = pos0 - (swa - 1) > c->base ? pos0 - (swa - 1) : c->base;
+                              windowed ? " (sliding window, alignment and batch)" : "");
     const int shift = keep0 - c->base, keep = pos0 - keep0;
     for (int il = 0; il < bb->hp.n_layer; il++) {
         const struct lfm2_layer *ly = &bb->layers[il];
