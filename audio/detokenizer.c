@@ -37,7 +37,7 @@ lfm2_audio_tokenizer *lfm2_audio_tokenizer_load(const char *path,
         lfm2_set_error("out of memory");
         return NULL;
     }
-    char arch[64] = "";
+    char arch[128] = "";
     if (!(t->g = lfm2_gguf_open(path, params.use_mmap)))
         goto fail;
     int r = lfm2_gguf_get_str_buf(t->g, "general.architecture", arch, sizeof arch);
@@ -57,7 +57,9 @@ lfm2_audio_tokenizer *lfm2_audio_tokenizer_load(const char *path,
         lfm2_set_error("%s: lfm2.embedding_length_out is %d; the detokenizer needs %d (log-magnitude "
                        "and phase of %d bins)%s",
                        path, bb->n_out, LFM2_AUDIO_N_FFT + 2, LFM2_AUDIO_N_FFT / 2 + 1,
-                       bb->n_out ? "" : " (this looks like an LFM2 text model)");
+                       bb->n_out || lfm2_gguf_find_tensor(t->g, "dense_2.weight")
+                           ? ""
+                           : " (this looks like an LFM2 text model)");
         goto fail;
     }
     if (lfm2_backbone_prepare(&t->bb, params.use_mmap, !params.ggml_rounding))

@@ -216,7 +216,7 @@ lfm2_vocoder *lfm2_vocoder_load(const char *path, struct lfm2_vocoder_params par
     if (!(v->g = lfm2_gguf_open(path, params.use_mmap)))
         goto fail;
     if (!lfm2_gguf_find_tensor(v->g, "depth_linear.weight")) {
-        char arch[64] = "";
+        char arch[128] = "";
         if (lfm2_gguf_get_str_buf(v->g, "general.architecture", arch, sizeof arch) < 0)
             goto fail;
         if (!strcmp(arch, "lfm2"))
