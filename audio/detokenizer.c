@@ -62,6 +62,9 @@ lfm2_audio_tokenizer *lfm2_audio_tokenizer_load(const char *path,
                            : " (this looks like an LFM2 text model)");
         goto fail;
     }
+    /* inputs are embeddings and the head is dense_2: the token table (and the LM head tied to
+     * it) is never read, so it is not prepared (nor widened) */
+    t->bb.tok_embd = t->bb.output = NULL;
     if (lfm2_backbone_prepare(&t->bb, params.use_mmap, !params.ggml_rounding))
         goto fail;
     int n_attn = 0;

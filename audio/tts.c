@@ -322,6 +322,7 @@ int lfm2_tts_begin(lfm2_tts *tts, const struct lfm2_tts_part *parts, int n_parts
     struct toks b = { 0 };
     int r = -1;
     tts->active = false;
+    lfm2_set_logits(tts->ctx, true);   /* the prompt's last row gives the first text token */
 
     /* the system part once; later turns rewind to its end */
     if (tts->sys_pos < 0 || lfm2_rewind(tts->ctx, tts->sys_pos)) {
@@ -469,6 +470,8 @@ int lfm2_tts_step(lfm2_tts *tts, struct lfm2_tts_event *ev)
     if (tts->pending != PEND_NONE) {
         if (lfm2_n_past(tts->ctx) >= lfm2_n_ctx(tts->ctx))
             return finish(tts, LFM2_TTS_STOP_CONTEXT, ev);
+        /* the LM head only when the next output is a text token */
+        lfm2_set_logits(tts->ctx, tts->m.state == LFM2_TTS_MS_TEXT);
         const double t0 = lfm2_time_ms();
         const int r = tts->pending == PEND_TOKEN ? lfm2_decode(tts->ctx, lfm2_batch_tokens(&tts->pend_token, 1))
                                                  : lfm2_decode(tts->ctx, lfm2_batch_embd(tts->pend_embd, 1));

@@ -155,6 +155,11 @@ void lfm2_backbone_output(const struct lfm2_backbone *bb, struct lfm2_scratch *s
                           int first, int n, const lfm2_tensor *head, const float *bias, float *out,
                           int64_t ldo);
 
+/* Logits on (default) or off for the next lfm2_decode calls: off, the output rows get only
+ * their final-norm hidden state (lfm2_get_embeddings; params.embeddings) and the LM head's
+ * product is skipped — an audio frame's step needs the hidden state, not 65536 logits. */
+void lfm2_set_logits(lfm2_context *ctx, bool on);
+
 /* The thread pool of a context (for stages that run between its decode calls, e.g. the
  * LFM2-Audio depth transformer, so that one set of threads does all the work). */
 lfm2_pool *lfm2_context_pool(lfm2_context *ctx);

@@ -10,6 +10,7 @@
  *   empty, 10,000-character and non-Latin text. */
 #include <unistd.h>
 
+#include "backbone.h"
 #include "cli.h"
 #include "ttest.h"
 
@@ -174,6 +175,16 @@ static void test_against_public_api(void)
     lfm2_token ids[256];
     const int32_t n = lfm2_tokenize(g_m, prompt, -1, ids, 256, true, true);
     CHECK(n > 0 && lfm2_decode(ctx, lfm2_batch_tokens(ids, n)) == 0, "prompt");
+    {   /* logits off: the same hidden state, no logits */
+        lfm2_context *c2 = lfm2_context_new(g_m, cp);
+        lfm2_set_logits(c2, false);
+        CHECK(lfm2_decode(c2, lfm2_batch_tokens(ids, n)) == 0, "prompt, logits off");
+        CHECK(lfm2_get_logits(c2, -1) == NULL && strstr(lfm2_last_error(), "logits off"), "logits after a decode without");
+        const int E = lfm2_model_hparams(g_m)->n_embd;
+        CHECK(tt_maxdiff(lfm2_get_embeddings(c2, -1), lfm2_get_embeddings(ctx, -1), (size_t)E) == 0.0,
+              "hidden state with and without logits");
+        lfm2_context_free(c2);
+    }
     bool audio = false;
     int n_text = 0, n_frames = 0;
     float *e = malloc((size_t)lfm2_model_hparams(g_m)->n_embd * sizeof *e);
