@@ -422,6 +422,8 @@ static const char speak_usage[] =
     "  --seed S                sampling seed (0)\n"
     "  -n N                    most text tokens + frames (default: until the model ends its turn)\n"
     "  -c N                    context size (4096)\n"
+    "  -r N                    speak the text N times (turns after the first reuse the cached\n"
+    "                          system prompt; timings per turn; the files get the last)\n"
     "  -t N                    threads (0 = all cores)\n"
     "  --ggml-rounding         F16 matrices as stored, half-precision activations\n"
     "  -v                      verbose\n";
@@ -432,6 +434,7 @@ int cmd_speak(int argc, char **argv)
     const char *codes_out = NULL;
     struct common c = { 0 };
     struct lfm2_tts_params tp = lfm2_tts_default_params();
+    int repeat = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int r = common_opt(C, argc, argv, &i, &c);
@@ -439,7 +442,10 @@ int cmd_speak(int argc, char **argv)
             return 1;
         if (r > 0)
             continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        if (!strcmp(a, "-r") || !strcmp(a, "--repeat")) {
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 1, 1000, &repeat))
+                return 1;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(speak_usage, stdout);
             return 0;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
@@ -530,9 +536,10 @@ int cmd_speak(int argc, char **argv)
     }
     const double t_loaded = lfm2_time_ms();
     struct lfm2_tts_stats st = { .first_audio_ms = -1 };
-    if (blank) { /* nothing to say: no audio, no error */
+    if (blank) /* nothing to say: no audio, no error */
         fprintf(stderr, "lfm2 speak: the text is empty: no audio\n");
-    } else {
+    for (int rep = 0; !blank && rep < repeat; rep++) {
+        n_y = n_codes = 0;   /* the files get the last turn */
         if (lfm2_tts_begin_text(tts, text)) {
             cli_fail(C, "%s", lfm2_last_error());
             goto out;
@@ -540,7 +547,7 @@ int cmd_speak(int argc, char **argv)
         struct lfm2_tts_event ev;
         int r;
         while ((r = lfm2_tts_step(tts, &ev)) > 0) {
-            if (ev.kind == LFM2_TTS_EVENT_TEXT && tp.mode == LFM2_TTS_INTERLEAVED) {
+            if (ev.kind == LFM2_TTS_EVENT_TEXT && tp.mode == LFM2_TTS_INTERLEAVED && rep == 0) {
                 fputs(ev.text, stdout);
                 fflush(stdout);
             }
@@ -579,9 +586,20 @@ int cmd_speak(int argc, char **argv)
             cli_fail(C, "%s", lfm2_last_error());
             goto out;
         }
-        if (tp.mode == LFM2_TTS_INTERLEAVED)
+        if (tp.mode == LFM2_TTS_INTERLEAVED && rep == 0)
             fputc('\n', stdout);
         lfm2_tts_get_stats(tts, &st);
+        const double audio_ms = n_y * 1000.0 / LFM2_AUDIO_SAMPLE_RATE;
+        fprintf(stderr, "lfm2 speak: %sprefill %.1f ms | first audio %.1f ms | %d text tokens, %d frames = "
+                "%.2f s of audio in %.1f ms | real-time factor %.3f\n",
+                repeat > 1 ? (rep ? "turn (system prompt cached): " : "turn 1: ") : "", st.prefill_ms,
+                st.first_audio_ms, st.n_text, st.n_frames, audio_ms / 1000.0, st.total_ms,
+                audio_ms > 0 ? st.total_ms / audio_ms : 0.0);
+        if (st.n_frames > 0)
+            fprintf(stderr, "lfm2 speak: per frame: backbone %.1f ms, depth transformer %.1f ms, "
+                    "detokenizer + ISTFT %.1f ms\n",
+                    (st.backbone_ms - st.prefill_ms) / (st.n_frames + st.n_text), st.head_ms / st.n_frames,
+                    st.decoder_ms / st.n_frames);
     }
     if (c.out && lfm2_audio_write_wav(c.out, y, n_y)) {
         cli_fail(C, "%s", lfm2_last_error());
@@ -590,16 +608,9 @@ int cmd_speak(int argc, char **argv)
     if ((raw && write_file(C, raw, y, n_y * sizeof *y)) ||
         (codes_out && write_file(C, codes_out, codes, n_codes * sizeof *codes)))
         goto out;
-    const double audio_ms = n_y * 1000.0 / LFM2_AUDIO_SAMPLE_RATE;
-    fprintf(stderr, "lfm2 speak: load %.0f ms | prefill %.1f ms | first audio %.1f ms | %d text "
-            "tokens, %d frames = %.2f s of audio in %.1f ms | real-time factor %.3f\n",
-            t_loaded - t_start, st.prefill_ms, st.first_audio_ms, st.n_text, st.n_frames,
-            audio_ms / 1000.0, st.total_ms, audio_ms > 0 ? st.total_ms / audio_ms : 0.0);
-    if (st.n_frames > 0)
-        fprintf(stderr, "lfm2 speak: per frame: backbone %.1f ms, depth transformer %.1f ms, "
-                "detokenizer + ISTFT %.1f ms\n",
-                (st.backbone_ms - st.prefill_ms) / (st.n_frames + st.n_text), st.head_ms / st.n_frames,
-                st.decoder_ms / st.n_frames);
+    fprintf(stderr, "lfm2 speak: load %.0f ms (%s; %s; %s), %d threads\n", t_loaded - t_start,
+            lfm2_model_desc(m), lfm2_vocoder_desc(voc), lfm2_audio_tokenizer_desc(tok),
+            lfm2_n_threads(lfm2_tts_context(tts)));
     rc = 0;
 out:
     free(owned_text);
