@@ -79,31 +79,84 @@ static int32_t *read_codes(const char *C, const char *path, int K, int *n_frames
     return codes;
 }
 
-/* Options shared by the commands: returns 1 if argv[*i] was one, -1 on a bad value, 0 if not. */
+/* The options of a command: a table of its own (strings, integers, flags) after the shared
+ * ones; one parser reads them all. */
+struct opt {
+    const char *name, *alias;
+    const char **str;          /* a string value */
+    int *num;                  /* an integer value in [lo, hi] */
+    long lo, hi;
+    bool *flag;                /* no value */
+};
+
 struct common {
+    const char *usage;
     const char *vocoder, *tokenizer, *out;
     int n_threads;
     bool ggml_rounding, verbose;
+    bool sampling;                  /* the command samples codes: --temp, --top-k, --seed */
+    struct lfm2_sampler_params sp;
+    const char *positional;         /* the one non-option argument, if the command takes it */
+    bool takes_positional;
 };
 
-static int common_opt(const char *C, int argc, char **argv, int *i, struct common *c)
+static struct common common_init(const char *usage, bool sampling, float temperature, int top_k)
 {
-    const char *a = argv[*i], *v;
-    if (!strcmp(a, "--vocoder") || !strcmp(a, "-mv"))
-        return (c->vocoder = cli_need_arg(C, argc, argv, i)) ? 1 : -1;
-    if (!strcmp(a, "--tokenizer") || !strcmp(a, "--tts-speaker-file"))
-        return (c->tokenizer = cli_need_arg(C, argc, argv, i)) ? 1 : -1;
-    if (!strcmp(a, "-o") || !strcmp(a, "--output"))
-        return (c->out = cli_need_arg(C, argc, argv, i)) ? 1 : -1;
-    if (!strcmp(a, "-t") || !strcmp(a, "--threads"))
-        return (v = cli_need_arg(C, argc, argv, i)) && !cli_parse_int(C, a, v, 0, 1024, &c->n_threads) ? 1 : -1;
-    if (!strcmp(a, "--ggml-rounding")) {
-        c->ggml_rounding = true;
-        return 1;
-    }
-    if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-        c->verbose = true;
-        return 1;
+    struct common c = { .usage = usage, .sampling = sampling, .sp = lfm2_sampler_default_params() };
+    c.sp.temperature = temperature;
+    c.sp.top_k = top_k;
+    c.sp.top_p = 1.0f;
+    c.sp.min_p = 0.0f;
+    c.sp.repeat_penalty = 1.0f;
+    c.sp.seed = 0;
+    return c;
+}
+
+/* 0 to go on, 1 after printing the usage (-h), -1 after reporting an error. */
+static int parse_opts(const char *C, int argc, char **argv, struct common *c, const struct opt *own, int n_own)
+{
+    const struct opt shared[] = {
+        { "--vocoder", "-mv", .str = &c->vocoder },
+        { "--tokenizer", "--tts-speaker-file", .str = &c->tokenizer },
+        { "-o", "--output", .str = &c->out },
+        { "-t", "--threads", .num = &c->n_threads, .lo = 0, .hi = 1024 },
+        { "--ggml-rounding", NULL, .flag = &c->ggml_rounding },
+        { "-v", "--verbose", .flag = &c->verbose },
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(c->usage, stdout);
+            return 1;
+        }
+        if (c->sampling) {
+            const int r = cli_sampling_opt(C, argc, argv, &i, &c->sp);
+            if (r < 0)
+                return -1;
+            if (r > 0 && (c->sp.top_p != 1.0f || c->sp.min_p != 0.0f || c->sp.repeat_penalty != 1.0f))
+                return cli_fail(C, "only --temp, --top-k and --seed apply to audio codes"), -1;
+            if (r > 0)
+                continue;
+        }
+        const struct opt *o = NULL;
+        for (int k = 0; !o && k < (int)(sizeof shared / sizeof shared[0]) + n_own; k++) {
+            const struct opt *q = k < (int)(sizeof shared / sizeof shared[0]) ? &shared[k] : &own[k - (int)(sizeof shared / sizeof shared[0])];
+            if (!strcmp(a, q->name) || (q->alias && !strcmp(a, q->alias)))
+                o = q;
+        }
+        if (o && o->flag) {
+            *o->flag = true;
+        } else if (o) {
+            if (!(v = cli_need_arg(C, argc, argv, &i)) || (o->num && cli_parse_int(C, a, v, o->lo, o->hi, o->num)))
+                return -1;
+            if (o->str)
+                *o->str = v;
+        } else if (c->takes_positional && (a[0] != '-' || !a[1]) && !c->positional) {
+            c->positional = a;
+        } else {
+            fputs(c->usage, stderr);
+            return cli_fail(C, a[0] == '-' && a[1] ? "unknown option '%s'" : "unexpected argument '%s' (quote the text)", a), -1;
+        }
     }
     return 0;
 }
@@ -144,41 +197,11 @@ static const char codes_usage[] =
 int cmd_audio_codes(int argc, char **argv)
 {
     const char *C = "audio-codes", *hidden = NULL, *logits_out = NULL;
-    struct common c = { 0 };
-    struct lfm2_audio_head_params hp = lfm2_audio_head_default_params();
-    hp.temperature = 0.0f;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int r = common_opt(C, argc, argv, &i, &c);
-        if (r < 0)
-            return 1;
-        if (r > 0)
-            continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(codes_usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "--hidden")) {
-            if (!(hidden = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--logits")) {
-            if (!(logits_out = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--temp")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &hp.temperature))
-                return 1;
-        } else if (!strcmp(a, "--top-k")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, 1 << 24, &hp.top_k))
-                return 1;
-        } else if (!strcmp(a, "--seed")) {
-            int s;
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, INT_MAX, &s))
-                return 1;
-            hp.seed = (uint64_t)s;
-        } else {
-            fputs(codes_usage, stderr);
-            return cli_fail(C, "unknown option '%s'", a);
-        }
-    }
+    struct common c = common_init(codes_usage, true, 0.0f, 64);
+    const struct opt own[] = { { "--hidden", NULL, .str = &hidden }, { "--logits", NULL, .str = &logits_out } };
+    const int pr = parse_opts(C, argc, argv, &c, own, 2);
+    if (pr)
+        return pr > 0 ? 0 : 1;
     if (!c.vocoder || !hidden || !c.out) {
         fputs(codes_usage, stderr);
         return cli_fail(C, "need --vocoder VOC, --hidden H.f32 and -o CODES.i32");
@@ -201,6 +224,10 @@ int cmd_audio_codes(int argc, char **argv)
         goto out;
     }
     const size_t n = size / row, K = (size_t)vh->n_codebooks, V = (size_t)vh->n_codes;
+    struct lfm2_audio_head_params hp = lfm2_audio_head_default_params();
+    hp.temperature = c.sp.temperature;
+    hp.top_k = c.sp.top_k;
+    hp.seed = c.sp.seed;
     hp.n_threads = c.n_threads;
     if (!(head = lfm2_audio_head_new(voc, hp))) {
         cli_fail(C, "%s", lfm2_last_error());
@@ -248,25 +275,11 @@ static const char embed_usage[] =
 int cmd_audio_embed(int argc, char **argv)
 {
     const char *C = "audio-embed", *codes_path = NULL;
-    struct common c = { 0 };
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int r = common_opt(C, argc, argv, &i, &c);
-        if (r < 0)
-            return 1;
-        if (r > 0)
-            continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(embed_usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "--codes")) {
-            if (!(codes_path = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else {
-            fputs(embed_usage, stderr);
-            return cli_fail(C, "unknown option '%s'", a);
-        }
-    }
+    struct common c = common_init(embed_usage, false, 0.0f, 0);
+    const struct opt own[] = { { "--codes", NULL, .str = &codes_path } };
+    const int pr = parse_opts(C, argc, argv, &c, own, 1);
+    if (pr)
+        return pr > 0 ? 0 : 1;
     if (!c.vocoder || !codes_path || !c.out) {
         fputs(embed_usage, stderr);
         return cli_fail(C, "need --vocoder VOC, --codes C.i32 and -o E.f32");
@@ -316,32 +329,16 @@ static const char vocode_usage[] =
 int cmd_vocode(int argc, char **argv)
 {
     const char *C = "vocode", *codes_path = NULL, *raw = NULL;
-    struct common c = { 0 };
+    struct common c = common_init(vocode_usage, false, 0.0f, 0);
     int chunk = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int r = common_opt(C, argc, argv, &i, &c);
-        if (r < 0)
-            return 1;
-        if (r > 0)
-            continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(vocode_usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "--codes")) {
-            if (!(codes_path = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--raw")) {
-            if (!(raw = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--chunk")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 1, 1 << 20, &chunk))
-                return 1;
-        } else {
-            fputs(vocode_usage, stderr);
-            return cli_fail(C, "unknown option '%s'", a);
-        }
-    }
+    const struct opt own[] = {
+        { "--codes", NULL, .str = &codes_path },
+        { "--raw", NULL, .str = &raw },
+        { "--chunk", NULL, .num = &chunk, .lo = 1, .hi = 1 << 20 },
+    };
+    const int pr = parse_opts(C, argc, argv, &c, own, 3);
+    if (pr)
+        return pr > 0 ? 0 : 1;
     if (!c.vocoder || !c.tokenizer || !codes_path || !c.out) {
         fputs(vocode_usage, stderr);
         return cli_fail(C, "need --vocoder VOC, --tokenizer TOK, --codes C.i32 and -o OUT.wav");
@@ -431,80 +428,44 @@ static const char speak_usage[] =
 int cmd_speak(int argc, char **argv)
 {
     const char *C = "speak", *model_path = NULL, *text = NULL, *file = NULL, *raw = NULL;
-    const char *codes_out = NULL;
-    struct common c = { 0 };
+    const char *codes_out = NULL, *voice = NULL;
+    struct common c = common_init(speak_usage, true, -1.0f, -1);   /* -1: the mode's defaults */
+    c.takes_positional = true;
     struct lfm2_tts_params tp = lfm2_tts_default_params();
     int repeat = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int r = common_opt(C, argc, argv, &i, &c);
-        if (r < 0)
-            return 1;
-        if (r > 0)
-            continue;
-        if (!strcmp(a, "-r") || !strcmp(a, "--repeat")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 1, 1000, &repeat))
-                return 1;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(speak_usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_path = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            if (!(file = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--raw")) {
-            if (!(raw = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--codes")) {
-            if (!(codes_out = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--voice")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-            int vo = lfm2_tts_voice_from_name(v);
-            if (vo < 0)
-                return cli_fail(C, "--voice: '%s' is not one of us-male, us-female, uk-male, uk-female", v);
-            tp.voice = (enum lfm2_tts_voice)vo;
-        } else if (!strcmp(a, "--interleaved")) {
-            tp.mode = LFM2_TTS_INTERLEAVED;
-        } else if (!strcmp(a, "-s") || !strcmp(a, "--system")) {
-            if (!(tp.system_prompt = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--temp")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &tp.audio_temperature))
-                return 1;
-            if (tp.audio_temperature < 0)
-                tp.audio_temperature = 0;
-        } else if (!strcmp(a, "--top-k")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, 1 << 24, &tp.audio_top_k))
-                return 1;
-        } else if (!strcmp(a, "--seed")) {
-            int s;
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, INT_MAX, &s))
-                return 1;
-            tp.seed = (uint64_t)s;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, -1, INT_MAX, &tp.n_predict))
-                return 1;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, INT_MAX, &tp.n_ctx))
-                return 1;
-        } else if (a[0] == '-' && a[1]) {
-            fputs(speak_usage, stderr);
-            return cli_fail(C, "unknown option '%s'", a);
-        } else if (!text) {
-            text = a;
-        } else {
-            return cli_fail(C, "one TEXT argument only (quote it), got '%s' too", a);
-        }
+    bool interleaved = false;
+    const struct opt own[] = {
+        { "-m", "--model", .str = &model_path },
+        { "-f", "--file", .str = &file },
+        { "--raw", NULL, .str = &raw },
+        { "--codes", NULL, .str = &codes_out },
+        { "--voice", NULL, .str = &voice },
+        { "--interleaved", NULL, .flag = &interleaved },
+        { "-s", "--system", .str = &tp.system_prompt },
+        { "-n", "--n-predict", .num = &tp.n_predict, .lo = -1, .hi = INT_MAX },
+        { "-c", "--ctx-size", .num = &tp.n_ctx, .lo = 0, .hi = INT_MAX },
+        { "-r", "--repeat", .num = &repeat, .lo = 1, .hi = 1000 },
+    };
+    const int pr = parse_opts(C, argc, argv, &c, own, (int)(sizeof own / sizeof own[0]));
+    if (pr)
+        return pr > 0 ? 0 : 1;
+    text = c.positional;
+    if (voice) {
+        const int vo = lfm2_tts_voice_from_name(voice);
+        if (vo < 0)
+            return cli_fail(C, "--voice: '%s' is not one of us-male, us-female, uk-male, uk-female", voice);
+        tp.voice = (enum lfm2_tts_voice)vo;
     }
+    if (interleaved)
+        tp.mode = LFM2_TTS_INTERLEAVED;
     if (!model_path || !c.vocoder || !c.tokenizer || (!text && !file) || (text && file)) {
         fputs(speak_usage, stderr);
         return cli_fail(C, "need -m MODEL, --vocoder VOC, --tokenizer TOK and TEXT (or -f FILE)");
     }
     tp.n_threads = c.n_threads;
+    tp.audio_temperature = c.sp.temperature == -1.0f ? -1.0f : c.sp.temperature < 0 ? 0.0f : c.sp.temperature;
+    tp.audio_top_k = c.sp.top_k;
+    tp.seed = c.sp.seed;
 
     int rc = 1;
     char *owned_text = NULL;

@@ -38,6 +38,18 @@ static void unload(struct stack *s)
     lfm2_gguf_close(s->g);
 }
 
+/* The same stack with full attention (its layers array is the caller's to free). */
+static struct lfm2_backbone without_window(const struct lfm2_backbone *bb)
+{
+    struct lfm2_backbone full = *bb;
+    struct lfm2_layer *layers = malloc((size_t)bb->hp.n_layer * sizeof *layers);
+    memcpy(layers, bb->layers, (size_t)bb->hp.n_layer * sizeof *layers);
+    for (int il = 0; il < bb->hp.n_layer; il++)
+        layers[il].n_swa = 0;
+    full.layers = layers;
+    return full;
+}
+
 /* Runs n input rows in chunks of `chunk` through a fresh cache of n_ctx rows; out: last hidden
  * states (n × E). Returns the cache base at the end, or -1. */
 static int run(const struct lfm2_backbone *bb, lfm2_pool *pool, const float *in, int n, int chunk,
@@ -71,13 +83,7 @@ static void test_window_vs_full(struct stack *st, lfm2_pool *pool)
     CHECK_INT(bb->n_out, 1282, "embedding_length_out");
     for (int il = 0; il < bb->hp.n_layer; il++)
         CHECK_INT(bb->layers[il].n_swa, bb->layers[il].kind == LFM2_LAYER_ATTENTION ? 30 : 0, "layer window");
-    /* the same stack without a window */
-    struct lfm2_backbone full = *bb;
-    struct lfm2_layer *layers = malloc((size_t)bb->hp.n_layer * sizeof *layers);
-    memcpy(layers, bb->layers, (size_t)bb->hp.n_layer * sizeof *layers);
-    for (int il = 0; il < bb->hp.n_layer; il++)
-        layers[il].n_swa = 0;
-    full.layers = layers;
+    struct lfm2_backbone full = without_window(bb);
 
     const int E = bb->hp.n_embd, n = 90;
     float *in = malloc((size_t)n * E * sizeof *in), *a = malloc((size_t)n * E * sizeof *a);
@@ -94,7 +100,7 @@ static void test_window_vs_full(struct stack *st, lfm2_pool *pool)
     const double late = tt_maxdiff(a + (size_t)60 * E, b + (size_t)60 * E, (size_t)30 * E);
     printf("window 30 vs none over 90 positions: rows 60…89 differ by %.3g\n", late);
     CHECK(late > 1e-3, "the window changes nothing (%.3g)", late);
-    free(layers);
+    free(full.layers);
     free(in);
     free(a);
     free(b);
@@ -173,16 +179,11 @@ static void test_sliding_cache(struct stack *st, lfm2_pool *pool)
           "a batch larger than the cache: '%s'", lfm2_last_error());
     CHECK(lfm2_cache_make_room(&c, bb, 100, 6) < 0, "window + alignment + batch > rows");
     lfm2_cache_free(&c);
-    struct lfm2_backbone full = *bb;
-    struct lfm2_layer *layers = malloc((size_t)bb->hp.n_layer * sizeof *layers);
-    memcpy(layers, bb->layers, (size_t)bb->hp.n_layer * sizeof *layers);
-    for (int il = 0; il < bb->hp.n_layer; il++)
-        layers[il].n_swa = 0;
-    full.layers = layers;
+    struct lfm2_backbone full = without_window(bb);
     CHECK(lfm2_cache_init(&c, &full, 200) == 0, "cache");
     CHECK(lfm2_cache_make_room(&c, &full, 198, 6) < 0, "no window: a full cache cannot slide");
     lfm2_cache_free(&c);
-    free(layers);
+    free(full.layers);
     free(in);
     free(a);
     free(b);
