@@ -251,6 +251,11 @@ struct lfm2_tts_params lfm2_tts_default_params(void);
 lfm2_tts *lfm2_tts_new(const lfm2_model *model, const lfm2_vocoder *v,
                        const lfm2_audio_tokenizer *t, struct lfm2_tts_params params);
 void lfm2_tts_free(lfm2_tts *tts);
+/* Another system prompt for later turns (e.g. a voice property changed; NULL = the mode's and
+ * voice's own): the cached system part is prefilled again at the next turn. */
+int lfm2_tts_set_system_prompt(lfm2_tts *tts, const char *system_prompt);
+/* Changes the voice of later turns (and with it the default TTS prompt). */
+int lfm2_tts_set_voice(lfm2_tts *tts, enum lfm2_tts_voice voice);
 lfm2_context *lfm2_tts_context(lfm2_tts *tts);
 lfm2_audio_head *lfm2_tts_head(lfm2_tts *tts);
 lfm2_audio_decoder *lfm2_tts_decoder(lfm2_tts *tts);   /* NULL without vocode */

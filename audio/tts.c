@@ -127,6 +127,7 @@ struct lfm2_tts {
     const lfm2_vocoder *v;
     struct lfm2_tts_params p;
     char *sys;
+    bool custom_sys;             /* sys came from the caller, not from mode and voice */
     lfm2_context *ctx;
     lfm2_sampler *text_sampler;  /* greedy */
     lfm2_audio_head *head;
@@ -176,12 +177,9 @@ lfm2_tts *lfm2_tts_new(const lfm2_model *model, const lfm2_vocoder *v,
     tts->v = v;
     tts->p = p;
     tts->sys_pos = -1;
-    const char *sys = p.system_prompt ? p.system_prompt : lfm2_tts_system_prompt(p.mode, p.voice);
     tts->p.system_prompt = NULL;
-    if (!(tts->sys = strdup(sys))) {
-        lfm2_set_error("out of memory");
+    if (lfm2_tts_set_system_prompt(tts, p.system_prompt))
         goto fail;
-    }
     /* audio sampling defaults: llama.cpp's runner (see lfm2-tts.h) */
     const bool inter = p.mode == LFM2_TTS_INTERLEAVED;
     if (tts->p.audio_temperature < 0.0f)
@@ -237,6 +235,27 @@ void lfm2_tts_free(lfm2_tts *tts)
     lfm2_free_aligned(tts->samples);
     free(tts->sys);
     free(tts);
+}
+
+int lfm2_tts_set_system_prompt(lfm2_tts *tts, const char *system_prompt)
+{
+    const char *sys = system_prompt ? system_prompt : lfm2_tts_system_prompt(tts->p.mode, tts->p.voice);
+    char *copy = strdup(sys);
+    if (!copy)
+        return lfm2_set_error("out of memory");
+    free(tts->sys);
+    tts->sys = copy;
+    tts->sys_pos = -1;   /* prefill it again at the next turn */
+    tts->custom_sys = system_prompt != NULL;
+    return 0;
+}
+
+int lfm2_tts_set_voice(lfm2_tts *tts, enum lfm2_tts_voice voice)
+{
+    if ((unsigned)voice > LFM2_TTS_VOICE_UK_FEMALE)
+        return lfm2_set_error("lfm2_tts_set_voice: no voice %d", (int)voice);
+    tts->p.voice = voice;
+    return tts->custom_sys ? 0 : lfm2_tts_set_system_prompt(tts, NULL);
 }
 
 lfm2_context *lfm2_tts_context(lfm2_tts *tts)

@@ -128,6 +128,19 @@ static void test_sequential(void)
     CHECK(a.n_frames == b.n_frames && !memcmp(a.codes, b.codes, (size_t)a.n_frames * 8 * sizeof(int32_t)) &&
               tt_maxdiff(a.samples, b.samples, (size_t)a.n_samples) == 0.0,
           "the same turn twice");
+
+    /* another voice: another prompt, other frames; back to the first voice: the same again */
+    CHECK(lfm2_tts_set_voice(tts, LFM2_TTS_VOICE_UK_MALE) == 0, "set_voice");
+    lfm2_tts_begin_text(tts, "Hello there.");
+    run_turn(tts, &b);
+    CHECK(b.n_frames != a.n_frames || memcmp(a.codes, b.codes, (size_t)a.n_frames * 8 * sizeof(int32_t)),
+          "the UK male voice gives the frames of the US female one");
+    CHECK(lfm2_tts_set_system_prompt(tts, "Perform TTS. Use the US female voice.") == 0, "set_system_prompt");
+    lfm2_tts_begin_text(tts, "Hello there.");
+    run_turn(tts, &b);
+    CHECK(a.n_frames == b.n_frames && !memcmp(a.codes, b.codes, (size_t)a.n_frames * 8 * sizeof(int32_t)),
+          "the default prompt given explicitly");
+    CHECK(lfm2_tts_set_voice(tts, (enum lfm2_tts_voice)7) < 0, "no voice 7");
     lfm2_tts_free(tts);
 
     /* another seed: other frames; codes only: the same frames without audio */
