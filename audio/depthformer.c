@@ -25,6 +25,8 @@ struct lfm2_audio_head {
     struct lfm2_audio_head_params p;
     lfm2_pool *pool;
     bool own_pool;
+    lfm2_pool *solo;     /* one thread: the attention over at most K keys is less work than
+                            waking the pool's workers (48 times a frame) */
     lfm2_sampler *sampler;
     float *lin;          /* [K·D] depth_linear output */
     float *x, *u, *o;    /* [D] residual, normed, block output */
@@ -79,7 +81,8 @@ lfm2_audio_head *lfm2_audio_head_new(const lfm2_vocoder *v, struct lfm2_audio_he
         h->own_pool = true;
     }
     const size_t rowlen = D > (size_t)hp->n_embd ? D : (size_t)hp->n_embd;
-    if (!(h->sampler = new_sampler(hp->n_codes, p.temperature, p.top_k, p.seed)) ||
+    if (!(h->solo = lfm2_pool_new(1)) ||
+        !(h->sampler = new_sampler(hp->n_codes, p.temperature, p.top_k, p.seed)) ||
         !(h->lin = lfm2_alloc_aligned(K * D * sizeof(float))) ||
         !(h->x = lfm2_alloc_aligned(D * sizeof(float))) ||
         !(h->u = lfm2_alloc_aligned(D * sizeof(float))) ||
@@ -106,6 +109,8 @@ void lfm2_audio_head_free(lfm2_audio_head *h)
         return;
     if (h->own_pool)
         lfm2_pool_free(h->pool);
+    if (h->solo)
+        lfm2_pool_free(h->solo);
     lfm2_sampler_free(h->sampler);
     void *p[] = { h->lin, h->x, h->u, h->o, h->qkv, h->att, h->gate, h->up, h->row, h->kc, h->vc,
                   h->logits, h->masked };
@@ -175,7 +180,7 @@ static void layer_step(lfm2_audio_head *h, int l, int p)
         .n_q = 1, .n_kv = p + 1, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hd,
         .scale = 1.0f / sqrtf((float)hd), .causal = true, .q_pos0 = p, .window = 0,
     };
-    lfm2_attention(h->pool, &a);
+    lfm2_attention(h->solo, &a);
     lfm2_matmul(h->pool, ly->out, h->att, D, h->o, D, 1);
     lfm2_vec_add(h->x, h->x, h->o, D);
 
