@@ -19,6 +19,8 @@ struct lfm2_context {
     float *embd;        /* [n_outputs][n_embd] when params.embeddings */
     int32_t out_cap;    /* rows the two buffers hold */
     int32_t n_outputs;
+    bool logits_off;    /* lfm2_set_logits(false): output rows get the hidden state only */
+    bool have_logits;   /* the last decode computed logits */
     double last_ms;
 };
 
@@ -103,6 +105,11 @@ const lfm2_model *lfm2_context_model(const lfm2_context *ctx)
 int lfm2_n_ctx(const lfm2_context *ctx)
 {
     return ctx->params.n_ctx;
+}
+
+lfm2_pool *lfm2_context_pool(lfm2_context *ctx)
+{
+    return ctx->pool;
 }
 
 int lfm2_n_threads(const lfm2_context *ctx)
@@ -193,16 +200,20 @@ int lfm2_decode(lfm2_context *ctx, struct lfm2_batch b)
         } else {
             continue;
         }
-        for (int t = 0; t < n_rows; t++)
-            lfm2_rmsnorm(s->u + (size_t)t * E, s->x + (size_t)(first + t) * E, bb->output_norm, E,
-                         hp->norm_eps);
-        lfm2_matmul(ctx->pool, bb->output, s->u, E, ctx->logits + (size_t)out0 * V, V, n_rows);
+        lfm2_backbone_output(bb, s, ctx->pool, first, n_rows, ctx->logits_off ? NULL : bb->output,
+                             NULL, ctx->logits + (size_t)out0 * V, V);
         if (ctx->embd)
             memcpy(ctx->embd + (size_t)out0 * E, s->u, (size_t)n_rows * E * sizeof(float));
     }
     ctx->n_outputs = n_out;
+    ctx->have_logits = !ctx->logits_off;
     ctx->last_ms = lfm2_time_ms() - t0;
     return 0;
+}
+
+void lfm2_set_logits(lfm2_context *ctx, bool on)
+{
+    ctx->logits_off = !on;
 }
 
 float *lfm2_get_logits(lfm2_context *ctx, int32_t i)
@@ -211,6 +222,10 @@ float *lfm2_get_logits(lfm2_context *ctx, int32_t i)
         i = ctx->n_outputs - 1;
     if (i < 0 || i >= ctx->n_outputs) {
         lfm2_set_error("lfm2_get_logits: row %d of %d", i, ctx->n_outputs);
+        return NULL;
+    }
+    if (!ctx->have_logits) {
+        lfm2_set_error("lfm2_get_logits: the last decode ran with logits off (lfm2_set_logits)");
         return NULL;
     }
     return ctx->logits + (size_t)i * ctx->bb->hp.n_vocab;

@@ -83,7 +83,15 @@ static void seed_rng(lfm2_sampler *s)
 
 lfm2_sampler *lfm2_sampler_new(const lfm2_model *model, struct lfm2_sampler_params params)
 {
-    const int n_vocab = lfm2_model_get_hparams(model)->n_vocab;
+    return lfm2_sampler_new_n(lfm2_model_get_hparams(model)->n_vocab, params);
+}
+
+lfm2_sampler *lfm2_sampler_new_n(int n_vocab, struct lfm2_sampler_params params)
+{
+    if (n_vocab <= 0) {
+        lfm2_set_error("lfm2_sampler_new_n: %d candidates", n_vocab);
+        return NULL;
+    }
     lfm2_sampler *s = calloc(1, sizeof *s);
     if (!s)
         goto oom;

@@ -16,6 +16,10 @@ int cmd_embed_image(int argc, char **argv);   /* vision (only when built with vi
 int cmd_caption(int argc, char **argv);
 int cmd_embed_audio(int argc, char **argv);   /* audio (only when built with audio) */
 int cmd_transcribe(int argc, char **argv);
+int cmd_audio_codes(int argc, char **argv);   /* speech output (lfm2-audio, with FFmpeg) */
+int cmd_audio_embed(int argc, char **argv);
+int cmd_vocode(int argc, char **argv);
+int cmd_speak(int argc, char **argv);
 
 /* Prints "lfm2 <cmd>: <message>" to stderr and returns 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -26,17 +26,17 @@
 #include "mkmodel-audio.h"
 
 struct audio_config {
-    const char *name, *backbone;
+    const char *name;     /* the audio-* backbone config of mkmodel.c this mmproj goes with */
     int text_embd;        /* the backbone's n_embd = adapter output */
     int d_model, n_layer, n_head, n_ff, n_sub, n_adapter, n_pos_rows, conv_kernel;
 };
 
 static const struct audio_config k_audio[] = {
     /* the fixtures' tiny shape (tests, demo) */
-    { "audio-tiny", "tiny", 128, 64, 2, 4, 256, 16, 128, 2048, 9 },
+    { "audio-tiny", 128, 64, 2, 4, 256, 16, 128, 2048, 9 },
     /* LFM2-Audio-1.5B: LFM2-1.2B backbone, 17 conformer layers of 512, 8 heads, FFN 2048,
      * 256 subsampling channels, adapter 512 → 2048 → 2048, 8 codebooks × 2049 audio rows */
-    { "audio-1.5b", "1.2b", 2048, 512, 17, 8, 2048, 256, 2048, 8 * 2049, 9 },
+    { "audio-1.5b", 2048, 512, 17, 8, 2048, 256, 2048, 8 * 2049, 9 },
 };
 
 static const struct audio_config *find(const char *name)
@@ -45,17 +45,6 @@ static const struct audio_config *find(const char *name)
         if (name && !strcmp(k_audio[i].name, name))
             return &k_audio[i];
     return NULL;
-}
-
-const char *mkmodel_audio_backbone(const char *config)
-{
-    const struct audio_config *c = find(config);
-    return c ? c->backbone : NULL;
-}
-
-const char *mkmodel_audio_config_names(void)
-{
-    return "audio-tiny audio-1.5b";
 }
 
 int mkmodel_audio_mmproj_type(const char *name)

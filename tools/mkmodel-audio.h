@@ -1,5 +1,5 @@
 /* mkmodel-audio.h — LFM2-Audio model pairs for `lfm2 mkmodel` (tools/mkmodel-audio.c): the
- * backbone comes from one of mkmodel.c's text configs, the `lfm2a` mmproj from here. */
+ * backbone is mkmodel.c's audio-* config of the same name, the `lfm2a` mmproj comes from here. */
 #ifndef LFM2_MKMODEL_AUDIO_H
 #define LFM2_MKMODEL_AUDIO_H
 
@@ -15,11 +15,6 @@ struct mkmodel_sink {
                const int64_t ne[4]);
 };
 
-/* The text config an audio config's backbone uses ("tiny", "1.2b"), or NULL if `config` is not
- * an audio config. */
-const char *mkmodel_audio_backbone(const char *config);
-/* The audio configs, space-separated (for --help). */
-const char *mkmodel_audio_config_names(void);
 /* "f32" / "f16" / "q8_0" → the type of the mmproj's matrices; -1 for anything else. */
 int mkmodel_audio_mmproj_type(const char *name);
 

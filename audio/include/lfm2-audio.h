@@ -55,10 +55,12 @@ extern "C" {
 #endif
 
 /* Marks what liblfm2-audio exports (built with -fvisibility=hidden, like liblfm2). */
+#ifndef LFM2_AUDIO_API
 #if defined(__GNUC__)
 #define LFM2_AUDIO_API __attribute__((visibility("default")))
 #else
 #define LFM2_AUDIO_API
+#endif
 #endif
 
 /* ---- fixed front-end geometry (LFM2-Audio's preprocessor config) ---------------------------- */

@@ -250,6 +250,8 @@ struct lfm2_sampler_params {
 
 LFM2_API struct lfm2_sampler_params lfm2_sampler_default_params(void);
 LFM2_API lfm2_sampler *lfm2_sampler_new(const lfm2_model *model, struct lfm2_sampler_params params);
+/* The same over n_vocab candidates that are not a model's tokens (e.g. audio codebooks). */
+LFM2_API lfm2_sampler *lfm2_sampler_new_n(int n_vocab, struct lfm2_sampler_params params);
 LFM2_API void lfm2_sampler_free(lfm2_sampler *s);
 /* Picks the next token from n_vocab logits (not modified). */
 LFM2_API lfm2_token lfm2_sampler_sample(lfm2_sampler *s, const float *logits);
