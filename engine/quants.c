@@ -2,7 +2,10 @@
  * quantization. Everything here is scalar and written to give the same bits as ggml's
  * reference code (ggml-quants.c) and its x86 activation quantizers; the SIMD kernels are
  * tested against these functions, so clarity beats speed here. */
+#include <float.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -91,8 +94,10 @@ uint16_t lfm2_fp32_to_bf16(float f)
 
 /* ---- dequantization ------------------------------------------------------------------------ */
 
-static void dq_q4_0(const block_q4_0 *x, float *y, int64_t nb)
+static void dq_q4_0(const void *src, float *y, int64_t n)
 {
+    const block_q4_0 *x = src;
+    const int64_t nb = n / QK4_0;
     for (int64_t i = 0; i < nb; i++, y += QK4_0) {
         const float d = FP16(x[i].d);
         for (int j = 0; j < QK4_0 / 2; j++) {
@@ -102,8 +107,10 @@ static void dq_q4_0(const block_q4_0 *x, float *y, int64_t nb)
     }
 }
 
-static void dq_q4_1(const block_q4_1 *x, float *y, int64_t nb)
+static void dq_q4_1(const void *src, float *y, int64_t n)
 {
+    const block_q4_1 *x = src;
+    const int64_t nb = n / QK4_1;
     for (int64_t i = 0; i < nb; i++, y += QK4_1) {
         const float d = FP16(x[i].d), m = FP16(x[i].m);
         for (int j = 0; j < QK4_1 / 2; j++) {
@@ -113,8 +120,10 @@ static void dq_q4_1(const block_q4_1 *x, float *y, int64_t nb)
     }
 }
 
-static void dq_q5_0(const block_q5_0 *x, float *y, int64_t nb)
+static void dq_q5_0(const void *src, float *y, int64_t n)
 {
+    const block_q5_0 *x = src;
+    const int64_t nb = n / QK5_0;
     for (int64_t i = 0; i < nb; i++, y += QK5_0) {
         const float d = FP16(x[i].d);
         uint32_t qh;
@@ -127,8 +136,10 @@ static void dq_q5_0(const block_q5_0 *x, float *y, int64_t nb)
     }
 }
 
-static void dq_q5_1(const block_q5_1 *x, float *y, int64_t nb)
+static void dq_q5_1(const void *src, float *y, int64_t n)
 {
+    const block_q5_1 *x = src;
+    const int64_t nb = n / QK5_1;
     for (int64_t i = 0; i < nb; i++, y += QK5_1) {
         const float d = FP16(x[i].d), m = FP16(x[i].m);
         uint32_t qh;
@@ -141,8 +152,10 @@ static void dq_q5_1(const block_q5_1 *x, float *y, int64_t nb)
     }
 }
 
-static void dq_q8_0(const block_q8_0 *x, float *y, int64_t nb)
+static void dq_q8_0(const void *src, float *y, int64_t n)
 {
+    const block_q8_0 *x = src;
+    const int64_t nb = n / QK8_0;
     for (int64_t i = 0; i < nb; i++, y += QK8_0) {
         const float d = FP16(x[i].d);
         for (int j = 0; j < QK8_0; j++)
@@ -152,8 +165,10 @@ static void dq_q8_0(const block_q8_0 *x, float *y, int64_t nb)
 
 /* Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins; 64 outputs per 32 qs bytes
  * (low nibbles first, then high nibbles). Q5_K adds a fifth bit from qh, two bits per chunk. */
-static void dq_q4_K(const block_q4_K *x, float *y, int64_t nb)
+static void dq_q4_K(const void *src, float *y, int64_t n)
 {
+    const block_q4_K *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const float d = FP16(x[i].d), dmin = FP16(x[i].dmin);
         const uint8_t *q = x[i].qs;
@@ -171,8 +186,10 @@ static void dq_q4_K(const block_q4_K *x, float *y, int64_t nb)
     }
 }
 
-static void dq_q5_K(const block_q5_K *x, float *y, int64_t nb)
+static void dq_q5_K(const void *src, float *y, int64_t n)
 {
+    const block_q5_K *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const float d = FP16(x[i].d), dmin = FP16(x[i].dmin);
         const uint8_t *q = x[i].qs, *qh = x[i].qh;
@@ -192,13 +209,15 @@ static void dq_q5_K(const block_q5_K *x, float *y, int64_t nb)
 }
 
 /* Q6_K: two halves of 128; each ql byte holds two low nibbles, each qh byte four 2-bit highs. */
-static void dq_q6_K(const block_q6_K *x, float *y, int64_t nb)
+static void dq_q6_K(const void *src, float *y, int64_t n)
 {
+    const block_q6_K *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const float d = FP16(x[i].d);
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
         const int8_t *sc = x[i].scales;
-        for (int n = 0; n < 2; n++, y += 128, ql += 64, qh += 32, sc += 8) {
+        for (int h = 0; h < 2; h++, y += 128, ql += 64, qh += 32, sc += 8) {
             for (int l = 0; l < 32; l++) {
                 const int is = l / 16;
                 const int q1 = ((ql[l] & 0xf) | ((qh[l] >> 0) & 3) << 4) - 32;
@@ -215,49 +234,34 @@ static void dq_q6_K(const block_q6_K *x, float *y, int64_t nb)
     }
 }
 
-void lfm2_dequantize_row(enum lfm2_type type, const void *src, float *dst, int64_t n)
+static void dq_q8_K(const void *src, float *y, int64_t n)
 {
-    switch (type) {
-    case LFM2_TYPE_F32:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        break;
-    case LFM2_TYPE_F16: {
-        const uint8_t *s = src;
-        for (int64_t i = 0; i < n; i++) {
-            lfm2_fp16 h;
-            memcpy(&h, s + 2 * i, 2);
-            dst[i] = lfm2_fp16_to_fp32(h);
-        }
-        break;
+    const block_q8_K *x = src;
+    for (int64_t i = 0; i < n / QK_K; i++)
+        for (int j = 0; j < QK_K; j++)
+            y[i * QK_K + j] = x[i].d * x[i].qs[j];
+}
+
+/* float types: element by element (rows in a file need not be aligned) */
+static void dq_f32(const void *src, float *y, int64_t n) { memcpy(y, src, (size_t)n * sizeof(float)); }
+
+static void dq_f16(const void *src, float *y, int64_t n)
+{
+    const uint8_t *s = src;
+    for (int64_t i = 0; i < n; i++) {
+        lfm2_fp16 h;
+        memcpy(&h, s + 2 * i, 2);
+        y[i] = lfm2_fp16_to_fp32(h);
     }
-    case LFM2_TYPE_BF16: {
-        const uint8_t *s = src;
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, s + 2 * i, 2);
-            dst[i] = lfm2_bf16_to_fp32(h);
-        }
-        break;
-    }
-    case LFM2_TYPE_Q4_0: dq_q4_0(src, dst, n / QK4_0); break;
-    case LFM2_TYPE_Q4_1: dq_q4_1(src, dst, n / QK4_1); break;
-    case LFM2_TYPE_Q5_0: dq_q5_0(src, dst, n / QK5_0); break;
-    case LFM2_TYPE_Q5_1: dq_q5_1(src, dst, n / QK5_1); break;
-    case LFM2_TYPE_Q8_0: dq_q8_0(src, dst, n / QK8_0); break;
-    case LFM2_TYPE_Q4_K: dq_q4_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q5_K: dq_q5_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q6_K: dq_q6_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q8_K: {
-        const block_q8_K *x = src;
-        for (int64_t i = 0; i < n / QK_K; i++)
-            for (int j = 0; j < QK_K; j++)
-                dst[i * QK_K + j] = x[i].d * x[i].qs[j];
-        break;
-    }
-    default:
-        /* unsupported types never get past the GGUF reader; zero rather than read garbage */
-        memset(dst, 0, (size_t)n * sizeof(float));
-        break;
+}
+
+static void dq_bf16(const void *src, float *y, int64_t n)
+{
+    const uint8_t *s = src;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, s + 2 * i, 2);
+        y[i] = lfm2_bf16_to_fp32(h);
     }
 }
 
@@ -277,8 +281,10 @@ static inline int nearest_int(float v)
 
 /* ---- weight quantizers (ggml quantize_row_*_ref) ------------------------------------------- */
 
-static void q_q4_0(const float *x, block_q4_0 *y, int64_t nb)
+static void q_q4_0(const float *x, void *dst, int64_t n)
 {
+    block_q4_0 *y = dst;
+    const int64_t nb = n / QK4_0;
     for (int64_t i = 0; i < nb; i++, x += QK4_0) {
         float amax = 0.0f, max = 0.0f;
         for (int j = 0; j < QK4_0; j++)
@@ -298,8 +304,10 @@ static void q_q4_0(const float *x, block_q4_0 *y, int64_t nb)
     }
 }
 
-static void q_q4_1(const float *x, block_q4_1 *y, int64_t nb)
+static void q_q4_1(const float *x, void *dst, int64_t n)
 {
+    block_q4_1 *y = dst;
+    const int64_t nb = n / QK4_1;
     for (int64_t i = 0; i < nb; i++, x += QK4_1) {
         float min = INFINITY, max = -INFINITY;
         for (int j = 0; j < QK4_1; j++) {
@@ -318,8 +326,10 @@ static void q_q4_1(const float *x, block_q4_1 *y, int64_t nb)
     }
 }
 
-static void q_q5_0(const float *x, block_q5_0 *y, int64_t nb)
+static void q_q5_0(const float *x, void *dst, int64_t n)
 {
+    block_q5_0 *y = dst;
+    const int64_t nb = n / QK5_0;
     for (int64_t i = 0; i < nb; i++, x += QK5_0) {
         float amax = 0.0f, max = 0.0f;
         for (int j = 0; j < QK5_0; j++)
@@ -342,8 +352,10 @@ static void q_q5_0(const float *x, block_q5_0 *y, int64_t nb)
     }
 }
 
-static void q_q5_1(const float *x, block_q5_1 *y, int64_t nb)
+static void q_q5_1(const float *x, void *dst, int64_t n)
 {
+    block_q5_1 *y = dst;
+    const int64_t nb = n / QK5_1;
     for (int64_t i = 0; i < nb; i++, x += QK5_1) {
         float min = INFINITY, max = -INFINITY;
         for (int j = 0; j < QK5_1; j++) {
@@ -366,8 +378,10 @@ static void q_q5_1(const float *x, block_q5_1 *y, int64_t nb)
     }
 }
 
-static void q_q8_0(const float *x, block_q8_0 *y, int64_t nb)
+static void q_q8_0(const float *x, void *dst, int64_t n)
 {
+    block_q8_0 *y = dst;
+    const int64_t nb = n / QK8_0;
     for (int64_t i = 0; i < nb; i++, x += QK8_0) {
         float amax = 0.0f;
         for (int j = 0; j < QK8_0; j++)
@@ -551,8 +565,10 @@ static void q_k_scales(const float *x, int nmax, float rmin, int nstep, uint8_t 
     }
 }
 
-static void q_q4_K(const float *x, block_q4_K *y, int64_t nb)
+static void q_q4_K(const float *x, void *dst, int64_t n)
 {
+    block_q4_K *y = dst;
+    const int64_t nb = n / QK_K;
     uint8_t L[QK_K];
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         q_k_scales(x, 15, -1.f, 20, y[i].scales, &y[i].d, &y[i].dmin, L);
@@ -563,17 +579,19 @@ static void q_q4_K(const float *x, block_q4_K *y, int64_t nb)
     }
 }
 
-static void q_q5_K(const float *x, block_q5_K *y, int64_t nb)
+static void q_q5_K(const float *x, void *dst, int64_t n)
 {
+    block_q5_K *y = dst;
+    const int64_t nb = n / QK_K;
     uint8_t L[QK_K];
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         q_k_scales(x, 31, -0.5f, 15, y[i].scales, &y[i].d, &y[i].dmin, L);
         uint8_t *qh = y[i].qh, *ql = y[i].qs;
         memset(qh, 0, QK_K / 8);
         uint8_t m1 = 1, m2 = 2;
-        for (int n = 0; n < QK_K; n += 64, ql += 32) {
+        for (int c = 0; c < QK_K; c += 64, ql += 32) {
             for (int j = 0; j < 32; j++) {
-                int l1 = L[n + j], l2 = L[n + j + 32];
+                int l1 = L[c + j], l2 = L[c + j + 32];
                 if (l1 > 15) {
                     l1 -= 16;
                     qh[j] |= m1;
@@ -590,8 +608,10 @@ static void q_q5_K(const float *x, block_q5_K *y, int64_t nb)
     }
 }
 
-static void q_q6_K(const float *x, block_q6_K *y, int64_t nb)
+static void q_q6_K(const float *x, void *dst, int64_t n)
 {
+    block_q6_K *y = dst;
+    const int64_t nb = n / QK_K;
     int8_t L[QK_K];
     float scales[QK_K / 16];
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
@@ -635,74 +655,105 @@ static void q_q6_K(const float *x, block_q6_K *y, int64_t nb)
     }
 }
 
-size_t lfm2_quantize_row(enum lfm2_type type, const float *src, void *dst, int64_t n)
+static void q_f32(const float *x, void *dst, int64_t n) { memcpy(dst, x, (size_t)n * sizeof(float)); }
+
+static void q_f16(const float *x, void *dst, int64_t n)
 {
-    switch (type) {
-    case LFM2_TYPE_F32:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        break;
-    case LFM2_TYPE_F16: {
-        uint8_t *d = dst;
-        for (int64_t i = 0; i < n; i++) {
-            lfm2_fp16 h = lfm2_fp32_to_fp16(src[i]);
-            memcpy(d + 2 * i, &h, 2);
-        }
-        break;
+    uint8_t *d = dst;
+    for (int64_t i = 0; i < n; i++) {
+        const lfm2_fp16 h = lfm2_fp32_to_fp16(x[i]);
+        memcpy(d + 2 * i, &h, 2);
     }
-    case LFM2_TYPE_BF16: {
-        uint8_t *d = dst;
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h = lfm2_fp32_to_bf16(src[i]);
-            memcpy(d + 2 * i, &h, 2);
-        }
-        break;
+}
+
+static void q_bf16(const float *x, void *dst, int64_t n)
+{
+    uint8_t *d = dst;
+    for (int64_t i = 0; i < n; i++) {
+        const uint16_t h = lfm2_fp32_to_bf16(x[i]);
+        memcpy(d + 2 * i, &h, 2);
     }
-    case LFM2_TYPE_Q4_0: q_q4_0(src, dst, n / QK4_0); break;
-    case LFM2_TYPE_Q4_1: q_q4_1(src, dst, n / QK4_1); break;
-    case LFM2_TYPE_Q5_0: q_q5_0(src, dst, n / QK5_0); break;
-    case LFM2_TYPE_Q5_1: q_q5_1(src, dst, n / QK5_1); break;
-    case LFM2_TYPE_Q8_0: q_q8_0(src, dst, n / QK8_0); break;
-    case LFM2_TYPE_Q4_K: q_q4_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q5_K: q_q5_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q6_K: q_q6_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q8_K: lfm2_quantize_row_q8_K(src, dst, n); break;
-    default:
-        return 0;
-    }
-    return lfm2_row_bytes(type, n);
 }
 
 /* ---- activation quantizers (ggml's x86 CPU backend) ----------------------------------------- */
 
-void lfm2_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t n)
+/* The largest |x| of a block; NaN when the block holds a NaN or an infinity. */
+static float block_amax(const float *x, int n)
 {
-    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_0; j++)
-            amax = MAX(amax, fabsf(x[j]));
-        const float d = amax / 127.f;
-        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
-        y[i].d = lfm2_fp32_to_fp16(d);
-        for (int j = 0; j < QK8_0; j++)
-            y[i].qs[j] = (int8_t)nearest_int(x[j] * id);
+    float amax = 0.0f;
+    bool finite = true;
+    for (int j = 0; j < n; j++) {
+        const float a = fabsf(x[j]);
+        finite &= a <= FLT_MAX;
+        amax = MAX(amax, a);
+    }
+    return finite ? amax : NAN;
+}
+
+/* Q8_0 blocks; *sums (Q8_1) gets Σq of each block */
+static void q8_0_blocks(const float *x, block_q8_0 *y, int64_t nb, int *sums)
+{
+    for (int64_t i = 0; i < nb; i++, x += QK8_0) {
+        const float amax = block_amax(x, QK8_0);
+        int sum = 0;
+        memset(&y[i], 0, sizeof y[i]);
+        switch (lfm2_q8_case(amax)) {
+        case LFM2_Q8_NAN:
+            y[i].d = LFM2_FP16_NAN;
+            break;
+        case LFM2_Q8_ZERO:
+            break;
+        case LFM2_Q8_QUANT: {
+            const float id = 127.f / amax;
+            y[i].d = lfm2_fp32_to_fp16(amax / 127.f);
+            for (int j = 0; j < QK8_0; j++) {
+                y[i].qs[j] = (int8_t)nearest_int(x[j] * id);
+                sum += y[i].qs[j];
+            }
+            break;
+        }
+        }
+        if (sums)
+            sums[i] = sum;
     }
 }
 
-void lfm2_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n)
+void lfm2_quantize_row_q8_0(const float *x, void *y, int64_t n)
 {
+    q8_0_blocks(x, y, n / QK8_0, NULL);
+}
+
+void lfm2_quantize_row_q8_1(const float *x, void *vy, int64_t n)
+{
+    block_q8_1 *y = vy;
+    for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
+        block_q8_0 b;
+        int sum;
+        q8_0_blocks(x, &b, 1, &sum);
+        const float amax = block_amax(x, QK8_1);
+        y[i].d = b.d;
+        y[i].s = lfm2_q8_case(amax) == LFM2_Q8_NAN ? LFM2_FP16_NAN : lfm2_fp32_to_fp16(amax / 127.f * (float)sum);
+        memcpy(y[i].qs, b.qs, QK8_1);
+    }
+}
+
+void lfm2_quantize_row_q8_K(const float *x, void *vy, int64_t n)
+{
+    block_q8_K *y = vy;
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
-        float max = 0, amax = 0;
-        for (int j = 0; j < QK_K; j++) {
-            float ax = fabsf(x[j]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[j];
-            }
-        }
-        if (!amax) {
-            memset(&y[i], 0, sizeof y[i]);
+        memset(&y[i], 0, sizeof y[i]);
+        const float amax = block_amax(x, QK_K);
+        const enum lfm2_q8_case c = lfm2_q8_case(amax);
+        if (c != LFM2_Q8_QUANT) {
+            y[i].d = c == LFM2_Q8_NAN ? NAN : 0.0f;
             continue;
         }
+        float max = 0;
+        for (int j = 0; j < QK_K; j++)
+            if (fabsf(x[j]) == amax) {   /* the first of largest magnitude, with its sign */
+                max = x[j];
+                break;
+            }
         const float iscale = -127.f / max;
         for (int j = 0; j < QK_K; j++)
             y[i].qs[j] = (int8_t)MIN(127, nearest_int(iscale * x[j]));
@@ -714,4 +765,114 @@ void lfm2_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n)
         }
         y[i].d = 1 / iscale;
     }
+}
+
+/* ---- the type table ------------------------------------------------------------------------ */
+
+#define BLOCK(NAME, BLCK, BYTES, WEIGHT, ACT, TO, FROM) { NAME, BLCK, BYTES, WEIGHT, ACT, TO, FROM }
+#define NAME_ONLY(NAME) { NAME, 0, 0, false, -1, NULL, NULL }
+
+static const struct lfm2_type_traits k_traits[] = {
+    [LFM2_TYPE_F32] = BLOCK("F32", 1, 4, true, LFM2_ACT_F32, dq_f32, q_f32),
+    [LFM2_TYPE_F16] = BLOCK("F16", 1, 2, true, LFM2_ACT_F16, dq_f16, q_f16),
+    [LFM2_TYPE_Q4_0] = BLOCK("Q4_0", QK4_0, sizeof(block_q4_0), true, LFM2_ACT_Q8_0, dq_q4_0, q_q4_0),
+    [LFM2_TYPE_Q4_1] = BLOCK("Q4_1", QK4_1, sizeof(block_q4_1), true, LFM2_ACT_Q8_1, dq_q4_1, q_q4_1),
+    [4] = NAME_ONLY("Q4_2"),
+    [5] = NAME_ONLY("Q4_3"),
+    [LFM2_TYPE_Q5_0] = BLOCK("Q5_0", QK5_0, sizeof(block_q5_0), true, LFM2_ACT_Q8_0, dq_q5_0, q_q5_0),
+    [LFM2_TYPE_Q5_1] = BLOCK("Q5_1", QK5_1, sizeof(block_q5_1), true, LFM2_ACT_Q8_1, dq_q5_1, q_q5_1),
+    [LFM2_TYPE_Q8_0] = BLOCK("Q8_0", QK8_0, sizeof(block_q8_0), true, LFM2_ACT_Q8_0, dq_q8_0, q_q8_0),
+    /* activation formats only */
+    [LFM2_TYPE_Q8_1] = BLOCK("Q8_1", QK8_1, sizeof(block_q8_1), false, -1, NULL, NULL),
+    [10] = NAME_ONLY("Q2_K"),
+    [11] = NAME_ONLY("Q3_K"),
+    [LFM2_TYPE_Q4_K] = BLOCK("Q4_K", QK_K, sizeof(block_q4_K), true, LFM2_ACT_Q8_K, dq_q4_K, q_q4_K),
+    [LFM2_TYPE_Q5_K] = BLOCK("Q5_K", QK_K, sizeof(block_q5_K), true, LFM2_ACT_Q8_K, dq_q5_K, q_q5_K),
+    [LFM2_TYPE_Q6_K] = BLOCK("Q6_K", QK_K, sizeof(block_q6_K), true, LFM2_ACT_Q8_K, dq_q6_K, q_q6_K),
+    [LFM2_TYPE_Q8_K] = BLOCK("Q8_K", QK_K, sizeof(block_q8_K), false, -1, dq_q8_K, lfm2_quantize_row_q8_K),
+    [16] = NAME_ONLY("IQ2_XXS"), [17] = NAME_ONLY("IQ2_XS"), [18] = NAME_ONLY("IQ3_XXS"),
+    [19] = NAME_ONLY("IQ1_S"), [20] = NAME_ONLY("IQ4_NL"), [21] = NAME_ONLY("IQ3_S"),
+    [22] = NAME_ONLY("IQ2_S"), [23] = NAME_ONLY("IQ4_XS"), [24] = NAME_ONLY("I8"),
+    [25] = NAME_ONLY("I16"), [26] = NAME_ONLY("I32"), [27] = NAME_ONLY("I64"),
+    [28] = NAME_ONLY("F64"), [29] = NAME_ONLY("IQ1_M"),
+    [LFM2_TYPE_BF16] = BLOCK("BF16", 1, 2, true, LFM2_ACT_BF16, dq_bf16, q_bf16),
+    [31] = NAME_ONLY("Q4_0_4_4"), [32] = NAME_ONLY("Q4_0_4_8"), [33] = NAME_ONLY("Q4_0_8_8"),
+    [34] = NAME_ONLY("TQ1_0"), [35] = NAME_ONLY("TQ2_0"), [36] = NAME_ONLY("IQ4_NL_4_4"),
+    [37] = NAME_ONLY("IQ4_NL_4_8"), [38] = NAME_ONLY("IQ4_NL_8_8"), [39] = NAME_ONLY("MXFP4"),
+    [40] = NAME_ONLY("NVFP4"), [41] = NAME_ONLY("Q1_0"), [42] = NAME_ONLY("Q2_0"),
+};
+
+/* the block type each activation format is stored in */
+static const enum lfm2_type k_act_type[LFM2_ACT_COUNT] = {
+    [LFM2_ACT_F32] = LFM2_TYPE_F32, [LFM2_ACT_F16] = LFM2_TYPE_F16, [LFM2_ACT_BF16] = LFM2_TYPE_BF16,
+    [LFM2_ACT_Q8_0] = LFM2_TYPE_Q8_0, [LFM2_ACT_Q8_1] = LFM2_TYPE_Q8_1, [LFM2_ACT_Q8_K] = LFM2_TYPE_Q8_K,
+};
+
+const struct lfm2_type_traits *lfm2_type_traits(uint32_t type)
+{
+    static const struct lfm2_type_traits none = NAME_ONLY(NULL);
+    return type < sizeof k_traits / sizeof k_traits[0] ? &k_traits[type] : &none;
+}
+
+size_t lfm2_act_row_bytes(enum lfm2_act act, int64_t k)
+{
+    return lfm2_row_bytes(k_act_type[act], k);
+}
+
+int lfm2_act_block(enum lfm2_act act)
+{
+    return k_traits[k_act_type[act]].blck;
+}
+
+/* the type facts of lfm2-gguf.h */
+
+bool lfm2_type_supported(uint32_t type)
+{
+    return lfm2_type_traits(type)->weight;
+}
+
+const char *lfm2_type_name(uint32_t type)
+{
+    static _Thread_local char buf[24];
+    const char *name = lfm2_type_traits(type)->name;
+    if (name)
+        return name;
+    snprintf(buf, sizeof buf, "type %" PRIu32, type);
+    return buf;
+}
+
+int lfm2_type_block_elems(enum lfm2_type type)
+{
+    return lfm2_type_traits(type)->blck;
+}
+
+int lfm2_type_block_bytes(enum lfm2_type type)
+{
+    return lfm2_type_traits(type)->bytes;
+}
+
+size_t lfm2_row_bytes(enum lfm2_type type, int64_t n)
+{
+    const struct lfm2_type_traits *tt = lfm2_type_traits(type);
+    if (tt->blck <= 0 || n < 0)
+        return 0;
+    return (size_t)(n / tt->blck) * (size_t)tt->bytes;
+}
+
+void lfm2_dequantize_row(enum lfm2_type type, const void *src, float *dst, int64_t n)
+{
+    const struct lfm2_type_traits *tt = lfm2_type_traits(type);
+    if (tt->to_float)
+        tt->to_float(src, dst, n);
+    else   /* unsupported types never get past the GGUF reader; zero rather than read garbage */
+        memset(dst, 0, (size_t)n * sizeof(float));
+}
+
+size_t lfm2_quantize_row(enum lfm2_type type, const float *src, void *dst, int64_t n)
+{
+    const struct lfm2_type_traits *tt = lfm2_type_traits(type);
+    if (!tt->from_float)
+        return 0;
+    tt->from_float(src, dst, n);
+    return lfm2_row_bytes(type, n);
 }

@@ -6,31 +6,7 @@
 
 #include "kernels.h"
 
-/* ---- activation formats ---- */
-
-static void act_q8_0(const float *x, void *y, int64_t k) { lfm2_quantize_row_q8_0(x, y, k); }
-static void act_q8_K(const float *x, void *y, int64_t k) { lfm2_quantize_row_q8_K(x, y, k); }
-
-/* ggml's x86 quantize_row_q8_1: the Q8_0 rounding plus s = fp16(d · Σq) with d unrounded. */
-static void act_q8_1(const float *x, void *vy, int64_t k)
-{
-    block_q8_1 *y = vy;
-    for (int64_t i = 0; i < k / QK8_1; i++, x += QK8_1) {
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_1; j++)
-            amax = fmaxf(amax, fabsf(x[j]));
-        const float d = amax / 127.f;
-        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
-        int sum = 0;
-        for (int j = 0; j < QK8_1; j++) {
-            const int q = (int)rintf(x[j] * id);   /* default rounding mode: nearest even */
-            y[i].qs[j] = (int8_t)q;
-            sum += q;
-        }
-        y[i].d = lfm2_fp32_to_fp16(d);
-        y[i].s = lfm2_fp32_to_fp16(d * (float)sum);
-    }
-}
+/* ---- activation formats (Q8_0, Q8_1, Q8_K: the references in quants.c) ---- */
 
 static void act_f16(const float *x, void *vy, int64_t k)
 {
@@ -290,64 +266,45 @@ SCALAR_TILE(tile_q6_K, dot_q6_K)
 
 /* ---- float helpers ---- */
 
-static float dot_f32(const float *a, const float *b, int64_t n)
-{
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * b[i];
-        s1 += a[i + 1] * b[i + 1];
-        s2 += a[i + 2] * b[i + 2];
-        s3 += a[i + 3] * b[i + 3];
-    }
-    for (; i < n; i++)
-        s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
-}
-
-static void axpy_f32(float *y, float a, const float *x, int64_t n)
+static void gelu_lut(const uint16_t *table, float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] += a * x[i];
-}
-
-static void scale_f32(float *y, float s, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        y[i] *= s;
+        x[i] = lfm2_gelu_lut1(table, x[i]);
 }
 
 #define SIMD_BYTES 16
 #define SIMD_SUFFIX _generic
 #include "simd-impl.h"
 
-void lfm2_kernels_init_scalar(struct lfm2_kernels *k)
-{
-    memset(k, 0, sizeof *k);
-    k->path = LFM2_CPU_SCALAR;
-    k->act[LFM2_ACT_F16] = act_f16;
-    k->act[LFM2_ACT_BF16] = act_bf16;
-    k->act[LFM2_ACT_Q8_0] = act_q8_0;
-    k->act[LFM2_ACT_Q8_1] = act_q8_1;
-    k->act[LFM2_ACT_Q8_K] = act_q8_K;
-    k->tile[LFM2_TYPE_F32] = tile_f32;
-    k->tile[LFM2_TYPE_F16] = tile_f16;
-    k->tile[LFM2_TYPE_BF16] = tile_bf16;
-    k->tile[LFM2_TYPE_Q8_0] = tile_q8_0;
-    k->tile[LFM2_TYPE_Q4_0] = tile_q4_0;
-    k->tile[LFM2_TYPE_Q4_1] = tile_q4_1;
-    k->tile[LFM2_TYPE_Q5_0] = tile_q5_0;
-    k->tile[LFM2_TYPE_Q5_1] = tile_q5_1;
-    k->tile[LFM2_TYPE_Q4_K] = tile_q4_K;
-    k->tile[LFM2_TYPE_Q5_K] = tile_q5_K;
-    k->tile[LFM2_TYPE_Q6_K] = tile_q6_K;
-    k->silu_mul = silu_mul_generic;
-    k->sumsq = sumsq_generic;
-    k->exp_sub_sum = exp_sub_sum_generic;
-    k->attn_block = attn_block_generic;
-    k->attn_scratch = attn_scratch_floats_generic;
-    k->dot_f32 = dot_f32;
-    k->axpy_f32 = axpy_f32;
-    k->scale_f32 = scale_f32;
-    lfm2_x16_init_scalar(k);
-}
+const struct lfm2_kernels lfm2_kernels_scalar = {
+    .path = LFM2_CPU_SCALAR,
+    .act = {
+        [LFM2_ACT_F16] = act_f16,
+        [LFM2_ACT_BF16] = act_bf16,
+        [LFM2_ACT_Q8_0] = lfm2_quantize_row_q8_0,
+        [LFM2_ACT_Q8_1] = lfm2_quantize_row_q8_1,
+        [LFM2_ACT_Q8_K] = lfm2_quantize_row_q8_K,
+    },
+    .tile = {
+        [LFM2_TYPE_F32] = tile_f32,
+        [LFM2_TYPE_F16] = tile_f16,
+        [LFM2_TYPE_BF16] = tile_bf16,
+        [LFM2_TYPE_Q8_0] = tile_q8_0,
+        [LFM2_TYPE_Q4_0] = tile_q4_0,
+        [LFM2_TYPE_Q4_1] = tile_q4_1,
+        [LFM2_TYPE_Q5_0] = tile_q5_0,
+        [LFM2_TYPE_Q5_1] = tile_q5_1,
+        [LFM2_TYPE_Q4_K] = tile_q4_K,
+        [LFM2_TYPE_Q5_K] = tile_q5_K,
+        [LFM2_TYPE_Q6_K] = tile_q6_K,
+    },
+    .gemm = lfm2_gemm_scalar,
+    .silu_mul = silu_mul_generic,
+    .sumsq = sumsq_generic,
+    .exp_sub_sum = exp_sub_sum_generic,
+    .scale_f32 = scale_f32_generic,
+    .gelu_lut = gelu_lut,
+    .attn_block = attn_block_generic,
+    .attn_scratch = attn_scratch_floats_generic,
+    /* no encoder attention tiles: attn_block serves every attention */
+};
