@@ -695,23 +695,16 @@ static void q8_0_blocks(const float *x, block_q8_0 *y, int64_t nb, int *sums)
 {
     for (int64_t i = 0; i < nb; i++, x += QK8_0) {
         const float amax = block_amax(x, QK8_0);
+        const enum lfm2_q8_case c = lfm2_q8_case(amax);
         int sum = 0;
-        memset(&y[i], 0, sizeof y[i]);
-        switch (lfm2_q8_case(amax)) {
-        case LFM2_Q8_NAN:
-            y[i].d = LFM2_FP16_NAN;
-            break;
-        case LFM2_Q8_ZERO:
-            break;
-        case LFM2_Q8_QUANT: {
+        lfm2_q8_0_unquantized(c, &y[i]);
+        if (c == LFM2_Q8_QUANT) {
             const float id = 127.f / amax;
             y[i].d = lfm2_fp32_to_fp16(amax / 127.f);
             for (int j = 0; j < QK8_0; j++) {
                 y[i].qs[j] = (int8_t)nearest_int(x[j] * id);
                 sum += y[i].qs[j];
             }
-            break;
-        }
         }
         if (sums)
             sums[i] = sum;
@@ -741,13 +734,11 @@ void lfm2_quantize_row_q8_K(const float *x, void *vy, int64_t n)
 {
     block_q8_K *y = vy;
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
-        memset(&y[i], 0, sizeof y[i]);
         const float amax = block_amax(x, QK_K);
         const enum lfm2_q8_case c = lfm2_q8_case(amax);
-        if (c != LFM2_Q8_QUANT) {
-            y[i].d = c == LFM2_Q8_NAN ? NAN : 0.0f;
+        lfm2_q8_K_unquantized(c, &y[i]);
+        if (c != LFM2_Q8_QUANT)
             continue;
-        }
         float max = 0;
         for (int j = 0; j < QK_K; j++)
             if (fabsf(x[j]) == amax) {   /* the first of largest magnitude, with its sign */

@@ -132,6 +132,21 @@ static inline float lfm2_amax_from_bits(uint32_t bits)
 
 #define LFM2_FP16_NAN 0x7e00   /* the quiet NaN fp32→fp16 makes of NAN */
 
+/* The blocks of the cases that are not quantized (LFM2_Q8_NAN, LFM2_Q8_ZERO). */
+static inline void lfm2_q8_0_unquantized(enum lfm2_q8_case c, block_q8_0 *y)
+{
+    memset(y, 0, sizeof *y);
+    if (c == LFM2_Q8_NAN)
+        y->d = LFM2_FP16_NAN;
+}
+
+static inline void lfm2_q8_K_unquantized(enum lfm2_q8_case c, block_q8_K *y)
+{
+    memset(y, 0, sizeof *y);
+    if (c == LFM2_Q8_NAN)
+        y->d = NAN;
+}
+
 /* 6-bit scale/min unpack for Q4_K / Q5_K sub-block j (0..7). */
 static inline void lfm2_get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
 {

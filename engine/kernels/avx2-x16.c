@@ -355,66 +355,43 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
         }                                                                                        \
     }
 
-static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+/* one runner per layout family; the gemm entry points pass the layout as a constant */
+static void run_xq(int q4, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                    const void *packed, int64_t n, float *y, int64_t ldy)
 {
     const int64_t nb = k / 32;
-#define C(T_) xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid)
+#define C(T_) (q4 ? xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid) : xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid))
     RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, C)
 #undef C
 }
 
-static void run_q4(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+static void run_xf(int f16, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
                    const void *packed, int64_t n, float *y, int64_t ldy)
 {
-    const int64_t nb = k / 32;
-#define C(T_) xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, C)
-#undef C
-}
-
-static void run_f16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy)
-{
-#define C(T_) xf_kernel(1, T_, k, gp, 64, xt, ts, yo, ldy, valid)
+#define C(T_) (f16 ? xf_kernel(1, T_, k, gp, 64, xt, ts, yo, ldy, valid) : xf_kernel(0, T_, k, gp, 64, xt, ts, yo, ldy, valid))
     RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, C)
 #undef C
 }
 
-static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy)
+/* kind: 4 (Q4_K_X16), 5 (Q5_K_X16), 6 (Q6_K_X16) */
+static void run_xk(int kind, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
+                   const void *packed, int64_t n, float *y, int64_t ldy)
 {
-#define C(T_) xf_kernel(0, T_, k, gp, 64, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, C)
+    const int64_t nb = k / QK_K;
+#define C(T_) (kind == 6 ? xk6_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)                     \
+               : kind == 5 ? xk4_kernel(1, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)                \
+                           : xk4_kernel(0, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid))
+    RUN_GROUPS(lfm2_x16k_token_bytes(k), kind == 6 ? X16_Q6K_SB : kind == 5 ? X16_Q5K_SB : X16_Q4K_SB, 4, C)
 #undef C
 }
 
-static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy)
-{
-    const int64_t nb = k / QK_K;
-#define C(T_) xk4_kernel(0, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q4K_SB, 4, C)
-#undef C
-}
-
-static void run_q5k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy)
-{
-    const int64_t nb = k / QK_K;
-#define C(T_) xk4_kernel(1, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q5K_SB, 4, C)
-#undef C
-}
-
-static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy)
-{
-    const int64_t nb = k / QK_K;
-#define C(T_) xk6_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q6K_SB, 4, C)
-#undef C
-}
+LFM2_GEMM_ENTRY(run_q8, run_xq, 0)
+LFM2_GEMM_ENTRY(run_q4, run_xq, 1)
+LFM2_GEMM_ENTRY(run_f16, run_xf, 1)
+LFM2_GEMM_ENTRY(run_f32, run_xf, 0)
+LFM2_GEMM_ENTRY(run_q4k, run_xk, 4)
+LFM2_GEMM_ENTRY(run_q5k, run_xk, 5)
+LFM2_GEMM_ENTRY(run_q6k, run_xk, 6)
 
 /* ---- BF16 as stored (rows read in place from the file mapping) ----
  * As on the AVX-512 path, without VDPBF16PS: activations rounded to bf16 as ggml does; per

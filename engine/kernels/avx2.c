@@ -1,6 +1,9 @@
 /* avx2.c — AVX2 + FMA + F16C kernels (no VNNI: byte products go through VPMADDUBSW, pairs
- * summed by VPMADDWD). The path for x86-64 CPUs without the AVX-512 feature set the AVX-512
- * file needs; same activation formats and per-block float scaling as the scalar path.
+ * summed by VPMADDWD) for weights read as stored, the activation formats and the float
+ * helpers; the prepared layouts and BF16 read in place are in avx2-x16.c. The path for x86-64
+ * CPUs without the AVX-512 feature set the AVX-512 file needs; same activation formats and
+ * per-block float scaling as the scalar path. What both x86 paths share is in x86-impl.h
+ * (intrinsics) and simd-impl.h (vector extensions).
  */
 #include <immintrin.h>
 #include <math.h>
@@ -18,7 +21,7 @@ INLINE int hsum8i(__m256i v)
     return _mm_cvtsi128_si32(s);
 }
 
-/* ---- the primitives gemv-impl.h builds on (no VNNI) ---- */
+/* ---- the primitives x86-impl.h builds on (no VNNI) ---- */
 
 /* Σ over 4-byte groups of (signed w)·(signed x), as 8 int32 lanes */
 INLINE __m256i dot_i8(__m256i w, __m256i x)
@@ -47,7 +50,6 @@ INLINE __m256i q5_high(const uint8_t *qh)
 }
 
 #define GEMV_PREFETCH 1
-#include "gemv-impl.h"
 
 /* ================================ activation formats ================================ */
 
@@ -87,8 +89,7 @@ INLINE void q8_block(const float *x, block_q8_0 *y, lfm2_fp16 *s)
     const float amax = lfm2_amax_from_bits(amax32_bits(x));
     const enum lfm2_q8_case c = lfm2_q8_case(amax);
     if (c != LFM2_Q8_QUANT) {
-        memset(y, 0, sizeof *y);
-        y->d = c == LFM2_Q8_NAN ? LFM2_FP16_NAN : 0;
+        lfm2_q8_0_unquantized(c, y);
         if (s)
             *s = y->d;
         return;
@@ -98,24 +99,6 @@ INLINE void q8_block(const float *x, block_q8_0 *y, lfm2_fp16 *s)
     y->d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
     if (s)
         *s = _cvtss_sh(d * (float)sum, _MM_FROUND_TO_NEAREST_INT);
-}
-
-static void act_q8_0(const float *x, void *vy, int64_t k)
-{
-    block_q8_0 *y = vy;
-    for (int64_t b = 0; b < k / QK8_0; b++, x += QK8_0)
-        q8_block(x, &y[b], NULL);
-}
-
-static void act_q8_1(const float *x, void *vy, int64_t k)
-{
-    block_q8_1 *y = vy;
-    for (int64_t b = 0; b < k / QK8_1; b++, x += QK8_1) {
-        block_q8_0 q;
-        q8_block(x, &q, &y[b].s);
-        y[b].d = q.d;
-        memcpy(y[b].qs, q.qs, QK8_1);
-    }
 }
 
 static void act_q8_K(const float *x, void *vy, int64_t k)
@@ -130,8 +113,7 @@ static void act_q8_K(const float *x, void *vy, int64_t k)
         const float amax = lfm2_amax_from_bits(mb);
         const enum lfm2_q8_case c = lfm2_q8_case(amax);
         if (c != LFM2_Q8_QUANT) {
-            memset(&y[b], 0, sizeof y[b]);
-            y[b].d = c == LFM2_Q8_NAN ? NAN : 0.0f;
+            lfm2_q8_K_unquantized(c, &y[b]);
             continue;
         }
         float max = amax;
@@ -167,25 +149,8 @@ static void act_f16(const float *x, void *vy, int64_t k)
         y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
-static void act_bf16(const float *x, void *vy, int64_t k)
-{
-    uint16_t *y = vy;
-    int64_t i = 0;
-    const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
-    const __m256i absm = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
-    for (; i + 8 <= k; i += 8) {
-        const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i));
-        const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, absm), inf);
-        const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, bias),
-                                                             _mm256_and_si256(_mm256_srli_epi32(u, 16), one)), 16);
-        const __m256i q = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(64));
-        const __m256i v = _mm256_blendv_epi8(r, q, nan);
-        const __m128i p = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-        _mm_storeu_si128((__m128i *)(y + i), p);
-    }
-    for (; i < k; i++)
-        y[i] = lfm2_fp32_to_bf16(x[i]);
-}
+/* act_q8_0/act_q8_1 over q8_block, the GEMV tiles shared with the other x86 path */
+#include "x86-impl.h"
 
 /* ================================ GEMV tiles (K-quants, floats) ================================ */
 
@@ -230,16 +195,6 @@ INLINE void dot_q45_K_n(int NR, int is5, int64_t nb, const uint8_t *w, size_t nb
         }
     }
     ROWS_LOOP(NR) out[r] = sum[r];
-}
-
-INLINE void dot_q4_K_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const block_q8_K *x, float *out)
-{
-    dot_q45_K_n(NR, 0, nb, w, nb1, x, out);
-}
-
-INLINE void dot_q5_K_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const block_q8_K *x, float *out)
-{
-    dot_q45_K_n(NR, 1, nb, w, nb1, x, out);
 }
 
 INLINE void dot_q6_K_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const block_q8_K *x, float *out)
@@ -318,13 +273,8 @@ INLINE void dot_f32_n(int NR, int64_t k, const uint8_t *w, size_t nb1, const flo
     }
 }
 
-GEMV_TILE(tile_q8_0, dot_q8_0_n, block_q8_0, QK8_0)
-GEMV_TILE(tile_q4_0, dot_q4_0_n, block_q8_0, QK4_0)
-GEMV_TILE(tile_q4_K, dot_q4_K_n, block_q8_K, QK_K)
-GEMV_TILE(tile_q5_K, dot_q5_K_n, block_q8_K, QK_K)
-GEMV_TILE(tile_q6_K, dot_q6_K_n, block_q8_K, QK_K)
 GEMV_TILE(tile_f16, dot_f16_n, uint16_t, 1)
-GEMV_TILE(tile_f32, dot_f32_n, float, 1)
+X86_GEMV_TILES
 
 /* ================================ float helpers ================================ */
 
@@ -358,35 +308,14 @@ static void gelu_lut(const uint16_t *table, float *x, int64_t n)
 
 const struct lfm2_kernels lfm2_kernels_avx2 = {
     .path = LFM2_CPU_AVX2,
-    .act = {
-        [LFM2_ACT_Q8_0] = act_q8_0,
-        [LFM2_ACT_Q8_1] = act_q8_1,
-        [LFM2_ACT_Q8_K] = act_q8_K,
-        [LFM2_ACT_F16] = act_f16,
-        [LFM2_ACT_BF16] = act_bf16,
-    },
+    .act = X86_ACTS,
     .tile = {
-        [LFM2_TYPE_Q8_0] = tile_q8_0,
-        [LFM2_TYPE_Q4_0] = tile_q4_0,
-        [LFM2_TYPE_Q4_1] = tile_q4_1,
-        [LFM2_TYPE_Q5_0] = tile_q5_0,
-        [LFM2_TYPE_Q5_1] = tile_q5_1,
-        [LFM2_TYPE_Q4_K] = tile_q4_K,
-        [LFM2_TYPE_Q5_K] = tile_q5_K,
-        [LFM2_TYPE_Q6_K] = tile_q6_K,
+        [LFM2_TYPE_Q8_0] = tile_q8_0_gemv, [LFM2_TYPE_Q4_0] = tile_q4_0_gemv, X86_TILES,
         [LFM2_TYPE_F16] = tile_f16,
-        [LFM2_TYPE_F32] = tile_f32,
         /* BF16: the gemm (avx2-x16.c) for every batch */
     },
     .gemm = lfm2_gemm_avx2,
-    .silu_mul = silu_mul_avx2,
-    .sumsq = sumsq_avx2,
-    .exp_sub_sum = exp_sub_sum_avx2,
-    .scale_f32 = scale_f32_avx2,
     .gelu_lut = gelu_lut,
-    .attn_block = attn_block_avx2,
-    .attn_scratch = attn_scratch_floats_avx2,
-    .biatt_scores = biatt_scores_avx2,
-    .biatt_pv = biatt_pv_avx2,
-    .biatt_row_max = biatt_row_max_avx2,
+    SIMD_IMPL_ENTRIES,
+    SIMD_IMPL_BIATT,
 };

@@ -386,14 +386,15 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
     for (int64_t p0 = g_begin; p0 < g_end; p0 += pgn) {                                         \
         const int64_t p1 = p0 + pgn < g_end ? p0 + pgn : g_end;
 
-#define XRUN_BODY(KERNEL_CALL)                                                                   \
+/* Tiles of at most TMAX tokens, RG (an expression of T) groups per kernel call. */
+#define XRUN_BODY(TMAX, RG_OF_T, KERNEL_CALL)                                                    \
     const size_t gb = nb1 * 16;                                                                  \
     PANEL_BEGIN                                                                                  \
     int64_t t = 0;                                                                               \
     while (t < n) {                                                                              \
         const int64_t left = n - t;                                                              \
-        const int T = left >= 8 ? 8 : (int)left;                                                 \
-        const int RG = T == 1 ? 4 : T <= 4 ? 2 : 1;                                              \
+        const int T = left >= (TMAX) ? (TMAX) : (int)left;                                       \
+        const int RG = (RG_OF_T);                                                                \
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
         for (int64_t g = p0; g < p1; ) {                                                         \
             GROUP_SET(RG)                                                                        \
@@ -432,7 +433,7 @@ static void run_xq(int is_q4, int64_t k, const void *w, size_t nb1, int64_t r0,
         if (is_q4) xq_kernel(1, RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy, (int)rlast, pf);        \
         else xq_kernel(0, RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy, (int)rlast, pf);              \
     } while (0)
-    XRUN_BODY(CASES(KQ))
+    XRUN_BODY(8, T == 1 ? 4 : T <= 4 ? 2 : 1, CASES(KQ))
 #undef KQ
 }
 
@@ -451,31 +452,11 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0,
         else xf_kernel(0, RG_, T_, k, gp, gb, xt, ts, yo, ldy,                                   \
                        (int)rlast, 0);                                                           \
     } while (0)
-    XRUN_BODY(CASES(KF))
+    XRUN_BODY(8, T == 1 ? 4 : T <= 4 ? 2 : 1, CASES(KF))
 #undef KF
 }
 
 /* K-quants keep more accumulators per token: tiles of at most 4 tokens */
-#define XRUN_BODY_K(KERNEL_CALL)                                                                 \
-    const size_t gb = nb1 * 16;                                                                  \
-    PANEL_BEGIN                                                                                  \
-    int64_t t = 0;                                                                               \
-    while (t < n) {                                                                              \
-        const int64_t left = n - t;                                                              \
-        const int T = left >= 4 ? 4 : (int)left;                                                 \
-        const int RG = T == 1 ? 4 : T == 2 ? 2 : 1;                                              \
-        const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
-        for (int64_t g = p0; g < p1; ) {                                                         \
-            GROUP_SET(RG)                                                                        \
-            float *yo = y + t * ldy + g * 16;                                                    \
-            const int pf = T == 1 && g + rg < g_end;                                             \
-            KERNEL_CALL;                                                                         \
-            g += rg;                                                                             \
-        }                                                                                        \
-        t += T;                                                                                  \
-    }                                                                                            \
-    }
-
 #define CASES_K(K)                                                                               \
     switch (rg * 16 + T) {                                                                       \
     case 4 * 16 + 1: K(4, 1); break;                                                             \
@@ -501,7 +482,7 @@ static void run_xk(int kind, int64_t k, const void *w, size_t nb1, int64_t r0,
         else xk4_kernel(0, RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy,                              \
                         (int)rlast, pf);                                                         \
     } while (0)
-    XRUN_BODY_K(CASES_K(KK))
+    XRUN_BODY(4, T == 1 ? 4 : T == 2 ? 2 : 1, CASES_K(KK))
 #undef KK
 }
 
@@ -751,22 +732,15 @@ INLINE void run_bf16_rows_(const int DP, int64_t k, const void *w, size_t nb1, i
     }
 }
 
-/* The lfm2_gemm entry points: one shared body per layout family, the type as a constant. */
-#define GEMM_RUN(name, fn, arg)                                                                  \
-    static void name(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,               \
-                     const void *packed, int64_t n, float *y, int64_t ldy)                       \
-    {                                                                                            \
-        fn(arg, k, w, nb1, r0, r1, packed, n, y, ldy);                                           \
-    }
-GEMM_RUN(run_q4k, run_xk, 4)
-GEMM_RUN(run_q5k, run_xk, 5)
-GEMM_RUN(run_q6k, run_xk, 6)
-GEMM_RUN(run_q8, run_xq, 0)
-GEMM_RUN(run_q4, run_xq, 1)
-GEMM_RUN(run_f16, run_xf, 1)
-GEMM_RUN(run_f32, run_xf, 0)
-GEMM_RUN(run_bf16dp_rows, run_bf16_rows_, 1)
-GEMM_RUN(run_bf16_rows, run_bf16_rows_, 0)
+LFM2_GEMM_ENTRY(run_q4k, run_xk, 4)
+LFM2_GEMM_ENTRY(run_q5k, run_xk, 5)
+LFM2_GEMM_ENTRY(run_q6k, run_xk, 6)
+LFM2_GEMM_ENTRY(run_q8, run_xq, 0)
+LFM2_GEMM_ENTRY(run_q4, run_xq, 1)
+LFM2_GEMM_ENTRY(run_f16, run_xf, 1)
+LFM2_GEMM_ENTRY(run_f32, run_xf, 0)
+LFM2_GEMM_ENTRY(run_bf16dp_rows, run_bf16_rows_, 1)
+LFM2_GEMM_ENTRY(run_bf16_rows, run_bf16_rows_, 0)
 
 static const struct lfm2_gemm g_q8 = { lfm2_x16q_token_bytes, lfm2_x16_pack_q8, run_q8 };
 static const struct lfm2_gemm g_q4 = { lfm2_x16q_token_bytes, lfm2_x16_pack_q4, run_q4 };

@@ -4,7 +4,7 @@
  * cpuid.
  *
  * GEMV tiles serve every batch size: up to 4 weight rows share each activation load; the
- * legacy quants take one ggml block per 256-bit VPDPBUSD (gemv-impl.h), Q8_0 two blocks and
+ * legacy quants take one ggml block per 256-bit VPDPBUSD (x86-impl.h), Q8_0 two blocks and
  * Q4_0 three blocks per zmm (VBMI), K-quants 64 elements per zmm; each block is scaled in
  * float like ggml_vec_dot_*.
  */
@@ -16,7 +16,7 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* ---- the primitives gemv-impl.h builds on (VNNI on ymm registers) ---- */
+/* ---- the primitives x86-impl.h builds on (VNNI on ymm registers) ---- */
 
 /* signed·signed bytes: |w| · (x with w's sign) */
 INLINE __m256i dot_i8(__m256i w, __m256i x)
@@ -40,7 +40,6 @@ INLINE __m256i q5_high(const uint8_t *qh)
 /* the generic tiles have no software prefetch on this path (the Q8_0 and Q4_0 tiles below,
  * which decode most, have theirs) */
 #define GEMV_PREFETCH 0
-#include "gemv-impl.h"
 
 /* ================================ activation formats ================================ */
 
@@ -59,8 +58,7 @@ INLINE void q8_block(const float *x, block_q8_0 *y, lfm2_fp16 *s)
     const float amax = lfm2_amax_from_bits(amax32_bits(v0, v1));
     const enum lfm2_q8_case c = lfm2_q8_case(amax);
     if (c != LFM2_Q8_QUANT) {
-        memset(y, 0, sizeof *y);
-        y->d = c == LFM2_Q8_NAN ? LFM2_FP16_NAN : 0;
+        lfm2_q8_0_unquantized(c, y);
         if (s)
             *s = y->d;
         return;
@@ -76,24 +74,6 @@ INLINE void q8_block(const float *x, block_q8_0 *y, lfm2_fp16 *s)
     _mm_storeu_si128((__m128i *)(y->qs + 16), _mm512_cvtsepi32_epi8(i1));
 }
 
-static void act_q8_0(const float *x, void *vy, int64_t k)
-{
-    block_q8_0 *y = vy;
-    for (int64_t b = 0; b < k / QK8_0; b++, x += QK8_0)
-        q8_block(x, &y[b], NULL);
-}
-
-static void act_q8_1(const float *x, void *vy, int64_t k)
-{
-    block_q8_1 *y = vy;
-    for (int64_t b = 0; b < k / QK8_1; b++, x += QK8_1) {
-        block_q8_0 q;
-        q8_block(x, &q, &y[b].s);
-        y[b].d = q.d;
-        memcpy(y[b].qs, q.qs, QK8_1);
-    }
-}
-
 /* ggml's quantize_row_q8_K: scale from the first element of largest magnitude (signed). */
 static void act_q8_K(const float *x, void *vy, int64_t k)
 {
@@ -106,8 +86,7 @@ static void act_q8_K(const float *x, void *vy, int64_t k)
         const float amax = lfm2_amax_from_bits(_mm512_reduce_max_epu32(am));
         const enum lfm2_q8_case c = lfm2_q8_case(amax);
         if (c != LFM2_Q8_QUANT) {
-            memset(&y[b], 0, sizeof y[b]);
-            y[b].d = c == LFM2_Q8_NAN ? NAN : 0.0f;
+            lfm2_q8_K_unquantized(c, &y[b]);
             continue;
         }
         float max = amax;
@@ -145,25 +124,8 @@ static void act_f16(const float *x, void *vy, int64_t k)
         y[i] = _cvtss_sh(x[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
-/* Round to nearest even on the bit pattern, NaN made quiet — lfm2_fp32_to_bf16 exactly
- * (VCVTNEPS2BF16 would flush denormals). */
-static void act_bf16(const float *x, void *vy, int64_t k)
-{
-    uint16_t *y = vy;
-    int64_t i = 0;
-    const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
-    const __m512i absm = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
-    for (; i + 16 <= k; i += 16) {
-        const __m512i u = _mm512_castps_si512(_mm512_loadu_ps(x + i));
-        const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, absm), inf);
-        __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, bias),
-                                                       _mm512_and_si512(_mm512_srli_epi32(u, 16), one)), 16);
-        r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(64)));
-        _mm256_storeu_si256((__m256i *)(y + i), _mm512_cvtepi32_epi16(r));
-    }
-    for (; i < k; i++)
-        y[i] = lfm2_fp32_to_bf16(x[i]);
-}
+/* act_q8_0/act_q8_1 over q8_block, the GEMV tiles shared with the other x86 path */
+#include "x86-impl.h"
 
 /* ================================ GEMV tiles ================================ */
 
@@ -175,61 +137,40 @@ INLINE __m512i k4_scale_pair(const uint8_t *sc8, int j)
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
-INLINE void dot_q4_K_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const block_q8_K *x, float *out)
+/* Q4_K / Q5_K, 64 elements (sub-blocks 2j, 2j+1) per zmm; Q5: the fifth bits from qh (bit 2j
+ * of qh[l] for the low half, bit 2j+1 for the high half) added as 16 before the products. */
+INLINE void dot_q45_K_n(int NR, const int Q5, int64_t nb, const uint8_t *w, size_t nb1, const block_q8_K *x,
+                        float *out)
 {
+    const size_t bsz = Q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
     float sum[4];
     ROWS_LOOP(NR) sum[r] = 0;
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++) {
         const int8_t *q8 = x[b].qs;
         ROWS_LOOP(NR) {
-            const block_q4_K *wb = (const block_q4_K *)(w + r * nb1) + b;
+            /* the two layouts share d, dmin and scales; Q5_K puts qh before qs */
+            const block_q4_K *wb = (const block_q4_K *)(w + r * nb1 + (size_t)b * bsz);
+            const uint8_t *qs = Q5 ? ((const block_q5_K *)wb)->qs : wb->qs;
             uint32_t sc[2], mn[2];
             k4_scales(wb->scales, sc, mn);
             const uint8_t *sc8 = (const uint8_t *)sc;
+            const __m256i qh = Q5 ? _mm256_loadu_si256((const __m256i *)((const block_q5_K *)wb)->qh)
+                                  : _mm256_setzero_si256();
             __m512i acc = _mm512_setzero_si512();
             for (int j = 0; j < 4; j++) {
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * j));
-                const __m512i q4 = _mm512_and_si512(
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+                __m512i qv = _mm512_and_si512(
                     _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), m4);
-                const __m512i p16 = _mm512_maddubs_epi16(q4, _mm512_loadu_si512(q8 + 64 * j));
+                if (Q5) {
+                    const __mmask32 h0 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * j))));
+                    const __mmask32 h1 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(2 << (2 * j))));
+                    qv = _mm512_or_si512(qv, _mm512_maskz_mov_epi8(((__mmask64)h1 << 32) | h0, _mm512_set1_epi8(16)));
+                }
+                const __m512i p16 = _mm512_maddubs_epi16(qv, _mm512_loadu_si512(q8 + 64 * j));
                 acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p16, k4_scale_pair(sc8, j)));
             }
-            const int isum = _mm512_reduce_add_epi32(acc);
-            const int msum = k4_min_dot((const uint8_t *)mn, x[b].bsums);
-            const float d = x[b].d * h2f(wb->d), dmin = x[b].d * h2f(wb->dmin);
-            sum[r] += d * (float)isum - dmin * (float)msum;
-        }
-    }
-    ROWS_LOOP(NR) out[r] = sum[r];
-}
-
-INLINE void dot_q5_K_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const block_q8_K *x, float *out)
-{
-    float sum[4];
-    ROWS_LOOP(NR) sum[r] = 0;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    for (int64_t b = 0; b < nb; b++) {
-        const int8_t *q8 = x[b].qs;
-        ROWS_LOOP(NR) {
-            const block_q5_K *wb = (const block_q5_K *)(w + r * nb1) + b;
-            uint32_t sc[2], mn[2];
-            k4_scales(wb->scales, sc, mn);
-            const uint8_t *sc8 = (const uint8_t *)sc;
-            const __m256i qh = _mm256_loadu_si256((const __m256i *)wb->qh);
-            __m512i acc = _mm512_setzero_si512();
-            for (int j = 0; j < 4; j++) {
-                const __m256i q = _mm256_loadu_si256((const __m256i *)(wb->qs + 32 * j));
-                __m512i q5 = _mm512_and_si512(
-                    _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), m4);
-                /* high bits: bit 2j of qh[l] for the low half, bit 2j+1 for the high half */
-                const __mmask32 h0 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * j))));
-                const __mmask32 h1 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(2 << (2 * j))));
-                q5 = _mm512_or_si512(q5, _mm512_maskz_mov_epi8(((__mmask64)h1 << 32) | h0, _mm512_set1_epi8(16)));
-                const __m512i p16 = _mm512_maddubs_epi16(q5, _mm512_loadu_si512(q8 + 64 * j));
-                acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p16, k4_scale_pair(sc8, j)));
-            }
-            const int isum = _mm512_reduce_add_epi32(acc);
+            const int isum = _mm512_reduce_add_epi32(acc);   /* |isum| < 2^26 for any bits */
             const int msum = k4_min_dot((const uint8_t *)mn, x[b].bsums);
             const float d = x[b].d * h2f(wb->d), dmin = x[b].d * h2f(wb->dmin);
             sum[r] += d * (float)isum - dmin * (float)msum;
@@ -463,16 +404,11 @@ INLINE void gemv3_q4_0(int NR, int64_t nb, const uint8_t *w, size_t nb1, const s
 /* Q8_0 weights made unsigned (+128) pair with −128·Σx */
 INLINE void prep_pairs_q8(const block_q8_0 *x, int64_t nb, struct xpair *xp) { prep_pairs(x, nb / 2, 128, xp); }
 
-GEMV_TILE(tile_q8_0_v1, dot_q8_0_n, block_q8_0, QK8_0)
-GEMV_TILE(tile_q4_0_v1, dot_q4_0_n, block_q8_0, QK4_0)
 GEMV_PREP_TILE(tile_q8_0, struct xpair, MAX_PAIRS, !(nb & 1) && nb / 2 <= MAX_PAIRS, prep_pairs_q8,
-               gemv2_q8_0, nb / 2, tile_q8_0_v1)
+               gemv2_q8_0, nb / 2, tile_q8_0_gemv)
 GEMV_PREP_TILE(tile_q4_0, struct xtriple, MAX_TRIPLES, (nb + 2) / 3 <= MAX_TRIPLES, prep_triples,
-               gemv3_q4_0, nb, tile_q4_0_v1)
-GEMV_TILE(tile_q4_K, dot_q4_K_n, block_q8_K, QK_K)
-GEMV_TILE(tile_q5_K, dot_q5_K_n, block_q8_K, QK_K)
-GEMV_TILE(tile_q6_K, dot_q6_K_n, block_q8_K, QK_K)
-GEMV_TILE(tile_f32, dot_f32_n, float, 1)
+               gemv3_q4_0, nb, tile_q4_0_gemv)
+X86_GEMV_TILES
 
 /* ================================ float helpers ================================ */
 
@@ -504,36 +440,15 @@ static void gelu_lut(const uint16_t *table, float *x, int64_t n)
 #define AVX512_TABLE(GEMMS)                                                                      \
     {                                                                                            \
         .path = LFM2_CPU_AVX512,                                                                 \
-        .act = {                                                                                 \
-            [LFM2_ACT_Q8_0] = act_q8_0,                                                          \
-            [LFM2_ACT_Q8_1] = act_q8_1,                                                          \
-            [LFM2_ACT_Q8_K] = act_q8_K,                                                          \
-            [LFM2_ACT_F16] = act_f16,                                                            \
-            [LFM2_ACT_BF16] = act_bf16,                                                          \
-        },                                                                                       \
+        .act = X86_ACTS,                                                                         \
         .tile = {                                                                                \
-            [LFM2_TYPE_Q8_0] = tile_q8_0,                                                        \
-            [LFM2_TYPE_Q4_0] = tile_q4_0,                                                        \
-            [LFM2_TYPE_Q4_1] = tile_q4_1,                                                        \
-            [LFM2_TYPE_Q5_0] = tile_q5_0,                                                        \
-            [LFM2_TYPE_Q5_1] = tile_q5_1,                                                        \
-            [LFM2_TYPE_Q4_K] = tile_q4_K,                                                        \
-            [LFM2_TYPE_Q5_K] = tile_q5_K,                                                        \
-            [LFM2_TYPE_Q6_K] = tile_q6_K,                                                        \
-            [LFM2_TYPE_F32] = tile_f32,                                                          \
+            [LFM2_TYPE_Q8_0] = tile_q8_0, [LFM2_TYPE_Q4_0] = tile_q4_0, X86_TILES,               \
             /* F16, BF16: the gemms (avx512-gemm.c) for every batch */                           \
         },                                                                                       \
         .gemm = GEMMS,                                                                           \
-        .silu_mul = silu_mul_avx512,                                                             \
-        .sumsq = sumsq_avx512,                                                                   \
-        .exp_sub_sum = exp_sub_sum_avx512,                                                       \
-        .scale_f32 = scale_f32_avx512,                                                                  \
         .gelu_lut = gelu_lut,                                                                    \
-        .attn_block = attn_block_avx512,                                                         \
-        .attn_scratch = attn_scratch_floats_avx512,                                              \
-        .biatt_scores = biatt_scores_avx512,                                                     \
-        .biatt_pv = biatt_pv_avx512,                                                             \
-        .biatt_row_max = biatt_row_max_avx512,                                                   \
+        SIMD_IMPL_ENTRIES,                                                                       \
+        SIMD_IMPL_BIATT,                                                                         \
     }
 
 const struct lfm2_kernels lfm2_kernels_avx512 = AVX512_TABLE(lfm2_gemm_avx512);

@@ -78,6 +78,15 @@ struct lfm2_gemm {
                 const void *packed, int64_t n, float *y, int64_t ldy);
 };
 
+/* A gemm entry point (name) that calls a layout family's runner fn with the layout as its
+ * first, constant argument. */
+#define LFM2_GEMM_ENTRY(name, fn, arg)                                                           \
+    static void name(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,               \
+                     const void *packed, int64_t n, float *y, int64_t ldy)                       \
+    {                                                                                            \
+        fn(arg, k, w, nb1, r0, r1, packed, n, y, ldy);                                           \
+    }
+
 /* Keys per transposed block of encoder attention (ops.c packs them, biatt_* read them). */
 #define LFM2_BIATT_KB 64
 

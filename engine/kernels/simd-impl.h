@@ -415,6 +415,29 @@ static void SFX(attn_block)(const struct lfm2_attn_args *a, int g, int i0, int i
     }
 }
 
+#if VL >= 8
+/* bf16 activations: round to nearest even on the bit pattern, NaN made quiet — exactly
+ * lfm2_fp32_to_bf16 (VCVTNEPS2BF16 would flush denormals). Not on the scalar path, which
+ * keeps the reference loop. */
+typedef uint16_t vh16 __attribute__((vector_size(SIMD_BYTES / 2)));
+
+static void SFX(act_bf16)(const float *x, void *vy, int64_t k)
+{
+    uint16_t *y = vy;
+    int64_t i = 0;
+    for (; i + VL <= k; i += VL) {
+        vu u;
+        memcpy(&u, x + i, sizeof u);
+        const vu nan = (vu)(((vi)u & 0x7fffffff) > 0x7f800000);
+        const vu r = (u + 0x7fff + ((u >> 16) & 1)) >> 16, q = (u >> 16) | 64;
+        const vh16 h = __builtin_convertvector((q & nan) | (r & ~nan), vh16);
+        memcpy(y + i, &h, sizeof h);
+    }
+    for (; i < k; i++)
+        y[i] = lfm2_fp32_to_bf16(x[i]);
+}
+#endif
+
 /* ---- encoder attention register tiles (ops.c: bidirectional attention) ----
  * 4 query rows × BIATT_NV vectors of keys (scores) or of head dimensions (P·V) per register
  * tile: 16 accumulators at 16 lanes, 8 at 8 lanes. Each output is one fused multiply-add
@@ -502,4 +525,14 @@ static float SFX(biatt_row_max)(const float *s, int n)
         r = m[l] > r ? m[l] : r;
     return r;
 }
+#endif
+
+/* the table entries this file gives (struct lfm2_kernels) */
+#define SIMD_IMPL_ENTRIES                                                                        \
+    .silu_mul = SFX(silu_mul), .sumsq = SFX(sumsq), .exp_sub_sum = SFX(exp_sub_sum),             \
+    .scale_f32 = SFX(scale_f32), .attn_block = SFX(attn_block),                                  \
+    .attn_scratch = SFX(attn_scratch_floats)
+#if VL >= 8
+#define SIMD_IMPL_BIATT                                                                          \
+    .biatt_scores = SFX(biatt_scores), .biatt_pv = SFX(biatt_pv), .biatt_row_max = SFX(biatt_row_max)
 #endif

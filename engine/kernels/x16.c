@@ -41,29 +41,22 @@
 
 /* ---- repacking: one row into lane r of a zeroed group ---- */
 
-static void pack_q8_0(uint8_t *dst, int r, const uint8_t *row, int64_t k)
+/* Q8_0 / Q4_0: block b's quants as `steps` 4-byte steps (8 of int8, or 4 of nibble pairs)
+ * at [b][step][lane], after all blocks the fp16 scales [b][lane] */
+static void pack_q32(uint8_t *dst, int r, const uint8_t *row, int64_t k, size_t bsz, int steps)
 {
     const int64_t nb = k / 32;
-    const block_q8_0 *blk = (const block_q8_0 *)row;
-    uint16_t *d = (uint16_t *)(dst + (size_t)nb * 512);
+    uint8_t *d = dst + (size_t)nb * steps * 64;
     for (int64_t b = 0; b < nb; b++) {
-        for (int j = 0; j < 8; j++)
-            memcpy(dst + (size_t)b * 512 + j * 64 + r * 4, blk[b].qs + 4 * j, 4);
-        d[b * 16 + r] = blk[b].d;
+        const uint8_t *blk = row + (size_t)b * bsz;   /* d, then the quants */
+        for (int j = 0; j < steps; j++)
+            memcpy(dst + ((size_t)b * steps + j) * 64 + r * 4, blk + 2 + 4 * j, 4);
+        memcpy(d + (b * 16 + r) * 2, blk, 2);
     }
 }
 
-static void pack_q4_0(uint8_t *dst, int r, const uint8_t *row, int64_t k)
-{
-    const int64_t nb = k / 32;
-    const block_q4_0 *blk = (const block_q4_0 *)row;
-    uint16_t *d = (uint16_t *)(dst + (size_t)nb * 256);
-    for (int64_t b = 0; b < nb; b++) {
-        for (int m = 0; m < 4; m++)
-            memcpy(dst + (size_t)b * 256 + m * 64 + r * 4, blk[b].qs + 4 * m, 4);
-        d[b * 16 + r] = blk[b].d;
-    }
-}
+static void pack_q8_0(uint8_t *dst, int r, const uint8_t *row, int64_t k) { pack_q32(dst, r, row, k, sizeof(block_q8_0), 8); }
+static void pack_q4_0(uint8_t *dst, int r, const uint8_t *row, int64_t k) { pack_q32(dst, r, row, k, sizeof(block_q4_0), 4); }
 
 static void pack_f16(uint8_t *dst, int r, const uint8_t *row, int64_t k)
 {
@@ -595,20 +588,13 @@ static void scalar_run_k(int xt, int64_t k, const void *w, size_t nb1, int64_t r
     }
 }
 
-/* one-line entry points: the layout as a constant */
-#define RUN(name, fn, xt)                                                                        \
-    static void name(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,               \
-                     const void *packed, int64_t n, float *y, int64_t ldy)                       \
-    {                                                                                            \
-        fn(xt, k, w, nb1, r0, r1, packed, n, y, ldy);                                            \
-    }
-RUN(run_q8, scalar_run_q, LFM2_TYPE_Q8_0_X16)
-RUN(run_q4, scalar_run_q, LFM2_TYPE_Q4_0_X16)
-RUN(run_f16, scalar_run_f, LFM2_TYPE_F16_X16)
-RUN(run_f32, scalar_run_f, LFM2_TYPE_F32_X16)
-RUN(run_q4k, scalar_run_k, LFM2_TYPE_Q4_K_X16)
-RUN(run_q6k, scalar_run_k, LFM2_TYPE_Q6_K_X16)
-RUN(run_q5k, scalar_run_k, LFM2_TYPE_Q5_K_X16)
+LFM2_GEMM_ENTRY(run_q8, scalar_run_q, LFM2_TYPE_Q8_0_X16)
+LFM2_GEMM_ENTRY(run_q4, scalar_run_q, LFM2_TYPE_Q4_0_X16)
+LFM2_GEMM_ENTRY(run_f16, scalar_run_f, LFM2_TYPE_F16_X16)
+LFM2_GEMM_ENTRY(run_f32, scalar_run_f, LFM2_TYPE_F32_X16)
+LFM2_GEMM_ENTRY(run_q4k, scalar_run_k, LFM2_TYPE_Q4_K_X16)
+LFM2_GEMM_ENTRY(run_q6k, scalar_run_k, LFM2_TYPE_Q6_K_X16)
+LFM2_GEMM_ENTRY(run_q5k, scalar_run_k, LFM2_TYPE_Q5_K_X16)
 
 static const struct lfm2_gemm g_q8 = { lfm2_x16q_token_bytes, lfm2_x16_pack_q8, run_q8 };
 static const struct lfm2_gemm g_q4 = { lfm2_x16q_token_bytes, lfm2_x16_pack_q4, run_q4 };

@@ -1,6 +1,6 @@
-/* gemv-impl.h — the 256-bit GEMV tiles for weights read as stored (ggml block layouts),
- * written once and compiled per path: included by avx2.c (VPMADDUBSW + VPMADDWD) and
- * avx512.c (VPDPBUSD on ymm registers), which first define
+/* x86-impl.h — intrinsics code shared by the AVX2 and AVX-512 paths, written once and
+ * compiled per path: included by avx2.c (VPMADDUBSW + VPMADDWD) and avx512.c (VPDPBUSD on ymm
+ * registers) after their activation quantizers. The including file first defines
  *
  *   INLINE                          static inline, always inlined
  *   __m256i dot_i8(__m256i w, __m256i x)   Σ over each 4-byte group of signed w · signed x,
@@ -8,13 +8,46 @@
  *   __m256i dot_u8(__m256i u, __m256i x)   the same for unsigned u ≤ 31 · signed x
  *   __m256i q5_high(const uint8_t *qh)     32 bytes of 0x10 where bit j of the 32-bit qh is set
  *   GEMV_PREFETCH                   1: GEMV_TILE prefetches rows ~8 KiB ahead into L2
+ *   q8_block(x, block_q8_0 *y, lfm2_fp16 *s)   one Q8_0 block (quants.h rules), and the Q8_1
+ *                                           sum s when s is not NULL
+ *   act_q8_K, act_f16                the other activation quantizers (X86_ACTS lists them
+ *                                    with simd-impl.h's act_bf16)
  *
- * Each dot_<type>_n computes NR weight rows (stride nb1) against one activation row, one
- * ggml block at a time: the block's exact int32 sum, then acc = fma(float(sum), d_w·d_x, acc)
- * in 8 float lanes, as ggml_vec_dot_* scales per block. NR is a compile-time constant (1 or
- * 4) so the accumulators stay in registers. Integer sums cannot overflow for any block bits
- * (|w| ≤ 128, |x| ≤ 127, 32 products).
+ * and gets act_q8_0/act_q8_1, and the 256-bit GEMV tiles of the weights read as stored: each
+ * dot_<type>_n computes NR weight rows (stride nb1) against one activation row, one ggml block
+ * at a time: the block's exact int32 sum, then acc = fma(float(sum), d_w·d_x, acc) in 8 float
+ * lanes, as ggml_vec_dot_* scales per block. NR is a compile-time constant (1 or 4) so the
+ * accumulators stay in registers. Integer sums cannot overflow for any block bits (|w| ≤ 128,
+ * |x| ≤ 127, 32 products).
  */
+
+/* ---- activation rows of Q8_0 and Q8_1 blocks ---- */
+
+static void act_q8_0(const float *x, void *vy, int64_t k)
+{
+    block_q8_0 *y = vy;
+    for (int64_t b = 0; b < k / QK8_0; b++, x += QK8_0)
+        q8_block(x, &y[b], NULL);
+}
+
+static void act_q8_1(const float *x, void *vy, int64_t k)
+{
+    block_q8_1 *y = vy;
+    for (int64_t b = 0; b < k / QK8_1; b++, x += QK8_1) {
+        block_q8_0 q;
+        q8_block(x, &q, &y[b].s);
+        y[b].d = q.d;
+        memcpy(y[b].qs, q.qs, QK8_1);
+    }
+}
+
+#define X86_ACTS                                                                                 \
+    {                                                                                            \
+        [LFM2_ACT_Q8_0] = act_q8_0, [LFM2_ACT_Q8_1] = act_q8_1, [LFM2_ACT_Q8_K] = act_q8_K,      \
+        [LFM2_ACT_F16] = act_f16, [LFM2_ACT_BF16] = SFX(act_bf16),                               \
+    }
+
+/* ---- GEMV tiles ---- */
 
 #define ROWS_LOOP(NR) for (int r = 0; r < (NR); r++)
 
@@ -52,81 +85,62 @@ INLINE void dot_q8_0_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const b
     ROWS_LOOP(NR) out[r] = hsum8(acc[r]);
 }
 
-/* Q4_0 / Q5_0: unsigned quants · x − offset·Σx, the latter computed once per block for all
- * rows (offset 8 for Q4_0 nibbles, 16 for Q5_0's five bits) */
-INLINE void dot_q4_0_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const block_q8_0 *x, float *out)
+INLINE float h2f_at(const uint8_t *p)
 {
-    __m256 acc[4];
-    ROWS_LOOP(NR) acc[r] = _mm256_setzero_ps();
-    const __m256i eight = _mm256_set1_epi8(8);
-    for (int64_t b = 0; b < nb; b++) {
-        const __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        const __m256i sx8 = dot_u8(eight, xq);
-        const float dx = h2f(x[b].d);
-        ROWS_LOOP(NR) {
-            const block_q4_0 *wb = (const block_q4_0 *)(w + r * nb1) + b;
-            const __m256i p = _mm256_sub_epi32(dot_u8(unpack_nib32(wb->qs), xq), sx8);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h2f(wb->d) * dx), acc[r]);
-        }
-    }
-    ROWS_LOOP(NR) out[r] = hsum8(acc[r]);
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h2f(h);
 }
 
-INLINE void dot_q5_0_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const block_q8_0 *x, float *out)
+/* Q4_0, Q4_1, Q5_0, Q5_1 (Q5: the fifth bits from qh; M: a min m, with Q8_1 activations):
+ * unsigned quants · x, then − offset·Σx for Q4_0/Q5_0 (8 or 16; computed once per block for
+ * all rows), or + m_w·s_x per block for Q4_1/Q5_1. Block layout: d, [m], [qh], nibbles. */
+INLINE void dot_legacy_n(int NR, const int Q5, const int M, int64_t nb, const uint8_t *w, size_t nb1,
+                         const void *xv, float *out)
 {
-    __m256 acc[4];
-    ROWS_LOOP(NR) acc[r] = _mm256_setzero_ps();
-    const __m256i sixteen = _mm256_set1_epi8(16);
-    for (int64_t b = 0; b < nb; b++) {
-        const __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        const __m256i sx16 = dot_u8(sixteen, xq);
-        const float dx = h2f(x[b].d);
-        ROWS_LOOP(NR) {
-            const block_q5_0 *wb = (const block_q5_0 *)(w + r * nb1) + b;
-            const __m256i q = _mm256_or_si256(unpack_nib32(wb->qs), q5_high(wb->qh));
-            const __m256i p = _mm256_sub_epi32(dot_u8(q, xq), sx16);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h2f(wb->d) * dx), acc[r]);
-        }
-    }
-    ROWS_LOOP(NR) out[r] = hsum8(acc[r]);
-}
-
-/* Q4_1 / Q5_1: unsigned quants · x, plus m_w · s_x per block (s = the Q8_1 block sum) */
-INLINE void dot_q4_1_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const block_q8_1 *x, float *out)
-{
+    const size_t bsz = 2 + (M ? 2 : 0) + (Q5 ? 4 : 0) + 16;
+    const size_t xsz = M ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const __m256i off = _mm256_set1_epi8(Q5 ? 16 : 8);
     __m256 acc[4];
     float summs[4];
     ROWS_LOOP(NR) { acc[r] = _mm256_setzero_ps(); summs[r] = 0; }
     for (int64_t b = 0; b < nb; b++) {
-        const __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        const float dx = h2f(x[b].d), sx = h2f(x[b].s);
+        const uint8_t *xb = (const uint8_t *)xv + (size_t)b * xsz;   /* d, [s], qs */
+        const __m256i xq = _mm256_loadu_si256((const __m256i *)(xb + (M ? 4 : 2)));
+        const __m256i sx = M ? _mm256_setzero_si256() : dot_u8(off, xq);
+        const float dx = h2f_at(xb), s = M ? h2f_at(xb + 2) : 0.0f;
         ROWS_LOOP(NR) {
-            const block_q4_1 *wb = (const block_q4_1 *)(w + r * nb1) + b;
-            const __m256i p = dot_u8(unpack_nib32(wb->qs), xq);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h2f(wb->d) * dx), acc[r]);
-            summs[r] += h2f(wb->m) * sx;
+            const uint8_t *wb = w + r * nb1 + (size_t)b * bsz;
+            __m256i q = unpack_nib32(wb + bsz - 16);
+            if (Q5)
+                q = _mm256_or_si256(q, q5_high(wb + (M ? 4 : 2)));
+            const __m256i p = M ? dot_u8(q, xq) : _mm256_sub_epi32(dot_u8(q, xq), sx);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h2f_at(wb) * dx), acc[r]);
+            if (M)
+                summs[r] += h2f_at(wb + 2) * s;
         }
     }
-    ROWS_LOOP(NR) out[r] = hsum8(acc[r]) + summs[r];
+    ROWS_LOOP(NR) out[r] = M ? hsum8(acc[r]) + summs[r] : hsum8(acc[r]);
 }
 
-INLINE void dot_q5_1_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const block_q8_1 *x, float *out)
+INLINE void dot_q4_0_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const void *x, float *out)
 {
-    __m256 acc[4];
-    float summs[4];
-    ROWS_LOOP(NR) { acc[r] = _mm256_setzero_ps(); summs[r] = 0; }
-    for (int64_t b = 0; b < nb; b++) {
-        const __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        const float dx = h2f(x[b].d), sx = h2f(x[b].s);
-        ROWS_LOOP(NR) {
-            const block_q5_1 *wb = (const block_q5_1 *)(w + r * nb1) + b;
-            const __m256i q = _mm256_or_si256(unpack_nib32(wb->qs), q5_high(wb->qh));
-            const __m256i p = dot_u8(q, xq);
-            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(h2f(wb->d) * dx), acc[r]);
-            summs[r] += h2f(wb->m) * sx;
-        }
-    }
-    ROWS_LOOP(NR) out[r] = hsum8(acc[r]) + summs[r];
+    dot_legacy_n(NR, 0, 0, nb, w, nb1, x, out);
+}
+
+INLINE void dot_q4_1_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const void *x, float *out)
+{
+    dot_legacy_n(NR, 0, 1, nb, w, nb1, x, out);
+}
+
+INLINE void dot_q5_0_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const void *x, float *out)
+{
+    dot_legacy_n(NR, 1, 0, nb, w, nb1, x, out);
+}
+
+INLINE void dot_q5_1_n(int NR, int64_t nb, const uint8_t *w, size_t nb1, const void *x, float *out)
+{
+    dot_legacy_n(NR, 1, 1, nb, w, nb1, x, out);
 }
 
 /* K-quant 6-bit scales and mins: bytes 0..7 of sc and mn (as lfm2_get_scale_min_k4) */
@@ -195,6 +209,25 @@ INLINE void prefetch_rows(const uint8_t *w, size_t nb1, int64_t r, int64_t nr)
         }                                                                                        \
     }
 
-GEMV_TILE(tile_q4_1, dot_q4_1_n, block_q8_1, QK4_1)
-GEMV_TILE(tile_q5_0, dot_q5_0_n, block_q8_0, QK5_0)
-GEMV_TILE(tile_q5_1, dot_q5_1_n, block_q8_1, QK5_1)
+GEMV_TILE(tile_q8_0_gemv, dot_q8_0_n, block_q8_0, QK8_0)
+GEMV_TILE(tile_q4_0_gemv, dot_q4_0_n, block_q8_0, QK4_0)
+GEMV_TILE(tile_q4_1, dot_q4_1_n, void, QK4_1)
+GEMV_TILE(tile_q5_0, dot_q5_0_n, void, QK5_0)
+GEMV_TILE(tile_q5_1, dot_q5_1_n, void, QK5_1)
+
+/* The K-quant and F32 tiles are built the same way from the including file's kernels
+ * dot_q45_K_n(NR, Q5, …), dot_q6_K_n and dot_f32_n: it expands X86_GEMV_TILES once they are
+ * defined. */
+#define dot_q4_K_n(NR, ...) dot_q45_K_n(NR, 0, __VA_ARGS__)
+#define dot_q5_K_n(NR, ...) dot_q45_K_n(NR, 1, __VA_ARGS__)
+#define X86_GEMV_TILES                                                                           \
+    GEMV_TILE(tile_q4_K, dot_q4_K_n, block_q8_K, QK_K)                                           \
+    GEMV_TILE(tile_q5_K, dot_q5_K_n, block_q8_K, QK_K)                                           \
+    GEMV_TILE(tile_q6_K, dot_q6_K_n, block_q8_K, QK_K)                                           \
+    GEMV_TILE(tile_f32, dot_f32_n, float, 1)
+
+/* the table entries of these tiles (Q8_0 and Q4_0: each path picks) */
+#define X86_TILES                                                                                \
+    [LFM2_TYPE_Q4_1] = tile_q4_1, [LFM2_TYPE_Q5_0] = tile_q5_0, [LFM2_TYPE_Q5_1] = tile_q5_1,    \
+    [LFM2_TYPE_Q4_K] = tile_q4_K, [LFM2_TYPE_Q5_K] = tile_q5_K, [LFM2_TYPE_Q6_K] = tile_q6_K,    \
+    [LFM2_TYPE_F32] = tile_f32
