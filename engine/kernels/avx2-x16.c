@@ -355,43 +355,30 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
         }                                                                                        \
     }
 
-/* one runner per layout family; the gemm entry points pass the layout as a constant */
-static void run_xq(int q4, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                   const void *packed, int64_t n, float *y, int64_t ldy)
-{
-    const int64_t nb = k / 32;
-#define C(T_) (q4 ? xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid) : xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid))
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, C)
-#undef C
-}
+/* One gemm entry point per layout, each with its kernel call as a constant. */
+#define RUN_FN(name, TOKEN_BYTES, CB, TILE, BLOCK, CALL)                                         \
+    static void name(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,               \
+                     const void *packed, int64_t n, float *y, int64_t ldy)                       \
+    {                                                                                            \
+        const int64_t nb = k / (BLOCK);                                                          \
+        (void)nb;                                                                                \
+        RUN_GROUPS(TOKEN_BYTES, CB, TILE, CALL)                                                  \
+    }
 
-static void run_xf(int f16, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                   const void *packed, int64_t n, float *y, int64_t ldy)
-{
-#define C(T_) (f16 ? xf_kernel(1, T_, k, gp, 64, xt, ts, yo, ldy, valid) : xf_kernel(0, T_, k, gp, 64, xt, ts, yo, ldy, valid))
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, C)
-#undef C
-}
-
-/* kind: 4 (Q4_K_X16), 5 (Q5_K_X16), 6 (Q6_K_X16) */
-static void run_xk(int kind, int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                   const void *packed, int64_t n, float *y, int64_t ldy)
-{
-    const int64_t nb = k / QK_K;
-#define C(T_) (kind == 6 ? xk6_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)                     \
-               : kind == 5 ? xk4_kernel(1, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)                \
-                           : xk4_kernel(0, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid))
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), kind == 6 ? X16_Q6K_SB : kind == 5 ? X16_Q5K_SB : X16_Q4K_SB, 4, C)
-#undef C
-}
-
-LFM2_GEMM_ENTRY(run_q8, run_xq, 0)
-LFM2_GEMM_ENTRY(run_q4, run_xq, 1)
-LFM2_GEMM_ENTRY(run_f16, run_xf, 1)
-LFM2_GEMM_ENTRY(run_f32, run_xf, 0)
-LFM2_GEMM_ENTRY(run_q4k, run_xk, 4)
-LFM2_GEMM_ENTRY(run_q5k, run_xk, 5)
-LFM2_GEMM_ENTRY(run_q6k, run_xk, 6)
+#define C_Q8(T_) xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid)
+#define C_Q4(T_) xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid)
+#define C_F16(T_) xf_kernel(1, T_, k, gp, 64, xt, ts, yo, ldy, valid)
+#define C_F32(T_) xf_kernel(0, T_, k, gp, 64, xt, ts, yo, ldy, valid)
+#define C_Q4K(T_) xk4_kernel(0, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
+#define C_Q5K(T_) xk4_kernel(1, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
+#define C_Q6K(T_) xk6_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
+RUN_FN(run_q8, lfm2_x16q_token_bytes(k), 0, 4, 32, C_Q8)
+RUN_FN(run_q4, lfm2_x16q_token_bytes(k), 0, 4, 32, C_Q4)
+RUN_FN(run_f16, lfm2_x16f_token_bytes(k), 0, 6, 1, C_F16)
+RUN_FN(run_f32, lfm2_x16f_token_bytes(k), 0, 6, 1, C_F32)
+RUN_FN(run_q4k, lfm2_x16k_token_bytes(k), X16_Q4K_SB, 4, QK_K, C_Q4K)
+RUN_FN(run_q5k, lfm2_x16k_token_bytes(k), X16_Q5K_SB, 4, QK_K, C_Q5K)
+RUN_FN(run_q6k, lfm2_x16k_token_bytes(k), X16_Q6K_SB, 4, QK_K, C_Q6K)
 
 /* ---- BF16 as stored (rows read in place from the file mapping) ----
  * As on the AVX-512 path, without VDPBF16PS: activations rounded to bf16 as ggml does; per

@@ -166,7 +166,6 @@ INLINE void dot_q45_K_n(int NR, int is5, int64_t nb, const uint8_t *w, size_t nb
         const int8_t *q8 = x[b].qs;
         ROWS_LOOP(NR) {
             const uint8_t *blk = w + r * nb1 + (size_t)b * bsz;
-            const lfm2_fp16 *dd = (const lfm2_fp16 *)blk;   /* d, dmin */
             const uint8_t *scales = blk + 4;
             const uint8_t *qh = is5 ? blk + 16 : NULL;
             const uint8_t *qs = is5 ? blk + 48 : blk + 16;
@@ -188,10 +187,7 @@ INLINE void dot_q45_K_n(int NR, int is5, int64_t nb, const uint8_t *w, size_t nb
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc8[2 * j])));
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc8[2 * j + 1])));
             }
-            const int isum = hsum8i(acc);
-            const int msum = k4_min_dot((const uint8_t *)mn, x[b].bsums);
-            const float d = x[b].d * h2f(dd[0]), dmin = x[b].d * h2f(dd[1]);
-            sum[r] += d * (float)isum - dmin * (float)msum;
+            sum[r] += k4_block_sum(&x[b], blk, hsum8i(acc), mn);
         }
     }
     ROWS_LOOP(NR) out[r] = sum[r];

@@ -170,10 +170,8 @@ INLINE void dot_q45_K_n(int NR, const int Q5, int64_t nb, const uint8_t *w, size
                 const __m512i p16 = _mm512_maddubs_epi16(qv, _mm512_loadu_si512(q8 + 64 * j));
                 acc = _mm512_add_epi32(acc, _mm512_madd_epi16(p16, k4_scale_pair(sc8, j)));
             }
-            const int isum = _mm512_reduce_add_epi32(acc);   /* |isum| < 2^26 for any bits */
-            const int msum = k4_min_dot((const uint8_t *)mn, x[b].bsums);
-            const float d = x[b].d * h2f(wb->d), dmin = x[b].d * h2f(wb->dmin);
-            sum[r] += d * (float)isum - dmin * (float)msum;
+            /* |isum| < 2^26 for any bits: no overflow in the reduction */
+            sum[r] += k4_block_sum(&x[b], (const uint8_t *)wb, _mm512_reduce_add_epi32(acc), mn);
         }
     }
     ROWS_LOOP(NR) out[r] = sum[r];

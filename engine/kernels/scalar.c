@@ -69,7 +69,7 @@ static float dot_q8_0(int64_t k, const void *vw, const void *vx)
 /* Q4_0, Q4_1, Q5_0, Q5_1: the 32 integer quants of a block (Q4_0 and Q5_0 without their
  * offset of 8 or 16), its scale d and, for Q4_1/Q5_1, its min m. Element j and j + 16 share
  * byte j of the nibbles; the fifth bit of element j is bit j of qh. */
-static const uint8_t *legacy_block(enum lfm2_type t, const uint8_t *blk, int v[32], float *d, float *m)
+static inline const uint8_t *legacy_block(enum lfm2_type t, const uint8_t *blk, int v[32], float *d, float *m)
 {
     const bool has_m = t == LFM2_TYPE_Q4_1 || t == LFM2_TYPE_Q5_1;
     const bool five = t == LFM2_TYPE_Q5_0 || t == LFM2_TYPE_Q5_1;
@@ -92,8 +92,9 @@ static const uint8_t *legacy_block(enum lfm2_type t, const uint8_t *blk, int v[3
     return blk + lfm2_type_block_bytes(t);
 }
 
-/* Σ_b isum_b·(d_w·d_x), plus Σ_b m_w·s_x for the types with a min (Q8_1 activations) */
-static float dot_legacy(enum lfm2_type t, int64_t k, const void *vw, const void *vx)
+/* Σ_b isum_b·(d_w·d_x), plus Σ_b m_w·s_x for the types with a min (Q8_1 activations);
+ * inlined into each type's dot with t a constant */
+static inline __attribute__((always_inline)) float dot_legacy(enum lfm2_type t, int64_t k, const void *vw, const void *vx)
 {
     const bool has_m = t == LFM2_TYPE_Q4_1 || t == LFM2_TYPE_Q5_1;
     const uint8_t *w = vw;
@@ -122,7 +123,7 @@ static float dot_q5_1(int64_t k, const void *w, const void *x) { return dot_lega
 /* K-quants: Σ_j sc_j · Σ_i q·q8 as one int32 per super-block, times d_w·d_x; the mins go
  * through the activation's 16-element sums: dmin_w·d_x · Σ_j m_j · (bsum_2j + bsum_2j+1).
  * Q5_K adds the fifth bit of each quant from qh (bit 2j, 2j+1 of qh[l] for sub-blocks 2j, 2j+1). */
-static float dot_q45_K(bool q5, int64_t k, const void *vw, const void *vx)
+static inline __attribute__((always_inline)) float dot_q45_K(bool q5, int64_t k, const void *vw, const void *vx)
 {
     const size_t bsz = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
     const block_q8_K *x = vx;

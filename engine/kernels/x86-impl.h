@@ -168,6 +168,15 @@ INLINE int k4_min_dot(const uint8_t *mn8, const int16_t *bsums)
     return _mm_cvtsi128_si32(s);
 }
 
+/* one Q4_K/Q5_K super-block's share: d_x·d_w·isum − d_x·dmin_w·Σ_j m_j·(bsum_2j + bsum_2j+1)
+ * (w: the block, d and dmin first) */
+INLINE float k4_block_sum(const block_q8_K *x, const uint8_t *w, int isum, const uint32_t mn[2])
+{
+    const int msum = k4_min_dot((const uint8_t *)mn, x->bsums);
+    const float d = x->d * h2f_at(w), dmin = x->d * h2f_at(w + 2);
+    return d * (float)isum - dmin * (float)msum;
+}
+
 /* prefetch distance for a row stream, in rows (a multiple of 4, about 8 KiB ahead); into L2:
  * the L1 prefetchers take it from there, and the L1 miss buffers stay free for the loads */
 INLINE int64_t pf_rows(size_t nb1)
