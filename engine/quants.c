@@ -245,25 +245,19 @@ static void dq_q8_K(const void *src, float *y, int64_t n)
 /* float types: element by element (rows in a file need not be aligned) */
 static void dq_f32(const void *src, float *y, int64_t n) { memcpy(y, src, (size_t)n * sizeof(float)); }
 
-static void dq_f16(const void *src, float *y, int64_t n)
-{
-    const uint8_t *s = src;
-    for (int64_t i = 0; i < n; i++) {
-        lfm2_fp16 h;
-        memcpy(&h, s + 2 * i, 2);
-        y[i] = lfm2_fp16_to_fp32(h);
-    }
-}
-
-static void dq_bf16(const void *src, float *y, int64_t n)
+/* fp16 / bf16 rows, element by element (rows in a file need not be 2-byte aligned) */
+static inline void dq_half(bool bf, const void *src, float *y, int64_t n)
 {
     const uint8_t *s = src;
     for (int64_t i = 0; i < n; i++) {
         uint16_t h;
         memcpy(&h, s + 2 * i, 2);
-        y[i] = lfm2_bf16_to_fp32(h);
+        y[i] = bf ? lfm2_bf16_to_fp32(h) : lfm2_fp16_to_fp32(h);
     }
 }
+
+static void dq_f16(const void *src, float *y, int64_t n) { dq_half(false, src, y, n); }
+static void dq_bf16(const void *src, float *y, int64_t n) { dq_half(true, src, y, n); }
 
 /* ---- quantization helpers (ggml's rounding) ----------------------------------------------- */
 
@@ -281,102 +275,70 @@ static inline int nearest_int(float v)
 
 /* ---- weight quantizers (ggml quantize_row_*_ref) ------------------------------------------- */
 
-static void q_q4_0(const float *x, void *dst, int64_t n)
+/* ggml's truncation (int8_t)v, then min(nmax, ·); v is in [0, nmax + 1) for finite input,
+ * and a NaN (from a non-finite weight) gives 0 instead of an undefined conversion. */
+static inline uint8_t trunc_q(float v, int nmax)
 {
-    block_q4_0 *y = dst;
-    const int64_t nb = n / QK4_0;
-    for (int64_t i = 0; i < nb; i++, x += QK4_0) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < QK4_0; j++)
-            if (amax < fabsf(x[j])) {
-                amax = fabsf(x[j]);
-                max = x[j];
+    return v >= 0 ? (v < (float)nmax ? (uint8_t)(int)v : (uint8_t)nmax) : 0;
+}
+
+/* Q4_0, Q4_1, Q5_0, Q5_1 (ggml's quantize_row_q4_0_ref …, 32 elements per block): the
+ * symmetric types scale by the signed value of largest magnitude, d = max / −2^(bits−1), and
+ * store trunc(x/d + 2^(bits−1) + 0.5); the others by the range, d = (max − min)/(2^bits − 1),
+ * m = min, and store trunc((x − m)/d + 0.5). Layout: d, [m], [qh: the fifth bits], nibbles
+ * (element j low, j + 16 high). */
+static void q_legacy(enum lfm2_type t, const float *x, void *dst, int64_t n)
+{
+    const bool has_m = t == LFM2_TYPE_Q4_1 || t == LFM2_TYPE_Q5_1;
+    const bool five = t == LFM2_TYPE_Q5_0 || t == LFM2_TYPE_Q5_1;
+    const int nmax = five ? 31 : 15;
+    const size_t bsz = (size_t)lfm2_type_block_bytes(t);
+    uint8_t *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y += bsz) {
+        float d, min = INFINITY, max = -INFINITY, amax = 0.0f;
+        if (has_m) {
+            for (int j = 0; j < 32; j++) {
+                if (x[j] < min) min = x[j];
+                if (x[j] > max) max = x[j];
             }
-        const float d = max / -8;
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = lfm2_fp32_to_fp16(d);
-        for (int j = 0; j < QK4_0 / 2; j++) {
-            /* truncation after +8.5 is ggml's rounding here, not a bug */
-            const uint8_t a = (uint8_t)MIN(15, (int8_t)(x[j] * id + 8.5f));
-            const uint8_t b = (uint8_t)MIN(15, (int8_t)(x[j + QK4_0 / 2] * id + 8.5f));
-            y[i].qs[j] = (uint8_t)(a | b << 4);
+            d = (max - min) / nmax;
+        } else {
+            max = 0.0f;
+            for (int j = 0; j < 32; j++)
+                if (amax < fabsf(x[j])) {
+                    amax = fabsf(x[j]);
+                    max = x[j];
+                }
+            d = max / (float)-((nmax + 1) / 2);   /* max / −8, max / −16 */
         }
+        const float id = d ? 1.0f / d : 0.0f;
+        const float bias = (float)((nmax + 1) / 2) + 0.5f;   /* symmetric types: 8.5, 16.5 */
+        uint8_t q[32];
+        for (int j = 0; j < 32; j++)
+            q[j] = trunc_q(has_m ? (x[j] - min) * id + 0.5f : x[j] * id + bias, nmax);
+        const lfm2_fp16 dh = lfm2_fp32_to_fp16(d), mh = lfm2_fp32_to_fp16(min);
+        memcpy(y, &dh, 2);
+        uint8_t *p = y + 2;
+        if (has_m) {
+            memcpy(p, &mh, 2);
+            p += 2;
+        }
+        if (five) {
+            uint32_t qh = 0;
+            for (int j = 0; j < 32; j++)
+                qh |= (uint32_t)(q[j] >> 4) << j;
+            memcpy(p, &qh, 4);
+            p += 4;
+        }
+        for (int j = 0; j < 16; j++)
+            p[j] = (uint8_t)((q[j] & 0x0f) | (q[j + 16] & 0x0f) << 4);
     }
 }
 
-static void q_q4_1(const float *x, void *dst, int64_t n)
-{
-    block_q4_1 *y = dst;
-    const int64_t nb = n / QK4_1;
-    for (int64_t i = 0; i < nb; i++, x += QK4_1) {
-        float min = INFINITY, max = -INFINITY;
-        for (int j = 0; j < QK4_1; j++) {
-            if (x[j] < min) min = x[j];
-            if (x[j] > max) max = x[j];
-        }
-        const float d = (max - min) / 15;
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = lfm2_fp32_to_fp16(d);
-        y[i].m = lfm2_fp32_to_fp16(min);
-        for (int j = 0; j < QK4_1 / 2; j++) {
-            const uint8_t a = (uint8_t)MIN(15, (int8_t)((x[j] - min) * id + 0.5f));
-            const uint8_t b = (uint8_t)MIN(15, (int8_t)((x[j + QK4_1 / 2] - min) * id + 0.5f));
-            y[i].qs[j] = (uint8_t)(a | b << 4);
-        }
-    }
-}
-
-static void q_q5_0(const float *x, void *dst, int64_t n)
-{
-    block_q5_0 *y = dst;
-    const int64_t nb = n / QK5_0;
-    for (int64_t i = 0; i < nb; i++, x += QK5_0) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < QK5_0; j++)
-            if (amax < fabsf(x[j])) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
-        const float d = max / -16;
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = lfm2_fp32_to_fp16(d);
-        uint32_t qh = 0;
-        for (int j = 0; j < QK5_0 / 2; j++) {
-            const uint8_t a = (uint8_t)MIN(31, (int8_t)(x[j] * id + 16.5f));
-            const uint8_t b = (uint8_t)MIN(31, (int8_t)(x[j + QK5_0 / 2] * id + 16.5f));
-            y[i].qs[j] = (uint8_t)((a & 0x0f) | (b & 0x0f) << 4);
-            qh |= (uint32_t)((a & 0x10u) >> 4) << j;
-            qh |= (uint32_t)((b & 0x10u) >> 4) << (j + QK5_0 / 2);
-        }
-        memcpy(y[i].qh, &qh, 4);
-    }
-}
-
-static void q_q5_1(const float *x, void *dst, int64_t n)
-{
-    block_q5_1 *y = dst;
-    const int64_t nb = n / QK5_1;
-    for (int64_t i = 0; i < nb; i++, x += QK5_1) {
-        float min = INFINITY, max = -INFINITY;
-        for (int j = 0; j < QK5_1; j++) {
-            if (x[j] < min) min = x[j];
-            if (x[j] > max) max = x[j];
-        }
-        const float d = (max - min) / 31;
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = lfm2_fp32_to_fp16(d);
-        y[i].m = lfm2_fp32_to_fp16(min);
-        uint32_t qh = 0;
-        for (int j = 0; j < QK5_1 / 2; j++) {
-            const uint8_t a = (uint8_t)((x[j] - min) * id + 0.5f);
-            const uint8_t b = (uint8_t)((x[j + QK5_1 / 2] - min) * id + 0.5f);
-            y[i].qs[j] = (uint8_t)((a & 0x0f) | (b & 0x0f) << 4);
-            qh |= (uint32_t)((a & 0x10u) >> 4) << j;
-            qh |= (uint32_t)((b & 0x10u) >> 4) << (j + QK5_1 / 2);
-        }
-        memcpy(y[i].qh, &qh, 4);
-    }
-}
+static void q_q4_0(const float *x, void *dst, int64_t n) { q_legacy(LFM2_TYPE_Q4_0, x, dst, n); }
+static void q_q4_1(const float *x, void *dst, int64_t n) { q_legacy(LFM2_TYPE_Q4_1, x, dst, n); }
+static void q_q5_0(const float *x, void *dst, int64_t n) { q_legacy(LFM2_TYPE_Q5_0, x, dst, n); }
+static void q_q5_1(const float *x, void *dst, int64_t n) { q_legacy(LFM2_TYPE_Q5_1, x, dst, n); }
 
 static void q_q8_0(const float *x, void *dst, int64_t n)
 {
@@ -657,23 +619,17 @@ static void q_q6_K(const float *x, void *dst, int64_t n)
 
 static void q_f32(const float *x, void *dst, int64_t n) { memcpy(dst, x, (size_t)n * sizeof(float)); }
 
-static void q_f16(const float *x, void *dst, int64_t n)
+static inline void q_half(bool bf, const float *x, void *dst, int64_t n)
 {
     uint8_t *d = dst;
     for (int64_t i = 0; i < n; i++) {
-        const lfm2_fp16 h = lfm2_fp32_to_fp16(x[i]);
+        const uint16_t h = bf ? lfm2_fp32_to_bf16(x[i]) : lfm2_fp32_to_fp16(x[i]);
         memcpy(d + 2 * i, &h, 2);
     }
 }
 
-static void q_bf16(const float *x, void *dst, int64_t n)
-{
-    uint8_t *d = dst;
-    for (int64_t i = 0; i < n; i++) {
-        const uint16_t h = lfm2_fp32_to_bf16(x[i]);
-        memcpy(d + 2 * i, &h, 2);
-    }
-}
+static void q_f16(const float *x, void *dst, int64_t n) { q_half(false, x, dst, n); }
+static void q_bf16(const float *x, void *dst, int64_t n) { q_half(true, x, dst, n); }
 
 /* ---- activation quantizers (ggml's x86 CPU backend) ----------------------------------------- */
 

@@ -140,6 +140,19 @@ static inline void lfm2_q8_0_unquantized(enum lfm2_q8_case c, block_q8_0 *y)
         y->d = LFM2_FP16_NAN;
 }
 
+/* For a SIMD quantizer: fills y (and the Q8_1 sum s when not NULL) when the block with
+ * largest |x| amax is not to be quantized, and says whether it did. */
+static inline bool lfm2_q8_0_special(float amax, block_q8_0 *y, lfm2_fp16 *s)
+{
+    const enum lfm2_q8_case c = lfm2_q8_case(amax);
+    if (c == LFM2_Q8_QUANT)
+        return false;
+    lfm2_q8_0_unquantized(c, y);
+    if (s)
+        *s = y->d;
+    return true;
+}
+
 static inline void lfm2_q8_K_unquantized(enum lfm2_q8_case c, block_q8_K *y)
 {
     memset(y, 0, sizeof *y);

@@ -87,13 +87,8 @@ INLINE uint32_t amax32_bits(const float *x)
 INLINE void q8_block(const float *x, block_q8_0 *y, lfm2_fp16 *s)
 {
     const float amax = lfm2_amax_from_bits(amax32_bits(x));
-    const enum lfm2_q8_case c = lfm2_q8_case(amax);
-    if (c != LFM2_Q8_QUANT) {
-        lfm2_q8_0_unquantized(c, y);
-        if (s)
-            *s = y->d;
+    if (lfm2_q8_0_special(amax, y, s))
         return;
-    }
     const float d = amax / 127.f;
     const int sum = quant32(x, 127.f / amax, y->qs);
     y->d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);

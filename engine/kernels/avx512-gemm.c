@@ -742,24 +742,13 @@ LFM2_GEMM_ENTRY(run_f32, run_xf, 0)
 LFM2_GEMM_ENTRY(run_bf16dp_rows, run_bf16_rows_, 1)
 LFM2_GEMM_ENTRY(run_bf16_rows, run_bf16_rows_, 0)
 
-static const struct lfm2_gemm g_q8 = { lfm2_x16q_token_bytes, lfm2_x16_pack_q8, run_q8 };
-static const struct lfm2_gemm g_q4 = { lfm2_x16q_token_bytes, lfm2_x16_pack_q4, run_q4 };
-static const struct lfm2_gemm g_f16 = { lfm2_x16f_token_bytes, lfm2_x16_pack_f16_f16c, run_f16 };
-static const struct lfm2_gemm g_f32 = { lfm2_x16f_token_bytes, lfm2_x16_pack_f32, run_f32 };
-static const struct lfm2_gemm g_q4k = { lfm2_x16k_token_bytes, lfm2_x16_pack_k, run_q4k };
-static const struct lfm2_gemm g_q6k = { lfm2_x16k_token_bytes, lfm2_x16_pack_k, run_q6k };
-static const struct lfm2_gemm g_q5k = { lfm2_x16k_token_bytes, lfm2_x16_pack_k, run_q5k };
-static const struct lfm2_gemm g_f16_rows = { lfm2_x16f_token_bytes, lfm2_x16_pack_f16_f16c, run_f16_rows };
-static const struct lfm2_gemm g_bf16dp_rows = { bf16_token_bytes, pack_bf16, run_bf16dp_rows };
-static const struct lfm2_gemm g_bf16_rows = { bf16_token_bytes, pack_bf16, run_bf16_rows };
-
 /* with and without VDPBF16PS (AVX512_BF16): the tables of avx512.c */
-#define AVX512_GEMMS(BF16)                                                                       \
+#define AVX512_GEMMS(BF16_RUN)                                                                   \
     {                                                                                            \
-        [LFM2_TYPE_F16] = &g_f16_rows, [LFM2_TYPE_BF16] = BF16,                                 \
-        [LFM2_TYPE_Q8_0_X16] = &g_q8, [LFM2_TYPE_Q4_0_X16] = &g_q4, [LFM2_TYPE_F16_X16] = &g_f16, \
-        [LFM2_TYPE_F32_X16] = &g_f32, [LFM2_TYPE_Q4_K_X16] = &g_q4k,                            \
-        [LFM2_TYPE_Q6_K_X16] = &g_q6k, [LFM2_TYPE_Q5_K_X16] = &g_q5k,                           \
+        LFM2_X16_GEMMS(lfm2_x16_pack_f16_f16c),                                                  \
+        [LFM2_TYPE_F16] = &(const struct lfm2_gemm){ lfm2_x16f_token_bytes, lfm2_x16_pack_f16_f16c, \
+                                                     run_f16_rows },                             \
+        [LFM2_TYPE_BF16] = &(const struct lfm2_gemm){ bf16_token_bytes, pack_bf16, BF16_RUN },   \
     }
-const struct lfm2_gemm *const lfm2_gemm_avx512[LFM2_KTYPE_COUNT] = AVX512_GEMMS(&g_bf16_rows);
-const struct lfm2_gemm *const lfm2_gemm_avx512_bf16[LFM2_KTYPE_COUNT] = AVX512_GEMMS(&g_bf16dp_rows);
+const struct lfm2_gemm *const lfm2_gemm_avx512[LFM2_KTYPE_COUNT] = AVX512_GEMMS(run_bf16_rows);
+const struct lfm2_gemm *const lfm2_gemm_avx512_bf16[LFM2_KTYPE_COUNT] = AVX512_GEMMS(run_bf16dp_rows);

@@ -56,13 +56,8 @@ INLINE void q8_block(const float *x, block_q8_0 *y, lfm2_fp16 *s)
 {
     const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
     const float amax = lfm2_amax_from_bits(amax32_bits(v0, v1));
-    const enum lfm2_q8_case c = lfm2_q8_case(amax);
-    if (c != LFM2_Q8_QUANT) {
-        lfm2_q8_0_unquantized(c, y);
-        if (s)
-            *s = y->d;
+    if (lfm2_q8_0_special(amax, y, s))
         return;
-    }
     const float d = amax / 127.f;
     const __m512 m = _mm512_set1_ps(127.f / amax);
     const __m512i i0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, m), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

@@ -596,16 +596,6 @@ LFM2_GEMM_ENTRY(run_q4k, scalar_run_k, LFM2_TYPE_Q4_K_X16)
 LFM2_GEMM_ENTRY(run_q6k, scalar_run_k, LFM2_TYPE_Q6_K_X16)
 LFM2_GEMM_ENTRY(run_q5k, scalar_run_k, LFM2_TYPE_Q5_K_X16)
 
-static const struct lfm2_gemm g_q8 = { lfm2_x16q_token_bytes, lfm2_x16_pack_q8, run_q8 };
-static const struct lfm2_gemm g_q4 = { lfm2_x16q_token_bytes, lfm2_x16_pack_q4, run_q4 };
-static const struct lfm2_gemm g_f16 = { lfm2_x16f_token_bytes, pack_f16_ref, run_f16 };
-static const struct lfm2_gemm g_f32 = { lfm2_x16f_token_bytes, lfm2_x16_pack_f32, run_f32 };
-static const struct lfm2_gemm g_q4k = { lfm2_x16k_token_bytes, lfm2_x16_pack_k, run_q4k };
-static const struct lfm2_gemm g_q6k = { lfm2_x16k_token_bytes, lfm2_x16_pack_k, run_q6k };
-static const struct lfm2_gemm g_q5k = { lfm2_x16k_token_bytes, lfm2_x16_pack_k, run_q5k };
-
 const struct lfm2_gemm *const lfm2_gemm_scalar[LFM2_KTYPE_COUNT] = {
-    [LFM2_TYPE_Q8_0_X16] = &g_q8, [LFM2_TYPE_Q4_0_X16] = &g_q4, [LFM2_TYPE_F16_X16] = &g_f16,
-    [LFM2_TYPE_F32_X16] = &g_f32, [LFM2_TYPE_Q4_K_X16] = &g_q4k, [LFM2_TYPE_Q6_K_X16] = &g_q6k,
-    [LFM2_TYPE_Q5_K_X16] = &g_q5k,
+    LFM2_X16_GEMMS(pack_f16_ref),
 };
