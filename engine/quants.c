@@ -165,48 +165,31 @@ static void dq_q8_0(const void *src, float *y, int64_t n)
 
 /* Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins; 64 outputs per 32 qs bytes
  * (low nibbles first, then high nibbles). Q5_K adds a fifth bit from qh, two bits per chunk. */
-static void dq_q4_K(const void *src, float *y, int64_t n)
+static inline void dq_q45_K(bool q5, const void *src, float *y, int64_t n)
 {
-    const block_q4_K *x = src;
-    const int64_t nb = n / QK_K;
-    for (int64_t i = 0; i < nb; i++) {
-        const float d = FP16(x[i].d), dmin = FP16(x[i].dmin);
-        const uint8_t *q = x[i].qs;
+    const size_t bsz = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        /* the two layouts share d, dmin and scales; Q5_K puts qh before qs */
+        const block_q4_K *x = (const block_q4_K *)((const uint8_t *)src + (size_t)i * bsz);
+        const uint8_t *q = q5 ? ((const block_q5_K *)x)->qs : x->qs;
+        const uint8_t *qh = q5 ? ((const block_q5_K *)x)->qh : NULL;
+        const float d = FP16(x->d), dmin = FP16(x->dmin);
         for (int c = 0; c < 4; c++, q += 32) {
             uint8_t sc, m;
-            lfm2_get_scale_min_k4(2 * c, x[i].scales, &sc, &m);
+            lfm2_get_scale_min_k4(2 * c, x->scales, &sc, &m);
             const float d1 = d * sc, m1 = dmin * m;
-            lfm2_get_scale_min_k4(2 * c + 1, x[i].scales, &sc, &m);
+            lfm2_get_scale_min_k4(2 * c + 1, x->scales, &sc, &m);
             const float d2 = d * sc, m2 = dmin * m;
             for (int l = 0; l < 32; l++)
-                *y++ = d1 * (q[l] & 0xf) - m1;
+                *y++ = d1 * ((q[l] & 0xf) + (q5 && (qh[l] >> (2 * c)) & 1 ? 16 : 0)) - m1;
             for (int l = 0; l < 32; l++)
-                *y++ = d2 * (q[l] >> 4) - m2;
+                *y++ = d2 * ((q[l] >> 4) + (q5 && (qh[l] >> (2 * c + 1)) & 1 ? 16 : 0)) - m2;
         }
     }
 }
 
-static void dq_q5_K(const void *src, float *y, int64_t n)
-{
-    const block_q5_K *x = src;
-    const int64_t nb = n / QK_K;
-    for (int64_t i = 0; i < nb; i++) {
-        const float d = FP16(x[i].d), dmin = FP16(x[i].dmin);
-        const uint8_t *q = x[i].qs, *qh = x[i].qh;
-        for (int c = 0; c < 4; c++, q += 32) {
-            uint8_t sc, m;
-            lfm2_get_scale_min_k4(2 * c, x[i].scales, &sc, &m);
-            const float d1 = d * sc, m1 = dmin * m;
-            lfm2_get_scale_min_k4(2 * c + 1, x[i].scales, &sc, &m);
-            const float d2 = d * sc, m2 = dmin * m;
-            const uint8_t u1 = (uint8_t)(1u << (2 * c)), u2 = (uint8_t)(2u << (2 * c));
-            for (int l = 0; l < 32; l++)
-                *y++ = d1 * ((q[l] & 0xf) + ((qh[l] & u1) ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; l++)
-                *y++ = d2 * ((q[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) - m2;
-        }
-    }
-}
+static void dq_q4_K(const void *src, float *y, int64_t n) { dq_q45_K(false, src, y, n); }
+static void dq_q5_K(const void *src, float *y, int64_t n) { dq_q45_K(true, src, y, n); }
 
 /* Q6_K: two halves of 128; each ql byte holds two low nibbles, each qh byte four 2-bit highs. */
 static void dq_q6_K(const void *src, float *y, int64_t n)
