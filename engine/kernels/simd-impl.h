@@ -25,7 +25,9 @@ typedef uint32_t vu __attribute__((vector_size(SIMD_BYTES)));
 
 static inline vf SFX(vload)(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void SFX(vstore)(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf SFX(vsplat)(float x) { return (vf){ 0 } + x; }
+/* x in every lane: x − 0 is x for every x (−0 and NaN included), so the compiler folds it to
+ * a broadcast, where 0 + x would need an add (0 + −0 is +0) */
+static inline vf SFX(vsplat)(float x) { return x - (vf){ 0 }; }
 
 /* select: m ? a : b  (m lanes all ones or zero) */
 static inline vf SFX(vsel)(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
