@@ -139,12 +139,11 @@ static inline __attribute__((always_inline)) float dot_q45_K(bool q5, int64_t k,
             uint8_t sc0, m0, sc1, m1;
             lfm2_get_scale_min_k4(2 * j, w->scales, &sc0, &m0);
             lfm2_get_scale_min_k4(2 * j + 1, w->scales, &sc1, &m1);
+            const int u1 = 1 << (2 * j), u2 = 2 << (2 * j);
             int s0 = 0, s1 = 0;
             for (int l = 0; l < 32; l++) {
-                const int h0 = q5 && (qh[l] >> (2 * j)) & 1 ? 16 : 0;
-                const int h1 = q5 && (qh[l] >> (2 * j + 1)) & 1 ? 16 : 0;
-                s0 += ((q[l] & 0xF) + h0) * q8[l];
-                s1 += ((q[l] >> 4) + h1) * q8[l + 32];
+                s0 += ((q[l] & 0xF) + (q5 && (qh[l] & u1) ? 16 : 0)) * q8[l];
+                s1 += ((q[l] >> 4) + (q5 && (qh[l] & u2) ? 16 : 0)) * q8[l + 32];
             }
             isum += sc0 * s0 + sc1 * s1;
             msum += m0 * (x[b].bsums[4 * j] + x[b].bsums[4 * j + 1]) +
