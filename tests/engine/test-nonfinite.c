@@ -123,8 +123,8 @@ static void corrupt(const uint8_t *buf, size_t size, int c, const char *path)
     lfm2_gguf_close(g);
 }
 
-/* Decodes a 4-token prompt then 3 single tokens (greedy). Returns the index of the first
- * failing call (−1: none) and its message in err. */
+/* Decodes a 4-token prompt then 3 single tokens. Returns the index of the first failing call
+ * (−1: none) and its message in err. */
 static int run(lfm2_model *m, char *err, size_t cap)
 {
     err[0] = '\0';
@@ -135,23 +135,15 @@ static int run(lfm2_model *m, char *err, size_t cap)
     CHECK(ctx != NULL, "context: %s", lfm2_last_error());
     if (!ctx)
         return -2;
-    lfm2_token toks[4] = { 1, 17, 42, 99 };
+    static const lfm2_token toks[7] = { 1, 17, 42, 99, 5, 300, 7 };
     int failed = -1;
     for (int step = 0; step < 4 && failed < 0; step++) {
-        const struct lfm2_batch b = step == 0 ? lfm2_batch_tokens(toks, 4) : lfm2_batch_tokens(toks, 1);
+        const struct lfm2_batch b = step == 0 ? lfm2_batch_tokens(toks, 4) : lfm2_batch_tokens(toks + 3 + step, 1);
         if (lfm2_decode(ctx, b) != 0) {
             failed = step;
             snprintf(err, cap, "%s", lfm2_last_error());
             CHECK(lfm2_get_logits(ctx, -1) == NULL, "logits readable after a failed decode");
-            break;
         }
-        const float *lg = lfm2_get_logits(ctx, -1);
-        const int V = lfm2_n_vocab(m);
-        int best = 0;
-        for (int i = 1; i < V; i++)
-            if (lg[i] > lg[best])
-                best = i;
-        toks[0] = best;
     }
     lfm2_context_free(ctx);
     return failed;
@@ -217,11 +209,16 @@ static void test_embd(const char *dir)
     char src[2048];
     snprintf(src, sizeof src, "%s/text/tiny-q8_0/lfm2-tiny-q8_0.gguf", dir);
     lfm2_model *m = lfm2_model_load(src, lfm2_model_default_params());
-    CHECK(m != NULL, "load: %s", lfm2_last_error());
-    if (!m)
+    lfm2_gguf *g = lfm2_gguf_open(src, true);
+    int64_t E = 0;
+    CHECK(m && g && lfm2_gguf_get_int(g, "lfm2.embedding_length", &E) == 1 && E > 0, "load: %s",
+          lfm2_last_error());
+    lfm2_gguf_close(g);
+    if (!m || E <= 0) {
+        lfm2_model_free(m);
         return;
+    }
     lfm2_context *ctx = lfm2_context_new(m, lfm2_context_default_params());
-    const int E = lfm2_model_hparams(m)->n_embd;
     float *e = calloc(3 * (size_t)E, sizeof(float));
     e[2 * E + 5] = NAN;
     CHECK(lfm2_decode(ctx, lfm2_batch_embd(e, 3)) != 0 && strstr(lfm2_last_error(), "row 2"),
