@@ -11,6 +11,7 @@
  * - the q8_0 / q8_K activation quantizers against a direct implementation of their rule
  *   (lrintf for round-half-even), with inputs that land exactly on .5.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -502,6 +503,74 @@ static void test_activation_quant(void)
     free(k);
 }
 
+/* Q8_1 = the Q8_0 block plus s = fp16(amax/127 · Σq); and the rules for blocks no model
+ * should produce (quants.h): a NaN or an infinity gives d = NaN (Q8_1: s = NaN) and zero
+ * quants; a largest |x| whose multiplier 127/amax overflows (below ~3.73e-37) gives zeros. */
+static void test_activation_rules(void)
+{
+    enum { N = 256 };
+    float x[N];
+    block_q8_0 a[N / 32];
+    block_q8_1 b1[N / 32];
+    block_q8_K kb;
+    int bad = 0;
+    for (int rep = 0; rep < 20; rep++) {
+        for (int i = 0; i < N; i++)
+            x[i] = gauss() * (rep + 1);
+        lfm2_quantize_row_q8_0(x, a, N);
+        lfm2_quantize_row_q8_1(x, b1, N);
+        for (int b = 0; b < N / 32; b++) {
+            float amax = 0;
+            int sum = 0;
+            for (int j = 0; j < 32; j++) {
+                amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+                sum += a[b].qs[j];
+            }
+            bad += b1[b].d != a[b].d || memcmp(b1[b].qs, a[b].qs, 32) != 0;
+            bad += b1[b].s != lfm2_fp32_to_fp16(amax / 127.f * (float)sum);
+        }
+    }
+    CHECK(bad == 0, "q8_1 activation quantizer: %d mismatches with the stated rule", bad);
+
+    static const float specials[] = { NAN, INFINITY, -INFINITY };
+    for (int si = 0; si < 3; si++) {
+        for (int i = 0; i < N; i++)
+            x[i] = gauss();
+        x[40] = specials[si];   /* Q8_0 block 1, the only Q8_K block */
+        lfm2_quantize_row_q8_0(x, a, N);
+        lfm2_quantize_row_q8_1(x, b1, N);
+        lfm2_quantize_row_q8_K(x, &kb, N);
+        int nz = 0;
+        for (int j = 0; j < 32; j++)
+            nz += a[1].qs[j] != 0 || b1[1].qs[j] != 0;
+        for (int j = 0; j < 256; j++)
+            nz += kb.qs[j] != 0;
+        for (int j = 0; j < 16; j++)
+            nz += kb.bsums[j] != 0;
+        CHECK(isnan(lfm2_fp16_to_fp32(a[1].d)) && isnan(lfm2_fp16_to_fp32(b1[1].d)) &&
+              isnan(lfm2_fp16_to_fp32(b1[1].s)) && isnan(kb.d) && nz == 0,
+              "a block holding %g: scales %g %g %g %g, %d nonzero quants", (double)specials[si],
+              lfm2_fp16_to_fp32(a[1].d), lfm2_fp16_to_fp32(b1[1].d), lfm2_fp16_to_fp32(b1[1].s), kb.d, nz);
+        CHECK(!isnan(lfm2_fp16_to_fp32(a[0].d)) && a[0].d != 0, "the block next to it was touched");
+    }
+    /* 127/amax overflows just below 127/FLT_MAX: zeros; just above: quantized */
+    const float thr = 127.f / FLT_MAX;
+    for (int side = 0; side < 2; side++) {
+        const float amax = side ? thr * 1.01f : thr * 0.99f;
+        for (int i = 0; i < N; i++)
+            x[i] = amax * (float)((i % 7) - 3) / 3.0f;
+        lfm2_quantize_row_q8_0(x, a, N);
+        lfm2_quantize_row_q8_K(x, &kb, N);
+        int nz = 0;
+        for (int j = 0; j < 32; j++)
+            nz += a[0].qs[j] != 0;
+        for (int j = 0; j < 256; j++)
+            nz += kb.qs[j] != 0;
+        CHECK(side ? nz > 0 && kb.d != 0 : nz == 0 && kb.d == 0 && a[0].d == 0,
+              "largest |x| %g: %d nonzero quants, Q8_K d %g", (double)amax, nz, kb.d);
+    }
+}
+
 /* ---- lfm2_quantize: the arguments it refuses (and the bytes it writes, as the rows of
  * lfm2_quantize_row) --------------------------------------------------------------------- */
 
@@ -618,6 +687,7 @@ int main(void)
     test_dequant();
     test_roundtrip_error();
     test_activation_quant();
+    test_activation_rules();
     test_quantize_api();
     if (dir) {
         requant_fixture(dir, "tiny-f32/lfm2-tiny-f32.gguf", "tiny-q8_0/lfm2-tiny-q8_0.gguf");
