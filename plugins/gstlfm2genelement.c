@@ -489,11 +489,20 @@ gst_lfm2_gen_element_generate (GstLfm2GenElement * self, const gchar * user_text
     const GstLfm2GenMedia * media, guint n_media, GString * out, GstLfm2GenStats * stats,
     GError ** dropped)
 {
+  return gst_lfm2_gen_element_generate_full (self, user_text, media, n_media, NULL, NULL, out,
+      stats, dropped);
+}
+
+GstFlowReturn
+gst_lfm2_gen_element_generate_full (GstLfm2GenElement * self, const gchar * user_text,
+    const GstLfm2GenMedia * media, guint n_media, GstLfm2GenPieceFunc on_piece,
+    gpointer user_data, GString * out, GstLfm2GenStats * stats, GError ** dropped)
+{
   GstLfm2GenStats st = { 0 };
   GError *err = NULL;
 
-  if (!gst_lfm2_gen_run (self->gen, user_text, media, n_media, NULL, NULL, &self->cancel, out,
-          &st, &err)) {
+  if (!gst_lfm2_gen_run (self->gen, user_text, media, n_media, on_piece, user_data,
+          &self->cancel, out, &st, &err)) {
     if (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT)) {
       /* One input too long for the context should not end the stream. */
       g_propagate_error (dropped, err);
@@ -505,5 +514,32 @@ gst_lfm2_gen_element_generate (GstLfm2GenElement * self, const gchar * user_text
   }
   if (stats)
     *stats = st;
-  return st.stop == GST_LFM2_GEN_STOP_CANCELLED ? GST_FLOW_FLUSHING : GST_FLOW_OK;
+  /* cancelled by the element's flag (flushing, PAUSED→READY), not by on_piece */
+  if (st.stop == GST_LFM2_GEN_STOP_CANCELLED && g_atomic_int_get (&self->cancel))
+    return GST_FLOW_FLUSHING;
+  return GST_FLOW_OK;
+}
+
+/* ---- text output ------------------------------------------------------------------ */
+
+void
+gst_lfm2_gen_element_one_line (GString * s)
+{
+  gsize j = 0;
+  gboolean space = TRUE;        /* drops leading white space */
+
+  for (gsize i = 0; i < s->len; i++) {
+    gchar c = s->str[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+      if (!space)
+        s->str[j++] = ' ';
+      space = TRUE;
+    } else {
+      s->str[j++] = c;
+      space = FALSE;
+    }
+  }
+  if (j > 0 && s->str[j - 1] == ' ')
+    j--;
+  g_string_truncate (s, j);
 }

@@ -155,6 +155,16 @@ gboolean gst_lfm2_gen_element_apply_settings (GstLfm2GenElement * self);
 GstFlowReturn gst_lfm2_gen_element_generate (GstLfm2GenElement * self,
     const gchar * user_text, const GstLfm2GenMedia * media, guint n_media, GString * out,
     GstLfm2GenStats * stats, GError ** dropped);
+/* The same, with the text handed to `on_piece` as it comes (see gst_lfm2_gen_run); when
+ * on_piece returns FALSE the request stops: GST_FLOW_OK with stats->stop = CANCELLED. */
+GstFlowReturn gst_lfm2_gen_element_generate_full (GstLfm2GenElement * self,
+    const gchar * user_text, const GstLfm2GenMedia * media, guint n_media,
+    GstLfm2GenPieceFunc on_piece, gpointer user_data, GString * out, GstLfm2GenStats * stats,
+    GError ** dropped);
+
+/* Generated text as one line: white space runs become one space, none at the ends (SRT
+ * cues end at a blank line; overlays wrap by themselves). */
+void gst_lfm2_gen_element_one_line (GString * s);
 
 /* The loaded model's width, vocabulary size and id (0, 0, NULL before READY→PAUSED), for
  * caps queries from any thread. model_id may be NULL; free it. */

@@ -875,30 +875,6 @@ apply_settings (GstLfm2Vl * self)
   return TRUE;
 }
 
-/* Captions are one line (SRT cues end at a blank line, overlays wrap by themselves): white
- * space runs become one space, none at the ends. */
-static void
-normalize_caption (GString * s)
-{
-  gsize j = 0;
-  gboolean space = TRUE;        /* drops leading white space */
-
-  for (gsize i = 0; i < s->len; i++) {
-    gchar c = s->str[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
-      if (!space)
-        s->str[j++] = ' ';
-      space = TRUE;
-    } else {
-      s->str[j++] = c;
-      space = FALSE;
-    }
-  }
-  if (j > 0 && s->str[j - 1] == ' ')
-    j--;
-  g_string_truncate (s, j);
-}
-
 /* How far the caption's frame lags the clock (live pipelines in PLAYING), or NONE. */
 static GstClockTime
 caption_delay (GstLfm2Vl * self, GstClockTime running_time)
@@ -984,7 +960,7 @@ generate_caption (GstLfm2Vl * self, GstLfm2GenStats * stats)
     ret = FLOW_POSTED_ERROR;
   }
   if (ret == GST_FLOW_OK)
-    normalize_caption (self->result);
+    gst_lfm2_gen_element_one_line (self->result);
   return ret;
 }
 
