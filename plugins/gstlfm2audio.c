@@ -571,6 +571,9 @@ void
 gst_lfm2_audio_in_set_segment (GstLfm2AudioIn * in, const GstSegment * segment,
     GstLfm2UtteranceFunc cb, gpointer user_data)
 {
+  /* the same segment again (sent along with new caps, say) changes nothing */
+  if (gst_segment_is_equal (segment, &in->segment))
+    return;
   gst_lfm2_audio_in_drain (in, cb, user_data);
   lfm2_vad_reset (in->vad);
   in->base_pts = GST_CLOCK_TIME_NONE;

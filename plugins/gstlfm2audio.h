@@ -140,7 +140,8 @@ void gst_lfm2_audio_in_stop (GstLfm2AudioIn * in);
  * with *error for caps the converter cannot take. */
 gboolean gst_lfm2_audio_in_set_caps (GstLfm2AudioIn * in, GstCaps * caps,
     GstLfm2UtteranceFunc cb, gpointer user_data, GError ** error);
-/* A new segment: what is open is finished under the old one first. */
+/* A new segment: what is open is finished under the old one first, and the detector and
+ * the timestamps start again (nothing happens for a segment equal to the current one). */
 void gst_lfm2_audio_in_set_segment (GstLfm2AudioIn * in, const GstSegment * segment,
     GstLfm2UtteranceFunc cb, gpointer user_data);
 /* One buffer (any size, 0 included). FALSE with *error when nothing can be done with it. */
