@@ -981,6 +981,23 @@ partial_piece (const gchar * piece, gsize len, gpointer user_data)
   return g_atomic_int_get (&self->finals_waiting) == 0;
 }
 
+/* The caps promise UTF-8 and a subtitle line: invalid sequences (a random-weight model
+ * emits stray bytes) become U+FFFD, control bytes and white space runs one space. */
+static void
+clean_text (GString * s)
+{
+  if (!g_utf8_validate_len (s->str, s->len, NULL)) {
+    gchar *valid = g_utf8_make_valid (s->str, s->len);
+
+    g_string_assign (s, valid);
+    g_free (valid);
+  }
+  for (gsize i = 0; i < s->len; i++)
+    if ((guchar) s->str[i] < 0x20 || s->str[i] == 0x7f)
+      s->str[i] = ' ';
+  gst_lfm2_gen_element_one_line (s);
+}
+
 /* The job's audio through the encoder and the decoder into self->result (one line).
  * GST_LFM2_GEN_FLOW_DROPPED: a partial abandoned for a final, or an utterance too long for
  * the context (warned). */
@@ -1040,13 +1057,8 @@ transcribe (GstLfm2Asr * self, const GstLfm2AsrJob * job, gboolean final,
     return FLOW_POSTED_ERROR;
   if (ret == GST_FLOW_OK && !final && stats->stop == GST_LFM2_GEN_STOP_CANCELLED)
     return GST_LFM2_GEN_FLOW_DROPPED;
-  if (ret == GST_FLOW_OK) {
-    /* control bytes (a random-weight model emits them) would break subtitle formats */
-    for (gsize i = 0; i < self->result->len; i++)
-      if ((guchar) self->result->str[i] < 0x20 || self->result->str[i] == 0x7f)
-        self->result->str[i] = ' ';
-    gst_lfm2_gen_element_one_line (self->result);
-  }
+  if (ret == GST_FLOW_OK)
+    clean_text (self->result);
   return ret;
 }
 

@@ -66,15 +66,17 @@ sampling (void)
   return p;
 }
 
-/* lfm2asr's text rule: control bytes and white space runs become one space, none at the
- * ends. */
+/* lfm2asr's text rule: invalid UTF-8 becomes U+FFFD, control bytes and white space runs one
+ * space, none at the ends. */
 static gchar *
-one_line (const gchar * s)
+one_line (const gchar * raw)
 {
   GString *o = g_string_new (NULL);
   gboolean space = TRUE;
+  gchar *valid = g_utf8_make_valid (raw, -1);
+  const gchar *s;
 
-  for (; *s; s++) {
+  for (s = valid; *s; s++) {
     if ((guchar) * s <= ' ' || *s == 0x7f) {
       if (!space)
         g_string_append_c (o, ' ');
@@ -86,6 +88,7 @@ one_line (const gchar * s)
   }
   if (o->len > 0 && o->str[o->len - 1] == ' ')
     g_string_truncate (o, o->len - 1);
+  g_free (valid);
   return g_string_free (o, FALSE);
 }
 
@@ -687,6 +690,7 @@ GST_START_TEST (test_transcripts_and_timestamps)
     fail_unless_equals_uint64 (end, T0 + sample_time (u->end));
     fail_unless (fabs (audio_ms - (u->end - u->start) / 16.0) < 1e-6);
     fail_unless (inference_ms > 0);
+    fail_unless (g_utf8_validate (gst_structure_get_string (s, "text"), -1, NULL));
     fail_unless_equals_string (gst_structure_get_string (s, "text"), u->text);
   }
   g_mutex_unlock (&a.lock);

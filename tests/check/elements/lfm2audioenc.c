@@ -343,19 +343,22 @@ run_pipeline (const gchar * middle, const gfloat * x, gint64 n)
     GstMapInfo map;
     GString *t = g_string_new (NULL);
     gboolean space = TRUE;
+    gchar *valid;
 
     fail_unless (gst_buffer_map (b, &map, GST_MAP_READ));
-    /* one line, as lfm2asr writes it */
-    for (gsize i = 0; i < map.size; i++) {
-      if (map.data[i] <= ' ' || map.data[i] == 0x7f) {
+    valid = g_utf8_make_valid ((const gchar *) map.data, map.size);
+    /* valid UTF-8 on one line, as lfm2asr writes it */
+    for (const guchar * c = (const guchar *) valid; *c; c++) {
+      if (*c <= ' ' || *c == 0x7f) {
         if (!space)
           g_string_append_c (t, ' ');
         space = TRUE;
       } else {
-        g_string_append_c (t, map.data[i]);
+        g_string_append_c (t, *c);
         space = FALSE;
       }
     }
+    g_free (valid);
     if (t->len && t->str[t->len - 1] == ' ')
       g_string_truncate (t, t->len - 1);
     g_ptr_array_add (texts, g_strdup_printf ("%" G_GUINT64_FORMAT "+%" G_GUINT64_FORMAT ":%s",
