@@ -176,7 +176,8 @@ gst_lfm2_asr_class_init (GstLfm2AsrClass * klass)
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "lfm2asr/stats {buffers, audio-ms, finals, partials, skipped-partials, "
-          "dropped-finals, late-finals, queued-finals, queued-samples, vad-samples, "
+          "dropped-finals, late-finals, early-finals, queued-finals, queued-samples, "
+          "vad-samples, "
           "discontinuities, nonfinite-samples, clipped-samples, max-delay (ns)}",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
@@ -218,7 +219,9 @@ gst_lfm2_asr_init (GstLfm2Asr * self)
   self->text_pos = GST_CLOCK_TIME_NONE;
   self->gap_queued = GST_CLOCK_TIME_NONE;
   self->partial_pts = GST_CLOCK_TIME_NONE;
+  self->early_pts = GST_CLOCK_TIME_NONE;
   self->result = g_string_sized_new (1024);
+  self->done_text = g_string_sized_new (1024);
 }
 
 static void
@@ -270,6 +273,8 @@ clear_pending_locked (GstLfm2Asr * self)
     item_free (item);
   self->partial_full = FALSE;
   self->partial.n = 0;
+  self->early.n = 0;
+  g_atomic_int_set (&self->early_waiting, 0);
   g_atomic_int_set (&self->finals_waiting, 0);
   self->pending_samples = 0;
   g_cond_broadcast (&self->cond);
@@ -286,8 +291,11 @@ gst_lfm2_asr_finalize (GObject * object)
   gst_lfm2_audio_in_stop (&self->in);
   job_clear (&self->partial);
   job_clear (&self->work);
+  job_clear (&self->early);
+  job_clear (&self->early_work);
   g_free (self->embd);
   g_string_free (self->result, TRUE);
+  g_string_free (self->done_text, TRUE);
   gst_lfm2_audio_settings_clear (&self->audio);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
@@ -356,6 +364,7 @@ stats_new (GstLfm2Asr * self)
       "skipped-partials", G_TYPE_UINT64, self->n_skipped_partials,
       "dropped-finals", G_TYPE_UINT64, self->n_dropped_finals,
       "late-finals", G_TYPE_UINT64, self->n_late_finals,
+      "early-finals", G_TYPE_UINT64, self->n_early_finals,
       "queued-finals", G_TYPE_INT, g_atomic_int_get (&self->finals_waiting),
       "queued-samples", G_TYPE_INT64, self->pending_samples
       + (self->partial_full ? self->partial.n : 0),
@@ -454,7 +463,7 @@ gst_lfm2_asr_start (GstLfm2GenElement * base, const lfm2_model * model,
 
   g_mutex_lock (&self->lock);
   self->n_finals = self->n_partials = self->n_skipped_partials = 0;
-  self->n_dropped_finals = self->n_late_finals = 0;
+  self->n_dropped_finals = self->n_late_finals = self->n_early_finals = 0;
   self->max_delay = GST_CLOCK_TIME_NONE;
   g_mutex_unlock (&self->lock);
   self->live_known = FALSE;
@@ -481,6 +490,9 @@ gst_lfm2_asr_stop (GstLfm2GenElement * base)
   self->embd_cap = 0;
   job_clear (&self->partial);
   job_clear (&self->work);
+  job_clear (&self->early);
+  job_clear (&self->early_work);
+  self->done_valid = FALSE;
 }
 
 /* ---- the streaming thread ------------------------------------------------------------ */
@@ -559,11 +571,13 @@ on_utterance (const GstLfm2Utterance * u, gpointer user_data)
     item_free (item);
     return;
   }
-  /* its partial is moot now */
+  /* its partial is moot now, and an early final not started yet too (the final is here) */
   if (self->partial_full) {
     self->partial_full = FALSE;
     self->n_skipped_partials++;
   }
+  self->early.n = 0;
+  g_atomic_int_set (&self->early_waiting, 0);
   self->pending_samples += u->n;
   g_atomic_int_inc (&self->finals_waiting);
   queue_item_locked (self, item);
@@ -590,7 +604,9 @@ maybe_queue_partial (GstLfm2Asr * self)
   GST_OBJECT_LOCK (self);
   step_ms = self->step_ms;
   GST_OBJECT_UNLOCK (self);
-  if (step_ms == 0 || !gst_lfm2_audio_in_current (&self->in, &u))
+  /* in the silence after the speech the text would not change: the early final comes next */
+  if (step_ms == 0 || gst_lfm2_audio_in_pending (&self->in, &u)
+      || !gst_lfm2_audio_in_current (&self->in, &u))
     return;
   if (u.pts != self->partial_pts) {     /* a new utterance */
     self->partial_pts = u.pts;
@@ -605,6 +621,27 @@ maybe_queue_partial (GstLfm2Asr * self)
     if (self->partial_full)
       self->n_skipped_partials++;       /* replaced before the worker took it */
     self->partial_full = job_set (&self->partial, &u);
+    g_cond_broadcast (&self->cond);
+  }
+  g_mutex_unlock (&self->lock);
+}
+
+/* The open utterance's final, early: once the silence after its speech has reached the
+ * padding, the utterance is known as it will close (unless speech resumes), so the worker can
+ * start on it while the detector waits out min-silence. */
+static void
+maybe_queue_early (GstLfm2Asr * self)
+{
+  GstLfm2Utterance u;
+
+  if (!gst_lfm2_audio_in_pending (&self->in, &u)
+      || (u.pts == self->early_pts && u.n == self->early_n))
+    return;
+  self->early_pts = u.pts;
+  self->early_n = u.n;
+  g_mutex_lock (&self->lock);
+  if (!self->flushing && job_set (&self->early, &u)) {
+    g_atomic_int_set (&self->early_waiting, 1);
     g_cond_broadcast (&self->cond);
   }
   g_mutex_unlock (&self->lock);
@@ -679,6 +716,7 @@ gst_lfm2_asr_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     g_clear_error (&err);
     return GST_FLOW_ERROR;
   }
+  maybe_queue_early (self);
   maybe_queue_partial (self);
   queue_gap (self, gst_lfm2_audio_in_settled (&self->in), FALSE);
   copy_input_stats (self);
@@ -736,8 +774,9 @@ gst_lfm2_asr_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       g_mutex_unlock (&self->lock);
       /* the worker is paused and the streaming thread is here: both sides are ours */
       gst_lfm2_audio_in_reset (&self->in);
-      self->partial_pts = self->gap_queued = GST_CLOCK_TIME_NONE;
-      self->partial_n = 0;
+      self->partial_pts = self->gap_queued = self->early_pts = GST_CLOCK_TIME_NONE;
+      self->partial_n = self->early_n = 0;
+      self->done_valid = FALSE;
       self->text_pos = GST_CLOCK_TIME_NONE;
       self->text_segment_sent = FALSE;
       ok = gst_pad_push_event (self->srcpad, event);
@@ -857,7 +896,9 @@ gst_lfm2_asr_src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
     g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
     g_mutex_unlock (&self->lock);
     self->text_pos = self->gap_queued = self->partial_pts = GST_CLOCK_TIME_NONE;
-    self->partial_n = 0;
+    self->early_pts = GST_CLOCK_TIME_NONE;
+    self->partial_n = self->early_n = 0;
+    self->done_valid = FALSE;
     self->text_segment_sent = FALSE;
     return gst_pad_start_task (pad, gst_lfm2_asr_worker, self, NULL);
   }
@@ -978,7 +1019,8 @@ partial_piece (const gchar * piece, gsize len, gpointer user_data)
 {
   GstLfm2Asr *self = user_data;
 
-  return g_atomic_int_get (&self->finals_waiting) == 0;
+  return g_atomic_int_get (&self->finals_waiting) == 0
+      && g_atomic_int_get (&self->early_waiting) == 0;
 }
 
 /* The caps promise UTF-8 and a subtitle line: invalid sequences (a random-weight model
@@ -1035,7 +1077,7 @@ transcribe (GstLfm2Asr * self, const GstLfm2AsrJob * job, gboolean final,
   }
   if (g_atomic_int_get (&base->cancel))
     return GST_FLOW_FLUSHING;
-  if (!final && g_atomic_int_get (&self->finals_waiting))
+  if (!final && !partial_piece (NULL, 0, self))
     return GST_LFM2_GEN_FLOW_DROPPED;
 
   media.embd = self->embd;
@@ -1064,7 +1106,7 @@ transcribe (GstLfm2Asr * self, const GstLfm2AsrJob * job, gboolean final,
 
 static void
 post_transcript (GstLfm2Asr * self, const GstLfm2AsrJob * job, gboolean final,
-    const GstLfm2GenStats * stats, gdouble inference_ms)
+    const GstLfm2GenStats * stats, gdouble inference_ms, gdouble encode_ms)
 {
   GstStructure *s = gst_structure_new ("lfm2asr/transcript",
       "text", G_TYPE_STRING, self->result->str,
@@ -1075,7 +1117,7 @@ post_transcript (GstLfm2Asr * self, const GstLfm2AsrJob * job, gboolean final,
       "duration", G_TYPE_UINT64, (guint64) job->duration,
       "audio-ms", G_TYPE_DOUBLE, job->n * 1000.0 / LFM2_AUDIO_SAMPLE_RATE,
       "inference-ms", G_TYPE_DOUBLE, inference_ms,
-      "encode-ms", G_TYPE_DOUBLE, self->enc.last_encode_ms,
+      "encode-ms", G_TYPE_DOUBLE, encode_ms,
       "generated-tokens", G_TYPE_INT, stats->generated_tokens,
       "stop-reason", G_TYPE_STRING, gst_lfm2_gen_stop_to_string (stats->stop),
       "forced", G_TYPE_BOOLEAN, job->forced, NULL);
@@ -1094,14 +1136,27 @@ do_final (GstLfm2Asr * self, const GstLfm2AsrJob * job)
   GstFlowReturn ret;
   GstBuffer *out;
   guint latency_ms;
+  gdouble inference_ms, encode_ms;
+  gboolean early = self->done_valid && self->done_pts == job->pts && self->done_n == job->n;
 
-  ret = transcribe (self, job, TRUE, &stats);
-  if (ret == GST_LFM2_GEN_FLOW_DROPPED) {
-    push_gap (self, job->pts, job->pts + job->duration);
-    return GST_FLOW_OK;
+  self->done_valid = FALSE;
+  if (early) {
+    /* the same samples were transcribed while the detector waited for the silence */
+    g_string_assign (self->result, self->done_text->str);
+    stats = self->done_stats;
+    inference_ms = self->done_ms;
+    encode_ms = self->done_encode_ms;
+  } else {
+    ret = transcribe (self, job, TRUE, &stats);
+    if (ret == GST_LFM2_GEN_FLOW_DROPPED) {
+      push_gap (self, job->pts, job->pts + job->duration);
+      return GST_FLOW_OK;
+    }
+    if (ret != GST_FLOW_OK)
+      return ret;
+    inference_ms = (g_get_monotonic_time () - t0) / 1000.0;
+    encode_ms = self->enc.last_encode_ms;
   }
-  if (ret != GST_FLOW_OK)
-    return ret;
 
   GST_OBJECT_LOCK (self);
   latency_ms = self->latency_ms;
@@ -1110,6 +1165,8 @@ do_final (GstLfm2Asr * self, const GstLfm2AsrJob * job)
   late = behind_clock (self, job->start);
   g_mutex_lock (&self->lock);
   self->n_finals++;
+  if (early)
+    self->n_early_finals++;
   if (GST_CLOCK_TIME_IS_VALID (delay) && (!GST_CLOCK_TIME_IS_VALID (self->max_delay)
           || delay > self->max_delay))
     self->max_delay = delay;
@@ -1127,12 +1184,12 @@ do_final (GstLfm2Asr * self, const GstLfm2AsrJob * job)
   }
 
   GST_DEBUG_OBJECT (self, "final %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT " (%d tokens, "
-      "%.0f ms, %" GST_STIME_FORMAT " after its end): %s", GST_TIME_ARGS (job->pts),
-      GST_TIME_ARGS (job->duration), stats.generated_tokens,
-      (g_get_monotonic_time () - t0) / 1000.0,
+      "%.0f ms%s, %" GST_STIME_FORMAT " after its end): %s", GST_TIME_ARGS (job->pts),
+      GST_TIME_ARGS (job->duration), stats.generated_tokens, inference_ms,
+      early ? ", early" : "",
       GST_STIME_ARGS (GST_CLOCK_TIME_IS_VALID (delay) ? (GstClockTimeDiff) delay : -1),
       self->result->str);
-  post_transcript (self, job, TRUE, &stats, (g_get_monotonic_time () - t0) / 1000.0);
+  post_transcript (self, job, TRUE, &stats, inference_ms, encode_ms);
 
   ensure_text_events (self);
   if (self->result->len == 0) {
@@ -1168,7 +1225,32 @@ do_partial (GstLfm2Asr * self, const GstLfm2AsrJob * job)
   g_mutex_unlock (&self->lock);
   GST_LOG_OBJECT (self, "partial %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT ": %s",
       GST_TIME_ARGS (job->pts), GST_TIME_ARGS (job->duration), self->result->str);
-  post_transcript (self, job, FALSE, &stats, (g_get_monotonic_time () - t0) / 1000.0);
+  post_transcript (self, job, FALSE, &stats, (g_get_monotonic_time () - t0) / 1000.0,
+      self->enc.last_encode_ms);
+  return GST_FLOW_OK;
+}
+
+/* An early final: transcribed now, kept for the final of the same samples. */
+static GstFlowReturn
+do_early (GstLfm2Asr * self, const GstLfm2AsrJob * job)
+{
+  const gint64 t0 = g_get_monotonic_time ();
+  GstFlowReturn ret;
+
+  self->done_valid = FALSE;
+  ret = transcribe (self, job, TRUE, &self->done_stats);
+  if (ret == GST_LFM2_GEN_FLOW_DROPPED)
+    return GST_FLOW_OK;         /* the final will say why */
+  if (ret != GST_FLOW_OK)
+    return ret;
+  g_string_assign (self->done_text, self->result->str);
+  self->done_pts = job->pts;
+  self->done_n = job->n;
+  self->done_ms = (g_get_monotonic_time () - t0) / 1000.0;
+  self->done_encode_ms = self->enc.last_encode_ms;
+  self->done_valid = TRUE;
+  GST_LOG_OBJECT (self, "early final %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT " ready",
+      GST_TIME_ARGS (job->pts), GST_TIME_ARGS (job->duration));
   return GST_FLOW_OK;
 }
 
@@ -1180,7 +1262,8 @@ gst_lfm2_asr_worker (gpointer data)
   Item *item;
 
   g_mutex_lock (&self->lock);
-  while (!self->flushing && g_queue_is_empty (&self->queue) && !self->partial_full)
+  while (!self->flushing && g_queue_is_empty (&self->queue) && !self->partial_full
+      && !g_atomic_int_get (&self->early_waiting))
     g_cond_wait (&self->cond, &self->lock);
   if (self->flushing) {
     g_mutex_unlock (&self->lock);
@@ -1189,7 +1272,8 @@ gst_lfm2_asr_worker (gpointer data)
     return;
   }
 
-  /* finals, events and gaps first, in stream order; a partial only when nothing waits */
+  /* finals, events and gaps first, in stream order; then an early final; a partial only
+   * when nothing else waits */
   if ((item = g_queue_pop_head (&self->queue)) != NULL) {
     if (item->type == ITEM_FINAL) {
       self->pending_samples -= item->job.n;
@@ -1210,6 +1294,15 @@ gst_lfm2_asr_worker (gpointer data)
         break;
     }
     item_free (item);
+  } else if (g_atomic_int_get (&self->early_waiting)) {
+    GstLfm2AsrJob job = self->early;
+
+    self->early = self->early_work;
+    self->early.n = 0;
+    self->early_work = job;
+    g_atomic_int_set (&self->early_waiting, 0);
+    g_mutex_unlock (&self->lock);
+    ret = do_early (self, &self->early_work);
   } else {
     /* take the partial, leaving the slot our previous storage to reuse */
     GstLfm2AsrJob job = self->partial;

@@ -42,6 +42,8 @@ struct _GstLfm2Asr {
   GstClockTime partial_pts;     /* utterance the last partial was taken from (its PTS) */
   gint64 partial_n;             /* and how many samples it had */
   GstClockTime gap_queued;      /* end of the last GAP handed to the worker */
+  GstClockTime early_pts;       /* the last early final handed to the worker: PTS, samples */
+  gint64 early_n;
 
   /* between the streaming thread and the worker (lock) */
   GMutex lock;
@@ -50,9 +52,13 @@ struct _GstLfm2Asr {
   GQueue queue;                 /* finals, serialized events and GAPs, in stream order */
   GstLfm2AsrJob partial;        /* the newest partial request (pcm NULL or n 0: none) */
   gboolean partial_full;
+  GstLfm2AsrJob early;          /* an utterance's final, started as soon as its trailing
+                                   padding is in, before the detector closes it */
+  gint early_waiting;           /* atomic: `early` is full (a running partial stops) */
   gint finals_waiting;          /* atomic: finals in the queue (a running partial stops) */
   gint64 pending_samples;       /* audio of the queued finals */
   guint64 n_finals, n_partials, n_skipped_partials, n_dropped_finals, n_late_finals;
+  guint64 n_early_finals;       /* finals whose text was ready when the utterance closed */
   GstClockTime max_delay;       /* final text behind the end of its utterance (live) */
   GstFlowReturn worker_ret;     /* why the worker stopped (a waiting streaming thread returns it) */
   /* the input stage's counters, copied after every buffer (stats never wait for the
@@ -64,6 +70,14 @@ struct _GstLfm2Asr {
   /* worker only (the generator is the base class's) */
   GstLfm2AudioEncoder enc;
   GstLfm2AsrJob work;           /* the partial being transcribed */
+  GstLfm2AsrJob early_work;     /* the early final being transcribed */
+  /* the result of the last early final, for the final that matches it */
+  gboolean done_valid;
+  GstClockTime done_pts;
+  gint64 done_n;
+  GString *done_text;
+  GstLfm2GenStats done_stats;
+  gdouble done_ms, done_encode_ms;
   gfloat *embd;
   gsize embd_cap;
   GString *result;

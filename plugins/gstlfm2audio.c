@@ -695,18 +695,32 @@ gst_lfm2_audio_in_reset (GstLfm2AudioIn * in)
   gst_segment_init (&in->segment, GST_FORMAT_TIME);
 }
 
-gboolean
-gst_lfm2_audio_in_current (GstLfm2AudioIn * in, GstLfm2Utterance * u)
+/* An open utterance from `get` (lfm2_vad_current or lfm2_vad_pending). */
+static gboolean
+open_utterance (GstLfm2AudioIn * in, int (*get) (lfm2_vad *, struct lfm2_vad_segment *),
+    GstLfm2Utterance * u)
 {
   struct lfm2_vad_segment seg;
 
-  if (in->vad == NULL || !lfm2_vad_current (in->vad, &seg) || seg.n <= 0)
+  if (in->vad == NULL || !get (in->vad, &seg) || seg.n <= 0)
     return FALSE;
   u->pcm = seg.pcm;
   u->n = seg.n;
   u->forced = FALSE;
   fill_utterance (in, seg.start, seg.end, u);
   return TRUE;
+}
+
+gboolean
+gst_lfm2_audio_in_current (GstLfm2AudioIn * in, GstLfm2Utterance * u)
+{
+  return open_utterance (in, lfm2_vad_current, u);
+}
+
+gboolean
+gst_lfm2_audio_in_pending (GstLfm2AudioIn * in, GstLfm2Utterance * u)
+{
+  return open_utterance (in, lfm2_vad_pending, u);
 }
 
 GstClockTime

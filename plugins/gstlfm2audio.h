@@ -158,6 +158,9 @@ void gst_lfm2_audio_in_reset (GstLfm2AudioIn * in);
 
 /* The open utterance so far (TRUE), for partial results. */
 gboolean gst_lfm2_audio_in_current (GstLfm2AudioIn * in, GstLfm2Utterance * u);
+/* The open utterance as it will close if no more speech comes (lfm2_vad_pending), once its
+ * trailing padding is in: TRUE. Its final is this one unless speech resumes. */
+gboolean gst_lfm2_audio_in_pending (GstLfm2AudioIn * in, GstLfm2Utterance * u);
 /* The input time (PTS) before which no utterance can begin any more: everything earlier is
  * either in an utterance already handed out or silence. NONE before the first buffer. */
 GstClockTime gst_lfm2_audio_in_settled (GstLfm2AudioIn * in);

@@ -772,6 +772,56 @@ GST_START_TEST (test_partials_then_final)
 
 GST_END_TEST;
 
+/* The final's text is computed as soon as the utterance's trailing padding is in (the
+ * library's lfm2_vad_pending), before min-silence confirms the end: the final then goes out
+ * at once when the detector closes the utterance, with the same text and timestamps. */
+GST_START_TEST (test_early_final)
+{
+  Asr a;
+  gint64 n, at;
+  gfloat *x = concat (&n, NULL, (gint64) RATE, speech, n_speech, NULL, (gint64) RATE, END);
+  GArray *ref = ref_utterances (x, n, FALSE);
+  const RefUtt *u;
+  lfm2_vad *vad = lfm2_vad_new (NULL);
+  struct lfm2_vad_segment seg;
+  GPtrArray *out;
+  GstStructure *st;
+  gchar *want;
+
+  fail_unless_equals_int (ref->len, 1);
+  u = &g_array_index (ref, RefUtt, 0);
+  /* the library: pending from the end of the padding on, equal to what closes later */
+  at = u->end + RATE / 10;
+  fail_unless (lfm2_vad_push (vad, x, u->end - 160) >= 0);
+  fail_if (lfm2_vad_pending (vad, &seg));
+  fail_unless (lfm2_vad_push (vad, x + u->end - 160, at - (u->end - 160)) == 0);
+  fail_unless (lfm2_vad_pending (vad, &seg));
+  fail_unless_equals_int64 (seg.start, u->start);
+  fail_unless_equals_int64 (seg.end, u->end);
+  lfm2_vad_free (vad);
+
+  asr_open (&a, make_asr ("step", 0, NULL), S16_CAPS, TRUE);
+  push_range (&a, x, 0, at);
+  g_usleep (G_USEC_PER_SEC);    /* the worker transcribes the early final meanwhile */
+  fail_unless_equals_int (asr_count (&a, "F"), 0);
+  push_range (&a, x, at, n);
+  asr_wait_log (&a, "B", 1);
+  out = asr_entries (&a, "B");
+  want = buffer_entry (u);
+  fail_unless_equals_string (g_ptr_array_index (out, 0), want);
+  g_free (want);
+  g_ptr_array_unref (out);
+  st = asr_stats (&a);
+  fail_unless_equals_uint64 (stat_u64 (st, "finals"), 1);
+  fail_unless_equals_uint64 (stat_u64 (st, "early-finals"), 1);
+  gst_structure_free (st);
+  asr_close (&a);
+  ref_utterances_free (ref);
+  g_free (x);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_latency)
 {
   Asr a;
@@ -1400,6 +1450,7 @@ lfm2asr_suite (void)
   tcase_add_test (tc, test_caps);
   tcase_add_test (tc, test_transcripts_and_timestamps);
   tcase_add_test (tc, test_partials_then_final);
+  tcase_add_test (tc, test_early_final);
   tcase_add_test (tc, test_latency);
   tcase_add_test (tc, test_eos_flushes_last_words);
   tcase_add_test (tc, test_silence_and_noise_give_no_text);
