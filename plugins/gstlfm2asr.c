@@ -108,7 +108,7 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_LFM2_AUDIO_CAPS));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_LFM2_TEXT_CAPS));
 
 G_DEFINE_TYPE (GstLfm2Asr, gst_lfm2_asr, GST_TYPE_LFM2_GEN_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (lfm2asr, "lfm2asr", GST_RANK_NONE, GST_TYPE_LFM2_ASR,
@@ -206,6 +206,7 @@ gst_lfm2_asr_init (GstLfm2Asr * self)
   gst_pad_set_activatemode_function (self->srcpad,
       GST_DEBUG_FUNCPTR (gst_lfm2_asr_src_activate_mode));
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+  gst_lfm2_text_pad_init (&self->text, self->srcpad);
 
   gst_lfm2_audio_settings_init (&self->audio);
   self->step_ms = DEFAULT_STEP_MS;
@@ -216,7 +217,6 @@ gst_lfm2_asr_init (GstLfm2Asr * self)
   g_cond_init (&self->cond);
   g_queue_init (&self->queue);
   self->max_delay = GST_CLOCK_TIME_NONE;
-  self->text_pos = GST_CLOCK_TIME_NONE;
   self->gap_queued = GST_CLOCK_TIME_NONE;
   self->partial_pts = GST_CLOCK_TIME_NONE;
   self->early_pts = GST_CLOCK_TIME_NONE;
@@ -777,8 +777,7 @@ gst_lfm2_asr_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       self->partial_pts = self->gap_queued = self->early_pts = GST_CLOCK_TIME_NONE;
       self->partial_n = self->early_n = 0;
       self->done_valid = FALSE;
-      self->text_pos = GST_CLOCK_TIME_NONE;
-      self->text_segment_sent = FALSE;
+      gst_lfm2_text_pad_reset (&self->text);
       ok = gst_pad_push_event (self->srcpad, event);
       if (gst_pad_is_active (self->srcpad))
         gst_pad_start_task (self->srcpad, gst_lfm2_asr_worker, self, NULL);
@@ -859,23 +858,13 @@ gst_lfm2_asr_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
   GstLfm2Asr *self = GST_LFM2_ASR (parent);
 
   if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
-    gboolean live;
-    GstClockTime min, max;
     guint latency_ms;
 
-    if (!gst_pad_peer_query (self->sinkpad, query))
-      return FALSE;
-    gst_query_parse_latency (query, &live, &min, &max);
+    /* text leaves up to `latency` after its speech began */
     GST_OBJECT_LOCK (self);
     latency_ms = self->latency_ms;
     GST_OBJECT_UNLOCK (self);
-    /* text leaves up to `latency` after its speech began; it needs no buffering, so no
-     * maximum (as the gst-plugins-rs transcribers report) */
-    min += (GstClockTime) latency_ms * GST_MSECOND;
-    gst_query_set_latency (query, live, min, GST_CLOCK_TIME_NONE);
-    GST_DEBUG_OBJECT (self, "latency: live %d, min %" GST_TIME_FORMAT, live,
-        GST_TIME_ARGS (min));
-    return TRUE;
+    return gst_lfm2_text_pad_query_latency (parent, self->sinkpad, query, latency_ms);
   }
   return gst_pad_query_default (pad, parent, query);
 }
@@ -895,11 +884,10 @@ gst_lfm2_asr_src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
     self->worker_ret = GST_FLOW_OK;
     g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
     g_mutex_unlock (&self->lock);
-    self->text_pos = self->gap_queued = self->partial_pts = GST_CLOCK_TIME_NONE;
-    self->early_pts = GST_CLOCK_TIME_NONE;
+    self->gap_queued = self->partial_pts = self->early_pts = GST_CLOCK_TIME_NONE;
     self->partial_n = self->early_n = 0;
     self->done_valid = FALSE;
-    self->text_segment_sent = FALSE;
+    gst_lfm2_text_pad_reset (&self->text);
     return gst_pad_start_task (pad, gst_lfm2_asr_worker, self, NULL);
   }
   /* also wakes a streaming thread waiting for the worker (non-live input) */
@@ -916,102 +904,6 @@ gst_lfm2_asr_src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
 }
 
 /* ---- the worker ------------------------------------------------------------------- */
-
-/* Makes sure src has stream-start, caps and a segment before data. */
-static void
-ensure_text_events (GstLfm2Asr * self)
-{
-  if (!gst_pad_has_current_caps (self->srcpad)) {
-    GstCaps *caps = gst_static_pad_template_get_caps (&src_template);
-    GstEvent *ss = gst_pad_get_sticky_event (self->srcpad, GST_EVENT_STREAM_START, 0);
-
-    if (ss == NULL) {
-      gchar *id = gst_pad_create_stream_id (self->srcpad, GST_ELEMENT (self), "text");
-      gst_pad_push_event (self->srcpad, gst_event_new_stream_start (id));
-      g_free (id);
-    } else {
-      gst_event_unref (ss);
-    }
-    gst_pad_push_event (self->srcpad, gst_event_new_caps (caps));
-    gst_caps_unref (caps);
-  }
-  if (!self->text_segment_sent) {
-    GstSegment seg;
-
-    gst_segment_init (&seg, GST_FORMAT_TIME);
-    gst_pad_push_event (self->srcpad, gst_event_new_segment (&seg));
-    self->text_segment_sent = TRUE;
-  }
-  if (!GST_CLOCK_TIME_IS_VALID (self->text_pos))
-    self->text_pos = 0;
-}
-
-/* Tells text consumers that nothing comes before `end`. */
-static void
-push_gap (GstLfm2Asr * self, GstClockTime start, GstClockTime end)
-{
-  ensure_text_events (self);
-  if (!GST_CLOCK_TIME_IS_VALID (start) || start < self->text_pos)
-    start = self->text_pos;
-  if (!GST_CLOCK_TIME_IS_VALID (end) || end <= start)
-    return;
-  GST_LOG_OBJECT (self, "gap %" GST_TIME_FORMAT " – %" GST_TIME_FORMAT,
-      GST_TIME_ARGS (start), GST_TIME_ARGS (end));
-  gst_pad_push_event (self->srcpad, gst_event_new_gap (start, end - start));
-  self->text_pos = end;
-}
-
-static gboolean
-handle_event (GstLfm2Asr * self, GstEvent * event)
-{
-  switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_STREAM_START:{
-      GstCaps *caps = gst_static_pad_template_get_caps (&src_template);
-      gboolean ok = gst_pad_push_event (self->srcpad, event);
-
-      gst_pad_push_event (self->srcpad, gst_event_new_caps (caps));
-      gst_caps_unref (caps);
-      self->text_segment_sent = FALSE;
-      self->text_pos = GST_CLOCK_TIME_NONE;
-      return ok;
-    }
-    case GST_EVENT_SEGMENT:{
-      const GstSegment *seg;
-
-      gst_event_parse_segment (event, &seg);
-      self->text_segment_sent = TRUE;   /* this one is the segment */
-      ensure_text_events (self);
-      self->text_pos = seg->start;
-      return gst_pad_push_event (self->srcpad, event);
-    }
-    case GST_EVENT_EOS:
-      ensure_text_events (self);
-      GST_DEBUG_OBJECT (self, "text EOS");
-      return gst_pad_push_event (self->srcpad, event);
-    default:
-      return gst_pad_push_event (self->srcpad, event);
-  }
-}
-
-/* How far behind the clock running time `rt` is now (live pipelines in PLAYING), or NONE. */
-static GstClockTime
-behind_clock (GstLfm2Asr * self, GstClockTime rt)
-{
-  GstClock *clock;
-  GstClockTime now, base, delay = GST_CLOCK_TIME_NONE;
-
-  if (!GST_CLOCK_TIME_IS_VALID (rt) || GST_STATE (self) != GST_STATE_PLAYING)
-    return GST_CLOCK_TIME_NONE;
-  clock = gst_element_get_clock (GST_ELEMENT (self));
-  if (clock == NULL)
-    return GST_CLOCK_TIME_NONE;
-  now = gst_clock_get_time (clock);
-  base = gst_element_get_base_time (GST_ELEMENT (self));
-  gst_object_unref (clock);
-  if (now >= base && now - base >= rt)
-    delay = now - base - rt;
-  return delay;
-}
 
 /* A running partial gives up as soon as a final waits (finals are never late for a partial). */
 static gboolean
@@ -1134,7 +1026,6 @@ do_final (GstLfm2Asr * self, const GstLfm2AsrJob * job)
   GstLfm2GenStats stats;
   GstClockTime delay, late;
   GstFlowReturn ret;
-  GstBuffer *out;
   guint latency_ms;
   gdouble inference_ms, encode_ms;
   gboolean early = self->done_valid && self->done_pts == job->pts && self->done_n == job->n;
@@ -1149,7 +1040,8 @@ do_final (GstLfm2Asr * self, const GstLfm2AsrJob * job)
   } else {
     ret = transcribe (self, job, TRUE, &stats);
     if (ret == GST_LFM2_GEN_FLOW_DROPPED) {
-      push_gap (self, job->pts, job->pts + job->duration);
+      gst_lfm2_text_pad_push_gap (&self->text, GST_ELEMENT (self), job->pts,
+          job->pts + job->duration);
       return GST_FLOW_OK;
     }
     if (ret != GST_FLOW_OK)
@@ -1161,8 +1053,8 @@ do_final (GstLfm2Asr * self, const GstLfm2AsrJob * job)
   GST_OBJECT_LOCK (self);
   latency_ms = self->latency_ms;
   GST_OBJECT_UNLOCK (self);
-  delay = behind_clock (self, job->end);
-  late = behind_clock (self, job->start);
+  delay = gst_lfm2_gen_element_behind_clock (GST_LFM2_GEN_ELEMENT (self), job->end);
+  late = gst_lfm2_gen_element_behind_clock (GST_LFM2_GEN_ELEMENT (self), job->start);
   g_mutex_lock (&self->lock);
   self->n_finals++;
   if (early)
@@ -1190,17 +1082,10 @@ do_final (GstLfm2Asr * self, const GstLfm2AsrJob * job)
       GST_STIME_ARGS (GST_CLOCK_TIME_IS_VALID (delay) ? (GstClockTimeDiff) delay : -1),
       self->result->str);
   post_transcript (self, job, TRUE, &stats, inference_ms, encode_ms);
-
-  ensure_text_events (self);
-  if (self->result->len == 0) {
-    push_gap (self, job->pts, job->pts + job->duration);
-    return GST_FLOW_OK;
-  }
-  out = gst_buffer_new_memdup (self->result->str, self->result->len);
-  GST_BUFFER_PTS (out) = job->pts;
-  GST_BUFFER_DURATION (out) = MAX (job->duration, 1);   /* a 0-length cue gets dropped */
-  self->text_pos = job->pts + GST_BUFFER_DURATION (out);
-  return gst_pad_push (self->srcpad, out);
+  /* the text, or a GAP over the utterance when the model said nothing; a 0-length cue would
+   * be dropped by text consumers */
+  return gst_lfm2_text_pad_push_text (&self->text, GST_ELEMENT (self), self->result->str,
+      self->result->len, job->pts, MAX (job->duration, 1));
 }
 
 /* A partial: a message only. Abandoned (and counted) when a final comes first. */
@@ -1286,11 +1171,12 @@ gst_lfm2_asr_worker (gpointer data)
         ret = do_final (self, &item->job);
         break;
       case ITEM_EVENT:
-        handle_event (self, item->event);
+        gst_lfm2_text_pad_push_event (&self->text, GST_ELEMENT (self), item->event);
         item->event = NULL;
         break;
       case ITEM_GAP:
-        push_gap (self, GST_CLOCK_TIME_NONE, item->gap_end);
+        gst_lfm2_text_pad_push_gap (&self->text, GST_ELEMENT (self), GST_CLOCK_TIME_NONE,
+            item->gap_end);
         break;
     }
     item_free (item);
@@ -1315,22 +1201,8 @@ gst_lfm2_asr_worker (gpointer data)
     ret = do_partial (self, &self->work);
   }
 
-  switch (ret) {
-    case GST_FLOW_OK:
-    case GST_FLOW_NOT_LINKED:  /* nobody reads the text: messages still go out */
-    case GST_FLOW_EOS:         /* downstream wants no more text: ditto */
-      return;
-    case GST_FLOW_FLUSHING:
-      GST_DEBUG_OBJECT (self, "flushing");
-      break;
-    case FLOW_POSTED_ERROR:
-      GST_DEBUG_OBJECT (self, "stopped by an error");
-      break;
-    default:
-      if (ret <= GST_FLOW_NOT_NEGOTIATED)
-        GST_ELEMENT_FLOW_ERROR (self, ret);
-      break;
-  }
+  if (gst_lfm2_gen_element_worker_flow (GST_LFM2_GEN_ELEMENT (self), ret, FLOW_POSTED_ERROR))
+    return;
   /* a streaming thread waiting for this worker must not wait forever */
   g_mutex_lock (&self->lock);
   self->worker_ret = ret == FLOW_POSTED_ERROR ? GST_FLOW_ERROR : ret;

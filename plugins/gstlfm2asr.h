@@ -81,8 +81,7 @@ struct _GstLfm2Asr {
   gfloat *embd;
   gsize embd_cap;
   GString *result;
-  GstClockTime text_pos;        /* end of what src has covered (buffers + gaps) */
-  gboolean text_segment_sent;
+  GstLfm2TextPad text;          /* src */
   gboolean warned_late;
 };
 
