@@ -19,15 +19,16 @@
 #include <math.h>
 #include <string.h>
 
+#include "audio-check.h"
 #include "lfm2-audio.h"
 #include "lfm2-ref.h"
 
 #define N_THREADS 2
 #define MAX_TOKENS 12
 #define REPEAT_PENALTY 2.0f
-#define RATE 16000
+#define RATE AUDIO_CHECK_RATE
 #define BUF_MS 20
-#define S16_CAPS "audio/x-raw, format=S16LE, rate=16000, channels=1, layout=interleaved"
+#define S16_CAPS AUDIO_CHECK_S16_CAPS
 #define T0 (10 * GST_SECOND)    /* PTS of the first sample */
 
 static gchar *model_path, *mmproj_path, *data_dir;
@@ -207,24 +208,6 @@ concat (gint64 * n_out, ...)
 
 #define END ((const gfloat *) 1)
 
-/* Samples [i, i+k) of x as an S16 buffer with its timestamps (the clips are 16-bit WAVs,
- * so x·32768 is exact). */
-static GstBuffer *
-s16_buffer (const gfloat * x, gint64 i, gint64 k)
-{
-  GstBuffer *b = gst_buffer_new_allocate (NULL, k * 2, NULL);
-  GstMapInfo map;
-  gint16 *d;
-
-  fail_unless (gst_buffer_map (b, &map, GST_MAP_WRITE));
-  d = (gint16 *) map.data;
-  for (gint64 j = 0; j < k; j++)
-    d[j] = (gint16) CLAMP (lrintf (x[i + j] * 32768.0f), -32768, 32767);
-  gst_buffer_unmap (b, &map);
-  GST_BUFFER_PTS (b) = T0 + sample_time (i);
-  GST_BUFFER_DURATION (b) = sample_time (i + k) - sample_time (i);
-  return b;
-}
 
 /* ---- the element through a harness ----------------------------------------------------- */
 
@@ -492,7 +475,7 @@ push_range (Asr * a, const gfloat * x, gint64 from, gint64 to)
   const gint64 step = RATE * BUF_MS / 1000;
 
   for (gint64 i = from; i < to; i += step)
-    fail_unless_equals_int (gst_harness_push (a->h, s16_buffer (x, i, MIN (step, to - i))),
+    fail_unless_equals_int (gst_harness_push (a->h, audio_check_s16_buffer (x, i, MIN (step, to - i), T0)),
         GST_FLOW_OK);
 }
 
@@ -1048,7 +1031,7 @@ GST_START_TEST (test_zero_length_buffers)
     GstBuffer *e = gst_buffer_new ();
     GST_BUFFER_PTS (e) = T0 + sample_time (i);
     fail_unless_equals_int (gst_harness_push (a.h, e), GST_FLOW_OK);
-    fail_unless_equals_int (gst_harness_push (a.h, s16_buffer (x, i, MIN (320, n - i))),
+    fail_unless_equals_int (gst_harness_push (a.h, audio_check_s16_buffer (x, i, MIN (320, n - i), T0)),
         GST_FLOW_OK);
   }
   {
@@ -1387,8 +1370,8 @@ GST_START_TEST (test_state_cycling)
     fail_unless (gst_element_set_state (pipe, GST_STATE_PLAYING)
         != GST_STATE_CHANGE_FAILURE);
     for (gint64 i = 0; i < n_speech; i += 1600)
-      gst_app_src_push_buffer (GST_APP_SRC (src), s16_buffer (speech, i,
-              MIN (1600, n_speech - i)));
+      gst_app_src_push_buffer (GST_APP_SRC (src), audio_check_s16_buffer (speech, i,
+              MIN (1600, n_speech - i), T0));
     if (round & 1)
       g_usleep (50000);         /* sometimes mid-transcription, sometimes before */
     fail_unless (gst_element_set_state (pipe, target) != GST_STATE_CHANGE_FAILURE);
@@ -1403,17 +1386,6 @@ GST_START_TEST (test_state_cycling)
 
 GST_END_TEST;
 
-static gfloat *
-load_clip (const gchar * name, gint64 * n)
-{
-  gchar *path = g_build_filename (data_dir, "wav", name, NULL);
-  gfloat *pcm;
-
-  if (lfm2_audio_load_file (path, &pcm, n, NULL) != 0)
-    g_error ("%s: %s", path, lfm2_last_error ());
-  g_free (path);
-  return pcm;
-}
 
 static Suite *
 lfm2asr_suite (void)
@@ -1421,8 +1393,6 @@ lfm2asr_suite (void)
   Suite *s = suite_create ("lfm2asr");
   TCase *tc = tcase_create ("general");
   const gchar *root = g_getenv ("LFM2_TEST_DATA");
-  const gchar *plugins[] = { "libgstcoreelements.so", "libgstapp.so" };
-  GError *err = NULL;
 
   g_assert (root != NULL);     /* set by tests/check/meson.build */
   data_dir = g_build_filename (root, "audio", NULL);
@@ -1432,18 +1402,10 @@ lfm2asr_suite (void)
   if (model == NULL)
     g_error ("%s: %s", model_path, lfm2_last_error ());
   lfm2_audio_quiet_ffmpeg_log ();
-  speech = load_clip ("speech_4s.wav", &n_speech);
-  speech_long = load_clip ("speech_long_35s.wav", &n_speech_long);
-  noise = load_clip ("noise_3s.wav", &n_noise);
-  for (guint i = 0; i < G_N_ELEMENTS (plugins); i++) {
-    gchar *file = g_build_filename (GST_SYSTEM_PLUGINS_DIR, plugins[i], NULL);
-    GstPlugin *p = gst_plugin_load_file (file, &err);
-
-    if (p == NULL)
-      g_error ("%s: %s", file, err->message);
-    gst_object_unref (p);
-    g_free (file);
-  }
+  speech = audio_check_load_clip ("speech_4s.wav", &n_speech);
+  speech_long = audio_check_load_clip ("speech_long_35s.wav", &n_speech_long);
+  noise = audio_check_load_clip ("noise_3s.wav", &n_noise);
+  audio_check_load_plugins ();
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_metadata_and_properties);

@@ -12,11 +12,12 @@
 #include <string.h>
 
 #include "gstlfm2tensors.h"
+#include "audio-check.h"
 #include "lfm2-audio.h"
 
 #define N_THREADS 2
-#define RATE 16000
-#define S16_CAPS "audio/x-raw, format=S16LE, rate=16000, channels=1, layout=interleaved"
+#define RATE AUDIO_CHECK_RATE
+#define S16_CAPS AUDIO_CHECK_S16_CAPS
 
 static gchar *model_path, *mmproj_path, *data_dir;
 static lfm2_model *model;
@@ -53,23 +54,6 @@ make_stream (gint64 * n_out)
   return x;
 }
 
-static GstBuffer *
-s16_buffer (const gfloat * x, gint64 i, gint64 k)
-{
-  GstBuffer *b = gst_buffer_new_allocate (NULL, k * 2, NULL);
-  GstMapInfo map;
-  gint16 *d;
-
-  fail_unless (gst_buffer_map (b, &map, GST_MAP_WRITE));
-  d = (gint16 *) map.data;
-  for (gint64 j = 0; j < k; j++)
-    d[j] = (gint16) CLAMP (lrintf (x[i + j] * 32768.0f), -32768, 32767);
-  gst_buffer_unmap (b, &map);
-  GST_BUFFER_PTS (b) = gst_util_uint64_scale_int (i, GST_SECOND, RATE);
-  GST_BUFFER_DURATION (b) = gst_util_uint64_scale_int (i + k, GST_SECOND, RATE)
-      - GST_BUFFER_PTS (b);
-  return b;
-}
 
 static GstHarness *
 harness (const gchar * first, ...)
@@ -166,7 +150,7 @@ check_embeddings (enum lfm2_audio_frontend mode, const gchar * with_model)
 
   /* the whole stream then EOS; the reference segments from the same samples */
   for (gint64 i = 0; i < n; i += 320)
-    fail_unless_equals_int (gst_harness_push (h, s16_buffer (x, i, MIN (320, n - i))),
+    fail_unless_equals_int (gst_harness_push (h, audio_check_s16_buffer (x, i, MIN (320, n - i), 0)),
         GST_FLOW_OK);
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
 
@@ -335,8 +319,8 @@ run_pipeline (const gchar * middle, const gfloat * x, gint64 n)
   fail_unless (pipe != NULL, "%s", desc);
   fail_unless (gst_element_set_state (pipe, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
   for (gint64 i = 0; i < n; i += 1600)
-    fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src), s16_buffer (x, i,
-                MIN (1600, n - i))), GST_FLOW_OK);
+    fail_unless_equals_int (gst_app_src_push_buffer (GST_APP_SRC (src), audio_check_s16_buffer (x, i,
+                MIN (1600, n - i), 0)), GST_FLOW_OK);
   gst_app_src_end_of_stream (GST_APP_SRC (src));
   while ((sample = gst_app_sink_pull_sample (GST_APP_SINK (out))) != NULL) {
     GstBuffer *b = gst_sample_get_buffer (sample);
@@ -406,17 +390,6 @@ GST_START_TEST (test_audioenc_lfm2text_equals_lfm2asr)
 
 GST_END_TEST;
 
-static gfloat *
-load_clip (const gchar * name, gint64 * n)
-{
-  gchar *path = g_build_filename (data_dir, "wav", name, NULL);
-  gfloat *pcm;
-
-  if (lfm2_audio_load_file (path, &pcm, n, NULL) != 0)
-    g_error ("%s: %s", path, lfm2_last_error ());
-  g_free (path);
-  return pcm;
-}
 
 static Suite *
 lfm2audioenc_suite (void)
@@ -424,8 +397,6 @@ lfm2audioenc_suite (void)
   Suite *s = suite_create ("lfm2audioenc");
   TCase *tc = tcase_create ("general");
   const gchar *root = g_getenv ("LFM2_TEST_DATA");
-  const gchar *plugins[] = { "libgstcoreelements.so", "libgstapp.so" };
-  GError *err = NULL;
 
   g_assert (root != NULL);
   data_dir = g_build_filename (root, "audio", NULL);
@@ -435,17 +406,9 @@ lfm2audioenc_suite (void)
   if (model == NULL)
     g_error ("%s: %s", model_path, lfm2_last_error ());
   lfm2_audio_quiet_ffmpeg_log ();
-  speech = load_clip ("speech_4s.wav", &n_speech);
-  speech_long = load_clip ("speech_long_35s.wav", &n_speech_long);
-  for (guint i = 0; i < G_N_ELEMENTS (plugins); i++) {
-    gchar *file = g_build_filename (GST_SYSTEM_PLUGINS_DIR, plugins[i], NULL);
-    GstPlugin *p = gst_plugin_load_file (file, &err);
-
-    if (p == NULL)
-      g_error ("%s: %s", file, err->message);
-    gst_object_unref (p);
-    g_free (file);
-  }
+  speech = audio_check_load_clip ("speech_4s.wav", &n_speech);
+  speech_long = audio_check_load_clip ("speech_long_35s.wav", &n_speech_long);
+  audio_check_load_plugins ();
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_metadata);
