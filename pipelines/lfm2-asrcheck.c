@@ -22,6 +22,8 @@
  * ends, the element drains, and the results are printed as key=value lines:
  *
  *   buffers, expected-buffers, buffer-ms, max-gap-ms, max-gap-buffers, max-behind-ms,
+ *   gaps-over-limit, buffers-over-max-behind, max-chain-ms (the longest lfm2asr held its
+ *   streaming thread for one buffer, from its stats),
  *   utterances, finals, partials, skipped-partials, dropped-finals, final-delay-ms-mean,
  *   final-delay-ms-median, final-delay-ms-p90, final-delay-ms-max, inference-ms-mean,
  *   inference-ms-max, max-delay-ms (the element's: behind the padded end of the utterance)
@@ -59,6 +61,9 @@ typedef struct {
   guint64 buffers;
   gint64 first_us, last_us, max_gap_us;
   GstClockTimeDiff max_behind;
+  gint64 gap_limit_us;          /* K buffer durations */
+  guint n_long_gaps, n_late;    /* gaps over the limit, buffers over max-behind */
+  gdouble max_behind_ms;
   /* finals */
   guint finals, partials;
   GArray *delays;               /* gdouble ms, final after the end of its speech */
@@ -92,8 +97,12 @@ on_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   g_mutex_lock (&c->lock);
   if (c->buffers == 0)
     c->first_us = now;
-  else if (now - c->last_us > c->max_gap_us)
-    c->max_gap_us = now - c->last_us;
+  else {
+    if (now - c->last_us > c->max_gap_us)
+      c->max_gap_us = now - c->last_us;
+    if (now - c->last_us > c->gap_limit_us)
+      c->n_long_gaps++;
+  }
   c->last_us = now;
   c->buffers++;
   /* the source pushes a buffer as soon as its last sample is captured */
@@ -102,6 +111,8 @@ on_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
         + GST_BUFFER_DURATION (buf), rt);
     if (behind > c->max_behind)
       c->max_behind = behind;
+    if (behind / 1e6 > c->max_behind_ms)
+      c->n_late++;
   }
   g_mutex_unlock (&c->lock);
   return GST_PAD_PROBE_OK;
@@ -357,6 +368,8 @@ main (int argc, char **argv)
   }
   if (!load_clip (&c, clip))
     return 2;
+  c.gap_limit_us = (gint64) (max_gap_buffers * c.buffer_ms * 1000);
+  c.max_behind_ms = max_behind_ms;
 
   desc = g_strjoinv (" ", (gchar **) args->pdata);
   c.pipe = gst_parse_launchv ((const gchar **) args->pdata, &err);
@@ -395,7 +408,7 @@ main (int argc, char **argv)
 
   {
     GstStructure *st = NULL;
-    guint64 skipped = 0, dropped = 0, max_delay = GST_CLOCK_TIME_NONE;
+    guint64 skipped = 0, dropped = 0, max_delay = GST_CLOCK_TIME_NONE, chain_us = 0;
     const gdouble span_s = (c.last_us - c.first_us) / 1e6;
     const gdouble expected = c.seconds * 1000.0 / c.buffer_ms;
     gdouble mean = 0, med = 0, p90 = 0, max = 0;
@@ -410,6 +423,7 @@ main (int argc, char **argv)
     gst_structure_get_uint64 (st, "skipped-partials", &skipped);
     gst_structure_get_uint64 (st, "dropped-finals", &dropped);
     gst_structure_get_uint64 (st, "max-delay", &max_delay);
+    gst_structure_get_uint64 (st, "max-chain-us", &chain_us);
     gst_structure_free (st);
     if (c.delays->len) {
       g_array_sort (c.delays, cmp_double);
@@ -426,6 +440,9 @@ main (int argc, char **argv)
     printf ("max-gap-ms=%.1f\n", c.max_gap_us / 1000.0);
     printf ("max-gap-buffers=%.2f\n", c.max_gap_us / 1000.0 / c.buffer_ms);
     printf ("max-behind-ms=%.1f\n", c.max_behind / 1e6);
+    printf ("gaps-over-limit=%u\n", c.n_long_gaps);
+    printf ("buffers-over-max-behind=%u\n", c.n_late);
+    printf ("max-chain-ms=%.2f\n", chain_us / 1000.0);
     printf ("utterances=%u\n", n_spoken);
     printf ("finals=%u\n", c.finals);
     printf ("partials=%u\n", c.partials);

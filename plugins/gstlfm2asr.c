@@ -177,8 +177,8 @@ gst_lfm2_asr_class_init (GstLfm2AsrClass * klass)
       g_param_spec_boxed ("stats", "Statistics",
           "lfm2asr/stats {buffers, audio-ms, finals, partials, skipped-partials, "
           "dropped-finals, late-finals, early-finals, queued-finals, queued-samples, "
-          "vad-samples, "
-          "discontinuities, nonfinite-samples, clipped-samples, max-delay (ns)}",
+          "vad-samples, discontinuities, max-chain-us, nonfinite-samples, clipped-samples, "
+          "max-delay (ns)}",
           GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
@@ -334,14 +334,17 @@ gst_lfm2_asr_set_property (GObject * object, guint prop_id, const GValue * value
         gst_message_new_latency (GST_OBJECT (self)));
 }
 
-/* The input stage's counters for the stats property. Streaming thread. */
+/* The input stage's counters for the stats property, and how long this buffer held the
+ * streaming thread (since t0, µs; 0 = not measured). Streaming thread. */
 static void
-copy_input_stats (GstLfm2Asr * self)
+copy_input_stats (GstLfm2Asr * self, gint64 t0)
 {
   struct lfm2_audio_convert_stats cs = gst_lfm2_audio_in_convert_stats (&self->in);
   const gint64 vad = gst_lfm2_audio_in_buffered (&self->in);
+  const gint64 held = t0 ? g_get_monotonic_time () - t0 : 0;
 
   g_mutex_lock (&self->lock);
+  self->max_chain_us = MAX (self->max_chain_us, held);
   self->in_buffers = self->in.n_buffers;
   self->in_samples = self->in.n_samples;
   self->in_discont = self->in.n_discont;
@@ -370,6 +373,7 @@ stats_new (GstLfm2Asr * self)
       + (self->partial_full ? self->partial.n : 0),
       "vad-samples", G_TYPE_INT64, self->in_vad,
       "discontinuities", G_TYPE_UINT64, self->in_discont,
+      "max-chain-us", G_TYPE_UINT64, (guint64) self->max_chain_us,
       "nonfinite-samples", G_TYPE_UINT64, (guint64) self->in_conv.n_nonfinite,
       "clipped-samples", G_TYPE_UINT64, (guint64) self->in_conv.n_clipped,
       "max-delay", G_TYPE_UINT64, (guint64) self->max_delay, NULL);
@@ -464,6 +468,7 @@ gst_lfm2_asr_start (GstLfm2GenElement * base, const lfm2_model * model,
   g_mutex_lock (&self->lock);
   self->n_finals = self->n_partials = self->n_skipped_partials = 0;
   self->n_dropped_finals = self->n_late_finals = self->n_early_finals = 0;
+  self->max_chain_us = 0;
   self->max_delay = GST_CLOCK_TIME_NONE;
   g_mutex_unlock (&self->lock);
   self->live_known = FALSE;
@@ -697,6 +702,7 @@ static GstFlowReturn
 gst_lfm2_asr_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
   GstLfm2Asr *self = GST_LFM2_ASR (parent);
+  const gint64 t0 = g_get_monotonic_time ();
   GError *err = NULL;
   gboolean ok, live;
 
@@ -719,7 +725,7 @@ gst_lfm2_asr_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   maybe_queue_early (self);
   maybe_queue_partial (self);
   queue_gap (self, gst_lfm2_audio_in_settled (&self->in), FALSE);
-  copy_input_stats (self);
+  copy_input_stats (self, t0);
 
   g_mutex_lock (&self->lock);
   ok = !self->flushing;
@@ -839,7 +845,7 @@ gst_lfm2_asr_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       gst_lfm2_audio_in_drain (&self->in, on_utterance, self);
       end = gst_lfm2_audio_in_end (&self->in);
       queue_gap (self, end, TRUE);
-      copy_input_stats (self);
+      copy_input_stats (self, 0);
       queue_event (self, event);
       return TRUE;
     }

@@ -64,6 +64,7 @@ struct _GstLfm2Asr {
   /* the input stage's counters, copied after every buffer (stats never wait for the
    * streaming thread) */
   guint64 in_buffers, in_samples, in_discont;
+  gint64 max_chain_us;          /* the longest the chain held the streaming thread */
   gint64 in_vad;
   struct lfm2_audio_convert_stats in_conv;
 
