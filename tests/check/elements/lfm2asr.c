@@ -299,6 +299,7 @@ on_message (GstBus * bus, GstMessage * m, gpointer data)
     g_mutex_unlock (&a->lock);
     log_add (a, g_strdup_printf ("%c%" G_GUINT64_FORMAT ":%s", final ? 'F' : 'P', start,
             gst_structure_get_string (s, "text")));
+    gst_message_unref (m);      /* a sync handler that drops a message frees it */
     return GST_BUS_DROP;
   }
   return GST_BUS_PASS;          /* errors and warnings stay for the test to pop */
