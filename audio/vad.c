@@ -424,6 +424,23 @@ int lfm2_vad_current(lfm2_vad *v, struct lfm2_vad_segment *seg)
     return 1;
 }
 
+int lfm2_vad_pending(lfm2_vad *v, struct lfm2_vad_segment *seg)
+{
+    /* what step() and lfm2_vad_flush() will emit when the silence goes on */
+    const int64_t e = v->last_speech_end + ms_to_samples(v->p.pad_ms);
+    if (!v->speech || v->silence == 0 || e > v->pos)
+        return 0;
+    const int64_t s = v->start < v->buf_start ? v->buf_start : v->start;
+    if (e <= s)
+        return 0;
+    seg->start = s;
+    seg->end = e;
+    seg->pcm = v->buf + (s - v->buf_start);
+    seg->n = e - s;
+    seg->forced = false;
+    return 1;
+}
+
 int64_t lfm2_vad_buffered(const lfm2_vad *v)
 {
     int64_t n = v->buf_len;

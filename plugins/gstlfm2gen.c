@@ -2,6 +2,7 @@
  * the sampling loop shared by the decoder elements (see gstlfm2gen.h). */
 #include "gstlfm2gen.h"
 
+#include <math.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (lfm2_gen_debug);
@@ -28,6 +29,19 @@ struct _GstLfm2Gen {
   gint piece_cap;
   gfloat *prefix_logits;        /* logits after the cached prefix (n_vocab) */
 };
+
+/* The elements built on this generate text only: an LFM2-Audio backbone's <|audio_start|>
+ * (which would switch it to audio frames no one here reads) is never picked. */
+static lfm2_sampler *
+text_sampler_new (const lfm2_model * model, const struct lfm2_sampler_params *p)
+{
+  lfm2_sampler *s = lfm2_sampler_new (model, *p);
+  const lfm2_token audio_start = lfm2_token_lookup (model, "<|audio_start|>");
+
+  if (s != NULL && audio_start >= 0)
+    lfm2_sampler_set_logit_bias (s, audio_start, -INFINITY);
+  return s;
+}
 
 static void
 ensure_debug (void)
@@ -97,7 +111,7 @@ gst_lfm2_gen_new (const lfm2_model * model, const GstLfm2GenParams * params, GEr
     engine_error (error, "Could not create an LFM2 context");
     goto fail;
   }
-  gen->sampler = lfm2_sampler_new (model, gen->sampling);
+  gen->sampler = text_sampler_new (model, &gen->sampling);
   if (gen->sampler == NULL) {
     engine_error (error, "Could not create an LFM2 sampler");
     goto fail;
@@ -162,7 +176,7 @@ gst_lfm2_gen_n_cached (GstLfm2Gen * gen)
 void
 gst_lfm2_gen_set_sampling (GstLfm2Gen * gen, const struct lfm2_sampler_params *sampling)
 {
-  lfm2_sampler *s = lfm2_sampler_new (gen->model, *sampling);
+  lfm2_sampler *s = text_sampler_new (gen->model, sampling);
 
   if (s == NULL) {
     GST_WARNING ("sampler parameters rejected (%s); keeping the previous ones",

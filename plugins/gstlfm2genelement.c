@@ -489,11 +489,20 @@ gst_lfm2_gen_element_generate (GstLfm2GenElement * self, const gchar * user_text
     const GstLfm2GenMedia * media, guint n_media, GString * out, GstLfm2GenStats * stats,
     GError ** dropped)
 {
+  return gst_lfm2_gen_element_generate_full (self, user_text, media, n_media, NULL, NULL, out,
+      stats, dropped);
+}
+
+GstFlowReturn
+gst_lfm2_gen_element_generate_full (GstLfm2GenElement * self, const gchar * user_text,
+    const GstLfm2GenMedia * media, guint n_media, GstLfm2GenPieceFunc on_piece,
+    gpointer user_data, GString * out, GstLfm2GenStats * stats, GError ** dropped)
+{
   GstLfm2GenStats st = { 0 };
   GError *err = NULL;
 
-  if (!gst_lfm2_gen_run (self->gen, user_text, media, n_media, NULL, NULL, &self->cancel, out,
-          &st, &err)) {
+  if (!gst_lfm2_gen_run (self->gen, user_text, media, n_media, on_piece, user_data,
+          &self->cancel, out, &st, &err)) {
     if (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT)) {
       /* One input too long for the context should not end the stream. */
       g_propagate_error (dropped, err);
@@ -505,5 +514,209 @@ gst_lfm2_gen_element_generate (GstLfm2GenElement * self, const gchar * user_text
   }
   if (stats)
     *stats = st;
-  return st.stop == GST_LFM2_GEN_STOP_CANCELLED ? GST_FLOW_FLUSHING : GST_FLOW_OK;
+  /* cancelled by the element's flag (flushing, PAUSED→READY), not by on_piece */
+  if (st.stop == GST_LFM2_GEN_STOP_CANCELLED && g_atomic_int_get (&self->cancel))
+    return GST_FLOW_FLUSHING;
+  return GST_FLOW_OK;
+}
+
+/* ---- text output ------------------------------------------------------------------ */
+
+void
+gst_lfm2_gen_element_one_line (GString * s)
+{
+  gsize j = 0;
+  gboolean space = TRUE;        /* drops leading white space */
+
+  for (gsize i = 0; i < s->len; i++) {
+    gchar c = s->str[i];
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
+      if (!space)
+        s->str[j++] = ' ';
+      space = TRUE;
+    } else {
+      s->str[j++] = c;
+      space = FALSE;
+    }
+  }
+  if (j > 0 && s->str[j - 1] == ' ')
+    j--;
+  g_string_truncate (s, j);
+}
+
+/* ---- the text pad of a live generating element ------------------------------------- */
+
+void
+gst_lfm2_text_pad_init (GstLfm2TextPad * t, GstPad * pad)
+{
+  t->pad = pad;
+  gst_lfm2_text_pad_reset (t);
+}
+
+void
+gst_lfm2_text_pad_reset (GstLfm2TextPad * t)
+{
+  t->pos = GST_CLOCK_TIME_NONE;
+  t->segment_sent = FALSE;
+}
+
+void
+gst_lfm2_text_pad_ensure_events (GstLfm2TextPad * t, GstElement * element)
+{
+  if (!gst_pad_has_current_caps (t->pad)) {
+    GstCaps *caps = gst_pad_get_pad_template_caps (t->pad);
+    GstEvent *ss = gst_pad_get_sticky_event (t->pad, GST_EVENT_STREAM_START, 0);
+
+    if (ss == NULL) {
+      gchar *id = gst_pad_create_stream_id (t->pad, element, "text");
+      gst_pad_push_event (t->pad, gst_event_new_stream_start (id));
+      g_free (id);
+    } else {
+      gst_event_unref (ss);
+    }
+    gst_pad_push_event (t->pad, gst_event_new_caps (caps));
+    gst_caps_unref (caps);
+  }
+  if (!t->segment_sent) {
+    GstSegment seg;
+
+    gst_segment_init (&seg, GST_FORMAT_TIME);
+    gst_pad_push_event (t->pad, gst_event_new_segment (&seg));
+    t->segment_sent = TRUE;
+  }
+}
+
+void
+gst_lfm2_text_pad_push_gap (GstLfm2TextPad * t, GstElement * element, GstClockTime start,
+    GstClockTime end)
+{
+  if (!GST_CLOCK_TIME_IS_VALID (start)
+      || (GST_CLOCK_TIME_IS_VALID (t->pos) && start < t->pos))
+    start = t->pos;
+  if (!GST_CLOCK_TIME_IS_VALID (start))
+    start = 0;
+  if (!GST_CLOCK_TIME_IS_VALID (end) || end <= start)
+    return;
+  gst_lfm2_text_pad_ensure_events (t, element);
+  GST_LOG_OBJECT (element, "gap %" GST_TIME_FORMAT " – %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (start), GST_TIME_ARGS (end));
+  gst_pad_push_event (t->pad, gst_event_new_gap (start, end - start));
+  t->pos = end;
+}
+
+gboolean
+gst_lfm2_text_pad_push_event (GstLfm2TextPad * t, GstElement * element, GstEvent * event)
+{
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_STREAM_START:{
+      GstCaps *caps = gst_pad_get_pad_template_caps (t->pad);
+      gboolean ok = gst_pad_push_event (t->pad, event);
+
+      gst_pad_push_event (t->pad, gst_event_new_caps (caps));
+      gst_caps_unref (caps);
+      gst_lfm2_text_pad_reset (t);
+      return ok;
+    }
+    case GST_EVENT_SEGMENT:{
+      const GstSegment *seg;
+
+      gst_event_parse_segment (event, &seg);
+      t->segment_sent = TRUE;   /* this one is the segment */
+      gst_lfm2_text_pad_ensure_events (t, element);
+      t->pos = seg->format == GST_FORMAT_TIME ? seg->start : GST_CLOCK_TIME_NONE;
+      return gst_pad_push_event (t->pad, event);
+    }
+    case GST_EVENT_GAP:{
+      GstClockTime ts, dur;
+
+      gst_event_parse_gap (event, &ts, &dur);
+      gst_lfm2_text_pad_push_gap (t, element, ts, GST_CLOCK_TIME_IS_VALID (dur) ? ts + dur : ts);
+      gst_event_unref (event);
+      return TRUE;
+    }
+    case GST_EVENT_EOS:
+      gst_lfm2_text_pad_ensure_events (t, element);
+      GST_DEBUG_OBJECT (element, "text EOS");
+      return gst_pad_push_event (t->pad, event);
+    default:
+      return gst_pad_push_event (t->pad, event);
+  }
+}
+
+GstFlowReturn
+gst_lfm2_text_pad_push_text (GstLfm2TextPad * t, GstElement * element, const gchar * text,
+    gsize len, GstClockTime pts, GstClockTime duration)
+{
+  GstBuffer *out;
+
+  gst_lfm2_text_pad_ensure_events (t, element);
+  if (len == 0) {
+    /* the model said nothing: the text stream still moves on */
+    if (GST_CLOCK_TIME_IS_VALID (pts) && GST_CLOCK_TIME_IS_VALID (duration))
+      gst_lfm2_text_pad_push_gap (t, element, pts, pts + duration);
+    return GST_FLOW_OK;
+  }
+  out = gst_buffer_new_memdup (text, len);
+  GST_BUFFER_PTS (out) = pts;
+  GST_BUFFER_DURATION (out) = duration;
+  if (GST_CLOCK_TIME_IS_VALID (pts) && GST_CLOCK_TIME_IS_VALID (duration))
+    t->pos = pts + duration;
+  return gst_pad_push (t->pad, out);
+}
+
+gboolean
+gst_lfm2_text_pad_query_latency (GstObject * element, GstPad * sinkpad, GstQuery * query,
+    guint latency_ms)
+{
+  gboolean live;
+  GstClockTime min, max;
+
+  if (!gst_pad_peer_query (sinkpad, query))
+    return FALSE;
+  gst_query_parse_latency (query, &live, &min, &max);
+  min += (GstClockTime) latency_ms * GST_MSECOND;
+  gst_query_set_latency (query, live, min, GST_CLOCK_TIME_NONE);
+  GST_DEBUG_OBJECT (element, "text latency: live %d, min %" GST_TIME_FORMAT, live,
+      GST_TIME_ARGS (min));
+  return TRUE;
+}
+
+GstClockTime
+gst_lfm2_gen_element_behind_clock (GstLfm2GenElement * self, GstClockTime rt)
+{
+  GstClock *clock;
+  GstClockTime now, base, delay = GST_CLOCK_TIME_NONE;
+
+  if (!GST_CLOCK_TIME_IS_VALID (rt) || GST_STATE (self) != GST_STATE_PLAYING)
+    return GST_CLOCK_TIME_NONE;
+  clock = gst_element_get_clock (GST_ELEMENT (self));
+  if (clock == NULL)
+    return GST_CLOCK_TIME_NONE;
+  now = gst_clock_get_time (clock);
+  base = gst_element_get_base_time (GST_ELEMENT (self));
+  gst_object_unref (clock);
+  if (now >= base && now - base >= rt)
+    delay = now - base - rt;
+  return delay;
+}
+
+gboolean
+gst_lfm2_gen_element_worker_flow (GstLfm2GenElement * self, GstFlowReturn ret,
+    GstFlowReturn posted)
+{
+  switch (ret) {
+    case GST_FLOW_OK:
+    case GST_FLOW_NOT_LINKED:
+    case GST_FLOW_EOS:
+      return TRUE;
+    case GST_FLOW_FLUSHING:
+      GST_DEBUG_OBJECT (self, "flushing");
+      return FALSE;
+    default:
+      if (ret == posted)
+        GST_DEBUG_OBJECT (self, "stopped by an error");
+      else if (ret <= GST_FLOW_NOT_NEGOTIATED)
+        GST_ELEMENT_FLOW_ERROR (self, ret);
+      return FALSE;
+  }
 }

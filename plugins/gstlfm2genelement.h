@@ -155,11 +155,65 @@ gboolean gst_lfm2_gen_element_apply_settings (GstLfm2GenElement * self);
 GstFlowReturn gst_lfm2_gen_element_generate (GstLfm2GenElement * self,
     const gchar * user_text, const GstLfm2GenMedia * media, guint n_media, GString * out,
     GstLfm2GenStats * stats, GError ** dropped);
+/* The same, with the text handed to `on_piece` as it comes (see gst_lfm2_gen_run); when
+ * on_piece returns FALSE the request stops: GST_FLOW_OK with stats->stop = CANCELLED. */
+GstFlowReturn gst_lfm2_gen_element_generate_full (GstLfm2GenElement * self,
+    const gchar * user_text, const GstLfm2GenMedia * media, guint n_media,
+    GstLfm2GenPieceFunc on_piece, gpointer user_data, GString * out, GstLfm2GenStats * stats,
+    GError ** dropped);
+
+/* Generated text as one line: white space runs become one space, none at the ends (SRT
+ * cues end at a blank line; overlays wrap by themselves). */
+void gst_lfm2_gen_element_one_line (GString * s);
 
 /* The loaded model's width, vocabulary size and id (0, 0, NULL before READY→PAUSED), for
  * caps queries from any thread. model_id may be NULL; free it. */
 void gst_lfm2_gen_element_get_model_info (GstLfm2GenElement * self, gint * n_embd,
     gint * n_vocab, gchar ** model_id);
+
+/* ---- the text pad of a live generating element --------------------------------------
+ *
+ * lfm2vl's text_src and lfm2asr's src: a sparse text stream pushed from the element's worker
+ * thread, with stream-start, caps and a segment before any data, text buffers, and GAP events
+ * over the times that get no text, so text consumers always know how far it has got. */
+
+#define GST_LFM2_TEXT_CAPS "text/x-raw, format = (string) utf8"
+
+typedef struct {
+  GstPad *pad;                  /* its template caps are the caps pushed */
+  GstClockTime pos;             /* end of what it has covered (buffers and GAPs), or NONE */
+  gboolean segment_sent;
+} GstLfm2TextPad;
+
+void gst_lfm2_text_pad_init (GstLfm2TextPad * t, GstPad * pad);
+/* A new stream, a flush: stream-start (if none yet), caps and a segment go out again first. */
+void gst_lfm2_text_pad_reset (GstLfm2TextPad * t);
+void gst_lfm2_text_pad_ensure_events (GstLfm2TextPad * t, GstElement * element);
+/* Nothing comes before `end`: a GAP from max(start, pos) (start NONE: from pos). */
+void gst_lfm2_text_pad_push_gap (GstLfm2TextPad * t, GstElement * element,
+    GstClockTime start, GstClockTime end);
+/* A serialized event in stream order (stream-start gets the caps after it; a GAP event
+ * becomes push_gap). Takes the event. */
+gboolean gst_lfm2_text_pad_push_event (GstLfm2TextPad * t, GstElement * element,
+    GstEvent * event);
+/* Text for [pts, pts + duration): a buffer, or a GAP when len is 0. */
+GstFlowReturn gst_lfm2_text_pad_push_text (GstLfm2TextPad * t, GstElement * element,
+    const gchar * text, gsize len, GstClockTime pts, GstClockTime duration);
+
+/* A LATENCY query on the text pad: upstream's (asked through sinkpad) + latency_ms as the
+ * minimum, no maximum (text needs no buffering, as the gst-plugins-rs transcribers report). */
+gboolean gst_lfm2_text_pad_query_latency (GstObject * element, GstPad * sinkpad,
+    GstQuery * query, guint latency_ms);
+
+/* How far behind the clock running time `rt` is now, in a live pipeline in PLAYING; NONE
+ * otherwise. */
+GstClockTime gst_lfm2_gen_element_behind_clock (GstLfm2GenElement * self, GstClockTime rt);
+
+/* After one run of a worker task: TRUE when the task goes on (also for NOT_LINKED and EOS:
+ * nobody reads the text, the messages still go out); FALSE when it must pause, after posting
+ * the flow error unless `ret` is `posted` (an error the element has posted itself). */
+gboolean gst_lfm2_gen_element_worker_flow (GstLfm2GenElement * self, GstFlowReturn ret,
+    GstFlowReturn posted);
 
 G_END_DECLS
 

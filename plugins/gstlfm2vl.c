@@ -86,7 +86,7 @@ typedef struct {
 } Item;
 
 static GstStaticPadTemplate text_src_template = GST_STATIC_PAD_TEMPLATE ("text_src",
-    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_LFM2_TEXT_CAPS));
 
 /* ---- dedicated inference threads ----------------------------------------------------
  *
@@ -353,6 +353,7 @@ gst_lfm2_vl_init (GstLfm2Vl * self)
   gst_pad_set_iterate_internal_links_function (self->textpad,
       GST_DEBUG_FUNCPTR (gst_lfm2_vl_iterate_internal_links));
   gst_element_add_pad (GST_ELEMENT (self), self->textpad);
+  gst_lfm2_text_pad_init (&self->text, self->textpad);
 
   s->prompt = g_strdup (DEFAULT_PROMPT);
   s->interval = DEFAULT_INTERVAL;
@@ -370,7 +371,6 @@ gst_lfm2_vl_init (GstLfm2Vl * self)
   self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
   self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
   self->max_delay = GST_CLOCK_TIME_NONE;
-  self->text_pos = GST_CLOCK_TIME_NONE;
   self->result = g_string_sized_new (1024);
 }
 
@@ -662,8 +662,7 @@ gst_lfm2_vl_text_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
     g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
     self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
     g_mutex_unlock (&self->lock);
-    self->text_pos = GST_CLOCK_TIME_NONE;
-    self->text_segment_sent = FALSE;
+    gst_lfm2_text_pad_reset (&self->text);
     return gst_pad_start_task (pad, gst_lfm2_vl_worker, self, NULL);
   }
   g_mutex_lock (&self->lock);
@@ -845,8 +844,7 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       g_mutex_unlock (&self->lock);
       gst_segment_init (&self->segment, GST_FORMAT_TIME);
       /* the worker is paused: its state is ours to reset */
-      self->text_pos = GST_CLOCK_TIME_NONE;
-      self->text_segment_sent = FALSE;
+      gst_lfm2_text_pad_reset (&self->text);
       ok = gst_pad_push_event (self->srcpad, gst_event_ref (event));
       gst_pad_push_event (self->textpad, event);
       if (gst_pad_is_active (self->textpad))
@@ -929,23 +927,13 @@ gst_lfm2_vl_text_query (GstPad * pad, GstObject * parent, GstQuery * query)
   GstLfm2Vl *self = GST_LFM2_VL (parent);
 
   if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
-    gboolean live;
-    GstClockTime min, max;
     guint latency_ms;
 
-    if (!gst_pad_peer_query (self->sinkpad, query))
-      return FALSE;
-    gst_query_parse_latency (query, &live, &min, &max);
+    /* a caption leaves up to `latency` after its frame */
     GST_OBJECT_LOCK (self);
     latency_ms = self->settings.latency_ms;
     GST_OBJECT_UNLOCK (self);
-    /* A caption leaves up to `latency` after its frame; text needs no buffering, so no
-     * maximum (as the gst-plugins-rs transcribers report). */
-    min += (GstClockTime) latency_ms * GST_MSECOND;
-    gst_query_set_latency (query, live, min, GST_CLOCK_TIME_NONE);
-    GST_DEBUG_OBJECT (self, "text latency: live %d, min %" GST_TIME_FORMAT, live,
-        GST_TIME_ARGS (min));
-    return TRUE;
+    return gst_lfm2_text_pad_query_latency (parent, self->sinkpad, query, latency_ms);
   }
   return gst_pad_query_default (pad, parent, query);
 }
@@ -975,84 +963,6 @@ gst_lfm2_vl_text_event (GstPad * pad, GstObject * parent, GstEvent * event)
 
 /* ---- the worker ------------------------------------------------------------------- */
 
-/* Makes sure text_src has stream-start, caps and a segment before data. */
-static void
-ensure_text_events (GstLfm2Vl * self)
-{
-  if (!gst_pad_has_current_caps (self->textpad)) {
-    GstCaps *caps = gst_static_pad_template_get_caps (&text_src_template);
-    GstEvent *ss = gst_pad_get_sticky_event (self->textpad, GST_EVENT_STREAM_START, 0);
-
-    if (ss == NULL) {
-      gchar *id = gst_pad_create_stream_id (self->textpad, GST_ELEMENT (self), "text");
-      gst_pad_push_event (self->textpad, gst_event_new_stream_start (id));
-      g_free (id);
-    } else {
-      gst_event_unref (ss);
-    }
-    gst_pad_push_event (self->textpad, gst_event_new_caps (caps));
-    gst_caps_unref (caps);
-  }
-  if (!self->text_segment_sent) {
-    GstSegment seg;
-
-    gst_segment_init (&seg, GST_FORMAT_TIME);
-    gst_pad_push_event (self->textpad, gst_event_new_segment (&seg));
-    self->text_segment_sent = TRUE;
-  }
-}
-
-/* Tells text consumers that nothing comes before `end`. */
-static void
-push_gap (GstLfm2Vl * self, GstClockTime start, GstClockTime end)
-{
-  if (GST_CLOCK_TIME_IS_VALID (self->text_pos) && start < self->text_pos)
-    start = self->text_pos;
-  if (end <= start)
-    return;
-  ensure_text_events (self);
-  GST_LOG_OBJECT (self, "gap %" GST_TIME_FORMAT " – %" GST_TIME_FORMAT,
-      GST_TIME_ARGS (start), GST_TIME_ARGS (end));
-  gst_pad_push_event (self->textpad, gst_event_new_gap (start, end - start));
-  self->text_pos = end;
-}
-
-static gboolean
-handle_event (GstLfm2Vl * self, GstEvent * event)
-{
-  switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_STREAM_START:{
-      GstCaps *caps = gst_static_pad_template_get_caps (&text_src_template);
-      gboolean ok = gst_pad_push_event (self->textpad, event);
-
-      gst_pad_push_event (self->textpad, gst_event_new_caps (caps));
-      gst_caps_unref (caps);
-      self->text_segment_sent = FALSE;
-      self->text_pos = GST_CLOCK_TIME_NONE;
-      return ok;
-    }
-    case GST_EVENT_SEGMENT:
-      self->text_segment_sent = TRUE;   /* this one is the segment */
-      ensure_text_events (self);
-      self->text_pos = GST_CLOCK_TIME_NONE;
-      return gst_pad_push_event (self->textpad, event);
-    case GST_EVENT_GAP:{
-      GstClockTime ts, dur;
-
-      gst_event_parse_gap (event, &ts, &dur);
-      push_gap (self, ts, ts + dur);
-      gst_event_unref (event);
-      return TRUE;
-    }
-    case GST_EVENT_EOS:
-      ensure_text_events (self);
-      GST_DEBUG_OBJECT (self, "text EOS");
-      return gst_pad_push_event (self->textpad, event);
-    default:
-      return gst_pad_push_event (self->textpad, event);
-  }
-}
-
 /* Applies settings changed while playing (between captions). */
 static gboolean
 apply_settings (GstLfm2Vl * self)
@@ -1067,50 +977,6 @@ apply_settings (GstLfm2Vl * self)
   }
   GST_OBJECT_UNLOCK (self);
   return TRUE;
-}
-
-/* Captions are one line (SRT cues end at a blank line, overlays wrap by themselves): white
- * space runs become one space, none at the ends. */
-static void
-normalize_caption (GString * s)
-{
-  gsize j = 0;
-  gboolean space = TRUE;        /* drops leading white space */
-
-  for (gsize i = 0; i < s->len; i++) {
-    gchar c = s->str[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
-      if (!space)
-        s->str[j++] = ' ';
-      space = TRUE;
-    } else {
-      s->str[j++] = c;
-      space = FALSE;
-    }
-  }
-  if (j > 0 && s->str[j - 1] == ' ')
-    j--;
-  g_string_truncate (s, j);
-}
-
-/* How far the caption's frame lags the clock (live pipelines in PLAYING), or NONE. */
-static GstClockTime
-caption_delay (GstLfm2Vl * self, GstClockTime running_time)
-{
-  GstClock *clock;
-  GstClockTime now, base, delay = GST_CLOCK_TIME_NONE;
-
-  if (!GST_CLOCK_TIME_IS_VALID (running_time) || GST_STATE (self) != GST_STATE_PLAYING)
-    return GST_CLOCK_TIME_NONE;
-  clock = gst_element_get_clock (GST_ELEMENT (self));
-  if (clock == NULL)
-    return GST_CLOCK_TIME_NONE;
-  now = gst_clock_get_time (clock);
-  base = gst_element_get_base_time (GST_ELEMENT (self));
-  gst_object_unref (clock);
-  if (now >= base && now - base >= running_time)
-    delay = now - base - running_time;
-  return delay;
 }
 
 /* The caption budget: the plan (rung) whose predicted caption time fits, most image tokens
@@ -1235,7 +1101,7 @@ generate_caption (GstLfm2Vl * self, GstLfm2GenStats * stats)
     ret = FLOW_POSTED_ERROR;
   }
   if (ret == GST_FLOW_OK)
-    normalize_caption (self->result);
+    gst_lfm2_gen_element_one_line (self->result);
   return ret;
 }
 
@@ -1256,7 +1122,8 @@ caption_duration (GstLfm2Vl * self, GstLfm2VlFrame * frame, GstClockTime * delay
   interval = self->settings.interval;
   latency_ms = self->settings.latency_ms;
   GST_OBJECT_UNLOCK (self);
-  delay = caption_delay (self, frame->running_time);
+  delay = gst_lfm2_gen_element_behind_clock (GST_LFM2_GEN_ELEMENT (self),
+      frame->running_time);
   g_mutex_lock (&self->lock);
   newest = self->last_video_pts;
   self->n_captions++;
@@ -1305,23 +1172,11 @@ push_caption (GstLfm2Vl * self, GstLfm2VlFrame * frame, GstClockTime dur,
       "generated-tokens", G_TYPE_INT, stats->generated_tokens,
       "skipped-frames", G_TYPE_UINT, frame->skipped,
       "stop-reason", G_TYPE_STRING, gst_lfm2_gen_stop_to_string (stats->stop), NULL);
-  GstBuffer *out;
 
   gst_element_post_message (GST_ELEMENT (self),
       gst_message_new_element (GST_OBJECT (self), s));
-
-  ensure_text_events (self);
-  if (self->result->len == 0) {
-    if (GST_CLOCK_TIME_IS_VALID (pts))
-      push_gap (self, pts, pts + dur);
-    return GST_FLOW_OK;
-  }
-  out = gst_buffer_new_memdup (self->result->str, self->result->len);
-  GST_BUFFER_PTS (out) = pts;
-  GST_BUFFER_DURATION (out) = dur;
-  if (GST_CLOCK_TIME_IS_VALID (pts))
-    self->text_pos = pts + dur;
-  return gst_pad_push (self->textpad, out);
+  return gst_lfm2_text_pad_push_text (&self->text, GST_ELEMENT (self), self->result->str,
+      self->result->len, pts, dur);
 }
 
 /* Captions one frame: encode, generate, time, push. */
@@ -1371,8 +1226,8 @@ gst_lfm2_vl_worker (gpointer data)
       goto pause;
     if (!g_queue_is_empty (&self->queue) || self->slot.buffer)
       break;
-    if (GST_CLOCK_TIME_IS_VALID (self->gap_end) && (!GST_CLOCK_TIME_IS_VALID (self->text_pos)
-            || self->gap_end > self->text_pos))
+    if (GST_CLOCK_TIME_IS_VALID (self->gap_end) && (!GST_CLOCK_TIME_IS_VALID (self->text.pos)
+            || self->gap_end > self->text.pos))
       break;
     g_cond_wait (&self->cond, &self->lock);
   }
@@ -1382,7 +1237,7 @@ gst_lfm2_vl_worker (gpointer data)
       self->last_taken_rt = item->frame.running_time;
     g_mutex_unlock (&self->lock);
     if (item->event) {
-      handle_event (self, item->event);
+      gst_lfm2_text_pad_push_event (&self->text, GST_ELEMENT (self), item->event);
       item->event = NULL;
     } else {
       ret = caption (self, &item->frame);
@@ -1401,25 +1256,11 @@ gst_lfm2_vl_worker (gpointer data)
 
     self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
     g_mutex_unlock (&self->lock);
-    push_gap (self, start, end);
+    gst_lfm2_text_pad_push_gap (&self->text, GST_ELEMENT (self), start, end);
   }
 
-  switch (ret) {
-    case GST_FLOW_OK:
-    case GST_FLOW_NOT_LINKED:  /* nobody reads the text: messages still go out */
-    case GST_FLOW_EOS:         /* downstream wants no more text: ditto */
-      return;
-    case GST_FLOW_FLUSHING:
-      GST_DEBUG_OBJECT (self, "flushing");
-      break;
-    case FLOW_POSTED_ERROR:
-      GST_DEBUG_OBJECT (self, "stopped by an error");
-      break;
-    default:
-      if (ret <= GST_FLOW_NOT_NEGOTIATED)
-        GST_ELEMENT_FLOW_ERROR (self, ret);
-      break;
-  }
+  if (gst_lfm2_gen_element_worker_flow (GST_LFM2_GEN_ELEMENT (self), ret, FLOW_POSTED_ERROR))
+    return;
   gst_pad_pause_task (self->textpad);
   return;
 

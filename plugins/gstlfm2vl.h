@@ -73,8 +73,7 @@ struct _GstLfm2Vl {
   gsize embd_cap;               /* floats */
   gchar *prompt_copy;
   GString *result;
-  GstClockTime text_pos;        /* end of what text_src has covered (buffers + gaps) */
-  gboolean text_segment_sent;
+  GstLfm2TextPad text;          /* text_src */
   gboolean warned_late;
 };
 

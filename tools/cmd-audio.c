@@ -1,6 +1,7 @@
 /* cmd-audio.c — `lfm2 embed-audio` and `lfm2 transcribe` (LFM2-Audio speech input). */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,18 +31,22 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* ---- embed-audio ---------------------------------------------------------------------------- */
+/* ---- options both commands take ---------------------------------------------------------- */
 
-static const char embed_usage[] =
-    "usage: lfm2 embed-audio --mmproj MMPROJ --audio FILE -o OUT [options]\n"
-    "  writes float32 [n_tokens][n_embd], the audio adapter's output (one row per 80 ms);\n"
-    "  FILE is anything FFmpeg decodes (converted to 16 kHz mono)\n"
-    "  --mel MELOUT            also write the log-mel, float32 [128][n_frames] mel-major\n"
-    "  --frontend MODE         official (NeMo, as trained; default) | llamacpp (mtmd exactly)\n"
-    "  -m TEXT_MODEL           check the adapter width against this text model\n"
-    "  -t N                    threads (0 = all cores)\n"
-    "  --bench [-r N] [--json] time the encoder over the file (median of N runs)\n"
-    "  -v                      verbose\n";
+static int parse_frontend(const char *C, const char *opt, const char *value, void *dest)
+{
+    const int m = lfm2_audio_frontend_from_name(value);
+    if (m < 0)
+        return cli_fail(C, "%s: '%s' is neither 'official' nor 'llamacpp'", opt, value);
+    *(enum lfm2_audio_frontend *)dest = (enum lfm2_audio_frontend)m;
+    return 0;
+}
+
+#define FRONTEND_OPT(ap)                                                                       \
+    CLI_FUNC("--frontend", NULL, &(ap)->frontend, parse_frontend, "MODE",                      \
+             "official (NeMo, as trained; default) | llamacpp (mtmd exactly)")
+
+/* ---- embed-audio ---------------------------------------------------------------------------- */
 
 int cmd_embed_audio(int argc, char **argv)
 {
@@ -50,58 +55,36 @@ int cmd_embed_audio(int argc, char **argv)
     struct lfm2_audio_params ap = lfm2_audio_default_params();
     bool bench = false, json = false;
     int reps = 5;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(embed_usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "--mmproj")) {
-            if (!(mmproj = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--audio")) {
-            if (!(audio = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(outp = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--mel")) {
-            if (!(melp = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(text_path = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--frontend")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-            const int m = lfm2_audio_frontend_from_name(v);
-            if (m < 0)
-                return cli_fail(C, "--frontend: '%s' is neither 'official' nor 'llamacpp'", v);
-            ap.frontend = (enum lfm2_audio_frontend)m;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, 1024, &ap.n_threads))
-                return 1;
-        } else if (!strcmp(a, "--bench")) {
-            bench = true;
-        } else if (!strcmp(a, "--json")) {
-            json = true;
-        } else if (!strcmp(a, "-r") || !strcmp(a, "--reps")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 1, 1000, &reps))
-                return 1;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            ap.verbose = true;
-        } else {
-            fputs(embed_usage, stderr);
-            return cli_fail(C, "unknown option '%s'", a);
-        }
-    }
+    const struct cli_opt opts[] = {
+        CLI_STR("--mmproj", NULL, &mmproj, "FILE", "LFM2-Audio mmproj GGUF (lfm2a: encoder + adapter)"),
+        CLI_STR("--audio", NULL, &audio, "FILE", "anything FFmpeg decodes (converted to 16 kHz mono)"),
+        CLI_STR("--output", "-o", &outp, "FILE", "where the embeddings go"),
+        CLI_STR("--mel", NULL, &melp, "FILE", "also write the log-mel, float32 [128][n_frames] mel-major"),
+        FRONTEND_OPT(&ap),
+        CLI_STR("--model", "-m", &text_path, "FILE", "check the adapter width against this text model"),
+        CLI_INT("--threads", "-t", &ap.n_threads, 0, 1024, "N", "threads (0 = all cores)"),
+        CLI_FLAG("--bench", NULL, &bench, "time the encoder over the file (median of N runs)"),
+        CLI_INT("--reps", "-r", &reps, 1, 1000, "N", "--bench: runs (5)"),
+        CLI_FLAG("--json", NULL, &json, "--bench: one JSON object"),
+        CLI_FLAG("--verbose", "-v", &ap.verbose, "verbose"),
+        CLI_END
+    };
+    static const struct cli_command cmd = {
+        "embed-audio", "--mmproj MMPROJ --audio FILE -o OUT [options]\n"
+        "--mmproj MMPROJ --audio FILE --bench [-r N] [--json]",
+        "  writes float32 [n_tokens][n_embd], the audio adapter's output (one row per 80 ms)\n",
+    };
+    int rc = cli_parse(&cmd, opts, argc, argv, NULL, NULL);
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (!mmproj || !audio || (!outp && !bench)) {
-        fputs(embed_usage, stderr);
+        cli_usage(stderr, &cmd, opts);
         return cli_fail(C, "need --mmproj MMPROJ, --audio FILE and -o OUT");
     }
     if (!ap.verbose)
         lfm2_audio_quiet_ffmpeg_log();
 
-    int rc = 1;
+    rc = 1;
     lfm2_audio *a = NULL;
     lfm2_model *text = NULL;
     float *pcm = NULL, *mel = NULL, *embd = NULL;
@@ -336,121 +319,73 @@ static void print_cue_text(FILE *f, const char *s)
     fputc('\n', f);
 }
 
-static const char transcribe_usage[] =
-    "usage: lfm2 transcribe -m MODEL --mmproj MMPROJ FILE... [options]\n"
-    "  prints the transcript of each FILE (anything FFmpeg decodes), cut into utterances by\n"
-    "  voice-activity detection; the real-time factor goes to stderr\n"
-    "  --format F              text (default) | srt | vtt | json (one JSON object per file and line)\n"
-    "  --frontend MODE         official (default) | llamacpp\n"
-    "  -s TEXT                 system prompt (\"Perform ASR.\")\n"
-    "  -n N                    most tokens per utterance (256)\n"
-    "  --vad-threshold X       speech score a 10 ms frame needs, 0..1 (0.5)\n"
-    "  --min-silence MS        silence that ends an utterance (500)\n"
-    "  --max-segment S         longest utterance in seconds (30)\n"
-    "  --temp X  --top-k N  --top-p X  --min-p X  --repeat-penalty X  --seed S   (greedy default)\n"
-    "  -t N                    threads (0 = all cores)\n"
-    "  -v                      verbose\n";
+static int parse_format(const char *C, const char *opt, const char *value, void *dest)
+{
+    static const char *const names[] = { [FMT_TEXT] = "text", [FMT_SRT] = "srt", [FMT_VTT] = "vtt",
+                                         [FMT_JSON] = "json" };
+    for (int i = 0; i < (int)(sizeof names / sizeof *names); i++)
+        if (!strcmp(value, names[i])) {
+            *(enum fmt *)dest = (enum fmt)i;
+            return 0;
+        }
+    return cli_fail(C, "%s: '%s' is not one of text, srt, vtt, json", opt, value);
+}
 
 int cmd_transcribe(int argc, char **argv)
 {
     const char *C = "transcribe";
     const char *model_path = NULL, *mmproj = NULL, *system = NULL;
-    const char **files = calloc((size_t)argc, sizeof *files);
-    int n_files = 0, n_predict = 256, n_threads = 0;
+    int n_predict = 256, n_threads = 0, n_files = argc;
     enum fmt fmt = FMT_TEXT;
     float max_segment = 30.0f;
+    bool verbose = false;
     struct lfm2_audio_params ap = lfm2_audio_default_params();
     struct lfm2_vad_params vp = lfm2_vad_default_params();
     struct lfm2_sampler_params sp = lfm2_sampler_default_params();
     sp.temperature = 0.0f;   /* greedy, as the reference ASR decoding */
+    const struct cli_opt opts[] = {
+        CLI_STR("--model", "-m", &model_path, "FILE", "LFM2-Audio backbone GGUF"),
+        CLI_STR("--mmproj", NULL, &mmproj, "FILE", "its audio encoder (lfm2a mmproj) GGUF"),
+        CLI_FUNC("--format", NULL, &fmt, parse_format, "F",
+                 "text (default) | srt | vtt | json (one JSON object per file and line)"),
+        FRONTEND_OPT(&ap),
+        CLI_STR("--system", "-s", &system, "TEXT", "system prompt (\"Perform ASR.\")"),
+        CLI_INT("--n-predict", "-n", &n_predict, 1, 1 << 16, "N", "most tokens per utterance (256)"),
+        CLI_FLOAT("--vad-threshold", NULL, &vp.threshold, "X",
+                  "speech score a 10 ms frame needs, 0..1 (0.5)"),
+        CLI_INT("--min-silence", NULL, &vp.min_silence_ms, 10, 60000, "MS",
+                "silence that ends an utterance (500)"),
+        CLI_FLOAT("--max-segment", NULL, &max_segment, "S", "longest utterance in seconds (30)"),
+        CLI_SAMPLING_OPTS(&sp),
+        CLI_INT("--threads", "-t", &n_threads, 0, 1024, "N", "threads (0 = all cores)"),
+        CLI_FLAG("--verbose", "-v", &verbose, "verbose"),
+        CLI_END
+    };
+    static const struct cli_command cmd = {
+        "transcribe", "-m MODEL --mmproj MMPROJ [options] FILE...",
+        "  prints the transcript of each FILE (anything FFmpeg decodes), cut into utterances by\n"
+        "  voice-activity detection; greedy unless --temp is given; the real-time factor goes to\n"
+        "  stderr\n",
+    };
+    const char **files = calloc((size_t)argc, sizeof *files);
     if (!files)
         return cli_fail(C, "out of memory");
-    int rc = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        const int r = cli_sampling_opt(C, argc, argv, &i, &sp);
-        if (r < 0)
-            goto done_args;
-        if (r > 0)
-            continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(transcribe_usage, stdout);
-            free(files);
-            return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_path = cli_need_arg(C, argc, argv, &i)))
-                goto done_args;
-        } else if (!strcmp(a, "--mmproj")) {
-            if (!(mmproj = cli_need_arg(C, argc, argv, &i)))
-                goto done_args;
-        } else if (!strcmp(a, "--format")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)))
-                goto done_args;
-            if (!strcmp(v, "text"))
-                fmt = FMT_TEXT;
-            else if (!strcmp(v, "srt"))
-                fmt = FMT_SRT;
-            else if (!strcmp(v, "vtt"))
-                fmt = FMT_VTT;
-            else if (!strcmp(v, "json"))
-                fmt = FMT_JSON;
-            else {
-                cli_fail(C, "--format: '%s' is not one of text, srt, vtt, json", v);
-                goto done_args;
-            }
-        } else if (!strcmp(a, "--frontend")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)))
-                goto done_args;
-            const int m = lfm2_audio_frontend_from_name(v);
-            if (m < 0) {
-                cli_fail(C, "--frontend: '%s' is neither 'official' nor 'llamacpp'", v);
-                goto done_args;
-            }
-            ap.frontend = (enum lfm2_audio_frontend)m;
-        } else if (!strcmp(a, "-s") || !strcmp(a, "--system")) {
-            if (!(system = cli_need_arg(C, argc, argv, &i)))
-                goto done_args;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 1, 1 << 16, &n_predict))
-                goto done_args;
-        } else if (!strcmp(a, "--vad-threshold")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &vp.threshold))
-                goto done_args;
-        } else if (!strcmp(a, "--min-silence")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 10, 60000, &vp.min_silence_ms))
-                goto done_args;
-        } else if (!strcmp(a, "--max-segment")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_float(C, a, v, &max_segment))
-                goto done_args;
-            if (!(max_segment >= 1.0f && max_segment <= 3600.0f)) {
-                cli_fail(C, "--max-segment: %g s is outside 1..3600", (double)max_segment);
-                goto done_args;
-            }
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, 1024, &n_threads))
-                goto done_args;
-        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-            ap.verbose = true;
-        } else if (a[0] == '-' && a[1]) {
-            fputs(transcribe_usage, stderr);
-            cli_fail(C, "unknown option '%s'", a);
-            goto done_args;
-        } else {
-            files[n_files++] = a;
-        }
+    int rc = cli_parse(&cmd, opts, argc, argv, files, &n_files);
+    if (rc != CLI_CONTINUE) {
+        free(files);
+        return rc;
     }
     if (!model_path || !mmproj || n_files == 0) {
-        fputs(transcribe_usage, stderr);
-        cli_fail(C, "need -m MODEL, --mmproj MMPROJ and at least one FILE");
-        goto done_args;
+        cli_usage(stderr, &cmd, opts);
+        free(files);
+        return cli_fail(C, "need -m MODEL, --mmproj MMPROJ and at least one FILE");
+    }
+    if (!(max_segment >= 1.0f && max_segment <= 3600.0f)) {
+        free(files);
+        return cli_fail(C, "--max-segment: %g s is outside 1..3600", (double)max_segment);
     }
     vp.max_segment_ms = (int)(max_segment * 1000.0f);
-    rc = 0;
-done_args:
-    if (rc) {
-        free(files);
-        return 1;
-    }
+    ap.verbose = verbose;
     rc = 1;
     if (!ap.verbose)
         lfm2_audio_quiet_ffmpeg_log();
@@ -503,6 +438,9 @@ done_args:
         cli_fail(C, "%s", lfm2_last_error());
         goto out;
     }
+    /* a transcript is text: <|audio_start|> (speech output) is never picked */
+    if (lfm2_token_lookup(tr.model, "<|audio_start|>") >= 0)
+        lfm2_sampler_set_logit_bias(tr.smp, lfm2_token_lookup(tr.model, "<|audio_start|>"), -INFINITY);
     const double t_loaded = lfm2_time_ms();
     if (ap.verbose)
         fprintf(stderr, "lfm2 transcribe: %s + %s loaded in %.0f ms; context %d\n", lfm2_model_desc(tr.model),

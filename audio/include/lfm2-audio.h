@@ -318,6 +318,13 @@ LFM2_AUDIO_API int lfm2_vad_pop(lfm2_vad *v, struct lfm2_vad_segment *seg);
 /* The open utterance so far (from its padded start to the last sample pushed), for partial
  * results: 1, or 0 when no utterance is open. */
 LFM2_AUDIO_API int lfm2_vad_current(lfm2_vad *v, struct lfm2_vad_segment *seg);
+/* The open utterance as it will close if no more speech comes — from its start to the last
+ * speech frame + pad_ms — once all of it has been pushed (pad_ms of silence after the speech),
+ * so a transcription can start before min_silence_ms confirms the end: 1, or 0 (no utterance
+ * open, or speech within the last pad_ms). The utterance lfm2_vad_pop later returns is this
+ * one, sample for sample, unless speech resumes or max_segment_ms cuts it first (compare
+ * start and end). pcm as for lfm2_vad_current. */
+LFM2_AUDIO_API int lfm2_vad_pending(lfm2_vad *v, struct lfm2_vad_segment *seg);
 LFM2_AUDIO_API bool lfm2_vad_in_speech(const lfm2_vad *v);
 /* Samples held: the open utterance, the pre-roll and the completed utterances not popped. */
 LFM2_AUDIO_API int64_t lfm2_vad_buffered(const lfm2_vad *v);

@@ -257,6 +257,10 @@ LFM2_API void lfm2_sampler_free(lfm2_sampler *s);
 LFM2_API lfm2_token lfm2_sampler_sample(lfm2_sampler *s, const float *logits);
 /* Records a token in the history used by the repetition penalty. */
 LFM2_API void lfm2_sampler_accept(lfm2_sampler *s, lfm2_token token);
+/* Adds bias to a token's logit before every pick, as llama.cpp's --logit-bias; -INFINITY
+ * never picks it (e.g. <|audio_start|> in a text-only transcriber). Kept across reset.
+ * 0 on success, -1 for a token outside the candidates. */
+LFM2_API int lfm2_sampler_set_logit_bias(lfm2_sampler *s, lfm2_token token, float bias);
 LFM2_API void lfm2_sampler_reset(lfm2_sampler *s);
 
 /* ---- CPU kernels ------------------------------------------------------------------------- */

@@ -118,6 +118,28 @@ int main(void)
     CHECK(lfm2_sampler_sample(s, lg) == 10, "reset clears the history");
     lfm2_sampler_free(s);
 
+    /* logit bias: -inf never picks the token (greedy and sampled), a finite bias shifts it,
+     * the bias outlives reset, and tokens outside the vocabulary are refused */
+    p = plain();
+    p.temperature = 0.0f;
+    s = lfm2_sampler_new(m, p);
+    CHECK(lfm2_sampler_set_logit_bias(s, 10, -INFINITY) == 0, "bias accepted");
+    CHECK(lfm2_sampler_sample(s, lg) == 11, "banned argmax skipped");
+    CHECK(lfm2_sampler_set_logit_bias(s, 12, 0.95f) == 0, "second bias");
+    CHECK(lfm2_sampler_sample(s, lg) == 12, "bias 0.95 lifts token 12 above 0.9");
+    lfm2_sampler_reset(s);
+    CHECK(lfm2_sampler_sample(s, lg) == 12, "bias kept across reset");
+    CHECK(lfm2_sampler_set_logit_bias(s, V, 1.0f) == -1 && lfm2_sampler_set_logit_bias(s, -1, 1.0f) == -1,
+          "out-of-vocabulary bias refused");
+    lfm2_sampler_free(s);
+    p = plain();
+    p.temperature = 2.0f;
+    s = lfm2_sampler_new(m, p);
+    lfm2_sampler_set_logit_bias(s, 10, -INFINITY);
+    for (int i = 0; i < 3000; i++)
+        CHECK(lfm2_sampler_sample(s, lg) != 10, "banned token drawn at temperature 2");
+    lfm2_sampler_free(s);
+
     free(count);
     free(lg);
     lfm2_model_free(m);
