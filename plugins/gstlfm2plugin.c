@@ -20,6 +20,10 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (lfm2vl, plugin);
   ret |= GST_ELEMENT_REGISTER (lfm2vlenc, plugin);
 #endif
+#ifdef GST_LFM2_HAVE_SPEECH
+  ret |= GST_ELEMENT_REGISTER (lfm2tts, plugin);
+  ret |= GST_ELEMENT_REGISTER (lfm2audiodec, plugin);
+#endif
   return ret;
 }
 
