@@ -1,0 +1,84 @@
+/* lfm2-speech.h — what the speech-output element tests share (lfm2tts, lfm2audiodec,
+ * lfm2s2s):
+ *   - a generated LFM2-Audio set (`lfm2 mkmodel --config audio-tiny`: random weights shaped so
+ *     that text → <|audio_start|> → frames → end of audio, docs/tts.md), written once per test
+ *     program into the build tree;
+ *   - the library's own run of a turn (lfm2_tts straight, no GStreamer): what an element's
+ *     samples and codes must equal;
+ *   - copies of the vocoder with a tensor missing or misshapen;
+ *   - the audio and code frames a harness received, with their timestamps. */
+#ifndef LFM2_CHECK_SPEECH_H
+#define LFM2_CHECK_SPEECH_H
+
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+
+#include "lfm2-tts.h"
+
+typedef struct {
+  gchar *dir, *model, *mmproj, *vocoder, *tokenizer;
+  lfm2_model *m;
+  lfm2_vocoder *v;
+  lfm2_audio_tokenizer *t;
+} SpeechModels;
+
+extern SpeechModels speech;
+
+/* Writes the set into $LFM2_BUILD_ROOT/tests/check/<name>-models and loads it. */
+void speech_models_setup (const gchar * name);
+
+/* A turn run by the library: the samples of its audio (1920 per frame), its frames of codes
+ * (as the model emitted them, end-of-audio frames excluded) and its text. */
+typedef struct {
+  gfloat *x;
+  gint64 n;
+  gint32 *codes;
+  gint n_frames;
+  GString *text;
+} SpeechRef;
+
+typedef struct {
+  enum lfm2_tts_mode mode;
+  enum lfm2_tts_voice voice;
+  const gchar *system_prompt;   /* NULL: the mode's / voice's */
+  gfloat temperature;           /* audio */
+  gint top_k;
+  guint64 seed;
+  gint n_predict;               /* -1: no limit */
+  gboolean vocode;
+  const gchar *text;            /* the user turn: text, or */
+  const gfloat *embd;           /* embedding rows */
+  gint n_rows;
+} SpeechRefParams;
+
+SpeechRefParams speech_ref_params (const gchar * text);
+void speech_ref_run (SpeechRef * r, const SpeechRefParams * p);
+void speech_ref_clear (SpeechRef * r);
+
+/* A copy of the vocoder without tensor `drop`, or with tensor `reshape` of ne1 rows of ne0
+ * (0: as it was) zeros. */
+gchar *speech_vocoder_variant (const gchar * file, const gchar * drop, const gchar * reshape,
+    gint64 ne0, gint64 ne1);
+
+/* Buffers pulled from a harness. Audio is converted to float (S16 / F32 by the caps). */
+typedef struct {
+  GArray *x;                    /* gfloat */
+  GArray *codes;                /* gint32, K per frame (codes output) */
+  GArray *pts, *dur, *n;        /* GstClockTime, GstClockTime, gint64 per buffer */
+  guint n_buffers;
+  guint n_discont;
+} SpeechCapture;
+
+void speech_capture_init (SpeechCapture * c);
+void speech_capture_clear (SpeechCapture * c);
+/* Takes every buffer the harness holds. */
+void speech_capture_pull (GstHarness * h, SpeechCapture * c);
+/* Timestamps are continuous: each buffer starts where the previous ended and lasts its
+ * samples (audio) / 80 ms (codes) from `start`. */
+void speech_capture_check_continuous (const SpeechCapture * c, GstClockTime start,
+    gboolean codes);
+
+/* The first element message with this structure name on the bus (or NULL). */
+GstMessage *speech_pop_message (GstBus * bus, const gchar * name);
+
+#endif
