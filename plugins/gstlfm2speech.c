@@ -450,6 +450,89 @@ gst_lfm2_speech_out_end (GstLfm2SpeechOut * out)
   return end - out->u_start;
 }
 
+/* What an event carries: samples, or the frame of codes. */
+static GstFlowReturn
+push_event (GstLfm2SpeechOut * out, const struct lfm2_tts_event *ev, GstLfm2SpeechTurn * turn)
+{
+  const gboolean codes = out->format == GST_LFM2_SPEECH_CODES;
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  if (ev->kind == LFM2_TTS_EVENT_AUDIO) {
+    turn->frames++;
+    ret = codes ? gst_lfm2_speech_out_frame (out, ev->codes, FALSE)
+        : gst_lfm2_speech_out_samples (out, ev->samples, ev->n_samples);
+    if (turn->first_audio_ms < 0 && (codes || ev->n_samples > 0))
+      turn->first_audio_ms = (g_get_monotonic_time () - turn->t0) / 1000.0;
+  } else if (ev->kind == LFM2_TTS_EVENT_AUDIO_END) {
+    ret = codes ? gst_lfm2_speech_out_frame (out, NULL, TRUE)
+        : gst_lfm2_speech_out_samples (out, ev->samples, ev->n_samples);
+  }
+  return ret;
+}
+
+GstFlowReturn
+gst_lfm2_speech_out_turn (GstLfm2SpeechOut * out, lfm2_tts * tts, gint max_tokens,
+    const gint * cancel, GString * text, GstLfm2SpeechTurn * turn)
+{
+  struct lfm2_tts_event ev;
+  gboolean in_audio = FALSE;
+  gint steps = 0, r;
+
+  for (;;) {
+    GstFlowReturn ret;
+
+    if (cancel && g_atomic_int_get (cancel))
+      return GST_FLOW_FLUSHING;
+    if (max_tokens > 0 && steps >= max_tokens) {
+      /* stopped inside audio: the decoder's last samples, or the segment's end frame */
+      ret = GST_FLOW_OK;
+      if (in_audio && out->format == GST_LFM2_SPEECH_CODES) {
+        ret = gst_lfm2_speech_out_frame (out, NULL, TRUE);
+      } else if (in_audio) {
+        gint n = lfm2_audio_decoder_flush (lfm2_tts_decoder (tts), out->tail,
+            GST_LFM2_SPEECH_FRAME_SAMPLES);
+        ret = gst_lfm2_speech_out_samples (out, out->tail, MAX (n, 0));
+      }
+      turn->stop = "max-tokens";
+      return ret;
+    }
+    lfm2_clear_error ();
+    r = lfm2_tts_step (tts, &ev);
+    if (r < 0) {
+      GST_ELEMENT_ERROR (out->element, LIBRARY, FAILED, ("Speech generation failed: %s",
+              lfm2_last_error ()), (NULL));
+      return GST_FLOW_ERROR;
+    }
+    if (r == 0)
+      return GST_FLOW_OK;
+    switch (ev.kind) {
+      case LFM2_TTS_EVENT_TEXT:
+        steps++;
+        turn->text_tokens++;
+        if (text)
+          g_string_append (text, ev.text);
+        break;
+      case LFM2_TTS_EVENT_AUDIO:
+        steps++;
+        in_audio = TRUE;
+        break;
+      case LFM2_TTS_EVENT_AUDIO_END:
+        steps += ev.codes != NULL;      /* the end-of-audio frame */
+        in_audio = FALSE;
+        break;
+      case LFM2_TTS_EVENT_DONE:
+        turn->stop = ev.stop == LFM2_TTS_STOP_CONTEXT ? "context" : "eog";
+        break;
+    }
+    if ((ret = push_event (out, &ev, turn)) != GST_FLOW_OK)
+      return ret;
+    if (out->clipped) {
+      turn->stop = "clipped";
+      return GST_FLOW_OK;
+    }
+  }
+}
+
 void
 gst_lfm2_speech_out_gap (GstLfm2SpeechOut * out, GstClockTime pts, GstClockTime dur,
     GstLfm2Overflow overflow)

@@ -117,6 +117,8 @@ typedef struct {
   GstClockTime position;        /* end of what was pushed (buffers and gaps), NONE */
   GstClockTime max_late;        /* largest shift of late audio so far */
   gboolean warned_late;
+
+  gfloat tail[GST_LFM2_SPEECH_FRAME_SAMPLES];   /* the decoder's last samples (max-tokens) */
 } GstLfm2SpeechOut;
 
 void gst_lfm2_speech_out_init (GstLfm2SpeechOut * out, GstElement * element,
@@ -148,6 +150,24 @@ GstFlowReturn gst_lfm2_speech_out_frame (GstLfm2SpeechOut * out, const gint32 * 
 /* Ends the utterance (codes: the end marker of a segment still open); returns its duration
  * and moves the position to its end. */
 GstClockTime gst_lfm2_speech_out_end (GstLfm2SpeechOut * out);
+
+/* What a turn of generation gave. */
+typedef struct {
+  gint64 t0;                    /* µs (monotonic) that first_audio_ms counts from */
+  gdouble first_audio_ms;       /* −1 until the first audio */
+  gint frames, text_tokens;
+  const gchar *stop;            /* "eog", "max-tokens", "context" (full), "clipped" */
+} GstLfm2SpeechTurn;
+
+/* Runs the turn begun on tts (lfm2_tts_begin) to its end, pushing every frame as it comes:
+ * its samples (S16/F32), or its codes and an end-of-audio frame where an audio segment ends
+ * (CODES). Text tokens are appended to `text` (may be NULL). max_tokens > 0 bounds the text
+ * tokens + frames; a turn stopped inside audio still gets the decoder's last samples (or
+ * its end frame). Returns GST_FLOW_FLUSHING when *cancel is set (checked every step), the
+ * push's return, GST_FLOW_ERROR after posting an engine error; turn->stop says why it ended
+ * (and "clipped": out->clipped). turn->t0 is the caller's. */
+GstFlowReturn gst_lfm2_speech_out_turn (GstLfm2SpeechOut * out, lfm2_tts * tts,
+    gint max_tokens, const gint * cancel, GString * text, GstLfm2SpeechTurn * turn);
 
 /* A stretch with no speech (an empty cue, an input GAP): a GAP event from pts (or from the
  * position when overflow is not clip and the previous speech ran past pts). */

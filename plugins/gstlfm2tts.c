@@ -208,7 +208,6 @@ gst_lfm2_tts_init (GstLfm2Tts * self)
   gst_lfm2_speech_out_init (&self->out, GST_ELEMENT (self), self->sinkpad, self->srcpad);
   self->text = g_string_sized_new (1024);
   self->turn = g_malloc (MAX_TURN_BYTES + 1);
-  self->tail = g_new (gfloat, GST_LFM2_SPEECH_FRAME_SAMPLES);
 }
 
 static void
@@ -222,7 +221,6 @@ gst_lfm2_tts_finalize (GObject * object)
   g_free (self->settings.tokenizer);
   g_string_free (self->text, TRUE);
   g_free (self->turn);
-  g_free (self->tail);
   G_OBJECT_CLASS (gst_lfm2_tts_parent_class)->finalize (object);
 }
 
@@ -516,43 +514,11 @@ clean_text (GstLfm2Tts * self, const gchar * data, gsize size)
   g_string_erase (t, 0, (gssize) a);
 }
 
-typedef struct {
-  gint64 t0;                    /* the text arrived (µs) */
-  gdouble first_audio_ms;       /* -1 until the first audio */
-  gint frames, turns;
-  const gchar *stop;
-} Utterance;
-
-/* Pushes what an event carries: samples, or the frame of codes. */
+/* One turn of the utterance: the text through the TTS loop, every frame pushed as it comes. */
 static GstFlowReturn
-push_event (GstLfm2Tts * self, const struct lfm2_tts_event *ev, Utterance * u)
+speak_turn (GstLfm2Tts * self, const gchar * text, const Request * rq, GstLfm2SpeechTurn * u,
+    gint * turns)
 {
-  GstFlowReturn ret = GST_FLOW_OK;
-  const gboolean codes = self->out.format == GST_LFM2_SPEECH_CODES;
-
-  if (ev->kind == LFM2_TTS_EVENT_AUDIO) {
-    u->frames++;
-    ret = codes ? gst_lfm2_speech_out_frame (&self->out, ev->codes, FALSE)
-        : gst_lfm2_speech_out_samples (&self->out, ev->samples, ev->n_samples);
-    if (u->first_audio_ms < 0 && (codes || ev->n_samples > 0))
-      u->first_audio_ms = (g_get_monotonic_time () - u->t0) / 1000.0;
-  } else if (ev->kind == LFM2_TTS_EVENT_AUDIO_END) {
-    ret = codes ? gst_lfm2_speech_out_frame (&self->out, NULL, TRUE)
-        : gst_lfm2_speech_out_samples (&self->out, ev->samples, ev->n_samples);
-  }
-  return ret;
-}
-
-/* One turn of the utterance: the text through the TTS loop, every frame pushed as it comes.
- * max-tokens bounds the text tokens + frames of the turn. */
-static GstFlowReturn
-speak_turn (GstLfm2Tts * self, const gchar * text, const Request * rq, Utterance * u)
-{
-  GstLfm2GenElement *base = GST_LFM2_GEN_ELEMENT (self);
-  struct lfm2_tts_event ev;
-  gboolean in_audio = FALSE;
-  gint steps = 0, r;
-
   lfm2_clear_error ();
   if (lfm2_tts_begin_text (self->tts, text) != 0) {
     /* A turn that does not fit the context (a tiny context-length): skip it, say so. */
@@ -562,61 +528,14 @@ speak_turn (GstLfm2Tts * self, const gchar * text, const Request * rq, Utterance
     u->stop = "context";
     return GST_FLOW_OK;
   }
-  u->turns++;
-  for (;;) {
-    GstFlowReturn ret;
-
-    if (g_atomic_int_get (&base->cancel))
-      return GST_FLOW_FLUSHING;
-    if (rq->max_tokens > 0 && steps >= rq->max_tokens) {
-      /* stopped inside audio: the decoder's last samples (or the segment's end marker) */
-      ret = GST_FLOW_OK;
-      if (in_audio && self->out.format == GST_LFM2_SPEECH_CODES) {
-        ret = gst_lfm2_speech_out_frame (&self->out, NULL, TRUE);
-      } else if (in_audio) {
-        gint n = lfm2_audio_decoder_flush (lfm2_tts_decoder (self->tts), self->tail,
-            GST_LFM2_SPEECH_FRAME_SAMPLES);
-        ret = gst_lfm2_speech_out_samples (&self->out, self->tail, MAX (n, 0));
-      }
-      u->stop = "max-tokens";
-      return ret;
-    }
-    r = lfm2_tts_step (self->tts, &ev);
-    if (r < 0) {
-      GST_ELEMENT_ERROR (self, LIBRARY, FAILED, ("Speech generation failed: %s",
-              lfm2_last_error ()), (NULL));
-      return GST_FLOW_ERROR;
-    }
-    if (r == 0)
-      return GST_FLOW_OK;
-    switch (ev.kind) {
-      case LFM2_TTS_EVENT_TEXT:
-        steps++;
-        break;
-      case LFM2_TTS_EVENT_AUDIO:
-        steps++;
-        in_audio = TRUE;
-        break;
-      case LFM2_TTS_EVENT_AUDIO_END:
-        steps += ev.codes != NULL;      /* the end-of-audio frame */
-        in_audio = FALSE;
-        break;
-      case LFM2_TTS_EVENT_DONE:
-        u->stop = ev.stop == LFM2_TTS_STOP_CONTEXT ? "context" : "eog";
-        break;
-    }
-    if ((ret = push_event (self, &ev, u)) != GST_FLOW_OK)
-      return ret;
-    if (self->out.clipped) {
-      u->stop = "clipped";
-      return GST_FLOW_OK;
-    }
-  }
+  (*turns)++;
+  return gst_lfm2_speech_out_turn (&self->out, self->tts, rq->max_tokens,
+      &GST_LFM2_GEN_ELEMENT (self)->cancel, NULL, u);
 }
 
 static void
-post_utterance (GstLfm2Tts * self, const Utterance * u, GstClockTime start,
-    GstClockTime duration)
+post_utterance (GstLfm2Tts * self, const GstLfm2SpeechTurn * u, gint turns,
+    GstClockTime start, GstClockTime duration)
 {
   const gdouble total_ms = (g_get_monotonic_time () - u->t0) / 1000.0;
   const gdouble audio_ms = duration / (gdouble) GST_MSECOND;
@@ -627,7 +546,7 @@ post_utterance (GstLfm2Tts * self, const Utterance * u, GstClockTime start,
       "first-audio-ms", G_TYPE_DOUBLE, u->first_audio_ms,
       "rtf", G_TYPE_DOUBLE, audio_ms > 0 ? total_ms / audio_ms : 0.0,
       "frames", G_TYPE_INT, u->frames,
-      "turns", G_TYPE_INT, u->turns,
+      "turns", G_TYPE_INT, turns,
       "stop-reason", G_TYPE_STRING, u->stop, NULL);
 
   GST_DEBUG_OBJECT (self, "%d frames (%" GST_TIME_FORMAT " at %" GST_TIME_FORMAT
@@ -642,8 +561,9 @@ static GstFlowReturn
 speak (GstLfm2Tts * self, GstClockTime pts, GstClockTime dur, const Request * rq,
     gint64 t0)
 {
-  Utterance u = { t0, -1.0, 0, 0, "eog" };
+  GstLfm2SpeechTurn u = { t0, -1.0, 0, 0, "eog" };
   GstFlowReturn ret = GST_FLOW_OK;
+  gint turns = 0;
   GstClockTime start, duration;
   const gchar *text = self->text->str;
   gsize len = self->text->len, off = 0;
@@ -657,14 +577,14 @@ speak (GstLfm2Tts * self, GstClockTime pts, GstClockTime dur, const Request * rq
     if (a < n) {
       memcpy (self->turn, text + off + a, n - a);
       self->turn[n - a] = '\0';
-      ret = speak_turn (self, self->turn, rq, &u);
+      ret = speak_turn (self, self->turn, rq, &u, &turns);
     }
     off += n;
   }
   if (ret != GST_FLOW_OK && ret != GST_FLOW_NOT_LINKED)
     return ret;
   duration = gst_lfm2_speech_out_end (&self->out);
-  post_utterance (self, &u, start, duration);
+  post_utterance (self, &u, turns, start, duration);
   return ret;
 }
 

@@ -49,7 +49,6 @@ struct _GstLfm2Tts {
   GstLfm2SpeechOut out;
   GString *text;                /* the input, cleaned */
   gchar *turn;                  /* one turn's text */
-  gfloat *tail;                 /* decoder tail when a turn stops inside audio (1920) */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (lfm2tts);
