@@ -24,6 +24,9 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (lfm2tts, plugin);
   ret |= GST_ELEMENT_REGISTER (lfm2audiodec, plugin);
 #endif
+#ifdef GST_LFM2_HAVE_S2S
+  ret |= GST_ELEMENT_REGISTER (lfm2s2s, plugin);
+#endif
   return ret;
 }
 

@@ -5,6 +5,11 @@
 
 #include "cli.h"
 #include "lfm2-gguf.h"
+/* the input side's header after the output side's: its rate is the one meant below */
+#undef LFM2_AUDIO_SAMPLE_RATE
+#undef LFM2_AUDIO_N_FFT
+#undef LFM2_AUDIO_HOP
+#include "lfm2-audio.h"
 
 SpeechModels speech;
 
@@ -54,8 +59,9 @@ void
 speech_ref_run (SpeechRef * r, const SpeechRefParams * p)
 {
   struct lfm2_tts_params tp = lfm2_tts_default_params ();
-  struct lfm2_tts_part part = { 0 };
+  struct lfm2_tts_part parts[2] = { {0}, {0} };
   struct lfm2_tts_event ev;
+  gint n_parts = 0;
   GArray *x = g_array_new (FALSE, FALSE, sizeof (gfloat));
   GArray *codes = g_array_new (FALSE, FALSE, sizeof (gint32));
   lfm2_tts *tts;
@@ -73,13 +79,15 @@ speech_ref_run (SpeechRef * r, const SpeechRefParams * p)
   tts = lfm2_tts_new (speech.m, speech.v, p->vocode ? speech.t : NULL, tp);
   if (tts == NULL)
     g_error ("lfm2_tts_new: %s", lfm2_last_error ());
-  if (p->text)
-    part.text = p->text;
-  else {
-    part.embd = p->embd;
-    part.n_embd_rows = p->n_rows;
+  if (p->text) {
+    parts[n_parts++].text = p->text;
+  } else {
+    if (p->prompt)
+      parts[n_parts++].text = p->prompt;
+    parts[n_parts].embd = p->embd;
+    parts[n_parts++].n_embd_rows = p->n_rows;
   }
-  if (lfm2_tts_begin (tts, &part, 1) != 0)
+  if (lfm2_tts_begin (tts, parts, n_parts) != 0)
     g_error ("lfm2_tts_begin: %s", lfm2_last_error ());
   memset (r, 0, sizeof (*r));
   r->text = g_string_new (NULL);
@@ -109,6 +117,61 @@ speech_ref_clear (SpeechRef * r)
   if (r->text)
     g_string_free (r->text, TRUE);
   memset (r, 0, sizeof (*r));
+}
+
+/* ---- speech in --------------------------------------------------------------------- */
+
+gfloat *
+speech_load_clip (const gchar * name, gint64 * n)
+{
+  gchar *path = g_build_filename (g_getenv ("LFM2_TEST_DATA"), "audio", "wav", name, NULL);
+  float *pcm = NULL;
+  gfloat *copy;
+
+  if (lfm2_audio_load_file (path, &pcm, n, NULL) != 0)
+    g_error ("%s", lfm2_last_error ());
+  copy = g_memdup2 (pcm, (gsize) * n * sizeof (gfloat));
+  free (pcm);
+  g_free (path);
+  return copy;
+}
+
+gint
+speech_utterances (const gfloat * pcm, gint64 n, gint min_silence_ms, SpeechUtterance ** out)
+{
+  struct lfm2_vad_params vp = lfm2_vad_default_params ();
+  struct lfm2_audio_params ap = lfm2_audio_default_params ();
+  GArray *utts = g_array_new (FALSE, FALSE, sizeof (SpeechUtterance));
+  struct lfm2_vad_segment seg;
+  lfm2_audio *enc;
+  lfm2_vad *vad;
+
+  vp.min_silence_ms = min_silence_ms;
+  ap.n_threads = 2;
+  vad = lfm2_vad_new (&vp);
+  enc = lfm2_audio_load (speech.mmproj, ap);
+  g_assert (vad != NULL && enc != NULL);
+  for (gint64 i = 0; i <= n; i += 1600) {
+    if (i < n)
+      lfm2_vad_push (vad, pcm + i, MIN (1600, n - i));
+    else
+      lfm2_vad_flush (vad);
+    while (lfm2_vad_pop (vad, &seg)) {
+      SpeechUtterance u = { seg.start, seg.end, NULL, (gint) lfm2_audio_n_tokens (seg.n) };
+      const gsize cap = (gsize) u.n_rows * lfm2_audio_n_embd_out (enc);
+
+      u.embd = g_new (gfloat, cap);
+      g_assert (lfm2_audio_encode (enc, seg.pcm, seg.n, u.embd, cap) == u.n_rows);
+      g_array_append_val (utts, u);
+    }
+  }
+  lfm2_vad_free (vad);
+  lfm2_audio_free (enc);
+  {
+    const gint count = (gint) utts->len;
+    *out = (SpeechUtterance *) g_array_free (utts, FALSE);
+    return count;
+  }
 }
 
 /* ---- bad vocoders ------------------------------------------------------------------ */

@@ -47,13 +47,29 @@ typedef struct {
   gint n_predict;               /* -1: no limit */
   gboolean vocode;
   const gchar *text;            /* the user turn: text, or */
-  const gfloat *embd;           /* embedding rows */
+  const gfloat *embd;           /* embedding rows (after `prompt` when that is set) */
   gint n_rows;
+  const gchar *prompt;
 } SpeechRefParams;
 
 SpeechRefParams speech_ref_params (const gchar * text);
 void speech_ref_run (SpeechRef * r, const SpeechRefParams * p);
 void speech_ref_clear (SpeechRef * r);
+
+/* The utterances of a 16 kHz mono clip as lfm2s2s sees them: the library's voice-activity
+ * detector (default parameters but min-silence) over the clip (EOS closes the last one), and
+ * each one's embedding rows from the mmproj (official front-end). */
+typedef struct {
+  gint64 start, end;            /* 16 kHz samples */
+  gfloat *embd;                 /* n_rows × n_embd */
+  gint n_rows;
+} SpeechUtterance;
+
+/* Returns the number of utterances in *out (g_free each embd, then the array). */
+gint speech_utterances (const gfloat * pcm, gint64 n, gint min_silence_ms,
+    SpeechUtterance ** out);
+/* A 16 kHz mono clip of tests/data/audio/wav (float; g_free). */
+gfloat *speech_load_clip (const gchar * name, gint64 * n);
 
 /* A copy of the vocoder without tensor `drop`, or with tensor `reshape` of ne1 rows of ne0
  * (0: as it was) zeros. */
