@@ -608,6 +608,7 @@ static const char s2s_usage[] =
     "  --text OUT.txt          also write the replies' text, a line per reply\n"
     "  --raw OUT.f32           also the float32 samples\n"
     "  --whole                 the whole file is one utterance (no voice-activity detection)\n"
+    "  -p, --prompt TEXT       text in the user turn before the speech (e.g. \"Translate to French:\")\n"
     "  -s TEXT                 another system prompt\n"
     "  --temp X  --top-k N     audio sampling (interleaved: 0.8 / 4; --temp 0 greedy)\n"
     "  --seed S                sampling seed (0)\n"
@@ -642,8 +643,8 @@ static int append(void **buf, size_t *cap, size_t need, size_t elem)
 
 /* One utterance → one reply: encoder rows as the user turn, the interleaved loop, the reply's
  * text to stdout and its samples to out. */
-static int s2s_turn(const char *C, lfm2_audio *enc, lfm2_tts *tts, const float *pcm, int64_t n, double t_utt,
-                    struct s2s_out *out, int index)
+static int s2s_turn(const char *C, lfm2_audio *enc, lfm2_tts *tts, const char *prompt, const float *pcm, int64_t n,
+                    double t_utt, struct s2s_out *out, int index)
 {
     const double t0 = lfm2_time_ms();
     const int64_t rows = lfm2_audio_n_tokens(n);
@@ -656,8 +657,8 @@ static int s2s_turn(const char *C, lfm2_audio *enc, lfm2_tts *tts, const float *
         return cli_fail(C, "%s", lfm2_last_error());
     }
     const double encode_ms = lfm2_time_ms() - t0;
-    const struct lfm2_tts_part part = { .embd = embd, .n_embd_rows = (int32_t)rows };
-    const int r0 = lfm2_tts_begin(tts, &part, 1);
+    struct lfm2_tts_part parts[2] = { { .text = prompt }, { .embd = embd, .n_embd_rows = (int32_t)rows } };
+    const int r0 = prompt ? lfm2_tts_begin(tts, parts, 2) : lfm2_tts_begin(tts, parts + 1, 1);
     free(embd);
     if (r0)
         return cli_fail(C, "%s", lfm2_last_error());
@@ -707,7 +708,7 @@ static int s2s_turn(const char *C, lfm2_audio *enc, lfm2_tts *tts, const float *
 
 int cmd_s2s(int argc, char **argv)
 {
-    const char *C = "s2s", *model_path = NULL, *mmproj = NULL, *text_out = NULL, *raw = NULL;
+    const char *C = "s2s", *model_path = NULL, *mmproj = NULL, *text_out = NULL, *raw = NULL, *prompt = NULL;
     struct common c = common_init(s2s_usage, true, -1.0f, -1);   /* -1: the mode's defaults */
     c.takes_positional = true;
     struct lfm2_tts_params tp = lfm2_tts_default_params();
@@ -718,6 +719,7 @@ int cmd_s2s(int argc, char **argv)
         { "--text", NULL, .str = &text_out },
         { "--raw", NULL, .str = &raw },
         { "--whole", NULL, .flag = &whole },
+        { "-p", "--prompt", .str = &prompt },
         { "-s", "--system", .str = &tp.system_prompt },
         { "-n", "--n-predict", .num = &tp.n_predict, .lo = -1, .hi = INT_MAX },
         { "-c", "--ctx-size", .num = &tp.n_ctx, .lo = 0, .hi = INT_MAX },
@@ -780,7 +782,7 @@ int cmd_s2s(int argc, char **argv)
     out.text_cap = 1;
     const double t_work = lfm2_time_ms();
     if (whole) {
-        if (n > 0 && s2s_turn(C, enc, tts, pcm, n, 0.0, &out, ++n_utt))
+        if (n > 0 && s2s_turn(C, enc, tts, prompt, pcm, n, 0.0, &out, ++n_utt))
             goto out;
     } else {
         /* utterances as the voice-activity detector closes them, 1 s of input at a time */
@@ -797,7 +799,7 @@ int cmd_s2s(int argc, char **argv)
                 goto out;
             }
             while (lfm2_vad_pop(vad, &seg))
-                if (s2s_turn(C, enc, tts, seg.pcm, seg.n, seg.start / (double)INPUT_RATE, &out, ++n_utt))
+                if (s2s_turn(C, enc, tts, prompt, seg.pcm, seg.n, seg.start / (double)INPUT_RATE, &out, ++n_utt))
                     goto out;
         }
     }
