@@ -181,10 +181,10 @@ report() {
     /lfm2s2s\/transcript/ {
       printf "heard [%s s]: %s\n", secs(field($0, "start", "guint64")), field($0, "text", "string"); fflush() }
     /lfm2s2s\/reply/ {
-      printf "reply [%s s, %s s]: %s (first audio after %.0f ms, real-time factor %.3f)\n",
+      printf "reply [%s s, %s s]: %s (first audio after %.0f ms, real-time factor %.3f; waited %.0f ms)\n",
         secs(field($0, "start", "guint64")), secs(field($0, "duration", "guint64")),
         field($0, "text", "string"), field($0, "first-audio-ms", "double"),
-        field($0, "rtf", "double"); fflush() }
+        field($0, "rtf", "double"), field($0, "queued-ms", "double"); fflush() }
     /ERROR|WARNING/ { print > "/dev/stderr"; fflush() }'
 }
 

@@ -81,24 +81,7 @@ gst_lfm2_audiodec_class_init (GstLfm2AudioDecClass * klass)
   gobject_class->get_property = gst_lfm2_audiodec_get_property;
   gobject_class->finalize = gst_lfm2_audiodec_finalize;
 
-  /**
-   * GstLfm2AudioDec:vocoder:
-   *
-   * Path of the LFM2.5-Audio vocoder GGUF: it holds the detokenizer's code embedding.
-   */
-  g_object_class_install_property (gobject_class, PROP_VOCODER,
-      g_param_spec_string ("vocoder", "Vocoder",
-          "Path of the LFM2.5-Audio vocoder GGUF (holds the code embedding; loaded on "
-          "READY→PAUSED, shared with other elements naming the same file)", NULL, rw));
-  /**
-   * GstLfm2AudioDec:tokenizer:
-   *
-   * Path of the LFM2.5-Audio tokenizer GGUF: the detokenizer's LFM2 stack and spectral head.
-   */
-  g_object_class_install_property (gobject_class, PROP_TOKENIZER,
-      g_param_spec_string ("tokenizer", "Tokenizer",
-          "Path of the LFM2.5-Audio tokenizer GGUF (the detokenizer: LFM2 stack and spectral "
-          "head)", NULL, rw));
+  gst_lfm2_speech_install_file_properties (gobject_class, PROP_VOCODER, FALSE);
   /**
    * GstLfm2AudioDec:n-threads:
    *
@@ -224,16 +207,9 @@ start (GstLfm2AudioDec * self)
   dp.n_threads = self->n_threads;
   GST_OBJECT_UNLOCK (self);
 
-  self->vocoder = gst_lfm2_vocoder_acquire (voc_path, "vocoder", &err);
-  if (self->vocoder == NULL) {
-    dbg = g_strdup_printf ("vocoder property: %s", voc_path ? voc_path : "(null)");
+  if (!gst_lfm2_speech_files_acquire (voc_path, tok_path, TRUE, &self->vocoder,
+          &self->tokenizer, &err, &dbg))
     goto fail;
-  }
-  self->tokenizer = gst_lfm2_audio_tokenizer_acquire (tok_path, "tokenizer", &err);
-  if (self->tokenizer == NULL) {
-    dbg = g_strdup_printf ("tokenizer property: %s", tok_path ? tok_path : "(null)");
-    goto fail;
-  }
   lfm2_clear_error ();
   self->dec = lfm2_audio_decoder_new (gst_lfm2_shared_vocoder (self->vocoder),
       gst_lfm2_shared_audio_tokenizer (self->tokenizer), dp);

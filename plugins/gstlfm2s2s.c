@@ -19,8 +19,11 @@
  *
  * A reply starts where its utterance ends (the PTS + duration of the utterance's audio), or
  * right after the previous reply when that is later. After it the element posts
- * `lfm2s2s/reply` {text, start, duration, first-audio-ms, rtf, frames, text-tokens,
- * stop-reason, utterance-start, utterance-duration}; with #GstLfm2S2s:transcribe (default)
+ * `lfm2s2s/reply` {text, start, duration, first-audio-ms, queued-ms, rtf, frames, text-tokens,
+ * stop-reason, utterance-start, utterance-duration}: first-audio-ms counts from when the
+ * worker took the utterance (encoder, prefill, first frame), queued-ms how long it had waited
+ * for the worker since the detector closed it, rtf is the reply's processing time (without
+ * the transcript) over its duration; with #GstLfm2S2s:transcribe (default)
  * the same model also transcribes the utterance ("Perform ASR.", greedy, on a second context
  * sharing the model's weights and the encoder's rows), posted first as `lfm2s2s/transcript`
  * {text, start, duration, inference-ms}: the text of both sides.
@@ -138,24 +141,7 @@ gst_lfm2_s2s_class_init (GstLfm2S2sClass * klass)
   gobject_class->finalize = gst_lfm2_s2s_finalize;
 
   gst_lfm2_gen_element_class_install_properties (gen_class, &gen_defaults);
-  /**
-   * GstLfm2S2s:vocoder:
-   *
-   * Path of the LFM2.5-Audio vocoder GGUF (the audio head and the code embedding).
-   */
-  g_object_class_install_property (gobject_class, PROP_VOCODER,
-      g_param_spec_string ("vocoder", "Vocoder",
-          "Path of the LFM2.5-Audio vocoder GGUF (audio head; loaded on READY→PAUSED, shared "
-          "with other elements naming the same file)", NULL, rw | GST_PARAM_MUTABLE_READY));
-  /**
-   * GstLfm2S2s:tokenizer:
-   *
-   * Path of the LFM2.5-Audio tokenizer GGUF (the detokenizer: codes to waveform).
-   */
-  g_object_class_install_property (gobject_class, PROP_TOKENIZER,
-      g_param_spec_string ("tokenizer", "Tokenizer",
-          "Path of the LFM2.5-Audio tokenizer GGUF (detokenizer: codes to waveform)", NULL,
-          rw | GST_PARAM_MUTABLE_READY));
+  gst_lfm2_speech_install_file_properties (gobject_class, PROP_VOCODER, FALSE);
   /**
    * GstLfm2S2s:prompt:
    *
@@ -404,16 +390,9 @@ gst_lfm2_s2s_start (GstLfm2GenElement * base, const lfm2_model * model,
   }
   if (!gst_lfm2_audio_in_start (&self->in, &vp, &err))
     goto fail;
-  self->vocoder_shared = gst_lfm2_vocoder_acquire (voc, "vocoder", &err);
-  if (self->vocoder_shared == NULL) {
-    dbg = g_strdup_printf ("vocoder property: %s", voc ? voc : "(null)");
+  if (!gst_lfm2_speech_files_acquire (voc, tok, TRUE, &self->vocoder_shared,
+          &self->tokenizer_shared, &err, &dbg))
     goto fail;
-  }
-  self->tokenizer_shared = gst_lfm2_audio_tokenizer_acquire (tok, "tokenizer", &err);
-  if (self->tokenizer_shared == NULL) {
-    dbg = g_strdup_printf ("tokenizer property: %s", tok ? tok : "(null)");
-    goto fail;
-  }
   /* the interleaved loop: the vocoder's width against the model, the tokenizer against
    * the vocoder */
   tp.mode = LFM2_TTS_INTERLEAVED;
@@ -960,7 +939,8 @@ transcribe (GstLfm2S2s * self, const GstLfm2S2sJob * job, gint rows)
 static GstFlowReturn
 reply (GstLfm2S2s * self, const GstLfm2S2sJob * job)
 {
-  GstLfm2SpeechTurn turn = { job->closed_us, -1.0, 0, 0, "eog" };
+  const gint64 t0 = g_get_monotonic_time ();
+  GstLfm2SpeechTurn turn = { t0, -1.0, 0, 0, "eog" };
   struct lfm2_tts_part parts[2];
   GstClockTime start, duration, at;
   GstFlowReturn ret;
@@ -1000,7 +980,7 @@ reply (GstLfm2S2s * self, const GstLfm2S2sJob * job)
   if (ret != GST_FLOW_OK && ret != GST_FLOW_NOT_LINKED)
     return ret == GST_FLOW_ERROR ? FLOW_POSTED_ERROR : ret;
   duration = gst_lfm2_speech_out_end (&self->out);
-  total_ms = (g_get_monotonic_time () - job->closed_us) / 1000.0;
+  total_ms = (g_get_monotonic_time () - t0) / 1000.0;
   if (self->asr && (ret = transcribe (self, job, rows)) != GST_FLOW_OK)
     return ret;
   audio_ms = duration / (gdouble) GST_MSECOND;
@@ -1009,6 +989,7 @@ reply (GstLfm2S2s * self, const GstLfm2S2sJob * job)
       "start", G_TYPE_UINT64, (guint64) start,
       "duration", G_TYPE_UINT64, (guint64) duration,
       "first-audio-ms", G_TYPE_DOUBLE, turn.first_audio_ms,
+      "queued-ms", G_TYPE_DOUBLE, (t0 - job->closed_us) / 1000.0,
       "rtf", G_TYPE_DOUBLE, audio_ms > 0 ? total_ms / audio_ms : 0.0,
       "frames", G_TYPE_INT, turn.frames,
       "text-tokens", G_TYPE_INT, turn.text_tokens,

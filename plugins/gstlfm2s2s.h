@@ -28,7 +28,7 @@ typedef struct {
   gfloat *pcm;
   gint64 n;
   GstClockTime pts, duration;
-  gint64 closed_us;             /* monotonic time the detector closed it */
+  gint64 closed_us;             /* monotonic time the detector closed it (queued-ms) */
 } GstLfm2S2sJob;
 
 struct _GstLfm2S2s {

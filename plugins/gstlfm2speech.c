@@ -75,18 +75,59 @@ acquire (const gchar * kind, const gchar * what, const gchar * path, const gchar
   return gst_lfm2_shared_acquire (kind, path, load, free_func, error);
 }
 
-GstLfm2Shared *
-gst_lfm2_vocoder_acquire (const gchar * path, const gchar * property, GError ** error)
+gboolean
+gst_lfm2_speech_files_acquire (const gchar * vocoder, const gchar * tokenizer,
+    gboolean need_tokenizer, GstLfm2Shared ** voc, GstLfm2Shared ** tok, GError ** error,
+    gchar ** debug)
 {
-  return acquire (GST_LFM2_KIND_VOCODER, "vocoder", path, property, load_vocoder,
+  *tok = NULL;
+  *voc = acquire (GST_LFM2_KIND_VOCODER, "vocoder", vocoder, "vocoder", load_vocoder,
       free_vocoder, error);
+  if (*voc == NULL) {
+    *debug = g_strdup_printf ("vocoder property: %s", vocoder ? vocoder : "(null)");
+    return FALSE;
+  }
+  if (tokenizer == NULL && !need_tokenizer)
+    return TRUE;
+  *tok = acquire (GST_LFM2_KIND_AUDIO_TOKENIZER, "tokenizer", tokenizer, "tokenizer",
+      load_tokenizer, free_tokenizer, error);
+  if (*tok == NULL) {
+    *debug = g_strdup_printf ("tokenizer property: %s", tokenizer ? tokenizer : "(null)");
+    gst_lfm2_shared_release (*voc);
+    *voc = NULL;
+    return FALSE;
+  }
+  return TRUE;
 }
 
-GstLfm2Shared *
-gst_lfm2_audio_tokenizer_acquire (const gchar * path, const gchar * property, GError ** error)
+/* The doc comments name lfm2tts; lfm2audiodec and lfm2s2s have the same properties. */
+void
+gst_lfm2_speech_install_file_properties (GObjectClass * oc, guint first, gboolean codes_only)
 {
-  return acquire (GST_LFM2_KIND_AUDIO_TOKENIZER, "tokenizer", path, property, load_tokenizer,
-      free_tokenizer, error);
+  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY;
+
+  /**
+   * GstLfm2Tts:vocoder:
+   *
+   * Path of the LFM2.5-Audio vocoder GGUF (`vocoder-*.gguf`: the audio head that turns the
+   * backbone's hidden state into frames of codes, and the detokenizer's code embedding).
+   */
+  g_object_class_install_property (oc, first,
+      g_param_spec_string ("vocoder", "Vocoder",
+          "Path of the LFM2.5-Audio vocoder GGUF (audio head and code embedding; loaded on "
+          "READY→PAUSED, shared with other elements naming the same file)", NULL, rw));
+  /**
+   * GstLfm2Tts:tokenizer:
+   *
+   * Path of the LFM2.5-Audio tokenizer GGUF (`tokenizer-*.gguf`: the detokenizer that turns
+   * codes into a waveform). Without it lfm2tts can only output codes.
+   */
+  g_object_class_install_property (oc, first + 1,
+      g_param_spec_string ("tokenizer", "Tokenizer", codes_only ?
+          "Path of the LFM2.5-Audio tokenizer GGUF (detokenizer: codes to waveform; without "
+          "it only codes come out)" :
+          "Path of the LFM2.5-Audio tokenizer GGUF (detokenizer: codes to waveform)", NULL,
+          rw));
 }
 
 /* ---- enums ------------------------------------------------------------------------- */

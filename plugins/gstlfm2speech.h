@@ -28,13 +28,18 @@ G_BEGIN_DECLS
 #define GST_LFM2_KIND_VOCODER "lfm2-vocoder"
 #define GST_LFM2_KIND_AUDIO_TOKENIZER "lfm2-audio-tokenizer"
 
-/* The vocoder / tokenizer of `path` from the registry (loaded once per process). `property`
- * names the element property in the error when no file is set. Errors in the
- * GST_RESOURCE_ERROR domain name the file and, for a bad file, the tensor or key. */
-GstLfm2Shared *gst_lfm2_vocoder_acquire (const gchar * path, const gchar * property,
-    GError ** error);
-GstLfm2Shared *gst_lfm2_audio_tokenizer_acquire (const gchar * path, const gchar * property,
-    GError ** error);
+/* The vocoder and — when `tokenizer` is set, or `need_tokenizer` — the tokenizer from the
+ * registry (loaded once per process). FALSE with *error (GST_RESOURCE_ERROR: the file named,
+ * and for a bad file the tensor or key) and *debug (which property named which file; g_free)
+ * set; nothing held then. */
+gboolean gst_lfm2_speech_files_acquire (const gchar * vocoder, const gchar * tokenizer,
+    gboolean need_tokenizer, GstLfm2Shared ** voc, GstLfm2Shared ** tok, GError ** error,
+    gchar ** debug);
+
+/* Installs the properties "vocoder" and "tokenizer" (ids first, first + 1; settable in
+ * READY). codes_only: the element can do without a tokenizer (its blurb says so). */
+void gst_lfm2_speech_install_file_properties (GObjectClass * oc, guint first,
+    gboolean codes_only);
 
 static inline const lfm2_vocoder *
 gst_lfm2_shared_vocoder (GstLfm2Shared * shared)

@@ -121,26 +121,7 @@ gst_lfm2_tts_class_init (GstLfm2TtsClass * klass)
   gobject_class->finalize = gst_lfm2_tts_finalize;
 
   gst_lfm2_gen_element_class_install_properties (gen_class, &gen_defaults);
-  /**
-   * GstLfm2Tts:vocoder:
-   *
-   * Path of the LFM2.5-Audio vocoder GGUF (`vocoder-*.gguf`: the audio head that turns the
-   * backbone's hidden state into frames of codes, and the detokenizer's code embedding).
-   */
-  g_object_class_install_property (gobject_class, PROP_VOCODER,
-      g_param_spec_string ("vocoder", "Vocoder",
-          "Path of the LFM2.5-Audio vocoder GGUF (audio head; loaded on READY→PAUSED, shared "
-          "with other elements naming the same file)", NULL, rw | GST_PARAM_MUTABLE_READY));
-  /**
-   * GstLfm2Tts:tokenizer:
-   *
-   * Path of the LFM2.5-Audio tokenizer GGUF (`tokenizer-*.gguf`: the detokenizer that turns
-   * codes into a waveform). Without it the element can only output codes.
-   */
-  g_object_class_install_property (gobject_class, PROP_TOKENIZER,
-      g_param_spec_string ("tokenizer", "Tokenizer",
-          "Path of the LFM2.5-Audio tokenizer GGUF (detokenizer: codes to waveform; without "
-          "it only codes come out)", NULL, rw | GST_PARAM_MUTABLE_READY));
+  gst_lfm2_speech_install_file_properties (gobject_class, PROP_VOCODER, TRUE);
   /**
    * GstLfm2Tts:voice:
    *
@@ -345,18 +326,9 @@ gst_lfm2_tts_start (GstLfm2GenElement * base, const lfm2_model * model,
   self->n_ctx = params->n_ctx;
   self->n_threads = params->n_threads;
 
-  self->vocoder = gst_lfm2_vocoder_acquire (voc_path, "vocoder", &err);
-  if (self->vocoder == NULL) {
-    dbg = g_strdup_printf ("vocoder property: %s", voc_path ? voc_path : "(null)");
+  if (!gst_lfm2_speech_files_acquire (voc_path, tok_path, FALSE, &self->vocoder,
+          &self->tokenizer, &err, &dbg))
     goto fail;
-  }
-  if (tok_path) {
-    self->tokenizer = gst_lfm2_audio_tokenizer_acquire (tok_path, "tokenizer", &err);
-    if (self->tokenizer == NULL) {
-      dbg = g_strdup_printf ("tokenizer property: %s", tok_path);
-      goto fail;
-    }
-  }
   /* the backbone's width against the vocoder's, the vocoder against the tokenizer */
   if (!make_tts (self, self->tokenizer != NULL, &err)) {
     dbg = g_strdup_printf ("model: %s, vocoder: %s, tokenizer: %s", lfm2_model_path (model),

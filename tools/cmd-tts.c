@@ -194,6 +194,36 @@ static lfm2_audio_tokenizer *load_tokenizer(const char *C, const struct common *
     return t;
 }
 
+/* What `speak` and `s2s` run on: the backbone, the vocoder, the tokenizer and the loop. */
+struct tts_set {
+    lfm2_model *m;
+    lfm2_vocoder *voc;
+    lfm2_audio_tokenizer *tok;
+    lfm2_tts *tts;
+};
+
+static int load_tts_set(const char *C, const struct common *c, const char *model_path, struct lfm2_tts_params tp,
+                        struct tts_set *s)
+{
+    struct lfm2_model_params mp = lfm2_model_default_params();
+    mp.verbose = c->verbose;
+    if (!(s->m = lfm2_model_load(model_path, mp)) || !(s->voc = load_vocoder(C, c)) ||
+        !(s->tok = load_tokenizer(C, c)) || !(s->tts = lfm2_tts_new(s->m, s->voc, s->tok, tp))) {
+        if (!s->m || s->tok)   /* the loaders report their own */
+            cli_fail(C, "%s", lfm2_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static void free_tts_set(struct tts_set *s)
+{
+    lfm2_tts_free(s->tts);
+    lfm2_audio_tokenizer_free(s->tok);
+    lfm2_vocoder_free(s->voc);
+    lfm2_model_free(s->m);
+}
+
 /* ---- audio-codes ------------------------------------------------------------------------------ */
 
 static const char codes_usage[] =
@@ -483,10 +513,7 @@ int cmd_speak(int argc, char **argv)
     float *y = NULL;
     int32_t *codes = NULL;
     size_t n_y = 0, cap_y = 0, n_codes = 0, cap_codes = 0;
-    lfm2_model *m = NULL;
-    lfm2_vocoder *voc = NULL;
-    lfm2_audio_tokenizer *tok = NULL;
-    lfm2_tts *tts = NULL;
+    struct tts_set set = { 0 };
     if (file) {
         size_t size = 0;
         if (!(owned_text = strcmp(file, "-") ? read_file(C, file, &size) : read_stream(C, stdin, "stdin", &size)))
@@ -498,14 +525,9 @@ int cmd_speak(int argc, char **argv)
         blank = *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r';
 
     const double t_start = lfm2_time_ms();
-    struct lfm2_model_params mp = lfm2_model_default_params();
-    mp.verbose = c.verbose;
-    if (!(m = lfm2_model_load(model_path, mp)) || !(voc = load_vocoder(C, &c)) ||
-        !(tok = load_tokenizer(C, &c)) || !(tts = lfm2_tts_new(m, voc, tok, tp))) {
-        if (!m || tok)
-            cli_fail(C, "%s", lfm2_last_error());
+    if (load_tts_set(C, &c, model_path, tp, &set))
         goto out;
-    }
+    lfm2_tts *tts = set.tts;
     const double t_loaded = lfm2_time_ms();
     struct lfm2_tts_stats st = { .first_audio_ms = -1 };
     if (blank) /* nothing to say: no audio, no error */
@@ -537,7 +559,7 @@ int cmd_speak(int argc, char **argv)
                 n_y += (size_t)ev.n_samples;
             }
             if (ev.kind == LFM2_TTS_EVENT_AUDIO && codes_out) {
-                const size_t K = (size_t)lfm2_vocoder_get_hparams(voc)->n_codebooks;
+                const size_t K = (size_t)lfm2_vocoder_get_hparams(set.voc)->n_codebooks;
                 if (n_codes + K > cap_codes) {
                     cap_codes = 2 * cap_codes + K * 64;
                     int32_t *p = realloc(codes, cap_codes * sizeof *codes);
@@ -581,17 +603,14 @@ int cmd_speak(int argc, char **argv)
         (codes_out && write_file(C, codes_out, codes, n_codes * sizeof *codes)))
         goto out;
     fprintf(stderr, "lfm2 speak: load %.0f ms (%s; %s; %s), %d threads\n", t_loaded - t_start,
-            lfm2_model_desc(m), lfm2_vocoder_desc(voc), lfm2_audio_tokenizer_desc(tok),
+            lfm2_model_desc(set.m), lfm2_vocoder_desc(set.voc), lfm2_audio_tokenizer_desc(set.tok),
             lfm2_n_threads(lfm2_tts_context(tts)));
     rc = 0;
 out:
     free(owned_text);
     free(y);
     free(codes);
-    lfm2_tts_free(tts);
-    lfm2_audio_tokenizer_free(tok);
-    lfm2_vocoder_free(voc);
-    lfm2_model_free(m);
+    free_tts_set(&set);
     return rc;
 }
 
@@ -744,28 +763,20 @@ int cmd_s2s(int argc, char **argv)
     float *pcm = NULL;
     int64_t n = 0;
     struct s2s_out out = { 0 };
-    lfm2_model *m = NULL;
-    lfm2_vocoder *voc = NULL;
-    lfm2_audio_tokenizer *tok = NULL;
-    lfm2_tts *tts = NULL;
+    struct tts_set set = { 0 };
     lfm2_audio *enc = NULL;
     lfm2_vad *vad = NULL;
     struct lfm2_audio_file_info info;
 
     const double t_start = lfm2_time_ms();
-    struct lfm2_model_params mp = lfm2_model_default_params();
-    mp.verbose = c.verbose;
-    if (!(m = lfm2_model_load(model_path, mp)) || !(voc = load_vocoder(C, &c)) ||
-        !(tok = load_tokenizer(C, &c)) || !(tts = lfm2_tts_new(m, voc, tok, tp))) {
-        if (!m || tok)
-            cli_fail(C, "%s", lfm2_last_error());
+    if (load_tts_set(C, &c, model_path, tp, &set))
         goto out;
-    }
+    lfm2_tts *tts = set.tts;
     /* the encoder works on the generation's thread pool: they never run at once */
     struct lfm2_audio_params ap = lfm2_audio_default_params();
     ap.pool = lfm2_context_pool(lfm2_tts_context(tts));
     ap.verbose = c.verbose;
-    if (!(enc = lfm2_audio_load(mmproj, ap)) || lfm2_audio_check_text_model(enc, m)) {
+    if (!(enc = lfm2_audio_load(mmproj, ap)) || lfm2_audio_check_text_model(enc, set.m)) {
         cli_fail(C, "%s", lfm2_last_error());
         goto out;
     }
@@ -817,8 +828,8 @@ int cmd_s2s(int argc, char **argv)
             "%.1f ms (real-time factor %.3f of the input)\n",
             in, n / (double)INPUT_RATE, info.codec, info.rate, info.channels, n_utt, n_utt == 1 ? "" : "s",
             out.n / (double)LFM2_AUDIO_SAMPLE_RATE, work_ms, n > 0 ? work_ms / (n * 1000.0 / INPUT_RATE) : 0.0);
-    fprintf(stderr, "lfm2 s2s: load %.0f ms (%s; %s; %s; %s), %d threads\n", t_loaded - t_start, lfm2_model_desc(m),
-            lfm2_audio_desc(enc), lfm2_vocoder_desc(voc), lfm2_audio_tokenizer_desc(tok),
+    fprintf(stderr, "lfm2 s2s: load %.0f ms (%s; %s; %s; %s), %d threads\n", t_loaded - t_start,
+            lfm2_model_desc(set.m), lfm2_audio_desc(enc), lfm2_vocoder_desc(set.voc), lfm2_audio_tokenizer_desc(set.tok),
             lfm2_n_threads(lfm2_tts_context(tts)));
     rc = 0;
 out:
@@ -827,9 +838,6 @@ out:
     free(out.text);
     lfm2_vad_free(vad);
     lfm2_audio_free(enc);
-    lfm2_tts_free(tts);
-    lfm2_audio_tokenizer_free(tok);
-    lfm2_vocoder_free(voc);
-    lfm2_model_free(m);
+    free_tts_set(&set);
     return rc;
 }

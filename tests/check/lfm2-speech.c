@@ -239,41 +239,44 @@ speech_capture_clear (SpeechCapture * c)
 }
 
 void
+speech_capture_append (SpeechCapture * c, GstBuffer * b, const GstStructure * s)
+{
+  const gchar *format = gst_structure_get_string (s, "format");
+  GstClockTime pts = GST_BUFFER_PTS (b), dur = GST_BUFFER_DURATION (b);
+  GstMapInfo map;
+  gint64 n;
+
+  fail_unless (gst_buffer_map (b, &map, GST_MAP_READ));
+  if (gst_structure_has_name (s, "other/tensors")) {
+    n = (gint64) (map.size / sizeof (gint32));
+    g_array_append_vals (c->codes, map.data, (guint) n);
+  } else if (g_str_equal (format, "S16LE")) {
+    n = (gint64) (map.size / 2);
+    for (gint64 i = 0; i < n; i++) {
+      gfloat v = ((const gint16 *) map.data)[i];
+      g_array_append_val (c->x, v);
+    }
+  } else {
+    n = (gint64) (map.size / 4);
+    g_array_append_vals (c->x, map.data, (guint) n);
+  }
+  gst_buffer_unmap (b, &map);
+  g_array_append_val (c->pts, pts);
+  g_array_append_val (c->dur, dur);
+  g_array_append_val (c->n, n);
+  c->n_buffers++;
+  c->n_discont += GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT);
+}
+
+void
 speech_capture_pull (GstHarness * h, SpeechCapture * c)
 {
   GstCaps *caps = gst_pad_get_current_caps (h->sinkpad);
-  const GstStructure *s;
-  const gchar *format;
   GstBuffer *b;
 
   fail_unless (caps != NULL, "no caps on the harness");
-  s = gst_caps_get_structure (caps, 0);
-  format = gst_structure_get_string (s, "format");
   while ((b = gst_harness_try_pull (h)) != NULL) {
-    GstMapInfo map;
-    GstClockTime pts = GST_BUFFER_PTS (b), dur = GST_BUFFER_DURATION (b);
-    gint64 n;
-
-    fail_unless (gst_buffer_map (b, &map, GST_MAP_READ));
-    if (gst_structure_has_name (s, "other/tensors")) {
-      n = (gint64) (map.size / sizeof (gint32));
-      g_array_append_vals (c->codes, map.data, (guint) n);
-    } else if (g_str_equal (format, "S16LE")) {
-      n = (gint64) (map.size / 2);
-      for (gint64 i = 0; i < n; i++) {
-        gfloat v = ((const gint16 *) map.data)[i];
-        g_array_append_val (c->x, v);
-      }
-    } else {
-      n = (gint64) (map.size / 4);
-      g_array_append_vals (c->x, map.data, (guint) n);
-    }
-    gst_buffer_unmap (b, &map);
-    g_array_append_val (c->pts, pts);
-    g_array_append_val (c->dur, dur);
-    g_array_append_val (c->n, n);
-    c->n_buffers++;
-    c->n_discont += GST_BUFFER_FLAG_IS_SET (b, GST_BUFFER_FLAG_DISCONT);
+    speech_capture_append (c, b, gst_caps_get_structure (caps, 0));
     gst_buffer_unref (b);
   }
   gst_caps_unref (caps);
@@ -310,4 +313,79 @@ speech_pop_message (GstBus * bus, const gchar * name)
     gst_message_unref (m);
   }
   return NULL;
+}
+
+/* ---- elements and harnesses -------------------------------------------------------- */
+
+GstElement *
+speech_element_new (const gchar * factory, const gchar * first, ...)
+{
+  GstElement *e = gst_element_factory_make (factory, NULL);
+  const gchar *files[4][2] = {
+    {"model", speech.model}, {"mmproj", speech.mmproj}, {"vocoder", speech.vocoder},
+    {"tokenizer", speech.tokenizer},
+  };
+  va_list args;
+
+  fail_unless (e != NULL, "%s not found (GST_PLUGIN_PATH_1_0=%s)", factory,
+      g_getenv ("GST_PLUGIN_PATH_1_0"));
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    if (g_object_class_find_property (G_OBJECT_GET_CLASS (e), files[i][0]))
+      g_object_set (e, files[i][0], files[i][1], NULL);
+  g_object_set (e, "n-threads", 2, NULL);
+  if (first) {
+    va_start (args, first);
+    g_object_set_valist (G_OBJECT (e), first, args);
+    va_end (args);
+  }
+  return e;
+}
+
+GstHarness *
+speech_harness (GstElement * e, const gchar * in, const gchar * out, GstBus ** bus)
+{
+  GstHarness *h = gst_harness_new_with_element (e, "sink", "src");
+
+  *bus = gst_bus_new ();
+  gst_element_set_bus (h->element, *bus);
+  gst_object_unref (e);
+  gst_harness_set_sink_caps_str (h, out);
+  gst_harness_set_src_caps_str (h, in);
+  return h;
+}
+
+void
+speech_harness_done (GstHarness * h, GstBus * bus)
+{
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
+void
+speech_check_start_error (GstElement * e, gint code, const gchar * n1, const gchar * n2)
+{
+  GstBus *bus = gst_bus_new ();
+  GstMessage *m;
+  GError *err;
+  gchar *dbg;
+
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (m != NULL, "no error");
+  gst_message_parse_error (m, &err, &dbg);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, code), "%s (%d)", err->message,
+      err->code);
+  fail_unless (n1 == NULL || strstr (err->message, n1), "'%s' lacks '%s'", err->message, n1);
+  fail_unless (n2 == NULL || strstr (err->message, n2), "'%s' lacks '%s'", err->message, n2);
+  GST_INFO ("%s (%s)", err->message, dbg);
+  g_error_free (err);
+  g_free (dbg);
+  gst_message_unref (m);
+  gst_element_set_state (e, GST_STATE_NULL);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (e);
 }

@@ -97,4 +97,18 @@ void speech_capture_check_continuous (const SpeechCapture * c, GstClockTime star
 /* The first element message with this structure name on the bus (or NULL). */
 GstMessage *speech_pop_message (GstBus * bus, const gchar * name);
 
+/* An element of the plugin with the generated files set (model, mmproj, vocoder, tokenizer:
+ * those it has) and 2 threads, then more properties as name/value pairs (NULL-terminated). */
+GstElement *speech_element_new (const gchar * factory, const gchar * first, ...);
+/* A harness around e (its reference is taken), `in` caps pushed, `out` caps accepted; the
+ * element's messages go to *bus. */
+GstHarness *speech_harness (GstElement * e, const gchar * in, const gchar * out,
+    GstBus ** bus);
+void speech_harness_done (GstHarness * h, GstBus * bus);
+/* READY→PAUSED of e (taken) fails with a RESOURCE error of this code whose message contains
+ * n1 and n2 (either may be NULL). */
+void speech_check_start_error (GstElement * e, gint code, const gchar * n1, const gchar * n2);
+/* One buffer into a capture, read by the caps structure s. */
+void speech_capture_append (SpeechCapture * c, GstBuffer * b, const GstStructure * s);
+
 #endif

@@ -20,43 +20,13 @@
 
 static SpeechRef ref;           /* greedy "Hello there.": frames and samples */
 
-static GstElement *
-make_dec (const gchar * first, ...)
-{
-  GstElement *e = gst_element_factory_make ("lfm2audiodec", NULL);
-  va_list args;
-
-  fail_unless (e != NULL, "lfm2audiodec not found");
-  g_object_set (e, "vocoder", speech.vocoder, "tokenizer", speech.tokenizer, "n-threads", 2,
-      NULL);
-  if (first) {
-    va_start (args, first);
-    g_object_set_valist (G_OBJECT (e), first, args);
-    va_end (args);
-  }
-  return e;
-}
+#define make_dec(...) speech_element_new ("lfm2audiodec", __VA_ARGS__)
+#define harness_done speech_harness_done
 
 static GstHarness *
 dec_harness (const gchar * in_caps, GstBus ** bus)
 {
-  GstElement *e = make_dec (NULL);
-  GstHarness *h = gst_harness_new_with_element (e, "sink", "src");
-
-  *bus = gst_bus_new ();
-  gst_element_set_bus (h->element, *bus);
-  gst_object_unref (e);
-  gst_harness_set_sink_caps_str (h, F32_CAPS);
-  gst_harness_set_src_caps_str (h, in_caps);
-  return h;
-}
-
-static void
-harness_done (GstHarness * h, GstBus * bus)
-{
-  gst_element_set_bus (h->element, NULL);
-  gst_object_unref (bus);
-  gst_harness_teardown (h);
+  return speech_harness (make_dec (NULL), in_caps, F32_CAPS, bus);
 }
 
 /* n frames of codes in one buffer (flexible: with the 128-byte header). */
@@ -350,26 +320,7 @@ static void
 check_start_error (const gchar * prop, const gchar * value, gint code, const gchar * n1,
     const gchar * n2)
 {
-  GstElement *e = make_dec (prop, value, NULL);
-  GstBus *bus = gst_bus_new ();
-  GstMessage *m;
-  GError *err;
-
-  gst_element_set_bus (e, bus);
-  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
-      GST_STATE_CHANGE_FAILURE);
-  m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  fail_unless (m != NULL);
-  gst_message_parse_error (m, &err, NULL);
-  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, code), "%s", err->message);
-  fail_unless (n1 == NULL || strstr (err->message, n1), "'%s' lacks '%s'", err->message, n1);
-  fail_unless (n2 == NULL || strstr (err->message, n2), "'%s' lacks '%s'", err->message, n2);
-  g_error_free (err);
-  gst_message_unref (m);
-  gst_element_set_state (e, GST_STATE_NULL);
-  gst_element_set_bus (e, NULL);
-  gst_object_unref (bus);
-  gst_object_unref (e);
+  speech_check_start_error (make_dec (prop, value, NULL), code, n1, n2);
 }
 
 GST_START_TEST (test_file_errors)
@@ -428,19 +379,8 @@ run_pipeline (gboolean split, SpeechCapture * c)
   gst_app_src_end_of_stream (GST_APP_SRC (src));
   speech_capture_init (c);
   while ((s = gst_app_sink_pull_sample (GST_APP_SINK (sink))) != NULL) {
-    GstBuffer *b = gst_sample_get_buffer (s);
-    GstClockTime pts = GST_BUFFER_PTS (b), dur = GST_BUFFER_DURATION (b);
-    GstMapInfo map;
-    gint64 n;
-
-    gst_buffer_map (b, &map, GST_MAP_READ);
-    n = (gint64) map.size / 4;
-    g_array_append_vals (c->x, map.data, (guint) n);
-    gst_buffer_unmap (b, &map);
-    g_array_append_val (c->pts, pts);
-    g_array_append_val (c->dur, dur);
-    g_array_append_val (c->n, n);
-    c->n_buffers++;
+    speech_capture_append (c, gst_sample_get_buffer (s),
+        gst_caps_get_structure (gst_sample_get_caps (s), 0));
     gst_sample_unref (s);
   }
   {

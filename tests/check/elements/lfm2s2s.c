@@ -21,42 +21,13 @@
 static gfloat *speech4;         /* speech_4s.wav at 16 kHz */
 static gint64 n_speech4;
 
-static GstElement *
-make_s2s (const gchar * first, ...)
-{
-  GstElement *e = gst_element_factory_make ("lfm2s2s", NULL);
-  va_list args;
-
-  fail_unless (e != NULL, "lfm2s2s not found");
-  g_object_set (e, "model", speech.model, "mmproj", speech.mmproj, "vocoder", speech.vocoder,
-      "tokenizer", speech.tokenizer, "n-threads", 2, NULL);
-  if (first) {
-    va_start (args, first);
-    g_object_set_valist (G_OBJECT (e), first, args);
-    va_end (args);
-  }
-  return e;
-}
+#define make_s2s(...) speech_element_new ("lfm2s2s", __VA_ARGS__)
+#define harness_done speech_harness_done
 
 static GstHarness *
 s2s_harness (GstElement * e, const gchar * in_caps, GstBus ** bus)
 {
-  GstHarness *h = gst_harness_new_with_element (e, "sink", "src");
-
-  *bus = gst_bus_new ();
-  gst_element_set_bus (h->element, *bus);
-  gst_object_unref (e);
-  gst_harness_set_sink_caps_str (h, F32_OUT);
-  gst_harness_set_src_caps_str (h, in_caps);
-  return h;
-}
-
-static void
-harness_done (GstHarness * h, GstBus * bus)
-{
-  gst_element_set_bus (h->element, NULL);
-  gst_object_unref (bus);
-  gst_harness_teardown (h);
+  return speech_harness (e, in_caps, F32_OUT, bus);
 }
 
 /* Pushes 16 kHz mono float samples in 100 ms buffers from `t0`. */
@@ -406,26 +377,7 @@ static void
 check_start_error (const gchar * prop, const gchar * value, gint code, const gchar * n1,
     const gchar * n2)
 {
-  GstElement *e = make_s2s (prop, value, NULL);
-  GstBus *bus = gst_bus_new ();
-  GstMessage *m;
-  GError *err;
-
-  gst_element_set_bus (e, bus);
-  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
-      GST_STATE_CHANGE_FAILURE);
-  m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  fail_unless (m != NULL);
-  gst_message_parse_error (m, &err, NULL);
-  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR, code), "%s", err->message);
-  fail_unless (n1 == NULL || strstr (err->message, n1), "'%s' lacks '%s'", err->message, n1);
-  fail_unless (n2 == NULL || strstr (err->message, n2), "'%s' lacks '%s'", err->message, n2);
-  g_error_free (err);
-  gst_message_unref (m);
-  gst_element_set_state (e, GST_STATE_NULL);
-  gst_element_set_bus (e, NULL);
-  gst_object_unref (bus);
-  gst_object_unref (e);
+  speech_check_start_error (make_s2s (prop, value, NULL), code, n1, n2);
 }
 
 GST_START_TEST (test_file_errors)

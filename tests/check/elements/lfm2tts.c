@@ -20,45 +20,16 @@
 #define CODES_CAPS "other/tensors, format=(string)static"
 
 /* An lfm2tts on the generated set, greedy audio, 2 threads; more properties as pairs. */
-static GstElement *
-make_tts (const gchar * first, ...)
-{
-  GstElement *e = gst_element_factory_make ("lfm2tts", NULL);
-  va_list args;
+#define make_tts(...) speech_element_new ("lfm2tts", "temperature", 0.0, __VA_ARGS__)
+#define TEXT_CAPS "text/x-raw, format=(string)utf8"
 
-  fail_unless (e != NULL, "lfm2tts not found (GST_PLUGIN_PATH_1_0=%s)",
-      g_getenv ("GST_PLUGIN_PATH_1_0"));
-  g_object_set (e, "model", speech.model, "vocoder", speech.vocoder, "tokenizer",
-      speech.tokenizer, "n-threads", 2, "temperature", 0.0f, NULL);
-  if (first) {
-    va_start (args, first);
-    g_object_set_valist (G_OBJECT (e), first, args);
-    va_end (args);
-  }
-  return e;
-}
-
-/* A harness around e, text in, `caps` out; the element's messages go to *bus. */
 static GstHarness *
 tts_harness (GstElement * e, const gchar * caps, GstBus ** bus)
 {
-  GstHarness *h = gst_harness_new_with_element (e, "sink", "src");
-
-  *bus = gst_bus_new ();
-  gst_element_set_bus (h->element, *bus);
-  gst_object_unref (e);
-  gst_harness_set_sink_caps_str (h, caps);
-  gst_harness_set_src_caps_str (h, "text/x-raw, format=(string)utf8");
-  return h;
+  return speech_harness (e, TEXT_CAPS, caps, bus);
 }
 
-static void
-harness_done (GstHarness * h, GstBus * bus)
-{
-  gst_element_set_bus (h->element, NULL);
-  gst_object_unref (bus);
-  gst_harness_teardown (h);
-}
+#define harness_done speech_harness_done
 
 static GstBuffer *
 text_buffer (const gchar * s, GstClockTime pts, GstClockTime dur)
@@ -860,12 +831,7 @@ GST_START_TEST (test_audio_without_tokenizer_refused)
   GError *err;
 
   /* downstream wants audio, no tokenizer: a negotiation error saying what is missing */
-  h = gst_harness_new_with_element (make_tts ("tokenizer", NULL, NULL), "sink", "src");
-  bus = gst_bus_new ();
-  gst_element_set_bus (h->element, bus);
-  gst_object_unref (h->element);
-  gst_harness_set_sink_caps_str (h, F32_CAPS);
-  gst_harness_set_src_caps_str (h, "text/x-raw, format=(string)utf8");
+  h = tts_harness (make_tts ("tokenizer", NULL, NULL), F32_CAPS, &bus);
   fail_unless_equals_int (gst_harness_push (h, text_buffer ("x", 0, GST_SECOND)),
       GST_FLOW_NOT_NEGOTIATED);
   m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
@@ -881,35 +847,11 @@ GST_END_TEST;
 
 /* ---- files refused at READY→PAUSED -------------------------------------------------- */
 
-/* READY→PAUSED fails with an ERROR whose message contains every needle. */
 static void
-check_start_error (const gchar * prop, const gchar * value, GQuark domain, gint code,
-    const gchar * n1, const gchar * n2)
+check_start_error (const gchar * prop, const gchar * value, gint code, const gchar * n1,
+    const gchar * n2)
 {
-  GstElement *e = make_tts (prop, value, NULL);
-  GstBus *bus = gst_bus_new ();
-  GstMessage *m;
-  GError *err;
-  gchar *dbg;
-
-  gst_element_set_bus (e, bus);
-  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
-      GST_STATE_CHANGE_FAILURE);
-  m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  fail_unless (m != NULL, "no error for %s=%s", prop, value);
-  gst_message_parse_error (m, &err, &dbg);
-  fail_unless (err->domain == domain && err->code == code, "%s: %s (%d)", prop, err->message,
-      err->code);
-  fail_unless (n1 == NULL || strstr (err->message, n1), "'%s' lacks '%s'", err->message, n1);
-  fail_unless (n2 == NULL || strstr (err->message, n2), "'%s' lacks '%s'", err->message, n2);
-  GST_INFO ("%s: %s (%s)", prop, err->message, dbg);
-  g_error_free (err);
-  g_free (dbg);
-  gst_message_unref (m);
-  gst_element_set_state (e, GST_STATE_NULL);
-  gst_element_set_bus (e, NULL);
-  gst_object_unref (bus);
-  gst_object_unref (e);
+  speech_check_start_error (make_tts (prop, value, NULL), code, n1, n2);
 }
 
 GST_START_TEST (test_file_errors)
@@ -923,21 +865,21 @@ GST_START_TEST (test_file_errors)
       "vocoder-tiny-dev.gguf", NULL);
 
   /* errors name the file (the registry's canonical path ends in its name) and the tensor */
-  check_start_error ("vocoder", missing, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ,
+  check_start_error ("vocoder", missing, GST_RESOURCE_ERROR_OPEN_READ,
       "/no-w2.gguf", w2);
-  check_start_error ("vocoder", misshapen, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_OPEN_READ,
+  check_start_error ("vocoder", misshapen, GST_RESOURCE_ERROR_OPEN_READ,
       "/bad-logits.gguf", logits);
-  check_start_error ("vocoder", nofile, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+  check_start_error ("vocoder", nofile, GST_RESOURCE_ERROR_NOT_FOUND,
       "no-such-vocoder.gguf", NULL);
-  check_start_error ("vocoder", NULL, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+  check_start_error ("vocoder", NULL, GST_RESOURCE_ERROR_NOT_FOUND,
       "vocoder property", NULL);
   /* the tokenizer file as the vocoder, a vocoder as the tokenizer */
-  check_start_error ("vocoder", speech.tokenizer, GST_RESOURCE_ERROR,
-      GST_RESOURCE_ERROR_OPEN_READ, "/tokenizer-audio-tiny.gguf", NULL);
-  check_start_error ("tokenizer", speech.vocoder, GST_RESOURCE_ERROR,
-      GST_RESOURCE_ERROR_OPEN_READ, "/vocoder-audio-tiny.gguf", NULL);
+  check_start_error ("vocoder", speech.tokenizer, GST_RESOURCE_ERROR_OPEN_READ,
+      "/tokenizer-audio-tiny.gguf", NULL);
+  check_start_error ("tokenizer", speech.vocoder, GST_RESOURCE_ERROR_OPEN_READ,
+      "/vocoder-audio-tiny.gguf", NULL);
   /* the fixture's 64-wide vocoder on the 128-wide backbone: both files named */
-  check_start_error ("vocoder", fixture, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
+  check_start_error ("vocoder", fixture, GST_RESOURCE_ERROR_SETTINGS,
       "/vocoder-tiny-dev.gguf", "/audio-tiny-q8_0.gguf");
   g_free (missing);
   g_free (misshapen);
