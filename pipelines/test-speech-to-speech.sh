@@ -3,8 +3,8 @@
 # cache): a WAV of speech, silence and speech becomes a 24 kHz mono 16-bit WAV, both with the
 # cascade (lfm2asr ! lfm2text ! lfm2tts) and with --native (lfm2s2s): one reply per utterance,
 # what was heard and said printed with each reply's first audio and real-time factor; the
-# native WAV's samples equal `lfm2 s2s` on the same file and prompt; bad options and files
-# fail with a message.
+# native WAV's samples equal `lfm2 s2s` on the same file and prompt; `lfm2 s2s --whole`, on
+# silence, without --mmproj; bad options and files fail with a message.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 data=$(cd "$here/../tests/data/audio/wav" && pwd)
@@ -58,6 +58,35 @@ import sys, wave
 a, b = (wave.open(p) for p in sys.argv[1:])
 assert a.readframes(a.getnframes()) == b.readframes(b.getnframes())
 PY
+
+# lfm2 s2s: --whole answers the file as one utterance; silence gives an empty WAV, no error;
+# a missing option is named
+"$lfm2" s2s -m "$set_dir/model.gguf" --mmproj "$set_dir/mmproj.gguf" --vocoder "$set_dir/vocoder.gguf" \
+  --tokenizer "$set_dir/tokenizer.gguf" --whole -n 13 -t 2 "$tmp/mix.wav" -o "$tmp/whole.wav" \
+  --text "$tmp/whole.txt" > /dev/null 2> "$tmp/cli.log" || { cat "$tmp/cli.log"; exit 1; }
+grep -q "1 utterance," "$tmp/cli.log" || { echo "--whole: not one utterance"; cat "$tmp/cli.log"; exit 1; }
+grep -Eq "first audio [0-9.]+ ms .* real-time factor [0-9.]+" "$tmp/cli.log" ||
+  { echo "lfm2 s2s: no first audio / RTF"; cat "$tmp/cli.log"; exit 1; }
+[ "$(wc -l < "$tmp/whole.txt")" -eq 1 ] || { echo "--text: not one line per reply"; exit 1; }
+python3 -c "
+import wave, sys
+w = wave.open(sys.argv[1])
+assert w.getnframes() == 7 * 1920, w.getnframes()   # 6 text tokens and 7 frames (-n 13)
+" "$tmp/whole.wav" || { echo "--whole -n 13: not 7 frames"; exit 1; }
+python3 -c "
+import wave, sys
+o = wave.open(sys.argv[1], 'wb'); o.setnchannels(1); o.setsampwidth(2); o.setframerate(16000)
+o.writeframes(b'\0\0' * 32000); o.close()" "$tmp/silence.wav"
+"$lfm2" s2s -m "$set_dir/model.gguf" --mmproj "$set_dir/mmproj.gguf" --vocoder "$set_dir/vocoder.gguf" \
+  --tokenizer "$set_dir/tokenizer.gguf" -t 2 "$tmp/silence.wav" -o "$tmp/silent.wav" > /dev/null \
+  2> "$tmp/cli.log" || { cat "$tmp/cli.log"; exit 1; }
+grep -q "no speech found" "$tmp/cli.log" || { echo "silence not reported"; cat "$tmp/cli.log"; exit 1; }
+python3 -c "import wave, sys; assert wave.open(sys.argv[1]).getnframes() == 0" "$tmp/silent.wav"
+if "$lfm2" s2s -m "$set_dir/model.gguf" --vocoder "$set_dir/vocoder.gguf" \
+    --tokenizer "$set_dir/tokenizer.gguf" "$tmp/mix.wav" -o "$tmp/x.wav" > "$tmp/cli.log" 2>&1; then
+  echo "lfm2 s2s without --mmproj should fail"; exit 1
+fi
+grep -q "need -m MODEL, --mmproj MMPROJ" "$tmp/cli.log" || { echo "missing --mmproj not named"; cat "$tmp/cli.log"; exit 1; }
 
 # the cascade: each utterance heard, translated, spoken
 run "$tmp/log" --input "$tmp/mix.wav" --output "$tmp/cascade.wav" --language German --threads 2
