@@ -136,6 +136,9 @@ if [ -n "$output" ]; then
   rm -f "$output"
   # PCM16 made by the element (truncation, as llama.cpp)
   set -- "$@" ! audio/x-raw,format=S16LE ! wavenc ! filesink "location=$(v "$output")"
+elif [ -n "$input" ]; then
+  # a file is read as fast as the models go: play the replies as they come
+  set -- "$@" ! audioconvert ! audioresample ! autoaudiosink sync=false
 else
   set -- "$@" ! audioconvert ! audioresample ! autoaudiosink
 fi
