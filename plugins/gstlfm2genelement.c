@@ -67,7 +67,7 @@ gst_lfm2_gen_element_constructed (GObject * object)
   s->max_tokens = d->max_tokens;
   s->sampling = lfm2_sampler_default_params ();
   s->sampling.temperature = d->temperature;
-  s->sampling.top_k = 0;
+  s->sampling.top_k = d->top_k;
   s->sampling.top_p = 1.0f;
   s->sampling.min_p = 0.15f;
   s->sampling.repeat_penalty = 1.05f;
@@ -123,7 +123,9 @@ gst_lfm2_gen_element_class_install_properties (GstLfm2GenElementClass * klass,
    * changing it while playing prefills the new one before the next request.
    */
   g_object_class_install_property (oc, first + PROP_SYSTEM_PROMPT,
-      g_param_spec_string ("system-prompt", "System prompt",
+      g_param_spec_string ("system-prompt", "System prompt", d->speech ?
+          "System turn, prefilled once and reused for every request (NULL = the mode's, "
+          "for TTS the voice's)" :
           "System turn, prefilled once and reused for every request (NULL = none)",
           d->system_prompt, playing));
   /**
@@ -133,7 +135,9 @@ gst_lfm2_gen_element_class_install_properties (GstLfm2GenElementClass * klass,
    * the context is full.
    */
   g_object_class_install_property (oc, first + PROP_MAX_TOKENS,
-      g_param_spec_int ("max-tokens", "Max tokens",
+      g_param_spec_int ("max-tokens", "Max tokens", d->speech ?
+          "Most text tokens + audio frames (80 ms each) generated per turn (0 = until the "
+          "model ends its turn or the context is full)" :
           "Most tokens generated per request (0 = until the model ends its turn or the "
           "context is full)", 0, G_MAXINT, d->max_tokens, playing));
   /**
@@ -151,34 +155,7 @@ gst_lfm2_gen_element_class_install_properties (GstLfm2GenElementClass * klass,
    */
   g_object_class_install_property (oc, first + PROP_TOP_K,
       g_param_spec_int ("top-k", "Top-k", "Keep the k most likely tokens (0 = off)", 0,
-          G_MAXINT, 0, playing));
-  /**
-   * GstLfm2GenElement:top-p:
-   *
-   * Nucleus sampling: the most likely tokens whose probabilities add up to top-p.
-   */
-  g_object_class_install_property (oc, first + PROP_TOP_P,
-      g_param_spec_float ("top-p", "Top-p", "Nucleus sampling mass (1 = off)", 0.0f, 1.0f,
-          1.0f, playing));
-  /**
-   * GstLfm2GenElement:min-p:
-   *
-   * Drops the tokens less likely than min-p times the most likely one.
-   */
-  g_object_class_install_property (oc, first + PROP_MIN_P,
-      g_param_spec_float ("min-p", "Min-p",
-          "Drop tokens less likely than min-p × the most likely one (0 = off)", 0.0f, 1.0f,
-          0.15f, playing));
-  /**
-   * GstLfm2GenElement:repeat-penalty:
-   *
-   * Penalty on the tokens of the prompt and the text generated so far, over the last 64
-   * tokens, as llama.cpp applies it.
-   */
-  g_object_class_install_property (oc, first + PROP_REPEAT_PENALTY,
-      g_param_spec_float ("repeat-penalty", "Repeat penalty",
-          "Penalty on tokens seen in the prompt and the text generated so far, over the last "
-          "64 tokens (1 = off)", 0.0f, 10.0f, 1.05f, playing));
+          G_MAXINT, d->top_k, playing));
   /**
    * GstLfm2GenElement:seed:
    *
@@ -190,6 +167,36 @@ gst_lfm2_gen_element_class_install_properties (GstLfm2GenElementClass * klass,
           "Sampler seed; the sampler restarts from it for every request, so equal inputs "
           "give equal outputs (4294967295 = a new random seed every request, as llama.cpp)",
           0, G_MAXUINT64, 0, playing));
+  /* The audio head of speech output samples with temperature and top-k only. */
+  if (!d->speech) {
+    /**
+     * GstLfm2GenElement:top-p:
+     *
+     * Nucleus sampling: the most likely tokens whose probabilities add up to top-p.
+     */
+    g_object_class_install_property (oc, first + PROP_TOP_P,
+        g_param_spec_float ("top-p", "Top-p", "Nucleus sampling mass (1 = off)", 0.0f, 1.0f,
+            1.0f, playing));
+    /**
+     * GstLfm2GenElement:min-p:
+     *
+     * Drops the tokens less likely than min-p times the most likely one.
+     */
+    g_object_class_install_property (oc, first + PROP_MIN_P,
+        g_param_spec_float ("min-p", "Min-p",
+            "Drop tokens less likely than min-p × the most likely one (0 = off)", 0.0f, 1.0f,
+            0.15f, playing));
+    /**
+     * GstLfm2GenElement:repeat-penalty:
+     *
+     * Penalty on the tokens of the prompt and the text generated so far, over the last 64
+     * tokens, as llama.cpp applies it.
+     */
+    g_object_class_install_property (oc, first + PROP_REPEAT_PENALTY,
+        g_param_spec_float ("repeat-penalty", "Repeat penalty",
+            "Penalty on tokens seen in the prompt and the text generated so far, over the last "
+            "64 tokens (1 = off)", 0.0f, 10.0f, 1.05f, playing));
+  }
   /**
    * GstLfm2GenElement:n-threads:
    *
@@ -388,10 +395,13 @@ gst_lfm2_gen_element_start (GstLfm2GenElement * self)
   if (klass->start && !klass->start (self, model, &params))
     goto fail;
 
-  self->gen = gst_lfm2_gen_new (model, &params, &err);
-  if (self->gen == NULL || !gst_lfm2_gen_set_system_prompt (self->gen, system, &err)) {
-    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, path);
-    goto fail;
+  /* speech output: lfm2_tts has its own context (made by start()) */
+  if (!klass->defaults.speech) {
+    self->gen = gst_lfm2_gen_new (model, &params, &err);
+    if (self->gen == NULL || !gst_lfm2_gen_set_system_prompt (self->gen, system, &err)) {
+      GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, path);
+      goto fail;
+    }
   }
 
   GST_OBJECT_LOCK (self);

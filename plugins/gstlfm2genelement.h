@@ -93,13 +93,20 @@ typedef struct {
   struct lfm2_sampler_params sampling;   /* temperature … seed */
 } GstLfm2GenSettings;
 
-/* A subclass's defaults. The other sampling defaults are the LFM2 model cards' (top-k 0,
- * top-p 1, min-p 0.15, repeat-penalty 1.05, seed 0); context-length 0 and n-threads 0
- * (automatic) everywhere. */
+/* A subclass's defaults. The other sampling defaults are the LFM2 model cards' (top-p 1,
+ * min-p 0.15, repeat-penalty 1.05, seed 0); context-length 0 and n-threads 0 (automatic)
+ * everywhere. */
 typedef struct {
   const gchar *system_prompt;   /* NULL = none */
   gint max_tokens;
   gfloat temperature;
+  gint top_k;                   /* 0 = off */
+  /* Speech output (lfm2tts, lfm2s2s): the subclass generates with lfm2_tts, which makes its
+   * own context, so READY→PAUSED makes no GstLfm2Gen (gen stays NULL; do not call
+   * apply_settings or generate), and the sampling properties are those of the audio head:
+   * temperature, top-k and seed (no top-p, min-p, repeat-penalty; text tokens are greedy
+   * in every reference). The subclass reads `settings` under the object lock itself. */
+  gboolean speech;
 } GstLfm2GenElementDefaults;
 
 struct _GstLfm2GenElementClass {

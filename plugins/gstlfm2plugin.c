@@ -23,6 +23,9 @@ plugin_init (GstPlugin * plugin)
 #ifdef GST_LFM2_HAVE_AUDIO
   ret |= GST_ELEMENT_REGISTER (lfm2asr, plugin);
   ret |= GST_ELEMENT_REGISTER (lfm2audioenc, plugin);
+  ret |= GST_ELEMENT_REGISTER (lfm2tts, plugin);
+  ret |= GST_ELEMENT_REGISTER (lfm2audiodec, plugin);
+  ret |= GST_ELEMENT_REGISTER (lfm2s2s, plugin);
 #endif
   return ret;
 }

@@ -20,6 +20,7 @@ int cmd_audio_codes(int argc, char **argv);   /* speech output (lfm2-audio, with
 int cmd_audio_embed(int argc, char **argv);
 int cmd_vocode(int argc, char **argv);
 int cmd_speak(int argc, char **argv);
+int cmd_s2s(int argc, char **argv);
 
 /* Prints "lfm2 <cmd>: <message>" to stderr and returns 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

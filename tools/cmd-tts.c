@@ -1,18 +1,29 @@
 /* cmd-tts.c — LFM2.5-Audio speech output on the command line (program lfm2-audio, run by
- * `lfm2 audio-codes|audio-embed|vocode|speak`):
+ * `lfm2 audio-codes|audio-embed|vocode|speak|s2s`):
  *   audio-codes  backbone hidden states → greedy (or sampled) frames of codes
  *   audio-embed  frames of codes → the embedding fed back to the backbone
  *   vocode       frames of codes → 24 kHz samples (float32 and a PCM16 WAV)
- *   speak        text → speech with the sequential TTS loop (or the interleaved one) */
+ *   speak        text → speech with the sequential TTS loop (or the interleaved one)
+ *   s2s          speech → speech: the input's utterances through the speech encoder into the
+ *                interleaved loop */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backbone.h"
 #include "cli.h"
+/* lfm2-audio.h (speech input, 16 kHz) and lfm2-tts.h (speech output, 24 kHz) both define
+ * LFM2_AUDIO_SAMPLE_RATE, _N_FFT and _HOP; here they are the output side's. */
+#include "lfm2-audio.h"
+#undef LFM2_AUDIO_SAMPLE_RATE
+#undef LFM2_AUDIO_N_FFT
+#undef LFM2_AUDIO_HOP
 #include "lfm2-tts.h"
 #include "lfm2.h"
+
+#define INPUT_RATE 16000   /* lfm2_audio_load_file, the VAD and the encoder */
 
 /* Reads a whole stream (one byte more is allocated for a NUL); NULL after reporting. */
 static void *read_stream(const char *C, FILE *f, const char *name, size_t *size)
@@ -181,6 +192,36 @@ static lfm2_audio_tokenizer *load_tokenizer(const char *C, const struct common *
     if (!t)
         cli_fail(C, "%s", lfm2_last_error());
     return t;
+}
+
+/* What `speak` and `s2s` run on: the backbone, the vocoder, the tokenizer and the loop. */
+struct tts_set {
+    lfm2_model *m;
+    lfm2_vocoder *voc;
+    lfm2_audio_tokenizer *tok;
+    lfm2_tts *tts;
+};
+
+static int load_tts_set(const char *C, const struct common *c, const char *model_path, struct lfm2_tts_params tp,
+                        struct tts_set *s)
+{
+    struct lfm2_model_params mp = lfm2_model_default_params();
+    mp.verbose = c->verbose;
+    if (!(s->m = lfm2_model_load(model_path, mp)) || !(s->voc = load_vocoder(C, c)) ||
+        !(s->tok = load_tokenizer(C, c)) || !(s->tts = lfm2_tts_new(s->m, s->voc, s->tok, tp))) {
+        if (!s->m || s->tok)   /* the loaders report their own */
+            cli_fail(C, "%s", lfm2_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static void free_tts_set(struct tts_set *s)
+{
+    lfm2_tts_free(s->tts);
+    lfm2_audio_tokenizer_free(s->tok);
+    lfm2_vocoder_free(s->voc);
+    lfm2_model_free(s->m);
 }
 
 /* ---- audio-codes ------------------------------------------------------------------------------ */
@@ -472,10 +513,7 @@ int cmd_speak(int argc, char **argv)
     float *y = NULL;
     int32_t *codes = NULL;
     size_t n_y = 0, cap_y = 0, n_codes = 0, cap_codes = 0;
-    lfm2_model *m = NULL;
-    lfm2_vocoder *voc = NULL;
-    lfm2_audio_tokenizer *tok = NULL;
-    lfm2_tts *tts = NULL;
+    struct tts_set set = { 0 };
     if (file) {
         size_t size = 0;
         if (!(owned_text = strcmp(file, "-") ? read_file(C, file, &size) : read_stream(C, stdin, "stdin", &size)))
@@ -487,14 +525,9 @@ int cmd_speak(int argc, char **argv)
         blank = *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r';
 
     const double t_start = lfm2_time_ms();
-    struct lfm2_model_params mp = lfm2_model_default_params();
-    mp.verbose = c.verbose;
-    if (!(m = lfm2_model_load(model_path, mp)) || !(voc = load_vocoder(C, &c)) ||
-        !(tok = load_tokenizer(C, &c)) || !(tts = lfm2_tts_new(m, voc, tok, tp))) {
-        if (!m || tok)
-            cli_fail(C, "%s", lfm2_last_error());
+    if (load_tts_set(C, &c, model_path, tp, &set))
         goto out;
-    }
+    lfm2_tts *tts = set.tts;
     const double t_loaded = lfm2_time_ms();
     struct lfm2_tts_stats st = { .first_audio_ms = -1 };
     if (blank) /* nothing to say: no audio, no error */
@@ -526,7 +559,7 @@ int cmd_speak(int argc, char **argv)
                 n_y += (size_t)ev.n_samples;
             }
             if (ev.kind == LFM2_TTS_EVENT_AUDIO && codes_out) {
-                const size_t K = (size_t)lfm2_vocoder_get_hparams(voc)->n_codebooks;
+                const size_t K = (size_t)lfm2_vocoder_get_hparams(set.voc)->n_codebooks;
                 if (n_codes + K > cap_codes) {
                     cap_codes = 2 * cap_codes + K * 64;
                     int32_t *p = realloc(codes, cap_codes * sizeof *codes);
@@ -570,16 +603,241 @@ int cmd_speak(int argc, char **argv)
         (codes_out && write_file(C, codes_out, codes, n_codes * sizeof *codes)))
         goto out;
     fprintf(stderr, "lfm2 speak: load %.0f ms (%s; %s; %s), %d threads\n", t_loaded - t_start,
-            lfm2_model_desc(m), lfm2_vocoder_desc(voc), lfm2_audio_tokenizer_desc(tok),
+            lfm2_model_desc(set.m), lfm2_vocoder_desc(set.voc), lfm2_audio_tokenizer_desc(set.tok),
             lfm2_n_threads(lfm2_tts_context(tts)));
     rc = 0;
 out:
     free(owned_text);
     free(y);
     free(codes);
-    lfm2_tts_free(tts);
-    lfm2_audio_tokenizer_free(tok);
-    lfm2_vocoder_free(voc);
-    lfm2_model_free(m);
+    free_tts_set(&set);
+    return rc;
+}
+
+/* ---- s2s -------------------------------------------------------------------------------------- */
+
+static const char s2s_usage[] =
+    "usage: lfm2 s2s -m MODEL --mmproj MMPROJ --vocoder VOC --tokenizer TOK IN -o OUT.wav [options]\n"
+    "  speech to speech: every utterance of IN (any file FFmpeg reads, cut by the voice-activity\n"
+    "  detector) goes through the speech encoder (MMPROJ) into the user turn of the interleaved\n"
+    "  mode (\"Respond with interleaved text and audio.\"); the replies' speech goes to OUT.wav one\n"
+    "  after the other, their text to stdout (a line per reply). Prints, per reply, the time to\n"
+    "  first audio (from the end of the utterance: encoder, prefill, first frame) and the\n"
+    "  real-time factor (reply time / reply duration) on stderr.\n"
+    "  --text OUT.txt          also write the replies' text, a line per reply\n"
+    "  --raw OUT.f32           also the float32 samples\n"
+    "  --whole                 the whole file is one utterance (no voice-activity detection)\n"
+    "  -p, --prompt TEXT       text in the user turn before the speech (e.g. \"Translate to French:\")\n"
+    "  -s TEXT                 another system prompt\n"
+    "  --temp X  --top-k N     audio sampling (interleaved: 0.8 / 4; --temp 0 greedy)\n"
+    "  --seed S                sampling seed (0)\n"
+    "  -n N                    most text tokens + frames per reply (default: until the model ends)\n"
+    "  -c N                    context size (4096)\n"
+    "  -t N                    threads (0 = all cores)\n"
+    "  --ggml-rounding         F16 matrices as stored, half-precision activations\n"
+    "  -v                      verbose\n";
+
+/* What the replies add up to. */
+struct s2s_out {
+    float *y;
+    size_t n, cap;
+    char *text;
+    size_t text_len, text_cap;
+};
+
+static int append(void **buf, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = 2 * *cap + 4096;
+    while (c < need)
+        c *= 2;
+    void *p = realloc(*buf, c * elem);
+    if (!p)
+        return -1;
+    *buf = p;
+    *cap = c;
+    return 0;
+}
+
+/* One utterance → one reply: encoder rows as the user turn, the interleaved loop, the reply's
+ * text to stdout and its samples to out. */
+static int s2s_turn(const char *C, lfm2_audio *enc, lfm2_tts *tts, const char *prompt, const float *pcm, int64_t n,
+                    double t_utt, struct s2s_out *out, int index)
+{
+    const double t0 = lfm2_time_ms();
+    const int64_t rows = lfm2_audio_n_tokens(n);
+    const int n_embd = lfm2_audio_n_embd_out(enc);
+    float *embd = malloc((size_t)rows * n_embd * sizeof *embd);
+    if (!embd)
+        return cli_fail(C, "out of memory");
+    if (lfm2_audio_encode(enc, pcm, n, embd, (size_t)rows * n_embd) != rows) {
+        free(embd);
+        return cli_fail(C, "%s", lfm2_last_error());
+    }
+    const double encode_ms = lfm2_time_ms() - t0;
+    struct lfm2_tts_part parts[2] = { { .text = prompt }, { .embd = embd, .n_embd_rows = (int32_t)rows } };
+    const int r0 = prompt ? lfm2_tts_begin(tts, parts, 2) : lfm2_tts_begin(tts, parts + 1, 1);
+    free(embd);
+    if (r0)
+        return cli_fail(C, "%s", lfm2_last_error());
+    const size_t n0 = out->n;
+    double first_ms = -1.0;
+    struct lfm2_tts_event ev;
+    int r;
+    while ((r = lfm2_tts_step(tts, &ev)) > 0) {
+        if (ev.kind == LFM2_TTS_EVENT_TEXT) {
+            const size_t len = strlen(ev.text);
+            if (append((void **)&out->text, &out->text_cap, out->text_len + len + 2, 1))
+                return cli_fail(C, "out of memory");
+            memcpy(out->text + out->text_len, ev.text, len + 1);
+            out->text_len += len;
+            fputs(ev.text, stdout);
+            fflush(stdout);
+        }
+        if (ev.n_samples > 0) {
+            if (first_ms < 0)
+                first_ms = lfm2_time_ms() - t0;
+            if (append((void **)&out->y, &out->cap, out->n + (size_t)ev.n_samples, sizeof *out->y))
+                return cli_fail(C, "out of memory");
+            memcpy(out->y + out->n, ev.samples, (size_t)ev.n_samples * sizeof *out->y);
+            out->n += (size_t)ev.n_samples;
+        }
+        if (ev.kind == LFM2_TTS_EVENT_DONE && ev.stop == LFM2_TTS_STOP_CONTEXT)
+            fprintf(stderr, "lfm2 s2s: the context is full (-c %d): reply %d stopped\n",
+                    lfm2_n_ctx(lfm2_tts_context(tts)), index);
+    }
+    if (r < 0)
+        return cli_fail(C, "%s", lfm2_last_error());
+    if (append((void **)&out->text, &out->text_cap, out->text_len + 2, 1))
+        return cli_fail(C, "out of memory");
+    out->text[out->text_len++] = '\n';
+    out->text[out->text_len] = '\0';
+    fputc('\n', stdout);
+    struct lfm2_tts_stats st;
+    lfm2_tts_get_stats(tts, &st);
+    const double total_ms = lfm2_time_ms() - t0, audio_ms = (out->n - n0) * 1000.0 / LFM2_AUDIO_SAMPLE_RATE;
+    fprintf(stderr, "lfm2 s2s: reply %d to %.2f s of speech at %.2f s: encoder %.1f ms (%lld rows), prefill "
+            "%.1f ms | first audio %.1f ms | %d text tokens, %d frames = %.2f s of audio in %.1f ms | "
+            "real-time factor %.3f\n",
+            index, n / (double)INPUT_RATE, t_utt, encode_ms, (long long)rows, st.prefill_ms, first_ms,
+            st.n_text, st.n_frames, audio_ms / 1000.0, total_ms, audio_ms > 0 ? total_ms / audio_ms : 0.0);
+    return 0;
+}
+
+int cmd_s2s(int argc, char **argv)
+{
+    const char *C = "s2s", *model_path = NULL, *mmproj = NULL, *text_out = NULL, *raw = NULL, *prompt = NULL;
+    struct common c = common_init(s2s_usage, true, -1.0f, -1);   /* -1: the mode's defaults */
+    c.takes_positional = true;
+    struct lfm2_tts_params tp = lfm2_tts_default_params();
+    bool whole = false;
+    const struct opt own[] = {
+        { "-m", "--model", .str = &model_path },
+        { "--mmproj", "-mm", .str = &mmproj },
+        { "--text", NULL, .str = &text_out },
+        { "--raw", NULL, .str = &raw },
+        { "--whole", NULL, .flag = &whole },
+        { "-p", "--prompt", .str = &prompt },
+        { "-s", "--system", .str = &tp.system_prompt },
+        { "-n", "--n-predict", .num = &tp.n_predict, .lo = -1, .hi = INT_MAX },
+        { "-c", "--ctx-size", .num = &tp.n_ctx, .lo = 0, .hi = INT_MAX },
+    };
+    const int pr = parse_opts(C, argc, argv, &c, own, (int)(sizeof own / sizeof own[0]));
+    if (pr)
+        return pr > 0 ? 0 : 1;
+    const char *in = c.positional;
+    if (!model_path || !mmproj || !c.vocoder || !c.tokenizer || !in || !c.out) {
+        fputs(s2s_usage, stderr);
+        return cli_fail(C, "need -m MODEL, --mmproj MMPROJ, --vocoder VOC, --tokenizer TOK, IN and -o OUT.wav");
+    }
+    tp.mode = LFM2_TTS_INTERLEAVED;
+    tp.n_threads = c.n_threads;
+    tp.audio_temperature = c.sp.temperature == -1.0f ? -1.0f : c.sp.temperature < 0 ? 0.0f : c.sp.temperature;
+    tp.audio_top_k = c.sp.top_k;
+    tp.seed = c.sp.seed;
+    if (!c.verbose)
+        lfm2_audio_quiet_ffmpeg_log();
+
+    int rc = 1, n_utt = 0;
+    float *pcm = NULL;
+    int64_t n = 0;
+    struct s2s_out out = { 0 };
+    struct tts_set set = { 0 };
+    lfm2_audio *enc = NULL;
+    lfm2_vad *vad = NULL;
+    struct lfm2_audio_file_info info;
+
+    const double t_start = lfm2_time_ms();
+    if (load_tts_set(C, &c, model_path, tp, &set))
+        goto out;
+    lfm2_tts *tts = set.tts;
+    /* the encoder works on the generation's thread pool: they never run at once */
+    struct lfm2_audio_params ap = lfm2_audio_default_params();
+    ap.pool = lfm2_context_pool(lfm2_tts_context(tts));
+    ap.verbose = c.verbose;
+    if (!(enc = lfm2_audio_load(mmproj, ap)) || lfm2_audio_check_text_model(enc, set.m)) {
+        cli_fail(C, "%s", lfm2_last_error());
+        goto out;
+    }
+    const double t_loaded = lfm2_time_ms();
+    if (lfm2_audio_load_file(in, &pcm, &n, &info)) {
+        cli_fail(C, "%s", lfm2_last_error());
+        goto out;
+    }
+    if (!(out.text = malloc(1))) {
+        cli_fail(C, "out of memory");
+        goto out;
+    }
+    out.text[0] = '\0';
+    out.text_cap = 1;
+    const double t_work = lfm2_time_ms();
+    if (whole) {
+        if (n > 0 && s2s_turn(C, enc, tts, prompt, pcm, n, 0.0, &out, ++n_utt))
+            goto out;
+    } else {
+        /* utterances as the voice-activity detector closes them, 1 s of input at a time */
+        if (!(vad = lfm2_vad_new(NULL))) {
+            cli_fail(C, "%s", lfm2_last_error());
+            goto out;
+        }
+        for (int64_t i = 0; i < n + INPUT_RATE; i += INPUT_RATE) {
+            const int w = i < n ? lfm2_vad_push(vad, pcm + i, n - i < INPUT_RATE ? n - i : INPUT_RATE)
+                                : lfm2_vad_flush(vad);
+            struct lfm2_vad_segment seg;
+            if (w < 0) {
+                cli_fail(C, "%s: %s", in, lfm2_last_error());
+                goto out;
+            }
+            while (lfm2_vad_pop(vad, &seg))
+                if (s2s_turn(C, enc, tts, prompt, seg.pcm, seg.n, seg.start / (double)INPUT_RATE, &out, ++n_utt))
+                    goto out;
+        }
+    }
+    const double work_ms = lfm2_time_ms() - t_work;
+    if (n_utt == 0)
+        fprintf(stderr, "lfm2 s2s: %s: no speech found (%.2f s of audio): no reply\n", in, n / (double)INPUT_RATE);
+    if (lfm2_audio_write_wav(c.out, out.y, out.n)) {
+        cli_fail(C, "%s", lfm2_last_error());
+        goto out;
+    }
+    if ((raw && write_file(C, raw, out.y, out.n * sizeof *out.y)) ||
+        (text_out && write_file(C, text_out, out.text, out.text_len)))
+        goto out;
+    fprintf(stderr, "lfm2 s2s: %s: %.2f s of input (%s, %d Hz, %d ch), %d utterance%s, %.2f s of replies in "
+            "%.1f ms (real-time factor %.3f of the input)\n",
+            in, n / (double)INPUT_RATE, info.codec, info.rate, info.channels, n_utt, n_utt == 1 ? "" : "s",
+            out.n / (double)LFM2_AUDIO_SAMPLE_RATE, work_ms, n > 0 ? work_ms / (n * 1000.0 / INPUT_RATE) : 0.0);
+    fprintf(stderr, "lfm2 s2s: load %.0f ms (%s; %s; %s; %s), %d threads\n", t_loaded - t_start,
+            lfm2_model_desc(set.m), lfm2_audio_desc(enc), lfm2_vocoder_desc(set.voc), lfm2_audio_tokenizer_desc(set.tok),
+            lfm2_n_threads(lfm2_tts_context(tts)));
+    rc = 0;
+out:
+    free(pcm);
+    free(out.y);
+    free(out.text);
+    lfm2_vad_free(vad);
+    lfm2_audio_free(enc);
+    free_tts_set(&set);
     return rc;
 }

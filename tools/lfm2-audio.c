@@ -17,6 +17,7 @@ static const struct {
     { "audio-embed", cmd_audio_embed },
     { "vocode", cmd_vocode },
     { "speak", cmd_speak },
+    { "s2s", cmd_s2s },
 };
 
 int main(int argc, char **argv)

@@ -33,6 +33,7 @@ static const struct command commands[] = {
     { "audio-embed", NULL, "--vocoder VOC --codes C.i32 -o E.f32  the backbone input of each frame", "lfm2-audio" },
     { "vocode", NULL, "--vocoder VOC --tokenizer TOK --codes C.i32 -o OUT.wav [--raw OUT.f32]  codes to 24 kHz", "lfm2-audio" },
     { "speak", NULL, "-m MODEL --vocoder VOC --tokenizer TOK [--voice V] [-o OUT.wav] TEXT  text to speech", "lfm2-audio" },
+    { "s2s", NULL, "-m MODEL --mmproj MMPROJ --vocoder VOC --tokenizer TOK IN -o OUT.wav [--text OUT.txt]  speech to speech", "lfm2-audio" },
 };
 
 static void usage(FILE *f)
