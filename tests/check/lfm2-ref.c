@@ -1,7 +1,6 @@
 /* lfm2-ref.c — reference generation through the engine API (see lfm2-ref.h). */
 #include "lfm2-ref.h"
 
-
 #include <math.h>
 #include <string.h>
 
