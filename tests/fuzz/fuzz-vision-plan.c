@@ -4,9 +4,13 @@
  * lfm2_vision_tokenize, lfm2_vision_chat_prompt), the pixels of each chunk for small pictures
  * (resizing, letterbox, tiles), and the two resamplers on arbitrary sizes.
  *
- * Input: the parameters (preprocess mode, token and tile limits, tolerance as raw float
- * bits, tiling and thumbnail flags), patch size and merge, width and height, a prompt, then
- * the pixels (repeated to fill the picture when short).
+ * Input: a flag byte (bits 0-1 preprocess mode, 2 tiling, 3 thumbnail, 4 a sensible
+ * tolerance, 5 and 6 patch size and merge from the input, 7 the pixel check), the token and
+ * tile limits, the tolerance as raw float bits, patch size and merge, width and height, a
+ * prompt; then a small picture's size, which of three loaded contexts plans it (official
+ * defaults; official and llama.cpp with a 4..16-token budget and up to 2 tiles, so small
+ * pictures are tiled), and its pixels (repeated to fill the picture); then the resampler
+ * sizes.
  *
  * Checked: an accepted plan adds up — chunks = tiles (+ thumbnail), tokens = the chunks'
  * tokens, every chunk a multiple of patch·merge, the letterbox inside the canvas, the layout
