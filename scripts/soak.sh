@@ -167,7 +167,7 @@ while :; do
   fds=$(ls "/proc/$pid/fd" 2>/dev/null | wc -l)
   ticks=$(cpu_ticks || echo "$ticks0")
   cpu=$(awk -v a="$ticks0" -v b="$ticks" -v dt=$((now - t0)) -v hz="$hz" \
-    'BEGIN { printf "%.0f", dt > 0 ? (b - a) * 100 / hz / dt : 0 }')
+    'BEGIN { printf "%.0f", (dt > 0 ? (b - a) * 100 / hz / dt : 0) }')
   ticks0=$ticks
   t0=$now
   load=$(cut -d' ' -f1 /proc/loadavg)
