@@ -399,6 +399,26 @@ order_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   return GST_PAD_PROBE_OK;
 }
 
+/* Signals when a buffer enters the element (the probe runs with the stream lock held, so a
+ * serialized event sent after it waits for that buffer's chain function). */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean entered;
+} Entry;
+
+static GstPadProbeReturn
+entry_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  Entry *en = data;
+
+  g_mutex_lock (&en->lock);
+  en->entered = TRUE;
+  g_cond_broadcast (&en->cond);
+  g_mutex_unlock (&en->lock);
+  return GST_PAD_PROBE_OK;
+}
+
 GST_START_TEST (test_eos_and_flush_mid_generation_lfm2text)
 {
   GstHarness *h = text_harness (make_lfm2text (2, 64));
@@ -432,15 +452,28 @@ GST_START_TEST (test_eos_and_flush_mid_generation_lfm2text)
   /* EOS while generating: it waits for the answer, which goes out first */
   {
     Pusher p = { h, "Tell me a long story about the sea.", GST_FLOW_OK };
+    GstPad *sink = gst_element_get_static_pad (h->element, "sink");
+    Entry en = { 0 };
     GThread *t;
+    gulong id;
 
+    g_mutex_init (&en.lock);
+    g_cond_init (&en.cond);
+    id = gst_pad_add_probe (sink, GST_PAD_PROBE_TYPE_BUFFER, entry_probe, &en, NULL);
     GST_OBJECT_LOCK (src);
     g_string_truncate (log, 0);
     GST_OBJECT_UNLOCK (src);
     t = g_thread_new ("push", push_text_thread, &p);
-    g_usleep (5000);
+    g_mutex_lock (&en.lock);
+    while (!en.entered)
+      g_cond_wait (&en.cond, &en.lock);
+    g_mutex_unlock (&en.lock);
     fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
     g_thread_join (t);
+    gst_pad_remove_probe (sink, id);
+    gst_object_unref (sink);
+    g_mutex_clear (&en.lock);
+    g_cond_clear (&en.cond);
     fail_unless_equals_int (p.ret, GST_FLOW_OK);
     GST_OBJECT_LOCK (src);
     fail_unless_equals_string (log->str, "B EOS ");
