@@ -36,8 +36,14 @@
 #              the first; GLib's thread pools start and retire idle threads on their own)
 #   no error   gst-launch-1.0 exits 0 after EOS and prints no ERROR
 #   delay      median caption delay of the last quarter at most that of the first quarter
-#              + max(25 %, 100 ms); a caption in every sample
+#              + max(25 %, 100 ms)
+#   no stall   captions keep coming: no gap between two captions longer than the second
+#              one's inference time + 10 s (a slow caption on a starved CPU is not a stall;
+#              a worker that waits is), and the last caption at most 120 s before the end
 # Exit status 0 on pass, 1 on fail, 2 on bad usage.
+#
+#   scripts/soak.sh --summarize DIR [--warmup SEC]   recomputes DIR/summary.txt from a run's
+#                                                    soak.csv, gst.log and exit-status
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,6 +59,7 @@ size=640x360
 fps=30
 threads=0
 max_tokens=32
+summarize_only=""
 
 need() { [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
@@ -68,7 +75,8 @@ while [ $# -gt 0 ]; do
     --fps) need "$@"; fps=$2; shift 2 ;;
     --threads) need "$@"; threads=$2; shift 2 ;;
     --max-tokens) need "$@"; max_tokens=$2; shift 2 ;;
-    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+    --summarize) need "$@"; summarize_only=$2; shift 2 ;;
+    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
     *) echo "$0: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -82,6 +90,72 @@ if [ -z "$warmup" ]; then
   [ "$warmup" -ge 60 ] || warmup=60
 fi
 [ "$warmup" -lt "$duration" ] || { echo "$0: --warmup must be shorter than --duration" >&2; exit 2; }
+
+# ---- summary -----------------------------------------------------------------------------------
+
+# Captions of the debug log after the warm-up, as "time_s inference_ms" (the log's first field is
+# the time since gst-launch started).
+caption_times() {
+  sed -n 's/^\([0-9]*:[0-9]*:[0-9.]*\) .*caption of [^(]*([0-9]* tokens, \([0-9.]*\) ms, .* behind the clock).*/\1 \2/p' "$log" |
+    awk -v warm="$warmup" '{ split($1, t, ":"); s = (t[1] * 60 + t[2]) * 60 + t[3]
+                             if (s >= warm) printf "%.3f %s\n", s, $2 }'
+}
+
+# Writes $summary from $csv, $log and $out/exit-status; returns 0 on pass.
+summarize() {
+  rc=$(cat "$out/exit-status" 2>/dev/null || echo 1)
+  errs=$(grep -c '^ERROR' "$out/gst-launch.out" 2>/dev/null || true)
+  end=$(tail -n 1 "$csv" | cut -d, -f1)
+  # the longest gap between captions beyond the second caption's own inference time
+  # (the largest excess, where, that gap, its inference time, the longest gap, the time from the
+  # last caption to the end)
+  gaps=$(caption_times | awk -v end="$end" '
+    NR > 1 { x = ($1 - p) - $2 / 1000; if (x > worst) { worst = x; at = p; gap = $1 - p; inf = $2 / 1000 }
+             if ($1 - p > longest) longest = $1 - p }
+    { p = $1 } END { printf "%.1f %.0f %.1f %.1f %.1f %.0f", worst, at, gap, inf, longest, (end > p ? end - p : 0) }')
+  awk -F, -v warm="$warmup" -v rc="$rc" -v errs="${errs:-0}" -v gaps="$gaps" '
+  NR == 1 { next }
+  $1 >= warm { n++; rss[n] = $2; thr[n] = $3; fd[n] = $4; del[n] = $9
+               if (n == 1 || $3 < tmin) tmin = $3; if (n == 1 || $3 > tmax) tmax = $3
+               if (n == 1 || $4 < fmin) fmin = $4; if (n == 1 || $4 > fmax) fmax = $4
+               if ($7 == 0) empty++ }
+  function maxof(a, lo, hi,   i, m) { m = a[lo] + 0; for (i = lo; i <= hi; i++) if (a[i] + 0 > m) m = a[i] + 0; return m }
+  function median(a, lo, hi,   i, j, t, m, b) {
+    m = 0; for (i = lo; i <= hi; i++) if (a[i] != "") b[++m] = a[i] + 0
+    for (i = 2; i <= m; i++) { t = b[i]; for (j = i - 1; j >= 1 && b[j] > t; j--) b[j + 1] = b[j]; b[j + 1] = t }
+    if (m == 0) return ""
+    return m % 2 ? b[(m + 1) / 2] : (b[m / 2] + b[m / 2 + 1]) / 2 }
+  END {
+    if (n < 20) { print "FAIL: only " n " samples after the warm-up (need 20)"; exit 1 }
+    k = 10; r0 = median(rss, 1, k); r1 = median(rss, n - k + 1, n)
+    drift = (r1 - r0) * 100 / r0
+    q = int(n / 4); d0 = median(del, 1, q); d1 = median(del, n - q + 1, n)
+    lim = d0 + (d0 * 0.25 > 100 ? d0 * 0.25 : 100)
+    t0 = maxof(thr, 1, q); t1 = maxof(thr, n - q + 1, n); f0 = maxof(fd, 1, q); f1 = maxof(fd, n - q + 1, n)
+    split(gaps, g, " ")
+    stall_ok = gaps != "" && g[1] <= 10 && g[6] <= 120
+    printf "samples after warm-up: %d\n", n
+    printf "RSS: %d kB -> %d kB (medians of the first and last 10 samples), drift %+.2f %%: %s\n", r0, r1, drift, (drift <= 1 ? "pass" : "FAIL")
+    printf "threads: %d..%d, largest %d (first quarter) -> %d (last quarter): %s\n", tmin, tmax, t0, t1, (t1 <= t0 ? "pass" : "FAIL")
+    printf "descriptors: %d..%d, largest %d -> %d: %s\n", fmin, fmax, f0, f1, (f1 <= f0 ? "pass" : "FAIL")
+    printf "caption delay: median %s ms (first quarter) -> %s ms (last quarter), limit %.0f ms: %s\n", d0, d1, lim, (d1 != "" && d1 <= lim ? "pass" : "FAIL")
+    printf "captions: longest gap %.1f s; largest gap beyond the inference time of the caption ending it %.1f s (%.1f s at %d s, %.1f s inference); last caption %d s before the end; samples without a caption %d: %s\n", g[5], g[1], g[3], g[2], g[4], g[6], empty, (stall_ok ? "pass" : "FAIL")
+    printf "gst-launch-1.0: exit %d, %d ERROR lines: %s\n", rc, errs, (rc == 0 && errs == 0 ? "pass" : "FAIL")
+    ok = drift <= 1 && t1 <= t0 && f1 <= f0 && d1 != "" && d1 <= lim && stall_ok && rc == 0 && errs == 0
+    print (ok ? "PASS" : "FAIL")
+    exit ok ? 0 : 1 }' "$csv" > "$summary"
+}
+
+if [ -n "$summarize_only" ]; then
+  out=$summarize_only
+  csv=$out/soak.csv
+  log=$out/gst.log
+  summary=$out/summary.txt
+  status=0
+  summarize || status=1
+  cat "$summary"
+  exit $status
+fi
 
 build=${LFM2_BUILD:-$here/../build}
 [ -f "$build/plugins/libgstlfm2.so" ] || { echo "$0: $build/plugins/libgstlfm2.so not built (ninja -C $build)" >&2; exit 2; }
@@ -191,36 +265,9 @@ else
   wait "$pid" || rc=$?
 fi
 
-# ---- summary ---------------------------------------------------------------------------------
-awk -F, -v warm="$warmup" -v rc="$rc" -v errs="$(grep -c '^ERROR' "$out/gst-launch.out" || true)" '
-  NR == 1 { next }
-  $1 >= warm { n++; rss[n] = $2; thr[n] = $3; fd[n] = $4; cap[n] = $7; del[n] = $9
-               if (n == 1 || $3 < tmin) tmin = $3; if (n == 1 || $3 > tmax) tmax = $3
-               if (n == 1 || $4 < fmin) fmin = $4; if (n == 1 || $4 > fmax) fmax = $4
-               if ($7 == 0) stalls++ }
-  function maxof(a, lo, hi,   i, m) { m = a[lo] + 0; for (i = lo; i <= hi; i++) if (a[i] + 0 > m) m = a[i] + 0; return m }
-  function median(a, lo, hi,   i, j, k, t, m, b) {
-    m = 0; for (i = lo; i <= hi; i++) if (a[i] != "") b[++m] = a[i] + 0
-    for (i = 2; i <= m; i++) { t = b[i]; for (j = i - 1; j >= 1 && b[j] > t; j--) b[j + 1] = b[j]; b[j + 1] = t }
-    if (m == 0) return ""
-    return m % 2 ? b[(m + 1) / 2] : (b[m / 2] + b[m / 2 + 1]) / 2 }
-  END {
-    if (n < 20) { print "FAIL: only " n " samples after the warm-up (need 20)"; exit 1 }
-    k = 10; r0 = median(rss, 1, k); r1 = median(rss, n - k + 1, n)
-    drift = (r1 - r0) * 100 / r0
-    q = int(n / 4); d0 = median(del, 1, q); d1 = median(del, n - q + 1, n)
-    lim = d0 + (d0 * 0.25 > 100 ? d0 * 0.25 : 100)
-    printf "samples after warm-up: %d\n", n
-    printf "RSS: %d kB -> %d kB (medians of the first and last 10 samples), drift %+.2f %%: %s\n", r0, r1, drift, (drift <= 1 ? "pass" : "FAIL")
-    t0 = maxof(thr, 1, q); t1 = maxof(thr, n - q + 1, n); f0 = maxof(fd, 1, q); f1 = maxof(fd, n - q + 1, n)
-    printf "threads: %d..%d, largest %d (first quarter) -> %d (last quarter): %s\n", tmin, tmax, t0, t1, (t1 <= t0 ? "pass" : "FAIL")
-    printf "descriptors: %d..%d, largest %d -> %d: %s\n", fmin, fmax, f0, f1, (f1 <= f0 ? "pass" : "FAIL")
-    printf "caption delay: median %s ms (first quarter) -> %s ms (last quarter), limit %.0f ms: %s\n", d0, d1, lim, (d1 != "" && d1 <= lim ? "pass" : "FAIL")
-    printf "samples without a caption: %d: %s\n", stalls, (stalls == 0 ? "pass" : "FAIL")
-    printf "gst-launch-1.0: exit %d, %d ERROR lines: %s\n", rc, errs, (rc == 0 && errs == 0 ? "pass" : "FAIL")
-    ok = drift <= 1 && t1 <= t0 && f1 <= f0 && d1 != "" && d1 <= lim && stalls == 0 && rc == 0 && errs == 0
-    print (ok ? "PASS" : "FAIL")
-    exit ok ? 0 : 1 }' "$csv" > "$summary" && status=0 || status=1
+echo "$rc" > "$out/exit-status"
+status=0
+summarize || status=1
 cat "$summary"
 echo "soak: $csv, $summary" >&2
 exit $status
