@@ -243,7 +243,10 @@ lfm2_token lfm2_sampler_sample(lfm2_sampler *s, const float *logits)
         for (int i = 0; i < n; i++)
             if (c[i].logit >= cut)
                 c[m++] = c[i];
-        n = m;
+        /* all NaN (a broken model): nothing compares >= the cut; keep every candidate
+         * rather than draw from none */
+        if (m > 0)
+            n = m;
     }
     int k = s->p.top_k > 0 && s->p.top_k < n ? s->p.top_k : n;
     if (s->p.top_p < 1.0f && k > 256)
