@@ -1,0 +1,131 @@
+"""data.py — the synthetic captioning data for the vision model: videotestsrc frames
+(patterns.py) and shape scenes (scenes.py) at varied sizes and aspect ratios, so that every
+branch of the preprocessing (scaled up, scaled down, tiled) is trained.
+
+Everything derives from (seed, step): a batch is a pure function of them, so a resumed run sees
+the batches it would have seen, and two runs with one seed see the same data.
+
+Pattern frames are rendered once per picture size into a cache directory (PNG files), since
+starting gst-launch-1.0 per sample would cost more than the training step.
+"""
+import math
+import os
+import random
+
+import numpy as np
+from PIL import Image
+
+import patterns
+import scenes
+
+PROMPTS = ["Describe this image.", "Describe this image in one sentence.", "What is in this picture?",
+           "Caption this frame.", "What do you see?"]
+SYSTEM = "You are a helpful multimodal assistant."
+COMMON_ASPECTS = [4 / 3, 16 / 9, 1.0, 3 / 2, 3 / 4, 9 / 16, 2.0, 5 / 4]
+
+
+def random_size(rng, kind):
+    """A picture size. kind: 'small' (scaled to 64..~100 tokens), 'medium' (~100..256 tokens),
+    'tiled' (over the 2×256-token budget: split into 512² tiles + thumbnail)."""
+    lo, hi = {"small": (9e3, 1.0e5), "medium": (1.1e5, 4.6e5), "tiled": (5.8e5, 1.0e6)}[kind]
+    area = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    if rng.random() < 0.5:
+        aspect = rng.choice(COMMON_ASPECTS)
+    else:
+        aspect = math.exp(rng.uniform(math.log(1 / 2.4), math.log(2.4)))
+    w = max(32, int(round(math.sqrt(area * aspect))))
+    h = max(32, int(round(area / w)))
+    return w, h
+
+
+def size_pool(seed, n=64, mix=(("small", 0.70), ("medium", 0.26), ("tiled", 0.04))):
+    rng = random.Random("sizes-%d" % seed)
+    out = []
+    for kind, frac in mix:
+        out += [random_size(rng, kind) for _ in range(max(1, round(n * frac)))]
+    return out
+
+
+def pattern_jobs(rng):
+    """The videotestsrc streams rendered per size: one frame of each still pattern, moving
+    frames of smpte (scrolling), ball (three motions) and snow. Keys: 'pattern/index'."""
+    jobs = []
+    for p in patterns.PATTERNS:
+        if p not in ("ball", "snow"):
+            jobs.append((p + "/0", p, {}, 1))
+    jobs.append(("smpte/scroll", "smpte", {"horizontal-speed": rng.choice([2, 3, 5, 7])}, 40))
+    for m in patterns.MOTIONS:
+        jobs.append(("ball/" + m, "ball", {"motion": m}, 90))
+    jobs.append(("snow/0", "snow", {}, 6))
+    return jobs
+
+
+class PatternCache:
+    """Frames per size, as PNG files under cache_dir/WxH/ (made on first use)."""
+
+    KEEP = {"smpte/scroll": range(4, 40, 6), "ball/wavy": range(0, 90, 6), "ball/sweep": range(0, 90, 9),
+            "ball/hsweep": range(0, 90, 9), "snow/0": range(6)}
+
+    def __init__(self, cache_dir, seed):
+        self.dir = cache_dir
+        self.seed = seed
+        self.index = {}
+
+    def frames(self, w, h):
+        """{pattern: [png paths]} for this size."""
+        if (w, h) in self.index:
+            return self.index[(w, h)]
+        d = os.path.join(self.dir, "%dx%d" % (w, h))
+        done = os.path.join(d, "done")
+        if not os.path.exists(done):
+            os.makedirs(d, exist_ok=True)
+            jobs = pattern_jobs(random.Random("jobs-%d-%dx%d" % (self.seed, w, h)))
+            got = patterns.render(jobs, w, h, os.path.join(self.dir, "gst-registry.bin"))
+            for key, frs in got.items():
+                keep = self.KEEP.get(key, range(len(frs)))
+                for i in keep:
+                    Image.frombytes("RGB", (w, h), frs[i]).save(
+                        os.path.join(d, "%s-%d.png" % (key.replace("/", "_"), i)), compress_level=1)
+            open(done, "w").close()
+        idx = {}
+        for f in sorted(os.listdir(d)):
+            if f.endswith(".png"):
+                pat = f.split("_")[0]
+                idx.setdefault(pat, []).append(os.path.join(d, f))
+        self.index[(w, h)] = idx
+        return idx
+
+
+def sample(rng, w, h, cache, p_pattern=0.42):
+    """One (PIL RGB image, caption) of size w×h."""
+    if rng.random() < p_pattern:
+        pat = rng.choice(patterns.PATTERNS)
+        path = rng.choice(cache.frames(w, h)[pat])
+        return Image.open(path).convert("RGB"), patterns.CAPTIONS[pat]
+    px, caption = scenes.random_scene(rng, w, h)
+    return Image.frombytes("RGB", (w, h), px), caption
+
+
+def batch_spec(seed, step, sizes, patch_budget=4096):
+    """(rng, size, batch size, prompt, system) of a step; the batch size keeps the encoder's
+    patches per step near patch_budget."""
+    import vision
+    rng = random.Random("batch-%d-%d" % (seed, step))
+    w, h = rng.choice(sizes)
+    plan = vision.make_plan(w, h)
+    patches = plan.n_tokens * 4
+    bsz = max(2, min(16, patch_budget // patches))
+    prompt = rng.choice(PROMPTS)
+    system = SYSTEM if rng.random() < 0.1 else None
+    return rng, (w, h), plan, bsz, prompt, system
+
+
+def preload(sizes, cache, log=print):
+    """Renders every size's frames (once; later runs find them in the cache)."""
+    for i, (w, h) in enumerate(sizes):
+        cache.frames(w, h)
+        log("patterns: %d/%d sizes rendered" % (i + 1, len(sizes)))
+
+
+def as_array(img):
+    return np.asarray(img)
