@@ -56,6 +56,7 @@
  * ]|
  */
 #include "gstlfm2asr.h"
+#include "gstlfm2threads.h"
 
 #include <string.h>
 
@@ -84,6 +85,7 @@ enum {
   PROP_STEP,
   PROP_LATENCY,
   PROP_STATS,
+  PROP_INFERENCE_NICE,
   PROP_AUDIO_FIRST,             /* mmproj, frontend, vad-threshold, min-silence, max-segment */
 };
 
@@ -129,6 +131,7 @@ static gboolean gst_lfm2_asr_src_query (GstPad * pad, GstObject * parent, GstQue
 static gboolean gst_lfm2_asr_src_activate_mode (GstPad * pad, GstObject * parent,
     GstPadMode mode, gboolean active);
 static void gst_lfm2_asr_worker (gpointer data);
+static gboolean gst_lfm2_asr_post_message (GstElement * element, GstMessage * message);
 
 static void
 gst_lfm2_asr_class_init (GstLfm2AsrClass * klass)
@@ -167,6 +170,16 @@ gst_lfm2_asr_class_init (GstLfm2AsrClass * klass)
           "upstream latency in LATENCY queries (set it to the longest utterance plus a second "
           "or two)", 0, G_MAXUINT / 2, DEFAULT_LATENCY_MS, rw | GST_PARAM_MUTABLE_PLAYING));
   /**
+   * GstLfm2Asr:inference-nice:
+   *
+   * Nice value of the inference threads (the worker, the encoder and the engine's thread
+   * pools) relative to the media threads: 0 runs them as the rest of the process, higher
+   * values make them yield the CPU to the audio source when cores are short, so a live
+   * source never waits. Applied when the worker starts.
+   */
+  g_object_class_install_property (gobject_class, PROP_INFERENCE_NICE,
+      gst_lfm2_inference_nice_param_spec ("audio"));
+  /**
    * GstLfm2Asr:stats:
    *
    * An `lfm2asr/stats` structure: input buffers and audio, finals and partials made,
@@ -188,6 +201,7 @@ gst_lfm2_asr_class_init (GstLfm2AsrClass * klass)
       "Transcribes speech with Liquid AI LFM2-Audio in a worker thread: utterances found by "
       "voice-activity detection, final text with the audio's timestamps, partial results as "
       "messages", "lfm2-gst developers");
+  element_class->post_message = GST_DEBUG_FUNCPTR (gst_lfm2_asr_post_message);
   gen_class->start = GST_DEBUG_FUNCPTR (gst_lfm2_asr_start);
   gen_class->stop = GST_DEBUG_FUNCPTR (gst_lfm2_asr_stop);
 }
@@ -211,6 +225,8 @@ gst_lfm2_asr_init (GstLfm2Asr * self)
   gst_lfm2_audio_settings_init (&self->audio);
   self->step_ms = DEFAULT_STEP_MS;
   self->latency_ms = DEFAULT_LATENCY_MS;
+  self->inference_nice = GST_LFM2_DEFAULT_INFERENCE_NICE;
+  self->threads = gst_lfm2_inference_threads_new (self->inference_nice);
 
   gst_lfm2_audio_in_init (&self->in);
   g_mutex_init (&self->lock);
@@ -293,6 +309,7 @@ gst_lfm2_asr_finalize (GObject * object)
   job_clear (&self->work);
   job_clear (&self->early);
   job_clear (&self->early_work);
+  gst_object_unref (self->threads);
   g_free (self->embd);
   g_string_free (self->result, TRUE);
   g_string_free (self->done_text, TRUE);
@@ -315,6 +332,10 @@ gst_lfm2_asr_set_property (GObject * object, guint prop_id, const GValue * value
   switch (prop_id) {
     case PROP_STEP:
       self->step_ms = g_value_get_uint (value);
+      break;
+    case PROP_INFERENCE_NICE:
+      self->inference_nice = g_value_get_int (value);
+      gst_lfm2_inference_threads_set_nice (self->threads, self->inference_nice);
       break;
     case PROP_LATENCY:
       latency_changed = self->latency_ms != g_value_get_uint (value);
@@ -397,6 +418,9 @@ gst_lfm2_asr_get_property (GObject * object, guint prop_id, GValue * value,
   switch (prop_id) {
     case PROP_STEP:
       g_value_set_uint (value, self->step_ms);
+      break;
+    case PROP_INFERENCE_NICE:
+      g_value_set_int (value, self->inference_nice);
       break;
     case PROP_LATENCY:
       g_value_set_uint (value, self->latency_ms);
@@ -873,6 +897,16 @@ gst_lfm2_asr_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
     return gst_lfm2_text_pad_query_latency (parent, self->sinkpad, query, latency_ms);
   }
   return gst_pad_query_default (pad, parent, query);
+}
+
+/* The src task (the worker) runs on the dedicated inference threads. */
+static gboolean
+gst_lfm2_asr_post_message (GstElement * element, GstMessage * message)
+{
+  GstLfm2Asr *self = GST_LFM2_ASR (element);
+
+  gst_lfm2_inference_threads_claim (self->threads, self->srcpad, message);
+  return GST_ELEMENT_CLASS (gst_lfm2_asr_parent_class)->post_message (element, message);
 }
 
 static gboolean

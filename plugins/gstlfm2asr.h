@@ -34,6 +34,8 @@ struct _GstLfm2Asr {
   GstLfm2AudioSettings audio;
   guint step_ms;
   guint latency_ms;
+  gint inference_nice;
+  GstTaskPool *threads;         /* dedicated threads for the src task (lowered priority) */
 
   /* streaming thread */
   GstLfm2AudioIn in;

@@ -48,6 +48,7 @@
  * ]|
  */
 #include "gstlfm2s2s.h"
+#include "gstlfm2threads.h"
 
 #include <string.h>
 
@@ -83,6 +84,7 @@ enum {
   PROP_PROMPT,
   PROP_TRANSCRIBE,
   PROP_LATENCY,
+  PROP_INFERENCE_NICE,
   PROP_AUDIO_FIRST,             /* mmproj, frontend, vad-threshold, min-silence, max-segment */
 };
 
@@ -127,6 +129,7 @@ static gboolean gst_lfm2_s2s_src_query (GstPad * pad, GstObject * parent, GstQue
 static gboolean gst_lfm2_s2s_src_activate_mode (GstPad * pad, GstObject * parent,
     GstPadMode mode, gboolean active);
 static void gst_lfm2_s2s_worker (gpointer data);
+static gboolean gst_lfm2_s2s_post_message (GstElement * element, GstMessage * message);
 
 static void
 gst_lfm2_s2s_class_init (GstLfm2S2sClass * klass)
@@ -174,6 +177,15 @@ gst_lfm2_s2s_class_init (GstLfm2S2sClass * klass)
           "How late a reply may be behind the end of its utterance in ms (added to the "
           "upstream latency in live pipelines)", 0, G_MAXUINT / 2, DEFAULT_LATENCY_MS,
           rw | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstLfm2S2s:inference-nice:
+   *
+   * Nice value of the inference threads (the worker, the encoder and the engine's thread
+   * pools) relative to the media threads: higher values make them yield the CPU to the audio
+   * source and sink when cores are short. Applied when the worker starts.
+   */
+  g_object_class_install_property (gobject_class, PROP_INFERENCE_NICE,
+      gst_lfm2_inference_nice_param_spec ("audio"));
   gst_lfm2_audio_install_properties (gobject_class, PROP_AUDIO_FIRST);
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
@@ -183,6 +195,7 @@ gst_lfm2_s2s_class_init (GstLfm2S2sClass * klass)
       "Answers every utterance of the input with Liquid AI LFM2.5-Audio's interleaved text "
       "and audio mode: 24 kHz speech pushed as it is generated, the text of both sides as "
       "messages", "lfm2-gst developers");
+  element_class->post_message = GST_DEBUG_FUNCPTR (gst_lfm2_s2s_post_message);
   gen_class->start = GST_DEBUG_FUNCPTR (gst_lfm2_s2s_start);
   gen_class->stop = GST_DEBUG_FUNCPTR (gst_lfm2_s2s_stop);
 }
@@ -205,6 +218,8 @@ gst_lfm2_s2s_init (GstLfm2S2s * self)
   gst_lfm2_audio_settings_init (&self->audio);
   self->transcribe = DEFAULT_TRANSCRIBE;
   self->latency_ms = DEFAULT_LATENCY_MS;
+  self->inference_nice = GST_LFM2_DEFAULT_INFERENCE_NICE;
+  self->threads = gst_lfm2_inference_threads_new (self->inference_nice);
   gst_lfm2_audio_in_init (&self->in);
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
@@ -244,6 +259,7 @@ gst_lfm2_s2s_finalize (GObject * object)
   clear_pending_locked (self);
   gst_lfm2_s2s_stop (GST_LFM2_GEN_ELEMENT (self));
   gst_lfm2_audio_settings_clear (&self->audio);
+  gst_object_unref (self->threads);
   g_free (self->vocoder);
   g_free (self->tokenizer);
   g_free (self->prompt);
@@ -284,6 +300,10 @@ gst_lfm2_s2s_set_property (GObject * object, guint prop_id, const GValue * value
       latency_changed = self->latency_ms != g_value_get_uint (value);
       self->latency_ms = g_value_get_uint (value);
       break;
+    case PROP_INFERENCE_NICE:
+      self->inference_nice = g_value_get_int (value);
+      gst_lfm2_inference_threads_set_nice (self->threads, self->inference_nice);
+      break;
     default:
       if (!gst_lfm2_audio_settings_set_property (&self->audio, prop_id, PROP_AUDIO_FIRST,
               value))
@@ -320,6 +340,9 @@ gst_lfm2_s2s_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_LATENCY:
       g_value_set_uint (value, self->latency_ms);
+      break;
+    case PROP_INFERENCE_NICE:
+      g_value_set_int (value, self->inference_nice);
       break;
     default:
       if (!gst_lfm2_audio_settings_get_property (&self->audio, prop_id, PROP_AUDIO_FIRST,
@@ -748,6 +771,16 @@ gst_lfm2_s2s_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       break;
   }
   return gst_pad_query_default (pad, parent, query);
+}
+
+/* The src task (the worker) runs on the dedicated inference threads. */
+static gboolean
+gst_lfm2_s2s_post_message (GstElement * element, GstMessage * message)
+{
+  GstLfm2S2s *self = GST_LFM2_S2S (element);
+
+  gst_lfm2_inference_threads_claim (self->threads, self->srcpad, message);
+  return GST_ELEMENT_CLASS (gst_lfm2_s2s_parent_class)->post_message (element, message);
 }
 
 static gboolean

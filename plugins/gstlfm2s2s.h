@@ -42,6 +42,8 @@ struct _GstLfm2S2s {
   gchar *vocoder, *tokenizer, *prompt;
   gboolean transcribe;
   guint latency_ms;
+  gint inference_nice;
+  GstTaskPool *threads;         /* dedicated threads for the src task (lowered priority) */
 
   /* streaming thread */
   GstLfm2AudioIn in;

@@ -42,6 +42,7 @@
  * ]|
  */
 #include "gstlfm2vl.h"
+#include "gstlfm2threads.h"
 
 #include <string.h>
 
@@ -53,8 +54,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_lfm2_vl_debug);
 #define DEFAULT_LATENCY_MS 4000
 /* A live caption should describe a frame at most about two seconds old (issue 15). */
 #define DEFAULT_CAPTION_BUDGET_MS 2000
-/* CFS weight 110 against 1024 for the media threads at nice 0 */
-#define DEFAULT_INFERENCE_NICE 10
+#define DEFAULT_INFERENCE_NICE GST_LFM2_DEFAULT_INFERENCE_NICE
 
 /* The shared properties' defaults: short captions, the LFM2-VL model card's temperature. */
 static const GstLfm2GenElementDefaults gen_defaults = {
@@ -87,91 +87,6 @@ typedef struct {
 
 static GstStaticPadTemplate text_src_template = GST_STATIC_PAD_TEMPLATE ("text_src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_LFM2_TEXT_CAPS));
-
-/* ---- dedicated inference threads ----------------------------------------------------
- *
- * The text_src task runs the encoder and the decoder. Its thread lowers its own priority
- * (lfm2_thread_set_nice, which the engine's thread pools pass on to their workers), so the
- * media threads of the pipeline get the CPU first. A thread can only raise its nice value,
- * never lower it back, so the task must not run on GStreamer's default pool, whose threads
- * are shared with other tasks: this pool gives each push a thread of its own, ended at join. */
-#define GST_TYPE_LFM2_VL_THREADS (gst_lfm2_vl_threads_get_type ())
-G_DECLARE_FINAL_TYPE (GstLfm2VlThreads, gst_lfm2_vl_threads, GST, LFM2_VL_THREADS,
-    GstTaskPool);
-
-struct _GstLfm2VlThreads {
-  GstTaskPool parent;
-  gint nice;                    /* atomic: applied by the next thread */
-};
-
-G_DEFINE_TYPE (GstLfm2VlThreads, gst_lfm2_vl_threads, GST_TYPE_TASK_POOL);
-
-typedef struct {
-  GstTaskPoolFunction func;
-  gpointer data;
-  gint nice;
-} ThreadStart;
-
-static gpointer
-inference_thread (gpointer p)
-{
-  ThreadStart start = *(ThreadStart *) p;
-
-  g_free (p);
-  if (start.nice > 0 && lfm2_thread_set_nice (start.nice) != 0)
-    GST_WARNING ("inference threads keep their priority: %s", lfm2_last_error ());
-  start.func (start.data);
-  return NULL;
-}
-
-static void
-threads_prepare (GstTaskPool * pool, GError ** error)
-{
-  /* nothing to set up: threads are made per push */
-}
-
-static void
-threads_cleanup (GstTaskPool * pool)
-{
-}
-
-static gpointer
-threads_push (GstTaskPool * pool, GstTaskPoolFunction func, gpointer data, GError ** error)
-{
-  ThreadStart *start = g_new (ThreadStart, 1);
-  GThread *t;
-
-  start->func = func;
-  start->data = data;
-  start->nice = g_atomic_int_get (&GST_LFM2_VL_THREADS (pool)->nice);
-  t = g_thread_try_new ("lfm2vl-infer", inference_thread, start, error);
-  if (t == NULL)
-    g_free (start);
-  return t;
-}
-
-static void
-threads_join (GstTaskPool * pool, gpointer id)
-{
-  if (id)
-    g_thread_join (id);
-}
-
-static void
-gst_lfm2_vl_threads_class_init (GstLfm2VlThreadsClass * klass)
-{
-  GstTaskPoolClass *tp = GST_TASK_POOL_CLASS (klass);
-
-  tp->prepare = threads_prepare;
-  tp->cleanup = threads_cleanup;
-  tp->push = threads_push;
-  tp->join = threads_join;
-}
-
-static void
-gst_lfm2_vl_threads_init (GstLfm2VlThreads * self)
-{
-}
 
 G_DEFINE_TYPE (GstLfm2Vl, gst_lfm2_vl, GST_TYPE_LFM2_GEN_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (lfm2vl, "lfm2vl", GST_RANK_NONE, GST_TYPE_LFM2_VL,
@@ -289,10 +204,7 @@ gst_lfm2_vl_class_init (GstLfm2VlClass * klass)
    * yield the CPU to the video when cores are short. Applied when the worker starts.
    */
   g_object_class_install_property (gobject_class, PROP_INFERENCE_NICE,
-      g_param_spec_int ("inference-nice", "Inference nice value",
-          "Nice value of the inference threads (0 = as the process; higher yields the CPU "
-          "to the video threads)", 0, 19, DEFAULT_INFERENCE_NICE,
-          rw | GST_PARAM_MUTABLE_READY));
+      gst_lfm2_inference_nice_param_spec ("video"));
   /* min-image-tokens … preprocessor-config; n-threads is the base class's (encoder and
    * decoder) */
   gst_lfm2_vision_install_properties (gobject_class, PROP_VISION_FIRST, FALSE);
@@ -361,8 +273,7 @@ gst_lfm2_vl_init (GstLfm2Vl * self)
   s->caption_budget_ms = DEFAULT_CAPTION_BUDGET_MS;
   s->inference_nice = DEFAULT_INFERENCE_NICE;
   gst_lfm2_vision_settings_init (&s->vision);
-  self->threads = g_object_new (GST_TYPE_LFM2_VL_THREADS, NULL);
-  GST_LFM2_VL_THREADS (self->threads)->nice = DEFAULT_INFERENCE_NICE;
+  self->threads = gst_lfm2_inference_threads_new (DEFAULT_INFERENCE_NICE);
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
@@ -460,7 +371,7 @@ gst_lfm2_vl_set_property (GObject * object, guint prop_id, const GValue * value,
       break;
     case PROP_INFERENCE_NICE:
       s->inference_nice = g_value_get_int (value);
-      g_atomic_int_set (&GST_LFM2_VL_THREADS (self->threads)->nice, s->inference_nice);
+      gst_lfm2_inference_threads_set_nice (self->threads, s->inference_nice);
       break;
     default:
       if (!gst_lfm2_vision_settings_set_property (&s->vision, prop_id, PROP_VISION_FIRST,
@@ -614,17 +525,7 @@ gst_lfm2_vl_post_message (GstElement * element, GstMessage * message)
 {
   GstLfm2Vl *self = GST_LFM2_VL (element);
 
-  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_STREAM_STATUS
-      && GST_MESSAGE_SRC (message) == GST_OBJECT_CAST (self->textpad)) {
-    GstStreamStatusType type;
-    GstElement *owner;
-    const GValue *v;
-
-    gst_message_parse_stream_status (message, &type, &owner);
-    v = gst_message_get_stream_status_object (message);
-    if (type == GST_STREAM_STATUS_TYPE_CREATE && v && G_VALUE_HOLDS (v, GST_TYPE_TASK))
-      gst_task_set_pool (GST_TASK (g_value_get_object (v)), self->threads);
-  }
+  gst_lfm2_inference_threads_claim (self->threads, self->textpad, message);
   return GST_ELEMENT_CLASS (gst_lfm2_vl_parent_class)->post_message (element, message);
 }
 

@@ -18,6 +18,9 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/resource.h>
 
 #include "audio-check.h"
 #include "lfm2-audio.h"
@@ -503,6 +506,7 @@ GST_START_TEST (test_metadata_and_properties)
     {"frontend", GST_PARAM_MUTABLE_READY}, {"vad-threshold", GST_PARAM_MUTABLE_READY},
     {"min-silence", GST_PARAM_MUTABLE_READY}, {"max-segment", GST_PARAM_MUTABLE_READY},
     {"step", GST_PARAM_MUTABLE_PLAYING}, {"latency", GST_PARAM_MUTABLE_PLAYING},
+    {"inference-nice", GST_PARAM_MUTABLE_READY},
     {"system-prompt", GST_PARAM_MUTABLE_PLAYING}, {"max-tokens", GST_PARAM_MUTABLE_PLAYING},
     {"temperature", GST_PARAM_MUTABLE_PLAYING}, {"top-k", GST_PARAM_MUTABLE_PLAYING},
     {"top-p", GST_PARAM_MUTABLE_PLAYING}, {"min-p", GST_PARAM_MUTABLE_PLAYING},
@@ -849,6 +853,52 @@ GST_START_TEST (test_eos_flushes_last_words)
   asr_close (&a);
   ref_utterances_free (ref);
   g_free (x);
+}
+
+GST_END_TEST;
+
+/* The worker pushes from a thread of its own at inference-nice (default 10), so a live
+ * source is never starved by the model; 0 keeps the process's priority; the application's
+ * thread is never touched. */
+static GstPadProbeReturn
+nice_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  g_atomic_int_set ((gint *) data, getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid)));
+  return GST_PAD_PROBE_OK;
+}
+
+static gint
+worker_nice (gint nice)
+{
+  Asr a;
+  gint64 n;
+  gfloat *x = concat (&n, NULL, (gint64) RATE / 2, speech, n_speech, END);
+  gint seen = G_MININT;
+  GstPad *src;
+  GstElement *e = nice < 0 ? make_asr ("step", 0, NULL)
+      : make_asr ("step", 0, "inference-nice", nice, NULL);
+
+  src = gst_element_get_static_pad (e, "src");
+  gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_BUFFER, nice_probe, &seen, NULL);
+  gst_object_unref (src);
+  asr_open (&a, e, S16_CAPS, TRUE);
+  push_range (&a, x, 0, n);
+  fail_unless (gst_harness_push_event (a.h, gst_event_new_eos ()));
+  asr_wait_log (&a, "eos", 1);
+  asr_close (&a);
+  g_free (x);
+  fail_if (g_atomic_int_get (&seen) == G_MININT, "no text pushed");
+  return g_atomic_int_get (&seen);
+}
+
+GST_START_TEST (test_inference_priority)
+{
+  const gint base = getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid));
+
+  if (base + 10 <= 19)
+    fail_unless_equals_int (worker_nice (-1), base + 10);
+  fail_unless_equals_int (worker_nice (0), base);
+  fail_unless_equals_int (getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid)), base);
 }
 
 GST_END_TEST;
@@ -1414,6 +1464,7 @@ lfm2asr_suite (void)
   tcase_add_test (tc, test_transcripts_and_timestamps);
   tcase_add_test (tc, test_partials_then_final);
   tcase_add_test (tc, test_early_final);
+  tcase_add_test (tc, test_inference_priority);
   tcase_add_test (tc, test_latency);
   tcase_add_test (tc, test_eos_flushes_last_words);
   tcase_add_test (tc, test_silence_and_noise_give_no_text);
