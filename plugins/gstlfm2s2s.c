@@ -89,19 +89,6 @@ enum {
 /* reply() failed and has posted the error itself. */
 #define FLOW_POSTED_ERROR GST_FLOW_CUSTOM_ERROR
 
-typedef enum {
-  ITEM_UTTERANCE,
-  ITEM_EVENT,
-  ITEM_GAP,
-} ItemType;
-
-typedef struct {
-  ItemType type;
-  GstLfm2S2sJob job;            /* UTTERANCE */
-  GstEvent *event;              /* EVENT */
-  GstClockTime gap_end;         /* GAP: no speech before this */
-} Item;
-
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_LFM2_AUDIO_CAPS));
 
@@ -127,6 +114,7 @@ static gboolean gst_lfm2_s2s_src_query (GstPad * pad, GstObject * parent, GstQue
 static gboolean gst_lfm2_s2s_src_activate_mode (GstPad * pad, GstObject * parent,
     GstPadMode mode, gboolean active);
 static void gst_lfm2_s2s_worker (gpointer data);
+static void job_free (gpointer data);
 
 static void
 gst_lfm2_s2s_class_init (GstLfm2S2sClass * klass)
@@ -206,34 +194,21 @@ gst_lfm2_s2s_init (GstLfm2S2s * self)
   self->transcribe = DEFAULT_TRANSCRIBE;
   self->latency_ms = DEFAULT_LATENCY_MS;
   gst_lfm2_audio_in_init (&self->in);
-  g_mutex_init (&self->lock);
-  g_cond_init (&self->cond);
-  g_queue_init (&self->queue);
+  gst_lfm2_queue_init (&self->q, self->srcpad, gst_lfm2_s2s_worker, self,
+      &GST_LFM2_GEN_ELEMENT (self)->cancel, job_free, NULL, NULL);
   gst_lfm2_speech_out_init (&self->out, GST_ELEMENT (self), self->sinkpad, self->srcpad);
   self->reply = g_string_sized_new (256);
   self->heard = g_string_sized_new (256);
-  self->gap_queued = GST_CLOCK_TIME_NONE;
 }
 
+/* A queued utterance. */
 static void
-item_free (Item * item)
+job_free (gpointer data)
 {
-  if (item->event)
-    gst_event_unref (item->event);
-  g_free (item->job.pcm);
-  g_free (item);
-}
+  GstLfm2S2sJob *job = data;
 
-/* Drops what waits for the worker. Call with self->lock. */
-static void
-clear_pending_locked (GstLfm2S2s * self)
-{
-  Item *item;
-
-  while ((item = g_queue_pop_head (&self->queue)) != NULL)
-    item_free (item);
-  self->n_jobs = 0;
-  self->queued_samples = 0;
+  g_free (job->pcm);
+  g_free (job);
 }
 
 static void
@@ -241,7 +216,6 @@ gst_lfm2_s2s_finalize (GObject * object)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (object);
 
-  clear_pending_locked (self);
   gst_lfm2_s2s_stop (GST_LFM2_GEN_ELEMENT (self));
   gst_lfm2_audio_settings_clear (&self->audio);
   g_free (self->vocoder);
@@ -249,8 +223,7 @@ gst_lfm2_s2s_finalize (GObject * object)
   g_free (self->prompt);
   g_string_free (self->reply, TRUE);
   g_string_free (self->heard, TRUE);
-  g_mutex_clear (&self->lock);
-  g_cond_clear (&self->cond);
+  gst_lfm2_queue_finalize (&self->q);
   G_OBJECT_CLASS (gst_lfm2_s2s_parent_class)->finalize (object);
 }
 
@@ -467,82 +440,36 @@ upstream_is_live (GstLfm2S2s * self)
   return self->live;
 }
 
-/* Appends an item for the worker (dropped while flushing). */
-static void
-queue_item (GstLfm2S2s * self, Item * item)
-{
-  g_mutex_lock (&self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    item_free (item);
-    return;
-  }
-  g_queue_push_tail (&self->queue, item);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-}
-
-/* Live input that outpaces the model: the oldest queued utterances go. Call with the lock;
- * returns how many. */
-static guint
-bound_queue_locked (GstLfm2S2s * self, GstClockTime * first)
-{
-  GList *l = self->queue.head;
-  guint n = 0;
-
-  while (l && self->queued_samples > MAX_QUEUED_SAMPLES) {
-    GList *next = l->next;
-    Item *item = l->data;
-
-    if (item->type == ITEM_UTTERANCE) {
-      if (n++ == 0)
-        *first = item->job.pts;
-      self->queued_samples -= item->job.n;
-      self->n_jobs--;
-      g_queue_delete_link (&self->queue, l);
-      item_free (item);
-    }
-    l = next;
-  }
-  return n;
-}
-
 /* A closed utterance: a reply to make, in stream order. */
 static void
 on_utterance (const GstLfm2Utterance * u, gpointer user_data)
 {
   GstLfm2S2s *self = user_data;
-  Item *item = g_new0 (Item, 1);
+  GstLfm2S2sJob *job = g_new0 (GstLfm2S2sJob, 1);
   GstClockTime first = GST_CLOCK_TIME_NONE;
-  guint dropped = 0;
+  guint dropped;
 
-  item->type = ITEM_UTTERANCE;
-  item->job.pcm = g_try_new (gfloat, MAX (u->n, 1));
-  if (item->job.pcm == NULL) {
+  job->pcm = g_try_new (gfloat, MAX (u->n, 1));
+  if (job->pcm == NULL) {
     GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT,
         ("Out of memory for an utterance of %" G_GINT64_FORMAT " samples; dropped", u->n),
         (NULL));
-    g_free (item);
+    g_free (job);
     return;
   }
-  memcpy (item->job.pcm, u->pcm, (gsize) u->n * sizeof (gfloat));
-  item->job.n = u->n;
-  item->job.pts = u->pts;
-  item->job.duration = u->duration;
-  item->job.closed_us = g_get_monotonic_time ();
-  g_mutex_lock (&self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    item_free (item);
+  memcpy (job->pcm, u->pcm, (gsize) u->n * sizeof (gfloat));
+  job->n = u->n;
+  job->pts = u->pts;
+  job->duration = u->duration;
+  job->closed_us = g_get_monotonic_time ();
+  if (!gst_lfm2_queue_lock_open (&self->q)) {
+    job_free (job);
     return;
   }
-  self->n_jobs++;
-  self->queued_samples += u->n;
-  g_queue_push_tail (&self->queue, item);
-  g_cond_broadcast (&self->cond);
-  if (self->live)
-    dropped = bound_queue_locked (self, &first);
-  g_mutex_unlock (&self->lock);
+  /* live input that outpaces the model: the oldest queued utterances go */
+  dropped = gst_lfm2_queue_push_job_locked (&self->q, job, u->n, u->pts,
+      self->live ? MAX_QUEUED_SAMPLES : 0, &first);
+  g_mutex_unlock (&self->q.lock);
   if (dropped)
     GST_ELEMENT_WARNING (self, STREAM, TOO_LAZY,
         ("Replies are more than %d s of speech behind the live input: %u utterance(s) from "
@@ -555,44 +482,7 @@ on_utterance (const GstLfm2Utterance * u, gpointer user_data)
 static void
 queue_gap (GstLfm2S2s * self, GstClockTime end, gboolean force)
 {
-  Item *tail;
-
-  if (!GST_CLOCK_TIME_IS_VALID (end))
-    return;
-  if (GST_CLOCK_TIME_IS_VALID (self->gap_queued) && (end <= self->gap_queued
-          || (!force && end < self->gap_queued + GAP_STEP)))
-    return;
-  g_mutex_lock (&self->lock);
-  if (!self->flushing) {
-    tail = g_queue_peek_tail (&self->queue);
-    if (tail && tail->type == ITEM_GAP) {
-      tail->gap_end = end;
-    } else {
-      Item *item = g_new0 (Item, 1);
-      item->type = ITEM_GAP;
-      item->gap_end = end;
-      g_queue_push_tail (&self->queue, item);
-    }
-    g_cond_broadcast (&self->cond);
-  }
-  g_mutex_unlock (&self->lock);
-  self->gap_queued = end;
-}
-
-/* Non-live input waits here while the worker is behind (live input never waits); the
- * worker's state is the streaming thread's return. */
-static GstFlowReturn
-wait_for_worker (GstLfm2S2s * self, gboolean live)
-{
-  GstFlowReturn ret;
-
-  g_mutex_lock (&self->lock);
-  while (!live && !self->flushing && self->worker_ret == GST_FLOW_OK
-      && self->n_jobs >= MAX_QUEUED)
-    g_cond_wait (&self->cond, &self->lock);
-  ret = self->flushing ? GST_FLOW_FLUSHING : self->worker_ret;
-  g_mutex_unlock (&self->lock);
-  return ret;
+  gst_lfm2_queue_push_gap (&self->q, end, force, GAP_STEP);
 }
 
 static GstFlowReturn
@@ -619,55 +509,33 @@ gst_lfm2_s2s_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     return GST_FLOW_ERROR;
   }
   queue_gap (self, gst_lfm2_audio_in_settled (&self->in), FALSE);
-  return wait_for_worker (self, live);
+  /* non-live input waits while the worker is behind (live input never waits); the worker's
+   * state is the streaming thread's return */
+  return gst_lfm2_queue_wait (&self->q, live ? 0 : MAX_QUEUED);
 }
 
 /* Hands a serialized event to the worker, to go out on src in stream order. */
 static void
 queue_event (GstLfm2S2s * self, GstEvent * event)
 {
-  Item *item = g_new0 (Item, 1);
-
-  item->type = ITEM_EVENT;
-  item->event = event;
-  queue_item (self, item);
+  gst_lfm2_queue_push_event (&self->q, event);
 }
 
 static gboolean
 gst_lfm2_s2s_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (parent);
-  GstLfm2GenElement *base = GST_LFM2_GEN_ELEMENT (self);
 
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_FLUSH_START:
-      g_mutex_lock (&self->lock);
-      self->flushing = TRUE;
-      g_atomic_int_set (&base->cancel, 1);
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
-      /* downstream first, so a worker blocked in a push returns; then wait for it */
-      gst_pad_push_event (self->srcpad, event);
-      gst_pad_pause_task (self->srcpad);
+      gst_lfm2_queue_flush_start (&self->q, event);
       return TRUE;
-    case GST_EVENT_FLUSH_STOP:{
-      gboolean ok;
-
-      g_mutex_lock (&self->lock);
-      clear_pending_locked (self);
-      self->flushing = FALSE;
-      self->worker_ret = GST_FLOW_OK;
-      g_atomic_int_set (&base->cancel, 0);
-      g_mutex_unlock (&self->lock);
+    case GST_EVENT_FLUSH_STOP:
+      gst_lfm2_queue_flush_stop (&self->q);
       /* the worker is paused and the streaming thread is here: both sides are ours */
       gst_lfm2_audio_in_reset (&self->in);
       gst_lfm2_speech_out_reset (&self->out);
-      self->gap_queued = GST_CLOCK_TIME_NONE;
-      ok = gst_pad_push_event (self->srcpad, event);
-      if (gst_pad_is_active (self->srcpad))
-        gst_pad_start_task (self->srcpad, gst_lfm2_s2s_worker, self, NULL);
-      return ok;
-    }
+      return gst_lfm2_queue_restart (&self->q, event);
     case GST_EVENT_CAPS:{
       GstCaps *caps;
       GError *err = NULL;
@@ -690,7 +558,7 @@ gst_lfm2_s2s_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       gst_event_parse_segment (event, &seg);
       /* what is open ends under the old segment */
       gst_lfm2_audio_in_set_segment (&self->in, seg, on_utterance, self);
-      self->gap_queued = GST_CLOCK_TIME_NONE;
+      self->q.gap_queued = GST_CLOCK_TIME_NONE;
       queue_event (self, gst_event_new_segment (&self->in.segment));
       gst_event_unref (event);
       return TRUE;
@@ -755,33 +623,14 @@ gst_lfm2_s2s_src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
     gboolean active)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (parent);
-  gboolean ret;
 
-  if (mode != GST_PAD_MODE_PUSH)
-    return FALSE;
   if (active) {
-    g_mutex_lock (&self->lock);
-    self->flushing = FALSE;
-    self->worker_ret = GST_FLOW_OK;
-    g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
-    g_mutex_unlock (&self->lock);
-    self->gap_queued = GST_CLOCK_TIME_NONE;
+    /* the worker is not running yet, nor the streaming thread */
     self->live_known = FALSE;
     self->negotiated = FALSE;
     gst_lfm2_speech_out_reset (&self->out);
-    return gst_pad_start_task (pad, gst_lfm2_s2s_worker, self, NULL);
   }
-  /* also wakes a streaming thread waiting for the worker (non-live input) */
-  g_mutex_lock (&self->lock);
-  self->flushing = TRUE;
-  g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 1);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  ret = gst_pad_stop_task (pad);
-  g_mutex_lock (&self->lock);
-  clear_pending_locked (self);
-  g_mutex_unlock (&self->lock);
-  return ret;
+  return gst_lfm2_queue_activate (&self->q, mode, active);
 }
 
 /* ---- the worker ---------------------------------------------------------------------- */
@@ -1008,30 +857,18 @@ gst_lfm2_s2s_worker (gpointer data)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (data);
   GstFlowReturn ret = GST_FLOW_OK;
-  Item *item;
+  GstLfm2Item *item;
 
-  g_mutex_lock (&self->lock);
-  while (!self->flushing && g_queue_is_empty (&self->queue))
-    g_cond_wait (&self->cond, &self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    gst_pad_pause_task (self->srcpad);
+  if (!gst_lfm2_queue_next (&self->q, &item))
     return;
-  }
-  item = g_queue_pop_head (&self->queue);
-  if (item->type == ITEM_UTTERANCE) {
-    self->n_jobs--;
-    self->queued_samples -= item->job.n;
-    g_cond_broadcast (&self->cond);     /* a non-live streaming thread may go on */
-  }
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->q.lock);
 
   switch (item->type) {
-    case ITEM_EVENT:
+    case GST_LFM2_ITEM_EVENT:
       ret = handle_event (self, item->event);
       item->event = NULL;
       break;
-    case ITEM_GAP:
+    case GST_LFM2_ITEM_GAP:
       if (ensure_negotiated (self)) {
         const GstClockTime pos = gst_lfm2_speech_out_position (&self->out);
         const GstClockTime from = GST_CLOCK_TIME_IS_VALID (pos) ? pos : self->out.segment.start;
@@ -1040,33 +877,18 @@ gst_lfm2_s2s_worker (gpointer data)
               GST_LFM2_OVERFLOW_SHIFT);
       }
       break;
-    case ITEM_UTTERANCE:
-      ret = ensure_negotiated (self) ? reply (self, &item->job) : GST_FLOW_NOT_NEGOTIATED;
+    case GST_LFM2_ITEM_JOB:
+      ret = ensure_negotiated (self) ? reply (self, item->job) : GST_FLOW_NOT_NEGOTIATED;
       break;
   }
-  item_free (item);
+  gst_lfm2_queue_item_free (&self->q, item);
 
-  switch (ret) {
-    case GST_FLOW_OK:
-    case GST_FLOW_NOT_LINKED:  /* nobody listens: the messages still go out */
-      return;
-    case GST_FLOW_FLUSHING:
-      GST_DEBUG_OBJECT (self, "flushing");
-      break;
-    case GST_FLOW_EOS:
-      GST_DEBUG_OBJECT (self, "EOS");
-      break;
-    case FLOW_POSTED_ERROR:
-      ret = GST_FLOW_ERROR;
-      break;
-    default:
-      if (ret <= GST_FLOW_NOT_NEGOTIATED)
-        GST_ELEMENT_FLOW_ERROR (self, ret);
-      break;
+  if (ret == GST_FLOW_EOS) {
+    /* the stream is over: the worker waits for a flush or a new start */
+    GST_DEBUG_OBJECT (self, "EOS");
+    gst_lfm2_queue_pause (&self->q, ret);
+    return;
   }
-  g_mutex_lock (&self->lock);
-  self->worker_ret = ret;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  gst_pad_pause_task (self->srcpad);
+  /* NOT_LINKED: nobody listens, the messages still go out */
+  gst_lfm2_queue_done (&self->q, ret, FLOW_POSTED_ERROR);
 }

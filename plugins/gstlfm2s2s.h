@@ -16,6 +16,7 @@
 #undef LFM2_AUDIO_HOP
 #include "gstlfm2gen.h"
 #include "gstlfm2genelement.h"
+#include "gstlfm2queue.h"
 #include "gstlfm2speech.h"
 
 G_BEGIN_DECLS
@@ -46,16 +47,10 @@ struct _GstLfm2S2s {
   /* streaming thread */
   GstLfm2AudioIn in;
   gboolean live, live_known;
-  GstClockTime gap_queued;      /* end of the last GAP handed to the worker */
 
-  /* between the streaming thread and the worker (lock) */
-  GMutex lock;
-  GCond cond;
-  gboolean flushing;
-  GQueue queue;                 /* utterances, serialized events and GAPs, in stream order */
-  gint n_jobs;                  /* utterances in the queue */
-  gint64 queued_samples;        /* their audio */
-  GstFlowReturn worker_ret;     /* why the worker stopped */
+  /* between the streaming thread and the worker: utterances (jobs weighing their samples),
+   * serialized events and GAPs, in stream order */
+  GstLfm2Queue q;
 
   /* READY→PAUSED … PAUSED→READY (the model is the base class's) */
   GstLfm2AudioEncoder enc;
