@@ -133,18 +133,23 @@ gst_lfm2_queue_push_job_locked (GstLfm2Queue * q, gpointer job, gint64 weight,
 }
 
 void
+gst_lfm2_queue_push_event_locked (GstLfm2Queue * q, GstEvent * event)
+{
+  GstLfm2Item *item = g_new0 (GstLfm2Item, 1);
+
+  item->type = GST_LFM2_ITEM_EVENT;
+  item->event = event;
+  gst_lfm2_queue_push_locked (q, item);
+}
+
+void
 gst_lfm2_queue_push_event (GstLfm2Queue * q, GstEvent * event)
 {
-  GstLfm2Item *item;
-
   if (!gst_lfm2_queue_lock_open (q)) {
     gst_event_unref (event);
     return;
   }
-  item = g_new0 (GstLfm2Item, 1);
-  item->type = GST_LFM2_ITEM_EVENT;
-  item->event = event;
-  gst_lfm2_queue_push_locked (q, item);
+  gst_lfm2_queue_push_event_locked (q, event);
   g_mutex_unlock (&q->lock);
 }
 

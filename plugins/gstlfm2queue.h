@@ -88,6 +88,8 @@ guint gst_lfm2_queue_push_job_locked (GstLfm2Queue * q, gpointer job, gint64 wei
     GstClockTime pts, gint64 max_weight, GstClockTime * first);
 /* A serialized event for the pad, in stream order (dropped while flushing). Takes it. */
 void gst_lfm2_queue_push_event (GstLfm2Queue * q, GstEvent * event);
+/* The same with the lock (open) held. */
+void gst_lfm2_queue_push_event_locked (GstLfm2Queue * q, GstEvent * event);
 /* Nothing comes before `end`: a GAP item (merged into a GAP queued last). Skipped when not
  * past the last one by `step` unless `force`. */
 void gst_lfm2_queue_push_gap (GstLfm2Queue * q, GstClockTime end, gboolean force,
