@@ -283,7 +283,6 @@ gst_lfm2_asr_finalize (GObject * object)
   job_clear (&self->work);
   job_clear (&self->early);
   job_clear (&self->early_work);
-  g_free (self->embd);
   g_string_free (self->result, TRUE);
   g_string_free (self->done_text, TRUE);
   gst_lfm2_audio_settings_clear (&self->audio);
@@ -460,7 +459,6 @@ gst_lfm2_asr_start (GstLfm2GenElement * base, const lfm2_model * model,
   self->max_chain_us = 0;
   self->max_delay = GST_CLOCK_TIME_NONE;
   g_mutex_unlock (&self->q.lock);
-  self->live_known = FALSE;
   self->warned_late = FALSE;
   gst_lfm2_audio_settings_clear (&as);
   g_free (system);
@@ -480,8 +478,6 @@ gst_lfm2_asr_stop (GstLfm2GenElement * base)
 
   gst_lfm2_audio_enc_stop (&self->enc);
   gst_lfm2_audio_in_stop (&self->in);
-  g_clear_pointer (&self->embd, g_free);
-  self->embd_cap = 0;
   job_clear (&self->partial);
   job_clear (&self->work);
   job_clear (&self->early);
@@ -490,23 +486,6 @@ gst_lfm2_asr_stop (GstLfm2GenElement * base)
 }
 
 /* ---- the streaming thread ------------------------------------------------------------ */
-
-/* Whether upstream is live (asked once per stream). */
-static gboolean
-upstream_is_live (GstLfm2Asr * self)
-{
-  if (!self->live_known) {
-    GstQuery *q = gst_query_new_latency ();
-
-    self->live = FALSE;
-    if (gst_pad_peer_query (self->sinkpad, q))
-      gst_query_parse_latency (q, &self->live, NULL, NULL);
-    gst_query_unref (q);
-    self->live_known = TRUE;
-    GST_DEBUG_OBJECT (self, "upstream is %slive", self->live ? "" : "not ");
-  }
-  return self->live;
-}
 
 /* A closed utterance (from the input stage): its final, queued in stream order. */
 static void
@@ -537,7 +516,7 @@ on_utterance (const GstLfm2Utterance * u, gpointer user_data)
   g_atomic_int_set (&self->early_waiting, 0);
   /* live input that outpaces the model: the oldest queued finals go */
   dropped = gst_lfm2_queue_push_job_locked (&self->q, job, u->n, u->pts,
-      self->live ? MAX_PENDING_SAMPLES : 0, &first);
+      self->q.live ? MAX_PENDING_SAMPLES : 0, &first);
   self->n_dropped_finals += dropped;
   g_mutex_unlock (&self->q.lock);
   if (dropped)
@@ -615,25 +594,17 @@ gst_lfm2_asr_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
   GstLfm2Asr *self = GST_LFM2_ASR (parent);
   const gint64 t0 = g_get_monotonic_time ();
-  GError *err = NULL;
-  gboolean ok, live;
+  GstFlowReturn ret;
+  gboolean live;
 
   if (GST_LFM2_GEN_ELEMENT (self)->gen == NULL) {
     gst_buffer_unref (buf);
     return GST_FLOW_FLUSHING;
   }
-  live = upstream_is_live (self);
-  ok = gst_lfm2_audio_in_push (&self->in, buf, on_utterance, self, &err);
-  gst_buffer_unref (buf);
-  if (!ok) {
-    if (g_error_matches (err, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION)) {
-      g_clear_error (&err);
-      return GST_FLOW_NOT_NEGOTIATED;
-    }
-    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
+  live = gst_lfm2_queue_upstream_is_live (&self->q, self->sinkpad);
+  ret = gst_lfm2_audio_in_chain (&self->in, GST_ELEMENT (self), buf, on_utterance, self);
+  if (ret != GST_FLOW_OK)
+    return ret;
   maybe_queue_early (self);
   maybe_queue_partial (self);
   queue_gap (self, gst_lfm2_audio_in_settled (&self->in), FALSE);
@@ -684,41 +655,18 @@ gst_lfm2_asr_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       queue_event (self, ev);
       return TRUE;
     }
-    case GST_EVENT_CAPS:{
-      GstCaps *caps;
-      GError *err = NULL;
-      gboolean ok;
-
-      gst_event_parse_caps (event, &caps);
-      ok = gst_lfm2_audio_in_set_caps (&self->in, caps, on_utterance, self, &err);
-      if (!ok) {
-        GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("%s", err->message),
-            ("%" GST_PTR_FORMAT, caps));
-        g_clear_error (&err);
-      }
-      gst_event_unref (event);
-      return ok;
-    }
-    case GST_EVENT_SEGMENT:{
-      const GstSegment *seg;
-
-      gst_event_parse_segment (event, &seg);
-      /* what is open ends under the old segment */
-      gst_lfm2_audio_in_set_segment (&self->in, seg, on_utterance, self);
+    case GST_EVENT_CAPS:
+      return gst_lfm2_audio_in_caps_event (&self->in, GST_ELEMENT (self), event, on_utterance,
+          self);
+    case GST_EVENT_SEGMENT:
+      event = gst_lfm2_audio_in_segment_event (&self->in, event, on_utterance, self);
       self->partial_pts = self->q.gap_queued = GST_CLOCK_TIME_NONE;
-      queue_event (self, gst_event_new_segment (&self->in.segment));
-      gst_event_unref (event);
+      queue_event (self, event);
       return TRUE;
-    }
-    case GST_EVENT_GAP:{
-      GstClockTime ts, dur;
-
-      gst_event_parse_gap (event, &ts, &dur);
-      gst_lfm2_audio_in_gap (&self->in, ts, dur, on_utterance, self);
-      queue_gap (self, gst_lfm2_audio_in_settled (&self->in), TRUE);
-      gst_event_unref (event);
+    case GST_EVENT_GAP:
+      queue_gap (self, gst_lfm2_audio_in_gap_event (&self->in, event, on_utterance, self),
+          TRUE);
       return TRUE;
-    }
     case GST_EVENT_EOS:{
       GstClockTime end;
 
@@ -809,39 +757,24 @@ transcribe (GstLfm2Asr * self, const GstLfm2AsrJob * job, gboolean final,
     GstLfm2GenStats * stats)
 {
   GstLfm2GenElement *base = GST_LFM2_GEN_ELEMENT (self);
-  const gint rows = gst_lfm2_audio_enc_n_rows (job->n);
-  const gsize need = (gsize) rows * self->enc.n_embd;
   GstLfm2GenMedia media;
   GError *err = NULL;
   GstFlowReturn ret;
+  gint rows;
 
   g_string_truncate (self->result, 0);
   memset (stats, 0, sizeof (*stats));
   if (!gst_lfm2_gen_element_apply_settings (base))
     return FLOW_POSTED_ERROR;
-  if (need > self->embd_cap) {
-    /* grows to the longest utterance, then stays */
-    g_free (self->embd);
-    self->embd = g_try_new (gfloat, need);
-    self->embd_cap = self->embd ? need : 0;
-    if (self->embd == NULL) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-          ("Cannot allocate %d audio embedding rows", rows), (NULL));
-      return FLOW_POSTED_ERROR;
-    }
-  }
-  if (!gst_lfm2_audio_enc_encode (&self->enc, job->pcm, job->n, self->embd, self->embd_cap,
-          &err)) {
-    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
-    g_clear_error (&err);
+  if ((rows = gst_lfm2_audio_enc_encode_rows (&self->enc, GST_ELEMENT (self), job->pcm,
+              job->n)) < 0)
     return FLOW_POSTED_ERROR;
-  }
   if (g_atomic_int_get (&base->cancel))
     return GST_FLOW_FLUSHING;
   if (!final && !partial_piece (NULL, 0, self))
     return GST_LFM2_GEN_FLOW_DROPPED;
 
-  media.embd = self->embd;
+  media.embd = self->enc.embd;
   media.n_rows = rows;
   media.layout = NULL;          /* lfm2a: the rows alone, no marker tokens (as mtmd) */
   media.n_layout = 0;

@@ -38,8 +38,6 @@ struct _GstLfm2Asr {
 
   /* streaming thread */
   GstLfm2AudioIn in;
-  gboolean live;                /* upstream is live: never block, bound the queue instead */
-  gboolean live_known;
   GstClockTime partial_pts;     /* utterance the last partial was taken from (its PTS) */
   gint64 partial_n;             /* and how many samples it had */
   GstClockTime early_pts;       /* the last early final handed to the worker: PTS, samples */
@@ -75,8 +73,6 @@ struct _GstLfm2Asr {
   GString *done_text;
   GstLfm2GenStats done_stats;
   gdouble done_ms, done_encode_ms;
-  gfloat *embd;
-  gsize embd_cap;
   GString *result;
   GstLfm2TextPad text;          /* src */
   gboolean warned_late;

@@ -71,6 +71,22 @@ gst_lfm2_queue_finalize (GstLfm2Queue * q)
 /* ---- the streaming thread ------------------------------------------------------------ */
 
 gboolean
+gst_lfm2_queue_upstream_is_live (GstLfm2Queue * q, GstPad * sinkpad)
+{
+  if (!q->live_known) {
+    GstQuery *query = gst_query_new_latency ();
+
+    q->live = FALSE;
+    if (gst_pad_peer_query (sinkpad, query))
+      gst_query_parse_latency (query, &q->live, NULL, NULL);
+    gst_query_unref (query);
+    q->live_known = TRUE;
+    GST_DEBUG_OBJECT (q->element, "upstream is %slive", q->live ? "" : "not ");
+  }
+  return q->live;
+}
+
+gboolean
 gst_lfm2_queue_lock_open (GstLfm2Queue * q)
 {
   g_mutex_lock (&q->lock);
@@ -253,6 +269,7 @@ gst_lfm2_queue_activate (GstLfm2Queue * q, GstPadMode mode, gboolean active)
     g_atomic_int_set (q->cancel, 0);
     g_mutex_unlock (&q->lock);
     q->gap_queued = GST_CLOCK_TIME_NONE;
+    q->live_known = FALSE;
     return gst_pad_start_task (q->pad, q->worker, q->element, NULL);
   }
   /* also wakes a streaming thread waiting for the worker (non-live input) */

@@ -56,6 +56,8 @@ typedef struct {
   GstFlowReturn worker_ret;     /* lock: why the worker stopped (a waiting streaming thread
                                    returns it) */
   GstClockTime gap_queued;      /* streaming thread: end of the last GAP handed over */
+  gboolean live, live_known;    /* streaming thread: upstream is live (asked once per
+                                   activation) */
 
   /*< private >*/
   GstPad *pad;
@@ -76,6 +78,9 @@ void gst_lfm2_queue_finalize (GstLfm2Queue * q);
 
 /* ---- the streaming thread ---- */
 
+/* Whether upstream of sinkpad is live (asked once after activation); live input is never
+ * blocked: the element bounds its queue instead. */
+gboolean gst_lfm2_queue_upstream_is_live (GstLfm2Queue * q, GstPad * sinkpad);
 /* Takes the lock; FALSE (not locked) while flushing. */
 gboolean gst_lfm2_queue_lock_open (GstLfm2Queue * q);
 gboolean gst_lfm2_queue_is_flushing (GstLfm2Queue * q);

@@ -417,28 +417,11 @@ gst_lfm2_s2s_stop (GstLfm2GenElement * base)
   self->tokenizer_shared = self->vocoder_shared = NULL;
   gst_lfm2_audio_enc_stop (&self->enc);
   gst_lfm2_audio_in_stop (&self->in);
-  g_clear_pointer (&self->embd, g_free);
-  self->embd_cap = 0;
   g_clear_pointer (&self->applied_system, g_free);
   self->applied_valid = FALSE;
 }
 
 /* ---- the streaming thread ------------------------------------------------------------ */
-
-static gboolean
-upstream_is_live (GstLfm2S2s * self)
-{
-  if (!self->live_known) {
-    GstQuery *q = gst_query_new_latency ();
-
-    self->live = FALSE;
-    if (gst_pad_peer_query (self->sinkpad, q))
-      gst_query_parse_latency (q, &self->live, NULL, NULL);
-    gst_query_unref (q);
-    self->live_known = TRUE;
-  }
-  return self->live;
-}
 
 /* A closed utterance: a reply to make, in stream order. */
 static void
@@ -468,7 +451,7 @@ on_utterance (const GstLfm2Utterance * u, gpointer user_data)
   }
   /* live input that outpaces the model: the oldest queued utterances go */
   dropped = gst_lfm2_queue_push_job_locked (&self->q, job, u->n, u->pts,
-      self->live ? MAX_QUEUED_SAMPLES : 0, &first);
+      self->q.live ? MAX_QUEUED_SAMPLES : 0, &first);
   g_mutex_unlock (&self->q.lock);
   if (dropped)
     GST_ELEMENT_WARNING (self, STREAM, TOO_LAZY,
@@ -489,25 +472,17 @@ static GstFlowReturn
 gst_lfm2_s2s_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (parent);
-  GError *err = NULL;
-  gboolean ok, live;
+  GstFlowReturn ret;
+  gboolean live;
 
   if (self->tts == NULL) {
     gst_buffer_unref (buf);
     return GST_FLOW_FLUSHING;
   }
-  live = upstream_is_live (self);
-  ok = gst_lfm2_audio_in_push (&self->in, buf, on_utterance, self, &err);
-  gst_buffer_unref (buf);
-  if (!ok) {
-    if (g_error_matches (err, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION)) {
-      g_clear_error (&err);
-      return GST_FLOW_NOT_NEGOTIATED;
-    }
-    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
+  live = gst_lfm2_queue_upstream_is_live (&self->q, self->sinkpad);
+  ret = gst_lfm2_audio_in_chain (&self->in, GST_ELEMENT (self), buf, on_utterance, self);
+  if (ret != GST_FLOW_OK)
+    return ret;
   queue_gap (self, gst_lfm2_audio_in_settled (&self->in), FALSE);
   /* non-live input waits while the worker is behind (live input never waits); the worker's
    * state is the streaming thread's return */
@@ -536,42 +511,19 @@ gst_lfm2_s2s_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       gst_lfm2_audio_in_reset (&self->in);
       gst_lfm2_speech_out_reset (&self->out);
       return gst_lfm2_queue_restart (&self->q, event);
-    case GST_EVENT_CAPS:{
-      GstCaps *caps;
-      GError *err = NULL;
-      gboolean ok;
-
+    case GST_EVENT_CAPS:
       /* the input's format: the converter's; the output's are ours (the worker's) */
-      gst_event_parse_caps (event, &caps);
-      ok = gst_lfm2_audio_in_set_caps (&self->in, caps, on_utterance, self, &err);
-      if (!ok) {
-        GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("%s", err->message),
-            ("%" GST_PTR_FORMAT, caps));
-        g_clear_error (&err);
-      }
-      gst_event_unref (event);
-      return ok;
-    }
-    case GST_EVENT_SEGMENT:{
-      const GstSegment *seg;
-
-      gst_event_parse_segment (event, &seg);
-      /* what is open ends under the old segment */
-      gst_lfm2_audio_in_set_segment (&self->in, seg, on_utterance, self);
+      return gst_lfm2_audio_in_caps_event (&self->in, GST_ELEMENT (self), event, on_utterance,
+          self);
+    case GST_EVENT_SEGMENT:
+      event = gst_lfm2_audio_in_segment_event (&self->in, event, on_utterance, self);
       self->q.gap_queued = GST_CLOCK_TIME_NONE;
-      queue_event (self, gst_event_new_segment (&self->in.segment));
-      gst_event_unref (event);
+      queue_event (self, event);
       return TRUE;
-    }
-    case GST_EVENT_GAP:{
-      GstClockTime ts, dur;
-
-      gst_event_parse_gap (event, &ts, &dur);
-      gst_lfm2_audio_in_gap (&self->in, ts, dur, on_utterance, self);
-      queue_gap (self, gst_lfm2_audio_in_settled (&self->in), TRUE);
-      gst_event_unref (event);
+    case GST_EVENT_GAP:
+      queue_gap (self, gst_lfm2_audio_in_gap_event (&self->in, event, on_utterance, self),
+          TRUE);
       return TRUE;
-    }
     case GST_EVENT_EOS:
       /* the last words: the open utterance closes, its reply goes out before EOS */
       gst_lfm2_audio_in_drain (&self->in, on_utterance, self);
@@ -626,7 +578,6 @@ gst_lfm2_s2s_src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
 
   if (active) {
     /* the worker is not running yet, nor the streaming thread */
-    self->live_known = FALSE;
     self->negotiated = FALSE;
     gst_lfm2_speech_out_reset (&self->out);
   }
@@ -725,39 +676,11 @@ sync_settings (GstLfm2S2s * self, Request * rq)
   return ok;
 }
 
-/* The utterance's embedding rows in self->embd; their count, or -1 after posting. */
-static gint
-encode (GstLfm2S2s * self, const GstLfm2S2sJob * job)
-{
-  const gint rows = gst_lfm2_audio_enc_n_rows (job->n);
-  const gsize need = (gsize) rows * self->enc.n_embd;
-  GError *err = NULL;
-
-  if (need > self->embd_cap) {
-    /* per utterance length, not per utterance */
-    g_free (self->embd);
-    self->embd = g_try_new (gfloat, need);
-    self->embd_cap = self->embd ? need : 0;
-    if (self->embd == NULL) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-          ("Cannot allocate %d audio embedding rows", rows), (NULL));
-      return -1;
-    }
-  }
-  if (!gst_lfm2_audio_enc_encode (&self->enc, job->pcm, job->n, self->embd, self->embd_cap,
-          &err)) {
-    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
-    g_clear_error (&err);
-    return -1;
-  }
-  return rows;
-}
-
 /* The user's side: "Perform ASR." on the rows, greedy, posted as lfm2s2s/transcript. */
 static GstFlowReturn
 transcribe (GstLfm2S2s * self, const GstLfm2S2sJob * job, gint rows)
 {
-  const GstLfm2GenMedia media = { self->embd, rows, NULL, 0 };
+  const GstLfm2GenMedia media = { self->enc.embd, rows, NULL, 0 };
   GstLfm2GenStats st = { 0 };
   GError *err = NULL;
   GstStructure *s;
@@ -800,14 +723,15 @@ reply (GstLfm2S2s * self, const GstLfm2S2sJob * job)
 
   if (!sync_settings (self, &rq))
     return FLOW_POSTED_ERROR;
-  if ((rows = encode (self, job)) < 0) {
+  if ((rows = gst_lfm2_audio_enc_encode_rows (&self->enc, GST_ELEMENT (self), job->pcm,
+              job->n)) < 0) {
     g_free (rq.prompt);
     return FLOW_POSTED_ERROR;
   }
   memset (parts, 0, sizeof (parts));
   if (rq.prompt)
     parts[n_parts++].text = rq.prompt;
-  parts[n_parts].embd = self->embd;
+  parts[n_parts].embd = self->enc.embd;
   parts[n_parts++].n_embd_rows = rows;
   lfm2_clear_error ();
   if (lfm2_tts_begin (self->tts, parts, n_parts) != 0) {

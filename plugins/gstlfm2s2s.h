@@ -46,7 +46,6 @@ struct _GstLfm2S2s {
 
   /* streaming thread */
   GstLfm2AudioIn in;
-  gboolean live, live_known;
 
   /* between the streaming thread and the worker: utterances (jobs weighing their samples),
    * serialized events and GAPs, in stream order */
@@ -67,8 +66,6 @@ struct _GstLfm2S2s {
   guint64 applied_seed;
   GstLfm2SpeechOut out;
   gboolean negotiated;
-  gfloat *embd;
-  gsize embd_cap;
   GString *reply, *heard;
   gfloat *tail;                 /* decoder tail when a reply stops inside audio (1920) */
 };
