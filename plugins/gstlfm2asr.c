@@ -582,13 +582,6 @@ maybe_queue_early (GstLfm2Asr * self)
   }
 }
 
-/* Tells the worker how far the text stream may move on (coalesced with a GAP queued last). */
-static void
-queue_gap (GstLfm2Asr * self, GstClockTime end, gboolean force)
-{
-  gst_lfm2_queue_push_gap (&self->q, end, force, GAP_STEP);
-}
-
 static GstFlowReturn
 gst_lfm2_asr_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
@@ -607,20 +600,14 @@ gst_lfm2_asr_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     return ret;
   maybe_queue_early (self);
   maybe_queue_partial (self);
-  queue_gap (self, gst_lfm2_audio_in_settled (&self->in), FALSE);
+  gst_lfm2_queue_push_gap (&self->q, gst_lfm2_audio_in_settled (&self->in), FALSE,
+      GAP_STEP);
   copy_input_stats (self, t0);
 
   if (gst_lfm2_queue_is_flushing (&self->q))
     return GST_FLOW_FLUSHING;
   /* non-live input waits while the worker is behind on finals */
   return live ? GST_FLOW_OK : gst_lfm2_queue_wait (&self->q, MAX_QUEUED_FINALS);
-}
-
-/* Hands a serialized event to the worker, to go out on src in stream order. */
-static void
-queue_event (GstLfm2Asr * self, GstEvent * event)
-{
-  gst_lfm2_queue_push_event (&self->q, event);
 }
 
 static gboolean
@@ -652,7 +639,7 @@ gst_lfm2_asr_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       if (gst_event_parse_group_id (event, &group))
         gst_event_set_group_id (ev, group);
       gst_event_unref (event);
-      queue_event (self, ev);
+      gst_lfm2_queue_push_event (&self->q, ev);
       return TRUE;
     }
     case GST_EVENT_CAPS:
@@ -661,11 +648,11 @@ gst_lfm2_asr_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     case GST_EVENT_SEGMENT:
       event = gst_lfm2_audio_in_segment_event (&self->in, event, on_utterance, self);
       self->partial_pts = self->q.gap_queued = GST_CLOCK_TIME_NONE;
-      queue_event (self, event);
+      gst_lfm2_queue_push_event (&self->q, event);
       return TRUE;
     case GST_EVENT_GAP:
-      queue_gap (self, gst_lfm2_audio_in_gap_event (&self->in, event, on_utterance, self),
-          TRUE);
+      gst_lfm2_queue_push_gap (&self->q, gst_lfm2_audio_in_gap_event (&self->in, event,
+              on_utterance, self), TRUE, GAP_STEP);
       return TRUE;
     case GST_EVENT_EOS:{
       GstClockTime end;
@@ -673,17 +660,14 @@ gst_lfm2_asr_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       /* the last words: the open utterance closes, its final goes out before EOS */
       gst_lfm2_audio_in_drain (&self->in, on_utterance, self);
       end = gst_lfm2_audio_in_end (&self->in);
-      queue_gap (self, end, TRUE);
+      gst_lfm2_queue_push_gap (&self->q, end, TRUE, GAP_STEP);
       copy_input_stats (self, 0);
-      queue_event (self, event);
+      gst_lfm2_queue_push_event (&self->q, event);
       return TRUE;
     }
     default:
-      if (GST_EVENT_IS_SERIALIZED (event)) {
-        queue_event (self, event);
-        return TRUE;
-      }
-      return gst_pad_event_default (pad, parent, event);
+      /* serialized ones go out on src in stream order */
+      return gst_lfm2_queue_sink_event_default (&self->q, pad, parent, event);
   }
 }
 

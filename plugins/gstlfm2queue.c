@@ -197,6 +197,16 @@ gst_lfm2_queue_push_gap (GstLfm2Queue * q, GstClockTime end, gboolean force,
   q->gap_queued = end;
 }
 
+gboolean
+gst_lfm2_queue_sink_event_default (GstLfm2Queue * q, GstPad * pad, GstObject * parent,
+    GstEvent * event)
+{
+  if (!GST_EVENT_IS_SERIALIZED (event))
+    return gst_pad_event_default (pad, parent, event);
+  gst_lfm2_queue_push_event (q, event);
+  return TRUE;
+}
+
 GstFlowReturn
 gst_lfm2_queue_wait (GstLfm2Queue * q, gint max_jobs)
 {

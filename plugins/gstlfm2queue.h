@@ -99,6 +99,10 @@ void gst_lfm2_queue_push_event_locked (GstLfm2Queue * q, GstEvent * event);
  * past the last one by `step` unless `force`. */
 void gst_lfm2_queue_push_gap (GstLfm2Queue * q, GstClockTime end, gboolean force,
     GstClockTime step);
+/* A sink event the element does not handle itself: a serialized one queued for the pad,
+ * the rest gst_pad_event_default(). */
+gboolean gst_lfm2_queue_sink_event_default (GstLfm2Queue * q, GstPad * pad,
+    GstObject * parent, GstEvent * event);
 /* Non-live input: waits while max_jobs or more jobs are queued (max_jobs 0: never).
  * FLUSHING while flushing, else the worker's state. */
 GstFlowReturn gst_lfm2_queue_wait (GstLfm2Queue * q, gint max_jobs);

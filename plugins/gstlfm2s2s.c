@@ -417,7 +417,7 @@ gst_lfm2_s2s_stop (GstLfm2GenElement * base)
   self->tokenizer_shared = self->vocoder_shared = NULL;
   gst_lfm2_audio_enc_stop (&self->enc);
   gst_lfm2_audio_in_stop (&self->in);
-  g_clear_pointer (&self->applied_system, g_free);
+  g_clear_pointer (&self->applied.system_prompt, g_free);
   self->applied_valid = FALSE;
 }
 
@@ -460,14 +460,6 @@ on_utterance (const GstLfm2Utterance * u, gpointer user_data)
             GST_TIME_ARGS (first)), ("use a smaller model, more threads, or lower max-tokens"));
 }
 
-/* Tells the worker how far the output may move on with silence (coalesced with a GAP queued
- * last). */
-static void
-queue_gap (GstLfm2S2s * self, GstClockTime end, gboolean force)
-{
-  gst_lfm2_queue_push_gap (&self->q, end, force, GAP_STEP);
-}
-
 static GstFlowReturn
 gst_lfm2_s2s_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
@@ -483,17 +475,11 @@ gst_lfm2_s2s_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   ret = gst_lfm2_audio_in_chain (&self->in, GST_ELEMENT (self), buf, on_utterance, self);
   if (ret != GST_FLOW_OK)
     return ret;
-  queue_gap (self, gst_lfm2_audio_in_settled (&self->in), FALSE);
+  gst_lfm2_queue_push_gap (&self->q, gst_lfm2_audio_in_settled (&self->in), FALSE,
+      GAP_STEP);
   /* non-live input waits while the worker is behind (live input never waits); the worker's
    * state is the streaming thread's return */
   return gst_lfm2_queue_wait (&self->q, live ? 0 : MAX_QUEUED);
-}
-
-/* Hands a serialized event to the worker, to go out on src in stream order. */
-static void
-queue_event (GstLfm2S2s * self, GstEvent * event)
-{
-  gst_lfm2_queue_push_event (&self->q, event);
 }
 
 static gboolean
@@ -518,24 +504,21 @@ gst_lfm2_s2s_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     case GST_EVENT_SEGMENT:
       event = gst_lfm2_audio_in_segment_event (&self->in, event, on_utterance, self);
       self->q.gap_queued = GST_CLOCK_TIME_NONE;
-      queue_event (self, event);
+      gst_lfm2_queue_push_event (&self->q, event);
       return TRUE;
     case GST_EVENT_GAP:
-      queue_gap (self, gst_lfm2_audio_in_gap_event (&self->in, event, on_utterance, self),
-          TRUE);
+      gst_lfm2_queue_push_gap (&self->q, gst_lfm2_audio_in_gap_event (&self->in, event,
+              on_utterance, self), TRUE, GAP_STEP);
       return TRUE;
     case GST_EVENT_EOS:
       /* the last words: the open utterance closes, its reply goes out before EOS */
       gst_lfm2_audio_in_drain (&self->in, on_utterance, self);
-      queue_gap (self, gst_lfm2_audio_in_end (&self->in), TRUE);
-      queue_event (self, event);
+      gst_lfm2_queue_push_gap (&self->q, gst_lfm2_audio_in_end (&self->in), TRUE, GAP_STEP);
+      gst_lfm2_queue_push_event (&self->q, event);
       return TRUE;
     default:
-      if (GST_EVENT_IS_SERIALIZED (event)) {
-        queue_event (self, event);
-        return TRUE;
-      }
-      return gst_pad_event_default (pad, parent, event);
+      /* serialized ones go out on src in stream order */
+      return gst_lfm2_queue_sink_event_default (&self->q, pad, parent, event);
   }
 }
 
@@ -543,31 +526,12 @@ static gboolean
 gst_lfm2_s2s_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (parent);
+  GstClockTime latency;
 
-  switch (GST_QUERY_TYPE (query)) {
-    case GST_QUERY_LATENCY:{
-      GstClockTime latency;
-
-      GST_OBJECT_LOCK (self);
-      latency = self->latency_ms * GST_MSECOND;
-      GST_OBJECT_UNLOCK (self);
-      return gst_lfm2_speech_out_query_latency (&self->out, query, latency);
-    }
-    case GST_QUERY_POSITION:{
-      GstFormat format;
-      GstClockTime pos;
-
-      gst_query_parse_position (query, &format, NULL);
-      pos = gst_lfm2_speech_out_position (&self->out);
-      if (format != GST_FORMAT_TIME || !GST_CLOCK_TIME_IS_VALID (pos))
-        break;
-      gst_query_set_position (query, GST_FORMAT_TIME, (gint64) pos);
-      return TRUE;
-    }
-    default:
-      break;
-  }
-  return gst_pad_query_default (pad, parent, query);
+  GST_OBJECT_LOCK (self);
+  latency = self->latency_ms * GST_MSECOND;
+  GST_OBJECT_UNLOCK (self);
+  return gst_lfm2_speech_out_src_query (&self->out, pad, parent, query, latency);
 }
 
 static gboolean
@@ -640,40 +604,22 @@ static gboolean
 sync_settings (GstLfm2S2s * self, Request * rq)
 {
   GstLfm2GenElement *base = GST_LFM2_GEN_ELEMENT (self);
-  gchar *system;
-  gfloat temperature;
-  gint top_k;
-  guint64 seed;
-  gboolean ok = TRUE;
+  GstLfm2SpeechSampling want;
 
   GST_OBJECT_LOCK (self);
-  system = g_strdup (base->settings.system_prompt);
-  temperature = base->settings.sampling.temperature;
-  top_k = base->settings.sampling.top_k;
-  seed = base->settings.sampling.seed;
+  want.system_prompt = g_strdup (base->settings.system_prompt);
+  want.temperature = base->settings.sampling.temperature;
+  want.top_k = base->settings.sampling.top_k;
+  want.seed = base->settings.sampling.seed;
   rq->prompt = self->prompt && self->prompt[0] ? g_strdup (self->prompt) : NULL;
   rq->max_tokens = base->settings.max_tokens;
   rq->latency = self->latency_ms * GST_MSECOND;
   GST_OBJECT_UNLOCK (self);
 
   lfm2_clear_error ();
-  if (!self->applied_valid || g_strcmp0 (system, self->applied_system) != 0)
-    ok &= lfm2_tts_set_system_prompt (self->tts, system) == 0;
-  /* 4294967295: a new seed for every reply, as llama.cpp */
-  if (!self->applied_valid || temperature != self->applied_temperature
-      || top_k != self->applied_top_k || seed != self->applied_seed || seed == G_MAXUINT32)
-    ok &= lfm2_audio_head_set_sampling (lfm2_tts_head (self->tts), temperature, top_k,
-        seed == G_MAXUINT32 ? g_random_int () : seed) == 0;
-  g_free (self->applied_system);
-  self->applied_system = system;
-  self->applied_temperature = temperature;
-  self->applied_top_k = top_k;
-  self->applied_seed = seed;
-  self->applied_valid = ok;
-  if (!ok)
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Cannot apply the settings: %s",
-            lfm2_last_error ()), (NULL));
-  return ok;
+  self->applied_valid = gst_lfm2_speech_sync_sampling (GST_ELEMENT (self), self->tts,
+      &self->applied, self->applied_valid, &want, TRUE);
+  return self->applied_valid;
 }
 
 /* The user's side: "Perform ASR." on the rows, greedy, posted as lfm2s2s/transcript. */

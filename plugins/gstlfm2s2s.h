@@ -59,11 +59,9 @@ struct _GstLfm2S2s {
   /* worker */
   lfm2_tts *tts;                /* the interleaved loop on its own context */
   GstLfm2Gen *asr;              /* "Perform ASR." on another context of the same model */
-  gchar *applied_system;        /* the system prompt the loop runs with (NULL: the mode's) */
+  GstLfm2SpeechSampling applied;   /* what the loop runs with (system prompt NULL: the
+                                     mode's) */
   gboolean applied_valid;
-  gfloat applied_temperature;
-  gint applied_top_k;
-  guint64 applied_seed;
   GstLfm2SpeechOut out;
   gboolean negotiated;
   GString *reply, *heard;
