@@ -277,12 +277,7 @@ gst_lfm2_asr_finalize (GObject * object)
   GstLfm2Asr *self = GST_LFM2_ASR (object);
 
   /* PAUSED→READY released these; an element disposed in PAUSED did not. */
-  gst_lfm2_audio_enc_stop (&self->enc);
-  gst_lfm2_audio_in_stop (&self->in);
-  job_clear (&self->partial);
-  job_clear (&self->work);
-  job_clear (&self->early);
-  job_clear (&self->early_work);
+  gst_lfm2_asr_stop (GST_LFM2_GEN_ELEMENT (self));
   g_string_free (self->result, TRUE);
   g_string_free (self->done_text, TRUE);
   gst_lfm2_audio_settings_clear (&self->audio);

@@ -229,16 +229,10 @@ start (GstLfm2AudioEnc * self)
   GST_OBJECT_UNLOCK (self);
   vp = gst_lfm2_audio_settings_vad_params (&as);
 
-  if (model && model[0]) {
-    self->text_shared = gst_lfm2_model_acquire (model, &err);
-    if (self->text_shared == NULL) {
-      gchar *dbg = g_strdup_printf ("model property: %s", model);
-      GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, dbg);
-      g_free (dbg);
-      goto fail;
-    }
+  if (!gst_lfm2_model_acquire_optional (GST_ELEMENT (self), model, &self->text_shared))
+    goto fail;
+  if (self->text_shared)
     text = gst_lfm2_shared_model (self->text_shared);
-  }
   if (!gst_lfm2_audio_enc_start (&self->enc, &as, n_threads, text, &err)) {
     gchar *dbg = g_strdup_printf ("mmproj property: %s", as.mmproj ? as.mmproj : "(null)");
     GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, dbg);
@@ -435,22 +429,14 @@ gst_lfm2_audioenc_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
   GstLfm2AudioEnc *self = GST_LFM2_AUDIOENC (parent);
 
   if (GST_QUERY_TYPE (query) == GST_QUERY_CAPS) {
-    GstCaps *filter, *caps = gst_pad_get_current_caps (pad);
+    GstCaps *caps = gst_pad_get_current_caps (pad);
 
     /* with the mmproj loaded the width is known before any data */
     if (caps == NULL)
       caps = src_caps (self);
     if (caps == NULL)
       caps = gst_pad_get_pad_template_caps (pad);
-    gst_query_parse_caps (query, &filter);
-    if (filter) {
-      GstCaps *tmp = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
-      gst_caps_unref (caps);
-      caps = tmp;
-    }
-    gst_query_set_caps_result (query, caps);
-    gst_caps_unref (caps);
-    return TRUE;
+    return gst_lfm2_query_set_caps (query, caps);
   }
   return gst_pad_query_default (pad, parent, query);
 }

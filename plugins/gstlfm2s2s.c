@@ -571,18 +571,13 @@ handle_event (GstLfm2S2s * self, GstEvent * event)
       gst_pad_push_event (self->srcpad, event);
       self->negotiated = FALSE;
       return ensure_negotiated (self) ? GST_FLOW_OK : GST_FLOW_NOT_NEGOTIATED;
-    case GST_EVENT_SEGMENT:{
-      const GstSegment *seg;
-
+    case GST_EVENT_SEGMENT:
       if (!ensure_negotiated (self)) {
         gst_event_unref (event);
         return GST_FLOW_NOT_NEGOTIATED;
       }
-      gst_event_parse_segment (event, &seg);
-      gst_lfm2_speech_out_set_segment (&self->out, seg, gst_event_get_seqnum (event));
-      gst_event_unref (event);
+      gst_lfm2_speech_out_segment_event (&self->out, event);
       return GST_FLOW_OK;
-    }
     case GST_EVENT_EOS:
       GST_DEBUG_OBJECT (self, "EOS after the last reply");
       gst_pad_push_event (self->srcpad, event);

@@ -634,25 +634,55 @@ gst_lfm2_speech_out_query_latency (GstLfm2SpeechOut * out, GstQuery * query,
 }
 
 gboolean
+gst_lfm2_speech_out_query_position (GstLfm2SpeechOut * out, GstQuery * query)
+{
+  GstFormat format;
+  GstClockTime pos;
+
+  gst_query_parse_position (query, &format, NULL);
+  if (format != GST_FORMAT_TIME)
+    return FALSE;
+  pos = gst_lfm2_speech_out_position (out);
+  if (!GST_CLOCK_TIME_IS_VALID (pos))
+    return FALSE;
+  gst_query_set_position (query, GST_FORMAT_TIME, (gint64) pos);
+  return TRUE;
+}
+
+gboolean
+gst_lfm2_speech_out_segment_event (GstLfm2SpeechOut * out, GstEvent * event)
+{
+  const GstSegment *seg;
+  gboolean ok;
+
+  gst_event_parse_segment (event, &seg);
+  ok = gst_lfm2_speech_out_set_segment (out, seg, gst_event_get_seqnum (event));
+  gst_event_unref (event);
+  return ok;
+}
+
+void
+gst_lfm2_speech_out_gap_event (GstLfm2SpeechOut * out, GstEvent * event,
+    GstLfm2Overflow overflow)
+{
+  GstClockTime ts, dur;
+
+  gst_event_parse_gap (event, &ts, &dur);
+  gst_lfm2_speech_out_gap (out, ts, dur, overflow);
+  gst_event_unref (event);
+}
+
+gboolean
 gst_lfm2_speech_out_src_query (GstLfm2SpeechOut * out, GstPad * pad, GstObject * parent,
     GstQuery * query, GstClockTime latency)
 {
   switch (GST_QUERY_TYPE (query)) {
     case GST_QUERY_LATENCY:
       return gst_lfm2_speech_out_query_latency (out, query, latency);
-    case GST_QUERY_POSITION:{
-      GstFormat format;
-      GstClockTime pos;
-
-      gst_query_parse_position (query, &format, NULL);
-      if (format != GST_FORMAT_TIME)
-        break;
-      pos = gst_lfm2_speech_out_position (out);
-      if (!GST_CLOCK_TIME_IS_VALID (pos))
-        break;
-      gst_query_set_position (query, GST_FORMAT_TIME, (gint64) pos);
-      return TRUE;
-    }
+    case GST_QUERY_POSITION:
+      if (gst_lfm2_speech_out_query_position (out, query))
+        return TRUE;
+      break;
     default:
       break;
   }

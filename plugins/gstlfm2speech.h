@@ -181,6 +181,12 @@ void gst_lfm2_speech_out_gap (GstLfm2SpeechOut * out, GstClockTime pts, GstClock
 
 /* For POSITION queries (any thread): the end of what was pushed, in stream time; NONE. */
 GstClockTime gst_lfm2_speech_out_position (GstLfm2SpeechOut * out);
+/* Answers a POSITION query in TIME with it (TRUE), else FALSE. */
+gboolean gst_lfm2_speech_out_query_position (GstLfm2SpeechOut * out, GstQuery * query);
+/* The input's SEGMENT (set_segment) and GAP (gap) events. Take the event. */
+gboolean gst_lfm2_speech_out_segment_event (GstLfm2SpeechOut * out, GstEvent * event);
+void gst_lfm2_speech_out_gap_event (GstLfm2SpeechOut * out, GstEvent * event,
+    GstLfm2Overflow overflow);
 /* Answers a LATENCY query on the src pad: upstream's, plus `latency` when live. */
 gboolean gst_lfm2_speech_out_query_latency (GstLfm2SpeechOut * out, GstQuery * query,
     GstClockTime latency);

@@ -625,27 +625,17 @@ gst_lfm2_tts_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       /* text caps in, our own out */
       gst_event_unref (event);
       return negotiate (self);
-    case GST_EVENT_SEGMENT:{
-      const GstSegment *seg;
-      gboolean ok;
-
+    case GST_EVENT_SEGMENT:
       /* The speech keeps the text's time base (a non-TIME segment, e.g. a file's bytes,
        * gives a TIME one from 0). */
-      gst_event_parse_segment (event, &seg);
-      ok = gst_lfm2_speech_out_set_segment (&self->out, seg, gst_event_get_seqnum (event));
-      gst_event_unref (event);
-      return ok;
-    }
+      return gst_lfm2_speech_out_segment_event (&self->out, event);
     case GST_EVENT_GAP:{
-      GstClockTime ts, dur;
       GstLfm2Overflow overflow;
 
-      gst_event_parse_gap (event, &ts, &dur);
       GST_OBJECT_LOCK (self);
       overflow = self->settings.overflow;
       GST_OBJECT_UNLOCK (self);
-      gst_lfm2_speech_out_gap (&self->out, ts, dur, overflow);
-      gst_event_unref (event);
+      gst_lfm2_speech_out_gap_event (&self->out, event, overflow);
       return TRUE;
     }
     case GST_EVENT_FLUSH_START:
@@ -670,7 +660,7 @@ gst_lfm2_tts_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
 
   switch (GST_QUERY_TYPE (query)) {
     case GST_QUERY_CAPS:{
-      GstCaps *filter, *caps = gst_pad_get_pad_template_caps (pad);
+      GstCaps *caps = gst_pad_get_pad_template_caps (pad);
       gboolean audio;
 
       /* no tokenizer: codes only */
@@ -682,15 +672,7 @@ gst_lfm2_tts_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
         gst_caps_unref (caps);
         caps = codes;
       }
-      gst_query_parse_caps (query, &filter);
-      if (filter) {
-        GstCaps *tmp = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref (caps);
-        caps = tmp;
-      }
-      gst_query_set_caps_result (query, caps);
-      gst_caps_unref (caps);
-      return TRUE;
+      return gst_lfm2_query_set_caps (query, caps);
     }
     default:
       break;
