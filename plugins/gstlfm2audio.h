@@ -1,13 +1,15 @@
-/* gstlfm2audio.h — the audio helpers lfm2asr and lfm2audioenc share:
+/* gstlfm2audio.h — the audio helpers the speech-input elements share (lfm2asr, lfm2audioenc,
+ * lfm2s2s):
  *
- *   - the `frontend` enum (GstLfm2AudioFrontend, official | llamacpp) and the properties both
+ *   - the `frontend` enum (GstLfm2AudioFrontend, official | llamacpp) and the properties they
  *     elements expose: mmproj, frontend, vad-threshold, min-silence, max-segment,
- *   - the raw audio caps both accept (any rate 1 kHz … 768 kHz, 1 … 64 channels, U8 / S16 /
+ *   - the raw audio caps they accept (any rate 1 kHz … 768 kHz, 1 … 64 channels, U8 / S16 /
  *     S32 / F32 / F64 interleaved; converted to 16 kHz mono by the audio library),
- *   - lfm2a mmproj files through the model registry,
+ *   - lfm2a mmproj files through the model registry, and the encoder's embedding buffer,
  *   - GstLfm2AudioIn: buffers → 16 kHz mono → voice-activity detection → utterances with the
  *     timestamps of the audio they cover, across caps changes, discontinuities and segments,
- *     in memory bounded by the open utterance.
+ *     in memory bounded by the open utterance; the sink pad's chain and CAPS, SEGMENT and GAP
+ *     events on it.
  */
 #ifndef GST_LFM2_AUDIO_H
 #define GST_LFM2_AUDIO_H

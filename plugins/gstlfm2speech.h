@@ -7,7 +7,8 @@
  *   - GstLfm2SpeechOut, the output stage: negotiation, one buffer per generated frame,
  *     utterance timing (an utterance starts at its cue's PTS or right after the previous one:
  *     overflow clip | overlap | shift, as gst-plugins-rs speech synthesizers do), late audio
- *     in live pipelines shifted forward, GAPs, the position.
+ *     in live pipelines shifted forward, GAPs, the position, the src pad's queries,
+ *   - the system prompt and sampling handed to lfm2_tts between utterances.
  *
  * The output stage is used by one thread at a time (the one that generates); the position is
  * also read by queries from other threads (object lock of the element).
