@@ -1,7 +1,7 @@
 /* gstlfm2audio.h — the audio helpers the speech-input elements share (lfm2asr, lfm2audioenc,
  * lfm2s2s):
  *
- *   - the `frontend` enum (GstLfm2AudioFrontend, official | llamacpp) and the properties they
+ *   - the `frontend` enum (GstLfm2AudioFrontend, official | llamacpp) and the properties the
  *     elements expose: mmproj, frontend, vad-threshold, min-silence, max-segment,
  *   - the raw audio caps they accept (any rate 1 kHz … 768 kHz, 1 … 64 channels, U8 / S16 /
  *     S32 / F32 / F64 interleaved; converted to 16 kHz mono by the audio library),
