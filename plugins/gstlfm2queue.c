@@ -8,18 +8,24 @@
 GST_DEBUG_CATEGORY_STATIC (gst_lfm2_queue_debug);
 #define GST_CAT_DEFAULT gst_lfm2_queue_debug
 
+static void
+ensure_debug (void)
+{
+  static gsize once = 0;
+
+  if (g_once_init_enter (&once)) {
+    GST_DEBUG_CATEGORY_INIT (gst_lfm2_queue_debug, "lfm2queue", 0,
+        "LFM2 elements' work queue");
+    g_once_init_leave (&once, 1);
+  }
+}
+
 void
 gst_lfm2_queue_init (GstLfm2Queue * q, GstPad * pad, GstTaskFunction worker,
     gpointer element, gint * cancel, GDestroyNotify job_free, GstLfm2QueueHasWork has_work,
     GstLfm2QueueClear clear)
 {
-  static gsize debug_once = 0;
-
-  if (g_once_init_enter (&debug_once)) {
-    GST_DEBUG_CATEGORY_INIT (gst_lfm2_queue_debug, "lfm2queue", 0,
-        "LFM2 elements' work queue");
-    g_once_init_leave (&debug_once, 1);
-  }
+  ensure_debug ();
   memset (q, 0, sizeof (*q));
   g_mutex_init (&q->lock);
   g_cond_init (&q->cond);
