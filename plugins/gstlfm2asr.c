@@ -92,20 +92,6 @@ enum {
 /* transcribe() failed and has posted the error message itself. */
 #define FLOW_POSTED_ERROR GST_FLOW_CUSTOM_ERROR
 
-typedef enum {
-  ITEM_FINAL,
-  ITEM_EVENT,
-  ITEM_GAP,
-} ItemType;
-
-/* An entry of the ordered queue the worker drains. */
-typedef struct {
-  ItemType type;
-  GstLfm2AsrJob job;            /* FINAL */
-  GstEvent *event;              /* EVENT */
-  GstClockTime gap_end;         /* GAP: nothing before this */
-} Item;
-
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_LFM2_AUDIO_CAPS));
 
@@ -132,6 +118,9 @@ static gboolean gst_lfm2_asr_src_activate_mode (GstPad * pad, GstObject * parent
     GstPadMode mode, gboolean active);
 static void gst_lfm2_asr_worker (gpointer data);
 static gboolean gst_lfm2_asr_post_message (GstElement * element, GstMessage * message);
+static void job_free (gpointer data);
+static gboolean has_work_locked (gpointer data);
+static void clear_pending_locked (gpointer data);
 
 static void
 gst_lfm2_asr_class_init (GstLfm2AsrClass * klass)
@@ -229,11 +218,9 @@ gst_lfm2_asr_init (GstLfm2Asr * self)
   self->threads = gst_lfm2_inference_threads_new (self->inference_nice);
 
   gst_lfm2_audio_in_init (&self->in);
-  g_mutex_init (&self->lock);
-  g_cond_init (&self->cond);
-  g_queue_init (&self->queue);
+  gst_lfm2_queue_init (&self->q, self->srcpad, gst_lfm2_asr_worker, self,
+      &GST_LFM2_GEN_ELEMENT (self)->cancel, job_free, has_work_locked, clear_pending_locked);
   self->max_delay = GST_CLOCK_TIME_NONE;
-  self->gap_queued = GST_CLOCK_TIME_NONE;
   self->partial_pts = GST_CLOCK_TIME_NONE;
   self->early_pts = GST_CLOCK_TIME_NONE;
   self->result = g_string_sized_new (1024);
@@ -270,30 +257,34 @@ job_set (GstLfm2AsrJob * job, const GstLfm2Utterance * u)
   return TRUE;
 }
 
+/* A queued final. */
 static void
-item_free (Item * item)
+job_free (gpointer data)
 {
-  if (item->event)
-    gst_event_unref (item->event);
-  job_clear (&item->job);
-  g_free (item);
+  job_clear (data);
+  g_free (data);
 }
 
-/* Drops everything waiting for the worker. Call with self->lock. */
-static void
-clear_pending_locked (GstLfm2Asr * self)
+/* The worker's own work besides the queue: an early final, a partial. Call with q.lock. */
+static gboolean
+has_work_locked (gpointer data)
 {
-  Item *item;
+  GstLfm2Asr *self = data;
 
-  while ((item = g_queue_pop_head (&self->queue)) != NULL)
-    item_free (item);
+  return self->partial_full || g_atomic_int_get (&self->early_waiting);
+}
+
+/* Drops the partial and early final waiting for the worker (the queue drops the rest).
+ * Call with q.lock. */
+static void
+clear_pending_locked (gpointer data)
+{
+  GstLfm2Asr *self = data;
+
   self->partial_full = FALSE;
   self->partial.n = 0;
   self->early.n = 0;
   g_atomic_int_set (&self->early_waiting, 0);
-  g_atomic_int_set (&self->finals_waiting, 0);
-  self->pending_samples = 0;
-  g_cond_broadcast (&self->cond);
 }
 
 static void
@@ -301,21 +292,13 @@ gst_lfm2_asr_finalize (GObject * object)
 {
   GstLfm2Asr *self = GST_LFM2_ASR (object);
 
-  clear_pending_locked (self);
   /* PAUSED→READY released these; an element disposed in PAUSED did not. */
-  gst_lfm2_audio_enc_stop (&self->enc);
-  gst_lfm2_audio_in_stop (&self->in);
-  job_clear (&self->partial);
-  job_clear (&self->work);
-  job_clear (&self->early);
-  job_clear (&self->early_work);
+  gst_lfm2_asr_stop (GST_LFM2_GEN_ELEMENT (self));
   gst_object_unref (self->threads);
-  g_free (self->embd);
   g_string_free (self->result, TRUE);
   g_string_free (self->done_text, TRUE);
   gst_lfm2_audio_settings_clear (&self->audio);
-  g_mutex_clear (&self->lock);
-  g_cond_clear (&self->cond);
+  gst_lfm2_queue_finalize (&self->q);
   G_OBJECT_CLASS (gst_lfm2_asr_parent_class)->finalize (object);
 }
 
@@ -364,14 +347,14 @@ copy_input_stats (GstLfm2Asr * self, gint64 t0)
   const gint64 vad = gst_lfm2_audio_in_buffered (&self->in);
   const gint64 held = t0 ? g_get_monotonic_time () - t0 : 0;
 
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->q.lock);
   self->max_chain_us = MAX (self->max_chain_us, held);
   self->in_buffers = self->in.n_buffers;
   self->in_samples = self->in.n_samples;
   self->in_discont = self->in.n_discont;
   self->in_vad = vad;
   self->in_conv = cs;
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->q.lock);
 }
 
 static GstStructure *
@@ -379,7 +362,7 @@ stats_new (GstLfm2Asr * self)
 {
   GstStructure *st;
 
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->q.lock);
   st = gst_structure_new ("lfm2asr/stats",
       "buffers", G_TYPE_UINT64, self->in_buffers,
       "audio-ms", G_TYPE_DOUBLE, self->in_samples * 1000.0 / LFM2_AUDIO_SAMPLE_RATE,
@@ -389,8 +372,8 @@ stats_new (GstLfm2Asr * self)
       "dropped-finals", G_TYPE_UINT64, self->n_dropped_finals,
       "late-finals", G_TYPE_UINT64, self->n_late_finals,
       "early-finals", G_TYPE_UINT64, self->n_early_finals,
-      "queued-finals", G_TYPE_INT, g_atomic_int_get (&self->finals_waiting),
-      "queued-samples", G_TYPE_INT64, self->pending_samples
+      "queued-finals", G_TYPE_INT, g_atomic_int_get (&self->q.n_jobs),
+      "queued-samples", G_TYPE_INT64, self->q.weight
       + (self->partial_full ? self->partial.n : 0),
       "vad-samples", G_TYPE_INT64, self->in_vad,
       "discontinuities", G_TYPE_UINT64, self->in_discont,
@@ -398,7 +381,7 @@ stats_new (GstLfm2Asr * self)
       "nonfinite-samples", G_TYPE_UINT64, (guint64) self->in_conv.n_nonfinite,
       "clipped-samples", G_TYPE_UINT64, (guint64) self->in_conv.n_clipped,
       "max-delay", G_TYPE_UINT64, (guint64) self->max_delay, NULL);
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->q.lock);
   return st;
 }
 
@@ -489,13 +472,12 @@ gst_lfm2_asr_start (GstLfm2GenElement * base, const lfm2_model * model,
   if (params->n_ctx == 0)
     params->n_ctx = context_for (model, system, as.max_segment_ms, params->max_tokens);
 
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->q.lock);
   self->n_finals = self->n_partials = self->n_skipped_partials = 0;
   self->n_dropped_finals = self->n_late_finals = self->n_early_finals = 0;
   self->max_chain_us = 0;
   self->max_delay = GST_CLOCK_TIME_NONE;
-  g_mutex_unlock (&self->lock);
-  self->live_known = FALSE;
+  g_mutex_unlock (&self->q.lock);
   self->warned_late = FALSE;
   gst_lfm2_audio_settings_clear (&as);
   g_free (system);
@@ -515,8 +497,6 @@ gst_lfm2_asr_stop (GstLfm2GenElement * base)
 
   gst_lfm2_audio_enc_stop (&self->enc);
   gst_lfm2_audio_in_stop (&self->in);
-  g_clear_pointer (&self->embd, g_free);
-  self->embd_cap = 0;
   job_clear (&self->partial);
   job_clear (&self->work);
   job_clear (&self->early);
@@ -526,78 +506,24 @@ gst_lfm2_asr_stop (GstLfm2GenElement * base)
 
 /* ---- the streaming thread ------------------------------------------------------------ */
 
-/* Whether upstream is live (asked once per stream). */
-static gboolean
-upstream_is_live (GstLfm2Asr * self)
-{
-  if (!self->live_known) {
-    GstQuery *q = gst_query_new_latency ();
-
-    self->live = FALSE;
-    if (gst_pad_peer_query (self->sinkpad, q))
-      gst_query_parse_latency (q, &self->live, NULL, NULL);
-    gst_query_unref (q);
-    self->live_known = TRUE;
-    GST_DEBUG_OBJECT (self, "upstream is %slive", self->live ? "" : "not ");
-  }
-  return self->live;
-}
-
-/* Appends an item for the worker. Call with self->lock. */
-static void
-queue_item_locked (GstLfm2Asr * self, Item * item)
-{
-  g_queue_push_tail (&self->queue, item);
-  g_cond_broadcast (&self->cond);
-}
-
-/* Live input that outpaces the model: the oldest queued finals go. Returns how many, and
- * the PTS of the first in *first. Call with self->lock. */
-static guint
-bound_finals_locked (GstLfm2Asr * self, GstClockTime * first)
-{
-  GList *l = self->queue.head;
-  guint n = 0;
-
-  while (l && self->pending_samples > MAX_PENDING_SAMPLES) {
-    GList *next = l->next;
-    Item *item = l->data;
-
-    if (item->type == ITEM_FINAL) {
-      if (n++ == 0)
-        *first = item->job.pts;
-      self->pending_samples -= item->job.n;
-      self->n_dropped_finals++;
-      g_atomic_int_add (&self->finals_waiting, -1);
-      g_queue_delete_link (&self->queue, l);
-      item_free (item);
-    }
-    l = next;
-  }
-  return n;
-}
-
 /* A closed utterance (from the input stage): its final, queued in stream order. */
 static void
 on_utterance (const GstLfm2Utterance * u, gpointer user_data)
 {
   GstLfm2Asr *self = user_data;
-  Item *item = g_new0 (Item, 1);
+  GstLfm2AsrJob *job = g_new0 (GstLfm2AsrJob, 1);
   GstClockTime first = GST_CLOCK_TIME_NONE;
-  guint dropped = 0;
+  guint dropped;
 
-  item->type = ITEM_FINAL;
-  if (!job_set (&item->job, u)) {
+  if (!job_set (job, u)) {
     GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT,
         ("Out of memory for an utterance of %" G_GINT64_FORMAT " samples; dropped", u->n),
         (NULL));
-    g_free (item);
+    g_free (job);
     return;
   }
-  g_mutex_lock (&self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    item_free (item);
+  if (!gst_lfm2_queue_lock_open (&self->q)) {
+    job_free (job);
     return;
   }
   /* its partial is moot now, and an early final not started yet too (the final is here) */
@@ -607,12 +533,11 @@ on_utterance (const GstLfm2Utterance * u, gpointer user_data)
   }
   self->early.n = 0;
   g_atomic_int_set (&self->early_waiting, 0);
-  self->pending_samples += u->n;
-  g_atomic_int_inc (&self->finals_waiting);
-  queue_item_locked (self, item);
-  if (self->live)
-    dropped = bound_finals_locked (self, &first);
-  g_mutex_unlock (&self->lock);
+  /* live input that outpaces the model: the oldest queued finals go */
+  dropped = gst_lfm2_queue_push_job_locked (&self->q, job, u->n, u->pts,
+      self->q.live ? MAX_PENDING_SAMPLES : 0, &first);
+  self->n_dropped_finals += dropped;
+  g_mutex_unlock (&self->q.lock);
   if (dropped)
     GST_ELEMENT_WARNING (self, STREAM, TOO_LAZY,
         ("Transcription is more than %d s of speech behind the live input: %u utterance(s) "
@@ -645,14 +570,13 @@ maybe_queue_partial (GstLfm2Asr * self)
     return;
   self->partial_n = u.n;
 
-  g_mutex_lock (&self->lock);
-  if (!self->flushing) {
+  if (gst_lfm2_queue_lock_open (&self->q)) {
     if (self->partial_full)
       self->n_skipped_partials++;       /* replaced before the worker took it */
     self->partial_full = job_set (&self->partial, &u);
-    g_cond_broadcast (&self->cond);
+    g_cond_broadcast (&self->q.cond);
+    g_mutex_unlock (&self->q.lock);
   }
-  g_mutex_unlock (&self->lock);
 }
 
 /* The open utterance's final, early: once the silence after its speech has reached the
@@ -668,58 +592,13 @@ maybe_queue_early (GstLfm2Asr * self)
     return;
   self->early_pts = u.pts;
   self->early_n = u.n;
-  g_mutex_lock (&self->lock);
-  if (!self->flushing && job_set (&self->early, &u)) {
-    g_atomic_int_set (&self->early_waiting, 1);
-    g_cond_broadcast (&self->cond);
-  }
-  g_mutex_unlock (&self->lock);
-}
-
-/* Tells the worker how far the text stream may move on (coalesced with a GAP queued last). */
-static void
-queue_gap (GstLfm2Asr * self, GstClockTime end, gboolean force)
-{
-  Item *tail;
-
-  if (!GST_CLOCK_TIME_IS_VALID (end))
-    return;
-  if (GST_CLOCK_TIME_IS_VALID (self->gap_queued) && (end <= self->gap_queued
-          || (!force && end < self->gap_queued + GAP_STEP)))
-    return;
-  g_mutex_lock (&self->lock);
-  if (!self->flushing) {
-    tail = g_queue_peek_tail (&self->queue);
-    if (tail && tail->type == ITEM_GAP) {
-      tail->gap_end = end;
-    } else {
-      Item *item = g_new0 (Item, 1);
-      item->type = ITEM_GAP;
-      item->gap_end = end;
-      queue_item_locked (self, item);
+  if (gst_lfm2_queue_lock_open (&self->q)) {
+    if (job_set (&self->early, &u)) {
+      g_atomic_int_set (&self->early_waiting, 1);
+      g_cond_broadcast (&self->q.cond);
     }
-    g_cond_broadcast (&self->cond);
+    g_mutex_unlock (&self->q.lock);
   }
-  g_mutex_unlock (&self->lock);
-  self->gap_queued = end;
-}
-
-/* Non-live input waits here while the worker is behind on finals. */
-static GstFlowReturn
-wait_for_worker (GstLfm2Asr * self)
-{
-  GstFlowReturn ret = GST_FLOW_OK;
-
-  g_mutex_lock (&self->lock);
-  while (!self->flushing && self->worker_ret == GST_FLOW_OK
-      && g_atomic_int_get (&self->finals_waiting) >= MAX_QUEUED_FINALS)
-    g_cond_wait (&self->cond, &self->lock);
-  if (self->flushing)
-    ret = GST_FLOW_FLUSHING;
-  else if (self->worker_ret != GST_FLOW_OK)
-    ret = self->worker_ret;
-  g_mutex_unlock (&self->lock);
-  return ret;
 }
 
 static GstFlowReturn
@@ -727,54 +606,27 @@ gst_lfm2_asr_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
   GstLfm2Asr *self = GST_LFM2_ASR (parent);
   const gint64 t0 = g_get_monotonic_time ();
-  GError *err = NULL;
-  gboolean ok, live;
+  GstFlowReturn ret;
+  gboolean live;
 
   if (GST_LFM2_GEN_ELEMENT (self)->gen == NULL) {
     gst_buffer_unref (buf);
     return GST_FLOW_FLUSHING;
   }
-  live = upstream_is_live (self);
-  ok = gst_lfm2_audio_in_push (&self->in, buf, on_utterance, self, &err);
-  gst_buffer_unref (buf);
-  if (!ok) {
-    if (g_error_matches (err, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION)) {
-      g_clear_error (&err);
-      return GST_FLOW_NOT_NEGOTIATED;
-    }
-    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
+  live = gst_lfm2_queue_upstream_is_live (&self->q, self->sinkpad);
+  ret = gst_lfm2_audio_in_chain (&self->in, GST_ELEMENT (self), buf, on_utterance, self);
+  if (ret != GST_FLOW_OK)
+    return ret;
   maybe_queue_early (self);
   maybe_queue_partial (self);
-  queue_gap (self, gst_lfm2_audio_in_settled (&self->in), FALSE);
+  gst_lfm2_queue_push_gap (&self->q, gst_lfm2_audio_in_settled (&self->in), FALSE,
+      GAP_STEP);
   copy_input_stats (self, t0);
 
-  g_mutex_lock (&self->lock);
-  ok = !self->flushing;
-  g_mutex_unlock (&self->lock);
-  if (!ok)
+  if (gst_lfm2_queue_is_flushing (&self->q))
     return GST_FLOW_FLUSHING;
-  return live ? GST_FLOW_OK : wait_for_worker (self);
-}
-
-/* Hands a serialized event to the worker, to go out on src in stream order. */
-static void
-queue_event (GstLfm2Asr * self, GstEvent * event)
-{
-  Item *item = g_new0 (Item, 1);
-
-  item->type = ITEM_EVENT;
-  item->event = event;
-  g_mutex_lock (&self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    item_free (item);
-    return;
-  }
-  queue_item_locked (self, item);
-  g_mutex_unlock (&self->lock);
+  /* non-live input waits while the worker is behind on finals */
+  return live ? GST_FLOW_OK : gst_lfm2_queue_wait (&self->q, MAX_QUEUED_FINALS);
 }
 
 static gboolean
@@ -784,35 +636,17 @@ gst_lfm2_asr_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_FLUSH_START:
-      g_mutex_lock (&self->lock);
-      self->flushing = TRUE;
-      g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 1);
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
-      /* downstream first, so a worker blocked in a push returns; then wait for it */
-      gst_pad_push_event (self->srcpad, event);
-      gst_pad_pause_task (self->srcpad);
+      gst_lfm2_queue_flush_start (&self->q, event);
       return TRUE;
-    case GST_EVENT_FLUSH_STOP:{
-      gboolean ok;
-
-      g_mutex_lock (&self->lock);
-      clear_pending_locked (self);
-      self->flushing = FALSE;
-      self->worker_ret = GST_FLOW_OK;
-      g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
-      g_mutex_unlock (&self->lock);
+    case GST_EVENT_FLUSH_STOP:
+      gst_lfm2_queue_flush_stop (&self->q);
       /* the worker is paused and the streaming thread is here: both sides are ours */
       gst_lfm2_audio_in_reset (&self->in);
-      self->partial_pts = self->gap_queued = self->early_pts = GST_CLOCK_TIME_NONE;
+      self->partial_pts = self->early_pts = GST_CLOCK_TIME_NONE;
       self->partial_n = self->early_n = 0;
       self->done_valid = FALSE;
       gst_lfm2_text_pad_reset (&self->text);
-      ok = gst_pad_push_event (self->srcpad, event);
-      if (gst_pad_is_active (self->srcpad))
-        gst_pad_start_task (self->srcpad, gst_lfm2_asr_worker, self, NULL);
-      return ok;
-    }
+      return gst_lfm2_queue_restart (&self->q, event);
     case GST_EVENT_STREAM_START:{
       const gchar *id;
       guint group;
@@ -824,61 +658,35 @@ gst_lfm2_asr_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       if (gst_event_parse_group_id (event, &group))
         gst_event_set_group_id (ev, group);
       gst_event_unref (event);
-      queue_event (self, ev);
+      gst_lfm2_queue_push_event (&self->q, ev);
       return TRUE;
     }
-    case GST_EVENT_CAPS:{
-      GstCaps *caps;
-      GError *err = NULL;
-      gboolean ok;
-
-      gst_event_parse_caps (event, &caps);
-      ok = gst_lfm2_audio_in_set_caps (&self->in, caps, on_utterance, self, &err);
-      if (!ok) {
-        GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("%s", err->message),
-            ("%" GST_PTR_FORMAT, caps));
-        g_clear_error (&err);
-      }
-      gst_event_unref (event);
-      return ok;
-    }
-    case GST_EVENT_SEGMENT:{
-      const GstSegment *seg;
-
-      gst_event_parse_segment (event, &seg);
-      /* what is open ends under the old segment */
-      gst_lfm2_audio_in_set_segment (&self->in, seg, on_utterance, self);
-      self->partial_pts = self->gap_queued = GST_CLOCK_TIME_NONE;
-      queue_event (self, gst_event_new_segment (&self->in.segment));
-      gst_event_unref (event);
+    case GST_EVENT_CAPS:
+      return gst_lfm2_audio_in_caps_event (&self->in, GST_ELEMENT (self), event, on_utterance,
+          self);
+    case GST_EVENT_SEGMENT:
+      event = gst_lfm2_audio_in_segment_event (&self->in, event, on_utterance, self);
+      self->partial_pts = self->q.gap_queued = GST_CLOCK_TIME_NONE;
+      gst_lfm2_queue_push_event (&self->q, event);
       return TRUE;
-    }
-    case GST_EVENT_GAP:{
-      GstClockTime ts, dur;
-
-      gst_event_parse_gap (event, &ts, &dur);
-      gst_lfm2_audio_in_gap (&self->in, ts, dur, on_utterance, self);
-      queue_gap (self, gst_lfm2_audio_in_settled (&self->in), TRUE);
-      gst_event_unref (event);
+    case GST_EVENT_GAP:
+      gst_lfm2_queue_push_gap (&self->q, gst_lfm2_audio_in_gap_event (&self->in, event,
+              on_utterance, self), TRUE, GAP_STEP);
       return TRUE;
-    }
     case GST_EVENT_EOS:{
       GstClockTime end;
 
       /* the last words: the open utterance closes, its final goes out before EOS */
       gst_lfm2_audio_in_drain (&self->in, on_utterance, self);
       end = gst_lfm2_audio_in_end (&self->in);
-      queue_gap (self, end, TRUE);
+      gst_lfm2_queue_push_gap (&self->q, end, TRUE, GAP_STEP);
       copy_input_stats (self, 0);
-      queue_event (self, event);
+      gst_lfm2_queue_push_event (&self->q, event);
       return TRUE;
     }
     default:
-      if (GST_EVENT_IS_SERIALIZED (event)) {
-        queue_event (self, event);
-        return TRUE;
-      }
-      return gst_pad_event_default (pad, parent, event);
+      /* serialized ones go out on src in stream order */
+      return gst_lfm2_queue_sink_event_default (&self->q, pad, parent, event);
   }
 }
 
@@ -914,33 +722,15 @@ gst_lfm2_asr_src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
     gboolean active)
 {
   GstLfm2Asr *self = GST_LFM2_ASR (parent);
-  gboolean ret;
 
-  if (mode != GST_PAD_MODE_PUSH)
-    return FALSE;
   if (active) {
-    g_mutex_lock (&self->lock);
-    self->flushing = FALSE;
-    self->worker_ret = GST_FLOW_OK;
-    g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
-    g_mutex_unlock (&self->lock);
-    self->gap_queued = self->partial_pts = self->early_pts = GST_CLOCK_TIME_NONE;
+    /* the worker is not running yet, nor the streaming thread */
+    self->partial_pts = self->early_pts = GST_CLOCK_TIME_NONE;
     self->partial_n = self->early_n = 0;
     self->done_valid = FALSE;
     gst_lfm2_text_pad_reset (&self->text);
-    return gst_pad_start_task (pad, gst_lfm2_asr_worker, self, NULL);
   }
-  /* also wakes a streaming thread waiting for the worker (non-live input) */
-  g_mutex_lock (&self->lock);
-  self->flushing = TRUE;
-  g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 1);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  ret = gst_pad_stop_task (pad);
-  g_mutex_lock (&self->lock);
-  clear_pending_locked (self);
-  g_mutex_unlock (&self->lock);
-  return ret;
+  return gst_lfm2_queue_activate (&self->q, mode, active);
 }
 
 /* ---- the worker ------------------------------------------------------------------- */
@@ -951,7 +741,7 @@ partial_piece (const gchar * piece, gsize len, gpointer user_data)
 {
   GstLfm2Asr *self = user_data;
 
-  return g_atomic_int_get (&self->finals_waiting) == 0
+  return g_atomic_int_get (&self->q.n_jobs) == 0
       && g_atomic_int_get (&self->early_waiting) == 0;
 }
 
@@ -980,39 +770,24 @@ transcribe (GstLfm2Asr * self, const GstLfm2AsrJob * job, gboolean final,
     GstLfm2GenStats * stats)
 {
   GstLfm2GenElement *base = GST_LFM2_GEN_ELEMENT (self);
-  const gint rows = gst_lfm2_audio_enc_n_rows (job->n);
-  const gsize need = (gsize) rows * self->enc.n_embd;
   GstLfm2GenMedia media;
   GError *err = NULL;
   GstFlowReturn ret;
+  gint rows;
 
   g_string_truncate (self->result, 0);
   memset (stats, 0, sizeof (*stats));
   if (!gst_lfm2_gen_element_apply_settings (base))
     return FLOW_POSTED_ERROR;
-  if (need > self->embd_cap) {
-    /* grows to the longest utterance, then stays */
-    g_free (self->embd);
-    self->embd = g_try_new (gfloat, need);
-    self->embd_cap = self->embd ? need : 0;
-    if (self->embd == NULL) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-          ("Cannot allocate %d audio embedding rows", rows), (NULL));
-      return FLOW_POSTED_ERROR;
-    }
-  }
-  if (!gst_lfm2_audio_enc_encode (&self->enc, job->pcm, job->n, self->embd, self->embd_cap,
-          &err)) {
-    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
-    g_clear_error (&err);
+  if ((rows = gst_lfm2_audio_enc_encode_rows (&self->enc, GST_ELEMENT (self), job->pcm,
+              job->n)) < 0)
     return FLOW_POSTED_ERROR;
-  }
   if (g_atomic_int_get (&base->cancel))
     return GST_FLOW_FLUSHING;
   if (!final && !partial_piece (NULL, 0, self))
     return GST_LFM2_GEN_FLOW_DROPPED;
 
-  media.embd = self->embd;
+  media.embd = self->enc.embd;
   media.n_rows = rows;
   media.layout = NULL;          /* lfm2a: the rows alone, no marker tokens (as mtmd) */
   media.n_layout = 0;
@@ -1095,7 +870,7 @@ do_final (GstLfm2Asr * self, const GstLfm2AsrJob * job)
   GST_OBJECT_UNLOCK (self);
   delay = gst_lfm2_gen_element_behind_clock (GST_LFM2_GEN_ELEMENT (self), job->end);
   late = gst_lfm2_gen_element_behind_clock (GST_LFM2_GEN_ELEMENT (self), job->start);
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->q.lock);
   self->n_finals++;
   if (early)
     self->n_early_finals++;
@@ -1104,7 +879,7 @@ do_final (GstLfm2Asr * self, const GstLfm2AsrJob * job)
     self->max_delay = delay;
   if (GST_CLOCK_TIME_IS_VALID (late) && late > latency_ms * GST_MSECOND)
     self->n_late_finals++;
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->q.lock);
   if (GST_CLOCK_TIME_IS_VALID (late) && late > latency_ms * GST_MSECOND && !self->warned_late) {
     self->warned_late = TRUE;
     GST_ELEMENT_WARNING (self, CORE, CLOCK,
@@ -1138,16 +913,16 @@ do_partial (GstLfm2Asr * self, const GstLfm2AsrJob * job)
 
   ret = transcribe (self, job, FALSE, &stats);
   if (ret == GST_LFM2_GEN_FLOW_DROPPED) {
-    g_mutex_lock (&self->lock);
+    g_mutex_lock (&self->q.lock);
     self->n_skipped_partials++;
-    g_mutex_unlock (&self->lock);
+    g_mutex_unlock (&self->q.lock);
     return GST_FLOW_OK;
   }
   if (ret != GST_FLOW_OK)
     return ret;
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->q.lock);
   self->n_partials++;
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->q.lock);
   GST_LOG_OBJECT (self, "partial %" GST_TIME_FORMAT " + %" GST_TIME_FORMAT ": %s",
       GST_TIME_ARGS (job->pts), GST_TIME_ARGS (job->duration), self->result->str);
   post_transcript (self, job, FALSE, &stats, (g_get_monotonic_time () - t0) / 1000.0,
@@ -1184,42 +959,28 @@ gst_lfm2_asr_worker (gpointer data)
 {
   GstLfm2Asr *self = GST_LFM2_ASR (data);
   GstFlowReturn ret = GST_FLOW_OK;
-  Item *item;
-
-  g_mutex_lock (&self->lock);
-  while (!self->flushing && g_queue_is_empty (&self->queue) && !self->partial_full
-      && !g_atomic_int_get (&self->early_waiting))
-    g_cond_wait (&self->cond, &self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    GST_DEBUG_OBJECT (self, "worker pausing");
-    gst_pad_pause_task (self->srcpad);
-    return;
-  }
+  GstLfm2Item *item;
 
   /* finals, events and gaps first, in stream order; then an early final; a partial only
    * when nothing else waits */
-  if ((item = g_queue_pop_head (&self->queue)) != NULL) {
-    if (item->type == ITEM_FINAL) {
-      self->pending_samples -= item->job.n;
-      g_atomic_int_add (&self->finals_waiting, -1);
-      g_cond_broadcast (&self->cond);   /* a non-live streaming thread may go on */
-    }
-    g_mutex_unlock (&self->lock);
+  if (!gst_lfm2_queue_next (&self->q, &item))
+    return;
+  if (item != NULL) {
+    g_mutex_unlock (&self->q.lock);
     switch (item->type) {
-      case ITEM_FINAL:
-        ret = do_final (self, &item->job);
+      case GST_LFM2_ITEM_JOB:
+        ret = do_final (self, item->job);
         break;
-      case ITEM_EVENT:
+      case GST_LFM2_ITEM_EVENT:
         gst_lfm2_text_pad_push_event (&self->text, GST_ELEMENT (self), item->event);
         item->event = NULL;
         break;
-      case ITEM_GAP:
+      case GST_LFM2_ITEM_GAP:
         gst_lfm2_text_pad_push_gap (&self->text, GST_ELEMENT (self), GST_CLOCK_TIME_NONE,
             item->gap_end);
         break;
     }
-    item_free (item);
+    gst_lfm2_queue_item_free (&self->q, item);
   } else if (g_atomic_int_get (&self->early_waiting)) {
     GstLfm2AsrJob job = self->early;
 
@@ -1227,7 +988,7 @@ gst_lfm2_asr_worker (gpointer data)
     self->early.n = 0;
     self->early_work = job;
     g_atomic_int_set (&self->early_waiting, 0);
-    g_mutex_unlock (&self->lock);
+    g_mutex_unlock (&self->q.lock);
     ret = do_early (self, &self->early_work);
   } else {
     /* take the partial, leaving the slot our previous storage to reuse */
@@ -1237,16 +998,8 @@ gst_lfm2_asr_worker (gpointer data)
     self->partial.n = 0;
     self->work = job;
     self->partial_full = FALSE;
-    g_mutex_unlock (&self->lock);
+    g_mutex_unlock (&self->q.lock);
     ret = do_partial (self, &self->work);
   }
-
-  if (gst_lfm2_gen_element_worker_flow (GST_LFM2_GEN_ELEMENT (self), ret, FLOW_POSTED_ERROR))
-    return;
-  /* a streaming thread waiting for this worker must not wait forever */
-  g_mutex_lock (&self->lock);
-  self->worker_ret = ret == FLOW_POSTED_ERROR ? GST_FLOW_ERROR : ret;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  gst_pad_pause_task (self->srcpad);
+  gst_lfm2_queue_done (&self->q, ret, FLOW_POSTED_ERROR);
 }

@@ -8,6 +8,7 @@
 
 #include "gstlfm2audio.h"
 #include "gstlfm2genelement.h"
+#include "gstlfm2queue.h"
 
 G_BEGIN_DECLS
 
@@ -39,30 +40,23 @@ struct _GstLfm2Asr {
 
   /* streaming thread */
   GstLfm2AudioIn in;
-  gboolean live;                /* upstream is live: never block, bound the queue instead */
-  gboolean live_known;
   GstClockTime partial_pts;     /* utterance the last partial was taken from (its PTS) */
   gint64 partial_n;             /* and how many samples it had */
-  GstClockTime gap_queued;      /* end of the last GAP handed to the worker */
   GstClockTime early_pts;       /* the last early final handed to the worker: PTS, samples */
   gint64 early_n;
 
-  /* between the streaming thread and the worker (lock) */
-  GMutex lock;
-  GCond cond;
-  gboolean flushing;
-  GQueue queue;                 /* finals, serialized events and GAPs, in stream order */
+  /* between the streaming thread and the worker (q.lock): finals (jobs weighing their
+   * samples), serialized events and GAPs in stream order; its n_jobs are the finals waiting
+   * (a running partial stops) */
+  GstLfm2Queue q;
   GstLfm2AsrJob partial;        /* the newest partial request (pcm NULL or n 0: none) */
   gboolean partial_full;
   GstLfm2AsrJob early;          /* an utterance's final, started as soon as its trailing
                                    padding is in, before the detector closes it */
   gint early_waiting;           /* atomic: `early` is full (a running partial stops) */
-  gint finals_waiting;          /* atomic: finals in the queue (a running partial stops) */
-  gint64 pending_samples;       /* audio of the queued finals */
   guint64 n_finals, n_partials, n_skipped_partials, n_dropped_finals, n_late_finals;
   guint64 n_early_finals;       /* finals whose text was ready when the utterance closed */
   GstClockTime max_delay;       /* final text behind the end of its utterance (live) */
-  GstFlowReturn worker_ret;     /* why the worker stopped (a waiting streaming thread returns it) */
   /* the input stage's counters, copied after every buffer (stats never wait for the
    * streaming thread) */
   guint64 in_buffers, in_samples, in_discont;
@@ -81,8 +75,6 @@ struct _GstLfm2Asr {
   GString *done_text;
   GstLfm2GenStats done_stats;
   gdouble done_ms, done_encode_ms;
-  gfloat *embd;
-  gsize embd_cap;
   GString *result;
   GstLfm2TextPad text;          /* src */
   gboolean warned_late;

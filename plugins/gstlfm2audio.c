@@ -287,6 +287,7 @@ fail:
 void
 gst_lfm2_audio_enc_stop (GstLfm2AudioEncoder * enc)
 {
+  g_free (enc->embd);
   gst_lfm2_shared_release (enc->mmproj);
   memset (enc, 0, sizeof (*enc));
 }
@@ -314,6 +315,33 @@ gst_lfm2_audio_enc_encode (GstLfm2AudioEncoder * enc, const gfloat * pcm, gint64
   g_mutex_unlock (&m->lock);
   enc->last_encode_ms = (g_get_monotonic_time () - t0) / 1000.0;
   return rows >= 0;
+}
+
+gint
+gst_lfm2_audio_enc_encode_rows (GstLfm2AudioEncoder * enc, GstElement * element,
+    const gfloat * pcm, gint64 n)
+{
+  const gint rows = gst_lfm2_audio_enc_n_rows (n);
+  const gsize need = (gsize) rows * enc->n_embd;
+  GError *err = NULL;
+
+  if (need > enc->embd_cap) {
+    /* per utterance length, not per utterance */
+    g_free (enc->embd);
+    enc->embd = g_try_new (gfloat, need);
+    enc->embd_cap = enc->embd ? need : 0;
+    if (enc->embd == NULL) {
+      GST_ELEMENT_ERROR (element, RESOURCE, NO_SPACE_LEFT,
+          ("Cannot allocate %d audio embedding rows", rows), (NULL));
+      return -1;
+    }
+  }
+  if (!gst_lfm2_audio_enc_encode (enc, pcm, n, enc->embd, enc->embd_cap, &err)) {
+    GST_LFM2_POST_GERROR (element, GST_MESSAGE_ERROR, err, NULL);
+    g_clear_error (&err);
+    return -1;
+  }
+  return rows;
 }
 
 /* ---- the input stage --------------------------------------------------------------- */
@@ -673,6 +701,69 @@ gst_lfm2_audio_in_drain (GstLfm2AudioIn * in, GstLfm2UtteranceFunc cb, gpointer 
   }
   if (lfm2_vad_flush (in->vad) >= 0)
     pop_all (in, cb, user_data);
+}
+
+GstFlowReturn
+gst_lfm2_audio_in_chain (GstLfm2AudioIn * in, GstElement * element, GstBuffer * buf,
+    GstLfm2UtteranceFunc cb, gpointer user_data)
+{
+  GError *err = NULL;
+  gboolean ok = gst_lfm2_audio_in_push (in, buf, cb, user_data, &err);
+
+  gst_buffer_unref (buf);
+  if (ok)
+    return GST_FLOW_OK;
+  if (g_error_matches (err, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION)) {
+    g_clear_error (&err);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  GST_LFM2_POST_GERROR (element, GST_MESSAGE_ERROR, err, NULL);
+  g_clear_error (&err);
+  return GST_FLOW_ERROR;
+}
+
+gboolean
+gst_lfm2_audio_in_caps_event (GstLfm2AudioIn * in, GstElement * element, GstEvent * event,
+    GstLfm2UtteranceFunc cb, gpointer user_data)
+{
+  GstCaps *caps;
+  GError *err = NULL;
+  gboolean ok;
+
+  gst_event_parse_caps (event, &caps);
+  ok = gst_lfm2_audio_in_set_caps (in, caps, cb, user_data, &err);
+  if (!ok) {
+    GST_ELEMENT_ERROR (element, STREAM, FORMAT, ("%s", err->message),
+        ("%" GST_PTR_FORMAT, caps));
+    g_clear_error (&err);
+  }
+  gst_event_unref (event);
+  return ok;
+}
+
+GstEvent *
+gst_lfm2_audio_in_segment_event (GstLfm2AudioIn * in, GstEvent * event,
+    GstLfm2UtteranceFunc cb, gpointer user_data)
+{
+  const GstSegment *seg;
+
+  gst_event_parse_segment (event, &seg);
+  /* what is open ends under the old segment */
+  gst_lfm2_audio_in_set_segment (in, seg, cb, user_data);
+  gst_event_unref (event);
+  return gst_event_new_segment (&in->segment);
+}
+
+GstClockTime
+gst_lfm2_audio_in_gap_event (GstLfm2AudioIn * in, GstEvent * event,
+    GstLfm2UtteranceFunc cb, gpointer user_data)
+{
+  GstClockTime ts, dur;
+
+  gst_event_parse_gap (event, &ts, &dur);
+  gst_lfm2_audio_in_gap (in, ts, dur, cb, user_data);
+  gst_event_unref (event);
+  return gst_lfm2_audio_in_settled (in);
 }
 
 void

@@ -1,13 +1,15 @@
-/* gstlfm2audio.h — the audio helpers lfm2asr and lfm2audioenc share:
+/* gstlfm2audio.h — the audio helpers the speech-input elements share (lfm2asr, lfm2audioenc,
+ * lfm2s2s):
  *
- *   - the `frontend` enum (GstLfm2AudioFrontend, official | llamacpp) and the properties both
+ *   - the `frontend` enum (GstLfm2AudioFrontend, official | llamacpp) and the properties the
  *     elements expose: mmproj, frontend, vad-threshold, min-silence, max-segment,
- *   - the raw audio caps both accept (any rate 1 kHz … 768 kHz, 1 … 64 channels, U8 / S16 /
+ *   - the raw audio caps they accept (any rate 1 kHz … 768 kHz, 1 … 64 channels, U8 / S16 /
  *     S32 / F32 / F64 interleaved; converted to 16 kHz mono by the audio library),
- *   - lfm2a mmproj files through the model registry,
+ *   - lfm2a mmproj files through the model registry, and the encoder's embedding buffer,
  *   - GstLfm2AudioIn: buffers → 16 kHz mono → voice-activity detection → utterances with the
  *     timestamps of the audio they cover, across caps changes, discontinuities and segments,
- *     in memory bounded by the open utterance.
+ *     in memory bounded by the open utterance; the sink pad's chain and CAPS, SEGMENT and GAP
+ *     events on it.
  */
 #ifndef GST_LFM2_AUDIO_H
 #define GST_LFM2_AUDIO_H
@@ -79,6 +81,9 @@ typedef struct {
   GstLfm2Shared *mmproj;        /* NULL until started */
   gint n_embd;                  /* adapter output width */
   gdouble last_encode_ms;
+  gfloat *embd;                 /* gst_lfm2_audio_enc_encode_rows(): grown to the longest
+                                   utterance, then kept until stop */
+  gsize embd_cap;               /* floats */
 } GstLfm2AudioEncoder;
 
 /* Loads (or shares) the mmproj with the settings' front-end and n_threads; with `text`, checks
@@ -92,6 +97,10 @@ gint gst_lfm2_audio_enc_n_rows (gint64 n_samples);
 /* Encodes into out (cap floats, >= n_rows × n_embd). FALSE with *error on failure. */
 gboolean gst_lfm2_audio_enc_encode (GstLfm2AudioEncoder * enc, const gfloat * pcm, gint64 n,
     gfloat * out, gsize cap, GError ** error);
+/* Encodes into enc->embd (grown as needed): the number of rows, or -1 after posting an
+ * ERROR on `element`. */
+gint gst_lfm2_audio_enc_encode_rows (GstLfm2AudioEncoder * enc, GstElement * element,
+    const gfloat * pcm, gint64 n);
 
 /* ---- the input stage ---------------------------------------------------------------- */
 
@@ -153,6 +162,23 @@ void gst_lfm2_audio_in_gap (GstLfm2AudioIn * in, GstClockTime ts, GstClockTime d
 /* EOS: the converter's tail and the open utterance. */
 void gst_lfm2_audio_in_drain (GstLfm2AudioIn * in, GstLfm2UtteranceFunc cb,
     gpointer user_data);
+/* The sink pad's side of an element on the input stage, errors posted on `element`:
+ * chain: one buffer (taken); GST_FLOW_NOT_NEGOTIATED before caps, GST_FLOW_ERROR (posted)
+ * when nothing can be done with it. */
+GstFlowReturn gst_lfm2_audio_in_chain (GstLfm2AudioIn * in, GstElement * element,
+    GstBuffer * buf, GstLfm2UtteranceFunc cb, gpointer user_data);
+/* CAPS: set_caps, FALSE after posting a STREAM FORMAT error. Takes the event. */
+gboolean gst_lfm2_audio_in_caps_event (GstLfm2AudioIn * in, GstElement * element,
+    GstEvent * event, GstLfm2UtteranceFunc cb, gpointer user_data);
+/* SEGMENT: set_segment; returns the segment event for the output (the input's time). Takes
+ * the event. */
+GstEvent *gst_lfm2_audio_in_segment_event (GstLfm2AudioIn * in, GstEvent * event,
+    GstLfm2UtteranceFunc cb, gpointer user_data);
+/* GAP: silence for the detector; returns how far the input has settled (see
+ * gst_lfm2_audio_in_settled). Takes the event. */
+GstClockTime gst_lfm2_audio_in_gap_event (GstLfm2AudioIn * in, GstEvent * event,
+    GstLfm2UtteranceFunc cb, gpointer user_data);
+
 /* Flushing: everything dropped, timestamps start again from the next buffer. */
 void gst_lfm2_audio_in_reset (GstLfm2AudioIn * in);
 

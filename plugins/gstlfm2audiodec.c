@@ -500,25 +500,13 @@ gst_lfm2_audiodec_sink_event (GstPad * pad, GstObject * parent, GstEvent * event
       gst_event_unref (event);
       return ok;
     }
-    case GST_EVENT_SEGMENT:{
-      const GstSegment *seg;
-      gboolean ok;
-
+    case GST_EVENT_SEGMENT:
       finish_utterance (self);
-      gst_event_parse_segment (event, &seg);
-      ok = gst_lfm2_speech_out_set_segment (&self->out, seg, gst_event_get_seqnum (event));
-      gst_event_unref (event);
-      return ok;
-    }
-    case GST_EVENT_GAP:{
-      GstClockTime ts, dur;
-
+      return gst_lfm2_speech_out_segment_event (&self->out, event);
+    case GST_EVENT_GAP:
       finish_utterance (self);
-      gst_event_parse_gap (event, &ts, &dur);
-      gst_lfm2_speech_out_gap (&self->out, ts, dur, GST_LFM2_OVERFLOW_OVERLAP);
-      gst_event_unref (event);
+      gst_lfm2_speech_out_gap_event (&self->out, event, GST_LFM2_OVERFLOW_OVERLAP);
       return TRUE;
-    }
     case GST_EVENT_EOS:
       /* the rest of the utterance before EOS */
       if (self->dec && self->out.format != GST_LFM2_SPEECH_NONE)
@@ -541,16 +529,8 @@ gst_lfm2_audiodec_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
 {
   GstLfm2AudioDec *self = GST_LFM2_AUDIODEC (parent);
 
-  if (GST_QUERY_TYPE (query) == GST_QUERY_POSITION) {
-    GstFormat format;
-    GstClockTime pos;
-
-    gst_query_parse_position (query, &format, NULL);
-    pos = gst_lfm2_speech_out_position (&self->out);
-    if (format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID (pos)) {
-      gst_query_set_position (query, GST_FORMAT_TIME, (gint64) pos);
-      return TRUE;
-    }
-  }
+  if (GST_QUERY_TYPE (query) == GST_QUERY_POSITION
+      && gst_lfm2_speech_out_query_position (&self->out, query))
+    return TRUE;
   return gst_pad_query_default (pad, parent, query);
 }

@@ -229,16 +229,10 @@ start (GstLfm2AudioEnc * self)
   GST_OBJECT_UNLOCK (self);
   vp = gst_lfm2_audio_settings_vad_params (&as);
 
-  if (model && model[0]) {
-    self->text_shared = gst_lfm2_model_acquire (model, &err);
-    if (self->text_shared == NULL) {
-      gchar *dbg = g_strdup_printf ("model property: %s", model);
-      GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, dbg);
-      g_free (dbg);
-      goto fail;
-    }
+  if (!gst_lfm2_model_acquire_optional (GST_ELEMENT (self), model, &self->text_shared))
+    goto fail;
+  if (self->text_shared)
     text = gst_lfm2_shared_model (self->text_shared);
-  }
   if (!gst_lfm2_audio_enc_start (&self->enc, &as, n_threads, text, &err)) {
     gchar *dbg = g_strdup_printf ("mmproj property: %s", as.mmproj ? as.mmproj : "(null)");
     GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, dbg);
@@ -366,37 +360,25 @@ static GstFlowReturn
 gst_lfm2_audioenc_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
   GstLfm2AudioEnc *self = GST_LFM2_AUDIOENC (parent);
-  GError *err = NULL;
-  gboolean ok;
+  GstFlowReturn ret;
 
-  ok = gst_lfm2_audio_in_push (&self->in, buf, on_utterance, self, &err);
-  gst_buffer_unref (buf);
-  if (!ok) {
-    if (g_error_matches (err, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION)) {
-      g_clear_error (&err);
-      return GST_FLOW_NOT_NEGOTIATED;
-    }
-    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
+  ret = gst_lfm2_audio_in_chain (&self->in, GST_ELEMENT (self), buf, on_utterance, self);
+  if (ret != GST_FLOW_OK)
+    return ret;
   if (self->last_ret == GST_FLOW_OK)
     maybe_push_gap (self, gst_lfm2_audio_in_settled (&self->in), FALSE);
   return self->last_ret;
 }
 
 static gboolean
-set_caps (GstLfm2AudioEnc * self, GstCaps * caps)
+set_caps (GstLfm2AudioEnc * self, GstEvent * event)
 {
-  GError *err = NULL;
   GstCaps *out;
   gboolean ok;
 
-  if (!gst_lfm2_audio_in_set_caps (&self->in, caps, on_utterance, self, &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("%s", err->message), ("%" GST_PTR_FORMAT, caps));
-    g_clear_error (&err);
+  if (!gst_lfm2_audio_in_caps_event (&self->in, GST_ELEMENT (self), event, on_utterance,
+          self))
     return FALSE;
-  }
   if (gst_pad_has_current_caps (self->srcpad))
     return TRUE;                /* the output does not depend on the input format */
   out = src_caps (self);
@@ -416,34 +398,16 @@ gst_lfm2_audioenc_sink_event (GstPad * pad, GstObject * parent, GstEvent * event
   GstLfm2AudioEnc *self = GST_LFM2_AUDIOENC (parent);
 
   switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_CAPS:{
-      GstCaps *caps;
-      gboolean ok;
-
-      gst_event_parse_caps (event, &caps);
-      ok = set_caps (self, caps);
-      gst_event_unref (event);
-      return ok;
-    }
-    case GST_EVENT_SEGMENT:{
-      const GstSegment *seg;
-
-      gst_event_parse_segment (event, &seg);
-      /* what is open ends under the old segment */
-      gst_lfm2_audio_in_set_segment (&self->in, seg, on_utterance, self);
+    case GST_EVENT_CAPS:
+      return set_caps (self, event);
+    case GST_EVENT_SEGMENT:
+      event = gst_lfm2_audio_in_segment_event (&self->in, event, on_utterance, self);
       self->out_pos = self->gap_sent = GST_CLOCK_TIME_NONE;
-      gst_event_unref (event);
-      return gst_pad_push_event (self->srcpad, gst_event_new_segment (&self->in.segment));
-    }
-    case GST_EVENT_GAP:{
-      GstClockTime ts, dur;
-
-      gst_event_parse_gap (event, &ts, &dur);
-      gst_lfm2_audio_in_gap (&self->in, ts, dur, on_utterance, self);
-      maybe_push_gap (self, gst_lfm2_audio_in_settled (&self->in), TRUE);
-      gst_event_unref (event);
+      return gst_pad_push_event (self->srcpad, event);
+    case GST_EVENT_GAP:
+      maybe_push_gap (self, gst_lfm2_audio_in_gap_event (&self->in, event, on_utterance, self),
+          TRUE);
       return TRUE;
-    }
     case GST_EVENT_EOS:
       /* the open utterance closes and goes out before EOS */
       gst_lfm2_audio_in_drain (&self->in, on_utterance, self);
@@ -465,22 +429,14 @@ gst_lfm2_audioenc_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
   GstLfm2AudioEnc *self = GST_LFM2_AUDIOENC (parent);
 
   if (GST_QUERY_TYPE (query) == GST_QUERY_CAPS) {
-    GstCaps *filter, *caps = gst_pad_get_current_caps (pad);
+    GstCaps *caps = gst_pad_get_current_caps (pad);
 
     /* with the mmproj loaded the width is known before any data */
     if (caps == NULL)
       caps = src_caps (self);
     if (caps == NULL)
       caps = gst_pad_get_pad_template_caps (pad);
-    gst_query_parse_caps (query, &filter);
-    if (filter) {
-      GstCaps *tmp = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
-      gst_caps_unref (caps);
-      caps = tmp;
-    }
-    gst_query_set_caps_result (query, caps);
-    gst_caps_unref (caps);
-    return TRUE;
+    return gst_lfm2_query_set_caps (query, caps);
   }
   return gst_pad_query_default (pad, parent, query);
 }

@@ -275,3 +275,39 @@ gst_lfm2_model_acquire (const gchar * path, GError ** error)
   return gst_lfm2_shared_acquire (GST_LFM2_KIND_TEXT_MODEL, path, load_text_model,
       free_text_model, error);
 }
+
+gboolean
+gst_lfm2_model_acquire_optional (GstElement * element, const gchar * path,
+    GstLfm2Shared ** shared)
+{
+  GError *err = NULL;
+  gchar *dbg;
+
+  *shared = NULL;
+  if (path == NULL || path[0] == '\0')
+    return TRUE;
+  *shared = gst_lfm2_model_acquire (path, &err);
+  if (*shared)
+    return TRUE;
+  dbg = g_strdup_printf ("model property: %s", path);
+  GST_LFM2_POST_GERROR (element, GST_MESSAGE_ERROR, err, dbg);
+  g_free (dbg);
+  g_clear_error (&err);
+  return FALSE;
+}
+
+gboolean
+gst_lfm2_query_set_caps (GstQuery * query, GstCaps * caps)
+{
+  GstCaps *filter;
+
+  gst_query_parse_caps (query, &filter);
+  if (filter) {
+    GstCaps *tmp = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (caps);
+    caps = tmp;
+  }
+  gst_query_set_caps_result (query, caps);
+  gst_caps_unref (caps);
+  return TRUE;
+}

@@ -59,6 +59,13 @@ guint gst_lfm2_registry_n_loads (void);
 
 /* gst_lfm2_shared_acquire() with lfm2_model_load()/lfm2_model_free(). */
 GstLfm2Shared *gst_lfm2_model_acquire (const gchar * path, GError ** error);
+/* The optional text model of an encoder element (its `model` property): *shared NULL when
+ * path is NULL or empty; FALSE after posting the ERROR on `element`. */
+gboolean gst_lfm2_model_acquire_optional (GstElement * element, const gchar * path,
+    GstLfm2Shared ** shared);
+
+/* Answers a CAPS query with `caps` (taken) intersected with the query's filter. */
+gboolean gst_lfm2_query_set_caps (GstQuery * query, GstCaps * caps);
 
 static inline const lfm2_model *
 gst_lfm2_shared_model (GstLfm2Shared * shared)

@@ -91,19 +91,6 @@ enum {
 /* reply() failed and has posted the error itself. */
 #define FLOW_POSTED_ERROR GST_FLOW_CUSTOM_ERROR
 
-typedef enum {
-  ITEM_UTTERANCE,
-  ITEM_EVENT,
-  ITEM_GAP,
-} ItemType;
-
-typedef struct {
-  ItemType type;
-  GstLfm2S2sJob job;            /* UTTERANCE */
-  GstEvent *event;              /* EVENT */
-  GstClockTime gap_end;         /* GAP: no speech before this */
-} Item;
-
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_LFM2_AUDIO_CAPS));
 
@@ -130,6 +117,7 @@ static gboolean gst_lfm2_s2s_src_activate_mode (GstPad * pad, GstObject * parent
     GstPadMode mode, gboolean active);
 static void gst_lfm2_s2s_worker (gpointer data);
 static gboolean gst_lfm2_s2s_post_message (GstElement * element, GstMessage * message);
+static void job_free (gpointer data);
 
 static void
 gst_lfm2_s2s_class_init (GstLfm2S2sClass * klass)
@@ -221,34 +209,21 @@ gst_lfm2_s2s_init (GstLfm2S2s * self)
   self->inference_nice = GST_LFM2_DEFAULT_INFERENCE_NICE;
   self->threads = gst_lfm2_inference_threads_new (self->inference_nice);
   gst_lfm2_audio_in_init (&self->in);
-  g_mutex_init (&self->lock);
-  g_cond_init (&self->cond);
-  g_queue_init (&self->queue);
+  gst_lfm2_queue_init (&self->q, self->srcpad, gst_lfm2_s2s_worker, self,
+      &GST_LFM2_GEN_ELEMENT (self)->cancel, job_free, NULL, NULL);
   gst_lfm2_speech_out_init (&self->out, GST_ELEMENT (self), self->sinkpad, self->srcpad);
   self->reply = g_string_sized_new (256);
   self->heard = g_string_sized_new (256);
-  self->gap_queued = GST_CLOCK_TIME_NONE;
 }
 
+/* A queued utterance. */
 static void
-item_free (Item * item)
+job_free (gpointer data)
 {
-  if (item->event)
-    gst_event_unref (item->event);
-  g_free (item->job.pcm);
-  g_free (item);
-}
+  GstLfm2S2sJob *job = data;
 
-/* Drops what waits for the worker. Call with self->lock. */
-static void
-clear_pending_locked (GstLfm2S2s * self)
-{
-  Item *item;
-
-  while ((item = g_queue_pop_head (&self->queue)) != NULL)
-    item_free (item);
-  self->n_jobs = 0;
-  self->queued_samples = 0;
+  g_free (job->pcm);
+  g_free (job);
 }
 
 static void
@@ -256,7 +231,6 @@ gst_lfm2_s2s_finalize (GObject * object)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (object);
 
-  clear_pending_locked (self);
   gst_lfm2_s2s_stop (GST_LFM2_GEN_ELEMENT (self));
   gst_lfm2_audio_settings_clear (&self->audio);
   gst_object_unref (self->threads);
@@ -265,8 +239,7 @@ gst_lfm2_s2s_finalize (GObject * object)
   g_free (self->prompt);
   g_string_free (self->reply, TRUE);
   g_string_free (self->heard, TRUE);
-  g_mutex_clear (&self->lock);
-  g_cond_clear (&self->cond);
+  gst_lfm2_queue_finalize (&self->q);
   G_OBJECT_CLASS (gst_lfm2_s2s_parent_class)->finalize (object);
 }
 
@@ -467,105 +440,42 @@ gst_lfm2_s2s_stop (GstLfm2GenElement * base)
   self->tokenizer_shared = self->vocoder_shared = NULL;
   gst_lfm2_audio_enc_stop (&self->enc);
   gst_lfm2_audio_in_stop (&self->in);
-  g_clear_pointer (&self->embd, g_free);
-  self->embd_cap = 0;
-  g_clear_pointer (&self->applied_system, g_free);
+  g_clear_pointer (&self->applied.system_prompt, g_free);
   self->applied_valid = FALSE;
 }
 
 /* ---- the streaming thread ------------------------------------------------------------ */
-
-static gboolean
-upstream_is_live (GstLfm2S2s * self)
-{
-  if (!self->live_known) {
-    GstQuery *q = gst_query_new_latency ();
-
-    self->live = FALSE;
-    if (gst_pad_peer_query (self->sinkpad, q))
-      gst_query_parse_latency (q, &self->live, NULL, NULL);
-    gst_query_unref (q);
-    self->live_known = TRUE;
-  }
-  return self->live;
-}
-
-/* Appends an item for the worker (dropped while flushing). */
-static void
-queue_item (GstLfm2S2s * self, Item * item)
-{
-  g_mutex_lock (&self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    item_free (item);
-    return;
-  }
-  g_queue_push_tail (&self->queue, item);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-}
-
-/* Live input that outpaces the model: the oldest queued utterances go. Call with the lock;
- * returns how many. */
-static guint
-bound_queue_locked (GstLfm2S2s * self, GstClockTime * first)
-{
-  GList *l = self->queue.head;
-  guint n = 0;
-
-  while (l && self->queued_samples > MAX_QUEUED_SAMPLES) {
-    GList *next = l->next;
-    Item *item = l->data;
-
-    if (item->type == ITEM_UTTERANCE) {
-      if (n++ == 0)
-        *first = item->job.pts;
-      self->queued_samples -= item->job.n;
-      self->n_jobs--;
-      g_queue_delete_link (&self->queue, l);
-      item_free (item);
-    }
-    l = next;
-  }
-  return n;
-}
 
 /* A closed utterance: a reply to make, in stream order. */
 static void
 on_utterance (const GstLfm2Utterance * u, gpointer user_data)
 {
   GstLfm2S2s *self = user_data;
-  Item *item = g_new0 (Item, 1);
+  GstLfm2S2sJob *job = g_new0 (GstLfm2S2sJob, 1);
   GstClockTime first = GST_CLOCK_TIME_NONE;
-  guint dropped = 0;
+  guint dropped;
 
-  item->type = ITEM_UTTERANCE;
-  item->job.pcm = g_try_new (gfloat, MAX (u->n, 1));
-  if (item->job.pcm == NULL) {
+  job->pcm = g_try_new (gfloat, MAX (u->n, 1));
+  if (job->pcm == NULL) {
     GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT,
         ("Out of memory for an utterance of %" G_GINT64_FORMAT " samples; dropped", u->n),
         (NULL));
-    g_free (item);
+    g_free (job);
     return;
   }
-  memcpy (item->job.pcm, u->pcm, (gsize) u->n * sizeof (gfloat));
-  item->job.n = u->n;
-  item->job.pts = u->pts;
-  item->job.duration = u->duration;
-  item->job.closed_us = g_get_monotonic_time ();
-  g_mutex_lock (&self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    item_free (item);
+  memcpy (job->pcm, u->pcm, (gsize) u->n * sizeof (gfloat));
+  job->n = u->n;
+  job->pts = u->pts;
+  job->duration = u->duration;
+  job->closed_us = g_get_monotonic_time ();
+  if (!gst_lfm2_queue_lock_open (&self->q)) {
+    job_free (job);
     return;
   }
-  self->n_jobs++;
-  self->queued_samples += u->n;
-  g_queue_push_tail (&self->queue, item);
-  g_cond_broadcast (&self->cond);
-  if (self->live)
-    dropped = bound_queue_locked (self, &first);
-  g_mutex_unlock (&self->lock);
+  /* live input that outpaces the model: the oldest queued utterances go */
+  dropped = gst_lfm2_queue_push_job_locked (&self->q, job, u->n, u->pts,
+      self->q.live ? MAX_QUEUED_SAMPLES : 0, &first);
+  g_mutex_unlock (&self->q.lock);
   if (dropped)
     GST_ELEMENT_WARNING (self, STREAM, TOO_LAZY,
         ("Replies are more than %d s of speech behind the live input: %u utterance(s) from "
@@ -573,172 +483,65 @@ on_utterance (const GstLfm2Utterance * u, gpointer user_data)
             GST_TIME_ARGS (first)), ("use a smaller model, more threads, or lower max-tokens"));
 }
 
-/* Tells the worker how far the output may move on with silence (coalesced with a GAP queued
- * last). */
-static void
-queue_gap (GstLfm2S2s * self, GstClockTime end, gboolean force)
-{
-  Item *tail;
-
-  if (!GST_CLOCK_TIME_IS_VALID (end))
-    return;
-  if (GST_CLOCK_TIME_IS_VALID (self->gap_queued) && (end <= self->gap_queued
-          || (!force && end < self->gap_queued + GAP_STEP)))
-    return;
-  g_mutex_lock (&self->lock);
-  if (!self->flushing) {
-    tail = g_queue_peek_tail (&self->queue);
-    if (tail && tail->type == ITEM_GAP) {
-      tail->gap_end = end;
-    } else {
-      Item *item = g_new0 (Item, 1);
-      item->type = ITEM_GAP;
-      item->gap_end = end;
-      g_queue_push_tail (&self->queue, item);
-    }
-    g_cond_broadcast (&self->cond);
-  }
-  g_mutex_unlock (&self->lock);
-  self->gap_queued = end;
-}
-
-/* Non-live input waits here while the worker is behind (live input never waits); the
- * worker's state is the streaming thread's return. */
-static GstFlowReturn
-wait_for_worker (GstLfm2S2s * self, gboolean live)
-{
-  GstFlowReturn ret;
-
-  g_mutex_lock (&self->lock);
-  while (!live && !self->flushing && self->worker_ret == GST_FLOW_OK
-      && self->n_jobs >= MAX_QUEUED)
-    g_cond_wait (&self->cond, &self->lock);
-  ret = self->flushing ? GST_FLOW_FLUSHING : self->worker_ret;
-  g_mutex_unlock (&self->lock);
-  return ret;
-}
-
 static GstFlowReturn
 gst_lfm2_s2s_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (parent);
-  GError *err = NULL;
-  gboolean ok, live;
+  GstFlowReturn ret;
+  gboolean live;
 
   if (self->tts == NULL) {
     gst_buffer_unref (buf);
     return GST_FLOW_FLUSHING;
   }
-  live = upstream_is_live (self);
-  ok = gst_lfm2_audio_in_push (&self->in, buf, on_utterance, self, &err);
-  gst_buffer_unref (buf);
-  if (!ok) {
-    if (g_error_matches (err, GST_CORE_ERROR, GST_CORE_ERROR_NEGOTIATION)) {
-      g_clear_error (&err);
-      return GST_FLOW_NOT_NEGOTIATED;
-    }
-    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
-    g_clear_error (&err);
-    return GST_FLOW_ERROR;
-  }
-  queue_gap (self, gst_lfm2_audio_in_settled (&self->in), FALSE);
-  return wait_for_worker (self, live);
-}
-
-/* Hands a serialized event to the worker, to go out on src in stream order. */
-static void
-queue_event (GstLfm2S2s * self, GstEvent * event)
-{
-  Item *item = g_new0 (Item, 1);
-
-  item->type = ITEM_EVENT;
-  item->event = event;
-  queue_item (self, item);
+  live = gst_lfm2_queue_upstream_is_live (&self->q, self->sinkpad);
+  ret = gst_lfm2_audio_in_chain (&self->in, GST_ELEMENT (self), buf, on_utterance, self);
+  if (ret != GST_FLOW_OK)
+    return ret;
+  gst_lfm2_queue_push_gap (&self->q, gst_lfm2_audio_in_settled (&self->in), FALSE,
+      GAP_STEP);
+  /* non-live input waits while the worker is behind (live input never waits); the worker's
+   * state is the streaming thread's return */
+  return gst_lfm2_queue_wait (&self->q, live ? 0 : MAX_QUEUED);
 }
 
 static gboolean
 gst_lfm2_s2s_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (parent);
-  GstLfm2GenElement *base = GST_LFM2_GEN_ELEMENT (self);
 
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_FLUSH_START:
-      g_mutex_lock (&self->lock);
-      self->flushing = TRUE;
-      g_atomic_int_set (&base->cancel, 1);
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
-      /* downstream first, so a worker blocked in a push returns; then wait for it */
-      gst_pad_push_event (self->srcpad, event);
-      gst_pad_pause_task (self->srcpad);
+      gst_lfm2_queue_flush_start (&self->q, event);
       return TRUE;
-    case GST_EVENT_FLUSH_STOP:{
-      gboolean ok;
-
-      g_mutex_lock (&self->lock);
-      clear_pending_locked (self);
-      self->flushing = FALSE;
-      self->worker_ret = GST_FLOW_OK;
-      g_atomic_int_set (&base->cancel, 0);
-      g_mutex_unlock (&self->lock);
+    case GST_EVENT_FLUSH_STOP:
+      gst_lfm2_queue_flush_stop (&self->q);
       /* the worker is paused and the streaming thread is here: both sides are ours */
       gst_lfm2_audio_in_reset (&self->in);
       gst_lfm2_speech_out_reset (&self->out);
-      self->gap_queued = GST_CLOCK_TIME_NONE;
-      ok = gst_pad_push_event (self->srcpad, event);
-      if (gst_pad_is_active (self->srcpad))
-        gst_pad_start_task (self->srcpad, gst_lfm2_s2s_worker, self, NULL);
-      return ok;
-    }
-    case GST_EVENT_CAPS:{
-      GstCaps *caps;
-      GError *err = NULL;
-      gboolean ok;
-
+      return gst_lfm2_queue_restart (&self->q, event);
+    case GST_EVENT_CAPS:
       /* the input's format: the converter's; the output's are ours (the worker's) */
-      gst_event_parse_caps (event, &caps);
-      ok = gst_lfm2_audio_in_set_caps (&self->in, caps, on_utterance, self, &err);
-      if (!ok) {
-        GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("%s", err->message),
-            ("%" GST_PTR_FORMAT, caps));
-        g_clear_error (&err);
-      }
-      gst_event_unref (event);
-      return ok;
-    }
-    case GST_EVENT_SEGMENT:{
-      const GstSegment *seg;
-
-      gst_event_parse_segment (event, &seg);
-      /* what is open ends under the old segment */
-      gst_lfm2_audio_in_set_segment (&self->in, seg, on_utterance, self);
-      self->gap_queued = GST_CLOCK_TIME_NONE;
-      queue_event (self, gst_event_new_segment (&self->in.segment));
-      gst_event_unref (event);
+      return gst_lfm2_audio_in_caps_event (&self->in, GST_ELEMENT (self), event, on_utterance,
+          self);
+    case GST_EVENT_SEGMENT:
+      event = gst_lfm2_audio_in_segment_event (&self->in, event, on_utterance, self);
+      self->q.gap_queued = GST_CLOCK_TIME_NONE;
+      gst_lfm2_queue_push_event (&self->q, event);
       return TRUE;
-    }
-    case GST_EVENT_GAP:{
-      GstClockTime ts, dur;
-
-      gst_event_parse_gap (event, &ts, &dur);
-      gst_lfm2_audio_in_gap (&self->in, ts, dur, on_utterance, self);
-      queue_gap (self, gst_lfm2_audio_in_settled (&self->in), TRUE);
-      gst_event_unref (event);
+    case GST_EVENT_GAP:
+      gst_lfm2_queue_push_gap (&self->q, gst_lfm2_audio_in_gap_event (&self->in, event,
+              on_utterance, self), TRUE, GAP_STEP);
       return TRUE;
-    }
     case GST_EVENT_EOS:
       /* the last words: the open utterance closes, its reply goes out before EOS */
       gst_lfm2_audio_in_drain (&self->in, on_utterance, self);
-      queue_gap (self, gst_lfm2_audio_in_end (&self->in), TRUE);
-      queue_event (self, event);
+      gst_lfm2_queue_push_gap (&self->q, gst_lfm2_audio_in_end (&self->in), TRUE, GAP_STEP);
+      gst_lfm2_queue_push_event (&self->q, event);
       return TRUE;
     default:
-      if (GST_EVENT_IS_SERIALIZED (event)) {
-        queue_event (self, event);
-        return TRUE;
-      }
-      return gst_pad_event_default (pad, parent, event);
+      /* serialized ones go out on src in stream order */
+      return gst_lfm2_queue_sink_event_default (&self->q, pad, parent, event);
   }
 }
 
@@ -746,31 +549,12 @@ static gboolean
 gst_lfm2_s2s_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (parent);
+  GstClockTime latency;
 
-  switch (GST_QUERY_TYPE (query)) {
-    case GST_QUERY_LATENCY:{
-      GstClockTime latency;
-
-      GST_OBJECT_LOCK (self);
-      latency = self->latency_ms * GST_MSECOND;
-      GST_OBJECT_UNLOCK (self);
-      return gst_lfm2_speech_out_query_latency (&self->out, query, latency);
-    }
-    case GST_QUERY_POSITION:{
-      GstFormat format;
-      GstClockTime pos;
-
-      gst_query_parse_position (query, &format, NULL);
-      pos = gst_lfm2_speech_out_position (&self->out);
-      if (format != GST_FORMAT_TIME || !GST_CLOCK_TIME_IS_VALID (pos))
-        break;
-      gst_query_set_position (query, GST_FORMAT_TIME, (gint64) pos);
-      return TRUE;
-    }
-    default:
-      break;
-  }
-  return gst_pad_query_default (pad, parent, query);
+  GST_OBJECT_LOCK (self);
+  latency = self->latency_ms * GST_MSECOND;
+  GST_OBJECT_UNLOCK (self);
+  return gst_lfm2_speech_out_src_query (&self->out, pad, parent, query, latency);
 }
 
 /* The src task (the worker) runs on the dedicated inference threads. */
@@ -788,33 +572,13 @@ gst_lfm2_s2s_src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
     gboolean active)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (parent);
-  gboolean ret;
 
-  if (mode != GST_PAD_MODE_PUSH)
-    return FALSE;
   if (active) {
-    g_mutex_lock (&self->lock);
-    self->flushing = FALSE;
-    self->worker_ret = GST_FLOW_OK;
-    g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
-    g_mutex_unlock (&self->lock);
-    self->gap_queued = GST_CLOCK_TIME_NONE;
-    self->live_known = FALSE;
+    /* the worker is not running yet, nor the streaming thread */
     self->negotiated = FALSE;
     gst_lfm2_speech_out_reset (&self->out);
-    return gst_pad_start_task (pad, gst_lfm2_s2s_worker, self, NULL);
   }
-  /* also wakes a streaming thread waiting for the worker (non-live input) */
-  g_mutex_lock (&self->lock);
-  self->flushing = TRUE;
-  g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 1);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  ret = gst_pad_stop_task (pad);
-  g_mutex_lock (&self->lock);
-  clear_pending_locked (self);
-  g_mutex_unlock (&self->lock);
-  return ret;
+  return gst_lfm2_queue_activate (&self->q, mode, active);
 }
 
 /* ---- the worker ---------------------------------------------------------------------- */
@@ -840,18 +604,13 @@ handle_event (GstLfm2S2s * self, GstEvent * event)
       gst_pad_push_event (self->srcpad, event);
       self->negotiated = FALSE;
       return ensure_negotiated (self) ? GST_FLOW_OK : GST_FLOW_NOT_NEGOTIATED;
-    case GST_EVENT_SEGMENT:{
-      const GstSegment *seg;
-
+    case GST_EVENT_SEGMENT:
       if (!ensure_negotiated (self)) {
         gst_event_unref (event);
         return GST_FLOW_NOT_NEGOTIATED;
       }
-      gst_event_parse_segment (event, &seg);
-      gst_lfm2_speech_out_set_segment (&self->out, seg, gst_event_get_seqnum (event));
-      gst_event_unref (event);
+      gst_lfm2_speech_out_segment_event (&self->out, event);
       return GST_FLOW_OK;
-    }
     case GST_EVENT_EOS:
       GST_DEBUG_OBJECT (self, "EOS after the last reply");
       gst_pad_push_event (self->srcpad, event);
@@ -873,75 +632,29 @@ static gboolean
 sync_settings (GstLfm2S2s * self, Request * rq)
 {
   GstLfm2GenElement *base = GST_LFM2_GEN_ELEMENT (self);
-  gchar *system;
-  gfloat temperature;
-  gint top_k;
-  guint64 seed;
-  gboolean ok = TRUE;
+  GstLfm2SpeechSampling want;
 
   GST_OBJECT_LOCK (self);
-  system = g_strdup (base->settings.system_prompt);
-  temperature = base->settings.sampling.temperature;
-  top_k = base->settings.sampling.top_k;
-  seed = base->settings.sampling.seed;
+  want.system_prompt = g_strdup (base->settings.system_prompt);
+  want.temperature = base->settings.sampling.temperature;
+  want.top_k = base->settings.sampling.top_k;
+  want.seed = base->settings.sampling.seed;
   rq->prompt = self->prompt && self->prompt[0] ? g_strdup (self->prompt) : NULL;
   rq->max_tokens = base->settings.max_tokens;
   rq->latency = self->latency_ms * GST_MSECOND;
   GST_OBJECT_UNLOCK (self);
 
   lfm2_clear_error ();
-  if (!self->applied_valid || g_strcmp0 (system, self->applied_system) != 0)
-    ok &= lfm2_tts_set_system_prompt (self->tts, system) == 0;
-  /* 4294967295: a new seed for every reply, as llama.cpp */
-  if (!self->applied_valid || temperature != self->applied_temperature
-      || top_k != self->applied_top_k || seed != self->applied_seed || seed == G_MAXUINT32)
-    ok &= lfm2_audio_head_set_sampling (lfm2_tts_head (self->tts), temperature, top_k,
-        seed == G_MAXUINT32 ? g_random_int () : seed) == 0;
-  g_free (self->applied_system);
-  self->applied_system = system;
-  self->applied_temperature = temperature;
-  self->applied_top_k = top_k;
-  self->applied_seed = seed;
-  self->applied_valid = ok;
-  if (!ok)
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Cannot apply the settings: %s",
-            lfm2_last_error ()), (NULL));
-  return ok;
-}
-
-/* The utterance's embedding rows in self->embd; their count, or -1 after posting. */
-static gint
-encode (GstLfm2S2s * self, const GstLfm2S2sJob * job)
-{
-  const gint rows = gst_lfm2_audio_enc_n_rows (job->n);
-  const gsize need = (gsize) rows * self->enc.n_embd;
-  GError *err = NULL;
-
-  if (need > self->embd_cap) {
-    /* per utterance length, not per utterance */
-    g_free (self->embd);
-    self->embd = g_try_new (gfloat, need);
-    self->embd_cap = self->embd ? need : 0;
-    if (self->embd == NULL) {
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-          ("Cannot allocate %d audio embedding rows", rows), (NULL));
-      return -1;
-    }
-  }
-  if (!gst_lfm2_audio_enc_encode (&self->enc, job->pcm, job->n, self->embd, self->embd_cap,
-          &err)) {
-    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
-    g_clear_error (&err);
-    return -1;
-  }
-  return rows;
+  self->applied_valid = gst_lfm2_speech_sync_sampling (GST_ELEMENT (self), self->tts,
+      &self->applied, self->applied_valid, &want, TRUE);
+  return self->applied_valid;
 }
 
 /* The user's side: "Perform ASR." on the rows, greedy, posted as lfm2s2s/transcript. */
 static GstFlowReturn
 transcribe (GstLfm2S2s * self, const GstLfm2S2sJob * job, gint rows)
 {
-  const GstLfm2GenMedia media = { self->embd, rows, NULL, 0 };
+  const GstLfm2GenMedia media = { self->enc.embd, rows, NULL, 0 };
   GstLfm2GenStats st = { 0 };
   GError *err = NULL;
   GstStructure *s;
@@ -984,14 +697,15 @@ reply (GstLfm2S2s * self, const GstLfm2S2sJob * job)
 
   if (!sync_settings (self, &rq))
     return FLOW_POSTED_ERROR;
-  if ((rows = encode (self, job)) < 0) {
+  if ((rows = gst_lfm2_audio_enc_encode_rows (&self->enc, GST_ELEMENT (self), job->pcm,
+              job->n)) < 0) {
     g_free (rq.prompt);
     return FLOW_POSTED_ERROR;
   }
   memset (parts, 0, sizeof (parts));
   if (rq.prompt)
     parts[n_parts++].text = rq.prompt;
-  parts[n_parts].embd = self->embd;
+  parts[n_parts].embd = self->enc.embd;
   parts[n_parts++].n_embd_rows = rows;
   lfm2_clear_error ();
   if (lfm2_tts_begin (self->tts, parts, n_parts) != 0) {
@@ -1041,30 +755,18 @@ gst_lfm2_s2s_worker (gpointer data)
 {
   GstLfm2S2s *self = GST_LFM2_S2S (data);
   GstFlowReturn ret = GST_FLOW_OK;
-  Item *item;
+  GstLfm2Item *item;
 
-  g_mutex_lock (&self->lock);
-  while (!self->flushing && g_queue_is_empty (&self->queue))
-    g_cond_wait (&self->cond, &self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    gst_pad_pause_task (self->srcpad);
+  if (!gst_lfm2_queue_next (&self->q, &item))
     return;
-  }
-  item = g_queue_pop_head (&self->queue);
-  if (item->type == ITEM_UTTERANCE) {
-    self->n_jobs--;
-    self->queued_samples -= item->job.n;
-    g_cond_broadcast (&self->cond);     /* a non-live streaming thread may go on */
-  }
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->q.lock);
 
   switch (item->type) {
-    case ITEM_EVENT:
+    case GST_LFM2_ITEM_EVENT:
       ret = handle_event (self, item->event);
       item->event = NULL;
       break;
-    case ITEM_GAP:
+    case GST_LFM2_ITEM_GAP:
       if (ensure_negotiated (self)) {
         const GstClockTime pos = gst_lfm2_speech_out_position (&self->out);
         const GstClockTime from = GST_CLOCK_TIME_IS_VALID (pos) ? pos : self->out.segment.start;
@@ -1073,33 +775,18 @@ gst_lfm2_s2s_worker (gpointer data)
               GST_LFM2_OVERFLOW_SHIFT);
       }
       break;
-    case ITEM_UTTERANCE:
-      ret = ensure_negotiated (self) ? reply (self, &item->job) : GST_FLOW_NOT_NEGOTIATED;
+    case GST_LFM2_ITEM_JOB:
+      ret = ensure_negotiated (self) ? reply (self, item->job) : GST_FLOW_NOT_NEGOTIATED;
       break;
   }
-  item_free (item);
+  gst_lfm2_queue_item_free (&self->q, item);
 
-  switch (ret) {
-    case GST_FLOW_OK:
-    case GST_FLOW_NOT_LINKED:  /* nobody listens: the messages still go out */
-      return;
-    case GST_FLOW_FLUSHING:
-      GST_DEBUG_OBJECT (self, "flushing");
-      break;
-    case GST_FLOW_EOS:
-      GST_DEBUG_OBJECT (self, "EOS");
-      break;
-    case FLOW_POSTED_ERROR:
-      ret = GST_FLOW_ERROR;
-      break;
-    default:
-      if (ret <= GST_FLOW_NOT_NEGOTIATED)
-        GST_ELEMENT_FLOW_ERROR (self, ret);
-      break;
+  if (ret == GST_FLOW_EOS) {
+    /* the stream is over: the worker waits for a flush or a new start */
+    GST_DEBUG_OBJECT (self, "EOS");
+    gst_lfm2_queue_pause (&self->q, ret);
+    return;
   }
-  g_mutex_lock (&self->lock);
-  self->worker_ret = ret;
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  gst_pad_pause_task (self->srcpad);
+  /* NOT_LINKED: nobody listens, the messages still go out */
+  gst_lfm2_queue_done (&self->q, ret, FLOW_POSTED_ERROR);
 }

@@ -16,6 +16,7 @@
 #undef LFM2_AUDIO_HOP
 #include "gstlfm2gen.h"
 #include "gstlfm2genelement.h"
+#include "gstlfm2queue.h"
 #include "gstlfm2speech.h"
 
 G_BEGIN_DECLS
@@ -47,17 +48,10 @@ struct _GstLfm2S2s {
 
   /* streaming thread */
   GstLfm2AudioIn in;
-  gboolean live, live_known;
-  GstClockTime gap_queued;      /* end of the last GAP handed to the worker */
 
-  /* between the streaming thread and the worker (lock) */
-  GMutex lock;
-  GCond cond;
-  gboolean flushing;
-  GQueue queue;                 /* utterances, serialized events and GAPs, in stream order */
-  gint n_jobs;                  /* utterances in the queue */
-  gint64 queued_samples;        /* their audio */
-  GstFlowReturn worker_ret;     /* why the worker stopped */
+  /* between the streaming thread and the worker: utterances (jobs weighing their samples),
+   * serialized events and GAPs, in stream order */
+  GstLfm2Queue q;
 
   /* READY→PAUSED … PAUSED→READY (the model is the base class's) */
   GstLfm2AudioEncoder enc;
@@ -67,15 +61,11 @@ struct _GstLfm2S2s {
   /* worker */
   lfm2_tts *tts;                /* the interleaved loop on its own context */
   GstLfm2Gen *asr;              /* "Perform ASR." on another context of the same model */
-  gchar *applied_system;        /* the system prompt the loop runs with (NULL: the mode's) */
+  GstLfm2SpeechSampling applied;   /* what the loop runs with (system prompt NULL: the
+                                     mode's) */
   gboolean applied_valid;
-  gfloat applied_temperature;
-  gint applied_top_k;
-  guint64 applied_seed;
   GstLfm2SpeechOut out;
   gboolean negotiated;
-  gfloat *embd;
-  gsize embd_cap;
   GString *reply, *heard;
   gfloat *tail;                 /* decoder tail when a reply stops inside audio (1920) */
 };

@@ -632,3 +632,82 @@ gst_lfm2_speech_out_query_latency (GstLfm2SpeechOut * out, GstQuery * query,
       GST_TIME_FORMAT, live, GST_TIME_ARGS (min), GST_TIME_ARGS (max));
   return TRUE;
 }
+
+gboolean
+gst_lfm2_speech_out_query_position (GstLfm2SpeechOut * out, GstQuery * query)
+{
+  GstFormat format;
+  GstClockTime pos;
+
+  gst_query_parse_position (query, &format, NULL);
+  if (format != GST_FORMAT_TIME)
+    return FALSE;
+  pos = gst_lfm2_speech_out_position (out);
+  if (!GST_CLOCK_TIME_IS_VALID (pos))
+    return FALSE;
+  gst_query_set_position (query, GST_FORMAT_TIME, (gint64) pos);
+  return TRUE;
+}
+
+gboolean
+gst_lfm2_speech_out_segment_event (GstLfm2SpeechOut * out, GstEvent * event)
+{
+  const GstSegment *seg;
+  gboolean ok;
+
+  gst_event_parse_segment (event, &seg);
+  ok = gst_lfm2_speech_out_set_segment (out, seg, gst_event_get_seqnum (event));
+  gst_event_unref (event);
+  return ok;
+}
+
+void
+gst_lfm2_speech_out_gap_event (GstLfm2SpeechOut * out, GstEvent * event,
+    GstLfm2Overflow overflow)
+{
+  GstClockTime ts, dur;
+
+  gst_event_parse_gap (event, &ts, &dur);
+  gst_lfm2_speech_out_gap (out, ts, dur, overflow);
+  gst_event_unref (event);
+}
+
+gboolean
+gst_lfm2_speech_out_src_query (GstLfm2SpeechOut * out, GstPad * pad, GstObject * parent,
+    GstQuery * query, GstClockTime latency)
+{
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_LATENCY:
+      return gst_lfm2_speech_out_query_latency (out, query, latency);
+    case GST_QUERY_POSITION:
+      if (gst_lfm2_speech_out_query_position (out, query))
+        return TRUE;
+      break;
+    default:
+      break;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+/* ---- settings between utterances --------------------------------------------------- */
+
+gboolean
+gst_lfm2_speech_sync_sampling (GstElement * element, lfm2_tts * tts,
+    GstLfm2SpeechSampling * have, gboolean have_valid, GstLfm2SpeechSampling * want,
+    gboolean ok)
+{
+  if (!have_valid || g_strcmp0 (want->system_prompt, have->system_prompt) != 0)
+    ok &= lfm2_tts_set_system_prompt (tts, want->system_prompt) == 0;
+  /* 4294967295: a new seed for every utterance, as llama.cpp */
+  if (!have_valid || want->temperature != have->temperature || want->top_k != have->top_k
+      || want->seed != have->seed || want->seed == G_MAXUINT32)
+    ok &= lfm2_audio_head_set_sampling (lfm2_tts_head (tts), want->temperature, want->top_k,
+        want->seed == G_MAXUINT32 ? g_random_int () : want->seed) == 0;
+  g_free (have->system_prompt);
+  *have = *want;
+  want->system_prompt = NULL;
+  if (!ok)
+    GST_ELEMENT_ERROR (element, LIBRARY, SETTINGS, ("Cannot apply the settings: %s",
+            lfm2_last_error ()), (NULL));
+  return ok;
+}

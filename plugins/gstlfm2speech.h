@@ -7,7 +7,8 @@
  *   - GstLfm2SpeechOut, the output stage: negotiation, one buffer per generated frame,
  *     utterance timing (an utterance starts at its cue's PTS or right after the previous one:
  *     overflow clip | overlap | shift, as gst-plugins-rs speech synthesizers do), late audio
- *     in live pipelines shifted forward, GAPs, the position.
+ *     in live pipelines shifted forward, GAPs, the position, the src pad's queries,
+ *   - the system prompt and sampling handed to lfm2_tts between utterances.
  *
  * The output stage is used by one thread at a time (the one that generates); the position is
  * also read by queries from other threads (object lock of the element).
@@ -181,9 +182,36 @@ void gst_lfm2_speech_out_gap (GstLfm2SpeechOut * out, GstClockTime pts, GstClock
 
 /* For POSITION queries (any thread): the end of what was pushed, in stream time; NONE. */
 GstClockTime gst_lfm2_speech_out_position (GstLfm2SpeechOut * out);
+/* Answers a POSITION query in TIME with it (TRUE), else FALSE. */
+gboolean gst_lfm2_speech_out_query_position (GstLfm2SpeechOut * out, GstQuery * query);
+/* The input's SEGMENT (set_segment) and GAP (gap) events. Take the event. */
+gboolean gst_lfm2_speech_out_segment_event (GstLfm2SpeechOut * out, GstEvent * event);
+void gst_lfm2_speech_out_gap_event (GstLfm2SpeechOut * out, GstEvent * event,
+    GstLfm2Overflow overflow);
 /* Answers a LATENCY query on the src pad: upstream's, plus `latency` when live. */
 gboolean gst_lfm2_speech_out_query_latency (GstLfm2SpeechOut * out, GstQuery * query,
     GstClockTime latency);
+/* The src pad's query function after the element's own queries: LATENCY (above), POSITION
+ * in TIME (gst_lfm2_speech_out_position), the rest gst_pad_query_default(). */
+gboolean gst_lfm2_speech_out_src_query (GstLfm2SpeechOut * out, GstPad * pad,
+    GstObject * parent, GstQuery * query, GstClockTime latency);
+
+/* The settings a speech generator runs with, to see what changed. */
+typedef struct {
+  gchar *system_prompt;         /* NULL = the mode's (or voice's) */
+  gfloat temperature;
+  gint top_k;
+  guint64 seed;
+} GstLfm2SpeechSampling;
+
+/* Hands what changed in `want` since `have` (all of it when !have_valid) to tts: the system
+ * prompt, then the audio head's sampling (seed 4294967295: a new seed every time, as
+ * llama.cpp). `want` moves into `have`. `ok`: the caller's own settings went through (after
+ * its lfm2_clear_error()). Returns whether all did; FALSE after posting a LIBRARY SETTINGS
+ * error on `element`. */
+gboolean gst_lfm2_speech_sync_sampling (GstElement * element, lfm2_tts * tts,
+    GstLfm2SpeechSampling * have, gboolean have_valid, GstLfm2SpeechSampling * want,
+    gboolean ok);
 
 /* Timestamp of sample n after start (rounded down, like every element of this stage). */
 static inline GstClockTime

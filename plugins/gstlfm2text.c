@@ -729,10 +729,9 @@ gst_lfm2_text_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
     return TRUE;
   }
   if (GST_QUERY_TYPE (query) == GST_QUERY_CAPS) {
-    GstCaps *filter, *caps;
+    GstCaps *caps;
     gint n_embd;
 
-    gst_query_parse_caps (query, &filter);
     caps = gst_pad_get_pad_template_caps (pad);
     gst_lfm2_gen_element_get_model_info (GST_LFM2_GEN_ELEMENT (self), &n_embd, NULL, NULL);
     /* With a model loaded, tell encoders the row width we need. */
@@ -744,14 +743,7 @@ gst_lfm2_text_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
           gst_structure_set (s, "embedding-length", G_TYPE_INT, n_embd, NULL);
       }
     }
-    if (filter) {
-      GstCaps *tmp = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
-      gst_caps_unref (caps);
-      caps = tmp;
-    }
-    gst_query_set_caps_result (query, caps);
-    gst_caps_unref (caps);
-    return TRUE;
+    return gst_lfm2_query_set_caps (query, caps);
   }
   return gst_pad_query_default (pad, parent, query);
 }

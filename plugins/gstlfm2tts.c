@@ -362,7 +362,7 @@ gst_lfm2_tts_stop (GstLfm2GenElement * base)
   gst_lfm2_shared_release (self->tokenizer);
   gst_lfm2_shared_release (self->vocoder);
   self->tokenizer = self->vocoder = NULL;
-  g_clear_pointer (&self->applied.system_prompt, g_free);
+  g_clear_pointer (&self->applied.sampling.system_prompt, g_free);
   self->applied_valid = FALSE;
 }
 
@@ -383,11 +383,11 @@ sync_settings (GstLfm2Tts * self, Request * rq)
   gboolean ok = TRUE;
 
   GST_OBJECT_LOCK (self);
-  want.system_prompt = g_strdup (base->settings.system_prompt);
+  want.sampling.system_prompt = g_strdup (base->settings.system_prompt);
   want.voice = self->settings.voice;
-  want.temperature = base->settings.sampling.temperature;
-  want.top_k = base->settings.sampling.top_k;
-  want.seed = base->settings.sampling.seed;
+  want.sampling.temperature = base->settings.sampling.temperature;
+  want.sampling.top_k = base->settings.sampling.top_k;
+  want.sampling.seed = base->settings.sampling.seed;
   rq->overflow = self->settings.overflow;
   rq->latency = self->settings.latency_ms * GST_MSECOND;
   rq->max_tokens = base->settings.max_tokens;
@@ -396,20 +396,10 @@ sync_settings (GstLfm2Tts * self, Request * rq)
   lfm2_clear_error ();
   if (!self->applied_valid || want.voice != have->voice)
     ok &= lfm2_tts_set_voice (self->tts, (enum lfm2_tts_voice) want.voice) == 0;
-  if (!self->applied_valid || g_strcmp0 (want.system_prompt, have->system_prompt) != 0)
-    ok &= lfm2_tts_set_system_prompt (self->tts, want.system_prompt) == 0;
-  /* 4294967295: a new seed for every utterance, as llama.cpp */
-  if (!self->applied_valid || want.temperature != have->temperature
-      || want.top_k != have->top_k || want.seed != have->seed || want.seed == G_MAXUINT32)
-    ok &= lfm2_audio_head_set_sampling (lfm2_tts_head (self->tts), want.temperature,
-        want.top_k, want.seed == G_MAXUINT32 ? g_random_int () : want.seed) == 0;
-  g_free (have->system_prompt);
-  *have = want;
-  self->applied_valid = ok;
-  if (!ok)
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("Cannot apply the settings: %s",
-            lfm2_last_error ()), (NULL));
-  return ok;
+  have->voice = want.voice;
+  self->applied_valid = gst_lfm2_speech_sync_sampling (GST_ELEMENT (self), self->tts,
+      &have->sampling, self->applied_valid, &want.sampling, ok);
+  return self->applied_valid;
 }
 
 /* ---- speaking ---------------------------------------------------------------------- */
@@ -635,27 +625,17 @@ gst_lfm2_tts_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       /* text caps in, our own out */
       gst_event_unref (event);
       return negotiate (self);
-    case GST_EVENT_SEGMENT:{
-      const GstSegment *seg;
-      gboolean ok;
-
+    case GST_EVENT_SEGMENT:
       /* The speech keeps the text's time base (a non-TIME segment, e.g. a file's bytes,
        * gives a TIME one from 0). */
-      gst_event_parse_segment (event, &seg);
-      ok = gst_lfm2_speech_out_set_segment (&self->out, seg, gst_event_get_seqnum (event));
-      gst_event_unref (event);
-      return ok;
-    }
+      return gst_lfm2_speech_out_segment_event (&self->out, event);
     case GST_EVENT_GAP:{
-      GstClockTime ts, dur;
       GstLfm2Overflow overflow;
 
-      gst_event_parse_gap (event, &ts, &dur);
       GST_OBJECT_LOCK (self);
       overflow = self->settings.overflow;
       GST_OBJECT_UNLOCK (self);
-      gst_lfm2_speech_out_gap (&self->out, ts, dur, overflow);
-      gst_event_unref (event);
+      gst_lfm2_speech_out_gap_event (&self->out, event, overflow);
       return TRUE;
     }
     case GST_EVENT_FLUSH_START:
@@ -676,31 +656,11 @@ static gboolean
 gst_lfm2_tts_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
 {
   GstLfm2Tts *self = GST_LFM2_TTS (parent);
+  GstClockTime latency;
 
   switch (GST_QUERY_TYPE (query)) {
-    case GST_QUERY_LATENCY:{
-      GstClockTime latency;
-
-      GST_OBJECT_LOCK (self);
-      latency = self->settings.latency_ms * GST_MSECOND;
-      GST_OBJECT_UNLOCK (self);
-      return gst_lfm2_speech_out_query_latency (&self->out, query, latency);
-    }
-    case GST_QUERY_POSITION:{
-      GstFormat format;
-      GstClockTime pos;
-
-      gst_query_parse_position (query, &format, NULL);
-      if (format != GST_FORMAT_TIME)
-        break;
-      pos = gst_lfm2_speech_out_position (&self->out);
-      if (!GST_CLOCK_TIME_IS_VALID (pos))
-        break;
-      gst_query_set_position (query, GST_FORMAT_TIME, (gint64) pos);
-      return TRUE;
-    }
     case GST_QUERY_CAPS:{
-      GstCaps *filter, *caps = gst_pad_get_pad_template_caps (pad);
+      GstCaps *caps = gst_pad_get_pad_template_caps (pad);
       gboolean audio;
 
       /* no tokenizer: codes only */
@@ -712,18 +672,14 @@ gst_lfm2_tts_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
         gst_caps_unref (caps);
         caps = codes;
       }
-      gst_query_parse_caps (query, &filter);
-      if (filter) {
-        GstCaps *tmp = gst_caps_intersect_full (filter, caps, GST_CAPS_INTERSECT_FIRST);
-        gst_caps_unref (caps);
-        caps = tmp;
-      }
-      gst_query_set_caps_result (query, caps);
-      gst_caps_unref (caps);
-      return TRUE;
+      return gst_lfm2_query_set_caps (query, caps);
     }
     default:
       break;
   }
-  return gst_pad_query_default (pad, parent, query);
+  /* LATENCY, POSITION */
+  GST_OBJECT_LOCK (self);
+  latency = self->settings.latency_ms * GST_MSECOND;
+  GST_OBJECT_UNLOCK (self);
+  return gst_lfm2_speech_out_src_query (&self->out, pad, parent, query, latency);
 }

@@ -24,11 +24,8 @@ typedef struct {
 
 /* What the generator runs with now (streaming thread), to see what changed. */
 typedef struct {
-  gchar *system_prompt;         /* NULL = the voice's */
+  GstLfm2SpeechSampling sampling;   /* system prompt NULL = the voice's */
   GstLfm2Voice voice;
-  gfloat temperature;
-  gint top_k;
-  guint64 seed;
 } GstLfm2TtsApplied;
 
 struct _GstLfm2Tts {

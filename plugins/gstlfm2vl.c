@@ -78,13 +78,6 @@ enum {
 /* caption() failed and has posted the error message itself. */
 #define FLOW_POSTED_ERROR GST_FLOW_CUSTOM_ERROR
 
-/* An entry of the ordered queue: a serialized event for text_src, or a frame that must be
- * captioned before the event behind it. */
-typedef struct {
-  GstEvent *event;              /* NULL: a frame */
-  GstLfm2VlFrame frame;
-} Item;
-
 static GstStaticPadTemplate text_src_template = GST_STATIC_PAD_TEMPLATE ("text_src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_LFM2_TEXT_CAPS));
 
@@ -111,6 +104,9 @@ static gboolean gst_lfm2_vl_text_activate_mode (GstPad * pad, GstObject * parent
     GstPadMode mode, gboolean active);
 static GstIterator *gst_lfm2_vl_iterate_internal_links (GstPad * pad, GstObject * parent);
 static void gst_lfm2_vl_worker (gpointer data);
+static void frame_free (gpointer data);
+static gboolean has_work_locked (gpointer data);
+static void clear_pending_locked (gpointer data);
 
 static void
 gst_lfm2_vl_class_init (GstLfm2VlClass * klass)
@@ -275,9 +271,9 @@ gst_lfm2_vl_init (GstLfm2Vl * self)
   gst_lfm2_vision_settings_init (&s->vision);
   self->threads = gst_lfm2_inference_threads_new (DEFAULT_INFERENCE_NICE);
 
-  g_mutex_init (&self->lock);
-  g_cond_init (&self->cond);
-  g_queue_init (&self->queue);
+  /* the ordered queue's jobs: frames that must be captioned before the event behind them */
+  gst_lfm2_queue_init (&self->q, self->textpad, gst_lfm2_vl_worker, self,
+      &GST_LFM2_GEN_ELEMENT (self)->cancel, frame_free, has_work_locked, clear_pending_locked);
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
   self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
   self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
@@ -295,24 +291,33 @@ frame_clear (GstLfm2VlFrame * f)
 }
 
 static void
-item_free (Item * item)
+frame_free (gpointer data)
 {
-  if (item->event)
-    gst_event_unref (item->event);
-  frame_clear (&item->frame);
-  g_free (item);
+  frame_clear (data);
+  g_free (data);
 }
 
-/* Drops everything waiting for the worker. Call with self->lock. */
-static void
-clear_pending_locked (GstLfm2Vl * self)
+/* The worker's own work besides the queue: the newest frame, or soft gaps past what the
+ * text has covered. Call with q.lock. */
+static gboolean
+has_work_locked (gpointer data)
 {
-  Item *item;
+  GstLfm2Vl *self = data;
 
-  while ((item = g_queue_pop_head (&self->queue)) != NULL)
-    item_free (item);
+  return self->slot.buffer || (GST_CLOCK_TIME_IS_VALID (self->gap_end)
+      && (!GST_CLOCK_TIME_IS_VALID (self->text.pos) || self->gap_end > self->text.pos));
+}
+
+/* Drops the frame and soft gaps waiting for the worker (the queue drops the rest), and the
+ * stream's position. Call with q.lock. */
+static void
+clear_pending_locked (gpointer data)
+{
+  GstLfm2Vl *self = data;
+
   frame_clear (&self->slot);
   self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
+  self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
 }
 
 static void
@@ -321,7 +326,6 @@ gst_lfm2_vl_finalize (GObject * object)
   GstLfm2Vl *self = GST_LFM2_VL (object);
   GstLfm2VlSettings *s = &self->settings;
 
-  clear_pending_locked (self);
   /* PAUSED→READY released these; an element disposed in PAUSED did not. */
   gst_lfm2_vision_enc_stop (&self->enc);
   gst_clear_caps (&self->enc_caps);
@@ -333,8 +337,7 @@ gst_lfm2_vl_finalize (GObject * object)
   g_free (s->prompt);
   gst_lfm2_vision_settings_clear (&s->vision);
   gst_object_unref (self->threads);
-  g_mutex_clear (&self->lock);
-  g_cond_clear (&self->cond);
+  gst_lfm2_queue_finalize (&self->q);
   G_OBJECT_CLASS (gst_lfm2_vl_parent_class)->finalize (object);
 }
 
@@ -392,13 +395,13 @@ stats_new (GstLfm2Vl * self)
 {
   GstStructure *st;
 
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->q.lock);
   st = gst_structure_new ("lfm2vl/stats",
       "frames", G_TYPE_UINT64, self->n_frames,
       "captions", G_TYPE_UINT64, self->n_captions,
       "skipped-frames", G_TYPE_UINT64, self->n_skipped,
       "max-delay", G_TYPE_UINT64, (guint64) self->max_delay, NULL);
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->q.lock);
   return st;
 }
 
@@ -484,10 +487,10 @@ gst_lfm2_vl_start (GstLfm2GenElement * base, const lfm2_model * model,
   GST_INFO_OBJECT (self, "mmproj %s (%s)", gst_lfm2_shared_path (self->enc.mmproj),
       lfm2_vision_desc (gst_lfm2_shared_mmproj (self->enc.mmproj)->vision));
 
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->q.lock);
   self->n_frames = self->n_captions = self->n_skipped = 0;
   self->max_delay = GST_CLOCK_TIME_NONE;
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->q.lock);
   self->warned_late = FALSE;
   g_free (mmproj_path);
   return TRUE;
@@ -553,46 +556,29 @@ gst_lfm2_vl_text_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
     gboolean active)
 {
   GstLfm2Vl *self = GST_LFM2_VL (parent);
-  gboolean ret;
 
-  if (mode != GST_PAD_MODE_PUSH)
-    return FALSE;
-  if (active) {
-    g_mutex_lock (&self->lock);
-    self->flushing = FALSE;
-    g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
-    self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
-    g_mutex_unlock (&self->lock);
+  /* last_taken_rt and last_video_pts were reset with the queue (init, deactivation) */
+  if (active)
     gst_lfm2_text_pad_reset (&self->text);
-    return gst_pad_start_task (pad, gst_lfm2_vl_worker, self, NULL);
-  }
-  g_mutex_lock (&self->lock);
-  self->flushing = TRUE;
-  g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 1);
-  g_cond_broadcast (&self->cond);
-  g_mutex_unlock (&self->lock);
-  ret = gst_pad_stop_task (pad);
-  g_mutex_lock (&self->lock);
-  clear_pending_locked (self);
-  g_mutex_unlock (&self->lock);
-  return ret;
+  return gst_lfm2_queue_activate (&self->q, mode, active);
 }
 
 /* Puts the frame in the box (and pending soft gaps) into the ordered queue, so the event
- * queued next goes out after its caption. Call with self->lock. */
+ * queued next goes out after its caption. Call with q.lock. */
 static void
 freeze_pending_locked (GstLfm2Vl * self)
 {
   if (self->slot.buffer) {
-    Item *item = g_new0 (Item, 1);
-    item->frame = self->slot;
+    GstLfm2VlFrame *frame = g_new (GstLfm2VlFrame, 1);
+
+    *frame = self->slot;
     memset (&self->slot, 0, sizeof (self->slot));
-    g_queue_push_tail (&self->queue, item);
+    gst_lfm2_queue_push_job_locked (&self->q, frame, 0, GST_BUFFER_PTS (frame->buffer), 0,
+        NULL);
   }
   if (GST_CLOCK_TIME_IS_VALID (self->gap_end)) {
-    Item *item = g_new0 (Item, 1);
-    item->event = gst_event_new_gap (self->gap_start, self->gap_end - self->gap_start);
-    g_queue_push_tail (&self->queue, item);
+    gst_lfm2_queue_push_event_locked (&self->q, gst_event_new_gap (self->gap_start,
+            self->gap_end - self->gap_start));
     self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
   }
 }
@@ -601,19 +587,13 @@ freeze_pending_locked (GstLfm2Vl * self)
 static void
 queue_text_event (GstLfm2Vl * self, GstEvent * event)
 {
-  Item *item = g_new0 (Item, 1);
-
-  item->event = event;
-  g_mutex_lock (&self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
-    item_free (item);
+  if (!gst_lfm2_queue_lock_open (&self->q)) {
+    gst_event_unref (event);
     return;
   }
   freeze_pending_locked (self);
-  g_queue_push_tail (&self->queue, item);
-  g_cond_signal (&self->cond);
-  g_mutex_unlock (&self->lock);
+  gst_lfm2_queue_push_event_locked (&self->q, event);
+  g_mutex_unlock (&self->q.lock);
 }
 
 /* Stream time [start, end) will get no caption (no frame there is due). */
@@ -626,7 +606,7 @@ add_soft_gap_locked (GstLfm2Vl * self, GstClockTime start, GstClockTime end)
     self->gap_start = start;
   if (!GST_CLOCK_TIME_IS_VALID (self->gap_end) || end > self->gap_end)
     self->gap_end = end;
-  g_cond_signal (&self->cond);
+  g_cond_signal (&self->q.cond);
 }
 
 static GstFlowReturn
@@ -651,9 +631,7 @@ gst_lfm2_vl_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   interval = self->settings.interval;
   GST_OBJECT_UNLOCK (self);
 
-  g_mutex_lock (&self->lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->lock);
+  if (!gst_lfm2_queue_lock_open (&self->q)) {
     gst_buffer_unref (buf);
     return GST_FLOW_FLUSHING;
   }
@@ -676,12 +654,12 @@ gst_lfm2_vl_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
     self->slot.caps = gst_caps_ref (self->caps);
     self->slot.running_time = rt;
     self->slot.skipped = skipped;
-    g_cond_signal (&self->cond);
+    g_cond_signal (&self->q.cond);
   } else {
     /* Not due yet: nothing will describe this frame's time. */
     add_soft_gap_locked (self, pts, end);
   }
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->q.lock);
 
   ret = gst_pad_push (self->srcpad, buf);
   /* Captioning alone (only text_src linked) is a valid use. */
@@ -722,34 +700,22 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     case GST_EVENT_FLUSH_START:{
       gboolean ok;
 
-      g_mutex_lock (&self->lock);
-      self->flushing = TRUE;
-      g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 1);
-      g_cond_broadcast (&self->cond);
-      g_mutex_unlock (&self->lock);
       /* Downstream first, so a worker blocked in a push returns; then wait for it. The
        * video pad's answer is the element's (text_src may well be unlinked). */
+      gst_lfm2_queue_set_flushing (&self->q);
       ok = gst_pad_push_event (self->srcpad, gst_event_ref (event));
-      gst_pad_push_event (self->textpad, event);
-      gst_pad_pause_task (self->textpad);
+      gst_lfm2_queue_flush_start (&self->q, event);
       return ok;
     }
     case GST_EVENT_FLUSH_STOP:{
       gboolean ok;
 
-      g_mutex_lock (&self->lock);
-      clear_pending_locked (self);
-      self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
-      self->flushing = FALSE;
-      g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
-      g_mutex_unlock (&self->lock);
+      gst_lfm2_queue_flush_stop (&self->q);
       gst_segment_init (&self->segment, GST_FORMAT_TIME);
       /* the worker is paused: its state is ours to reset */
       gst_lfm2_text_pad_reset (&self->text);
       ok = gst_pad_push_event (self->srcpad, gst_event_ref (event));
-      gst_pad_push_event (self->textpad, event);
-      if (gst_pad_is_active (self->textpad))
-        gst_pad_start_task (self->textpad, gst_lfm2_vl_worker, self, NULL);
+      gst_lfm2_queue_restart (&self->q, event);
       return ok;
     }
     case GST_EVENT_STREAM_START:{
@@ -804,10 +770,10 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       GstClockTime ts, dur;
 
       gst_event_parse_gap (event, &ts, &dur);
-      g_mutex_lock (&self->lock);
+      g_mutex_lock (&self->q.lock);
       if (GST_CLOCK_TIME_IS_VALID (ts))
         add_soft_gap_locked (self, ts, GST_CLOCK_TIME_IS_VALID (dur) ? ts + dur : ts);
-      g_mutex_unlock (&self->lock);
+      g_mutex_unlock (&self->q.lock);
       return gst_pad_push_event (self->srcpad, event);
     }
     case GST_EVENT_EOS:
@@ -1025,13 +991,13 @@ caption_duration (GstLfm2Vl * self, GstLfm2VlFrame * frame, GstClockTime * delay
   GST_OBJECT_UNLOCK (self);
   delay = gst_lfm2_gen_element_behind_clock (GST_LFM2_GEN_ELEMENT (self),
       frame->running_time);
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->q.lock);
   newest = self->last_video_pts;
   self->n_captions++;
   if (GST_CLOCK_TIME_IS_VALID (delay) && (!GST_CLOCK_TIME_IS_VALID (self->max_delay)
           || delay > self->max_delay))
     self->max_delay = delay;
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->q.lock);
 
   if (GST_CLOCK_TIME_IS_VALID (pts)) {
     dur = interval;
@@ -1119,54 +1085,35 @@ gst_lfm2_vl_worker (gpointer data)
 {
   GstLfm2Vl *self = GST_LFM2_VL (data);
   GstFlowReturn ret = GST_FLOW_OK;
-  Item *item;
+  GstLfm2Item *item;
 
-  g_mutex_lock (&self->lock);
-  for (;;) {
-    if (self->flushing)
-      goto pause;
-    if (!g_queue_is_empty (&self->queue) || self->slot.buffer)
-      break;
-    if (GST_CLOCK_TIME_IS_VALID (self->gap_end) && (!GST_CLOCK_TIME_IS_VALID (self->text.pos)
-            || self->gap_end > self->text.pos))
-      break;
-    g_cond_wait (&self->cond, &self->lock);
-  }
-
-  if ((item = g_queue_pop_head (&self->queue)) != NULL) {
-    if (item->event == NULL)
-      self->last_taken_rt = item->frame.running_time;
-    g_mutex_unlock (&self->lock);
-    if (item->event) {
+  if (!gst_lfm2_queue_next (&self->q, &item))
+    return;
+  if (item != NULL) {
+    if (item->type == GST_LFM2_ITEM_JOB)
+      self->last_taken_rt = ((GstLfm2VlFrame *) item->job)->running_time;
+    g_mutex_unlock (&self->q.lock);
+    if (item->type == GST_LFM2_ITEM_EVENT) {
       gst_lfm2_text_pad_push_event (&self->text, GST_ELEMENT (self), item->event);
       item->event = NULL;
     } else {
-      ret = caption (self, &item->frame);
+      ret = caption (self, item->job);
     }
-    item_free (item);
+    gst_lfm2_queue_item_free (&self->q, item);
   } else if (self->slot.buffer) {
     GstLfm2VlFrame frame = self->slot;
 
     memset (&self->slot, 0, sizeof (self->slot));
     self->last_taken_rt = frame.running_time;
-    g_mutex_unlock (&self->lock);
+    g_mutex_unlock (&self->q.lock);
     ret = caption (self, &frame);
     frame_clear (&frame);
   } else {
     GstClockTime start = self->gap_start, end = self->gap_end;
 
     self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
-    g_mutex_unlock (&self->lock);
+    g_mutex_unlock (&self->q.lock);
     gst_lfm2_text_pad_push_gap (&self->text, GST_ELEMENT (self), start, end);
   }
-
-  if (gst_lfm2_gen_element_worker_flow (GST_LFM2_GEN_ELEMENT (self), ret, FLOW_POSTED_ERROR))
-    return;
-  gst_pad_pause_task (self->textpad);
-  return;
-
-pause:
-  g_mutex_unlock (&self->lock);
-  GST_DEBUG_OBJECT (self, "worker pausing");
-  gst_pad_pause_task (self->textpad);
+  gst_lfm2_queue_done (&self->q, ret, FLOW_POSTED_ERROR);
 }

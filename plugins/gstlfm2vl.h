@@ -7,6 +7,7 @@
 #include <gst/video/video.h>
 
 #include "gstlfm2genelement.h"
+#include "gstlfm2queue.h"
 #include "gstlfm2vision.h"
 
 G_BEGIN_DECLS
@@ -46,12 +47,10 @@ struct _GstLfm2Vl {
   GstSegment segment;           /* video segment */
   GstCaps *caps;                /* current video caps */
 
-  /* between the streaming thread and the worker */
-  GMutex lock;
-  GCond cond;
-  gboolean flushing;            /* worker: stop; chain: drop frames */
+  /* between the streaming thread and the worker (q.lock): serialized events (and the frames
+   * before them, as jobs) in order; while flushing the worker stops and chain drops frames */
+  GstLfm2Queue q;
   GstLfm2VlFrame slot;          /* the newest eligible frame, not yet taken */
-  GQueue queue;                 /* serialized events (and the frames before them) in order */
   GstClockTime gap_start, gap_end;   /* stream time with nothing to caption (interval) */
   GstClockTime last_taken_rt;   /* running time of the last frame the worker took */
   GstClockTime last_video_pts;  /* PTS of the newest frame seen */

@@ -222,16 +222,10 @@ gst_lfm2_vlenc_start (GstBaseTransform * trans)
   gst_lfm2_vision_settings_copy (&vs, &self->vsettings);
   GST_OBJECT_UNLOCK (self);
 
-  if (model && model[0]) {
-    self->text_shared = gst_lfm2_model_acquire (model, &err);
-    if (self->text_shared == NULL) {
-      gchar *dbg = g_strdup_printf ("model property: %s", model);
-      GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, dbg);
-      g_free (dbg);
-      goto fail;
-    }
+  if (!gst_lfm2_model_acquire_optional (GST_ELEMENT (self), model, &self->text_shared))
+    goto fail;
+  if (self->text_shared)
     text = gst_lfm2_shared_model (self->text_shared);
-  }
   if (!gst_lfm2_vision_enc_start (&enc, mmproj, text, &vs, &err)) {
     gchar *dbg = g_strdup_printf ("mmproj property: %s", mmproj ? mmproj : "(null)");
     GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, dbg);
