@@ -7,7 +7,7 @@
 #   --time S    seconds per harness (default 60; CI runs 20 through scripts/test.sh)
 #   --jobs N    harnesses fuzzed at the same time (default 1)
 #   --build D   the fuzzing build directory (default build-fuzz; configured on first use)
-#   HARNESS     gguf model mmproj tokenizer chat tensors vision-plan (default: all built)
+#   HARNESS     gguf model mmproj tokenizer chat tensors vision-plan mel vocoder (default: all built)
 #
 # First the suite replays every seed and the committed corpus once (meson test --suite fuzz).
 # Then each harness starts from its seeds (written from tests/data at build time), the committed
@@ -45,7 +45,7 @@ CC=${CC:-clang} scripts/setup-debian.sh "$build" -Dfuzzing=true -Dtests=false \
   -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false $extra
 
 if [ ${#harnesses[@]} -eq 0 ]; then
-  for h in gguf model mmproj tokenizer chat tensors vision-plan; do
+  for h in gguf model mmproj tokenizer chat tensors vision-plan mel vocoder; do
     [ -x "$build/tests/fuzz/fuzz-$h" ] && harnesses+=("$h")
   done
 fi

@@ -13,6 +13,9 @@
  *   OUT_DIR/chat/         conversations made of those strings
  *   OUT_DIR/tensors/      the caps and buffers lfm2vlenc sends (static and flexible)
  *   OUT_DIR/vision-plan/  the sizes of the test pictures under both preprocessing modes
+ *   OUT_DIR/mel/          the test clips' PCM (WAV data) as S16 mono 16 kHz and in other
+ *                         formats, rates and channel counts
+ *   OUT_DIR/vocoder/      the TTS fixture's greedy codes, and one frame out of range
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -363,6 +366,62 @@ static void plan_seeds(void)
     }
 }
 
+/* ---- audio in: mel, audio out: vocoder ----------------------------------------------------- */
+
+/* fuzz-mel's header (mode, format, channels, rate as a u16 ≥ 9·256 or a common-rate index,
+ * piece) then the PCM of a WAV file (after its 44-byte header) */
+static void mel_seeds(const char *data)
+{
+    static const char *const clips[] = { "speech_4s.wav", "silence_0.5s.wav", "chirp_2.5s.wav" };
+    static const struct { unsigned mode, fmt, ch, rate_index, piece; } h[] = {
+        { 0, 1, 0, 2, 19 }, { 1, 1, 0, 2, 3 }, { 0, 1, 1, 6, 60 }, { 1, 1, 0, 0, 0 },
+    };
+    char path[4096];
+    for (size_t c = 0; c < sizeof clips / sizeof clips[0]; c++) {
+        snprintf(path, sizeof path, "%s/audio/wav/%s", data, clips[c]);
+        size_t n;
+        unsigned char *wav = read_all(path, &n);
+        if (n > 44 + 64000)
+            n = 44 + 64000;   /* 2 s is enough for a seed */
+        for (size_t i = 0; i < sizeof h / sizeof h[0]; i++) {
+            bytes b = { 0 };
+            put_u8(&b, h[i].mode);
+            put_u8(&b, h[i].fmt);
+            put_u8(&b, h[i].ch);
+            put_u16(&b, h[i].rate_index);
+            put_u8(&b, h[i].piece);
+            put(&b, wav + 44, n - 44);
+            write_bytes("mel", &b, "mel-%zu-%zu", c, i);
+            free(b.p);
+        }
+        free(wav);
+    }
+}
+
+/* fuzz-vocoder: frames per push, then each code c as the u16 c + 8 */
+static void vocoder_seeds(const char *data)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tts/codes_greedy.i32", data);
+    size_t n;
+    unsigned char *raw = read_all(path, &n);
+    const size_t n_codes = n / 4;
+    for (unsigned per = 1; per <= 8; per *= 2) {
+        bytes b = { 0 };
+        put_u8(&b, per - 1);
+        for (size_t i = 0; i < n_codes && i < 16 * 8; i++) {
+            int32_t c;
+            memcpy(&c, raw + 4 * i, 4);
+            put_u16(&b, (unsigned)(c + 8));
+        }
+        if (per == 8)
+            put_u16(&b, 0);   /* a ninth frame starting with code −8: refused */
+        write_bytes("vocoder", &b, "codes-%u", per);
+        free(b.p);
+    }
+    free(raw);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -394,6 +453,8 @@ int main(int argc, char **argv)
     each_string(path, extra_tokenizer_seed);
     tensors_seeds();
     plan_seeds();
+    mel_seeds(data);
+    vocoder_seeds(data);
     printf("make-seeds: %d seeds in %s\n", n_written, out_dir);
     return 0;
 }
