@@ -173,11 +173,15 @@ static void check_resize(fuzz_input *in)
     FUZZ_ASSERT(lfm2_vision_resize_bilinear_mtmd(src, sw, sh, (size_t)sw * 3, dst, dw, dh,
                                                  (size_t)dw * 3) == 0,
                 "mtmd resize %dx%d → %dx%d", sw, sh, dw, dh);
-    void *tmp = malloc(lfm2_vision_resize_aa_tmp_size(sw, sh, dw, dh) + 1);
-    FUZZ_ASSERT(lfm2_vision_resize_bilinear_aa(src, sw, sh, (size_t)sw * 3, dst, dw, dh,
-                                               (size_t)dw * 3, tmp) == 0,
-                "aa resize %dx%d → %dx%d", sw, sh, dw, dh);
-    free(tmp);
+    /* Pillow's antialiased bilinear and bicubic, with the caller's scratch and without */
+    for (int f = 0; f < 2; f++) {
+        const enum lfm2_vision_resample filter = f ? LFM2_VISION_RESAMPLE_BICUBIC : LFM2_VISION_RESAMPLE_BILINEAR;
+        void *tmp = malloc(lfm2_vision_resize_pil_tmp_size(filter, sw, sh, dw, dh) + 1);
+        FUZZ_ASSERT(lfm2_vision_resize_pil(filter, src, sw, sh, (size_t)sw * 3, dst, dw, dh,
+                                           (size_t)dw * 3, f ? NULL : tmp) == 0,
+                    "pil resize (filter %d) %dx%d → %dx%d", f, sw, sh, dw, dh);
+        free(tmp);
+    }
     free(src);
     free(dst);
 }
