@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [--time SECONDS] [--jobs N] [--build DIR] [HARNESS…]
 #
-#   --time S    seconds per harness (default 60; CI runs 20 through scripts/test.sh)
+#   --time S    seconds per harness (default 60; CI runs 10 through scripts/test.sh)
 #   --jobs N    harnesses fuzzed at the same time (default 1)
 #   --build D   the fuzzing build directory (default build-fuzz; configured on first use)
 #   HARNESS     gguf model mmproj tokenizer chat tensors vision-plan mel vocoder (default: all built)

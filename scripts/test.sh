@@ -20,8 +20,8 @@ if [ "${1:-}" != "--no-sanitizers" ]; then
     meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3
 fi
 # libFuzzer harnesses (tests/fuzz; clang, ASan + UBSan in build-fuzz): the committed corpus,
-# then a short fuzzing run of each (LFM2_FUZZ_TIME seconds, default 20; 0 skips them).
-fuzz_time=${LFM2_FUZZ_TIME:-20}
+# then a short fuzzing run of each (LFM2_FUZZ_TIME seconds, default 10; 0 skips them).
+fuzz_time=${LFM2_FUZZ_TIME:-10}
 if [ "${1:-}" != "--no-sanitizers" ] && [ "$fuzz_time" != 0 ]; then
   scripts/fuzz.sh --time "$fuzz_time" --jobs 2
 fi
