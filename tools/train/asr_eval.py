@@ -17,11 +17,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-try:
-    import speech  # noqa: E402  (numpy)
-except ImportError as e:
-    print("asr-eval: skipped, %s (install python3-numpy)" % e)
-    sys.exit(77)
+import asr_wer  # noqa: E402
 
 
 def transcribe(lfm2, model, mmproj, files, threads):
@@ -38,14 +34,14 @@ def transcribe(lfm2, model, mmproj, files, threads):
 
 
 def evaluate(lfm2, model, mmproj, d, threads=2, verbose=False):
-    truth = speech.read_truth(d)
+    truth = asr_wer.read_truth(d)
     files = [os.path.join(d, row[0]) for row in truth]
     hyp = transcribe(lfm2, model, mmproj, files, threads)
     errs = total = 0
     per_voice = {}
     for (name, voice, snr, text), path in zip(truth, files):
-        ref, got = speech.words(text), speech.words(hyp.get(path, ""))
-        e = speech.wer(ref, got)
+        ref, got = asr_wer.words(text), asr_wer.words(hyp.get(path, ""))
+        e = asr_wer.wer(ref, got)
         errs += e
         total += len(ref)
         pv = per_voice.setdefault(voice.split("+")[0], [0, 0])
@@ -70,6 +66,7 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     if a.make_testset:
+        import speech   # numpy, espeak-ng, flite
         rows = speech.make_testset(a.make_testset, a.n, a.seed)
         print("asr-eval: wrote %d held-out clips to %s" % (len(rows), a.make_testset))
         return 0
@@ -81,7 +78,7 @@ def main():
         print("  %-20s WER %5.1f %% (%d/%d)" % (v, 100.0 * e / max(n, 1), e, n))
     ok = a.max_wer is None or w <= a.max_wer
     print("%s WER %.1f %% (%d errors / %d words, %d clips)%s" %
-          ("ok  " if ok else "FAIL", w, errs, total, len(speech.read_truth(a.dir)),
+          ("ok  " if ok else "FAIL", w, errs, total, len(asr_wer.read_truth(a.dir)),
            "" if a.max_wer is None else ", limit %.1f %%" % a.max_wer))
     return 0 if ok else 1
 

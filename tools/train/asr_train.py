@@ -14,7 +14,10 @@ checkpoint.pt (every --ckpt-minutes and at the end; a run finding it resumes fro
 loss.tsv (one line per step), and at the end lfm2-audio-asr-text-f16.gguf +
 lfm2-audio-asr-mmproj-f16.gguf. A progress bar goes to stderr. Every batch derives from --seed
 and the step (the noise, silences, levels and the clips drawn), so a resumed run continues
-exactly. --minutes stops the run early (at a checkpoint, exported) when the budget is spent.
+exactly. --minutes stops the run (at a checkpoint, exported) when that much training time is
+spent, and the learning-rate schedule then follows max(step/steps, time/minutes), so the rate
+is annealed within the budget on a loaded machine (the batches stay deterministic; the rates,
+and so the weights, then depend on the timing — leave --minutes 0 for a bit-exact rerun).
 
 Batches: clips of similar length (a window of the pool sorted by length), each with 0.05-0.6 s
 of silence around it, a random level, noise at 10-30 dB SNR (white, pink, brown or hum; one clip
@@ -35,6 +38,7 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import asr  # noqa: E402
+import asr_wer  # noqa: E402
 import checkpoint  # noqa: E402
 import speech  # noqa: E402
 from conformer import log_mel  # noqa: E402
@@ -94,16 +98,20 @@ def synthesize(work, seed, n_clips, jobs):
 
 
 class Batcher:
-    def __init__(self, clips, texts, word_id, prompt, seed, batch):
+    def __init__(self, clips, texts, word_id, prompt, seed, batch, curriculum):
         self.clips, self.texts, self.word_id, self.prompt = clips, texts, word_id, prompt
-        self.seed, self.batch = seed, batch
+        self.seed, self.batch, self.curriculum = seed, batch, curriculum
         self.order = sorted(range(len(clips)), key=lambda i: len(clips[i]))
 
     def get(self, step):
+        """Batch `step`: B clips from a window of 3B neighbours in length; during the first
+        `curriculum` steps the window's start is limited to the shorter clips (30 % of the
+        pool at first, all of it at the end), so the decoder first reads short utterances."""
         rng = random.Random(self.seed * 1000003 + step)
         B = self.batch
         w = min(len(self.order), 3 * B)
-        a = rng.randrange(0, len(self.order) - w + 1)
+        frac = 1.0 if step >= self.curriculum else 0.3 + 0.7 * step / self.curriculum
+        a = rng.randrange(0, max(1, int(frac * (len(self.order) - w + 1))))
         pick = rng.sample(self.order[a:a + w], B)
         sigs, txts = [], []
         for i in pick:
@@ -130,12 +138,12 @@ class Batcher:
         for b, t in enumerate(tg):
             tgt[b, :len(t)] = torch.tensor(t)
             mask[b, :len(t)] = 1
-        ctc = [[self.word_id[w] for w in speech.words(t)] for t in txts]
+        ctc = [[self.word_id[w] for w in asr_wer.words(t)] for t in txts]
         return torch.from_numpy(pcm), tgt, mask, ctc
 
     @staticmethod
     def _noise_only(rng, n, snr):
-        level = rng.uniform(0.05, 0.5)
+        level = rng.uniform(0.02, 0.15)
         if snr == float("inf") or rng.random() < 0.3:
             return np.zeros(n, np.float32) + np.float32(1e-4) * speech.noise(rng, n)
         return (speech.noise(rng, n) * level / 10 ** ((snr or 20.0) / 20.0)).astype(np.float32)
@@ -176,12 +184,12 @@ def validate(model, prompt, work, n=40):
     model.eval()
     errs = total = 0
     import wave
-    for name, _, _, text in speech.read_truth(d):
+    for name, _, _, text in asr_wer.read_truth(d):
         with wave.open(os.path.join(d, name)) as f:
             x = np.frombuffer(f.readframes(f.getnframes()), "<i2").astype(np.float32) / 32768.0
         hyp = asr.greedy(model, prompt, log_mel(torch.from_numpy(x)))
-        ref = speech.words(text)
-        errs += speech.wer(ref, speech.words(hyp))
+        ref = asr_wer.words(text)
+        errs += asr_wer.wer(ref, asr_wer.words(hyp))
         total += len(ref)
     model.train()
     return errs / max(total, 1)
@@ -210,6 +218,7 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--ctc-weight", type=float, default=0.5)
+    ap.add_argument("--curriculum", type=int, default=400, help="steps of the short-clips-first curriculum")
     ap.add_argument("--clips", type=int, default=6000, help="synthesized training utterances")
     ap.add_argument("--jobs", type=int, default=2, help="synthesis processes")
     ap.add_argument("--eval-every", type=int, default=0)
@@ -237,12 +246,13 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
     ck_path, log_path = os.path.join(a.work, "checkpoint.pt"), os.path.join(a.work, "loss.tsv")
     meta = {"preset": a.preset, "seed": a.seed, "steps": a.steps, "lr": a.lr, "batch": a.batch, "clips": a.clips,
-            "ctc_weight": a.ctc_weight, "step": 0, "elapsed": 0.0, "samples": 0,
+            "ctc_weight": a.ctc_weight, "curriculum": a.curriculum, "minutes": a.minutes, "step": 0, "elapsed": 0.0,
+            "samples": 0,
             "name": "LFM2-Audio synthetic-speech ASR (trained by tools/train)"}
     start, elapsed0 = 0, 0.0
     if os.path.exists(ck_path):
         ck = checkpoint.load(ck_path)
-        for k in ("preset", "seed", "steps", "lr", "batch", "clips", "ctc_weight"):
+        for k in ("preset", "seed", "steps", "lr", "batch", "clips", "ctc_weight", "curriculum", "minutes"):
             if ck["meta"][k] != meta[k]:
                 sys.exit("asr_train: %s was made with %s=%r, not %r: use another --work or the same options" %
                          (ck_path, k, ck["meta"][k], meta[k]))
@@ -252,7 +262,7 @@ def main():
         start, elapsed0 = meta["step"], meta["elapsed"]
         print("train: resuming %s at step %d (%s trained)" % (ck_path, start, fmt_time(elapsed0)), file=sys.stderr)
 
-    batcher = Batcher(clips, texts, word_id, prompt, a.seed, a.batch)
+    batcher = Batcher(clips, texts, word_id, prompt, a.seed, a.batch, a.curriculum)
     log = open(log_path, "a" if start else "w")
     if not start:
         log.write("step\telapsed_s\tloss\tctc_loss\tlr\tbatch_seconds\n")
@@ -261,7 +271,11 @@ def main():
     model.train()
     step = start
     for step in range(start, a.steps):
-        lr = lr_at(step, a.steps, a.lr, a.warmup)
+        if a.minutes:   # the schedule follows whichever budget runs out first
+            el = time.time() - t_start
+            lr = lr_at(max(step, int(a.steps * el / (a.minutes * 60))), a.steps, a.lr, a.warmup)
+        else:
+            lr = lr_at(step, a.steps, a.lr, a.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         pcm, tgt, mask, ctc = batcher.get(step)
