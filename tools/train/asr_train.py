@@ -312,6 +312,10 @@ def main():
           file=sys.stderr)
     txt, mm = export(model, a.work, vocab, meta["name"], a.type)
     print("train: wrote %s and %s" % (txt, mm), file=sys.stderr)
+    # the same validation clips through the C engine (VAD, official front-end, the exported files)
+    import asr_eval
+    errs, total, _ = asr_eval.evaluate(a.lfm2, txt, mm, os.path.join(a.work, "val"), a.threads)
+    print("train: validation WER through lfm2 transcribe %.1f %%" % (100.0 * errs / max(total, 1)), file=sys.stderr)
 
 
 if __name__ == "__main__":
