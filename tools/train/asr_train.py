@@ -1,0 +1,322 @@
+#!/usr/bin/python3
+"""asr_train.py — trains the tiny LFM2-Audio ASR model (asr.py) on synthetic speech (speech.py)
+and exports it as an LFM2-Audio pair: backbone GGUF + lfm2a mmproj GGUF.
+
+    /usr/bin/python3 tools/train/asr_train.py --work WORKDIR --lfm2 build/tools/lfm2
+        [--steps N] [--minutes M] [--seed S] [--threads 2] [--clips N]
+
+(/usr/bin/python3: Debian's interpreter, which sees python3-torch and python3-numpy; espeak-ng
+and flite must be installed: apt-get install espeak-ng flite.)
+
+WORKDIR gets: vocab.gguf (the audio-tiny vocabulary + one token per word), clips/ (the
+synthesized utterances, in resumable chunks), val/ (held-out sentences, training voices),
+checkpoint.pt (every --ckpt-minutes and at the end; a run finding it resumes from it),
+loss.tsv (one line per step), and at the end lfm2-audio-asr-text-f16.gguf +
+lfm2-audio-asr-mmproj-f16.gguf. A progress bar goes to stderr. Every batch derives from --seed
+and the step (the noise, silences, levels and the clips drawn), so a resumed run continues
+exactly. --minutes stops the run (at a checkpoint, exported) when that much training time is
+spent, and the learning-rate schedule then follows max(step/steps, time/minutes), so the rate
+is annealed within the budget on a loaded machine (the batches stay deterministic; the rates,
+and so the weights, then depend on the timing — leave --minutes 0 for a bit-exact rerun).
+
+Batches: clips of similar length (a window of the pool sorted by length), each with 0.05-0.6 s
+of silence around it, a random level, noise at 10-30 dB SNR (white, pink, brown or hum; one clip
+in ten clean) and padded with the same noise to the longest; one clip in 25 is noise only with
+an empty transcript, so silence and noise segments from the VAD yield no text. Loss: the
+transcript's cross-entropy plus --ctc-weight × a CTC loss over the words on the adapter rows.
+"""
+import argparse
+import os
+import random
+import sys
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import asr  # noqa: E402
+import asr_wer  # noqa: E402
+import checkpoint  # noqa: E402
+import speech  # noqa: E402
+from conformer import log_mel  # noqa: E402
+from tokenizer import Tokenizer  # noqa: E402
+from train import bar, fmt_time, lr_at  # noqa: E402
+
+CHUNK = 250
+
+
+def _synth_chunk(args):
+    path, seed, idx0, n = args
+    rng = random.Random(seed * 1000003 + idx0)
+    voices = speech.train_voices()
+    texts = speech.sentences(seed * 7919 + idx0, n, heldout=False)
+    pcm, lens, meta = [], [], []
+    for i, text in enumerate(texts):
+        eng, v = voices[(idx0 + i) % len(voices)] if rng.random() < 0.5 else rng.choice(voices)
+        x, label = speech.synth(text, eng, v, rng)
+        pcm.append((x * 32767).astype(np.int16))
+        lens.append(len(x))
+        meta.append("%s:%s\t%s" % (eng, label, text))
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, pcm=np.concatenate(pcm), lens=np.array(lens), meta=np.array(meta))
+    os.replace(tmp, path)
+    return path
+
+
+def synthesize(work, seed, n_clips, jobs):
+    """The training pool, CHUNK utterances per file (existing files are kept: resumable)."""
+    d = os.path.join(work, "clips")
+    os.makedirs(d, exist_ok=True)
+    todo = []
+    for c in range((n_clips + CHUNK - 1) // CHUNK):
+        p = os.path.join(d, "chunk%03d.npz" % c)
+        if not os.path.exists(p):
+            todo.append((p, seed, c * CHUNK, min(CHUNK, n_clips - c * CHUNK)))
+    t0 = time.time()
+    if todo:
+        from multiprocessing import Pool
+        with Pool(jobs) as pool:
+            for k, _ in enumerate(pool.imap_unordered(_synth_chunk, todo)):
+                print("\rsynthesizing: %d/%d chunks of %d utterances (%.0f s)" % (k + 1, len(todo), CHUNK,
+                                                                                    time.time() - t0),
+                      end="", file=sys.stderr)
+        print(file=sys.stderr)
+    clips, texts, voices = [], [], []
+    for c in range((n_clips + CHUNK - 1) // CHUNK):
+        z = np.load(os.path.join(d, "chunk%03d.npz" % c))
+        off = 0
+        for n, m in zip(z["lens"], z["meta"]):
+            clips.append(z["pcm"][off:off + n].astype(np.float32) / 32767.0)
+            off += n
+            v, t = str(m).split("\t")
+            voices.append(v)
+            texts.append(t)
+    return clips, texts, voices
+
+
+class Batcher:
+    def __init__(self, clips, texts, word_id, prompt, seed, batch, curriculum):
+        self.clips, self.texts, self.word_id, self.prompt = clips, texts, word_id, prompt
+        self.seed, self.batch, self.curriculum = seed, batch, curriculum
+        self.order = sorted(range(len(clips)), key=lambda i: len(clips[i]))
+
+    def get(self, step):
+        """Batch `step`: B clips from a window of 3B neighbours in length; during the first
+        `curriculum` steps the window's start is limited to the shorter clips (30 % of the
+        pool at first, all of it at the end), so the decoder first reads short utterances."""
+        rng = random.Random(self.seed * 1000003 + step)
+        B = self.batch
+        w = min(len(self.order), 3 * B)
+        frac = 1.0 if step >= self.curriculum else 0.3 + 0.7 * step / self.curriculum
+        a = rng.randrange(0, max(1, int(frac * (len(self.order) - w + 1))))
+        pick = rng.sample(self.order[a:a + w], B)
+        sigs, txts = [], []
+        for i in pick:
+            s, t = self.clips[i], self.texts[i]
+            if rng.random() < 0.04:       # noise or silence only: no text
+                s, t = np.zeros(int(rng.uniform(0.3, 1.0) * len(s)) + 1600, np.float32), ""
+            snr = float("inf") if rng.random() < 0.1 else None
+            if t == "" and rng.random() < 0.5:
+                snr = rng.uniform(0.0, 20.0)
+            sigs.append(speech.mix(rng, s, snr_db=snr) if t else self._noise_only(rng, len(s), snr))
+            txts.append(t)
+        L = max(len(x) for x in sigs)
+        pcm = np.zeros((B, L), np.float32)
+        for b, x in enumerate(sigs):
+            pcm[b, :len(x)] = x
+            if L > len(x):   # pad with the clip's own noise floor continued
+                tail = x[-1600:] if len(x) >= 1600 else x
+                reps = np.resize(tail, L - len(x))
+                pcm[b, len(x):] = reps * (rng.uniform(0.0, 1.0) if rng.random() < 0.5 else 1.0)
+        tg = [self.prompt.target(t) for t in txts]
+        n = max(len(t) for t in tg)
+        tgt = torch.full((B, n), self.prompt.tok.pad, dtype=torch.long)
+        mask = torch.zeros(B, n)
+        for b, t in enumerate(tg):
+            tgt[b, :len(t)] = torch.tensor(t)
+            mask[b, :len(t)] = 1
+        ctc = [[self.word_id[w] for w in asr_wer.words(t)] for t in txts]
+        return torch.from_numpy(pcm), tgt, mask, ctc
+
+    @staticmethod
+    def _noise_only(rng, n, snr):
+        level = rng.uniform(0.02, 0.15)
+        if snr == float("inf") or rng.random() < 0.3:
+            return np.zeros(n, np.float32) + np.float32(1e-4) * speech.noise(rng, n)
+        return (speech.noise(rng, n) * level / 10 ** ((snr or 20.0) / 20.0)).astype(np.float32)
+
+
+def batch_loss(model, prompt, pcm, tgt, mask, ctc, ctc_weight):
+    mel = log_mel(pcm)
+    rows = model.encoder(mel)
+    x, t0 = prompt.inputs(model.lm, rows, tgt)
+    logits = model.lm.logits(model.lm.hidden(x)[:, t0:])
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none")
+    loss = (ce * mask.reshape(-1)).sum() / mask.sum()
+    ctc_loss = torch.zeros(())
+    if ctc_weight > 0:
+        lp = F.log_softmax(model.ctc(rows), -1).transpose(0, 1)          # [T', B, n_words + 1]
+        flat = torch.tensor([w for c in ctc for w in c], dtype=torch.long)
+        ctc_loss = F.ctc_loss(lp, flat, torch.full((len(ctc),), lp.shape[0], dtype=torch.long),
+                              torch.tensor([len(c) for c in ctc]), blank=lp.shape[2] - 1,
+                              zero_infinity=True)
+    return loss, ctc_loss
+
+
+def validate(model, prompt, work, n=40):
+    """Greedy WER in PyTorch on held-out sentences spoken by training voices (val/)."""
+    d = os.path.join(work, "val")
+    if not os.path.exists(os.path.join(d, "truth.tsv")):
+        os.makedirs(d, exist_ok=True)
+        rng = random.Random(999)
+        rows = []
+        for i, text in enumerate(speech.sentences(999, n, heldout=True)):
+            eng, v = rng.choice(speech.train_voices())
+            s, label = speech.synth(text, eng, v, rng)
+            snr = rng.uniform(10, 30)
+            speech.write_wav(os.path.join(d, "v%03d.wav" % i), speech.mix(rng, s, snr_db=snr))
+            rows.append(("v%03d.wav" % i, eng + ":" + label, "%.1f" % snr, text))
+        with open(os.path.join(d, "truth.tsv"), "w") as f:
+            f.write("file\tvoice\tsnr_db\ttext\n" + "".join("\t".join(r) + "\n" for r in rows))
+    model.eval()
+    errs = total = 0
+    import wave
+    for name, _, _, text in asr_wer.read_truth(d):
+        with wave.open(os.path.join(d, name)) as f:
+            x = np.frombuffer(f.readframes(f.getnframes()), "<i2").astype(np.float32) / 32768.0
+        hyp = asr.greedy(model, prompt, log_mel(torch.from_numpy(x)))
+        ref = asr_wer.words(text)
+        errs += asr_wer.wer(ref, asr_wer.words(hyp))
+        total += len(ref)
+    model.train()
+    return errs / max(total, 1)
+
+
+def export(model, work, vocab, name, ftype):
+    import export as ex
+    from audio_export import write_audio_mmproj
+    txt = os.path.join(work, "lfm2-audio-asr-text-%s.gguf" % ftype)
+    mm = os.path.join(work, "lfm2-audio-asr-mmproj-%s.gguf" % ftype)
+    model.eval()
+    ex.write_backbone(txt, model.lm, vocab, name, "TINY", ftype)
+    write_audio_mmproj(mm, model.encoder, name + " mmproj", ftype)
+    return txt, mm
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--lfm2", required=True, help="the lfm2 program (makes the base vocabulary)")
+    ap.add_argument("--preset", default=asr.DEFAULT_PRESET, choices=sorted(asr.PRESETS))
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--minutes", type=float, default=0, help="stop (checkpoint and export) after this much training")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=24)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--ctc-weight", type=float, default=0.5)
+    ap.add_argument("--curriculum", type=int, default=400, help="steps of the short-clips-first curriculum")
+    ap.add_argument("--clips", type=int, default=6000, help="synthesized training utterances")
+    ap.add_argument("--jobs", type=int, default=2, help="synthesis processes")
+    ap.add_argument("--eval-every", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ckpt-minutes", type=float, default=3.0)
+    ap.add_argument("--type", default="f16", choices=["f32", "f16"], help="exported file type")
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    os.makedirs(a.work, exist_ok=True)
+    vocab = os.path.join(a.work, "vocab.gguf")
+    words = speech.vocabulary()
+    if not os.path.exists(vocab):
+        asr.build_vocab(asr.make_base_vocab(a.lfm2, a.work), words, vocab)
+    tok = Tokenizer(vocab)
+    prompt = asr.Prompt(tok)
+    word_id = {w: i for i, w in enumerate(words)}
+    clips, texts, _ = synthesize(a.work, a.seed, a.clips, a.jobs)
+    print("train: %d utterances, %.1f minutes of speech, %d words, vocabulary %d tokens" %
+          (len(clips), sum(map(len, clips)) / 16000 / 60, len(words), len(tok.tokens)), file=sys.stderr)
+
+    model = asr.build(a.preset, len(tok.tokens), len(words))
+    model.init_weights(a.seed)
+    torch.manual_seed(a.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    ck_path, log_path = os.path.join(a.work, "checkpoint.pt"), os.path.join(a.work, "loss.tsv")
+    meta = {"preset": a.preset, "seed": a.seed, "steps": a.steps, "lr": a.lr, "batch": a.batch, "clips": a.clips,
+            "ctc_weight": a.ctc_weight, "curriculum": a.curriculum, "minutes": a.minutes, "step": 0, "elapsed": 0.0,
+            "samples": 0,
+            "name": "LFM2-Audio synthetic-speech ASR (trained by tools/train)"}
+    start, elapsed0 = 0, 0.0
+    if os.path.exists(ck_path):
+        ck = checkpoint.load(ck_path)
+        for k in ("preset", "seed", "steps", "lr", "batch", "clips", "ctc_weight", "curriculum", "minutes"):
+            if ck["meta"][k] != meta[k]:
+                sys.exit("asr_train: %s was made with %s=%r, not %r: use another --work or the same options" %
+                         (ck_path, k, ck["meta"][k], meta[k]))
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        meta = ck["meta"]
+        start, elapsed0 = meta["step"], meta["elapsed"]
+        print("train: resuming %s at step %d (%s trained)" % (ck_path, start, fmt_time(elapsed0)), file=sys.stderr)
+
+    batcher = Batcher(clips, texts, word_id, prompt, a.seed, a.batch, a.curriculum)
+    log = open(log_path, "a" if start else "w")
+    if not start:
+        log.write("step\telapsed_s\tloss\tctc_loss\tlr\tbatch_seconds\n")
+    t_start, t_ck = time.time() - elapsed0, time.time()
+    ema = None
+    model.train()
+    step = start
+    for step in range(start, a.steps):
+        if a.minutes:   # the schedule follows whichever budget runs out first
+            el = time.time() - t_start
+            lr = lr_at(max(step, int(a.steps * el / (a.minutes * 60))), a.steps, a.lr, a.warmup)
+        else:
+            lr = lr_at(step, a.steps, a.lr, a.warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        pcm, tgt, mask, ctc = batcher.get(step)
+        loss, ctc_loss = batch_loss(model, prompt, pcm, tgt, mask, ctc, a.ctc_weight)
+        opt.zero_grad(set_to_none=True)
+        (loss + a.ctc_weight * ctc_loss).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        meta["samples"] += a.batch
+        el = time.time() - t_start
+        lv = float(loss)
+        ema = lv if ema is None else 0.98 * ema + 0.02 * lv
+        log.write("%d\t%.1f\t%.5f\t%.5f\t%.2e\t%.2f\n" % (step, el, lv, float(ctc_loss), lr, pcm.shape[1] / 16000))
+        done = step + 1 - start
+        eta = (el - elapsed0) / done * (a.steps - step - 1)
+        print("\r%s step %d/%d loss %.4f (avg %.4f) ctc %.3f elapsed %s eta %s   " %
+              (bar((step + 1) / a.steps), step + 1, a.steps, lv, ema, float(ctc_loss), fmt_time(el), fmt_time(eta)),
+              end="", file=sys.stderr)
+        if a.eval_every and (step + 1) % a.eval_every == 0:
+            print("\nvalidation WER %.1f %%" % (100 * validate(model, prompt, a.work)), file=sys.stderr)
+        out_of_time = a.minutes and el > a.minutes * 60
+        if time.time() - t_ck > a.ckpt_minutes * 60 or step + 1 == a.steps or out_of_time:
+            meta.update(step=step + 1, elapsed=el)
+            log.flush()
+            checkpoint.save(ck_path, model, opt, meta)
+            t_ck = time.time()
+        if out_of_time:
+            print("\ntrain: --minutes %g reached at step %d" % (a.minutes, step + 1), file=sys.stderr)
+            break
+    print(file=sys.stderr)
+    log.close()
+    print("train: %d steps, %d samples, %s; validation WER %.1f %%" %
+          (meta["step"], meta["samples"], fmt_time(meta["elapsed"]), 100 * validate(model, prompt, a.work)),
+          file=sys.stderr)
+    txt, mm = export(model, a.work, vocab, meta["name"], a.type)
+    print("train: wrote %s and %s" % (txt, mm), file=sys.stderr)
+    # the same validation clips through the C engine (VAD, official front-end, the exported files)
+    import asr_eval
+    errs, total, _ = asr_eval.evaluate(a.lfm2, txt, mm, os.path.join(a.work, "val"), a.threads)
+    print("train: validation WER through lfm2 transcribe %.1f %%" % (100.0 * errs / max(total, 1)), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
