@@ -97,13 +97,13 @@ class PatternCache:
 
 
 def sample(rng, w, h, cache, p_pattern=0.42):
-    """One (PIL RGB image, caption) of size w×h."""
+    """One (PIL RGB image, caption, shapes drawn or None) of size w×h."""
     if rng.random() < p_pattern:
         pat = rng.choice(patterns.PATTERNS)
         path = rng.choice(cache.frames(w, h)[pat])
-        return Image.open(path).convert("RGB"), patterns.CAPTIONS[pat]
-    px, caption = scenes.random_scene(rng, w, h)
-    return Image.frombytes("RGB", (w, h), px), caption
+        return Image.open(path).convert("RGB"), patterns.CAPTIONS[pat], None
+    px, caption, objs = scenes.random_scene(rng, w, h, objects=True)
+    return Image.frombytes("RGB", (w, h), px), caption, objs
 
 
 def batch_spec(seed, step, sizes, patch_budget=4096):

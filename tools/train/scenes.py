@@ -3,10 +3,11 @@ library only: training and the tests draw with the same code).
 
     "a red circle"                          one group: a count, a colour, a shape
     "three yellow triangles"
-    "two red circles left of a blue square" a group and one more shape, every shape of the group
-    "a green square above a yellow circle"  strictly left of (or above) the other one
+    "two red circles left of a blue square" a group and one more shape: level with the group and
+    "a green square above a yellow circle"  right of it, or under it and within its width
 
-Shapes are filled, without antialiasing, on a dark uniform background; they have one size per
+A group is a row of its shapes side by side, so "left of" and "above" never both hold. Shapes
+are filled, without antialiasing, on a dark uniform background; they have one size per
 picture, never overlap and keep a margin from the edges.
 """
 import math
@@ -59,32 +60,26 @@ class Canvas:
                     self.span(y, int(round(cx - r * t)), int(round(cx + r * t)), rgb)
 
 
-def _place(rng, n, s, box, taken):
-    """n centres for shapes of size s inside box = (x0, y0, x1, y1), apart from each other and
-    from `taken` [(cx, cy, s)]; None when the box is too crowded."""
-    x0, y0, x1, y1 = box
-    out = []
-    for _ in range(n):
-        for _attempt in range(60):
-            cx, cy = rng.uniform(x0 + s / 2, x1 - s / 2), rng.uniform(y0 + s / 2, y1 - s / 2)
-            if all(math.hypot(cx - ox, cy - oy) > 0.62 * (s + os_) * 1.25 for ox, oy, os_ in taken + out):
-                out.append((cx, cy, s))
-                break
-        else:
-            return None
-    return out
-
-
 def _jitter(rng, rgb):
     return tuple(max(0, min(255, c + rng.randint(-18, 18))) for c in rgb)
 
 
-def random_scene(rng, w, h):
-    """A random scene for a w×h picture: (rgb bytes, caption)."""
+def random_scene(rng, w, h, objects=False):
+    """A random scene for a w×h picture: (rgb bytes, caption), and with objects=True also the
+    shapes drawn, [(shape, colour, cx, cy, size)]."""
     while True:
         got = _try_scene(rng, w, h)
         if got:
-            return got
+            return got if objects else got[:2]
+
+
+def _row(rng, n, s):
+    """Centres (relative to the row's centre) and half extents of n shapes of size s side by
+    side, 0.2..0.6·s apart."""
+    gap = rng.uniform(0.2, 0.6) * s
+    span = n * s + (n - 1) * gap
+    xs = [-span / 2 + s / 2 + k * (s + gap) for k in range(n)]
+    return xs, span / 2, s / 2
 
 
 def _try_scene(rng, w, h):
@@ -92,45 +87,51 @@ def _try_scene(rng, w, h):
     bg = rng.randint(0, 45)
     canvas = Canvas(w, h, (bg, bg, bg + rng.randint(0, 10)))
     pad = 0.04 * m
-    if rng.random() < P_SINGLE:                                   # one group
+    objs = []
+
+    def draw(shape, colour, centres, s):
+        rgb = _jitter(rng, COLOURS[colour])
+        for cx, cy in centres:
+            canvas.shape(shape, cx, cy, s, rgb)
+            objs.append((shape, colour, cx, cy, s))
+
+    if rng.random() < P_SINGLE:                                   # one group: a row of n shapes
         n, colour, shape = rng.randint(1, 3), rng.choice(list(COLOURS)), rng.choice(SHAPES)
-        s = rng.uniform(0.18, 0.3) * m
-        pos = _place(rng, n, s, (pad, pad, w - pad, h - pad), [])
-        if pos is None:
+        s = rng.uniform(0.16, 0.28) * m
+        xs, hw, hh = _row(rng, n, s)
+        if 2 * (hw + pad) > w or 2 * (hh + pad) > h:
             return None
-        rgb = _jitter(rng, COLOURS[colour])
-        for cx, cy, sz in pos:
-            canvas.shape(shape, cx, cy, sz, rgb)
-        return bytes(canvas.px), group_text(n, colour, shape)
+        cx, cy = rng.uniform(pad + hw, w - pad - hw), rng.uniform(pad + hh, h - pad - hh)
+        draw(shape, colour, [(cx + x, cy) for x in xs], s)
+        return bytes(canvas.px), group_text(n, colour, shape), objs
+    # a row of n shapes, and one other shape beside it ("left of": level with the row, to its
+    # right) or under it ("above": below the row, within its width) — never both
     rel = rng.choice(RELATIONS)
-    groups = []
-    while len(groups) < 2:
-        g = (rng.randint(1, 3) if not groups else 1, rng.choice(list(COLOURS)), rng.choice(SHAPES))
-        if not groups or g[1:] != groups[0][1:]:
-            groups.append(g)
-    s = rng.uniform(0.16, 0.26) * m
-    # the first group left of (above) a split line, the second right of (below) it, with a gap
-    split = rng.uniform(0.4, 0.6)
-    gap = 0.03 * m
+    n, colour, shape = rng.randint(1, 3), rng.choice(list(COLOURS)), rng.choice(SHAPES)
+    while True:
+        colour2, shape2 = rng.choice(list(COLOURS)), rng.choice(SHAPES)
+        if (colour2, shape2) != (colour, shape):
+            break
+    s = rng.uniform(0.14, 0.24) * m
+    xs, hw, hh = _row(rng, n, s)
+    sep = rng.uniform(0.6, 1.6) * s                                 # edge to edge
     if rel == "left of":
-        cut = split * w
-        boxes = [(pad, pad, cut - gap, h - pad), (cut + gap, pad, w - pad, h - pad)]
+        bw, bh = 2 * hw + sep + s, max(2 * hh, s)
     else:
-        cut = split * h
-        boxes = [(pad, pad, w - pad, cut - gap), (pad, cut + gap, w - pad, h - pad)]
-    taken = []
-    for (n, colour, shape), box in zip(groups, boxes):
-        if box[2] - box[0] < s * 1.1 or box[3] - box[1] < s * 1.1:
-            return None
-        pos = _place(rng, n, s, box, taken)
-        if pos is None:
-            return None
-        taken += pos
-        rgb = _jitter(rng, COLOURS[colour])
-        for cx, cy, sz in pos:
-            canvas.shape(shape, cx, cy, sz, rgb)
-    caption = "%s %s %s" % (group_text(*groups[0]), rel, group_text(*groups[1]))
-    return bytes(canvas.px), caption
+        bw, bh = max(2 * hw, s), 2 * hh + sep + s
+    if bw + 2 * pad > w or bh + 2 * pad > h:
+        return None
+    x0, y0 = rng.uniform(pad, w - pad - bw), rng.uniform(pad, h - pad - bh)
+    if rel == "left of":
+        rcx, rcy = x0 + hw, y0 + bh / 2
+        ox, oy = x0 + 2 * hw + sep + s / 2, rcy + rng.uniform(-0.25, 0.25) * s
+    else:
+        rcx, rcy = x0 + bw / 2, y0 + hh
+        ox, oy = rcx + rng.uniform(-1, 1) * max(0.0, hw - s / 2), y0 + 2 * hh + sep + s / 2
+    draw(shape, colour, [(rcx + x, rcy) for x in xs], s)
+    draw(shape2, colour2, [(ox, oy)], s)
+    caption = "%s %s %s" % (group_text(n, colour, shape), rel, group_text(1, colour2, shape2))
+    return bytes(canvas.px), caption, objs
 
 
 def parse(caption):
