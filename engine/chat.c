@@ -9,6 +9,7 @@
  * (a system turn is created for it when there is none), and every "tool" turn's content is
  * wrapped in <|tool_response_start|>...<|tool_response_end|>.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "internal.h"
@@ -43,10 +44,10 @@ int32_t lfm2_chat_apply(const struct lfm2_chat_message *msgs, size_t n_msgs,
                         char *buf, int32_t len)
 {
     if ((n_msgs > 0 && !msgs) || len < 0 || (len > 0 && !buf))
-        return lfm2_set_error("lfm2_chat_apply: invalid arguments");
+        return lfm2_set_error("lfm2_chat_apply: invalid arguments"), INT32_MIN;
     for (size_t i = 0; i < n_msgs; i++)
         if (!msgs[i].role)
-            return lfm2_set_error("lfm2_chat_apply: message %zu has no role", i);
+            return lfm2_set_error("lfm2_chat_apply: message %zu has no role", i), INT32_MIN;
 
     /* The tool list as given (a JSON array), without surrounding whitespace; "[]" = no tools,
      * as an empty list is false in the template. */
@@ -59,7 +60,7 @@ int32_t lfm2_chat_apply(const struct lfm2_chat_message *msgs, size_t n_msgs,
         while (b > a && is_space(b[-1]))
             b--;
         if (b - a < 2 || a[0] != '[' || b[-1] != ']')
-            return lfm2_set_error("lfm2_chat_apply: tools_json is not a JSON array");
+            return lfm2_set_error("lfm2_chat_apply: tools_json is not a JSON array"), INT32_MIN;
         const char *c = a + 1;
         while (c < b - 1 && is_space(*c))
             c++;
@@ -103,8 +104,12 @@ int32_t lfm2_chat_apply(const struct lfm2_chat_message *msgs, size_t n_msgs,
         puts_(&o, "<|im_start|>assistant\n");
 
     if (o.n >= (size_t)INT32_MAX)
-        return lfm2_set_error("lfm2_chat_apply: the conversation is longer than 2 GiB");
-    if (len > 0)
-        buf[o.n < o.cap ? o.n : o.cap] = 0;
+        return lfm2_set_error("lfm2_chat_apply: the conversation is longer than 2 GiB"), INT32_MIN;
+    if (o.n >= (size_t)len) {
+        if (len > 0)
+            buf[o.cap] = 0;   /* a terminated prefix, for callers that print it anyway */
+        return -(int32_t)(o.n + 1);   /* capacity needed, NUL included */
+    }
+    buf[o.n] = 0;
     return (int32_t)o.n;
 }

@@ -1,4 +1,5 @@
 /* context.c — inference contexts: caches, batched decode, logits, rewind and state. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,8 @@ struct lfm2_context {
     float *embd;        /* [n_outputs][n_embd] when params.embeddings */
     int32_t out_cap;    /* rows the two buffers hold */
     int32_t n_outputs;
+    bool logits_off;    /* lfm2_set_logits(false): output rows get the hidden state only */
+    bool have_logits;   /* the last decode computed logits */
     double last_ms;
 };
 
@@ -105,6 +108,11 @@ int lfm2_n_ctx(const lfm2_context *ctx)
     return ctx->params.n_ctx;
 }
 
+lfm2_pool *lfm2_context_pool(lfm2_context *ctx)
+{
+    return ctx->pool;
+}
+
 int lfm2_n_threads(const lfm2_context *ctx)
 {
     return ctx->params.n_threads;
@@ -123,6 +131,27 @@ int32_t lfm2_n_outputs(const lfm2_context *ctx)
 double lfm2_last_decode_ms(const lfm2_context *ctx)
 {
     return ctx->last_ms;
+}
+
+/* Index of the first NaN or infinity of x[0..n) (all exponent bits set), or -1. The scan is
+ * branch-free per block so it vectorizes: a few microseconds for a row of logits. */
+static int64_t first_nonfinite(const float *x, int64_t n)
+{
+    enum { BLK = 256 };
+    for (int64_t i0 = 0; i0 < n; i0 += BLK) {
+        const int64_t m = n - i0 < BLK ? n - i0 : BLK;
+        uint32_t bad = 0;
+        for (int64_t i = 0; i < m; i++) {
+            uint32_t u;
+            memcpy(&u, x + i0 + i, 4);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+        if (bad)
+            for (int64_t i = i0; i < i0 + m; i++)
+                if (!isfinite(x[i]))
+                    return i;
+    }
+    return -1;
 }
 
 /* Output buffers grow to the largest request seen, never per call otherwise. */
@@ -168,9 +197,16 @@ int lfm2_decode(lfm2_context *ctx, struct lfm2_batch b)
                 return lfm2_set_error("lfm2_decode: token %d at index %d is outside the "
                                       "vocabulary (0..%d)",
                                       b.token[i], i, V - 1);
+    if (b.embd) {
+        const int64_t i = first_nonfinite(b.embd, (int64_t)b.n_tokens * E);
+        if (i >= 0)
+            return lfm2_set_error("lfm2_decode: input embedding row %lld holds a NaN or an infinity",
+                                  (long long)(i / E));
+    }
     const int32_t n_out = b.logits_all ? b.n_tokens : 1;
     if (reserve_outputs(ctx, n_out))
         return -1;
+    ctx->n_outputs = 0;
 
     const double t0 = lfm2_time_ms();
     for (int32_t start = 0; start < b.n_tokens; start += s->n_batch) {
@@ -193,16 +229,37 @@ int lfm2_decode(lfm2_context *ctx, struct lfm2_batch b)
         } else {
             continue;
         }
-        for (int t = 0; t < n_rows; t++)
-            lfm2_rmsnorm(s->u + (size_t)t * E, s->x + (size_t)(first + t) * E, bb->output_norm, E,
-                         hp->norm_eps);
-        lfm2_matmul(ctx->pool, bb->output, s->u, E, ctx->logits + (size_t)out0 * V, V, n_rows);
+        lfm2_backbone_output(bb, s, ctx->pool, first, n_rows, ctx->logits_off ? NULL : bb->output,
+                             NULL, ctx->logits + (size_t)out0 * V, V);
+        /* Non-finite values anywhere upstream (weights with NaN/Inf or garbage bits, an
+         * overflow) reach the output on every kernel path: the activation quantizers turn a
+         * non-finite block into a NaN scale instead of dropping it (quants.h). Checked here,
+         * once per output row — on the logits, or on the final-norm hidden state when the LM
+         * head is off — rather than handed to a sampler or a head. The rows stay consumed
+         * (n_past advanced); there are no outputs. */
+        const int64_t W = ctx->logits_off ? E : V;
+        const float *o = ctx->logits_off ? s->u : ctx->logits + (size_t)out0 * V;
+        const int64_t bad = first_nonfinite(o, (int64_t)n_rows * W);
+        if (bad >= 0) {
+            ctx->last_ms = lfm2_time_ms() - t0;
+            return lfm2_set_error("%s: the %s of position %lld are not finite (NaN or infinity): "
+                                  "the model's tensor data is corrupt or out of range",
+                                  lfm2_model_path(ctx->model),
+                                  ctx->logits_off ? "hidden states" : "logits",
+                                  (long long)(ctx->n_past - m + first + bad / W));
+        }
         if (ctx->embd)
             memcpy(ctx->embd + (size_t)out0 * E, s->u, (size_t)n_rows * E * sizeof(float));
     }
     ctx->n_outputs = n_out;
+    ctx->have_logits = !ctx->logits_off;
     ctx->last_ms = lfm2_time_ms() - t0;
     return 0;
+}
+
+void lfm2_set_logits(lfm2_context *ctx, bool on)
+{
+    ctx->logits_off = !on;
 }
 
 float *lfm2_get_logits(lfm2_context *ctx, int32_t i)
@@ -211,6 +268,10 @@ float *lfm2_get_logits(lfm2_context *ctx, int32_t i)
         i = ctx->n_outputs - 1;
     if (i < 0 || i >= ctx->n_outputs) {
         lfm2_set_error("lfm2_get_logits: row %d of %d", i, ctx->n_outputs);
+        return NULL;
+    }
+    if (!ctx->have_logits) {
+        lfm2_set_error("lfm2_get_logits: the last decode ran with logits off (lfm2_set_logits)");
         return NULL;
     }
     return ctx->logits + (size_t)i * ctx->bb->hp.n_vocab;

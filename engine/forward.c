@@ -4,7 +4,8 @@
  *   for each layer:
  *       u = RMSNorm(h) ;  h += ShortConv(u) or Attention(u)
  *       v = RMSNorm(h) ;  h += SwiGLU(v) or MoE(v)
- *   (the caller applies the final norm and the LM head to the rows it wants)
+ *   out = head · RMSNorm(h)        (lfm2_backbone_output, for the rows the caller wants: the
+ *                                   LM head, or dense_2 + bias in an embedding model)
  *
  * All products go through lfm2_matmul (quantized kernels, thread pool); a batch of n rows is
  * processed layer by layer, so prefill turns into matrix-matrix products. The per-row work
@@ -126,6 +127,47 @@ int lfm2_cache_restore(struct lfm2_cache *c, int32_t pos)
             free(c->ckpt[i].conv);
     }
     c->n_ckpt = k;
+    return 0;
+}
+
+/* Sliding window: a query at p sees keys p − n_swa + 1 … p, so the rows before
+ * pos0 − n_swa + 1 are dead for this batch and every later one. The rows move by a multiple
+ * of SLIDE_ALIGN, so every key keeps its offset inside the attention kernels' key blocks and
+ * a stack run frame by frame gives the same numbers as one run in a single batch. */
+#define SLIDE_ALIGN 64
+
+int lfm2_cache_make_room(struct lfm2_cache *c, const struct lfm2_backbone *bb, int32_t pos0, int n)
+{
+    if (pos0 < c->base)
+        return lfm2_set_error("cache: position %d is before the oldest kept position %d", pos0,
+                              c->base);
+    if (pos0 - c->base + (int64_t)n <= c->n_ctx)
+        return 0;
+    int swa = 1;          /* the widest window; stays 1 without attention layers */
+    bool windowed = true; /* every attention layer has one */
+    for (int il = 0; il < bb->hp.n_layer; il++) {
+        const struct lfm2_layer *ly = &bb->layers[il];
+        if (ly->kind == LFM2_LAYER_ATTENTION) {
+            windowed &= ly->n_swa > 0;
+            swa = ly->n_swa > swa ? ly->n_swa : swa;
+        }
+    }
+    const int32_t keep0 = c->base + (pos0 - (swa - 1) - c->base) / SLIDE_ALIGN * SLIDE_ALIGN;
+    if (!windowed || pos0 - (swa - 1) < c->base || pos0 - keep0 + (int64_t)n > c->n_ctx)
+        return lfm2_set_error("cache full: positions %d…%d do not fit its %d rows%s", pos0,
+                              pos0 + n - 1, c->n_ctx,
+                              windowed ? " (sliding window, alignment and batch)" : "");
+    const int shift = keep0 - c->base, keep = pos0 - keep0;
+    for (int il = 0; il < bb->hp.n_layer; il++) {
+        const struct lfm2_layer *ly = &bb->layers[il];
+        if (ly->kind != LFM2_LAYER_ATTENTION)
+            continue;
+        const size_t row = (size_t)ly->n_head_kv * bb->hp.head_dim;
+        float *k = c->k[ly->cache_index], *v = c->v[ly->cache_index];
+        memmove(k, k + (size_t)shift * row, (size_t)keep * row * sizeof(float));
+        memmove(v, v + (size_t)shift * row, (size_t)keep * row * sizeof(float));
+    }
+    c->base = keep0;
     return 0;
 }
 
@@ -318,7 +360,9 @@ static void qk_rows(const struct rows_job *j, int t0, int t1)
 }
 
 /* Grouped-query attention over the n rows of s->u; result in s->o. K and V rows are written
- * straight into the cache at their positions, normalized and rotated in place. */
+ * straight into the cache at their positions (row = position − base), normalized and rotated
+ * in place with their absolute positions.
+ *   o_t = softmax(q_t·K_jᵀ / sqrt(head_dim), j ≤ t, t − j < n_swa when windowed) · V */
 static void attention(const struct lfm2_backbone *bb, const struct lfm2_layer *ly,
                       struct lfm2_cache *cache, struct lfm2_scratch *s, lfm2_pool *pool, int n,
                       int32_t pos0)
@@ -326,9 +370,10 @@ static void attention(const struct lfm2_backbone *bb, const struct lfm2_layer *l
     const struct lfm2_hparams *hp = &bb->hp;
     const int E = hp->n_embd, D = hp->head_dim, H = hp->n_head, HKV = ly->n_head_kv;
     const int qd = H * D, kvd = HKV * D;
+    const int32_t row0 = pos0 - cache->base;
     float *q = s->work, *att = s->work + (size_t)n * qd;
-    float *kc = cache->k[ly->cache_index] + (size_t)pos0 * kvd;
-    float *vc = cache->v[ly->cache_index] + (size_t)pos0 * kvd;
+    float *kc = cache->k[ly->cache_index] + (size_t)row0 * kvd;
+    float *vc = cache->v[ly->cache_index] + (size_t)row0 * kvd;
 
     const lfm2_tensor *w[3] = { ly->wq, ly->wk, ly->wv };
     float *y[3] = { q, kc, vc };
@@ -343,10 +388,10 @@ static void attention(const struct lfm2_backbone *bb, const struct lfm2_layer *l
         .k = cache->k[ly->cache_index], .ldk = kvd,
         .v = cache->v[ly->cache_index], .ldv = kvd,
         .out = att, .ldo = qd,
-        .n_q = n, .n_kv = pos0 + n,
+        .n_q = n, .n_kv = row0 + n,
         .n_head = H, .n_head_kv = HKV, .head_dim = D,
         .scale = 1.0f / sqrtf((float)D),
-        .causal = true, .q_pos0 = pos0, .window = hp->n_swa,
+        .causal = true, .q_pos0 = row0, .window = ly->n_swa,
     };
     lfm2_attention(pool, &a);
     lfm2_matmul(pool, ly->wo, att, qd, s->o, E, n);
@@ -487,4 +532,16 @@ void lfm2_backbone_forward(const struct lfm2_backbone *bb, struct lfm2_cache *ca
             ffn_dense(bb, ly, s, pool, n);
     }
     lfm2_vec_add(s->x, s->x, s->o, (int64_t)n * hp->n_embd);
+}
+
+void lfm2_backbone_output(const struct lfm2_backbone *bb, struct lfm2_scratch *s, lfm2_pool *pool,
+                          int first, int n, const lfm2_tensor *head, const float *bias, float *out,
+                          int64_t ldo)
+{
+    const int E = bb->hp.n_embd;
+    for (int t = 0; t < n; t++)
+        lfm2_rmsnorm(s->u + (size_t)t * E, s->x + (size_t)(first + t) * E, bb->output_norm, E,
+                     bb->hp.norm_eps);
+    if (head)
+        lfm2_matmul_bias(pool, head, bias, s->u, E, out, ldo, n);
 }

@@ -1,10 +1,11 @@
 /* matmul.c — quantized matrix products on the thread pool.
  *
  * y[t][o] = Σ_i w[o][i]·x[t][i]. The activations are first rounded to the format ggml pairs
- * with the weight type (kernels/kernels.h), once per call even when several weights share the
- * input (lfm2_matmul_multi); then the threads split the output rows, weighted by their bytes,
- * in blocks of ROW_BLOCK rows, and each thread runs the path's tile kernel over its rows and
- * every token. Weights are read in place from the mapping.
+ * with the weight type (the type table, quants.h), or packed for the type's gemm, once per
+ * call even when several weights share the input (lfm2_matmul_multi); then the threads split
+ * the output rows, weighted by their bytes, in blocks of ROW_BLOCK rows, and each thread runs
+ * the path's kernel for the type (kernels/kernels.h says which) over its rows and every token.
+ * Weights are read in place from the mapping or from their prepared copy.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,47 +20,6 @@
 #define ROW_BLOCK 16   /* rows per work unit: a multiple of every tile kernel's row step */
 #define TOK_TILE 64    /* tokens per tile call: their activations stay in L2 */
 
-int lfm2_act_for_type(enum lfm2_type type)
-{
-    switch (type) {
-    case LFM2_TYPE_F32: return LFM2_ACT_F32;
-    case LFM2_TYPE_F16: return LFM2_ACT_F16;
-    case LFM2_TYPE_BF16: return LFM2_ACT_BF16;
-    case LFM2_TYPE_Q4_0:
-    case LFM2_TYPE_Q5_0:
-    case LFM2_TYPE_Q8_0: return LFM2_ACT_Q8_0;
-    case LFM2_TYPE_Q4_1:
-    case LFM2_TYPE_Q5_1: return LFM2_ACT_Q8_1;
-    case LFM2_TYPE_Q4_K:
-    case LFM2_TYPE_Q5_K:
-    case LFM2_TYPE_Q6_K: return LFM2_ACT_Q8_K;
-    default: return -1;   /* x16 layouts pack their own input */
-    }
-}
-
-size_t lfm2_act_row_bytes(enum lfm2_act act, int64_t k)
-{
-    switch (act) {
-    case LFM2_ACT_F32: return (size_t)k * 4;
-    case LFM2_ACT_F16:
-    case LFM2_ACT_BF16: return (size_t)k * 2;
-    case LFM2_ACT_Q8_0: return (size_t)(k / QK8_0) * sizeof(block_q8_0);
-    case LFM2_ACT_Q8_1: return (size_t)(k / QK8_1) * sizeof(block_q8_1);
-    case LFM2_ACT_Q8_K: return (size_t)(k / QK_K) * sizeof(block_q8_K);
-    default: return 0;
-    }
-}
-
-static int act_block(enum lfm2_act act)
-{
-    switch (act) {
-    case LFM2_ACT_Q8_0:
-    case LFM2_ACT_Q8_1: return 32;
-    case LFM2_ACT_Q8_K: return QK_K;
-    default: return 1;
-    }
-}
-
 struct mm_job {
     const struct lfm2_kernels *kt;
     lfm2_pool *pool;
@@ -68,7 +28,7 @@ struct mm_job {
     const float *bias[MAX_MULTI];
     float *y[MAX_MULTI];
     int64_t ldy[MAX_MULTI];
-    int fmt_of[MAX_MULTI];             /* activation format of weight j */
+    int fmt_of[MAX_MULTI];             /* activation format of weight j (enum lfm2_act) */
     const struct lfm2_gemm *gemm[MAX_MULTI];   /* batched kernel of weight j, or NULL */
     int pack_of[MAX_MULTI];            /* index into packs[] */
     int64_t cost0[MAX_MULTI + 1];      /* cumulative cost (row-block bytes) before weight j */
@@ -86,8 +46,6 @@ struct mm_job {
     int n_packs;
     const struct lfm2_gemm *packs[MAX_MULTI];
     uint8_t *packed[MAX_MULTI];
-    uint8_t *tmp;                      /* per-thread gemm scratch, tmp_stride bytes each */
-    size_t tmp_stride;
 };
 
 static void quantize_rows(const struct mm_job *job, int64_t t0, int64_t t1)
@@ -112,7 +70,7 @@ static void mm_task(void *arg, int ith, int nth)
         const int64_t ng = (job->n + 15) / 16;
         const int64_t g0 = ng * ith / nth, g1 = ng * (ith + 1) / nth;
         for (int p = 0; p < job->n_packs && g0 < g1; p++)
-            job->packs[p]->pack(job->x, job->ldx, job->k, job->n, g0 * 16,
+            job->packs[p]->pack(job->kt, job->x, job->ldx, job->k, g0 * 16,
                                 g1 * 16 < job->n ? g1 * 16 : job->n, job->packed[p]);
         lfm2_pool_barrier(job->pool);
     }
@@ -139,7 +97,7 @@ static void mm_task(void *arg, int ith, int nth)
 
         if (job->gemm[j]) {
             job->gemm[j]->run(job->k, w->data, w->nb1, r0, r1, job->packed[job->pack_of[j]],
-                              job->n, y, ldy, job->tmp + (size_t)ith * job->tmp_stride);
+                              job->n, y, ldy);
             goto bias;
         }
 
@@ -165,29 +123,21 @@ static void mm_task(void *arg, int ith, int nth)
     }
 }
 
-static bool check_weight(const lfm2_tensor *w, int64_t k)
+static bool check_weight(const struct lfm2_kernels *kt, const lfm2_tensor *w, int64_t k)
 {
-    if (lfm2_type_is_x16(w->type)) {
-        const int t = (int)w->type;
-        const int64_t blk = t == LFM2_TYPE_Q4_K_X16 || t == LFM2_TYPE_Q5_K_X16 || t == LFM2_TYPE_Q6_K_X16 ? QK_K
-                            : t == LFM2_TYPE_F16_X16 || t == LFM2_TYPE_F32_X16 ? 1 : 32;
-        if (w->ne[0] != k || k % blk != 0 || w->ne[1] <= 0) {
-            lfm2_set_error("matmul: prepared tensor '%s' {%lld, %lld} does not fit an input of %lld columns",
-                           w->name ? w->name : "?", (long long)w->ne[0], (long long)w->ne[1], (long long)k);
-            return false;
-        }
-        return true;
-    }
-    const int f = lfm2_act_for_type(w->type);
-    if (f < 0 || !lfm2_type_supported(w->type)) {
+    const bool x16 = lfm2_type_is_x16(w->type);
+    const struct lfm2_type_traits *tt = lfm2_type_traits(x16 ? (uint32_t)lfm2_x16_source(w->type) : w->type);
+    const bool product = x16 ? kt->gemm[w->type] != NULL
+                             : tt->weight && tt->act >= 0 && (kt->gemm[w->type] || kt->tile[w->type]);
+    if (!product) {
         lfm2_set_error("matmul: tensor '%s' has type %s, which has no matrix product",
                        w->name ? w->name : "?", lfm2_type_name(w->type));
         return false;
     }
-    if (w->ne[0] != k || k % act_block(f) != 0 || w->ne[1] <= 0) {
-        lfm2_set_error("matmul: tensor '%s' {%lld, %lld} does not fit an input of %lld columns",
-                       w->name ? w->name : "?", (long long)w->ne[0], (long long)w->ne[1],
-                       (long long)k);
+    if (w->ne[0] != k || k % tt->blck != 0 || w->ne[1] <= 0) {
+        lfm2_set_error("matmul: %stensor '%s' {%lld, %lld} does not fit an input of %lld columns",
+                       x16 ? "prepared " : "", w->name ? w->name : "?", (long long)w->ne[0],
+                       (long long)w->ne[1], (long long)k);
         return false;
     }
     return true;
@@ -250,7 +200,7 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
     job.k = k;
 
     for (int j = 0; j < n_w; j++) {
-        if (!check_weight(w[j], k)) {
+        if (!check_weight(job.kt, w[j], k)) {
             for (int i = 0; i < n_w; i++)
                 fill_nan(y[i], ldy[i], w[i]->ne[1], n);
             return;
@@ -259,9 +209,9 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
         job.bias[j] = bias ? bias[j] : NULL;
         job.y[j] = y[j];
         job.ldy[j] = ldy[j];
-        job.fmt_of[j] = lfm2_act_for_type(w[j]->type);
+        job.fmt_of[j] = lfm2_type_traits(w[j]->type)->act;   /* x16 layouts: -1, they pack */
         const struct lfm2_gemm *gm = job.kt->gemm[w[j]->type];
-        if (gm && n >= gm->min_n) {
+        if (gm) {
             job.gemm[j] = gm;
             int p = 0;
             while (p < job.n_packs && job.packs[p]->pack != gm->pack)
@@ -286,17 +236,9 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
     }
     size_t packed_bytes[MAX_MULTI];
     for (int p = 0; p < job.n_packs; p++) {
-        packed_bytes[p] = (job.packs[p]->packed_size(k, n) + 63) & ~(size_t)63;
+        packed_bytes[p] = (job.packs[p]->token_bytes(k) * (size_t)n + 63) & ~(size_t)63;
         total += packed_bytes[p];
     }
-    const int nth = lfm2_pool_n_threads(pool);
-    for (int j = 0; j < n_w; j++)
-        if (job.gemm[j]) {
-            const size_t ts = (job.gemm[j]->tmp_size(k) + 63) & ~(size_t)63;
-            if (ts > job.tmp_stride)
-                job.tmp_stride = ts;
-        }
-    total += job.tmp_stride * (size_t)nth;
     if (total) {
         uint8_t *scratch = lfm2_pool_scratch(pool, total);
         if (!scratch) {
@@ -314,14 +256,13 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
             job.packed[p] = scratch;
             scratch += packed_bytes[p];
         }
-        job.tmp = scratch;
     }
     /* One row is quantized faster than a barrier; more rows are split across the threads. */
-    job.quant_in_task = n > 1 && nth > 1;
+    job.quant_in_task = n > 1 && lfm2_pool_n_threads(pool) > 1;
     if (!job.quant_in_task) {
         quantize_rows(&job, 0, n);
         for (int p = 0; p < job.n_packs; p++)
-            job.packs[p]->pack(x, ldx, k, n, 0, n, job.packed[p]);
+            job.packs[p]->pack(job.kt, x, ldx, k, 0, n, job.packed[p]);
     }
     lfm2_pool_run(pool, mm_task, &job);
 }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backbone.h"
 #include "internal.h"
@@ -25,6 +27,123 @@ struct lfm2_model {
     char id[256];
     char desc[256];
 };
+
+/* ---- owned memory and weight preparation ---------------------------------------------- */
+
+int lfm2_owned_add(struct lfm2_owned *o, void *p)
+{
+    if (o->n == o->cap) {
+        int cap = o->cap ? 2 * o->cap : 64;
+        void **q = realloc(o->p, (size_t)cap * sizeof *q);
+        if (!q) {
+            free(p);
+            return lfm2_set_error("out of memory");
+        }
+        o->p = q;
+        o->cap = cap;
+    }
+    o->p[o->n++] = p;
+    return 0;
+}
+
+void lfm2_owned_free(struct lfm2_owned *o)
+{
+    for (int i = 0; i < o->n; i++)
+        free(o->p[i]);
+    free(o->p);
+    memset(o, 0, sizeof *o);
+}
+
+/* A copy in owned memory: after loading nothing reads the file mapping again, so the pages of
+ * prepared weights stay dropped (reading a small tensor in place would map its large
+ * read-ahead neighbours into the RSS). */
+const float *lfm2_owned_vec_f32(struct lfm2_owned *o, const lfm2_tensor *t)
+{
+    if (!t)
+        return NULL;
+    int64_t n = lfm2_tensor_nelements(t);
+    float *f = malloc((size_t)n * sizeof(float));
+    if (!f) {
+        lfm2_set_error("out of memory");
+        return NULL;
+    }
+    if (lfm2_owned_add(o, f))
+        return NULL;
+    lfm2_dequantize_row(t->type, t->data, f, n);
+    return f;
+}
+
+/* F16/BF16 → an F32 copy (freed by the caller; a view of it in *out); source pages dropped. */
+static float *widen(const lfm2_tensor *w, lfm2_tensor *out, bool drop_source)
+{
+    size_t n = (size_t)lfm2_tensor_nelements(w), bytes;
+    float *f = NULL;
+    if (!lfm2_mul_ok(n, sizeof(float), &bytes) || !(f = lfm2_alloc_aligned(bytes))) {
+        lfm2_set_error("out of memory widening tensor '%s' to F32", w->name);
+        return NULL;
+    }
+    lfm2_tensor_to_f32(w, f);
+    if (drop_source) {
+        const uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)w->data;
+        const uintptr_t p0 = (a + ps - 1) & ~(ps - 1), p1 = (a + w->nbytes) & ~(ps - 1);
+        if (p1 > p0)
+            madvise((void *)p0, p1 - p0, MADV_DONTNEED);
+    }
+    *out = *w;
+    out->type = LFM2_TYPE_F32;
+    out->data = f;
+    out->nb1 = (size_t)w->ne[0] * sizeof(float);
+    out->nbytes = bytes;
+    return f;
+}
+
+int lfm2_prepare_weight(struct lfm2_owned *o, const lfm2_tensor **slot, bool drop_source,
+                        bool widen_float)
+{
+    if (!*slot)
+        return 0;
+    lfm2_tensor *view = malloc(sizeof *view);
+    if (!view)
+        return lfm2_set_error("out of memory");
+    const lfm2_tensor *src = *slot;
+    float *wide = NULL;
+    if (widen_float && (src->type == LFM2_TYPE_F16 || src->type == LFM2_TYPE_BF16)) {
+        if (!(wide = widen(src, view, drop_source))) {
+            free(view);
+            return -1;
+        }
+        lfm2_tensor wv = *view;   /* prepare from the F32 copy, whose pages must stay */
+        src = &wv;
+        lfm2_clear_error();
+        void *mem = lfm2_weights_prepare(src, view, false);
+        if (mem) {
+            free(wide);
+            wide = NULL;
+        } else if (lfm2_last_error()[0]) {
+            free(wide);
+            free(view);
+            return -1;
+        } else {
+            *view = wv;   /* F32 used as stored */
+        }
+        if ((wide && lfm2_owned_add(o, wide)) || (mem && lfm2_owned_add(o, mem)) ||
+            lfm2_owned_add(o, view))
+            return -1;
+        *slot = view;
+        return 0;
+    }
+    lfm2_clear_error();
+    void *mem = lfm2_weights_prepare(src, view, drop_source);
+    if (!mem) { /* a type used as stored, or out of memory */
+        free(view);
+        return lfm2_last_error()[0] ? -1 : 0;
+    }
+    /* lfm2_weights_free() is free() */
+    if (lfm2_owned_add(o, mem) || lfm2_owned_add(o, view))
+        return -1;
+    *slot = view;
+    return 0;
+}
 
 /* ---- small loaders ------------------------------------------------------------------- */
 
@@ -122,27 +241,9 @@ static bool tensor_has(const struct loader *L, const char *fmt, ...)
     return lfm2_gguf_find_tensor(L->g, full) != NULL;
 }
 
-/* A 1-D (or small) vector as floats, copied into memory owned by the backbone: after loading
- * nothing reads the file mapping again, so the pages of prepared weights stay dropped (reading
- * a small tensor in place would map its large read-ahead neighbours into the RSS). */
 static const float *vec_f32(struct loader *L, const lfm2_tensor *t)
 {
-    if (!t)
-        return NULL;
-    int64_t n = lfm2_tensor_nelements(t);
-    float *f = malloc((size_t)n * sizeof(float));
-    float **owned = realloc(L->bb->owned, (size_t)(L->bb->n_owned + 1) * sizeof *owned);
-    if (!f || !owned) {
-        free(f);
-        if (owned)
-            L->bb->owned = owned;
-        lfm2_set_error("out of memory");
-        return NULL;
-    }
-    L->bb->owned = owned;
-    owned[L->bb->n_owned++] = f;
-    lfm2_dequantize_row(t->type, t->data, f, n);
-    return f;
+    return lfm2_owned_vec_f32(&L->bb->owned, t);
 }
 
 /* ---- backbone ------------------------------------------------------------------------------ */
@@ -344,6 +445,8 @@ int lfm2_backbone_load(struct lfm2_backbone *bb, const lfm2_gguf *g, const char 
         } else {
             const int64_t kv = (int64_t)ly->n_head_kv * D;
             ly->cache_index = bb->n_attn_layers++;
+            ly->n_swa = hp->n_swa;   /* the key applies to every attention layer (llama.cpp's
+                                        LFM2: swa_type STANDARD on all of them) */
             ly->wq = tensor_req(&L, 0, 2, E, (int64_t)hp->n_head * D, 0, "blk.%d.attn_q.weight", il);
             ly->wk = tensor_req(&L, 0, 2, E, kv, 0, "blk.%d.attn_k.weight", il);
             ly->wv = tensor_req(&L, 0, 2, E, kv, 0, "blk.%d.attn_v.weight", il);
@@ -390,6 +493,16 @@ int lfm2_backbone_load(struct lfm2_backbone *bb, const lfm2_gguf *g, const char 
     free(hkv);
     if (il < hp->n_layer) /* a layer failed (error set) */
         goto fail;
+
+    /* Embedding models (LFM2-Audio detokenizer): a dense_2 head of n_out after the final norm. */
+    if (get_int_opt(&L, "embedding_length_out", 1, 1 << 24, &bb->n_out))
+        goto fail;
+    if (bb->n_out) {
+        bb->dense_out = tensor_req(&L, 0, 2, E, bb->n_out, 0, "dense_2.weight");
+        bb->dense_out_b = vec_f32(&L, tensor_req(&L, TYPES_VEC, 1, bb->n_out, 0, 0, "dense_2.bias"));
+        if (!bb->dense_out || !bb->dense_out_b)
+            goto fail;
+    }
     return 0;
 
 fail:
@@ -399,49 +512,24 @@ fail:
 
 void lfm2_backbone_free(struct lfm2_backbone *bb)
 {
-    for (int i = 0; i < bb->n_owned; i++)
-        free(bb->owned[i]);
-    free(bb->owned);
+    lfm2_owned_free(&bb->owned);
     free(bb->layers);
     memset(bb, 0, sizeof *bb);
 }
 
-/* Rearranges one matrix into the kernels' 16-row interleaved layout (when its type has one);
- * the view and the memory are owned by the backbone. drop: release the file pages copied. */
-static int prepare_one(struct lfm2_backbone *bb, const lfm2_tensor **slot, bool drop)
-{
-    if (!*slot)
-        return 0;
-    lfm2_tensor *view = malloc(sizeof *view);
-    float **owned = realloc(bb->owned, (size_t)(bb->n_owned + 2) * sizeof *owned);
-    if (owned)
-        bb->owned = owned;
-    if (!view || !owned) {
-        free(view);
-        return lfm2_set_error("out of memory");
-    }
-    lfm2_clear_error();
-    void *mem = lfm2_weights_prepare(*slot, view, drop);
-    if (!mem) { /* a type used as stored, or out of memory */
-        free(view);
-        return lfm2_last_error()[0] ? -1 : 0;
-    }
-    owned[bb->n_owned++] = mem; /* lfm2_weights_free() is free() */
-    owned[bb->n_owned++] = (float *)view;
-    *slot = view;
-    return 0;
-}
-
 /* Prepares every matrix of the backbone once at load: the layout both the prefill GEMM and
  * the decode GEMV read at full speed (docs/benchmarks.md). */
-static int prepare_weights(struct lfm2_backbone *bb, bool drop)
+int lfm2_backbone_prepare(struct lfm2_backbone *bb, bool drop, bool widen_float)
 {
     const bool tied = bb->output == bb->tok_embd;
-    if (prepare_one(bb, &bb->tok_embd, drop))
+    struct lfm2_owned *o = &bb->owned;
+    if (lfm2_prepare_weight(o, &bb->tok_embd, drop, widen_float))
         return -1;
     if (tied)
         bb->output = bb->tok_embd;
-    else if (prepare_one(bb, &bb->output, drop))
+    else if (lfm2_prepare_weight(o, &bb->output, drop, widen_float))
+        return -1;
+    if (lfm2_prepare_weight(o, &bb->dense_out, drop, widen_float))
         return -1;
     for (int il = 0; il < bb->hp.n_layer; il++) {
         struct lfm2_layer *ly = &bb->layers[il];
@@ -449,7 +537,7 @@ static int prepare_weights(struct lfm2_backbone *bb, bool drop)
                                     &ly->ffn_gate, &ly->ffn_up, &ly->ffn_down, &ly->gate_exps,
                                     &ly->up_exps, &ly->down_exps };
         for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
-            if (prepare_one(bb, w[i], drop))
+            if (lfm2_prepare_weight(o, w[i], drop, widen_float))
                 return -1;
     }
     return 0;
@@ -518,7 +606,8 @@ lfm2_model *lfm2_model_load(const char *path, struct lfm2_model_params params)
                                              : "");
         goto fail;
     }
-    if (lfm2_backbone_load(&m->bb, m->gguf, arch, "") || prepare_weights(&m->bb, params.use_mmap))
+    if (lfm2_backbone_load(&m->bb, m->gguf, arch, "") ||
+        lfm2_backbone_prepare(&m->bb, params.use_mmap, false))
         goto fail;
 
     m->vocab = lfm2_vocab_load(m->gguf);
@@ -590,7 +679,7 @@ const struct lfm2_vocab *lfm2_model_vocab(const lfm2_model *m)
     return m->vocab;
 }
 
-const struct lfm2_hparams *lfm2_model_hparams(const lfm2_model *m)
+const struct lfm2_hparams *lfm2_model_get_hparams(const lfm2_model *m)
 {
     return &m->bb.hp;
 }

@@ -11,11 +11,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define LFM2_OPS_X86 1
-#endif
-
 #include "internal.h"
 #include "kernels/kernels.h"
 #include "lfm2-ops.h"
@@ -149,7 +144,7 @@ void lfm2_gelu_tanh(float *x, int64_t n)
 }
 
 /* ggml's table: fp16 result for every fp16 input, computed with tanhf as ggml does. One spare
- * entry so the 32-bit gathers below may read table[i] and table[i + 1] for i = 65535. */
+ * entry so the SIMD kernels' 32-bit gathers may read table[i] and table[i + 1] for i = 65535. */
 static uint16_t g_gelu_table[(1 << 16) + 2];
 static pthread_once_t g_gelu_once = PTHREAD_ONCE_INIT;
 
@@ -159,71 +154,10 @@ static void gelu_table_init(void)
         g_gelu_table[i] = lfm2_fp32_to_fp16(gelu_tanh1(lfm2_fp16_to_fp32((lfm2_fp16)i)));
 }
 
-static inline float gelu_ggml1(float v)
-{
-    if (v <= -10.0f)
-        return 0.0f;
-    if (v >= 10.0f)
-        return v;
-    return lfm2_fp16_to_fp32(g_gelu_table[lfm2_fp32_to_fp16(v)]);
-}
-
-#ifdef LFM2_OPS_X86
-/* The same lookups, 16 (8) at a time: F16C rounding (nearest even, as lfm2_fp32_to_fp16),
- * a 32-bit gather at byte offset 2·h keeping the low half, F16C back. Bit-identical. */
-__attribute__((target("avx512f,avx512bw,avx512vl,f16c")))
-static int64_t gelu_ggml_avx512(float *x, int64_t n)
-{
-    const __m512 lo = _mm512_set1_ps(-10.0f), hi = _mm512_set1_ps(10.0f);
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m512 v = _mm512_loadu_ps(x + i);
-        const __m256i h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        const __m512i g = _mm512_i32gather_epi32(_mm512_cvtepu16_epi32(h), (const void *)g_gelu_table, 2);
-        __m512 y = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
-        y = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, hi, _CMP_GE_OQ), y, v);
-        y = _mm512_maskz_mov_ps(~_mm512_cmp_ps_mask(v, lo, _CMP_LE_OQ), y);
-        _mm512_storeu_ps(x + i, y);
-    }
-    return i;
-}
-
-__attribute__((target("avx2,f16c")))
-static int64_t gelu_ggml_avx2(float *x, int64_t n)
-{
-    const __m256 lo = _mm256_set1_ps(-10.0f), hi = _mm256_set1_ps(10.0f);
-    const __m256i low16 = _mm256_set1_epi32(0xffff);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 v = _mm256_loadu_ps(x + i);
-        const __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m256i g = _mm256_i32gather_epi32((const int *)(const void *)g_gelu_table,
-                                           _mm256_cvtepu16_epi32(h), 2);
-        g = _mm256_and_si256(g, low16);
-        /* 8 × 32-bit → 8 × 16-bit (values < 2^16, so the unsigned saturating pack is exact) */
-        const __m128i g16 = _mm_packus_epi32(_mm256_castsi256_si128(g), _mm256_extracti128_si256(g, 1));
-        __m256 y = _mm256_cvtph_ps(g16);
-        y = _mm256_blendv_ps(y, v, _mm256_cmp_ps(v, hi, _CMP_GE_OQ));
-        y = _mm256_andnot_ps(_mm256_cmp_ps(v, lo, _CMP_LE_OQ), y);
-        _mm256_storeu_ps(x + i, y);
-    }
-    return i;
-}
-#endif
-
 void lfm2_gelu_tanh_ggml(float *x, int64_t n)
 {
     pthread_once(&g_gelu_once, gelu_table_init);
-    int64_t i = 0;
-#ifdef LFM2_OPS_X86
-    const enum lfm2_cpu_path path = lfm2_kernels_get()->path;
-    if (path == LFM2_CPU_AVX512)
-        i = gelu_ggml_avx512(x, n);
-    else if (path == LFM2_CPU_AVX2)
-        i = gelu_ggml_avx2(x, n);
-#endif
-    for (; i < n; i++)
-        x[i] = gelu_ggml1(x[i]);
+    lfm2_kernels_get()->gelu_lut(g_gelu_table, x, n);
 }
 
 void lfm2_gelu_erf(float *x, int64_t n)
@@ -264,21 +198,21 @@ void lfm2_vec_scale(float *y, float s, int64_t n)
 
 /* ---- attention ---- */
 
-/* ---- bidirectional attention (encoders), AVX-512 and AVX2 ----
+/* ---- bidirectional attention (encoders): the path's biatt_* register tiles ----
  * Vision and audio encoders attend over ~1000 keys with no mask, and nothing needs their
  * results to match a token-by-token run, so they get a GEMM-shaped path: per call, K of each
  * kv head is transposed once into key blocks of 64 ([block][d][64 keys], contiguous so a
  * block sits in L1 without set conflicts) and V is copied with rows padded to 16 floats; then
  * each work item (head, 16 queries) runs two passes over the full key range:
- *   S = scale · Q·Kᵀ      4 queries × 64 keys per register tile (16 accumulators)
+ *   S = scale · Q·Kᵀ      4 queries × 64 keys per register tile (AVX-512; 16 on AVX2)
  *   P = e^(S − max_row)   exact row maxima (no online rescaling), sums in double
- *   O = P·V / Σ P         4 queries × 64 dims per register tile
+ *   O = P·V / Σ P         4 queries × 64 dims per register tile (16 on AVX2)
  * The score rows of one item (16 × n_kv floats) are the only O(n_kv) buffer; nothing is
- * n_q × n_kv. Causal and windowed calls (the text backbone) keep the kernels' attn_block,
- * whose results do not depend on the batch. */
+ * n_q × n_kv. Causal and windowed calls (the text backbone), and paths without the tiles
+ * (scalar), use the kernels' attn_block, whose results do not depend on the batch. */
 
 #define BIATT_QB 16        /* queries per work item */
-#define BIATT_KB 64        /* keys per block (4 vectors) */
+#define BIATT_KB LFM2_BIATT_KB   /* keys per block */
 #define BIATT_MAX_KV 16384 /* score rows stay ≤ 1 MiB per thread */
 
 struct biatt_job {
@@ -291,10 +225,6 @@ struct biatt_job {
     size_t work_floats;
     int n_qblk, n_items;
     _Atomic int next;
-    /* the path's register tiles (AVX-512 or AVX2) */
-    void (*scores_x4)(const struct biatt_job *job, int g, const float *const q[4], float *const s[4]);
-    void (*pv_x4)(const struct biatt_job *job, int g, float *const p[4], float *const o[4]);
-    float (*row_max)(const float *s, int n);
 };
 
 /* Pass 0: transposed K blocks and padded V rows, split by (kv head, key block). */
@@ -325,163 +255,6 @@ static void biatt_pack_task(void *arg, int ith, int nth)
     }
 }
 
-#ifdef LFM2_OPS_X86
-#define AVX512_TARGET __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,fma")))
-
-/* S[r][0..n_kvp) = scale · q_r·k for 4 query rows q[0..3] */
-AVX512_TARGET static void biatt_scores_x4(const struct biatt_job *job, int g, const float *const q[4],
-                                          float *const srow[4])
-{
-    const int hd = job->a->head_dim;
-    const __m512 sc = _mm512_set1_ps(job->a->scale);
-    for (int b = 0; b < job->nkb; b++) {
-        const float *kt = job->kt_pack + ((size_t)g * job->nkb + b) * (size_t)hd * BIATT_KB;
-        __m512 acc[4][4];
-        for (int r = 0; r < 4; r++)
-            for (int c = 0; c < 4; c++)
-                acc[r][c] = _mm512_setzero_ps();
-        for (int d = 0; d < hd; d++) {
-            const float *kd = kt + (size_t)d * BIATT_KB;
-            const __m512 k0 = _mm512_loadu_ps(kd), k1 = _mm512_loadu_ps(kd + 16);
-            const __m512 k2 = _mm512_loadu_ps(kd + 32), k3 = _mm512_loadu_ps(kd + 48);
-            for (int r = 0; r < 4; r++) {
-                const __m512 qd = _mm512_set1_ps(q[r][d]);
-                acc[r][0] = _mm512_fmadd_ps(qd, k0, acc[r][0]);
-                acc[r][1] = _mm512_fmadd_ps(qd, k1, acc[r][1]);
-                acc[r][2] = _mm512_fmadd_ps(qd, k2, acc[r][2]);
-                acc[r][3] = _mm512_fmadd_ps(qd, k3, acc[r][3]);
-            }
-        }
-        for (int r = 0; r < 4; r++)
-            for (int c = 0; c < 4; c++)
-                _mm512_storeu_ps(srow[r] + b * BIATT_KB + 16 * c, _mm512_mul_ps(acc[r][c], sc));
-    }
-}
-
-/* O[r] += Σ_j P[r][j]·v_j for 4 rows, all keys, dims in chunks of up to 4 vectors */
-AVX512_TARGET static void biatt_pv_x4(const struct biatt_job *job, int g, float *const prow[4],
-                                      float *const orow[4])
-{
-    const int hdp = job->hdp;
-    for (int b = 0; b < job->nkb; b++) {
-        const float *vb = job->v_pack + ((size_t)g * job->n_kvp + (size_t)b * BIATT_KB) * hdp;
-        for (int d0 = 0; d0 < hdp; d0 += 64) {
-            const int nv = hdp - d0 >= 64 ? 4 : (hdp - d0) / 16;
-            __m512 acc[4][4];
-            for (int r = 0; r < 4; r++)
-                for (int c = 0; c < 4; c++)
-                    acc[r][c] = c < nv ? _mm512_loadu_ps(orow[r] + d0 + 16 * c) : _mm512_setzero_ps();
-            if (nv == 4) {
-                for (int jj = 0; jj < BIATT_KB; jj++) {
-                    const float *vr = vb + (size_t)jj * hdp + d0;
-                    const __m512 v0 = _mm512_loadu_ps(vr), v1 = _mm512_loadu_ps(vr + 16);
-                    const __m512 v2 = _mm512_loadu_ps(vr + 32), v3 = _mm512_loadu_ps(vr + 48);
-                    for (int r = 0; r < 4; r++) {
-                        const __m512 p = _mm512_set1_ps(prow[r][b * BIATT_KB + jj]);
-                        acc[r][0] = _mm512_fmadd_ps(p, v0, acc[r][0]);
-                        acc[r][1] = _mm512_fmadd_ps(p, v1, acc[r][1]);
-                        acc[r][2] = _mm512_fmadd_ps(p, v2, acc[r][2]);
-                        acc[r][3] = _mm512_fmadd_ps(p, v3, acc[r][3]);
-                    }
-                }
-            } else {   /* the last 1..3 vectors of a head_dim that is not a multiple of 64 */
-                for (int jj = 0; jj < BIATT_KB; jj++) {
-                    const float *vr = vb + (size_t)jj * hdp + d0;
-                    for (int c = 0; c < nv; c++) {
-                        const __m512 vc = _mm512_loadu_ps(vr + 16 * c);
-                        for (int r = 0; r < 4; r++)
-                            acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(prow[r][b * BIATT_KB + jj]), vc,
-                                                        acc[r][c]);
-                    }
-                }
-            }
-            for (int r = 0; r < 4; r++)
-                for (int c = 0; c < nv; c++)
-                    _mm512_storeu_ps(orow[r] + d0 + 16 * c, acc[r][c]);
-        }
-    }
-}
-
-AVX512_TARGET static float biatt_row_max(const float *s, int n)   /* n a multiple of 16 */
-{
-    __m512 m = _mm512_set1_ps(-INFINITY);
-    for (int j = 0; j < n; j += 16)
-        m = _mm512_max_ps(m, _mm512_loadu_ps(s + j));
-    return _mm512_reduce_max_ps(m);
-}
-
-/* AVX2: the same passes with 8-lane tiles (16 registers): 4 queries × 16 keys for the
- * scores, 4 queries × 16 dims for P·V. */
-#define AVX2_TARGET __attribute__((target("avx2,fma")))
-
-AVX2_TARGET static void biatt_scores_x4_avx2(const struct biatt_job *job, int g,
-                                             const float *const q[4], float *const srow[4])
-{
-    const int hd = job->a->head_dim;
-    const __m256 sc = _mm256_set1_ps(job->a->scale);
-    for (int b = 0; b < job->nkb; b++) {
-        const float *kt = job->kt_pack + ((size_t)g * job->nkb + b) * (size_t)hd * BIATT_KB;
-        for (int j0 = 0; j0 < BIATT_KB; j0 += 16) {
-            __m256 acc[4][2];
-            for (int r = 0; r < 4; r++)
-                acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-            for (int d = 0; d < hd; d++) {
-                const float *kd = kt + (size_t)d * BIATT_KB + j0;
-                const __m256 k0 = _mm256_loadu_ps(kd), k1 = _mm256_loadu_ps(kd + 8);
-                for (int r = 0; r < 4; r++) {
-                    const __m256 qd = _mm256_broadcast_ss(q[r] + d);
-                    acc[r][0] = _mm256_fmadd_ps(qd, k0, acc[r][0]);
-                    acc[r][1] = _mm256_fmadd_ps(qd, k1, acc[r][1]);
-                }
-            }
-            for (int r = 0; r < 4; r++) {
-                _mm256_storeu_ps(srow[r] + b * BIATT_KB + j0, _mm256_mul_ps(acc[r][0], sc));
-                _mm256_storeu_ps(srow[r] + b * BIATT_KB + j0 + 8, _mm256_mul_ps(acc[r][1], sc));
-            }
-        }
-    }
-}
-
-AVX2_TARGET static void biatt_pv_x4_avx2(const struct biatt_job *job, int g, float *const prow[4],
-                                         float *const orow[4])
-{
-    const int hdp = job->hdp;
-    for (int b = 0; b < job->nkb; b++) {
-        const float *vb = job->v_pack + ((size_t)g * job->n_kvp + (size_t)b * BIATT_KB) * hdp;
-        for (int d0 = 0; d0 < hdp; d0 += 16) {
-            __m256 acc[4][2];
-            for (int r = 0; r < 4; r++) {
-                acc[r][0] = _mm256_loadu_ps(orow[r] + d0);
-                acc[r][1] = _mm256_loadu_ps(orow[r] + d0 + 8);
-            }
-            for (int jj = 0; jj < BIATT_KB; jj++) {
-                const float *vr = vb + (size_t)jj * hdp + d0;
-                const __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
-                for (int r = 0; r < 4; r++) {
-                    const __m256 p = _mm256_broadcast_ss(prow[r] + b * BIATT_KB + jj);
-                    acc[r][0] = _mm256_fmadd_ps(p, v0, acc[r][0]);
-                    acc[r][1] = _mm256_fmadd_ps(p, v1, acc[r][1]);
-                }
-            }
-            for (int r = 0; r < 4; r++) {
-                _mm256_storeu_ps(orow[r] + d0, acc[r][0]);
-                _mm256_storeu_ps(orow[r] + d0 + 8, acc[r][1]);
-            }
-        }
-    }
-}
-
-AVX2_TARGET static float biatt_row_max_avx2(const float *s, int n)   /* n a multiple of 8 */
-{
-    __m256 m = _mm256_set1_ps(-INFINITY);
-    for (int j = 0; j < n; j += 8)
-        m = _mm256_max_ps(m, _mm256_loadu_ps(s + j));
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-    return _mm_cvtss_f32(h);
-}
-
 static void biatt_task(void *arg, int ith, int nth)
 {
     (void)nth;
@@ -508,13 +281,14 @@ static void biatt_task(void *arg, int ith, int nth)
                 q[r] = a->q + (int64_t)i * a->ldq + (int64_t)h * hd;
                 srow[r] = S + (size_t)(r0 + r) * job->n_kvp;
             }
-            job->scores_x4(job, g, q, srow);
+            job->kt->biatt_scores(job->kt_pack + (size_t)g * job->nkb * hd * BIATT_KB, job->nkb, hd,
+                                  a->scale, q, srow);
         }
         for (int r = 0; r < nq4; r++) {
             float *s = S + (size_t)r * job->n_kvp;
             for (int j = a->n_kv; j < job->n_kvp; j++)
                 s[j] = -INFINITY;
-            const float mx = job->row_max(s, job->n_kvp);
+            const float mx = job->kt->biatt_row_max(s, job->n_kvp);
             l[r] = job->kt->exp_sub_sum(s, s, mx, job->n_kvp);   /* e^−inf = 0 for the padding */
         }
         memset(O, 0, (size_t)nq4 * hdp * sizeof(float));
@@ -524,7 +298,7 @@ static void biatt_task(void *arg, int ith, int nth)
                 prow[r] = S + (size_t)(r0 + r) * job->n_kvp;
                 orow[r] = O + (size_t)(r0 + r) * hdp;
             }
-            job->pv_x4(job, g, prow, orow);
+            job->kt->biatt_pv(job->v_pack + (size_t)g * job->n_kvp * hdp, job->nkb, hdp, prow, orow);
         }
         for (int r = 0; r < nq; r++) {
             float *out = a->out + (int64_t)(i0 + r) * a->ldo + (int64_t)h * hd;
@@ -541,18 +315,9 @@ static bool attention_bidir(lfm2_pool *pool, const struct lfm2_attn_args *a,
 {
     if (a->causal || a->window > 0 || a->n_kv <= 0 || a->n_kv > BIATT_MAX_KV || a->n_q < 4)
         return false;
+    if (!kt->biatt_scores)
+        return false;   /* the path has no register tiles (scalar): attn_block */
     struct biatt_job job;
-    if (kt->path == LFM2_CPU_AVX512) {
-        job.scores_x4 = biatt_scores_x4;
-        job.pv_x4 = biatt_pv_x4;
-        job.row_max = biatt_row_max;
-    } else if (kt->path == LFM2_CPU_AVX2) {
-        job.scores_x4 = biatt_scores_x4_avx2;
-        job.pv_x4 = biatt_pv_x4_avx2;
-        job.row_max = biatt_row_max_avx2;
-    } else {
-        return false;   /* scalar: the kernels' attn_block */
-    }
     job.a = a;
     job.kt = kt;
     job.hdp = (a->head_dim + 15) & ~15;
@@ -577,14 +342,6 @@ static bool attention_bidir(lfm2_pool *pool, const struct lfm2_attn_args *a,
     lfm2_pool_run(pool, biatt_task, &job);
     return true;
 }
-#else
-static bool attention_bidir(lfm2_pool *pool, const struct lfm2_attn_args *a,
-                            const struct lfm2_kernels *kt)
-{
-    (void)pool; (void)a; (void)kt;
-    return false;
-}
-#endif
 
 #define ATT_QBLOCK 16     /* query rows per work item (the kernels' ATT_QB) */
 #define ATT_MAX_HD 512

@@ -2,7 +2,10 @@
  * quantization. Everything here is scalar and written to give the same bits as ggml's
  * reference code (ggml-quants.c) and its x86 activation quantizers; the SIMD kernels are
  * tested against these functions, so clarity beats speed here. */
+#include <float.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -91,8 +94,10 @@ uint16_t lfm2_fp32_to_bf16(float f)
 
 /* ---- dequantization ------------------------------------------------------------------------ */
 
-static void dq_q4_0(const block_q4_0 *x, float *y, int64_t nb)
+static void dq_q4_0(const void *src, float *y, int64_t n)
 {
+    const block_q4_0 *x = src;
+    const int64_t nb = n / QK4_0;
     for (int64_t i = 0; i < nb; i++, y += QK4_0) {
         const float d = FP16(x[i].d);
         for (int j = 0; j < QK4_0 / 2; j++) {
@@ -102,8 +107,10 @@ static void dq_q4_0(const block_q4_0 *x, float *y, int64_t nb)
     }
 }
 
-static void dq_q4_1(const block_q4_1 *x, float *y, int64_t nb)
+static void dq_q4_1(const void *src, float *y, int64_t n)
 {
+    const block_q4_1 *x = src;
+    const int64_t nb = n / QK4_1;
     for (int64_t i = 0; i < nb; i++, y += QK4_1) {
         const float d = FP16(x[i].d), m = FP16(x[i].m);
         for (int j = 0; j < QK4_1 / 2; j++) {
@@ -113,8 +120,10 @@ static void dq_q4_1(const block_q4_1 *x, float *y, int64_t nb)
     }
 }
 
-static void dq_q5_0(const block_q5_0 *x, float *y, int64_t nb)
+static void dq_q5_0(const void *src, float *y, int64_t n)
 {
+    const block_q5_0 *x = src;
+    const int64_t nb = n / QK5_0;
     for (int64_t i = 0; i < nb; i++, y += QK5_0) {
         const float d = FP16(x[i].d);
         uint32_t qh;
@@ -127,8 +136,10 @@ static void dq_q5_0(const block_q5_0 *x, float *y, int64_t nb)
     }
 }
 
-static void dq_q5_1(const block_q5_1 *x, float *y, int64_t nb)
+static void dq_q5_1(const void *src, float *y, int64_t n)
 {
+    const block_q5_1 *x = src;
+    const int64_t nb = n / QK5_1;
     for (int64_t i = 0; i < nb; i++, y += QK5_1) {
         const float d = FP16(x[i].d), m = FP16(x[i].m);
         uint32_t qh;
@@ -141,8 +152,10 @@ static void dq_q5_1(const block_q5_1 *x, float *y, int64_t nb)
     }
 }
 
-static void dq_q8_0(const block_q8_0 *x, float *y, int64_t nb)
+static void dq_q8_0(const void *src, float *y, int64_t n)
 {
+    const block_q8_0 *x = src;
+    const int64_t nb = n / QK8_0;
     for (int64_t i = 0; i < nb; i++, y += QK8_0) {
         const float d = FP16(x[i].d);
         for (int j = 0; j < QK8_0; j++)
@@ -152,53 +165,42 @@ static void dq_q8_0(const block_q8_0 *x, float *y, int64_t nb)
 
 /* Q4_K / Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins; 64 outputs per 32 qs bytes
  * (low nibbles first, then high nibbles). Q5_K adds a fifth bit from qh, two bits per chunk. */
-static void dq_q4_K(const block_q4_K *x, float *y, int64_t nb)
+static inline void dq_q45_K(bool q5, const void *src, float *y, int64_t n)
 {
-    for (int64_t i = 0; i < nb; i++) {
-        const float d = FP16(x[i].d), dmin = FP16(x[i].dmin);
-        const uint8_t *q = x[i].qs;
+    const size_t bsz = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        /* the two layouts share d, dmin and scales; Q5_K puts qh before qs */
+        const block_q4_K *x = (const block_q4_K *)((const uint8_t *)src + (size_t)i * bsz);
+        const uint8_t *q = q5 ? ((const block_q5_K *)x)->qs : x->qs;
+        const uint8_t *qh = q5 ? ((const block_q5_K *)x)->qh : NULL;
+        const float d = FP16(x->d), dmin = FP16(x->dmin);
         for (int c = 0; c < 4; c++, q += 32) {
             uint8_t sc, m;
-            lfm2_get_scale_min_k4(2 * c, x[i].scales, &sc, &m);
+            lfm2_get_scale_min_k4(2 * c, x->scales, &sc, &m);
             const float d1 = d * sc, m1 = dmin * m;
-            lfm2_get_scale_min_k4(2 * c + 1, x[i].scales, &sc, &m);
+            lfm2_get_scale_min_k4(2 * c + 1, x->scales, &sc, &m);
             const float d2 = d * sc, m2 = dmin * m;
             for (int l = 0; l < 32; l++)
-                *y++ = d1 * (q[l] & 0xf) - m1;
+                *y++ = d1 * ((q[l] & 0xf) + (q5 && (qh[l] >> (2 * c)) & 1 ? 16 : 0)) - m1;
             for (int l = 0; l < 32; l++)
-                *y++ = d2 * (q[l] >> 4) - m2;
+                *y++ = d2 * ((q[l] >> 4) + (q5 && (qh[l] >> (2 * c + 1)) & 1 ? 16 : 0)) - m2;
         }
     }
 }
 
-static void dq_q5_K(const block_q5_K *x, float *y, int64_t nb)
-{
-    for (int64_t i = 0; i < nb; i++) {
-        const float d = FP16(x[i].d), dmin = FP16(x[i].dmin);
-        const uint8_t *q = x[i].qs, *qh = x[i].qh;
-        for (int c = 0; c < 4; c++, q += 32) {
-            uint8_t sc, m;
-            lfm2_get_scale_min_k4(2 * c, x[i].scales, &sc, &m);
-            const float d1 = d * sc, m1 = dmin * m;
-            lfm2_get_scale_min_k4(2 * c + 1, x[i].scales, &sc, &m);
-            const float d2 = d * sc, m2 = dmin * m;
-            const uint8_t u1 = (uint8_t)(1u << (2 * c)), u2 = (uint8_t)(2u << (2 * c));
-            for (int l = 0; l < 32; l++)
-                *y++ = d1 * ((q[l] & 0xf) + ((qh[l] & u1) ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; l++)
-                *y++ = d2 * ((q[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) - m2;
-        }
-    }
-}
+static void dq_q4_K(const void *src, float *y, int64_t n) { dq_q45_K(false, src, y, n); }
+static void dq_q5_K(const void *src, float *y, int64_t n) { dq_q45_K(true, src, y, n); }
 
 /* Q6_K: two halves of 128; each ql byte holds two low nibbles, each qh byte four 2-bit highs. */
-static void dq_q6_K(const block_q6_K *x, float *y, int64_t nb)
+static void dq_q6_K(const void *src, float *y, int64_t n)
 {
+    const block_q6_K *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const float d = FP16(x[i].d);
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
         const int8_t *sc = x[i].scales;
-        for (int n = 0; n < 2; n++, y += 128, ql += 64, qh += 32, sc += 8) {
+        for (int h = 0; h < 2; h++, y += 128, ql += 64, qh += 32, sc += 8) {
             for (int l = 0; l < 32; l++) {
                 const int is = l / 16;
                 const int q1 = ((ql[l] & 0xf) | ((qh[l] >> 0) & 3) << 4) - 32;
@@ -215,51 +217,30 @@ static void dq_q6_K(const block_q6_K *x, float *y, int64_t nb)
     }
 }
 
-void lfm2_dequantize_row(enum lfm2_type type, const void *src, float *dst, int64_t n)
+static void dq_q8_K(const void *src, float *y, int64_t n)
 {
-    switch (type) {
-    case LFM2_TYPE_F32:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        break;
-    case LFM2_TYPE_F16: {
-        const uint8_t *s = src;
-        for (int64_t i = 0; i < n; i++) {
-            lfm2_fp16 h;
-            memcpy(&h, s + 2 * i, 2);
-            dst[i] = lfm2_fp16_to_fp32(h);
-        }
-        break;
-    }
-    case LFM2_TYPE_BF16: {
-        const uint8_t *s = src;
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, s + 2 * i, 2);
-            dst[i] = lfm2_bf16_to_fp32(h);
-        }
-        break;
-    }
-    case LFM2_TYPE_Q4_0: dq_q4_0(src, dst, n / QK4_0); break;
-    case LFM2_TYPE_Q4_1: dq_q4_1(src, dst, n / QK4_1); break;
-    case LFM2_TYPE_Q5_0: dq_q5_0(src, dst, n / QK5_0); break;
-    case LFM2_TYPE_Q5_1: dq_q5_1(src, dst, n / QK5_1); break;
-    case LFM2_TYPE_Q8_0: dq_q8_0(src, dst, n / QK8_0); break;
-    case LFM2_TYPE_Q4_K: dq_q4_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q5_K: dq_q5_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q6_K: dq_q6_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q8_K: {
-        const block_q8_K *x = src;
-        for (int64_t i = 0; i < n / QK_K; i++)
-            for (int j = 0; j < QK_K; j++)
-                dst[i * QK_K + j] = x[i].d * x[i].qs[j];
-        break;
-    }
-    default:
-        /* unsupported types never get past the GGUF reader; zero rather than read garbage */
-        memset(dst, 0, (size_t)n * sizeof(float));
-        break;
+    const block_q8_K *x = src;
+    for (int64_t i = 0; i < n / QK_K; i++)
+        for (int j = 0; j < QK_K; j++)
+            y[i * QK_K + j] = x[i].d * x[i].qs[j];
+}
+
+/* float types: element by element (rows in a file need not be aligned) */
+static void dq_f32(const void *src, float *y, int64_t n) { memcpy(y, src, (size_t)n * sizeof(float)); }
+
+/* fp16 / bf16 rows, element by element (rows in a file need not be 2-byte aligned) */
+static inline void dq_half(bool bf, const void *src, float *y, int64_t n)
+{
+    const uint8_t *s = src;
+    for (int64_t i = 0; i < n; i++) {
+        uint16_t h;
+        memcpy(&h, s + 2 * i, 2);
+        y[i] = bf ? lfm2_bf16_to_fp32(h) : lfm2_fp16_to_fp32(h);
     }
 }
+
+static void dq_f16(const void *src, float *y, int64_t n) { dq_half(false, src, y, n); }
+static void dq_bf16(const void *src, float *y, int64_t n) { dq_half(true, src, y, n); }
 
 /* ---- quantization helpers (ggml's rounding) ----------------------------------------------- */
 
@@ -277,97 +258,75 @@ static inline int nearest_int(float v)
 
 /* ---- weight quantizers (ggml quantize_row_*_ref) ------------------------------------------- */
 
-static void q_q4_0(const float *x, block_q4_0 *y, int64_t nb)
+/* ggml's truncation (int8_t)v, then min(nmax, ·); v is in [0, nmax + 1) for finite input,
+ * and a NaN (from a non-finite weight) gives 0 instead of an undefined conversion. */
+static inline uint8_t trunc_q(float v, int nmax)
 {
-    for (int64_t i = 0; i < nb; i++, x += QK4_0) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < QK4_0; j++)
-            if (amax < fabsf(x[j])) {
-                amax = fabsf(x[j]);
-                max = x[j];
+    return v >= 0 ? (v < (float)nmax ? (uint8_t)(int)v : (uint8_t)nmax) : 0;
+}
+
+/* Q4_0, Q4_1, Q5_0, Q5_1 (ggml's quantize_row_q4_0_ref …, 32 elements per block): the
+ * symmetric types scale by the signed value of largest magnitude, d = max / −2^(bits−1), and
+ * store trunc(x/d + 2^(bits−1) + 0.5); the others by the range, d = (max − min)/(2^bits − 1),
+ * m = min, and store trunc((x − m)/d + 0.5). Layout: d, [m], [qh: the fifth bits], nibbles
+ * (element j low, j + 16 high). */
+static void q_legacy(enum lfm2_type t, const float *x, void *dst, int64_t n)
+{
+    const bool has_m = t == LFM2_TYPE_Q4_1 || t == LFM2_TYPE_Q5_1;
+    const bool five = t == LFM2_TYPE_Q5_0 || t == LFM2_TYPE_Q5_1;
+    const int nmax = five ? 31 : 15;
+    const size_t bsz = (size_t)lfm2_type_block_bytes(t);
+    uint8_t *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, y += bsz) {
+        float d, min = INFINITY, max = -INFINITY, amax = 0.0f;
+        if (has_m) {
+            for (int j = 0; j < 32; j++) {
+                if (x[j] < min) min = x[j];
+                if (x[j] > max) max = x[j];
             }
-        const float d = max / -8;
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = lfm2_fp32_to_fp16(d);
-        for (int j = 0; j < QK4_0 / 2; j++) {
-            /* truncation after +8.5 is ggml's rounding here, not a bug */
-            const uint8_t a = (uint8_t)MIN(15, (int8_t)(x[j] * id + 8.5f));
-            const uint8_t b = (uint8_t)MIN(15, (int8_t)(x[j + QK4_0 / 2] * id + 8.5f));
-            y[i].qs[j] = (uint8_t)(a | b << 4);
+            d = (max - min) / nmax;
+        } else {
+            max = 0.0f;
+            for (int j = 0; j < 32; j++)
+                if (amax < fabsf(x[j])) {
+                    amax = fabsf(x[j]);
+                    max = x[j];
+                }
+            d = max / (float)-((nmax + 1) / 2);   /* max / −8, max / −16 */
         }
+        const float id = d ? 1.0f / d : 0.0f;
+        const float bias = (float)((nmax + 1) / 2) + 0.5f;   /* symmetric types: 8.5, 16.5 */
+        uint8_t q[32];
+        for (int j = 0; j < 32; j++)
+            q[j] = trunc_q(has_m ? (x[j] - min) * id + 0.5f : x[j] * id + bias, nmax);
+        const lfm2_fp16 dh = lfm2_fp32_to_fp16(d), mh = lfm2_fp32_to_fp16(min);
+        memcpy(y, &dh, 2);
+        uint8_t *p = y + 2;
+        if (has_m) {
+            memcpy(p, &mh, 2);
+            p += 2;
+        }
+        if (five) {
+            uint32_t qh = 0;
+            for (int j = 0; j < 32; j++)
+                qh |= (uint32_t)(q[j] >> 4) << j;
+            memcpy(p, &qh, 4);
+            p += 4;
+        }
+        for (int j = 0; j < 16; j++)
+            p[j] = (uint8_t)((q[j] & 0x0f) | (q[j + 16] & 0x0f) << 4);
     }
 }
 
-static void q_q4_1(const float *x, block_q4_1 *y, int64_t nb)
-{
-    for (int64_t i = 0; i < nb; i++, x += QK4_1) {
-        float min = INFINITY, max = -INFINITY;
-        for (int j = 0; j < QK4_1; j++) {
-            if (x[j] < min) min = x[j];
-            if (x[j] > max) max = x[j];
-        }
-        const float d = (max - min) / 15;
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = lfm2_fp32_to_fp16(d);
-        y[i].m = lfm2_fp32_to_fp16(min);
-        for (int j = 0; j < QK4_1 / 2; j++) {
-            const uint8_t a = (uint8_t)MIN(15, (int8_t)((x[j] - min) * id + 0.5f));
-            const uint8_t b = (uint8_t)MIN(15, (int8_t)((x[j + QK4_1 / 2] - min) * id + 0.5f));
-            y[i].qs[j] = (uint8_t)(a | b << 4);
-        }
-    }
-}
+static void q_q4_0(const float *x, void *dst, int64_t n) { q_legacy(LFM2_TYPE_Q4_0, x, dst, n); }
+static void q_q4_1(const float *x, void *dst, int64_t n) { q_legacy(LFM2_TYPE_Q4_1, x, dst, n); }
+static void q_q5_0(const float *x, void *dst, int64_t n) { q_legacy(LFM2_TYPE_Q5_0, x, dst, n); }
+static void q_q5_1(const float *x, void *dst, int64_t n) { q_legacy(LFM2_TYPE_Q5_1, x, dst, n); }
 
-static void q_q5_0(const float *x, block_q5_0 *y, int64_t nb)
+static void q_q8_0(const float *x, void *dst, int64_t n)
 {
-    for (int64_t i = 0; i < nb; i++, x += QK5_0) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < QK5_0; j++)
-            if (amax < fabsf(x[j])) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
-        const float d = max / -16;
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = lfm2_fp32_to_fp16(d);
-        uint32_t qh = 0;
-        for (int j = 0; j < QK5_0 / 2; j++) {
-            const uint8_t a = (uint8_t)MIN(31, (int8_t)(x[j] * id + 16.5f));
-            const uint8_t b = (uint8_t)MIN(31, (int8_t)(x[j + QK5_0 / 2] * id + 16.5f));
-            y[i].qs[j] = (uint8_t)((a & 0x0f) | (b & 0x0f) << 4);
-            qh |= (uint32_t)((a & 0x10u) >> 4) << j;
-            qh |= (uint32_t)((b & 0x10u) >> 4) << (j + QK5_0 / 2);
-        }
-        memcpy(y[i].qh, &qh, 4);
-    }
-}
-
-static void q_q5_1(const float *x, block_q5_1 *y, int64_t nb)
-{
-    for (int64_t i = 0; i < nb; i++, x += QK5_1) {
-        float min = INFINITY, max = -INFINITY;
-        for (int j = 0; j < QK5_1; j++) {
-            if (x[j] < min) min = x[j];
-            if (x[j] > max) max = x[j];
-        }
-        const float d = (max - min) / 31;
-        const float id = d ? 1.0f / d : 0.0f;
-        y[i].d = lfm2_fp32_to_fp16(d);
-        y[i].m = lfm2_fp32_to_fp16(min);
-        uint32_t qh = 0;
-        for (int j = 0; j < QK5_1 / 2; j++) {
-            const uint8_t a = (uint8_t)((x[j] - min) * id + 0.5f);
-            const uint8_t b = (uint8_t)((x[j + QK5_1 / 2] - min) * id + 0.5f);
-            y[i].qs[j] = (uint8_t)((a & 0x0f) | (b & 0x0f) << 4);
-            qh |= (uint32_t)((a & 0x10u) >> 4) << j;
-            qh |= (uint32_t)((b & 0x10u) >> 4) << (j + QK5_1 / 2);
-        }
-        memcpy(y[i].qh, &qh, 4);
-    }
-}
-
-static void q_q8_0(const float *x, block_q8_0 *y, int64_t nb)
-{
+    block_q8_0 *y = dst;
+    const int64_t nb = n / QK8_0;
     for (int64_t i = 0; i < nb; i++, x += QK8_0) {
         float amax = 0.0f;
         for (int j = 0; j < QK8_0; j++)
@@ -551,8 +510,10 @@ static void q_k_scales(const float *x, int nmax, float rmin, int nstep, uint8_t 
     }
 }
 
-static void q_q4_K(const float *x, block_q4_K *y, int64_t nb)
+static void q_q4_K(const float *x, void *dst, int64_t n)
 {
+    block_q4_K *y = dst;
+    const int64_t nb = n / QK_K;
     uint8_t L[QK_K];
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         q_k_scales(x, 15, -1.f, 20, y[i].scales, &y[i].d, &y[i].dmin, L);
@@ -563,17 +524,19 @@ static void q_q4_K(const float *x, block_q4_K *y, int64_t nb)
     }
 }
 
-static void q_q5_K(const float *x, block_q5_K *y, int64_t nb)
+static void q_q5_K(const float *x, void *dst, int64_t n)
 {
+    block_q5_K *y = dst;
+    const int64_t nb = n / QK_K;
     uint8_t L[QK_K];
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         q_k_scales(x, 31, -0.5f, 15, y[i].scales, &y[i].d, &y[i].dmin, L);
         uint8_t *qh = y[i].qh, *ql = y[i].qs;
         memset(qh, 0, QK_K / 8);
         uint8_t m1 = 1, m2 = 2;
-        for (int n = 0; n < QK_K; n += 64, ql += 32) {
+        for (int c = 0; c < QK_K; c += 64, ql += 32) {
             for (int j = 0; j < 32; j++) {
-                int l1 = L[n + j], l2 = L[n + j + 32];
+                int l1 = L[c + j], l2 = L[c + j + 32];
                 if (l1 > 15) {
                     l1 -= 16;
                     qh[j] |= m1;
@@ -590,8 +553,10 @@ static void q_q5_K(const float *x, block_q5_K *y, int64_t nb)
     }
 }
 
-static void q_q6_K(const float *x, block_q6_K *y, int64_t nb)
+static void q_q6_K(const float *x, void *dst, int64_t n)
 {
+    block_q6_K *y = dst;
+    const int64_t nb = n / QK_K;
     int8_t L[QK_K];
     float scales[QK_K / 16];
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
@@ -635,74 +600,90 @@ static void q_q6_K(const float *x, block_q6_K *y, int64_t nb)
     }
 }
 
-size_t lfm2_quantize_row(enum lfm2_type type, const float *src, void *dst, int64_t n)
+static void q_f32(const float *x, void *dst, int64_t n) { memcpy(dst, x, (size_t)n * sizeof(float)); }
+
+static inline void q_half(bool bf, const float *x, void *dst, int64_t n)
 {
-    switch (type) {
-    case LFM2_TYPE_F32:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        break;
-    case LFM2_TYPE_F16: {
-        uint8_t *d = dst;
-        for (int64_t i = 0; i < n; i++) {
-            lfm2_fp16 h = lfm2_fp32_to_fp16(src[i]);
-            memcpy(d + 2 * i, &h, 2);
-        }
-        break;
+    uint8_t *d = dst;
+    for (int64_t i = 0; i < n; i++) {
+        const uint16_t h = bf ? lfm2_fp32_to_bf16(x[i]) : lfm2_fp32_to_fp16(x[i]);
+        memcpy(d + 2 * i, &h, 2);
     }
-    case LFM2_TYPE_BF16: {
-        uint8_t *d = dst;
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h = lfm2_fp32_to_bf16(src[i]);
-            memcpy(d + 2 * i, &h, 2);
-        }
-        break;
-    }
-    case LFM2_TYPE_Q4_0: q_q4_0(src, dst, n / QK4_0); break;
-    case LFM2_TYPE_Q4_1: q_q4_1(src, dst, n / QK4_1); break;
-    case LFM2_TYPE_Q5_0: q_q5_0(src, dst, n / QK5_0); break;
-    case LFM2_TYPE_Q5_1: q_q5_1(src, dst, n / QK5_1); break;
-    case LFM2_TYPE_Q8_0: q_q8_0(src, dst, n / QK8_0); break;
-    case LFM2_TYPE_Q4_K: q_q4_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q5_K: q_q5_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q6_K: q_q6_K(src, dst, n / QK_K); break;
-    case LFM2_TYPE_Q8_K: lfm2_quantize_row_q8_K(src, dst, n); break;
-    default:
-        return 0;
-    }
-    return lfm2_row_bytes(type, n);
 }
+
+static void q_f16(const float *x, void *dst, int64_t n) { q_half(false, x, dst, n); }
+static void q_bf16(const float *x, void *dst, int64_t n) { q_half(true, x, dst, n); }
 
 /* ---- activation quantizers (ggml's x86 CPU backend) ----------------------------------------- */
 
-void lfm2_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t n)
+/* The largest |x| of a block; NaN when the block holds a NaN or an infinity. */
+static float block_amax(const float *x, int n)
 {
-    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_0; j++)
-            amax = MAX(amax, fabsf(x[j]));
-        const float d = amax / 127.f;
-        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
-        y[i].d = lfm2_fp32_to_fp16(d);
-        for (int j = 0; j < QK8_0; j++)
-            y[i].qs[j] = (int8_t)nearest_int(x[j] * id);
+    float amax = 0.0f;
+    bool finite = true;
+    for (int j = 0; j < n; j++) {
+        const float a = fabsf(x[j]);
+        finite &= a <= FLT_MAX;
+        amax = MAX(amax, a);
+    }
+    return finite ? amax : NAN;
+}
+
+/* Q8_0 blocks; *sums (Q8_1) gets Σq of each block */
+static void q8_0_blocks(const float *x, block_q8_0 *y, int64_t nb, int *sums)
+{
+    for (int64_t i = 0; i < nb; i++, x += QK8_0) {
+        const float amax = block_amax(x, QK8_0);
+        const enum lfm2_q8_case c = lfm2_q8_case(amax);
+        int sum = 0;
+        lfm2_q8_0_unquantized(c, &y[i]);
+        if (c == LFM2_Q8_QUANT) {
+            const float id = 127.f / amax;
+            y[i].d = lfm2_fp32_to_fp16(amax / 127.f);
+            for (int j = 0; j < QK8_0; j++) {
+                y[i].qs[j] = (int8_t)nearest_int(x[j] * id);
+                sum += y[i].qs[j];
+            }
+        }
+        if (sums)
+            sums[i] = sum;
     }
 }
 
-void lfm2_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n)
+void lfm2_quantize_row_q8_0(const float *x, void *y, int64_t n)
 {
+    q8_0_blocks(x, y, n / QK8_0, NULL);
+}
+
+void lfm2_quantize_row_q8_1(const float *x, void *vy, int64_t n)
+{
+    block_q8_1 *y = vy;
+    for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
+        block_q8_0 b;
+        int sum;
+        q8_0_blocks(x, &b, 1, &sum);
+        const float amax = block_amax(x, QK8_1);
+        y[i].d = b.d;
+        y[i].s = lfm2_q8_case(amax) == LFM2_Q8_NAN ? LFM2_FP16_NAN : lfm2_fp32_to_fp16(amax / 127.f * (float)sum);
+        memcpy(y[i].qs, b.qs, QK8_1);
+    }
+}
+
+void lfm2_quantize_row_q8_K(const float *x, void *vy, int64_t n)
+{
+    block_q8_K *y = vy;
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
-        float max = 0, amax = 0;
-        for (int j = 0; j < QK_K; j++) {
-            float ax = fabsf(x[j]);
-            if (ax > amax) {
-                amax = ax;
-                max = x[j];
-            }
-        }
-        if (!amax) {
-            memset(&y[i], 0, sizeof y[i]);
+        const float amax = block_amax(x, QK_K);
+        const enum lfm2_q8_case c = lfm2_q8_case(amax);
+        lfm2_q8_K_unquantized(c, &y[i]);
+        if (c != LFM2_Q8_QUANT)
             continue;
-        }
+        float max = 0;
+        for (int j = 0; j < QK_K; j++)
+            if (fabsf(x[j]) == amax) {   /* the first of largest magnitude, with its sign */
+                max = x[j];
+                break;
+            }
         const float iscale = -127.f / max;
         for (int j = 0; j < QK_K; j++)
             y[i].qs[j] = (int8_t)MIN(127, nearest_int(iscale * x[j]));
@@ -714,4 +695,114 @@ void lfm2_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n)
         }
         y[i].d = 1 / iscale;
     }
+}
+
+/* ---- the type table ------------------------------------------------------------------------ */
+
+#define BLOCK(NAME, BLCK, BYTES, WEIGHT, ACT, TO, FROM) { NAME, BLCK, BYTES, WEIGHT, ACT, TO, FROM }
+#define NAME_ONLY(NAME) { NAME, 0, 0, false, -1, NULL, NULL }
+
+static const struct lfm2_type_traits k_traits[] = {
+    [LFM2_TYPE_F32] = BLOCK("F32", 1, 4, true, LFM2_ACT_F32, dq_f32, q_f32),
+    [LFM2_TYPE_F16] = BLOCK("F16", 1, 2, true, LFM2_ACT_F16, dq_f16, q_f16),
+    [LFM2_TYPE_Q4_0] = BLOCK("Q4_0", QK4_0, sizeof(block_q4_0), true, LFM2_ACT_Q8_0, dq_q4_0, q_q4_0),
+    [LFM2_TYPE_Q4_1] = BLOCK("Q4_1", QK4_1, sizeof(block_q4_1), true, LFM2_ACT_Q8_1, dq_q4_1, q_q4_1),
+    [4] = NAME_ONLY("Q4_2"),
+    [5] = NAME_ONLY("Q4_3"),
+    [LFM2_TYPE_Q5_0] = BLOCK("Q5_0", QK5_0, sizeof(block_q5_0), true, LFM2_ACT_Q8_0, dq_q5_0, q_q5_0),
+    [LFM2_TYPE_Q5_1] = BLOCK("Q5_1", QK5_1, sizeof(block_q5_1), true, LFM2_ACT_Q8_1, dq_q5_1, q_q5_1),
+    [LFM2_TYPE_Q8_0] = BLOCK("Q8_0", QK8_0, sizeof(block_q8_0), true, LFM2_ACT_Q8_0, dq_q8_0, q_q8_0),
+    /* activation formats only */
+    [LFM2_TYPE_Q8_1] = BLOCK("Q8_1", QK8_1, sizeof(block_q8_1), false, -1, NULL, NULL),
+    [10] = NAME_ONLY("Q2_K"),
+    [11] = NAME_ONLY("Q3_K"),
+    [LFM2_TYPE_Q4_K] = BLOCK("Q4_K", QK_K, sizeof(block_q4_K), true, LFM2_ACT_Q8_K, dq_q4_K, q_q4_K),
+    [LFM2_TYPE_Q5_K] = BLOCK("Q5_K", QK_K, sizeof(block_q5_K), true, LFM2_ACT_Q8_K, dq_q5_K, q_q5_K),
+    [LFM2_TYPE_Q6_K] = BLOCK("Q6_K", QK_K, sizeof(block_q6_K), true, LFM2_ACT_Q8_K, dq_q6_K, q_q6_K),
+    [LFM2_TYPE_Q8_K] = BLOCK("Q8_K", QK_K, sizeof(block_q8_K), false, -1, dq_q8_K, lfm2_quantize_row_q8_K),
+    [16] = NAME_ONLY("IQ2_XXS"), [17] = NAME_ONLY("IQ2_XS"), [18] = NAME_ONLY("IQ3_XXS"),
+    [19] = NAME_ONLY("IQ1_S"), [20] = NAME_ONLY("IQ4_NL"), [21] = NAME_ONLY("IQ3_S"),
+    [22] = NAME_ONLY("IQ2_S"), [23] = NAME_ONLY("IQ4_XS"), [24] = NAME_ONLY("I8"),
+    [25] = NAME_ONLY("I16"), [26] = NAME_ONLY("I32"), [27] = NAME_ONLY("I64"),
+    [28] = NAME_ONLY("F64"), [29] = NAME_ONLY("IQ1_M"),
+    [LFM2_TYPE_BF16] = BLOCK("BF16", 1, 2, true, LFM2_ACT_BF16, dq_bf16, q_bf16),
+    [31] = NAME_ONLY("Q4_0_4_4"), [32] = NAME_ONLY("Q4_0_4_8"), [33] = NAME_ONLY("Q4_0_8_8"),
+    [34] = NAME_ONLY("TQ1_0"), [35] = NAME_ONLY("TQ2_0"), [36] = NAME_ONLY("IQ4_NL_4_4"),
+    [37] = NAME_ONLY("IQ4_NL_4_8"), [38] = NAME_ONLY("IQ4_NL_8_8"), [39] = NAME_ONLY("MXFP4"),
+    [40] = NAME_ONLY("NVFP4"), [41] = NAME_ONLY("Q1_0"), [42] = NAME_ONLY("Q2_0"),
+};
+
+/* the block type each activation format is stored in */
+static const enum lfm2_type k_act_type[LFM2_ACT_COUNT] = {
+    [LFM2_ACT_F32] = LFM2_TYPE_F32, [LFM2_ACT_F16] = LFM2_TYPE_F16, [LFM2_ACT_BF16] = LFM2_TYPE_BF16,
+    [LFM2_ACT_Q8_0] = LFM2_TYPE_Q8_0, [LFM2_ACT_Q8_1] = LFM2_TYPE_Q8_1, [LFM2_ACT_Q8_K] = LFM2_TYPE_Q8_K,
+};
+
+const struct lfm2_type_traits *lfm2_type_traits(uint32_t type)
+{
+    static const struct lfm2_type_traits none = NAME_ONLY(NULL);
+    return type < sizeof k_traits / sizeof k_traits[0] ? &k_traits[type] : &none;
+}
+
+size_t lfm2_act_row_bytes(enum lfm2_act act, int64_t k)
+{
+    return lfm2_row_bytes(k_act_type[act], k);
+}
+
+int lfm2_act_block(enum lfm2_act act)
+{
+    return k_traits[k_act_type[act]].blck;
+}
+
+/* the type facts of lfm2-gguf.h */
+
+bool lfm2_type_supported(uint32_t type)
+{
+    return lfm2_type_traits(type)->weight;
+}
+
+const char *lfm2_type_name(uint32_t type)
+{
+    static _Thread_local char buf[24];
+    const char *name = lfm2_type_traits(type)->name;
+    if (name)
+        return name;
+    snprintf(buf, sizeof buf, "type %" PRIu32, type);
+    return buf;
+}
+
+int lfm2_type_block_elems(enum lfm2_type type)
+{
+    return lfm2_type_traits(type)->blck;
+}
+
+int lfm2_type_block_bytes(enum lfm2_type type)
+{
+    return lfm2_type_traits(type)->bytes;
+}
+
+size_t lfm2_row_bytes(enum lfm2_type type, int64_t n)
+{
+    const struct lfm2_type_traits *tt = lfm2_type_traits(type);
+    if (tt->blck <= 0 || n < 0)
+        return 0;
+    return (size_t)(n / tt->blck) * (size_t)tt->bytes;
+}
+
+void lfm2_dequantize_row(enum lfm2_type type, const void *src, float *dst, int64_t n)
+{
+    const struct lfm2_type_traits *tt = lfm2_type_traits(type);
+    if (tt->to_float)
+        tt->to_float(src, dst, n);
+    else   /* unsupported types never get past the GGUF reader; zero rather than read garbage */
+        memset(dst, 0, (size_t)n * sizeof(float));
+}
+
+size_t lfm2_quantize_row(enum lfm2_type type, const float *src, void *dst, int64_t n)
+{
+    const struct lfm2_type_traits *tt = lfm2_type_traits(type);
+    if (!tt->from_float)
+        return 0;
+    tt->from_float(src, dst, n);
+    return lfm2_row_bytes(type, n);
 }

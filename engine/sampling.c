@@ -19,6 +19,8 @@ struct lfm2_sampler {
     int32_t *hist;         /* ring of recent tokens for the penalty */
     int hist_cap, hist_len, hist_pos;
     uint64_t rng[4];
+    struct { int32_t id; float bias; } *bias; /* lfm2_sampler_set_logit_bias, usually none */
+    int n_bias;
 };
 
 #define DEFAULT_SEED 0xFFFFFFFFu /* as llama.cpp: "pick a random seed" */
@@ -83,7 +85,15 @@ static void seed_rng(lfm2_sampler *s)
 
 lfm2_sampler *lfm2_sampler_new(const lfm2_model *model, struct lfm2_sampler_params params)
 {
-    const int n_vocab = lfm2_model_hparams(model)->n_vocab;
+    return lfm2_sampler_new_n(lfm2_model_get_hparams(model)->n_vocab, params);
+}
+
+lfm2_sampler *lfm2_sampler_new_n(int n_vocab, struct lfm2_sampler_params params)
+{
+    if (n_vocab <= 0) {
+        lfm2_set_error("lfm2_sampler_new_n: %d candidates", n_vocab);
+        return NULL;
+    }
     lfm2_sampler *s = calloc(1, sizeof *s);
     if (!s)
         goto oom;
@@ -108,6 +118,7 @@ void lfm2_sampler_free(lfm2_sampler *s)
         return;
     free(s->cand);
     free(s->hist);
+    free(s->bias);
     free(s);
 }
 
@@ -115,6 +126,29 @@ void lfm2_sampler_reset(lfm2_sampler *s)
 {
     s->hist_len = s->hist_pos = 0;
     seed_rng(s);
+}
+
+int lfm2_sampler_set_logit_bias(lfm2_sampler *s, lfm2_token token, float bias)
+{
+    if (!s || token < 0 || token >= s->n_vocab || isnan(bias)) {
+        lfm2_set_error("logit bias: token %d is not in the sampler's %d candidates (or the bias is NaN)",
+                       (int)token, s ? s->n_vocab : 0);
+        return -1;
+    }
+    for (int i = 0; i < s->n_bias; i++)
+        if (s->bias[i].id == token) {
+            s->bias[i].bias = bias;
+            return 0;
+        }
+    void *b = realloc(s->bias, (size_t)(s->n_bias + 1) * sizeof *s->bias);
+    if (!b) {
+        lfm2_set_error("out of memory");
+        return -1;
+    }
+    s->bias = b;
+    s->bias[s->n_bias].id = token;
+    s->bias[s->n_bias++].bias = bias;
+    return 0;
 }
 
 void lfm2_sampler_accept(lfm2_sampler *s, lfm2_token token)
@@ -170,6 +204,8 @@ lfm2_token lfm2_sampler_sample(lfm2_sampler *s, const float *logits)
     struct cand *c = s->cand;
     for (int i = 0; i < V; i++)
         c[i] = (struct cand){ logits[i], i };
+    for (int i = 0; i < s->n_bias; i++)
+        c[s->bias[i].id].logit += s->bias[i].bias;
 
     /* Repetition penalty over the recent window (each distinct token once). */
     if (s->p.repeat_penalty != 1.0f && s->p.repeat_penalty > 0.0f) {
@@ -207,7 +243,10 @@ lfm2_token lfm2_sampler_sample(lfm2_sampler *s, const float *logits)
         for (int i = 0; i < n; i++)
             if (c[i].logit >= cut)
                 c[m++] = c[i];
-        n = m;
+        /* all NaN (a broken model): nothing compares >= the cut; keep every candidate
+         * rather than draw from none */
+        if (m > 0)
+            n = m;
     }
     int k = s->p.top_k > 0 && s->p.top_k < n ? s->p.top_k : n;
     if (s->p.top_p < 1.0f && k > 256)

@@ -6,6 +6,7 @@
  * thread 0 and runs its share before waiting for the others, so a job costs no thread
  * creation, no allocation and no lock.
  */
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -18,6 +19,7 @@
 
 #ifdef __linux__
 #include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #endif
 
@@ -41,7 +43,12 @@ struct worker {
     lfm2_pool *pool;
     int ith;
     pthread_t thread;
+    _Atomic int tid;               /* kernel thread id (Linux), 0 until the worker runs */
 };
+
+/* The nice value the calling thread asked for with lfm2_thread_set_nice (INT_MIN: none);
+ * lfm2_pool_run passes it on to the pool's workers. */
+static _Thread_local int thread_nice = INT_MIN;
 
 struct lfm2_pool {
     int n;
@@ -60,6 +67,8 @@ struct lfm2_pool {
 
     _Alignas(64) void *scratch;
     size_t scratch_size;
+
+    int workers_nice;              /* what the workers were given (INT_MIN: untouched) */
 };
 
 static uint64_t now_ns(void)
@@ -122,6 +131,9 @@ static void *worker_main(void *p)
     struct worker *w = p;
     lfm2_pool *pool = w->pool;
     uint32_t seen = 0;
+#ifdef __linux__
+    atomic_store(&w->tid, (int)syscall(SYS_gettid));
+#endif
     for (;;) {
         seen = wait_job(pool, seen);
         if (pool->stop)
@@ -145,6 +157,7 @@ lfm2_pool *lfm2_pool_new(int n_threads)
         return NULL;
     memset(pool, 0, sizeof *pool);
     pool->n = n_threads;
+    pool->workers_nice = INT_MIN;
     if (n_threads > 1) {
         pool->workers = calloc((size_t)n_threads - 1, sizeof *pool->workers);
         if (!pool->workers) {
@@ -189,12 +202,41 @@ int lfm2_pool_n_threads(const lfm2_pool *pool)
     return pool ? pool->n : 1;
 }
 
+int lfm2_thread_set_nice(int nice)
+{
+#ifdef __linux__
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) != 0)
+        return lfm2_set_error("cannot set the thread's nice value to %d: %s", nice,
+                              strerror(errno));
+#endif
+    thread_nice = nice;
+    return 0;
+}
+
+/* The workers take the caller's nice value (a kernel thread id is a valid PRIO_PROCESS
+ * target on Linux). A failure (lowering it without privilege) leaves them as they are. */
+static void follow_caller_nice(lfm2_pool *pool)
+{
+#ifdef __linux__
+    for (int i = 1; i < pool->n; i++) {
+        struct worker *w = &pool->workers[i - 1];
+        int tid;
+        while (!(tid = atomic_load(&w->tid)))
+            sched_yield();   /* created but not yet running: a moment */
+        setpriority(PRIO_PROCESS, (id_t)tid, thread_nice);
+    }
+#endif
+    pool->workers_nice = thread_nice;
+}
+
 void lfm2_pool_run(lfm2_pool *pool, lfm2_task_fn fn, void *arg)
 {
     if (!pool || pool->n == 1) {
         fn(arg, 0, 1);
         return;
     }
+    if (thread_nice != INT_MIN && thread_nice != pool->workers_nice)
+        follow_caller_nice(pool);
     pool->fn = fn;
     pool->arg = arg;
     atomic_store_explicit(&pool->n_done, 0, memory_order_relaxed);

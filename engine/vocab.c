@@ -1445,7 +1445,7 @@ int32_t lfm2_vocab_detok_push(const struct lfm2_vocab *v, struct lfm2_detok *d, 
                               char *out, int32_t cap)
 {
     if (!d || d->n_pending < 0 || d->n_pending > 3)
-        return 0;
+        return lfm2_set_error("lfm2_detok_push: no or corrupt detokenizer state"), INT32_MIN;
     size_t np = 0;
     const char *p = NULL;
     if (valid_id(v, t) && (d->special || !(v->attr[t] & (LFM2_ATTR_UNKNOWN | LFM2_ATTR_CONTROL)))) {
@@ -1457,15 +1457,18 @@ int32_t lfm2_vocab_detok_push(const struct lfm2_vocab *v, struct lfm2_detok *d, 
     uint8_t *buf = stack;
     const size_t n = (size_t)d->n_pending + np;
     if (n > sizeof stack && !(buf = malloc(n)))
-        return 0;
+        return lfm2_set_error("lfm2_detok_push: out of memory (%zu bytes)", n), INT32_MIN;
     memcpy(buf, d->pending, (size_t)d->n_pending);
     if (np)
         memcpy(buf + d->n_pending, p, np);
     size_t tail;
     const size_t need = detok_run(buf, n, NULL, false, &tail);
     int32_t ret;
-    if (need + 1 > (size_t)(cap < 0 ? 0 : cap) || !out) {
-        ret = need + 1 > INT32_MAX ? INT32_MIN : -(int32_t)(need + 1);
+    if (need + 1 > INT32_MAX) {
+        lfm2_set_error("lfm2_detok_push: a piece longer than 2 GiB");
+        ret = INT32_MIN;
+    } else if (need + 1 > (size_t)(cap < 0 ? 0 : cap) || !out) {
+        ret = -(int32_t)(need + 1);
     } else {
         detok_run(buf, n, out, false, &tail);
         out[need] = 0;
@@ -1482,7 +1485,7 @@ int32_t lfm2_vocab_detok_push(const struct lfm2_vocab *v, struct lfm2_detok *d, 
 
 #define VOCAB(m) lfm2_model_vocab(m)
 
-int lfm2_n_vocab(const lfm2_model *m) { return m ? lfm2_vocab_n_tokens(VOCAB(m)) : 0; }
+int lfm2_model_n_vocab(const lfm2_model *m) { return m ? lfm2_vocab_n_tokens(VOCAB(m)) : 0; }
 lfm2_token lfm2_token_bos(const lfm2_model *m) { return m ? lfm2_vocab_bos(VOCAB(m)) : -1; }
 lfm2_token lfm2_token_eos(const lfm2_model *m) { return m ? lfm2_vocab_eos(VOCAB(m)) : -1; }
 lfm2_token lfm2_token_eot(const lfm2_model *m) { return m ? lfm2_vocab_eot(VOCAB(m)) : -1; }
@@ -1540,7 +1543,7 @@ int32_t lfm2_detok_push(const lfm2_model *m, struct lfm2_detok *d, lfm2_token t,
 int32_t lfm2_detok_flush(struct lfm2_detok *d, char *out, int32_t cap)
 {
     if (!d || d->n_pending < 0 || d->n_pending > 3)
-        return 0;
+        return lfm2_set_error("lfm2_detok_flush: no or corrupt detokenizer state"), INT32_MIN;
     size_t tail;
     const size_t need = detok_run((const uint8_t *)d->pending, (size_t)d->n_pending, NULL, true, &tail);
     if (!out || need + 1 > (size_t)(cap < 0 ? 0 : cap))

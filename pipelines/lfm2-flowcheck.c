@@ -1,7 +1,8 @@
 /* lfm2-flowcheck — runs a gst-launch pipeline description and measures whether the video
  * kept flowing through an lfm2vl element while it captioned.
  *
- *   lfm2-flowcheck [--seconds N] [--element NAME] [--max-gap-frames K] PIPELINE-DESCRIPTION…
+ *   lfm2-flowcheck [--seconds N] [--element NAME] [--max-gap-frames K] [--max-behind-ms M]
+ *                  PIPELINE-DESCRIPTION…
  *
  * The description is what gst-launch-1.0 takes (one string or several arguments). A probe on
  * NAME's `src` pad (default "vl") records, for every video buffer, the wall-clock time it left
@@ -10,11 +11,14 @@
  * and the run ends when EOS reaches the bus. Printed as key=value lines:
  *
  *   frames, expected-frames, fps, max-gap-ms, max-gap-frames, max-behind-ms, captions,
- *   skipped-frames, caption-ms-mean, caption-ms-max, max-caption-delay-ms
+ *   skipped-frames, caption-ms-mean, caption-ms-max, caption-image-tokens (min–max),
+ *   max-caption-delay-ms, element-us-mean / element-us-max (how long each frame took from
+ *   NAME's sink pad to its src pad: the element's own work in the streaming thread)
  *
  * Exit status 0 when the video kept its rate: at least 95 % of the frames the source rate
  * promises came through, no gap between two frames longer than K frame durations (default
- * 3), and at least one caption; 1 otherwise, 2 on a pipeline error.
+ * 3), no frame left more than M ms behind the clock (when --max-behind-ms is given), and at
+ * least one caption; 1 otherwise, 2 on a pipeline error.
  */
 #include <gst/gst.h>
 #include <stdio.h>
@@ -25,11 +29,14 @@ typedef struct {
   GMutex lock;
   guint64 frames;
   gint64 first_us, last_us, max_gap_us;
+  gint64 enter_us, in_sum_us, in_max_us;   /* sink → src time per frame */
+  guint64 in_frames;
   GstClockTimeDiff max_behind;
   GstSegment segment;
   gint fps_n, fps_d;
   guint captions;
   gdouble caption_ms_sum, caption_ms_max;
+  gint tokens_min, tokens_max;
   GMainLoop *loop;
   gboolean error;
 } Flow;
@@ -44,6 +51,13 @@ on_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
   GstClock *clock = parent ? gst_element_get_clock (parent) : NULL;
 
   g_mutex_lock (&f->lock);
+  if (f->enter_us) {
+    const gint64 d = now - f->enter_us;
+    f->in_sum_us += d;
+    f->in_max_us = MAX (f->in_max_us, d);
+    f->in_frames++;
+    f->enter_us = 0;
+  }
   if (f->frames == 0)
     f->first_us = now;
   else if (now - f->last_us > f->max_gap_us)
@@ -66,6 +80,17 @@ on_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
     gst_object_unref (clock);
   if (parent)
     gst_object_unref (parent);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn
+on_sink_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  Flow *f = data;
+
+  g_mutex_lock (&f->lock);
+  f->enter_us = g_get_monotonic_time ();
+  g_mutex_unlock (&f->lock);
   return GST_PAD_PROBE_OK;
 }
 
@@ -99,11 +124,16 @@ on_message (GstBus * bus, GstMessage * m, gpointer data)
     case GST_MESSAGE_ELEMENT:{
       const GstStructure *s = gst_message_get_structure (m);
       gdouble ms;
+      gint n;
       if (gst_structure_has_name (s, "lfm2vl/caption")) {
         f->captions++;
         if (gst_structure_get_double (s, "inference-ms", &ms)) {
           f->caption_ms_sum += ms;
           f->caption_ms_max = MAX (f->caption_ms_max, ms);
+        }
+        if (gst_structure_get_int (s, "image-tokens", &n)) {
+          f->tokens_min = f->captions == 1 ? n : MIN (f->tokens_min, n);
+          f->tokens_max = MAX (f->tokens_max, n);
         }
       }
       break;
@@ -155,7 +185,7 @@ give_up (gpointer loop)
 int
 main (int argc, char **argv)
 {
-  gdouble seconds = 60, max_gap_frames = 3;
+  gdouble seconds = 60, max_gap_frames = 3, max_behind_ms = 0;
   const gchar *name = "vl";
   GString *desc = g_string_new (NULL);
   GstElement *pipe, *vl;
@@ -173,12 +203,14 @@ main (int argc, char **argv)
       name = argv[++i];
     else if (!strcmp (argv[i], "--max-gap-frames") && i + 1 < argc)
       max_gap_frames = g_ascii_strtod (argv[++i], NULL);
+    else if (!strcmp (argv[i], "--max-behind-ms") && i + 1 < argc)
+      max_behind_ms = g_ascii_strtod (argv[++i], NULL);
     else
       g_string_append_printf (desc, "%s ", argv[i]);
   }
   if (desc->len == 0 || seconds <= 0) {
     g_printerr ("usage: lfm2-flowcheck [--seconds N] [--element NAME] [--max-gap-frames K] "
-        "PIPELINE-DESCRIPTION...\n");
+        "[--max-behind-ms M] PIPELINE-DESCRIPTION...\n");
     return 2;
   }
 
@@ -199,6 +231,13 @@ main (int argc, char **argv)
   f.loop = g_main_loop_new (NULL, FALSE);
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_buffer, &f, NULL);
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_event, &f, NULL);
+  {
+    GstPad *sink = gst_element_get_static_pad (vl, "sink");
+    if (sink) {
+      gst_pad_add_probe (sink, GST_PAD_PROBE_TYPE_BUFFER, on_sink_buffer, &f, NULL);
+      gst_object_unref (sink);
+    }
+  }
   bus = gst_element_get_bus (pipe);
   gst_bus_add_watch (bus, on_message, &f);
 
@@ -242,13 +281,17 @@ main (int argc, char **argv)
     printf ("skipped-frames=%" G_GUINT64_FORMAT "\n", skipped);
     printf ("caption-ms-mean=%.1f\n", f.captions ? f.caption_ms_sum / f.captions : 0.0);
     printf ("caption-ms-max=%.1f\n", f.caption_ms_max);
+    printf ("caption-image-tokens=%d-%d\n", f.tokens_min, f.tokens_max);
     if (GST_CLOCK_TIME_IS_VALID (max_delay))
       printf ("max-caption-delay-ms=%.1f\n", max_delay / 1e6);
+    printf ("element-us-mean=%.0f\n", f.in_frames ? (gdouble) f.in_sum_us / f.in_frames : 0.0);
+    printf ("element-us-max=%" G_GINT64_FORMAT "\n", f.in_max_us);
 
     if (f.error)
       rc = 2;
     else if (frame_ms <= 0 || f.frames < 0.95 * expected
-        || f.max_gap_us / 1000.0 > max_gap_frames * frame_ms || f.captions == 0)
+        || f.max_gap_us / 1000.0 > max_gap_frames * frame_ms || f.captions == 0
+        || (max_behind_ms > 0 && f.max_behind / 1e6 > max_behind_ms))
       rc = 1;
     else
       rc = 0;

@@ -41,6 +41,8 @@ usage: $0 [options]
   --max-tokens N      longest caption in tokens (default 32)
   --threads N         inference threads (default 0: all cores)
   --latency MS        how late captions may be (default: lfm2vl's, 4000)
+  --preprocessor-config PATH  the model's preprocessor_config.json / processor_config.json
+                      (or its directory): the image settings it was trained with
   --size WxH          test source size (default 640x360); --fps N (default 30)
   --patterns P1,P2,…  test source: cycle these videotestsrc patterns (default: smpte, scrolling)
   --pattern-seconds N each pattern's time on screen with --patterns (default 2)
@@ -59,6 +61,7 @@ interval=0
 max_tokens=32
 threads=0
 latency=""
+preprocessor_config=""
 size=640x360
 fps=30
 patterns=""
@@ -81,6 +84,7 @@ while [ $# -gt 0 ]; do
     --max-tokens) need "$@"; max_tokens=$2; shift 2 ;;
     --threads) need "$@"; threads=$2; shift 2 ;;
     --latency) need "$@"; latency=$2; shift 2 ;;
+    --preprocessor-config) need "$@"; preprocessor_config=$2; shift 2 ;;
     --size) need "$@"; size=$2; shift 2 ;;
     --fps) need "$@"; fps=$2; shift 2 ;;
     --patterns) need "$@"; patterns=$2; shift 2 ;;
@@ -96,6 +100,8 @@ for f in "$model" "$mmproj"; do
   [ -f "$f" ] || { echo "$0: no such file: $f" >&2; exit 1; }
 done
 [ -z "$input" ] || [ -f "$input" ] || { echo "$0: no such file: $input" >&2; exit 1; }
+[ -z "$preprocessor_config" ] || [ -e "$preprocessor_config" ] ||
+  { echo "$0: no such file: $preprocessor_config" >&2; exit 1; }
 [ -z "$camera" ] || [ -e "$camera" ] || { echo "$0: no camera at $camera" >&2; exit 1; }
 case "$size" in *x*) ;; *) echo "$0: --size wants WxH" >&2; exit 2 ;; esac
 case "$seconds$interval$max_tokens$threads$fps$latency$pattern_seconds" in
@@ -159,6 +165,8 @@ set -- "$@" ! lfm2vl name=vl "model=$(v "$model")" "mmproj=$(v "$mmproj")" \
   interval="$(awk "BEGIN { printf \"%.0f\", $interval * 1000000000 }")"
 [ -z "$prompt" ] || set -- "$@" "prompt=$(v "$prompt")"
 [ -z "$latency" ] || set -- "$@" latency="$latency"
+[ -z "$preprocessor_config" ] ||
+  set -- "$@" "preprocessor-config=$(v "$preprocessor_config")"
 
 # The queue in front of textoverlay holds the video while the caption of its time is still
 # being written (textoverlay waits for the text stream to reach each frame).

@@ -38,6 +38,17 @@ frames=$(gst-launch-1.0 filesrc location="$tmp/a/live-captioning.mp4" ! qtdemux 
   > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
 check_srt "$tmp/b/live-captioning.srt" 2 || { cat "$tmp/b/live-captioning.srt"; exit 1; }
 
+# a processor config: its settings reach lfm2vl (a bad value fails naming the file and field)
+printf '{"image_processor": {"use_thumbnail": false, "resample": 3}}' > "$tmp/pc.json"
+"$here/live-captioning.sh" --seconds 1 --size 160x120 --max-tokens 4 --out "$tmp/d" \
+  --preprocessor-config "$tmp/pc.json" > "$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
+printf '{"max_tiles": "ten"}' > "$tmp/bad.json"
+if "$here/live-captioning.sh" --seconds 1 --size 160x120 --out "$tmp/e" \
+    --preprocessor-config "$tmp/bad.json" > "$tmp/log" 2>&1; then
+  echo "a bad processor config should fail"; exit 1
+fi
+grep -q "bad.json: max_tiles" "$tmp/log" || { echo "error does not name file and field:"; cat "$tmp/log"; exit 1; }
+
 # errors name the file
 if "$here/live-captioning.sh" --seconds 1 --mmproj "$tmp/no-such-mmproj.gguf" --out "$tmp/c" \
     > "$tmp/log" 2>&1; then

@@ -2,6 +2,7 @@
  * the sampling loop shared by the decoder elements (see gstlfm2gen.h). */
 #include "gstlfm2gen.h"
 
+#include <math.h>
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC (lfm2_gen_debug);
@@ -28,6 +29,19 @@ struct _GstLfm2Gen {
   gint piece_cap;
   gfloat *prefix_logits;        /* logits after the cached prefix (n_vocab) */
 };
+
+/* The elements built on this generate text only: an LFM2-Audio backbone's <|audio_start|>
+ * (which would switch it to audio frames no one here reads) is never picked. */
+static lfm2_sampler *
+text_sampler_new (const lfm2_model * model, const struct lfm2_sampler_params *p)
+{
+  lfm2_sampler *s = lfm2_sampler_new (model, *p);
+  const lfm2_token audio_start = lfm2_token_lookup (model, "<|audio_start|>");
+
+  if (s != NULL && audio_start >= 0)
+    lfm2_sampler_set_logit_bias (s, audio_start, -INFINITY);
+  return s;
+}
 
 static void
 ensure_debug (void)
@@ -97,20 +111,20 @@ gst_lfm2_gen_new (const lfm2_model * model, const GstLfm2GenParams * params, GEr
     engine_error (error, "Could not create an LFM2 context");
     goto fail;
   }
-  gen->sampler = lfm2_sampler_new (model, gen->sampling);
+  gen->sampler = text_sampler_new (model, &gen->sampling);
   if (gen->sampler == NULL) {
     engine_error (error, "Could not create an LFM2 sampler");
     goto fail;
   }
   gen->n_ctx = lfm2_n_ctx (gen->ctx);
-  gen->n_embd = lfm2_model_hparams (model)->n_embd;
+  gen->n_embd = lfm2_model_get_hparams (model)->n_embd;
   gen->tokens = g_new (lfm2_token, gen->n_ctx);
   gen->user = g_string_sized_new (1024);
   gen->text = g_string_sized_new (4096);
   gen->prefix_text = g_string_sized_new (1024);
   gen->piece_cap = 256;
   gen->piece = g_malloc (gen->piece_cap);
-  gen->prefix_logits = g_new0 (gfloat, lfm2_n_vocab (model));
+  gen->prefix_logits = g_new0 (gfloat, lfm2_model_n_vocab (model));
   GST_DEBUG ("context of %d positions, %d threads", gen->n_ctx, lfm2_n_threads (gen->ctx));
   return gen;
 
@@ -162,7 +176,7 @@ gst_lfm2_gen_n_cached (GstLfm2Gen * gen)
 void
 gst_lfm2_gen_set_sampling (GstLfm2Gen * gen, const struct lfm2_sampler_params *sampling)
 {
-  lfm2_sampler *s = lfm2_sampler_new (gen->model, *sampling);
+  lfm2_sampler *s = text_sampler_new (gen->model, sampling);
 
   if (s == NULL) {
     GST_WARNING ("sampler parameters rejected (%s); keeping the previous ones",
@@ -197,14 +211,13 @@ render_chat (GString * out, const struct lfm2_chat_message *msgs, gsize n_msgs,
     gint32 cap = (gint32) MIN (out->allocated_len, (gsize) G_MAXINT32);
     gint32 n = lfm2_chat_apply (msgs, n_msgs, NULL, add_generation_prompt, out->str, cap);
 
-    if (n < 0)
+    if (n == G_MININT32)
       return engine_error (error, "Could not render the chat prompt");
-    if (n < cap) {
+    if (n >= 0) {
       out->len = (gsize) n;
-      out->str[n] = '\0';
       return TRUE;
     }
-    g_string_set_size (out, (gsize) n + 1);     /* grows allocated_len past n */
+    g_string_set_size (out, (gsize) - n);       /* -n bytes with the NUL: allocated_len >= -n */
   }
 }
 
@@ -298,7 +311,7 @@ prefill_prefix (GstLfm2Gen * gen, GError ** error)
     if (lfm2_checkpoint (gen->ctx) < 0)
       return engine_error (error, "Could not keep the system turn");
     memcpy (gen->prefix_logits, lfm2_get_logits (gen->ctx, -1),
-        sizeof (gfloat) * lfm2_n_vocab (gen->model));
+        sizeof (gfloat) * lfm2_model_n_vocab (gen->model));
   }
   gen->n_cached = n;
   gen->prefix_valid = TRUE;
@@ -374,27 +387,14 @@ count_markers (const gchar * s)
   return n;
 }
 
-gboolean
-gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMedia * media,
-    guint n_media, GstLfm2GenPieceFunc on_piece, gpointer user_data, const gint * cancel,
-    GString * out, GstLfm2GenStats * stats, GError ** error)
+/* run, step 1: the user text with one marker per media segment (missing ones go first, like
+ * mtmd) into gen->user, and the media checked. */
+static gboolean
+prepare_user_text (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMedia * media,
+    guint n_media, GstLfm2GenStats * st, GError ** error)
 {
-  const gint64 t0 = g_get_monotonic_time ();
-  const gsize marker_len = strlen (GST_LFM2_MEDIA_MARKER);
-  const gchar *suffix, *p;
-  gint n_markers, n_tok, generated = 0;
-  gboolean prefix_only = FALSE;  /* the request adds nothing: sample from the prefix logits */
-  guint mi = 0;
-  gint64 t1;
-  struct lfm2_detok dt;
-  const float *logits;
-  GstLfm2GenStats st = { 0 };
+  const gint n_markers = count_markers (user_text);
 
-  if (user_text == NULL)
-    user_text = "";
-
-  /* The user text with one marker per media segment (missing ones go first, like mtmd). */
-  n_markers = count_markers (user_text);
   if ((guint) n_markers > n_media) {
     g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
         "Prompt has %d " GST_LFM2_MEDIA_MARKER " markers but %u media segments", n_markers,
@@ -412,15 +412,21 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
           "Media segment %u has no embedding rows", k);
       return FALSE;
     }
-    st.media_rows += media[k].n_rows;
+    st->media_rows += media[k].n_rows;
   }
+  return TRUE;
+}
 
-  /* The cached prefix: BOS + system turn, prefilled once. */
+/* run, step 2: the whole prompt rendered into gen->text; *suffix = the part after the cached
+ * system turn, which is what gets prefilled. */
+static gboolean
+render_request (GstLfm2Gen * gen, const gchar ** suffix, GstLfm2GenStats * st,
+    GError ** error)
+{
   if (!gen->prefix_valid && !prefill_prefix (gen, error))
     return FALSE;
-  st.cached_tokens = gen->n_cached;
+  st->cached_tokens = gen->n_cached;
 
-  /* Render the request; the part after the cached system turn is what we prefill. */
   if (gen->chat) {
     struct lfm2_chat_message msgs[2] = { {"system", gen->system}, {"user", gen->user->str} };
     gboolean has_sys = gen->system != NULL;
@@ -430,44 +436,56 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
   } else {
     g_string_assign (gen->text, gen->user->str);
   }
-  suffix = gen->text->str;
-  if (gen->chat && gen->prefix_text->len > 0) {
-    if (strncmp (gen->text->str, gen->prefix_text->str, gen->prefix_text->len) == 0) {
-      suffix += gen->prefix_text->len;
-    } else {
-      /* Should not happen with the LFM2 layout; stay correct by not reusing the cache. */
-      GST_WARNING ("system turn is not a prefix of the rendered prompt; not reusing it");
-      gen->prefix_valid = FALSE;
-      lfm2_rewind (gen->ctx, 0);
-      gen->n_cached = 0;
-      st.cached_tokens = 0;
-      if (lfm2_add_bos (gen->model)) {
-        gint n = 0;
-        if (!tokenize_into (gen, "", 0, TRUE, &n, error)
-            || !decode (gen, lfm2_batch_tokens (gen->tokens, n), error))
-          return FALSE;
-      }
-    }
+  *suffix = gen->text->str;
+  if (!gen->chat || gen->prefix_text->len == 0)
+    return TRUE;
+  if (strncmp (gen->text->str, gen->prefix_text->str, gen->prefix_text->len) == 0) {
+    *suffix += gen->prefix_text->len;
+    return TRUE;
   }
+  /* Should not happen with the LFM2 layout; stay correct by not reusing the cache. */
+  GST_WARNING ("system turn is not a prefix of the rendered prompt; not reusing it");
+  gen->prefix_valid = FALSE;
+  lfm2_rewind (gen->ctx, 0);
+  gen->n_cached = 0;
+  st->cached_tokens = 0;
+  if (lfm2_add_bos (gen->model)) {
+    gint n = 0;
+    if (!tokenize_into (gen, "", 0, TRUE, &n, error)
+        || !decode (gen, lfm2_batch_tokens (gen->tokens, n), error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* run, step 3: back to the end of the cached prefix, then the text pieces between the
+ * markers as token batches and the media in between. The repetition penalty sees the
+ * prompt's token ids too (as llama.cpp and transformers do). Leaves *cancelled set when the
+ * cancel flag stopped it. */
+static gboolean
+prefill_request (GstLfm2Gen * gen, const gchar * suffix, const GstLfm2GenMedia * media,
+    guint n_media, const gint * cancel, gboolean * cancelled, GError ** error)
+{
+  const gsize marker_len = strlen (GST_LFM2_MEDIA_MARKER);
+  const gchar *p = suffix;
+  guint mi = 0;
+  gint n_tok;
 
   lfm2_sampler_reset (gen->sampler);
   if (gen->prefix_valid && lfm2_rewind (gen->ctx, gen->n_cached) < 0)
     return engine_error (error, "Could not rewind the context");
-  /* The repetition penalty sees the prompt's token ids too (as llama.cpp and transformers
-   * do): the cached prefix tokens are still in tokens[0 .. n_cached). */
+  /* the cached prefix tokens are still in tokens[0 .. n_cached) */
   for (gint i = 0; i < lfm2_n_past (gen->ctx); i++)
     lfm2_sampler_accept (gen->sampler, gen->tokens[i]);
 
-  /* Prefill: text pieces between the markers as token batches, media in between. */
   n_tok = lfm2_n_past (gen->ctx);
-  p = suffix;
   for (;;) {
     const gchar *m = mi < n_media ? strstr (p, GST_LFM2_MEDIA_MARKER) : NULL;
     gsize len = m ? (gsize) (m - p) : strlen (p);
     gint start = n_tok;
 
-    if (is_cancelled (cancel))
-      goto cancelled;
+    if ((*cancelled = is_cancelled (cancel)))
+      return TRUE;
     if (!tokenize_into (gen, p, len, FALSE, &n_tok, error))
       return FALSE;
     for (gint i = start; i < n_tok; i++)
@@ -482,34 +500,45 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
     n_tok = lfm2_n_past (gen->ctx);     /* tokens[] past here are scratch again */
     p = m + marker_len;
   }
-  if (is_cancelled (cancel))
-    goto cancelled;
-  if (lfm2_n_past (gen->ctx) == st.cached_tokens) {
-    /* Nothing new (raw mode, empty text): recompute the logits of the last cached token. */
-    if (st.cached_tokens == 0) {
-      g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT, "Empty prompt");
-      return FALSE;
-    }
-    prefix_only = TRUE;
-  }
-  st.prompt_tokens = lfm2_n_past (gen->ctx);
-  t1 = g_get_monotonic_time ();
-  st.prefill_ms = (t1 - t0) / 1000.0;
+  *cancelled = is_cancelled (cancel);
+  return TRUE;
+}
 
-  /* Generation: sample, stop on end of generation, emit whole characters, decode. */
-  st.stop = GST_LFM2_GEN_STOP_MAX_TOKENS;
+/* Hands a completed piece of text to `out` and `on_piece`; FALSE when on_piece says stop. */
+static gboolean
+emit_piece (GstLfm2Gen * gen, gint32 n, GstLfm2GenPieceFunc on_piece, gpointer user_data,
+    GString * out)
+{
+  n = drop_nul (gen->piece, n);
+  if (n <= 0)
+    return TRUE;
+  if (out)
+    g_string_append_len (out, gen->piece, n);
+  return on_piece == NULL || on_piece (gen->piece, (gsize) n, user_data);
+}
+
+/* run, step 4: sample, stop on end of generation, emit whole characters, decode. Starts from
+ * `logits` (those of the last prompt position). */
+static gboolean
+generate (GstLfm2Gen * gen, const float *logits, GstLfm2GenPieceFunc on_piece,
+    gpointer user_data, const gint * cancel, GString * out, GstLfm2GenStats * st,
+    GError ** error)
+{
+  struct lfm2_detok dt;
+  gint generated = 0;
+
+  st->stop = GST_LFM2_GEN_STOP_MAX_TOKENS;
   lfm2_detok_init (&dt, FALSE);
-  logits = prefix_only ? gen->prefix_logits : lfm2_get_logits (gen->ctx, -1);
   for (;;) {
     lfm2_token tok;
     gint32 n;
 
     if (gen->max_tokens > 0 && generated >= gen->max_tokens) {
-      st.stop = GST_LFM2_GEN_STOP_MAX_TOKENS;
+      st->stop = GST_LFM2_GEN_STOP_MAX_TOKENS;
       break;
     }
     if (is_cancelled (cancel)) {
-      st.stop = GST_LFM2_GEN_STOP_CANCELLED;
+      st->stop = GST_LFM2_GEN_STOP_CANCELLED;
       break;
     }
     if (logits == NULL)
@@ -518,50 +547,82 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
     if (tok < 0)
       return engine_error (error, "Sampling failed");
     if (lfm2_token_is_eog (gen->model, tok)) {
-      st.stop = GST_LFM2_GEN_STOP_EOG;
+      st->stop = GST_LFM2_GEN_STOP_EOG;
       break;
     }
     lfm2_sampler_accept (gen->sampler, tok);
     generated++;
 
     n = lfm2_detok_push (gen->model, &dt, tok, gen->piece, gen->piece_cap);
-    if (n < 0) {
+    if (n < 0 && n != G_MININT32) {
       /* A longer token than any before: grow once, the detokenizer kept its state. */
       gen->piece_cap = -n + 64;
       gen->piece = g_realloc (gen->piece, gen->piece_cap);
       n = lfm2_detok_push (gen->model, &dt, tok, gen->piece, gen->piece_cap);
     }
-    n = drop_nul (gen->piece, n);
-    if (n > 0) {
-      if (out)
-        g_string_append_len (out, gen->piece, n);
-      if (on_piece && !on_piece (gen->piece, (gsize) n, user_data)) {
-        st.stop = GST_LFM2_GEN_STOP_CANCELLED;
-        break;
-      }
+    if (n == G_MININT32)
+      return engine_error (error, "Could not detokenize");
+    if (!emit_piece (gen, n, on_piece, user_data, out)) {
+      st->stop = GST_LFM2_GEN_STOP_CANCELLED;
+      break;
     }
 
     if (gen->max_tokens > 0 && generated >= gen->max_tokens)
       continue;                 /* no need to decode a token nobody will sample after */
     if (lfm2_n_past (gen->ctx) >= gen->n_ctx) {
-      st.stop = GST_LFM2_GEN_STOP_CONTEXT;
+      st->stop = GST_LFM2_GEN_STOP_CONTEXT;
       break;
     }
     if (lfm2_decode (gen->ctx, lfm2_batch_tokens (&tok, 1)) < 0)
       return engine_error (error, "Decoding failed");
     logits = lfm2_get_logits (gen->ctx, -1);
   }
-  {
-    gint32 n = drop_nul (gen->piece, lfm2_detok_flush (&dt, gen->piece, gen->piece_cap));
-    if (n > 0) {
-      if (out)
-        g_string_append_len (out, gen->piece, n);
-      if (on_piece)
-        on_piece (gen->piece, (gsize) n, user_data);
-    }
-  }
+  emit_piece (gen, lfm2_detok_flush (&dt, gen->piece, gen->piece_cap), on_piece, user_data,
+      out);
+  st->generated_tokens = generated;
+  return TRUE;
+}
 
-  st.generated_tokens = generated;
+gboolean
+gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMedia * media,
+    guint n_media, GstLfm2GenPieceFunc on_piece, gpointer user_data, const gint * cancel,
+    GString * out, GstLfm2GenStats * stats, GError ** error)
+{
+  const gint64 t0 = g_get_monotonic_time ();
+  GstLfm2GenStats st = { 0 };
+  const gchar *suffix;
+  const float *logits;
+  gboolean cancelled;
+  gint64 t1;
+
+  if (!prepare_user_text (gen, user_text ? user_text : "", media, n_media, &st, error)
+      || !render_request (gen, &suffix, &st, error)
+      || !prefill_request (gen, suffix, media, n_media, cancel, &cancelled, error))
+    return FALSE;
+  if (cancelled) {
+    st.prompt_tokens = lfm2_n_past (gen->ctx);
+    st.stop = GST_LFM2_GEN_STOP_CANCELLED;
+    st.total_ms = st.prefill_ms = (g_get_monotonic_time () - t0) / 1000.0;
+    if (stats)
+      *stats = st;
+    return TRUE;
+  }
+  if (lfm2_n_past (gen->ctx) == st.cached_tokens) {
+    /* Nothing new (raw mode, empty text): sample from the logits of the cached prefix. */
+    if (st.cached_tokens == 0) {
+      g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT, "Empty prompt");
+      return FALSE;
+    }
+    logits = gen->prefix_logits;
+  } else {
+    logits = lfm2_get_logits (gen->ctx, -1);
+  }
+  st.prompt_tokens = lfm2_n_past (gen->ctx);
+  t1 = g_get_monotonic_time ();
+  st.prefill_ms = (t1 - t0) / 1000.0;
+
+  if (!generate (gen, logits, on_piece, user_data, cancel, out, &st, error))
+    return FALSE;
   st.generate_ms = (g_get_monotonic_time () - t1) / 1000.0;
   st.total_ms = (g_get_monotonic_time () - t0) / 1000.0;
   if (stats)
@@ -569,126 +630,5 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
   GST_DEBUG ("prompt %d (%d cached, %d media rows), generated %d, stop %s, %.1f ms",
       st.prompt_tokens, st.cached_tokens, st.media_rows, st.generated_tokens,
       gst_lfm2_gen_stop_to_string (st.stop), st.total_ms);
-  return TRUE;
-
-cancelled:
-  st.prompt_tokens = lfm2_n_past (gen->ctx);
-  st.stop = GST_LFM2_GEN_STOP_CANCELLED;
-  st.total_ms = st.prefill_ms = (g_get_monotonic_time () - t0) / 1000.0;
-  if (stats)
-    *stats = st;
-  return TRUE;
-}
-
-/* ---- sampling properties shared by the elements ---------------------------------------- */
-
-enum {
-  SAMPLING_TEMPERATURE,
-  SAMPLING_TOP_K,
-  SAMPLING_TOP_P,
-  SAMPLING_MIN_P,
-  SAMPLING_REPEAT_PENALTY,
-  SAMPLING_SEED,
-};
-
-struct lfm2_sampler_params
-gst_lfm2_sampling_defaults (gfloat temperature)
-{
-  struct lfm2_sampler_params p = lfm2_sampler_default_params ();
-
-  p.temperature = temperature;
-  p.top_k = 0;
-  p.top_p = 1.0f;
-  p.min_p = 0.15f;
-  p.repeat_penalty = 1.05f;
-  p.seed = 0;
-  return p;
-}
-
-void
-gst_lfm2_sampling_install_properties (GObjectClass * klass, guint first_id,
-    const struct lfm2_sampler_params *d)
-{
-  const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING;
-
-  g_object_class_install_property (klass, first_id + SAMPLING_TEMPERATURE,
-      g_param_spec_float ("temperature", "Temperature", "Sampling temperature (0 = greedy)",
-          0.0f, 100.0f, d->temperature, rw));
-  g_object_class_install_property (klass, first_id + SAMPLING_TOP_K,
-      g_param_spec_int ("top-k", "Top-k", "Keep the k most likely tokens (0 = off)", 0,
-          G_MAXINT, d->top_k, rw));
-  g_object_class_install_property (klass, first_id + SAMPLING_TOP_P,
-      g_param_spec_float ("top-p", "Top-p", "Nucleus sampling mass (1 = off)", 0.0f, 1.0f,
-          d->top_p, rw));
-  g_object_class_install_property (klass, first_id + SAMPLING_MIN_P,
-      g_param_spec_float ("min-p", "Min-p",
-          "Drop tokens less likely than min-p × the most likely one (0 = off)", 0.0f, 1.0f,
-          d->min_p, rw));
-  g_object_class_install_property (klass, first_id + SAMPLING_REPEAT_PENALTY,
-      g_param_spec_float ("repeat-penalty", "Repeat penalty",
-          "Penalty on tokens seen in the prompt and the text generated so far, over the last "
-          "64 tokens (1 = off)", 0.0f, 10.0f, d->repeat_penalty, rw));
-  g_object_class_install_property (klass, first_id + SAMPLING_SEED,
-      g_param_spec_uint64 ("seed", "Seed",
-          "Sampler seed; the sampler restarts from it for every request, so equal inputs "
-          "give equal outputs (4294967295 = a new random seed every request, as llama.cpp)",
-          0, G_MAXUINT64, d->seed, rw));
-}
-
-gboolean
-gst_lfm2_sampling_set_property (struct lfm2_sampler_params *p, guint first_id, guint prop_id,
-    const GValue * value)
-{
-  if (prop_id < first_id || prop_id >= first_id + GST_LFM2_SAMPLING_N_PROPS)
-    return FALSE;
-  switch (prop_id - first_id) {
-    case SAMPLING_TEMPERATURE:
-      p->temperature = g_value_get_float (value);
-      break;
-    case SAMPLING_TOP_K:
-      p->top_k = g_value_get_int (value);
-      break;
-    case SAMPLING_TOP_P:
-      p->top_p = g_value_get_float (value);
-      break;
-    case SAMPLING_MIN_P:
-      p->min_p = g_value_get_float (value);
-      break;
-    case SAMPLING_REPEAT_PENALTY:
-      p->repeat_penalty = g_value_get_float (value);
-      break;
-    default:
-      p->seed = g_value_get_uint64 (value);
-      break;
-  }
-  return TRUE;
-}
-
-gboolean
-gst_lfm2_sampling_get_property (const struct lfm2_sampler_params *p, guint first_id,
-    guint prop_id, GValue * value)
-{
-  if (prop_id < first_id || prop_id >= first_id + GST_LFM2_SAMPLING_N_PROPS)
-    return FALSE;
-  switch (prop_id - first_id) {
-    case SAMPLING_TEMPERATURE:
-      g_value_set_float (value, p->temperature);
-      break;
-    case SAMPLING_TOP_K:
-      g_value_set_int (value, p->top_k);
-      break;
-    case SAMPLING_TOP_P:
-      g_value_set_float (value, p->top_p);
-      break;
-    case SAMPLING_MIN_P:
-      g_value_set_float (value, p->min_p);
-      break;
-    case SAMPLING_REPEAT_PENALTY:
-      g_value_set_float (value, p->repeat_penalty);
-      break;
-    default:
-      g_value_set_uint64 (value, p->seed);
-      break;
-  }
   return TRUE;
 }

@@ -104,22 +104,6 @@ gboolean gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text,
 
 const gchar *gst_lfm2_gen_stop_to_string (GstLfm2GenStop stop);
 
-/* The sampling properties of every generating element — temperature, top-k, top-p, min-p,
- * repeat-penalty, seed — with the same names, ranges and meaning everywhere. They take the
- * property ids first_id … first_id + GST_LFM2_SAMPLING_N_PROPS - 1; `defaults` are the
- * element's defaults (the LFM2 text and LFM2-VL model cards recommend different ones). */
-#define GST_LFM2_SAMPLING_N_PROPS 6
-void gst_lfm2_sampling_install_properties (GObjectClass * klass, guint first_id,
-    const struct lfm2_sampler_params *defaults);
-/* The engine's sampler defaults with the LFM2 model cards' values (top-k 0, top-p 1, min-p
- * 0.15, repeat-penalty 1.05, seed 0) and the element's temperature (the cards differ there). */
-struct lfm2_sampler_params gst_lfm2_sampling_defaults (gfloat temperature);
-/* Return FALSE when prop_id is not one of them. */
-gboolean gst_lfm2_sampling_set_property (struct lfm2_sampler_params *params, guint first_id,
-    guint prop_id, const GValue * value);
-gboolean gst_lfm2_sampling_get_property (const struct lfm2_sampler_params *params,
-    guint first_id, guint prop_id, GValue * value);
-
 G_END_DECLS
 
 #endif /* GST_LFM2_GEN_H */

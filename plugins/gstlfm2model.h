@@ -45,6 +45,14 @@ guint gst_lfm2_registry_n_users (const gchar * kind, const gchar * path);
 /* Number of load-function calls so far (tests check a shared file is loaded once). */
 guint gst_lfm2_registry_n_loads (void);
 
+/* Posts a GError from the registry or the engine as an ERROR or WARNING message of `element`
+ * (GST_MESSAGE_ERROR / _WARNING), keeping its domain, code and message; `debug` (may be NULL)
+ * is the debug text, e.g. which property named the file. Like GST_ELEMENT_ERROR, it records
+ * the caller's source location. */
+#define GST_LFM2_POST_GERROR(element, type, err, debug)                                       \
+  gst_element_message_full (GST_ELEMENT (element), (type), (err)->domain, (err)->code,        \
+      g_strdup ((err)->message), g_strdup (debug), __FILE__, GST_FUNCTION, __LINE__)
+
 /* ---- LFM2 text models ------------------------------------------------------------ */
 
 #define GST_LFM2_KIND_TEXT_MODEL "lfm2-text"

@@ -267,6 +267,12 @@ gst_lfm2_tensors_config_from_caps (const GstCaps * caps, GstLfm2TensorsConfig * 
     return FALSE;
   }
   model_id = gst_structure_get_string (s, "model-id");
+  if (model_id && strlen (model_id) >= sizeof (config->model_id)) {
+    /* cut, it would no longer match the model (and could end inside a UTF-8 character) */
+    g_set_error (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FORMAT,
+        "model-id is longer than %d bytes", (int) sizeof (config->model_id) - 1);
+    return FALSE;
+  }
   if (model_id)
     g_strlcpy (config->model_id, model_id, sizeof (config->model_id));
 

@@ -100,7 +100,7 @@ typedef struct {
   GstLfm2TensorInfo info[GST_LFM2_TENSORS_MAX];
   gint rate_n, rate_d;              /* framerate; 0/1 if absent */
   gint embedding_length;            /* 0 if absent */
-  gchar model_id[128];              /* "" if absent */
+  gchar model_id[256];              /* "" if absent; lfm2_model_id() fits */
 } GstLfm2TensorsConfig;
 
 const gchar *gst_lfm2_tensor_type_to_string (GstLfm2TensorType type);

@@ -1,25 +1,39 @@
-/* gstlfm2text.c — lfm2text: runs an LFM2 text model on every input.
- *
+/* gstlfm2text.c — lfm2text: runs an LFM2 text model on every input. */
+
+/**
  * SECTION:element-lfm2text
+ * @title: lfm2text
+ * @short_description: LFM2 text generation on text or encoder embeddings
  *
  * Text in (`text/x-raw, format=utf8`), generated text out, one output buffer per input with
  * the input's timestamps. The input goes into the user turn of the LFM2 chat layout through
- * `prompt-template` ("{text}" is replaced by the input). The system turn (`system-prompt`) is
- * prefilled once and reused for every input. After each input the element posts an element
- * message `lfm2text/result` {text, prompt-tokens, cached-tokens, generated-tokens,
- * inference-ms, prefill-ms, stop-reason, timestamp}.
+ * #GstLfm2Text:prompt-template ("{text}" is replaced by the input). The system turn
+ * (#GstLfm2GenElement:system-prompt) is prefilled once and reused for every input. After each
+ * input the element posts an element message `lfm2text/result` {text, prompt-tokens,
+ * cached-tokens, media-rows, generated-tokens, inference-ms, prefill-ms, stop-reason,
+ * timestamp}.
+ *
+ * With #GstLfm2Text:input-mode=lines every input line (across buffers) is one prompt and
+ * gives exactly one output line: the answer with its newlines turned into spaces, or an
+ * empty line with a WARNING message naming the line number when the line cannot be answered
+ * (longer than 1 MiB, or too long for the context); nothing of a dropped line reaches the
+ * next one. In `buffer` mode an empty or white-space-only buffer runs no generation: it
+ * becomes a GAP event.
  *
  * The sink pad also accepts `other/tensors` from an encoder element (lfm2vlenc, an audio
  * encoder): embedding rows and their token layout are spliced into the user turn (where the
  * template has `<__media__>`, else first) — see docs/tensor-caps.md.
  *
+ * Generation runs in the streaming thread; put a queue in front when upstream must not wait.
+ * The shared properties (model, system-prompt, max-tokens, sampling, n-threads,
+ * context-length) come from the #GstLfm2GenElement base class.
+ *
+ * ## Example launch line
  * |[
  * gst-launch-1.0 filesrc location=in.txt ! text/x-raw,format=utf8 ! \
  *     lfm2text model=lfm2.gguf input-mode=lines prompt-template="Translate to French: {text}" ! \
  *     filesink location=out.txt
  * ]|
- *
- * Generation runs in the streaming thread; put a queue in front when upstream must not wait.
  */
 #include "gstlfm2text.h"
 
@@ -28,50 +42,33 @@
 GST_DEBUG_CATEGORY_STATIC (gst_lfm2_text_debug);
 #define GST_CAT_DEFAULT gst_lfm2_text_debug
 
-#define DEFAULT_MODEL NULL
-#define DEFAULT_SYSTEM_PROMPT NULL
 #define DEFAULT_PROMPT_TEMPLATE "{text}"
-#define DEFAULT_MAX_TOKENS 256
-/* LFM2's recommended generation settings (Liquid AI model cards). */
-#define DEFAULT_TEMPERATURE 0.3f
-#define DEFAULT_N_THREADS 0
-#define DEFAULT_CONTEXT_LENGTH 0
 #define DEFAULT_CHAT TRUE
 #define DEFAULT_INPUT_MODE GST_LFM2_TEXT_INPUT_BUFFER
 
-/* The sampler defaults of this element: the model card's (temperature above). */
-static struct lfm2_sampler_params
-default_sampling (void)
-{
-  return gst_lfm2_sampling_defaults (DEFAULT_TEMPERATURE);
-}
+/* The shared properties' defaults: LFM2's recommended generation settings (Liquid AI model
+ * cards). */
+static const GstLfm2GenElementDefaults gen_defaults = {
+  .system_prompt = NULL,
+  .max_tokens = 256,
+  .temperature = 0.3f,
+};
 
 #define TEXT_PLACEHOLDER "{text}"
-/* Line mode: a "line" this long without a newline is dropped. */
+/* Line mode: a line longer than this is dropped (no prompt could be that long anyway). */
 #define MAX_LINE_BYTES (1 << 20)
 
 enum {
   PROP_0,
-  PROP_MODEL,
-  PROP_SYSTEM_PROMPT,
   PROP_PROMPT_TEMPLATE,
-  PROP_MAX_TOKENS,
-  PROP_SAMPLING_FIRST,          /* temperature … seed (gst_lfm2_sampling_install_properties) */
-  PROP_SAMPLING_LAST = PROP_SAMPLING_FIRST + GST_LFM2_SAMPLING_N_PROPS - 1,
-  PROP_N_THREADS,
-  PROP_CONTEXT_LENGTH,
   PROP_CHAT,
   PROP_INPUT_MODE,
 };
 
 /* What changed since the streaming thread last looked (settings applied between inputs). */
 enum {
-  DIRTY_SYSTEM = 1 << 0,
-  DIRTY_TEMPLATE = 1 << 1,
-  DIRTY_SAMPLING = 1 << 2,
-  DIRTY_MAX_TOKENS = 1 << 3,
-  DIRTY_CHAT = 1 << 4,
-  DIRTY_ALL = 0x1f,
+  DIRTY_TEMPLATE = 1 << 0,
+  DIRTY_CHAT = 1 << 1,
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -85,7 +82,7 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_ALWAYS,
     GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
 
-G_DEFINE_TYPE (GstLfm2Text, gst_lfm2_text, GST_TYPE_ELEMENT);
+G_DEFINE_TYPE (GstLfm2Text, gst_lfm2_text, GST_TYPE_LFM2_GEN_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (lfm2text, "lfm2text", GST_RANK_NONE,
     GST_TYPE_LFM2_TEXT,
     GST_DEBUG_CATEGORY_INIT (gst_lfm2_text_debug, "lfm2text", 0, "LFM2 text generation"));
@@ -114,8 +111,9 @@ static void gst_lfm2_text_set_property (GObject * object, guint prop_id,
 static void gst_lfm2_text_get_property (GObject * object, guint prop_id,
     GValue * value, GParamSpec * pspec);
 static void gst_lfm2_text_finalize (GObject * object);
-static GstStateChangeReturn gst_lfm2_text_change_state (GstElement * element,
-    GstStateChange transition);
+static gboolean gst_lfm2_text_start (GstLfm2GenElement * base, const lfm2_model * model,
+    GstLfm2GenParams * params);
+static void gst_lfm2_text_stop (GstLfm2GenElement * base);
 static GstFlowReturn gst_lfm2_text_chain (GstPad * pad, GstObject * parent,
     GstBuffer * buf);
 static gboolean gst_lfm2_text_sink_event (GstPad * pad, GstObject * parent,
@@ -128,48 +126,43 @@ gst_lfm2_text_class_init (GstLfm2TextClass * klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstLfm2GenElementClass *gen_class = GST_LFM2_GEN_ELEMENT_CLASS (klass);
   const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
 
   gobject_class->set_property = gst_lfm2_text_set_property;
   gobject_class->get_property = gst_lfm2_text_get_property;
   gobject_class->finalize = gst_lfm2_text_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model",
-          "Path of the LFM2 GGUF model (loaded on READY→PAUSED, shared with other elements "
-          "naming the same file)", DEFAULT_MODEL, rw | GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, PROP_SYSTEM_PROMPT,
-      g_param_spec_string ("system-prompt", "System prompt",
-          "System turn, prefilled once and reused for every input (NULL = none)",
-          DEFAULT_SYSTEM_PROMPT, rw | GST_PARAM_MUTABLE_PLAYING));
+  gst_lfm2_gen_element_class_install_properties (gen_class, &gen_defaults);
+  /**
+   * GstLfm2Text:prompt-template:
+   *
+   * The user turn. "{text}" is replaced by the input (the input is appended on a new line
+   * when the template has no "{text}"); "<__media__>" marks where encoder embeddings go on
+   * `other/tensors` input.
+   */
   g_object_class_install_property (gobject_class, PROP_PROMPT_TEMPLATE,
       g_param_spec_string ("prompt-template", "Prompt template",
           "User turn; \"{text}\" is replaced by the input (appended on a new line if absent), "
           "\"<__media__>\" marks where encoder embeddings go",
           DEFAULT_PROMPT_TEMPLATE, rw | GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_MAX_TOKENS,
-      g_param_spec_int ("max-tokens", "Max tokens",
-          "Most tokens generated per input (0 = until the model ends its turn or the "
-          "context is full)", 0, G_MAXINT, DEFAULT_MAX_TOKENS,
-          rw | GST_PARAM_MUTABLE_PLAYING));
-  {
-    const struct lfm2_sampler_params d = default_sampling ();
-    gst_lfm2_sampling_install_properties (gobject_class, PROP_SAMPLING_FIRST, &d);
-  }
-  g_object_class_install_property (gobject_class, PROP_N_THREADS,
-      g_param_spec_int ("n-threads", "Threads",
-          "Worker threads of this element's context (0 = one per core)", 0, 1024,
-          DEFAULT_N_THREADS, rw | GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, PROP_CONTEXT_LENGTH,
-      g_param_spec_int ("context-length", "Context length",
-          "Positions of the context: system turn + prompt + generated text "
-          "(0 = min(training context, 4096))", 0, G_MAXINT, DEFAULT_CONTEXT_LENGTH,
-          rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLfm2Text:chat:
+   *
+   * Wraps the system prompt and the input in the LFM2 chat layout. FALSE completes the raw
+   * text system-prompt + input.
+   */
   g_object_class_install_property (gobject_class, PROP_CHAT,
       g_param_spec_boolean ("chat", "Chat",
           "Wrap system prompt and input in the LFM2 chat layout (FALSE: raw text "
           "completion of system-prompt + input)", DEFAULT_CHAT,
           rw | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstLfm2Text:input-mode:
+   *
+   * What makes one prompt: an input buffer, or a line (across buffers). In `lines` mode
+   * every input line gives exactly one output line.
+   */
   g_object_class_install_property (gobject_class, PROP_INPUT_MODE,
       g_param_spec_enum ("input-mode", "Input mode",
           "What makes one prompt: a buffer, or a line (output lines then match input lines)",
@@ -182,7 +175,8 @@ gst_lfm2_text_class_init (GstLfm2TextClass * klass)
       "LFM2 text generation", "Filter/Converter/Text",
       "Generates text with a Liquid AI LFM2 model from text prompts or encoder embeddings",
       "lfm2-gst developers");
-  element_class->change_state = GST_DEBUG_FUNCPTR (gst_lfm2_text_change_state);
+  gen_class->start = GST_DEBUG_FUNCPTR (gst_lfm2_text_start);
+  gen_class->stop = GST_DEBUG_FUNCPTR (gst_lfm2_text_stop);
 
   gst_type_mark_as_plugin_api (GST_TYPE_LFM2_TEXT_INPUT_MODE, 0);
 }
@@ -190,8 +184,6 @@ gst_lfm2_text_class_init (GstLfm2TextClass * klass)
 static void
 gst_lfm2_text_init (GstLfm2Text * self)
 {
-  GstLfm2TextSettings *s = &self->settings;
-
   self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
   gst_pad_set_chain_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_lfm2_text_chain));
   gst_pad_set_event_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_lfm2_text_sink_event));
@@ -202,16 +194,9 @@ gst_lfm2_text_init (GstLfm2Text * self)
   gst_pad_use_fixed_caps (self->srcpad);
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
 
-  s->model = g_strdup (DEFAULT_MODEL);
-  s->system_prompt = g_strdup (DEFAULT_SYSTEM_PROMPT);
-  s->prompt_template = g_strdup (DEFAULT_PROMPT_TEMPLATE);
-  s->max_tokens = DEFAULT_MAX_TOKENS;
-  s->sampling = default_sampling ();
-  s->n_threads = DEFAULT_N_THREADS;
-  s->context_length = DEFAULT_CONTEXT_LENGTH;
-  s->chat = DEFAULT_CHAT;
-  s->input_mode = DEFAULT_INPUT_MODE;
-  self->dirty = DIRTY_ALL;
+  self->prompt_template = g_strdup (DEFAULT_PROMPT_TEMPLATE);
+  self->chat = DEFAULT_CHAT;
+  self->input_mode = DEFAULT_INPUT_MODE;
 
   self->pending = g_string_sized_new (256);
   self->user = g_string_sized_new (1024);
@@ -224,17 +209,11 @@ gst_lfm2_text_finalize (GObject * object)
 {
   GstLfm2Text *self = GST_LFM2_TEXT (object);
 
-  g_free (self->settings.model);
-  g_free (self->settings.system_prompt);
-  g_free (self->settings.prompt_template);
+  g_free (self->prompt_template);
   g_free (self->template_copy);
-  g_free (self->model_id);
   g_string_free (self->pending, TRUE);
   g_string_free (self->user, TRUE);
   g_string_free (self->result, TRUE);
-  /* READY→NULL already released these; an element disposed in PAUSED did not. */
-  gst_lfm2_gen_free (self->gen);
-  gst_lfm2_shared_release (self->shared);
 
   G_OBJECT_CLASS (gst_lfm2_text_parent_class)->finalize (object);
 }
@@ -244,46 +223,25 @@ gst_lfm2_text_set_property (GObject * object, guint prop_id, const GValue * valu
     GParamSpec * pspec)
 {
   GstLfm2Text *self = GST_LFM2_TEXT (object);
-  GstLfm2TextSettings *s = &self->settings;
 
+  if (gst_lfm2_gen_element_set_property (GST_LFM2_GEN_ELEMENT (object), prop_id, value))
+    return;
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_free (s->model);
-      s->model = g_value_dup_string (value);
-      break;
-    case PROP_SYSTEM_PROMPT:
-      g_free (s->system_prompt);
-      s->system_prompt = g_value_dup_string (value);
-      self->dirty |= DIRTY_SYSTEM;
-      break;
     case PROP_PROMPT_TEMPLATE:
-      g_free (s->prompt_template);
-      s->prompt_template = g_value_dup_string (value);
+      g_free (self->prompt_template);
+      self->prompt_template = g_value_dup_string (value);
       self->dirty |= DIRTY_TEMPLATE;
       break;
-    case PROP_MAX_TOKENS:
-      s->max_tokens = g_value_get_int (value);
-      self->dirty |= DIRTY_MAX_TOKENS;
-      break;
-    case PROP_N_THREADS:
-      s->n_threads = g_value_get_int (value);
-      break;
-    case PROP_CONTEXT_LENGTH:
-      s->context_length = g_value_get_int (value);
-      break;
     case PROP_CHAT:
-      s->chat = g_value_get_boolean (value);
+      self->chat = g_value_get_boolean (value);
       self->dirty |= DIRTY_CHAT;
       break;
     case PROP_INPUT_MODE:
-      s->input_mode = g_value_get_enum (value);
+      self->input_mode = g_value_get_enum (value);
       break;
     default:
-      if (gst_lfm2_sampling_set_property (&s->sampling, PROP_SAMPLING_FIRST, prop_id, value))
-        self->dirty |= DIRTY_SAMPLING;
-      else
-        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
@@ -294,213 +252,86 @@ gst_lfm2_text_get_property (GObject * object, guint prop_id, GValue * value,
     GParamSpec * pspec)
 {
   GstLfm2Text *self = GST_LFM2_TEXT (object);
-  GstLfm2TextSettings *s = &self->settings;
 
+  if (gst_lfm2_gen_element_get_property (GST_LFM2_GEN_ELEMENT (object), prop_id, value))
+    return;
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_value_set_string (value, s->model);
-      break;
-    case PROP_SYSTEM_PROMPT:
-      g_value_set_string (value, s->system_prompt);
-      break;
     case PROP_PROMPT_TEMPLATE:
-      g_value_set_string (value, s->prompt_template);
-      break;
-    case PROP_MAX_TOKENS:
-      g_value_set_int (value, s->max_tokens);
-      break;
-    case PROP_N_THREADS:
-      g_value_set_int (value, s->n_threads);
-      break;
-    case PROP_CONTEXT_LENGTH:
-      g_value_set_int (value, s->context_length);
+      g_value_set_string (value, self->prompt_template);
       break;
     case PROP_CHAT:
-      g_value_set_boolean (value, s->chat);
+      g_value_set_boolean (value, self->chat);
       break;
     case PROP_INPUT_MODE:
-      g_value_set_enum (value, s->input_mode);
+      g_value_set_enum (value, self->input_mode);
       break;
     default:
-      if (!gst_lfm2_sampling_get_property (&s->sampling, PROP_SAMPLING_FIRST, prop_id, value))
-        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
 }
 
-/* Call with the object lock held. */
-static struct lfm2_sampler_params
-sampler_params_locked (GstLfm2Text * self)
-{
-  return self->settings.sampling;
-}
-
-/* Posts an error from a GError (keeps its domain and code). */
+/* Line counting restarts with the stream (READY→PAUSED, a flush). */
 static void
-post_gerror (GstLfm2Text * self, GstMessageType type, const GError * err,
-    const gchar * debug)
+reset_lines (GstLfm2Text * self)
 {
-  gst_element_message_full (GST_ELEMENT (self), type, err->domain, err->code,
-      g_strdup (err->message), g_strdup (debug), __FILE__, GST_FUNCTION, __LINE__);
+  g_string_truncate (self->pending, 0);
+  self->pending_pts = GST_CLOCK_TIME_NONE;
+  self->line_no = 1;
+  self->line_open = FALSE;
+  self->discarding = FALSE;
 }
 
-/* READY→PAUSED: take the model from the registry, make this element's context, prefill the
- * system turn. */
+/* READY→PAUSED, the model loaded: this element's settings for the streaming thread. */
 static gboolean
-gst_lfm2_text_start (GstLfm2Text * self)
+gst_lfm2_text_start (GstLfm2GenElement * base, const lfm2_model * model,
+    GstLfm2GenParams * params)
 {
-  GstLfm2GenParams params;
-  GError *err = NULL;
-  gchar *path, *system;
-  const lfm2_model *model;
+  GstLfm2Text *self = GST_LFM2_TEXT (base);
 
   GST_OBJECT_LOCK (self);
-  path = g_strdup (self->settings.model);
-  system = g_strdup (self->settings.system_prompt);
-  gst_lfm2_gen_params_init (&params);
-  params.n_ctx = self->settings.context_length;
-  params.n_threads = self->settings.n_threads;
-  params.max_tokens = self->settings.max_tokens;
-  params.chat = self->settings.chat;
-  params.sampling = sampler_params_locked (self);
-  self->line_mode = self->settings.input_mode == GST_LFM2_TEXT_INPUT_LINES;
+  params->chat = self->chat;
+  self->line_mode = self->input_mode == GST_LFM2_TEXT_INPUT_LINES;
   g_free (self->template_copy);
-  self->template_copy = g_strdup (self->settings.prompt_template);
+  self->template_copy = g_strdup (self->prompt_template);
   self->dirty = 0;
   GST_OBJECT_UNLOCK (self);
-
-  self->shared = gst_lfm2_model_acquire (path, &err);
-  if (self->shared == NULL) {
-    gchar *dbg = g_strdup_printf ("model property: %s", path ? path : "(null)");
-    post_gerror (self, GST_MESSAGE_ERROR, err, dbg);
-    g_free (dbg);
-    goto fail;
-  }
-  model = gst_lfm2_shared_model (self->shared);
-  GST_INFO_OBJECT (self, "model %s (%s), %u users", gst_lfm2_shared_path (self->shared),
-      lfm2_model_desc (model), gst_lfm2_shared_n_users (self->shared));
-
-  self->gen = gst_lfm2_gen_new (model, &params, &err);
-  if (self->gen == NULL || !gst_lfm2_gen_set_system_prompt (self->gen, system, &err)) {
-    post_gerror (self, GST_MESSAGE_ERROR, err, path);
-    goto fail;
-  }
-
-  GST_OBJECT_LOCK (self);
-  self->n_embd = lfm2_model_hparams (model)->n_embd;
-  self->n_vocab = lfm2_n_vocab (model);
-  g_free (self->model_id);
-  self->model_id = g_strdup (lfm2_model_id (model));
-  GST_OBJECT_UNLOCK (self);
-
-  g_free (path);
-  g_free (system);
+  reset_lines (self);
   return TRUE;
-
-fail:
-  g_clear_error (&err);
-  gst_lfm2_gen_free (self->gen);
-  self->gen = NULL;
-  gst_lfm2_shared_release (self->shared);
-  self->shared = NULL;
-  g_free (path);
-  g_free (system);
-  return FALSE;
 }
 
 static void
-gst_lfm2_text_stop (GstLfm2Text * self)
+gst_lfm2_text_stop (GstLfm2GenElement * base)
 {
-  gst_lfm2_gen_free (self->gen);
-  self->gen = NULL;
-  gst_lfm2_shared_release (self->shared);
-  self->shared = NULL;
-  GST_OBJECT_LOCK (self);
-  self->n_embd = self->n_vocab = 0;
-  g_clear_pointer (&self->model_id, g_free);
-  GST_OBJECT_UNLOCK (self);
-  g_string_truncate (self->pending, 0);
+  GstLfm2Text *self = GST_LFM2_TEXT (base);
+
+  reset_lines (self);
   self->tensor_input = FALSE;
-}
-
-static GstStateChangeReturn
-gst_lfm2_text_change_state (GstElement * element, GstStateChange transition)
-{
-  GstLfm2Text *self = GST_LFM2_TEXT (element);
-  GstStateChangeReturn ret;
-
-  switch (transition) {
-    case GST_STATE_CHANGE_READY_TO_PAUSED:
-      g_atomic_int_set (&self->flushing, 0);
-      if (!gst_lfm2_text_start (self))
-        return GST_STATE_CHANGE_FAILURE;
-      break;
-    case GST_STATE_CHANGE_PAUSED_TO_READY:
-      /* Stop a running generation so pad deactivation gets the stream lock quickly. */
-      g_atomic_int_set (&self->flushing, 1);
-      break;
-    default:
-      break;
-  }
-
-  ret = GST_ELEMENT_CLASS (gst_lfm2_text_parent_class)->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE) {
-    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
-      gst_lfm2_text_stop (self);
-    return ret;
-  }
-
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
-    gst_lfm2_text_stop (self);
-  return ret;
 }
 
 /* Applies settings changed while playing (between inputs; allocation only on a change). */
 static gboolean
 apply_settings (GstLfm2Text * self)
 {
+  GstLfm2GenElement *base = GST_LFM2_GEN_ELEMENT (self);
   guint dirty;
-  gchar *system = NULL;
-  struct lfm2_sampler_params sp;
-  gint max_tokens;
   gboolean chat;
-  GError *err = NULL;
 
+  if (!gst_lfm2_gen_element_apply_settings (base))
+    return FALSE;
   GST_OBJECT_LOCK (self);
   dirty = self->dirty;
   self->dirty = 0;
-  if (dirty == 0) {
-    GST_OBJECT_UNLOCK (self);
-    return TRUE;
-  }
   if (dirty & DIRTY_TEMPLATE) {
     g_free (self->template_copy);
-    self->template_copy = g_strdup (self->settings.prompt_template);
+    self->template_copy = g_strdup (self->prompt_template);
   }
-  if (dirty & DIRTY_SYSTEM)
-    system = g_strdup (self->settings.system_prompt);
-  sp = sampler_params_locked (self);
-  max_tokens = self->settings.max_tokens;
-  chat = self->settings.chat;
+  chat = self->chat;
   GST_OBJECT_UNLOCK (self);
-
-  if (dirty & DIRTY_SAMPLING)
-    gst_lfm2_gen_set_sampling (self->gen, &sp);
-  if (dirty & DIRTY_MAX_TOKENS)
-    gst_lfm2_gen_set_max_tokens (self->gen, max_tokens);
   if (dirty & DIRTY_CHAT)
-    gst_lfm2_gen_set_chat (self->gen, chat);
-  if (dirty & DIRTY_SYSTEM) {
-    gboolean ok = gst_lfm2_gen_set_system_prompt (self->gen, system, &err);
-    g_free (system);
-    if (!ok) {
-      post_gerror (self, GST_MESSAGE_ERROR, err, "system-prompt");
-      g_clear_error (&err);
-      return FALSE;
-    }
-  }
+    gst_lfm2_gen_set_chat (base->gen, chat);
   return TRUE;
 }
 
@@ -527,44 +358,76 @@ build_user_text (GstLfm2Text * self, const gchar * text, gsize len)
   }
 }
 
-/* Runs one request and pushes its output with the given timestamps. */
+/* Text is a sparse stream: where an input gives no text, downstream still learns how far the
+ * stream has got. */
+static void
+push_gap (GstLfm2Text * self, GstClockTime pts, GstClockTime dur)
+{
+  if (GST_CLOCK_TIME_IS_VALID (pts))
+    gst_pad_push_event (self->srcpad, gst_event_new_gap (pts, dur));
+}
+
+/* Line mode: the output line of an input line that gets no answer. */
+static GstFlowReturn
+push_empty_line (GstLfm2Text * self, GstClockTime pts)
+{
+  GstBuffer *out = gst_buffer_new_memdup ("\n", 1);
+
+  GST_BUFFER_PTS (out) = pts;
+  return gst_pad_push (self->srcpad, out);
+}
+
+static void
+post_result (GstLfm2Text * self, const GstLfm2GenStats * stats, GstClockTime pts)
+{
+  GstStructure *s = gst_structure_new ("lfm2text/result",
+      "text", G_TYPE_STRING, self->result->str,
+      "prompt-tokens", G_TYPE_INT, stats->prompt_tokens,
+      "cached-tokens", G_TYPE_INT, stats->cached_tokens,
+      "media-rows", G_TYPE_INT, stats->media_rows,
+      "generated-tokens", G_TYPE_INT, stats->generated_tokens,
+      "inference-ms", G_TYPE_DOUBLE, stats->total_ms,
+      "prefill-ms", G_TYPE_DOUBLE, stats->prefill_ms,
+      "stop-reason", G_TYPE_STRING, gst_lfm2_gen_stop_to_string (stats->stop),
+      "timestamp", G_TYPE_UINT64, (guint64) pts, NULL);
+
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* Runs one request on self->user and pushes its output with the timestamps of `timing`
+ * (buffer mode) or `pts` (line mode). */
 static GstFlowReturn
 generate_and_push (GstLfm2Text * self, const GstLfm2GenMedia * media, guint n_media,
     GstBuffer * timing, GstClockTime pts)
 {
+  const GstClockTime dur = timing ? GST_BUFFER_DURATION (timing) : GST_CLOCK_TIME_NONE;
   GstLfm2GenStats stats;
   GError *err = NULL;
+  GstFlowReturn ret;
   GstBuffer *out;
-  GstStructure *s;
 
   g_string_truncate (self->result, 0);
-  if (!gst_lfm2_gen_run (self->gen, self->user->str, media, n_media, NULL, NULL,
-          &self->flushing, self->result, &stats, &err)) {
-    if (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT)) {
-      /* One overlong input should not end the stream: warn and drop it. */
-      post_gerror (self, GST_MESSAGE_WARNING, err, "input dropped; raise context-length");
+  ret = gst_lfm2_gen_element_generate (GST_LFM2_GEN_ELEMENT (self), self->user->str, media,
+      n_media, self->result, &stats, &err);
+  if (ret == GST_LFM2_GEN_FLOW_DROPPED) {
+    /* One input too long for the context should not end the stream, nor shift the lines. */
+    if (self->line_mode) {
+      GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT,
+          ("Line %" G_GUINT64_FORMAT " dropped: %s", self->line_no, err->message),
+          ("raise context-length"));
       g_clear_error (&err);
-      return GST_FLOW_OK;
+      return push_empty_line (self, pts);
     }
-    post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
+    GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT, ("Input dropped: %s", err->message),
+        ("raise context-length"));
     g_clear_error (&err);
-    return GST_FLOW_ERROR;
+    push_gap (self, pts, dur);
+    return GST_FLOW_OK;
   }
-  if (stats.stop == GST_LFM2_GEN_STOP_CANCELLED)
-    return GST_FLOW_FLUSHING;
-
-  s = gst_structure_new ("lfm2text/result",
-      "text", G_TYPE_STRING, self->result->str,
-      "prompt-tokens", G_TYPE_INT, stats.prompt_tokens,
-      "cached-tokens", G_TYPE_INT, stats.cached_tokens,
-      "media-rows", G_TYPE_INT, stats.media_rows,
-      "generated-tokens", G_TYPE_INT, stats.generated_tokens,
-      "inference-ms", G_TYPE_DOUBLE, stats.total_ms,
-      "prefill-ms", G_TYPE_DOUBLE, stats.prefill_ms,
-      "stop-reason", G_TYPE_STRING, gst_lfm2_gen_stop_to_string (stats.stop),
-      "timestamp", G_TYPE_UINT64, (guint64) pts, NULL);
-  gst_element_post_message (GST_ELEMENT (self),
-      gst_message_new_element (GST_OBJECT (self), s));
+  if (ret != GST_FLOW_OK)
+    return ret;
+  post_result (self, &stats, pts);
 
   if (self->line_mode) {
     /* One line out per line in: newlines inside the answer become spaces. */
@@ -573,12 +436,9 @@ generate_and_push (GstLfm2Text * self, const GstLfm2GenMedia * media, guint n_me
         self->result->str[i] = ' ';
     g_string_append_c (self->result, '\n');
   }
-
   if (self->result->len == 0) {
-    /* Nothing to say: keep downstream's clock moving (text is a sparse stream). */
-    GstClockTime dur = timing ? GST_BUFFER_DURATION (timing) : GST_CLOCK_TIME_NONE;
-    if (GST_CLOCK_TIME_IS_VALID (pts))
-      gst_pad_push_event (self->srcpad, gst_event_new_gap (pts, dur));
+    /* The model said nothing. */
+    push_gap (self, pts, dur);
     return GST_FLOW_OK;
   }
 
@@ -590,55 +450,87 @@ generate_and_push (GstLfm2Text * self, const GstLfm2GenMedia * media, guint n_me
   return gst_pad_push (self->srcpad, out);
 }
 
+/* One prompt from text (a buffer, or a line without its '\n'). */
 static GstFlowReturn
 process_text (GstLfm2Text * self, const gchar * text, gsize len, GstBuffer * timing,
     GstClockTime pts)
 {
   const gchar *end;
 
-  /* Drop trailing whitespace (a line's "\r", a file's final newline). */
+  /* Drop trailing white space (a line's "\r", a file's final newline). */
   while (len > 0 && g_ascii_isspace (text[len - 1]))
     len--;
-  if (len == 0 && self->line_mode) {
-    /* An empty line stays an empty line. */
-    GstBuffer *out = gst_buffer_new_memdup ("\n", 1);
-    GST_BUFFER_PTS (out) = pts;
-    return gst_pad_push (self->srcpad, out);
+  if (len == 0) {
+    /* Nothing to answer: an empty line stays an empty line; an empty buffer runs no
+     * generation on an empty user turn. */
+    if (self->line_mode)
+      return push_empty_line (self, pts);
+    push_gap (self, pts, timing ? GST_BUFFER_DURATION (timing) : GST_CLOCK_TIME_NONE);
+    return GST_FLOW_OK;
   }
   if (!g_utf8_validate (text, len, &end)) {
     /* The caps promise UTF-8; repair rather than feed the tokenizer broken text. */
     gchar *valid = g_utf8_make_valid (text, len);
-    GstFlowReturn ret;
 
     GST_WARNING_OBJECT (self, "input is not valid UTF-8 at byte %d; replacing",
         (int) (end - text));
     build_user_text (self, valid, strlen (valid));
     g_free (valid);
-    ret = generate_and_push (self, NULL, 0, timing, pts);
-    return ret;
+  } else {
+    build_user_text (self, text, len);
   }
-  build_user_text (self, text, len);
   return generate_and_push (self, NULL, 0, timing, pts);
 }
 
+/* Line mode: the current line has ended (its '\n', or EOS): its one output line. */
 static GstFlowReturn
-process_lines (GstLfm2Text * self, GstBuffer * buf, gboolean drain)
+finish_line (GstLfm2Text * self)
 {
-  GstFlowReturn ret = GST_FLOW_OK;
-  gchar *nl;
+  GstFlowReturn ret;
 
-  while (ret == GST_FLOW_OK && (nl = memchr (self->pending->str, '\n',
-              self->pending->len)) != NULL) {
-    gsize n = nl - self->pending->str;
-    ret = process_text (self, self->pending->str, n, NULL, self->pending_pts);
-    g_string_erase (self->pending, 0, n + 1);
-    /* The rest started in the current buffer. */
-    self->pending_pts = buf ? GST_BUFFER_PTS (buf) : GST_CLOCK_TIME_NONE;
-  }
-  if (ret == GST_FLOW_OK && drain && self->pending->len > 0) {
+  if (self->discarding)         /* the warning went out when it passed the limit */
+    ret = push_empty_line (self, self->pending_pts);
+  else
     ret = process_text (self, self->pending->str, self->pending->len, NULL,
         self->pending_pts);
-    g_string_truncate (self->pending, 0);
+  g_string_truncate (self->pending, 0);
+  self->discarding = FALSE;
+  self->line_open = FALSE;
+  self->line_no++;
+  return ret;
+}
+
+/* Line mode: input bytes, split at '\n'. A line collects in `pending` until it ends (a UTF-8
+ * character split across buffers completes there); one longer than MAX_LINE_BYTES is dropped
+ * whole — its bytes are skipped up to its '\n', none is kept or copied — and still gives its
+ * (empty) output line. A line takes the PTS of the buffer it started in. */
+static GstFlowReturn
+push_line_data (GstLfm2Text * self, const gchar * data, gsize size, GstClockTime pts)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  while (size > 0 && ret == GST_FLOW_OK) {
+    const gchar *nl = memchr (data, '\n', size);
+    const gsize n = nl ? (gsize) (nl - data) : size;
+
+    if (!self->line_open) {
+      self->line_open = TRUE;
+      self->pending_pts = pts;
+    }
+    if (!self->discarding && self->pending->len + n > MAX_LINE_BYTES) {
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("Line %" G_GUINT64_FORMAT " dropped: longer than %d bytes", self->line_no,
+              MAX_LINE_BYTES), ("no prompt can be that long (binary input?)"));
+      g_string_truncate (self->pending, 0);
+      self->discarding = TRUE;
+    }
+    if (!self->discarding)
+      g_string_append_len (self->pending, data, n);
+    if (nl == NULL)
+      break;
+    ret = finish_line (self);
+    data += n + 1;
+    size -= n + 1;
   }
   return ret;
 }
@@ -653,24 +545,10 @@ chain_text (GstLfm2Text * self, GstBuffer * buf)
     GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL), ("Could not map the input buffer"));
     return GST_FLOW_ERROR;
   }
-
-  if (self->line_mode) {
-    if (self->pending->len == 0)
-      self->pending_pts = GST_BUFFER_PTS (buf);
-    g_string_append_len (self->pending, (const gchar *) map.data, map.size);
-    gst_buffer_unmap (buf, &map);
-    /* A UTF-8 character split across buffers completes later; only whole lines are checked. */
-    ret = process_lines (self, buf, FALSE);
-    if (ret == GST_FLOW_OK && self->pending->len > MAX_LINE_BYTES) {
-      /* No newline in sight (binary input?): no prompt could be that long anyway. */
-      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
-          ("Dropping a line longer than %d bytes", MAX_LINE_BYTES), (NULL));
-      g_string_truncate (self->pending, 0);
-    }
-    return ret;
-  }
-
-  ret = process_text (self, (const gchar *) map.data, map.size, buf, GST_BUFFER_PTS (buf));
+  if (self->line_mode)
+    ret = push_line_data (self, (const gchar *) map.data, map.size, GST_BUFFER_PTS (buf));
+  else
+    ret = process_text (self, (const gchar *) map.data, map.size, buf, GST_BUFFER_PTS (buf));
   gst_buffer_unmap (buf, &map);
   return ret;
 }
@@ -682,16 +560,18 @@ chain_tensors (GstLfm2Text * self, GstBuffer * buf)
   GstLfm2GenMedia media;
   GError *err = NULL;
   GstFlowReturn ret;
+  gint n_embd, n_vocab;
 
-  if (!gst_lfm2_embd_view_map (&view, buf, &self->tensors, self->n_vocab, &err)) {
+  gst_lfm2_gen_element_get_model_info (GST_LFM2_GEN_ELEMENT (self), &n_embd, &n_vocab, NULL);
+  if (!gst_lfm2_embd_view_map (&view, buf, &self->tensors, n_vocab, &err)) {
     GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Invalid embeddings buffer: %s", err->message),
         (NULL));
     g_clear_error (&err);
     return GST_FLOW_ERROR;
   }
-  if (view.n_embd != self->n_embd) {
+  if (view.n_embd != n_embd) {
     GST_ELEMENT_ERROR (self, STREAM, FORMAT,
-        ("Embedding rows are %d wide, the model's n_embd is %d", view.n_embd, self->n_embd),
+        ("Embedding rows are %d wide, the model's n_embd is %d", view.n_embd, n_embd),
         (NULL));
     gst_lfm2_embd_view_unmap (&view);
     return GST_FLOW_ERROR;
@@ -712,7 +592,7 @@ gst_lfm2_text_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   GstLfm2Text *self = GST_LFM2_TEXT (parent);
   GstFlowReturn ret;
 
-  if (self->gen == NULL) {
+  if (GST_LFM2_GEN_ELEMENT (self)->gen == NULL) {
     gst_buffer_unref (buf);
     return GST_FLOW_FLUSHING;
   }
@@ -743,10 +623,8 @@ set_sink_caps (GstLfm2Text * self, GstCaps * caps)
       g_clear_error (&err);
       return FALSE;
     }
-    GST_OBJECT_LOCK (self);
-    n_embd = self->n_embd;
-    model_id = g_strdup (self->model_id);
-    GST_OBJECT_UNLOCK (self);
+    gst_lfm2_gen_element_get_model_info (GST_LFM2_GEN_ELEMENT (self), &n_embd, NULL,
+        &model_id);
     if (self->tensors.embedding_length > 0 && self->tensors.embedding_length != n_embd) {
       GST_ELEMENT_ERROR (self, STREAM, FORMAT,
           ("Embeddings are %d wide but the model's n_embd is %d",
@@ -790,15 +668,16 @@ gst_lfm2_text_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     }
     case GST_EVENT_FLUSH_START:
       /* Serialized events wait for the stream lock; this one interrupts the generation. */
-      g_atomic_int_set (&self->flushing, 1);
+      g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 1);
       break;
     case GST_EVENT_FLUSH_STOP:
-      g_string_truncate (self->pending, 0);
-      g_atomic_int_set (&self->flushing, 0);
+      reset_lines (self);
+      g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
       break;
     case GST_EVENT_EOS:
-      if (self->line_mode && self->gen && self->pending->len > 0) {
-        GstFlowReturn r = process_lines (self, NULL, TRUE);
+      /* The last line, when the input does not end with a newline. */
+      if (self->line_mode && GST_LFM2_GEN_ELEMENT (self)->gen && self->line_open) {
+        GstFlowReturn r = finish_line (self);
         if (r != GST_FLOW_OK && r != GST_FLOW_FLUSHING)
           GST_DEBUG_OBJECT (self, "last line: %s", gst_flow_get_name (r));
       }
@@ -822,15 +701,16 @@ accept_sink_caps (GstLfm2Text * self, GstPad * pad, GstCaps * caps)
   if (ok) {
     const GstStructure *s = gst_caps_get_structure (caps, 0);
     const gchar *id = gst_structure_get_string (s, "model-id");
-    gint w;
+    gchar *model_id;
+    gint w, n_embd;
 
-    GST_OBJECT_LOCK (self);
-    if (gst_structure_get_int (s, "embedding-length", &w) && self->n_embd > 0
-        && w != self->n_embd)
+    gst_lfm2_gen_element_get_model_info (GST_LFM2_GEN_ELEMENT (self), &n_embd, NULL,
+        &model_id);
+    if (gst_structure_get_int (s, "embedding-length", &w) && n_embd > 0 && w != n_embd)
       ok = FALSE;
-    if (id && self->model_id && !g_str_equal (id, self->model_id))
+    if (id && model_id && !g_str_equal (id, model_id))
       ok = FALSE;
-    GST_OBJECT_UNLOCK (self);
+    g_free (model_id);
   }
   GST_DEBUG_OBJECT (self, "%s %" GST_PTR_FORMAT, ok ? "accept" : "refuse", caps);
   return ok;
@@ -854,9 +734,7 @@ gst_lfm2_text_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
 
     gst_query_parse_caps (query, &filter);
     caps = gst_pad_get_pad_template_caps (pad);
-    GST_OBJECT_LOCK (self);
-    n_embd = self->n_embd;
-    GST_OBJECT_UNLOCK (self);
+    gst_lfm2_gen_element_get_model_info (GST_LFM2_GEN_ELEMENT (self), &n_embd, NULL, NULL);
     /* With a model loaded, tell encoders the row width we need. */
     if (n_embd > 0) {
       caps = gst_caps_make_writable (caps);

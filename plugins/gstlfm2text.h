@@ -4,14 +4,13 @@
 
 #include <gst/gst.h>
 
-#include "gstlfm2gen.h"
-#include "gstlfm2model.h"
+#include "gstlfm2genelement.h"
 #include "gstlfm2tensors.h"
 
 G_BEGIN_DECLS
 
 #define GST_TYPE_LFM2_TEXT (gst_lfm2_text_get_type ())
-G_DECLARE_FINAL_TYPE (GstLfm2Text, gst_lfm2_text, GST, LFM2_TEXT, GstElement)
+G_DECLARE_FINAL_TYPE (GstLfm2Text, gst_lfm2_text, GST, LFM2_TEXT, GstLfm2GenElement)
 
 typedef enum {
   GST_LFM2_TEXT_INPUT_BUFFER,   /* every input buffer is one prompt */
@@ -21,42 +20,29 @@ typedef enum {
 #define GST_TYPE_LFM2_TEXT_INPUT_MODE (gst_lfm2_text_input_mode_get_type ())
 GType gst_lfm2_text_input_mode_get_type (void);
 
-/* Settings as the application sets them (under the object lock). */
-typedef struct {
-  gchar *model;
-  gchar *system_prompt;
-  gchar *prompt_template;
-  gint max_tokens;
-  struct lfm2_sampler_params sampling;   /* temperature … seed */
-  gint n_threads;
-  gint context_length;
-  gboolean chat;
-  GstLfm2TextInputMode input_mode;
-} GstLfm2TextSettings;
-
 struct _GstLfm2Text {
-  GstElement parent;
+  GstLfm2GenElement parent;
 
   GstPad *sinkpad, *srcpad;
 
-  GstLfm2TextSettings settings; /* object lock */
-  guint dirty;                  /* object lock: DIRTY_* bits changed since the last buffer */
+  /* settings of this element (object lock; the shared ones are in the base) */
+  gchar *prompt_template;
+  gboolean chat;
+  GstLfm2TextInputMode input_mode;
+  guint dirty;                  /* object lock: DIRTY_* bits changed since the last input */
 
   /* streaming thread only */
-  GstLfm2Shared *shared;        /* the model from the registry (READY→PAUSED) */
-  GstLfm2Gen *gen;
   gchar *template_copy;         /* prompt-template as used by the streaming thread */
   gboolean line_mode;
   gboolean tensor_input;
   GstLfm2TensorsConfig tensors;
-  GString *pending;             /* line mode: text not yet ended by '\n' */
-  GstClockTime pending_pts;
+  GString *pending;             /* line mode: text of the current line not yet ended */
+  GstClockTime pending_pts;     /* PTS of the buffer the current line started in */
+  guint64 line_no;              /* line mode: number of the current line (from 1) */
+  gboolean line_open;           /* line mode: a line has started and not ended */
+  gboolean discarding;          /* the current line is over the limit: skip to its end */
   GString *user;                /* scratch: the user text */
   GString *result;              /* scratch: generated text */
-
-  gint flushing;                /* atomic: abort the running generation */
-  gint n_embd, n_vocab;         /* of the loaded model (object lock; for caps queries) */
-  gchar *model_id;              /* object lock */
 };
 
 GST_ELEMENT_REGISTER_DECLARE (lfm2text);

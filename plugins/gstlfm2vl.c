@@ -1,6 +1,9 @@
-/* gstlfm2vl.c — lfm2vl: live video captioning with LFM2-VL.
- *
+/* gstlfm2vl.c — lfm2vl: live video captioning with LFM2-VL. */
+
+/**
  * SECTION:element-lfm2vl
+ * @title: lfm2vl
+ * @short_description: live video captioning with LFM2-VL
  *
  * Video comes in on `sink` and goes out on `src` untouched (the same buffers, no copy, in the
  * streaming thread, never waiting for the model). A worker thread (a GstTask on `text_src`)
@@ -25,6 +28,12 @@
  * EOS: the video EOS goes out at once; the frame waiting in the box is still captioned, then
  * EOS goes out on `text_src`. Flushing and PAUSED→READY cancel the running caption.
  *
+ * The model must be the LFM2-VL backbone the mmproj belongs to: READY→PAUSED fails, naming
+ * both files, for a projector of another width or a backbone without LFM2-VL's image marker
+ * tokens (a text-only LFM2 model). The shared properties (model, system-prompt, max-tokens,
+ * sampling, n-threads, context-length) come from the #GstLfm2GenElement base class.
+ *
+ * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc is-live=true ! lfm2vl name=vl model=LFM2-VL-450M-Q8_0.gguf \
  *     mmproj=mmproj-LFM2-VL-450M-Q8_0.gguf ! queue max-size-time=0 max-size-buffers=0 \
@@ -41,41 +50,29 @@ GST_DEBUG_CATEGORY_STATIC (gst_lfm2_vl_debug);
 
 #define DEFAULT_PROMPT "Describe this image in one sentence."
 #define DEFAULT_INTERVAL 0
-#define DEFAULT_MAX_TOKENS 64
-/* LFM2-VL model card recommendations. */
-#define DEFAULT_TEMPERATURE 0.1f
-#define DEFAULT_CONTEXT_LENGTH 0
 #define DEFAULT_LATENCY_MS 4000
+/* A live caption should describe a frame at most about two seconds old (issue 15). */
+#define DEFAULT_CAPTION_BUDGET_MS 2000
+/* CFS weight 110 against 1024 for the media threads at nice 0 */
+#define DEFAULT_INFERENCE_NICE 10
 
-/* The sampler defaults of this element: the model card's (temperature above). */
-static struct lfm2_sampler_params
-default_sampling (void)
-{
-  return gst_lfm2_sampling_defaults (DEFAULT_TEMPERATURE);
-}
-
-enum {
-  PROP_0,
-  PROP_MODEL,
-  PROP_MMPROJ,
-  PROP_PROMPT,
-  PROP_SYSTEM_PROMPT,
-  PROP_INTERVAL,
-  PROP_MAX_TOKENS,
-  PROP_SAMPLING_FIRST,          /* temperature … seed (gst_lfm2_sampling_install_properties) */
-  PROP_SAMPLING_LAST = PROP_SAMPLING_FIRST + GST_LFM2_SAMPLING_N_PROPS - 1,
-  PROP_CONTEXT_LENGTH,
-  PROP_LATENCY,
-  PROP_STATS,
-  PROP_VISION_FIRST,            /* n-threads … preprocess (gst_lfm2_vision_install_properties) */
+/* The shared properties' defaults: short captions, the LFM2-VL model card's temperature. */
+static const GstLfm2GenElementDefaults gen_defaults = {
+  .system_prompt = NULL,
+  .max_tokens = 64,
+  .temperature = 0.1f,
 };
 
 enum {
-  DIRTY_SYSTEM = 1 << 0,
-  DIRTY_PROMPT = 1 << 1,
-  DIRTY_SAMPLING = 1 << 2,
-  DIRTY_MAX_TOKENS = 1 << 3,
-  DIRTY_ALL = 0xf,
+  PROP_0,
+  PROP_MMPROJ,
+  PROP_PROMPT,
+  PROP_INTERVAL,
+  PROP_LATENCY,
+  PROP_STATS,
+  PROP_CAPTION_BUDGET,
+  PROP_INFERENCE_NICE,
+  PROP_VISION_FIRST,            /* (n-threads) min-image-tokens … preprocessor-config */
 };
 
 /* caption() failed and has posted the error message itself. */
@@ -89,9 +86,94 @@ typedef struct {
 } Item;
 
 static GstStaticPadTemplate text_src_template = GST_STATIC_PAD_TEMPLATE ("text_src",
-    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (GST_LFM2_TEXT_CAPS));
 
-G_DEFINE_TYPE (GstLfm2Vl, gst_lfm2_vl, GST_TYPE_ELEMENT);
+/* ---- dedicated inference threads ----------------------------------------------------
+ *
+ * The text_src task runs the encoder and the decoder. Its thread lowers its own priority
+ * (lfm2_thread_set_nice, which the engine's thread pools pass on to their workers), so the
+ * media threads of the pipeline get the CPU first. A thread can only raise its nice value,
+ * never lower it back, so the task must not run on GStreamer's default pool, whose threads
+ * are shared with other tasks: this pool gives each push a thread of its own, ended at join. */
+#define GST_TYPE_LFM2_VL_THREADS (gst_lfm2_vl_threads_get_type ())
+G_DECLARE_FINAL_TYPE (GstLfm2VlThreads, gst_lfm2_vl_threads, GST, LFM2_VL_THREADS,
+    GstTaskPool);
+
+struct _GstLfm2VlThreads {
+  GstTaskPool parent;
+  gint nice;                    /* atomic: applied by the next thread */
+};
+
+G_DEFINE_TYPE (GstLfm2VlThreads, gst_lfm2_vl_threads, GST_TYPE_TASK_POOL);
+
+typedef struct {
+  GstTaskPoolFunction func;
+  gpointer data;
+  gint nice;
+} ThreadStart;
+
+static gpointer
+inference_thread (gpointer p)
+{
+  ThreadStart start = *(ThreadStart *) p;
+
+  g_free (p);
+  if (start.nice > 0 && lfm2_thread_set_nice (start.nice) != 0)
+    GST_WARNING ("inference threads keep their priority: %s", lfm2_last_error ());
+  start.func (start.data);
+  return NULL;
+}
+
+static void
+threads_prepare (GstTaskPool * pool, GError ** error)
+{
+  /* nothing to set up: threads are made per push */
+}
+
+static void
+threads_cleanup (GstTaskPool * pool)
+{
+}
+
+static gpointer
+threads_push (GstTaskPool * pool, GstTaskPoolFunction func, gpointer data, GError ** error)
+{
+  ThreadStart *start = g_new (ThreadStart, 1);
+  GThread *t;
+
+  start->func = func;
+  start->data = data;
+  start->nice = g_atomic_int_get (&GST_LFM2_VL_THREADS (pool)->nice);
+  t = g_thread_try_new ("lfm2vl-infer", inference_thread, start, error);
+  if (t == NULL)
+    g_free (start);
+  return t;
+}
+
+static void
+threads_join (GstTaskPool * pool, gpointer id)
+{
+  if (id)
+    g_thread_join (id);
+}
+
+static void
+gst_lfm2_vl_threads_class_init (GstLfm2VlThreadsClass * klass)
+{
+  GstTaskPoolClass *tp = GST_TASK_POOL_CLASS (klass);
+
+  tp->prepare = threads_prepare;
+  tp->cleanup = threads_cleanup;
+  tp->push = threads_push;
+  tp->join = threads_join;
+}
+
+static void
+gst_lfm2_vl_threads_init (GstLfm2VlThreads * self)
+{
+}
+
+G_DEFINE_TYPE (GstLfm2Vl, gst_lfm2_vl, GST_TYPE_LFM2_GEN_ELEMENT);
 GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (lfm2vl, "lfm2vl", GST_RANK_NONE, GST_TYPE_LFM2_VL,
     GST_DEBUG_CATEGORY_INIT (gst_lfm2_vl_debug, "lfm2vl", 0, "LFM2-VL video captioning"));
 
@@ -102,6 +184,10 @@ static void gst_lfm2_vl_get_property (GObject * object, guint prop_id,
 static void gst_lfm2_vl_finalize (GObject * object);
 static GstStateChangeReturn gst_lfm2_vl_change_state (GstElement * element,
     GstStateChange transition);
+static gboolean gst_lfm2_vl_post_message (GstElement * element, GstMessage * message);
+static gboolean gst_lfm2_vl_start (GstLfm2GenElement * base, const lfm2_model * model,
+    GstLfm2GenParams * params);
+static void gst_lfm2_vl_stop (GstLfm2GenElement * base);
 static GstFlowReturn gst_lfm2_vl_chain (GstPad * pad, GstObject * parent, GstBuffer * buf);
 static gboolean gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event);
 static gboolean gst_lfm2_vl_text_query (GstPad * pad, GstObject * parent, GstQuery * query);
@@ -116,57 +202,100 @@ gst_lfm2_vl_class_init (GstLfm2VlClass * klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstLfm2GenElementClass *gen_class = GST_LFM2_GEN_ELEMENT_CLASS (klass);
   const GParamFlags rw = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS;
 
   gobject_class->set_property = gst_lfm2_vl_set_property;
   gobject_class->get_property = gst_lfm2_vl_get_property;
   gobject_class->finalize = gst_lfm2_vl_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model",
-          "Path of the LFM2-VL text GGUF (loaded on READY→PAUSED, shared with other elements "
-          "naming the same file)", NULL, rw | GST_PARAM_MUTABLE_READY));
+  gst_lfm2_gen_element_class_install_properties (gen_class, &gen_defaults);
+  /**
+   * GstLfm2Vl:mmproj:
+   *
+   * Path of the LFM2-VL mmproj GGUF (image encoder + projector) that belongs to the model.
+   * READY→PAUSED fails, naming both files, when it does not: a projector of another width,
+   * or a model without the image marker tokens the layout needs (a text-only LFM2 model).
+   */
   g_object_class_install_property (gobject_class, PROP_MMPROJ,
       g_param_spec_string ("mmproj", "mmproj",
           "Path of the LFM2-VL mmproj GGUF (image encoder + projector) that belongs to the "
           "model", NULL, rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLfm2Vl:prompt:
+   *
+   * The user turn sent with every captioned frame. The image goes first, or where the
+   * prompt has "<__media__>".
+   */
   g_object_class_install_property (gobject_class, PROP_PROMPT,
       g_param_spec_string ("prompt", "Prompt",
           "User turn sent with every captioned frame; the image goes first, or where the "
           "prompt has \"<__media__>\"", DEFAULT_PROMPT, rw | GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_SYSTEM_PROMPT,
-      g_param_spec_string ("system-prompt", "System prompt",
-          "System turn, prefilled once and reused for every caption (NULL = none)", NULL,
-          rw | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstLfm2Vl:interval:
+   *
+   * Minimum running time between captioned frames, in nanoseconds; 0 captions back to
+   * back, as fast as the model goes. Frames in between pass through and get GAP events on
+   * `text_src`.
+   */
   g_object_class_install_property (gobject_class, PROP_INTERVAL,
       g_param_spec_uint64 ("interval", "Interval",
           "Minimum running time between captioned frames, in nanoseconds (0 = caption back "
           "to back, as fast as the model goes)", 0, G_MAXUINT64, DEFAULT_INTERVAL,
           rw | GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_MAX_TOKENS,
-      g_param_spec_int ("max-tokens", "Max tokens",
-          "Most tokens per caption (0 = until the model ends its turn or the context is "
-          "full)", 0, G_MAXINT, DEFAULT_MAX_TOKENS, rw | GST_PARAM_MUTABLE_PLAYING));
-  {
-    const struct lfm2_sampler_params d = default_sampling ();
-    gst_lfm2_sampling_install_properties (gobject_class, PROP_SAMPLING_FIRST, &d);
-  }
-  g_object_class_install_property (gobject_class, PROP_CONTEXT_LENGTH,
-      g_param_spec_int ("context-length", "Context length",
-          "Positions of the context: system turn + image tokens + prompt + caption "
-          "(0 = min(training context, 4096))", 0, G_MAXINT, DEFAULT_CONTEXT_LENGTH,
-          rw | GST_PARAM_MUTABLE_READY));
+  /**
+   * GstLfm2Vl:latency:
+   *
+   * How late captions may be behind their frame, in milliseconds. `text_src` adds it to
+   * the upstream latency in LATENCY queries; set it to at least one caption time (the
+   * element warns once when a caption is later).
+   */
   g_object_class_install_property (gobject_class, PROP_LATENCY,
       g_param_spec_uint ("latency", "Latency",
           "How late captions may be behind their frame, in milliseconds: added to the "
           "upstream latency in LATENCY queries on text_src (set it to at least one caption "
           "time)", 0, G_MAXUINT / 2, DEFAULT_LATENCY_MS, rw | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstLfm2Vl:stats:
+   *
+   * An `lfm2vl/stats` structure: frames seen, captions made, frames skipped while the
+   * model was busy, and the largest delay of a caption behind its frame (live pipelines).
+   */
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
           "lfm2vl/stats {frames, captions, skipped-frames, max-delay (ns, caption behind its "
           "frame in running time, live pipelines only)}", GST_TYPE_STRUCTURE,
           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
-  gst_lfm2_vision_install_properties (gobject_class, PROP_VISION_FIRST);
+  /**
+   * GstLfm2Vl:caption-budget:
+   *
+   * Target time for one caption, in milliseconds. Before each caption the element picks the
+   * largest image plan whose predicted time fits: the image settings as set (tiles and
+   * thumbnail), else the picture untiled at max-image-tokens, then at half as many tokens …
+   * down to min-image-tokens. Predictions use the measured cost per image token of the
+   * encoder and of the prefill and the last generation times; the first caption of a
+   * stream is untiled. 0 always uses the image settings as set.
+   */
+  g_object_class_install_property (gobject_class, PROP_CAPTION_BUDGET,
+      g_param_spec_uint ("caption-budget", "Caption budget",
+          "Target time for one caption in ms: the largest image plan (tiles, untiled, fewer "
+          "tokens) whose measured cost fits; 0 = the image settings as set", 0,
+          G_MAXUINT / 2, DEFAULT_CAPTION_BUDGET_MS, rw | GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstLfm2Vl:inference-nice:
+   *
+   * Nice value of the inference threads (the worker and the engine's thread pools) relative
+   * to the media threads: 0 runs them as the rest of the process, higher values make them
+   * yield the CPU to the video when cores are short. Applied when the worker starts.
+   */
+  g_object_class_install_property (gobject_class, PROP_INFERENCE_NICE,
+      g_param_spec_int ("inference-nice", "Inference nice value",
+          "Nice value of the inference threads (0 = as the process; higher yields the CPU "
+          "to the video threads)", 0, 19, DEFAULT_INFERENCE_NICE,
+          rw | GST_PARAM_MUTABLE_READY));
+  /* min-image-tokens … preprocessor-config; n-threads is the base class's (encoder and
+   * decoder) */
+  gst_lfm2_vision_install_properties (gobject_class, PROP_VISION_FIRST, FALSE);
 
   {
     GstCaps *video = gst_lfm2_vision_video_caps ();
@@ -183,8 +312,12 @@ gst_lfm2_vl_class_init (GstLfm2VlClass * klass)
       "passes through untouched, captions come out on text_src with the frame's timestamp",
       "lfm2-gst developers");
   element_class->change_state = GST_DEBUG_FUNCPTR (gst_lfm2_vl_change_state);
+  element_class->post_message = GST_DEBUG_FUNCPTR (gst_lfm2_vl_post_message);
+  gen_class->start = GST_DEBUG_FUNCPTR (gst_lfm2_vl_start);
+  gen_class->stop = GST_DEBUG_FUNCPTR (gst_lfm2_vl_stop);
 
   gst_type_mark_as_plugin_api (GST_TYPE_LFM2_PREPROCESS, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_LFM2_RESAMPLE, 0);
 }
 
 static void
@@ -220,15 +353,16 @@ gst_lfm2_vl_init (GstLfm2Vl * self)
   gst_pad_set_iterate_internal_links_function (self->textpad,
       GST_DEBUG_FUNCPTR (gst_lfm2_vl_iterate_internal_links));
   gst_element_add_pad (GST_ELEMENT (self), self->textpad);
+  gst_lfm2_text_pad_init (&self->text, self->textpad);
 
   s->prompt = g_strdup (DEFAULT_PROMPT);
   s->interval = DEFAULT_INTERVAL;
-  s->max_tokens = DEFAULT_MAX_TOKENS;
-  s->sampling = default_sampling ();
-  s->context_length = DEFAULT_CONTEXT_LENGTH;
   s->latency_ms = DEFAULT_LATENCY_MS;
+  s->caption_budget_ms = DEFAULT_CAPTION_BUDGET_MS;
+  s->inference_nice = DEFAULT_INFERENCE_NICE;
   gst_lfm2_vision_settings_init (&s->vision);
-  self->dirty = DIRTY_ALL;
+  self->threads = g_object_new (GST_TYPE_LFM2_VL_THREADS, NULL);
+  GST_LFM2_VL_THREADS (self->threads)->nice = DEFAULT_INFERENCE_NICE;
 
   g_mutex_init (&self->lock);
   g_cond_init (&self->cond);
@@ -237,7 +371,6 @@ gst_lfm2_vl_init (GstLfm2Vl * self)
   self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
   self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
   self->max_delay = GST_CLOCK_TIME_NONE;
-  self->text_pos = GST_CLOCK_TIME_NONE;
   self->result = g_string_sized_new (1024);
 }
 
@@ -278,19 +411,17 @@ gst_lfm2_vl_finalize (GObject * object)
   GstLfm2VlSettings *s = &self->settings;
 
   clear_pending_locked (self);
-  /* READY→NULL released these; an element disposed in PAUSED did not. */
-  gst_lfm2_gen_free (self->gen);
+  /* PAUSED→READY released these; an element disposed in PAUSED did not. */
   gst_lfm2_vision_enc_stop (&self->enc);
-  gst_lfm2_shared_release (self->text_shared);
   gst_clear_caps (&self->enc_caps);
   gst_clear_caps (&self->caps);
   g_free (self->embd);
   g_free (self->prompt_copy);
   g_string_free (self->result, TRUE);
-  g_free (s->model);
   g_free (s->mmproj);
   g_free (s->prompt);
-  g_free (s->system_prompt);
+  gst_lfm2_vision_settings_clear (&s->vision);
+  gst_object_unref (self->threads);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->cond);
   G_OBJECT_CLASS (gst_lfm2_vl_parent_class)->finalize (object);
@@ -304,12 +435,10 @@ gst_lfm2_vl_set_property (GObject * object, guint prop_id, const GValue * value,
   GstLfm2VlSettings *s = &self->settings;
   gboolean latency_changed = FALSE;
 
+  if (gst_lfm2_gen_element_set_property (GST_LFM2_GEN_ELEMENT (object), prop_id, value))
+    return;
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_free (s->model);
-      s->model = g_value_dup_string (value);
-      break;
     case PROP_MMPROJ:
       g_free (s->mmproj);
       s->mmproj = g_value_dup_string (value);
@@ -317,31 +446,24 @@ gst_lfm2_vl_set_property (GObject * object, guint prop_id, const GValue * value,
     case PROP_PROMPT:
       g_free (s->prompt);
       s->prompt = g_value_dup_string (value);
-      self->dirty |= DIRTY_PROMPT;
-      break;
-    case PROP_SYSTEM_PROMPT:
-      g_free (s->system_prompt);
-      s->system_prompt = g_value_dup_string (value);
-      self->dirty |= DIRTY_SYSTEM;
+      self->prompt_dirty = TRUE;
       break;
     case PROP_INTERVAL:
       s->interval = g_value_get_uint64 (value);
-      break;
-    case PROP_MAX_TOKENS:
-      s->max_tokens = g_value_get_int (value);
-      self->dirty |= DIRTY_MAX_TOKENS;
-      break;
-    case PROP_CONTEXT_LENGTH:
-      s->context_length = g_value_get_int (value);
       break;
     case PROP_LATENCY:
       latency_changed = s->latency_ms != g_value_get_uint (value);
       s->latency_ms = g_value_get_uint (value);
       break;
+    case PROP_CAPTION_BUDGET:
+      s->caption_budget_ms = g_value_get_uint (value);
+      break;
+    case PROP_INFERENCE_NICE:
+      s->inference_nice = g_value_get_int (value);
+      g_atomic_int_set (&GST_LFM2_VL_THREADS (self->threads)->nice, s->inference_nice);
+      break;
     default:
-      if (gst_lfm2_sampling_set_property (&s->sampling, PROP_SAMPLING_FIRST, prop_id, value))
-        self->dirty |= DIRTY_SAMPLING;
-      else if (!gst_lfm2_vision_settings_set_property (&s->vision, prop_id, PROP_VISION_FIRST,
+      if (!gst_lfm2_vision_settings_set_property (&s->vision, prop_id, PROP_VISION_FIRST,
               value))
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -376,6 +498,8 @@ gst_lfm2_vl_get_property (GObject * object, guint prop_id, GValue * value,
   GstLfm2Vl *self = GST_LFM2_VL (object);
   GstLfm2VlSettings *s = &self->settings;
 
+  if (gst_lfm2_gen_element_get_property (GST_LFM2_GEN_ELEMENT (object), prop_id, value))
+    return;
   if (prop_id == PROP_STATS) {
     g_value_take_boxed (value, stats_new (self));
     return;
@@ -383,33 +507,26 @@ gst_lfm2_vl_get_property (GObject * object, guint prop_id, GValue * value,
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_value_set_string (value, s->model);
-      break;
     case PROP_MMPROJ:
       g_value_set_string (value, s->mmproj);
       break;
     case PROP_PROMPT:
       g_value_set_string (value, s->prompt);
       break;
-    case PROP_SYSTEM_PROMPT:
-      g_value_set_string (value, s->system_prompt);
-      break;
     case PROP_INTERVAL:
       g_value_set_uint64 (value, s->interval);
-      break;
-    case PROP_MAX_TOKENS:
-      g_value_set_int (value, s->max_tokens);
-      break;
-    case PROP_CONTEXT_LENGTH:
-      g_value_set_int (value, s->context_length);
       break;
     case PROP_LATENCY:
       g_value_set_uint (value, s->latency_ms);
       break;
+    case PROP_CAPTION_BUDGET:
+      g_value_set_uint (value, s->caption_budget_ms);
+      break;
+    case PROP_INFERENCE_NICE:
+      g_value_set_int (value, s->inference_nice);
+      break;
     default:
-      if (!gst_lfm2_sampling_get_property (&s->sampling, PROP_SAMPLING_FIRST, prop_id, value)
-          && !gst_lfm2_vision_settings_get_property (&s->vision, prop_id, PROP_VISION_FIRST,
+      if (!gst_lfm2_vision_settings_get_property (&s->vision, prop_id, PROP_VISION_FIRST,
               value))
         G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -417,87 +534,43 @@ gst_lfm2_vl_get_property (GObject * object, guint prop_id, GValue * value,
   GST_OBJECT_UNLOCK (self);
 }
 
-/* Call with the object lock held. */
-static struct lfm2_sampler_params
-sampler_params_locked (GstLfm2Vl * self)
-{
-  return self->settings.sampling;
-}
-
-static void
-post_gerror (GstLfm2Vl * self, GstMessageType type, const GError * err, const gchar * debug)
-{
-  gst_element_message_full (GST_ELEMENT (self), type, err->domain, err->code,
-      g_strdup (err->message), g_strdup (debug), __FILE__, GST_FUNCTION, __LINE__);
-}
-
 /* ---- models (READY↔PAUSED) ---------------------------------------------------------- */
 
-static void
-gst_lfm2_vl_stop (GstLfm2Vl * self)
-{
-  gst_lfm2_gen_free (self->gen);
-  self->gen = NULL;
-  gst_lfm2_vision_enc_stop (&self->enc);
-  gst_lfm2_shared_release (self->text_shared);
-  self->text_shared = NULL;
-  gst_clear_caps (&self->enc_caps);
-  g_clear_pointer (&self->embd, g_free);
-  self->embd_cap = 0;
-  g_clear_pointer (&self->prompt_copy, g_free);
-  gst_clear_caps (&self->caps);
-}
-
-/* Loads the text model and the mmproj (checking they belong together), makes this element's
- * context and prefills the system turn. Errors name the file and the reason. */
+/* The base class has loaded the text model: the mmproj, checked against it. Errors name
+ * both files and the reason. */
 static gboolean
-gst_lfm2_vl_start (GstLfm2Vl * self)
+gst_lfm2_vl_start (GstLfm2GenElement * base, const lfm2_model * model,
+    GstLfm2GenParams * params)
 {
-  GstLfm2GenParams params;
+  GstLfm2Vl *self = GST_LFM2_VL (base);
   GstLfm2VisionSettings vs;
   GError *err = NULL;
-  gchar *model_path, *mmproj_path, *system;
-  const lfm2_model *model;
+  gchar *mmproj_path;
 
   GST_OBJECT_LOCK (self);
-  model_path = g_strdup (self->settings.model);
   mmproj_path = g_strdup (self->settings.mmproj);
-  system = g_strdup (self->settings.system_prompt);
-  vs = self->settings.vision;
-  gst_lfm2_gen_params_init (&params);
-  params.n_ctx = self->settings.context_length;
-  params.n_threads = vs.n_threads;
-  params.max_tokens = self->settings.max_tokens;
-  params.chat = TRUE;
-  params.sampling = sampler_params_locked (self);
+  gst_lfm2_vision_settings_copy (&vs, &self->settings.vision);
+  vs.n_threads = params->n_threads;
   g_free (self->prompt_copy);
   self->prompt_copy = g_strdup (self->settings.prompt);
-  self->dirty = 0;
+  self->prompt_dirty = FALSE;
   GST_OBJECT_UNLOCK (self);
+  params->chat = TRUE;
 
-  self->text_shared = gst_lfm2_model_acquire (model_path, &err);
-  if (self->text_shared == NULL) {
-    gchar *dbg = g_strdup_printf ("model property: %s", model_path ? model_path : "(null)");
-    post_gerror (self, GST_MESSAGE_ERROR, err, dbg);
-    g_free (dbg);
-    goto fail;
-  }
-  model = gst_lfm2_shared_model (self->text_shared);
   if (!gst_lfm2_vision_enc_start (&self->enc, mmproj_path, model, &vs, &err)) {
     gchar *dbg = g_strdup_printf ("mmproj property: %s, model property: %s",
-        mmproj_path ? mmproj_path : "(null)", model_path);
-    post_gerror (self, GST_MESSAGE_ERROR, err, dbg);
+        mmproj_path ? mmproj_path : "(null)", lfm2_model_path (model));
+    GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, dbg);
     g_free (dbg);
-    goto fail;
+    g_clear_error (&err);
+    g_free (mmproj_path);
+    gst_lfm2_vision_settings_clear (&vs);
+    return FALSE;
   }
-  self->gen = gst_lfm2_gen_new (model, &params, &err);
-  if (self->gen == NULL || !gst_lfm2_gen_set_system_prompt (self->gen, system, &err)) {
-    post_gerror (self, GST_MESSAGE_ERROR, err, model_path);
-    goto fail;
-  }
-  GST_INFO_OBJECT (self, "model %s (%s), mmproj %s (%s)",
-      gst_lfm2_shared_path (self->text_shared), lfm2_model_desc (model),
-      gst_lfm2_shared_path (self->enc.mmproj),
+  gst_lfm2_vision_settings_clear (&vs);
+  self->enc.ladder = TRUE;      /* the caption budget chooses between plans */
+  self->cost_known = FALSE;
+  GST_INFO_OBJECT (self, "mmproj %s (%s)", gst_lfm2_shared_path (self->enc.mmproj),
       lfm2_vision_desc (gst_lfm2_shared_mmproj (self->enc.mmproj)->vision));
 
   g_mutex_lock (&self->lock);
@@ -505,42 +578,54 @@ gst_lfm2_vl_start (GstLfm2Vl * self)
   self->max_delay = GST_CLOCK_TIME_NONE;
   g_mutex_unlock (&self->lock);
   self->warned_late = FALSE;
-  g_free (model_path);
   g_free (mmproj_path);
-  g_free (system);
   return TRUE;
+}
 
-fail:
-  g_clear_error (&err);
-  gst_lfm2_vl_stop (self);
-  g_free (model_path);
-  g_free (mmproj_path);
-  g_free (system);
-  return FALSE;
+static void
+gst_lfm2_vl_stop (GstLfm2GenElement * base)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (base);
+
+  gst_lfm2_vision_enc_stop (&self->enc);
+  gst_clear_caps (&self->enc_caps);
+  g_clear_pointer (&self->embd, g_free);
+  self->embd_cap = 0;
+  g_clear_pointer (&self->prompt_copy, g_free);
+  gst_clear_caps (&self->caps);
 }
 
 static GstStateChangeReturn
 gst_lfm2_vl_change_state (GstElement * element, GstStateChange transition)
 {
   GstLfm2Vl *self = GST_LFM2_VL (element);
-  GstStateChangeReturn ret;
 
-  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
     gst_segment_init (&self->segment, GST_FORMAT_TIME);
-    if (!gst_lfm2_vl_start (self))
-      return GST_STATE_CHANGE_FAILURE;
-  }
+  /* the base class loads the files (start) and releases them once the worker has stopped */
+  return GST_ELEMENT_CLASS (gst_lfm2_vl_parent_class)->change_state (element, transition);
+}
 
-  ret = GST_ELEMENT_CLASS (gst_lfm2_vl_parent_class)->change_state (element, transition);
-  if (ret == GST_STATE_CHANGE_FAILURE) {
-    if (transition == GST_STATE_CHANGE_READY_TO_PAUSED)
-      gst_lfm2_vl_stop (self);
-    return ret;
+/* The text_src task is created (gst_pad_start_task posts STREAM_STATUS CREATE from the
+ * calling thread before starting it): give it the dedicated threads. An application's sync
+ * handler sees the message after this and may still choose another pool. */
+static gboolean
+gst_lfm2_vl_post_message (GstElement * element, GstMessage * message)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (element);
+
+  if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_STREAM_STATUS
+      && GST_MESSAGE_SRC (message) == GST_OBJECT_CAST (self->textpad)) {
+    GstStreamStatusType type;
+    GstElement *owner;
+    const GValue *v;
+
+    gst_message_parse_stream_status (message, &type, &owner);
+    v = gst_message_get_stream_status_object (message);
+    if (type == GST_STREAM_STATUS_TYPE_CREATE && v && G_VALUE_HOLDS (v, GST_TYPE_TASK))
+      gst_task_set_pool (GST_TASK (g_value_get_object (v)), self->threads);
   }
-  /* The pads are inactive now, so the worker has stopped. */
-  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY)
-    gst_lfm2_vl_stop (self);
-  return ret;
+  return GST_ELEMENT_CLASS (gst_lfm2_vl_parent_class)->post_message (element, message);
 }
 
 /* ---- pads -------------------------------------------------------------------------- */
@@ -574,16 +659,15 @@ gst_lfm2_vl_text_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mod
   if (active) {
     g_mutex_lock (&self->lock);
     self->flushing = FALSE;
-    g_atomic_int_set (&self->cancel, 0);
+    g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
     self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
     g_mutex_unlock (&self->lock);
-    self->text_pos = GST_CLOCK_TIME_NONE;
-    self->text_segment_sent = FALSE;
+    gst_lfm2_text_pad_reset (&self->text);
     return gst_pad_start_task (pad, gst_lfm2_vl_worker, self, NULL);
   }
   g_mutex_lock (&self->lock);
   self->flushing = TRUE;
-  g_atomic_int_set (&self->cancel, 1);
+  g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 1);
   g_cond_broadcast (&self->cond);
   g_mutex_unlock (&self->lock);
   ret = gst_pad_stop_task (pad);
@@ -705,6 +789,29 @@ gst_lfm2_vl_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   return ret;
 }
 
+/* A frame size the image settings refuse (min-tiles 1 where transformers is inconsistent)
+ * is an error when the caps come, not at the first caption. The plan is cheap; the settings
+ * and the mmproj are fixed between READY→PAUSED and PAUSED→READY. */
+static gboolean
+check_frame_size (GstLfm2Vl * self, const GstVideoInfo * info)
+{
+  const struct lfm2_vision_hparams *hp;
+  struct lfm2_vision_plan plan;
+
+  if (self->enc.mmproj == NULL)
+    return TRUE;
+  hp = lfm2_vision_get_hparams (gst_lfm2_shared_mmproj (self->enc.mmproj)->vision);
+  lfm2_clear_error ();
+  if (lfm2_vision_make_plan (&self->enc.params, hp->patch_size, hp->merge,
+          GST_VIDEO_INFO_WIDTH (info), GST_VIDEO_INFO_HEIGHT (info), &plan) != 0) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Cannot caption %d×%d frames: %s",
+            GST_VIDEO_INFO_WIDTH (info), GST_VIDEO_INFO_HEIGHT (info), lfm2_last_error ()),
+        ("image settings refuse this frame size"));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
@@ -716,7 +823,7 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 
       g_mutex_lock (&self->lock);
       self->flushing = TRUE;
-      g_atomic_int_set (&self->cancel, 1);
+      g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 1);
       g_cond_broadcast (&self->cond);
       g_mutex_unlock (&self->lock);
       /* Downstream first, so a worker blocked in a push returns; then wait for it. The
@@ -733,12 +840,11 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       clear_pending_locked (self);
       self->last_taken_rt = self->last_video_pts = GST_CLOCK_TIME_NONE;
       self->flushing = FALSE;
-      g_atomic_int_set (&self->cancel, 0);
+      g_atomic_int_set (&GST_LFM2_GEN_ELEMENT (self)->cancel, 0);
       g_mutex_unlock (&self->lock);
       gst_segment_init (&self->segment, GST_FORMAT_TIME);
       /* the worker is paused: its state is ours to reset */
-      self->text_pos = GST_CLOCK_TIME_NONE;
-      self->text_segment_sent = FALSE;
+      gst_lfm2_text_pad_reset (&self->text);
       ok = gst_pad_push_event (self->srcpad, gst_event_ref (event));
       gst_pad_push_event (self->textpad, event);
       if (gst_pad_is_active (self->textpad))
@@ -769,6 +875,10 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       if (!gst_video_info_from_caps (&info, caps)) {
         GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Unusable video caps"),
             ("%" GST_PTR_FORMAT, caps));
+        gst_event_unref (event);
+        return FALSE;
+      }
+      if (!check_frame_size (self, &info)) {
         gst_event_unref (event);
         return FALSE;
       }
@@ -817,23 +927,13 @@ gst_lfm2_vl_text_query (GstPad * pad, GstObject * parent, GstQuery * query)
   GstLfm2Vl *self = GST_LFM2_VL (parent);
 
   if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
-    gboolean live;
-    GstClockTime min, max;
     guint latency_ms;
 
-    if (!gst_pad_peer_query (self->sinkpad, query))
-      return FALSE;
-    gst_query_parse_latency (query, &live, &min, &max);
+    /* a caption leaves up to `latency` after its frame */
     GST_OBJECT_LOCK (self);
     latency_ms = self->settings.latency_ms;
     GST_OBJECT_UNLOCK (self);
-    /* A caption leaves up to `latency` after its frame; text needs no buffering, so no
-     * maximum (as the gst-plugins-rs transcribers report). */
-    min += (GstClockTime) latency_ms * GST_MSECOND;
-    gst_query_set_latency (query, live, min, GST_CLOCK_TIME_NONE);
-    GST_DEBUG_OBJECT (self, "text latency: live %d, min %" GST_TIME_FORMAT, live,
-        GST_TIME_ARGS (min));
-    return TRUE;
+    return gst_lfm2_text_pad_query_latency (parent, self->sinkpad, query, latency_ms);
   }
   return gst_pad_query_default (pad, parent, query);
 }
@@ -863,184 +963,85 @@ gst_lfm2_vl_text_event (GstPad * pad, GstObject * parent, GstEvent * event)
 
 /* ---- the worker ------------------------------------------------------------------- */
 
-/* Makes sure text_src has stream-start, caps and a segment before data. */
-static void
-ensure_text_events (GstLfm2Vl * self)
-{
-  if (!gst_pad_has_current_caps (self->textpad)) {
-    GstCaps *caps = gst_static_pad_template_get_caps (&text_src_template);
-    GstEvent *ss = gst_pad_get_sticky_event (self->textpad, GST_EVENT_STREAM_START, 0);
-
-    if (ss == NULL) {
-      gchar *id = gst_pad_create_stream_id (self->textpad, GST_ELEMENT (self), "text");
-      gst_pad_push_event (self->textpad, gst_event_new_stream_start (id));
-      g_free (id);
-    } else {
-      gst_event_unref (ss);
-    }
-    gst_pad_push_event (self->textpad, gst_event_new_caps (caps));
-    gst_caps_unref (caps);
-  }
-  if (!self->text_segment_sent) {
-    GstSegment seg;
-
-    gst_segment_init (&seg, GST_FORMAT_TIME);
-    gst_pad_push_event (self->textpad, gst_event_new_segment (&seg));
-    self->text_segment_sent = TRUE;
-  }
-}
-
-/* Tells text consumers that nothing comes before `end`. */
-static void
-push_gap (GstLfm2Vl * self, GstClockTime start, GstClockTime end)
-{
-  if (GST_CLOCK_TIME_IS_VALID (self->text_pos) && start < self->text_pos)
-    start = self->text_pos;
-  if (end <= start)
-    return;
-  ensure_text_events (self);
-  GST_LOG_OBJECT (self, "gap %" GST_TIME_FORMAT " – %" GST_TIME_FORMAT,
-      GST_TIME_ARGS (start), GST_TIME_ARGS (end));
-  gst_pad_push_event (self->textpad, gst_event_new_gap (start, end - start));
-  self->text_pos = end;
-}
-
-static gboolean
-handle_event (GstLfm2Vl * self, GstEvent * event)
-{
-  switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_STREAM_START:{
-      GstCaps *caps = gst_static_pad_template_get_caps (&text_src_template);
-      gboolean ok = gst_pad_push_event (self->textpad, event);
-
-      gst_pad_push_event (self->textpad, gst_event_new_caps (caps));
-      gst_caps_unref (caps);
-      self->text_segment_sent = FALSE;
-      self->text_pos = GST_CLOCK_TIME_NONE;
-      return ok;
-    }
-    case GST_EVENT_SEGMENT:
-      self->text_segment_sent = TRUE;   /* this one is the segment */
-      ensure_text_events (self);
-      self->text_pos = GST_CLOCK_TIME_NONE;
-      return gst_pad_push_event (self->textpad, event);
-    case GST_EVENT_GAP:{
-      GstClockTime ts, dur;
-
-      gst_event_parse_gap (event, &ts, &dur);
-      push_gap (self, ts, ts + dur);
-      gst_event_unref (event);
-      return TRUE;
-    }
-    case GST_EVENT_EOS:
-      ensure_text_events (self);
-      GST_DEBUG_OBJECT (self, "text EOS");
-      return gst_pad_push_event (self->textpad, event);
-    default:
-      return gst_pad_push_event (self->textpad, event);
-  }
-}
-
 /* Applies settings changed while playing (between captions). */
 static gboolean
 apply_settings (GstLfm2Vl * self)
 {
-  guint dirty;
-  gchar *system = NULL;
-  struct lfm2_sampler_params sp;
-  gint max_tokens;
-  GError *err = NULL;
-
+  if (!gst_lfm2_gen_element_apply_settings (GST_LFM2_GEN_ELEMENT (self)))
+    return FALSE;
   GST_OBJECT_LOCK (self);
-  dirty = self->dirty;
-  self->dirty = 0;
-  if (dirty & DIRTY_PROMPT) {
+  if (self->prompt_dirty) {
     g_free (self->prompt_copy);
     self->prompt_copy = g_strdup (self->settings.prompt);
+    self->prompt_dirty = FALSE;
   }
-  if (dirty & DIRTY_SYSTEM)
-    system = g_strdup (self->settings.system_prompt);
-  sp = sampler_params_locked (self);
-  max_tokens = self->settings.max_tokens;
   GST_OBJECT_UNLOCK (self);
-
-  if (dirty & DIRTY_SAMPLING)
-    gst_lfm2_gen_set_sampling (self->gen, &sp);
-  if (dirty & DIRTY_MAX_TOKENS)
-    gst_lfm2_gen_set_max_tokens (self->gen, max_tokens);
-  if (dirty & DIRTY_SYSTEM) {
-    gboolean ok = gst_lfm2_gen_set_system_prompt (self->gen, system, &err);
-    g_free (system);
-    if (!ok) {
-      post_gerror (self, GST_MESSAGE_ERROR, err, "system-prompt");
-      g_clear_error (&err);
-      return FALSE;
-    }
-  }
   return TRUE;
 }
 
-/* Captions are one line (SRT cues end at a blank line, overlays wrap by themselves): white
- * space runs become one space, none at the ends. */
+/* The caption budget: the plan (rung) whose predicted caption time fits, most image tokens
+ * first. Prediction = image rows × (encoder cost + prefill cost per position) + the other
+ * new prompt positions × prefill cost + the generation time, all measured on this stream's
+ * previous captions. Without measurements yet: the largest untiled plan. Moving to a
+ * larger plan than the current one needs 10 % to spare, so the choice does not flip
+ * between two plans on noise. */
 static void
-normalize_caption (GString * s)
+choose_plan (GstLfm2Vl * self)
 {
-  gsize j = 0;
-  gboolean space = TRUE;        /* drops leading white space */
+  GstLfm2VisionEnc *enc = &self->enc;
+  guint budget;
+  gint pick = enc->n_rungs - 1;
 
-  for (gsize i = 0; i < s->len; i++) {
-    gchar c = s->str[i];
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
-      if (!space)
-        s->str[j++] = ' ';
-      space = TRUE;
-    } else {
-      s->str[j++] = c;
-      space = FALSE;
+  GST_OBJECT_LOCK (self);
+  budget = self->settings.caption_budget_ms;
+  GST_OBJECT_UNLOCK (self);
+  if (budget == 0 || enc->n_rungs == 1) {
+    pick = 0;
+  } else if (!self->cost_known) {
+    pick = 1;
+  } else {
+    for (gint i = 0; i < enc->n_rungs; i++) {
+      const gdouble rows = enc->rungs[i].n_tokens;
+      const gdouble t = rows * (self->ms_per_image_token + self->ms_per_prefill_token)
+          + self->text_positions * self->ms_per_prefill_token + self->generate_ms;
+
+      if (t <= (i < enc->rung ? 0.9 : 1.0) * budget) {
+        pick = i;
+        break;
+      }
     }
   }
-  if (j > 0 && s->str[j - 1] == ' ')
-    j--;
-  g_string_truncate (s, j);
+  if (pick != enc->rung)
+    GST_DEBUG_OBJECT (self, "caption budget %u ms: %d image tokens (plan %d of %d)", budget,
+        enc->rungs[pick].n_tokens, pick + 1, enc->n_rungs);
+  gst_lfm2_vision_enc_select (enc, pick);
 }
 
-/* How far the caption's frame lags the clock (live pipelines in PLAYING), or NONE. */
-static GstClockTime
-caption_delay (GstLfm2Vl * self, GstClockTime running_time)
+/* Folds a caption's measured times into the costs choose_plan() predicts with (running
+ * means over the last few captions: the machine's load changes). */
+static void
+update_costs (GstLfm2Vl * self, const GstLfm2GenStats * st)
 {
-  GstClock *clock;
-  GstClockTime now, base, delay = GST_CLOCK_TIME_NONE;
+  const gdouble rows = self->enc.plan.n_tokens;
+  const gint fresh = st->prompt_tokens - st->cached_tokens;
+  const gdouble a = self->cost_known ? 0.5 : 1.0;
 
-  if (!GST_CLOCK_TIME_IS_VALID (running_time) || GST_STATE (self) != GST_STATE_PLAYING)
-    return GST_CLOCK_TIME_NONE;
-  clock = gst_element_get_clock (GST_ELEMENT (self));
-  if (clock == NULL)
-    return GST_CLOCK_TIME_NONE;
-  now = gst_clock_get_time (clock);
-  base = gst_element_get_base_time (GST_ELEMENT (self));
-  gst_object_unref (clock);
-  if (now >= base && now - base >= running_time)
-    delay = now - base - running_time;
-  return delay;
+  if (rows <= 0 || fresh <= 0)
+    return;
+  self->ms_per_image_token += a * (self->enc.last_encode_ms / rows - self->ms_per_image_token);
+  self->ms_per_prefill_token += a * (st->prefill_ms / fresh - self->ms_per_prefill_token);
+  self->text_positions += a * (MAX (0.0, fresh - rows) - self->text_positions);
+  self->generate_ms += a * (st->generate_ms - self->generate_ms);
+  self->cost_known = TRUE;
 }
 
+/* caption(), step 1: the frame through the image encoder into self->embd (converter, plans
+ * and row buffer are redone only when the caps change; the plan is chosen per caption). */
 static GstFlowReturn
-caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
+encode_frame (GstLfm2Vl * self, GstLfm2VlFrame * frame)
 {
-  const GstClockTime pts = GST_BUFFER_PTS (frame->buffer);
-  const GstClockTime fdur = GST_BUFFER_DURATION (frame->buffer);
-  const gint64 t0 = g_get_monotonic_time ();
-  GstLfm2GenMedia media;
-  GstLfm2GenStats stats;
-  GstClockTime dur = GST_CLOCK_TIME_NONE, newest, delay;
-  guint64 interval;
-  guint latency_ms;
-  gsize need;
   GError *err = NULL;
-  gdouble encode_ms;
-
-  if (!apply_settings (self))
-    return FLOW_POSTED_ERROR;
+  gsize need;
 
   if (self->enc_caps == NULL || !gst_caps_is_equal (self->enc_caps, frame->caps)) {
     GstVideoInfo info;
@@ -1050,13 +1051,11 @@ caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
           ("%" GST_PTR_FORMAT, frame->caps));
       return FLOW_POSTED_ERROR;
     }
-    if (!gst_lfm2_vision_enc_set_info (&self->enc, &info, &err)) {
-      post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
-      g_clear_error (&err);
-      return FLOW_POSTED_ERROR;
-    }
+    if (!gst_lfm2_vision_enc_set_info (&self->enc, &info, &err))
+      goto error;
     gst_caps_replace (&self->enc_caps, frame->caps);
   }
+  choose_plan (self);
   need = gst_lfm2_vision_enc_n_floats (&self->enc);
   if (need > self->embd_cap) {
     /* per picture size, not per frame */
@@ -1070,42 +1069,61 @@ caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
     }
   }
   if (!gst_lfm2_vision_enc_encode (&self->enc, frame->buffer, self->embd, self->embd_cap,
-          &err)) {
-    post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
-    g_clear_error (&err);
-    return FLOW_POSTED_ERROR;
-  }
-  encode_ms = self->enc.last_encode_ms;
-  if (g_atomic_int_get (&self->cancel))
-    return GST_FLOW_FLUSHING;
+          &err))
+    goto error;
+  return GST_FLOW_OK;
 
-  media.embd = self->embd;
-  media.n_rows = self->enc.plan.n_tokens;
-  media.layout = self->enc.layout;
-  media.n_layout = self->enc.n_layout;
+error:
+  GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
+  g_clear_error (&err);
+  return FLOW_POSTED_ERROR;
+}
+
+/* caption(), step 2: the rows and the prompt through the decoder into self->result. */
+static GstFlowReturn
+generate_caption (GstLfm2Vl * self, GstLfm2GenStats * stats)
+{
+  GstLfm2GenMedia media = { self->embd, self->enc.plan.n_tokens, self->enc.layout,
+    self->enc.n_layout
+  };
+  GError *err = NULL;
+  GstFlowReturn ret;
+
   g_string_truncate (self->result, 0);
-  if (!gst_lfm2_gen_run (self->gen, self->prompt_copy, &media, 1, NULL, NULL, &self->cancel,
-          self->result, &stats, &err)) {
-    if (g_error_matches (err, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT)) {
-      /* The picture does not fit the context: warn, skip it, keep the stream going. */
-      post_gerror (self, GST_MESSAGE_WARNING, err,
-          "frame not captioned; raise context-length or lower max-image-tokens");
-      g_clear_error (&err);
-      return GST_FLOW_OK;
-    }
-    post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
+  ret = gst_lfm2_gen_element_generate (GST_LFM2_GEN_ELEMENT (self), self->prompt_copy, &media,
+      1, self->result, stats, &err);
+  if (ret == GST_LFM2_GEN_FLOW_DROPPED) {
+    /* The picture does not fit the context: warn, skip it, keep the stream going. */
+    GST_LFM2_POST_GERROR (self, GST_MESSAGE_WARNING, err,
+        "frame not captioned; raise context-length or lower max-image-tokens");
     g_clear_error (&err);
-    return FLOW_POSTED_ERROR;
+  } else if (ret == GST_FLOW_ERROR) {
+    ret = FLOW_POSTED_ERROR;
   }
-  if (stats.stop == GST_LFM2_GEN_STOP_CANCELLED)
-    return GST_FLOW_FLUSHING;
-  normalize_caption (self->result);
+  if (ret == GST_FLOW_OK)
+    gst_lfm2_gen_element_one_line (self->result);
+  return ret;
+}
+
+/* caption(), step 3: how long the caption of a frame at `pts` stands, and the statistics.
+ * It stands until the next one can start: at least the interval and the frame's own
+ * duration, and up to the newest frame that came while we were busy (the next caption
+ * describes it). */
+static GstClockTime
+caption_duration (GstLfm2Vl * self, GstLfm2VlFrame * frame, GstClockTime * delay_out)
+{
+  const GstClockTime pts = GST_BUFFER_PTS (frame->buffer);
+  const GstClockTime fdur = GST_BUFFER_DURATION (frame->buffer);
+  GstClockTime dur = GST_CLOCK_TIME_NONE, newest, delay;
+  guint64 interval;
+  guint latency_ms;
 
   GST_OBJECT_LOCK (self);
   interval = self->settings.interval;
   latency_ms = self->settings.latency_ms;
   GST_OBJECT_UNLOCK (self);
-  delay = caption_delay (self, frame->running_time);
+  delay = gst_lfm2_gen_element_behind_clock (GST_LFM2_GEN_ELEMENT (self),
+      frame->running_time);
   g_mutex_lock (&self->lock);
   newest = self->last_video_pts;
   self->n_captions++;
@@ -1114,9 +1132,6 @@ caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
     self->max_delay = delay;
   g_mutex_unlock (&self->lock);
 
-  /* The caption stands until the next one can start: at least the interval and the frame's
-   * own duration, and up to the newest frame that came while we were busy (the next caption
-   * describes it). */
   if (GST_CLOCK_TIME_IS_VALID (pts)) {
     dur = interval;
     if (GST_CLOCK_TIME_IS_VALID (fdur) && fdur > dur)
@@ -1135,43 +1150,67 @@ caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
             "latency of %u ms: raise the latency property", delay / GST_MSECOND, latency_ms),
         ("caption of %" GST_TIME_FORMAT, GST_TIME_ARGS (pts)));
   }
+  *delay_out = delay;
+  return dur;
+}
 
-  {
-    GstStructure *s = gst_structure_new ("lfm2vl/caption",
-        "text", G_TYPE_STRING, self->result->str,
-        "pts", G_TYPE_UINT64, (guint64) pts,
-        "duration", G_TYPE_UINT64, (guint64) dur,
-        "running-time", G_TYPE_UINT64, (guint64) frame->running_time,
-        "inference-ms", G_TYPE_DOUBLE, (g_get_monotonic_time () - t0) / 1000.0,
-        "encode-ms", G_TYPE_DOUBLE, encode_ms,
-        "image-tokens", G_TYPE_INT, self->enc.plan.n_tokens,
-        "generated-tokens", G_TYPE_INT, stats.generated_tokens,
-        "skipped-frames", G_TYPE_UINT, frame->skipped,
-        "stop-reason", G_TYPE_STRING, gst_lfm2_gen_stop_to_string (stats.stop), NULL);
-    gst_element_post_message (GST_ELEMENT (self),
-        gst_message_new_element (GST_OBJECT (self), s));
-  }
+/* caption(), step 4: the lfm2vl/caption message and the text on text_src (a GAP when the
+ * model said nothing: the text stream still moves on). */
+static GstFlowReturn
+push_caption (GstLfm2Vl * self, GstLfm2VlFrame * frame, GstClockTime dur,
+    const GstLfm2GenStats * stats, gdouble total_ms)
+{
+  const GstClockTime pts = GST_BUFFER_PTS (frame->buffer);
+  GstStructure *s = gst_structure_new ("lfm2vl/caption",
+      "text", G_TYPE_STRING, self->result->str,
+      "pts", G_TYPE_UINT64, (guint64) pts,
+      "duration", G_TYPE_UINT64, (guint64) dur,
+      "running-time", G_TYPE_UINT64, (guint64) frame->running_time,
+      "inference-ms", G_TYPE_DOUBLE, total_ms,
+      "encode-ms", G_TYPE_DOUBLE, self->enc.last_encode_ms,
+      "image-tokens", G_TYPE_INT, self->enc.plan.n_tokens,
+      "generated-tokens", G_TYPE_INT, stats->generated_tokens,
+      "skipped-frames", G_TYPE_UINT, frame->skipped,
+      "stop-reason", G_TYPE_STRING, gst_lfm2_gen_stop_to_string (stats->stop), NULL);
+
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
+  return gst_lfm2_text_pad_push_text (&self->text, GST_ELEMENT (self), self->result->str,
+      self->result->len, pts, dur);
+}
+
+/* Captions one frame: encode, generate, time, push. */
+static GstFlowReturn
+caption (GstLfm2Vl * self, GstLfm2VlFrame * frame)
+{
+  const gint64 t0 = g_get_monotonic_time ();
+  GstLfm2GenStats stats;
+  GstClockTime dur, delay;
+  GstFlowReturn ret;
+  gdouble total_ms;
+
+  if (!apply_settings (self))
+    return FLOW_POSTED_ERROR;
+  if ((ret = encode_frame (self, frame)) != GST_FLOW_OK)
+    return ret;
+  if (g_atomic_int_get (&GST_LFM2_GEN_ELEMENT (self)->cancel))
+    return GST_FLOW_FLUSHING;
+  ret = generate_caption (self, &stats);
+  if (ret == GST_LFM2_GEN_FLOW_DROPPED)
+    return GST_FLOW_OK;
+  if (ret != GST_FLOW_OK)
+    return ret;
+  update_costs (self, &stats);
+
+  dur = caption_duration (self, frame, &delay);
+  total_ms = (g_get_monotonic_time () - t0) / 1000.0;
   GST_DEBUG_OBJECT (self, "caption of %" GST_TIME_FORMAT " (%d tokens, %.0f ms, %u skipped, "
-      "%" GST_STIME_FORMAT " behind the clock): %s", GST_TIME_ARGS (pts),
-      stats.generated_tokens, (g_get_monotonic_time () - t0) / 1000.0, frame->skipped,
+      "%" GST_STIME_FORMAT " behind the clock): %s",
+      GST_TIME_ARGS (GST_BUFFER_PTS (frame->buffer)), stats.generated_tokens, total_ms,
+      frame->skipped,
       GST_STIME_ARGS (GST_CLOCK_TIME_IS_VALID (delay) ? (GstClockTimeDiff) delay : -1),
       self->result->str);
-
-  ensure_text_events (self);
-  if (self->result->len == 0) {
-    /* The model said nothing: the text stream still moves on. */
-    if (GST_CLOCK_TIME_IS_VALID (pts))
-      push_gap (self, pts, pts + dur);
-    return GST_FLOW_OK;
-  } else {
-    GstBuffer *out = gst_buffer_new_memdup (self->result->str, self->result->len);
-
-    GST_BUFFER_PTS (out) = pts;
-    GST_BUFFER_DURATION (out) = dur;
-    if (GST_CLOCK_TIME_IS_VALID (pts))
-      self->text_pos = pts + dur;
-    return gst_pad_push (self->textpad, out);
-  }
+  return push_caption (self, frame, dur, &stats, total_ms);
 }
 
 static void
@@ -1187,8 +1226,8 @@ gst_lfm2_vl_worker (gpointer data)
       goto pause;
     if (!g_queue_is_empty (&self->queue) || self->slot.buffer)
       break;
-    if (GST_CLOCK_TIME_IS_VALID (self->gap_end) && (!GST_CLOCK_TIME_IS_VALID (self->text_pos)
-            || self->gap_end > self->text_pos))
+    if (GST_CLOCK_TIME_IS_VALID (self->gap_end) && (!GST_CLOCK_TIME_IS_VALID (self->text.pos)
+            || self->gap_end > self->text.pos))
       break;
     g_cond_wait (&self->cond, &self->lock);
   }
@@ -1198,7 +1237,7 @@ gst_lfm2_vl_worker (gpointer data)
       self->last_taken_rt = item->frame.running_time;
     g_mutex_unlock (&self->lock);
     if (item->event) {
-      handle_event (self, item->event);
+      gst_lfm2_text_pad_push_event (&self->text, GST_ELEMENT (self), item->event);
       item->event = NULL;
     } else {
       ret = caption (self, &item->frame);
@@ -1217,25 +1256,11 @@ gst_lfm2_vl_worker (gpointer data)
 
     self->gap_start = self->gap_end = GST_CLOCK_TIME_NONE;
     g_mutex_unlock (&self->lock);
-    push_gap (self, start, end);
+    gst_lfm2_text_pad_push_gap (&self->text, GST_ELEMENT (self), start, end);
   }
 
-  switch (ret) {
-    case GST_FLOW_OK:
-    case GST_FLOW_NOT_LINKED:  /* nobody reads the text: messages still go out */
-    case GST_FLOW_EOS:         /* downstream wants no more text: ditto */
-      return;
-    case GST_FLOW_FLUSHING:
-      GST_DEBUG_OBJECT (self, "flushing");
-      break;
-    case FLOW_POSTED_ERROR:
-      GST_DEBUG_OBJECT (self, "stopped by an error");
-      break;
-    default:
-      if (ret <= GST_FLOW_NOT_NEGOTIATED)
-        GST_ELEMENT_FLOW_ERROR (self, ret);
-      break;
-  }
+  if (gst_lfm2_gen_element_worker_flow (GST_LFM2_GEN_ELEMENT (self), ret, FLOW_POSTED_ERROR))
+    return;
   gst_pad_pause_task (self->textpad);
   return;
 

@@ -6,27 +6,24 @@
 #include <gst/gst.h>
 #include <gst/video/video.h>
 
-#include "gstlfm2gen.h"
-#include "gstlfm2model.h"
-#include "gstlfm2vlenc.h"
+#include "gstlfm2genelement.h"
+#include "gstlfm2vision.h"
 
 G_BEGIN_DECLS
 
 #define GST_TYPE_LFM2_VL (gst_lfm2_vl_get_type ())
-G_DECLARE_FINAL_TYPE (GstLfm2Vl, gst_lfm2_vl, GST, LFM2_VL, GstElement)
+G_DECLARE_FINAL_TYPE (GstLfm2Vl, gst_lfm2_vl, GST, LFM2_VL, GstLfm2GenElement)
 
-/* Settings as the application sets them (object lock). */
+/* Settings of this element as the application sets them (object lock; the shared ones are
+ * in the base class). */
 typedef struct {
-  gchar *model;
   gchar *mmproj;
   gchar *prompt;
-  gchar *system_prompt;
   guint64 interval;             /* ns between captioned frames (running time) */
-  gint max_tokens;
-  struct lfm2_sampler_params sampling;   /* temperature … seed */
-  gint context_length;
   guint latency_ms;
-  GstLfm2VisionSettings vision;
+  guint caption_budget_ms;      /* target caption time; 0 = the image settings as set */
+  gint inference_nice;          /* nice value of the inference threads */
+  GstLfm2VisionSettings vision; /* n_threads unused: the base class's n-threads */
 } GstLfm2VlSettings;
 
 /* A frame waiting for the worker. */
@@ -38,12 +35,12 @@ typedef struct {
 } GstLfm2VlFrame;
 
 struct _GstLfm2Vl {
-  GstElement parent;
+  GstLfm2GenElement parent;
 
   GstPad *sinkpad, *srcpad, *textpad;
 
   GstLfm2VlSettings settings;   /* object lock */
-  guint dirty;                  /* object lock: settings the worker has not applied yet */
+  gboolean prompt_dirty;        /* object lock: `prompt` changed since the worker took it */
 
   /* streaming thread (sink pad) */
   GstSegment segment;           /* video segment */
@@ -61,19 +58,22 @@ struct _GstLfm2Vl {
   guint64 n_frames, n_captions, n_skipped;
   GstClockTime max_delay;       /* largest caption delay behind its frame (running time) */
 
-  gint cancel;                  /* atomic: abort the running generation */
+  GstTaskPool *threads;         /* dedicated threads for the text_src task (lowered priority) */
 
-  /* worker only */
-  GstLfm2Shared *text_shared;
-  GstLfm2Gen *gen;
+  /* worker only (the generator is the base class's) */
   GstLfm2VisionEnc enc;
+  /* measured costs for the caption budget (running means; valid once cost_known) */
+  gboolean cost_known;
+  gdouble ms_per_image_token;   /* conversion + preprocessing + encoder, per image row */
+  gdouble ms_per_prefill_token; /* prefill, per new prompt position */
+  gdouble text_positions;       /* new prompt positions besides the image rows */
+  gdouble generate_ms;          /* sampling and decoding one caption */
   GstCaps *enc_caps;            /* caps enc is configured for */
   gfloat *embd;                 /* rows of the frame being captioned */
   gsize embd_cap;               /* floats */
   gchar *prompt_copy;
   GString *result;
-  GstClockTime text_pos;        /* end of what text_src has covered (buffers + gaps) */
-  gboolean text_segment_sent;
+  GstLfm2TextPad text;          /* text_src */
   gboolean warned_late;
 };
 

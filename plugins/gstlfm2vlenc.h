@@ -1,134 +1,16 @@
 /* gstlfm2vlenc.h — lfm2vlenc: the LFM2-VL image encoder as an element (video/x-raw in,
- * `other/tensors` image embeddings + token layout out), and the vision helpers lfm2vl shares
- * with it:
- *
- *   - the `preprocess` enum (GstLfm2Preprocess, official | llamacpp),
- *   - the video caps both elements accept (every raw format, 1×1 … 8192×8192),
- *   - mmproj files through the model registry,
- *   - GstLfm2VisionEnc: any raw frame → RGB24 → plan → embeddings (+ the token layout), with
- *     all scratch allocated per negotiated size, never per frame.
- */
+ * `other/tensors` image embeddings + token layout out). The vision helpers it shares with
+ * lfm2vl are in gstlfm2vision.h. */
 #ifndef GST_LFM2_VLENC_H
 #define GST_LFM2_VLENC_H
 
 #include <gst/gst.h>
 #include <gst/base/gstbasetransform.h>
-#include <gst/video/video.h>
 
-#include "gstlfm2model.h"
 #include "gstlfm2tensors.h"
-#include "lfm2-vision.h"
+#include "gstlfm2vision.h"
 
 G_BEGIN_DECLS
-
-/* ---- shared by lfm2vl and lfm2vlenc ------------------------------------------------ */
-
-typedef enum {
-  GST_LFM2_PREPROCESS_OFFICIAL = LFM2_VISION_PREPROCESS_OFFICIAL,
-  GST_LFM2_PREPROCESS_LLAMACPP = LFM2_VISION_PREPROCESS_LLAMACPP,
-} GstLfm2Preprocess;
-
-#define GST_TYPE_LFM2_PREPROCESS (gst_lfm2_preprocess_get_type ())
-GType gst_lfm2_preprocess_get_type (void);
-
-/* Largest accepted picture side. The RGB copy of a frame is W×H×3 bytes (8192² → 192 MiB);
- * the encoder itself works on at most max_tiles 512² tiles whatever the input size. */
-#define GST_LFM2_VISION_MAX_SIDE 8192
-
-/* The video caps both elements accept: every raw format (GstVideoConverter turns each into
- * RGB), 1×1 … 8192×8192, any frame rate. The common 8-bit formats come first, so a peer that
- * could produce anything (videotestsrc) picks a cheap one. Returns a new reference. */
-GstCaps *gst_lfm2_vision_video_caps (void);
-
-/* Registry kind of mmproj files. The loaded object depends on the preprocessing mode and the
- * encoder's thread count, so both are part of the kind ("lfm2-mmproj/official/t2"). */
-#define GST_LFM2_KIND_MMPROJ "lfm2-mmproj"
-
-/* A loaded mmproj. lfm2_vision keeps scratch buffers, so one encode at a time: take `lock`. */
-typedef struct {
-  lfm2_vision *vision;
-  GMutex lock;
-} GstLfm2Mmproj;
-
-/* gst_lfm2_shared_acquire() for an mmproj file. Errors name the file and the reason. */
-GstLfm2Shared *gst_lfm2_mmproj_acquire (const gchar * path, GstLfm2Preprocess mode,
-    gint n_threads, GError ** error);
-
-static inline GstLfm2Mmproj *
-gst_lfm2_shared_mmproj (GstLfm2Shared * shared)
-{
-  return (GstLfm2Mmproj *) gst_lfm2_shared_get (shared);
-}
-
-/* Planning settings of an element (the rest of lfm2_vision_params keeps its defaults). */
-typedef struct {
-  gint n_threads;
-  gint min_image_tokens;
-  gint max_image_tokens;
-  gboolean do_tiling;
-  GstLfm2Preprocess preprocess;
-} GstLfm2VisionSettings;
-
-#define GST_LFM2_VISION_DEFAULT_N_THREADS 0
-#define GST_LFM2_VISION_DEFAULT_MIN_IMAGE_TOKENS 64
-#define GST_LFM2_VISION_DEFAULT_MAX_IMAGE_TOKENS 256
-#define GST_LFM2_VISION_DEFAULT_DO_TILING TRUE
-#define GST_LFM2_VISION_DEFAULT_PREPROCESS GST_LFM2_PREPROCESS_OFFICIAL
-
-void gst_lfm2_vision_settings_init (GstLfm2VisionSettings * s);
-
-/* Both elements expose the same five properties with property ids first … first + 4:
- * n-threads, min-image-tokens, max-image-tokens, do-tiling, preprocess (settable in READY). */
-void gst_lfm2_vision_install_properties (GObjectClass * gobject_class, guint first_prop);
-/* FALSE if prop_id is not one of them. Call with the object lock held. */
-gboolean gst_lfm2_vision_settings_set_property (GstLfm2VisionSettings * s, guint prop_id,
-    guint first_prop, const GValue * value);
-gboolean gst_lfm2_vision_settings_get_property (const GstLfm2VisionSettings * s,
-    guint prop_id, guint first_prop, GValue * value);
-
-/* The image encoder of one element, used by one thread at a time. */
-typedef struct {
-  GstLfm2Shared *mmproj;              /* registry entry (start … stop) */
-  const lfm2_model *text;             /* for the token layout; NULL = rows only */
-  struct lfm2_vision_params params;   /* planning parameters */
-  gint n_embd;                        /* projector output width */
-
-  /* per negotiated video info (gst_lfm2_vision_enc_set_info) */
-  gboolean configured;
-  GstVideoInfo in_info;
-  GstVideoConverter *conv;            /* NULL when the frames are RGB already */
-  GstVideoInfo rgb_info;
-  GstBuffer *rgb_buf;                 /* conversion target, reused for every frame */
-  struct lfm2_vision_plan plan;
-  gint32 *layout;                     /* plan's token layout (NULL without a text model) */
-  gint n_layout;
-
-  gdouble last_encode_ms;             /* conversion + preprocessing + encoder, last frame */
-} GstLfm2VisionEnc;
-
-/* Takes the mmproj from the registry and checks the planning settings (and, with a text
- * model, that the projector feeds it). Errors in the GST_RESOURCE_ERROR domain. */
-gboolean gst_lfm2_vision_enc_start (GstLfm2VisionEnc * enc, const gchar * mmproj_path,
-    const lfm2_model * text, const GstLfm2VisionSettings * settings, GError ** error);
-void gst_lfm2_vision_enc_stop (GstLfm2VisionEnc * enc);
-
-/* Prepares for frames of this format and size: converter, RGB scratch, plan and layout. */
-gboolean gst_lfm2_vision_enc_set_info (GstLfm2VisionEnc * enc, const GstVideoInfo * info,
-    GError ** error);
-
-/* Rows of one frame: plan.n_tokens × n_embd floats. */
-static inline gsize
-gst_lfm2_vision_enc_n_floats (const GstLfm2VisionEnc * enc)
-{
-  return (gsize) enc->plan.n_tokens * (gsize) enc->n_embd;
-}
-
-/* Converts `frame` (of the configured info) to RGB and encodes it into `out` (cap floats,
- * at least gst_lfm2_vision_enc_n_floats()). Errors in the GST_STREAM_ERROR domain. */
-gboolean gst_lfm2_vision_enc_encode (GstLfm2VisionEnc * enc, GstBuffer * frame,
-    gfloat * out, gsize cap, GError ** error);
-
-/* ---- the element --------------------------------------------------------------------- */
 
 #define GST_TYPE_LFM2_VLENC (gst_lfm2_vlenc_get_type ())
 G_DECLARE_FINAL_TYPE (GstLfm2VlEnc, gst_lfm2_vlenc, GST, LFM2_VLENC, GstBaseTransform)

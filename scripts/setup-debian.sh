@@ -12,6 +12,7 @@ PACKAGES="
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x
   libavformat-dev libavcodec-dev libswscale-dev libswresample-dev libavutil-dev
   libopenblas-dev
+  clang libclang-rt-14-dev
 "
 
 missing=""

@@ -26,24 +26,13 @@
 #include "cli.h"
 #include "lfm2-gguf.h"
 #include "lfm2-ops.h"
+#include "lfm2-stage.h"
 #include "lfm2.h"
-#include "quants.h"
 
 #ifdef LFM2_HAVE_OPENBLAS
 #include <cblas.h>
 #include <dlfcn.h>
 #endif
-
-static int parse_pos(const char *opt, const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    const long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        return cli_fail("bench", "%s: '%s' is not an integer in [%ld, %ld]", opt, s, lo, hi);
-    *out = (int)v;
-    return 0;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -116,7 +105,7 @@ static int bench_model(const char *path, int n_prompt, int n_gen, int n_threads,
         lfm2_model_free(model);
         return cli_fail("bench", "%s", lfm2_last_error());
     }
-    const int n_vocab = lfm2_n_vocab(model);
+    const int n_vocab = lfm2_model_n_vocab(model);
     lfm2_token *tokens = malloc(sizeof *tokens * (size_t)(n_prompt > 0 ? n_prompt : 1));
     uint64_t rng = 0x853c49e6748fea9bull;
     for (int i = 0; i < n_prompt; i++) {
@@ -326,7 +315,7 @@ static int bench_matmul(enum lfm2_type type, int k, int n_out, int n_tok, int n_
             s ^= s << 13; s ^= s >> 7; s ^= s << 17;
             row[i] = ((double)(s >> 11) / 9007199254740992.0 - 0.5) * 0.05;
         }
-        lfm2_quantize_row(type, row, wdata + (size_t)o * rb, k);
+        lfm2_quantize(type, row, wdata + (size_t)o * rb, 1, k);
     }
     for (size_t i = 0; i < (size_t)k * n_tok; i++) {
         s ^= s << 13; s ^= s >> 7; s ^= s << 17;
@@ -470,45 +459,43 @@ int cmd_bench(int argc, char **argv)
 {
     const char *model = NULL, *mm_type = NULL;
     int n_prompt = 512, n_gen = 128, n_threads = 2, reps = 3, k = 1024, n_out = 4608;
-    bool json = false, p_set = false, prepared = false, bandwidth = false, blas = false;
+    bool json = false, prepared = false, bandwidth = false, blas = false;
     int mib = 1024;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEED() do { if (!v) return cli_fail("bench", "option %s needs a value", a); i++; } while (0)
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) { NEED(); model = v; }
-        else if (!strcmp(a, "-p")) { NEED(); if (parse_pos(a, v, 0, 1 << 20, &n_prompt)) return 1; p_set = true; }
-        else if (!strcmp(a, "-n")) { NEED(); if (parse_pos(a, v, 0, 1 << 20, &n_gen)) return 1; }
-        else if (!strcmp(a, "-t")) { NEED(); if (parse_pos(a, v, 0, 1024, &n_threads)) return 1; }
-        else if (!strcmp(a, "-r")) { NEED(); if (parse_pos(a, v, 1, 1000, &reps)) return 1; }
-        else if (!strcmp(a, "-k")) { NEED(); if (parse_pos(a, v, 1, 1 << 20, &k)) return 1; }
-        else if (!strcmp(a, "-o")) { NEED(); if (parse_pos(a, v, 1, 1 << 24, &n_out)) return 1; }
-        else if (!strcmp(a, "--matmul")) { NEED(); mm_type = v; }
-        else if (!strcmp(a, "--json")) json = true;
-        else if (!strcmp(a, "--prepared")) prepared = true;
-        else if (!strcmp(a, "--blas")) blas = true;
-        else if (!strcmp(a, "--bandwidth")) bandwidth = true;
-        else if (!strcmp(a, "--mib")) { NEED(); if (parse_pos(a, v, 16, 1 << 16, &mib)) return 1; }
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: lfm2 bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [--json]\n"
-                   "       lfm2 bench --matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 3] [--prepared] [--blas] [--json]\n"
-                   "       lfm2 bench --bandwidth [-t 2] [--mib 1024] [-r 3] [--json]   memory read speed\n"
-                   "pp = one batch of -p tokens on an empty context; tg = -n single-token decodes;\n"
-                   "each the median of -r runs after a warm-up. LFM2_CPU_PATH=scalar|avx2|avx512\n"
-                   "forces a kernel path.\n");
-            return 0;
-        } else
-            return cli_fail("bench", "unknown option '%s' (see lfm2 bench --help)", a);
-#undef NEED
-    }
+    const struct cli_opt opts[] = {
+        CLI_STR("--model", "-m", &model, "FILE", "LFM2 GGUF file"),
+        CLI_INT("-p", NULL, &n_prompt, 0, 1 << 20, "N", "prompt tokens (512; --matmul: tokens)"),
+        CLI_INT("-n", NULL, &n_gen, 0, 1 << 20, "N", "generated tokens (128)"),
+        CLI_INT("-t", NULL, &n_threads, 0, 1024, "N", "threads (2; 0 = all cores)"),
+        CLI_INT("-r", NULL, &reps, 1, 1000, "N", "repeats after a warm-up (3)"),
+        CLI_STR("--matmul", NULL, &mm_type, "TYPE", "one matrix product of TYPE weights instead"),
+        CLI_INT("-k", NULL, &k, 1, 1 << 20, "N", "--matmul: input width (1024)"),
+        CLI_INT("-o", NULL, &n_out, 1, 1 << 24, "N", "--matmul: output rows (4608)"),
+        CLI_FLAG("--prepared", NULL, &prepared, "--matmul: the prepared (repacked) layout"),
+        CLI_FLAG("--blas", NULL, &blas, "--matmul: OpenBLAS's sgemm on the same product"),
+        CLI_FLAG("--bandwidth", NULL, &bandwidth, "memory read speed instead"),
+        CLI_INT("--mib", NULL, &mib, 16, 1 << 16, "N", "--bandwidth: buffer size (1024)"),
+        CLI_FLAG("--json", NULL, &json, "one JSON object"),
+        CLI_END
+    };
+    static const struct cli_command cmd = {
+        "bench", "-m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [--json]\n"
+        "--matmul TYPE [-k 1024] [-o 4608] [-p 512] [-t 2] [-r 3] [--prepared] [--blas] [--json]\n"
+        "--bandwidth [-t 2] [--mib 1024] [-r 3] [--json]",
+        "  pp = one batch of -p tokens on an empty context; tg = -n single-token decodes;\n"
+        "  each the median of -r runs after a warm-up. LFM2_CPU_PATH=scalar|avx2|avx512\n"
+        "  forces a kernel path.\n",
+    };
+    const int rc = cli_parse(&cmd, opts, argc, argv, NULL, NULL);
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (bandwidth)
         return bench_bandwidth(n_threads, mib, reps, json);
     if (mm_type) {
         enum lfm2_type t = LFM2_TYPE_F32;
         if (parse_type(mm_type, &t))
             return 1;
-        return bench_matmul(t, k, n_out, p_set ? (n_prompt > 0 ? n_prompt : 1) : 512, n_threads,
-                            reps, json, prepared, blas);
+        return bench_matmul(t, k, n_out, n_prompt > 0 ? n_prompt : 1, n_threads, reps, json,
+                            prepared, blas);
     }
     if (!model)
         return cli_fail("bench", "-m MODEL is required (or --matmul TYPE)");

@@ -1,4 +1,5 @@
 /* cmd-text.c — `lfm2 generate`, `lfm2 tokenize`, `lfm2 logits`, `lfm2 info`. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -97,143 +98,70 @@ static lfm2_token *tokenize_all(const char *cmd, const lfm2_model *m, const char
 
 /* ---- generate -------------------------------------------------------------------------- */
 
-static const char *generate_usage =
-    "usage: lfm2 generate -m MODEL -p TEXT [options]\n"
-    "  -m, --model FILE        LFM2 GGUF file\n"
-    "  -p, --prompt TEXT       prompt (or -f FILE)\n"
-    "  -f, --file FILE         read the prompt from a file\n"
-    "  -n, --n-predict N       tokens to generate (default 128, -1 = until end of turn)\n"
-    "  -t, --threads N         threads (default: all cores)\n"
-    "  -c, --ctx-size N        context length (default min(trained, 4096))\n"
-    "      --chat              wrap the prompt as a user turn in the LFM2 chat layout\n"
-    "  -s, --system TEXT       system message (with --chat)\n"
-    "      --temp X            temperature (default 0.3; 0 = greedy)\n"
-    "      --top-k N  --top-p X  --min-p X  --repeat-penalty X  --repeat-last-n N\n"
-    "      --seed S            random seed (default: random)\n"
-    "      --no-special        do not parse control-token text in the prompt\n";
+struct generate_args {
+    const char *model_path, *prompt, *prompt_file, *system;
+    int n_predict, n_threads, n_ctx;
+    bool chat, special;
+    struct lfm2_sampler_params sp;
+};
 
-int cmd_generate(int argc, char **argv)
+/* The prompt: -p, or the text of the -f file (it wins when both are given). A NUL byte would
+ * cut the text short unseen, so a file with one is refused; so is a prompt that is empty or
+ * only white space — checked on the text, since BOS and the chat layout always give tokens.
+ * Returns the prompt (*file_text holds the file's text, to free), or NULL after reporting. */
+static const char *read_prompt(const char *C, const struct generate_args *a, char **file_text)
 {
-    const char *C = "generate";
-    const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *system = NULL;
-    int n_predict = 128, n_threads = 0, n_ctx = 0;
-    bool chat = false, special = true;
-    struct lfm2_sampler_params sp = lfm2_sampler_default_params();
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int r = cli_sampling_opt(C, argc, argv, &i, &sp);
-        if (r < 0)
-            return 1;
-        if (r > 0)
-            continue;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(generate_usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_path = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            if (!(prompt = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            if (!(prompt_file = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "-s") || !strcmp(a, "--system")) {
-            if (!(system = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, -1, INT_MAX, &n_predict))
-                return 1;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, 1024, &n_threads))
-                return 1;
-        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, INT_MAX, &n_ctx))
-                return 1;
-        } else if (!strcmp(a, "--chat")) {
-            chat = true;
-        } else if (!strcmp(a, "--no-special")) {
-            special = false;
-        } else {
-            fputs(generate_usage, stderr);
-            return cli_fail(C, "unknown option '%s'", a);
+    const char *prompt = a->prompt;
+    if (a->prompt_file) {
+        size_t len = 0;
+        if (!(*file_text = read_file(C, a->prompt_file, &len)))
+            return NULL;
+        const char *nul = memchr(*file_text, '\0', len);
+        if (nul) {
+            cli_fail(C, "%s: NUL byte at offset %zu: the prompt file must be text", a->prompt_file,
+                     (size_t)(nul - *file_text));
+            return NULL;
         }
+        prompt = *file_text;
     }
-    if (!prompt && !prompt_file) {
-        fputs(generate_usage, stderr);
-        return cli_fail(C, "no prompt given (-p TEXT or -f FILE)");
-    }
-    char *file_text = NULL;
-    size_t file_len = 0;
-    if (prompt_file) {
-        if (!(file_text = read_file(C, prompt_file, &file_len)))
-            return 1;
-        prompt = file_text;
-    }
+    for (const char *p = prompt; *p; p++)
+        if (!isspace((unsigned char)*p))
+            return prompt;
+    cli_fail(C, "%s%sthe prompt is empty%s", a->prompt_file ? a->prompt_file : "",
+             a->prompt_file ? ": " : "", *prompt ? " (only white space)" : "");
+    return NULL;
+}
 
-    int rc = 1;
-    lfm2_model *m = load_model(C, model_path);
-    lfm2_context *ctx = NULL;
-    lfm2_sampler *smp = NULL;
-    lfm2_token *toks = NULL;
-    char *rendered = NULL;
-    if (!m)
-        goto out;
-
-    const char *text = prompt;
-    if (chat) {
-        struct lfm2_chat_message msgs[2];
-        size_t n = 0;
-        if (system)
-            msgs[n++] = (struct lfm2_chat_message){ "system", system };
-        msgs[n++] = (struct lfm2_chat_message){ "user", prompt };
-        int32_t need = lfm2_chat_apply(msgs, n, NULL, true, NULL, 0);
-        if (need < 0 || !(rendered = malloc((size_t)need + 1))) {
-            cli_fail(C, "cannot render the chat prompt");
-            goto out;
-        }
-        lfm2_chat_apply(msgs, n, NULL, true, rendered, need + 1);
-        text = rendered;
+/* The text to tokenize: the prompt itself, or with --chat the LFM2 chat layout around it
+ * (*rendered holds it, to free). NULL after reporting. */
+static const char *render_prompt(const char *C, const struct generate_args *a, const char *prompt,
+                                 char **rendered)
+{
+    if (!a->chat)
+        return prompt;
+    struct lfm2_chat_message msgs[2];
+    size_t n = 0;
+    if (a->system)
+        msgs[n++] = (struct lfm2_chat_message){ "system", a->system };
+    msgs[n++] = (struct lfm2_chat_message){ "user", prompt };
+    const int32_t need = lfm2_chat_apply(msgs, n, NULL, true, NULL, 0);   /* -(capacity) */
+    if (need == INT32_MIN || !(*rendered = malloc((size_t)-need))) {
+        cli_fail(C, "cannot render the chat prompt");
+        return NULL;
     }
-    int32_t n_prompt = 0;
-    if (!(toks = tokenize_all(C, m, text, strlen(text), lfm2_add_bos(m), special, &n_prompt)))
-        goto out;
-    if (n_prompt == 0) {
-        cli_fail(C, "the prompt is empty");
-        goto out;
-    }
+    lfm2_chat_apply(msgs, n, NULL, true, *rendered, -need);
+    return *rendered;
+}
 
-    struct lfm2_context_params cp = lfm2_context_default_params();
-    cp.n_ctx = n_ctx;
-    cp.n_threads = n_threads;
-    if (!(ctx = lfm2_context_new(m, cp)) || !(smp = lfm2_sampler_new(m, sp))) {
-        cli_fail(C, "%s", lfm2_last_error());
-        goto out;
-    }
-    if (n_prompt >= lfm2_n_ctx(ctx)) {
-        cli_fail(C, "the prompt has %d tokens but the context holds %d", n_prompt, lfm2_n_ctx(ctx));
-        goto out;
-    }
-    for (int32_t i = 0; i < n_prompt; i++)
-        lfm2_sampler_accept(smp, toks[i]);
-
-    if (!chat)
-        fputs(text, stdout); /* like llama.cpp: echo the raw prompt, then the continuation */
-    fflush(stdout);
-
-    double t0 = lfm2_time_ms();
-    if (lfm2_decode(ctx, lfm2_batch_tokens(toks, n_prompt))) {
-        cli_fail(C, "%s", lfm2_last_error());
-        goto out;
-    }
-    double t_prompt = lfm2_time_ms() - t0;
-
+/* Samples up to n_predict tokens (-1 = until the end of the turn), streaming the text to
+ * stdout. Returns the number generated, or -1 after reporting. */
+static int stream_tokens(const char *C, const lfm2_model *m, lfm2_context *ctx, lfm2_sampler *smp,
+                         int n_predict)
+{
     struct lfm2_detok dt;
-    lfm2_detok_init(&dt, false);
     char piece[256];
     int n_gen = 0;
-    double t1 = lfm2_time_ms();
+    lfm2_detok_init(&dt, false);
     while (n_predict < 0 || n_gen < n_predict) {
         lfm2_token t = lfm2_sampler_sample(smp, lfm2_get_logits(ctx, -1));
         lfm2_sampler_accept(smp, t);
@@ -251,14 +179,92 @@ int cmd_generate(int argc, char **argv)
         }
         if (lfm2_decode(ctx, lfm2_batch_tokens(&t, 1))) {
             cli_fail(C, "%s", lfm2_last_error());
-            goto out;
+            return -1;
         }
     }
     int32_t w = lfm2_detok_flush(&dt, piece, sizeof piece);
     if (w > 0)
         fwrite(piece, 1, (size_t)w, stdout);
     fputc('\n', stdout);
-    double t_gen = lfm2_time_ms() - t1;
+    return n_gen;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    const char *C = "generate";
+    struct generate_args a = { .n_predict = 128, .special = true,
+                               .sp = lfm2_sampler_default_params() };
+    const struct cli_opt opts[] = {
+        CLI_STR("--model", "-m", &a.model_path, "FILE", "LFM2 GGUF file"),
+        CLI_STR("--prompt", "-p", &a.prompt, "TEXT", "prompt (or -f FILE)"),
+        CLI_STR("--file", "-f", &a.prompt_file, "FILE", "read the prompt from a text file"),
+        CLI_INT("--n-predict", "-n", &a.n_predict, -1, INT_MAX, "N",
+                "tokens to generate (default 128, -1 = until end of turn)"),
+        CLI_INT("--threads", "-t", &a.n_threads, 0, 1024, "N", "threads (default: all cores)"),
+        CLI_INT("--ctx-size", "-c", &a.n_ctx, 0, INT_MAX, "N",
+                "context length (default min(trained, 4096))"),
+        CLI_FLAG("--chat", NULL, &a.chat, "wrap the prompt as a user turn in the LFM2 chat layout"),
+        CLI_STR("--system", "-s", &a.system, "TEXT", "system message (with --chat)"),
+        CLI_SAMPLING_OPTS(&a.sp),
+        CLI_FLAG_OFF("--no-special", NULL, &a.special,
+                     "do not parse control-token text in the prompt"),
+        CLI_END
+    };
+    static const struct cli_command cmd = {
+        "generate", "-m MODEL -p TEXT [options]",
+        "  sampling defaults: --temp 0.3 --min-p 0.15 --repeat-penalty 1.05 --repeat-last-n 64;\n"
+        "  --seed 4294967295 (the default) draws a random seed\n",
+    };
+    int rc = cli_parse(&cmd, opts, argc, argv, NULL, NULL);
+    if (rc != CLI_CONTINUE)
+        return rc;
+    if (!a.prompt && !a.prompt_file) {
+        cli_usage(stderr, &cmd, opts);
+        return cli_fail(C, "no prompt given (-p TEXT or -f FILE)");
+    }
+
+    rc = 1;
+    char *file_text = NULL, *rendered = NULL;
+    lfm2_model *m = NULL;
+    lfm2_context *ctx = NULL;
+    lfm2_sampler *smp = NULL;
+    lfm2_token *toks = NULL;
+    const char *prompt = read_prompt(C, &a, &file_text), *text;
+    if (!prompt || !(m = load_model(C, a.model_path)) ||
+        !(text = render_prompt(C, &a, prompt, &rendered)))
+        goto out;
+    int32_t n_prompt = 0;
+    if (!(toks = tokenize_all(C, m, text, strlen(text), lfm2_add_bos(m), a.special, &n_prompt)))
+        goto out;
+
+    struct lfm2_context_params cp = lfm2_context_default_params();
+    cp.n_ctx = a.n_ctx;
+    cp.n_threads = a.n_threads;
+    if (!(ctx = lfm2_context_new(m, cp)) || !(smp = lfm2_sampler_new(m, a.sp))) {
+        cli_fail(C, "%s", lfm2_last_error());
+        goto out;
+    }
+    if (n_prompt >= lfm2_n_ctx(ctx)) {
+        cli_fail(C, "the prompt has %d tokens but the context holds %d", n_prompt, lfm2_n_ctx(ctx));
+        goto out;
+    }
+    for (int32_t i = 0; i < n_prompt; i++)
+        lfm2_sampler_accept(smp, toks[i]);
+
+    if (!a.chat)
+        fputs(text, stdout); /* like llama.cpp: echo the raw prompt, then the continuation */
+    fflush(stdout);
+
+    const double t0 = lfm2_time_ms();
+    if (lfm2_decode(ctx, lfm2_batch_tokens(toks, n_prompt))) {
+        cli_fail(C, "%s", lfm2_last_error());
+        goto out;
+    }
+    const double t_prompt = lfm2_time_ms() - t0, t1 = lfm2_time_ms();
+    const int n_gen = stream_tokens(C, m, ctx, smp, a.n_predict);
+    if (n_gen < 0)
+        goto out;
+    const double t_gen = lfm2_time_ms() - t1;
 
     fprintf(stderr,
             "\nlfm2 generate: %s, %d threads, %s\n"
@@ -285,31 +291,23 @@ int cmd_tokenize(int argc, char **argv)
     const char *C = "tokenize";
     const char *model_path = NULL, *file = NULL, *prompt = NULL;
     bool bos = false, special = true;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_path = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
-            if (!(file = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) {
-            if (!(prompt = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--bos")) {
-            bos = true;
-        } else if (!strcmp(a, "--no-special") || !strcmp(a, "--no-parse-special")) {
-            special = false;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            puts("usage: lfm2 tokenize -m MODEL -f FILE [--bos] [--no-special]\n"
-                 "  prints the token ids of the file's UTF-8 text, one per line;\n"
-                 "  control-token text (e.g. <|im_start|>) becomes its id unless --no-special;\n"
-                 "  -p TEXT tokenizes TEXT instead of a file");
-            return 0;
-        } else {
-            return cli_fail(C, "unknown option '%s'", a);
-        }
-    }
+    const struct cli_opt opts[] = {
+        CLI_STR("--model", "-m", &model_path, "FILE", "LFM2 GGUF file"),
+        CLI_STR("--file", "-f", &file, "FILE", "the UTF-8 text to tokenize"),
+        CLI_STR("--prompt", "-p", &prompt, "TEXT", "tokenize TEXT instead of a file"),
+        CLI_FLAG("--bos", NULL, &bos, "add BOS first"),
+        CLI_FLAG_OFF("--no-special", NULL, &special,
+                     "control-token text (e.g. <|im_start|>) stays text, not its id"),
+        CLI_FLAG_OFF("--no-parse-special", NULL, &special, NULL),
+        CLI_END
+    };
+    static const struct cli_command cmd = {
+        "tokenize", "-m MODEL -f FILE [--bos] [--no-special]",
+        "  prints the token ids, one per line\n",
+    };
+    int rc = cli_parse(&cmd, opts, argc, argv, NULL, NULL);
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (!file && !prompt)
         return cli_fail(C, "no input given (-f FILE)");
     size_t len = 0;
@@ -320,7 +318,7 @@ int cmd_tokenize(int argc, char **argv)
     } else {
         len = strlen(prompt);
     }
-    int rc = 1;
+    rc = 1;
     lfm2_model *m = load_model(C, model_path);
     int32_t n = 0;
     lfm2_token *t = m ? tokenize_all(C, m, text ? text : prompt, len, bos, special, &n) : NULL;
@@ -378,31 +376,21 @@ int cmd_logits(int argc, char **argv)
     const char *model_path = NULL, *tokens = NULL, *out_path = NULL;
     bool decode = false;
     int n_threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_path = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--tokens")) {
-            if (!(tokens = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!(out_path = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--decode")) {
-            decode = true;
-        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!(v = cli_need_arg(C, argc, argv, &i)) || cli_parse_int(C, a, v, 0, 1024, &n_threads))
-                return 1;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            puts("usage: lfm2 logits -m MODEL --tokens 1,2,3 -o OUT [--decode] [-t THREADS]\n"
-                 "  writes little-endian float32 logits [n_tokens][n_vocab] for every position:\n"
-                 "  by default from one batched prefill, with --decode one token at a time");
-            return 0;
-        } else {
-            return cli_fail(C, "unknown option '%s'", a);
-        }
-    }
+    const struct cli_opt opts[] = {
+        CLI_STR("--model", "-m", &model_path, "FILE", "LFM2 GGUF file"),
+        CLI_STR("--tokens", NULL, &tokens, "IDS", "comma-separated token ids"),
+        CLI_STR("--output", "-o", &out_path, "FILE", "where the logits go"),
+        CLI_FLAG("--decode", NULL, &decode, "one token per call instead of one batched prefill"),
+        CLI_INT("--threads", "-t", &n_threads, 0, 1024, "N", "threads (default: all cores)"),
+        CLI_END
+    };
+    static const struct cli_command cmd = {
+        "logits", "-m MODEL --tokens 1,2,3 -o OUT [--decode] [-t THREADS]",
+        "  writes little-endian float32 logits [n_tokens][n_vocab] for every position\n",
+    };
+    int rc = cli_parse(&cmd, opts, argc, argv, NULL, NULL);
+    if (rc != CLI_CONTINUE)
+        return rc;
     if (!tokens)
         return cli_fail(C, "no tokens given (--tokens 1,2,3)");
     if (!out_path)
@@ -412,7 +400,7 @@ int cmd_logits(int argc, char **argv)
     if (parse_token_list(C, tokens, &t, &n))
         return 1;
 
-    int rc = 1;
+    rc = 1;
     FILE *f = NULL;
     lfm2_context *ctx = NULL;
     lfm2_model *m = load_model(C, model_path);
@@ -421,13 +409,13 @@ int cmd_logits(int argc, char **argv)
     struct lfm2_context_params cp = lfm2_context_default_params();
     cp.n_threads = n_threads;
     cp.n_ctx = n > 512 ? n : 512;
-    if (cp.n_ctx > lfm2_model_hparams(m)->n_ctx_train)
-        cp.n_ctx = lfm2_model_hparams(m)->n_ctx_train;
+    if (cp.n_ctx > lfm2_model_get_hparams(m)->n_ctx_train)
+        cp.n_ctx = lfm2_model_get_hparams(m)->n_ctx_train;
     if (!(ctx = lfm2_context_new(m, cp))) {
         cli_fail(C, "%s", lfm2_last_error());
         goto out;
     }
-    const int V = lfm2_n_vocab(m);
+    const int V = lfm2_model_n_vocab(m);
     if (!(f = fopen(out_path, "wb"))) {
         cli_fail(C, "%s: %s", out_path, strerror(errno));
         goto out;
@@ -480,26 +468,22 @@ int cmd_info(int argc, char **argv)
     const char *C = "info";
     const char *model_path = NULL;
     bool all_kv = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (!(model_path = cli_need_arg(C, argc, argv, &i)))
-                return 1;
-        } else if (!strcmp(a, "--kv")) {
-            all_kv = true;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            puts("usage: lfm2 info -m MODEL [--kv]\n"
-                 "  architecture, sizes, layer kinds, tensor types and tokenizer;\n"
-                 "  --kv also lists every metadata key");
-            return 0;
-        } else {
-            return cli_fail(C, "unknown option '%s'", a);
-        }
-    }
+    const struct cli_opt opts[] = {
+        CLI_STR("--model", "-m", &model_path, "FILE", "LFM2 GGUF file"),
+        CLI_FLAG("--kv", NULL, &all_kv, "also every metadata key and every tensor"),
+        CLI_END
+    };
+    static const struct cli_command cmd = {
+        "info", "-m MODEL [--kv]",
+        "  architecture, sizes, layer kinds, tensor types and tokenizer\n",
+    };
+    const int rc = cli_parse(&cmd, opts, argc, argv, NULL, NULL);
+    if (rc != CLI_CONTINUE)
+        return rc;
     lfm2_model *m = load_model(C, model_path);
     if (!m)
         return 1;
-    const struct lfm2_hparams *hp = lfm2_model_hparams(m);
+    const struct lfm2_hparams *hp = lfm2_model_get_hparams(m);
     const lfm2_gguf *g = lfm2_model_gguf(m);
 
     printf("file:           %s (%zu bytes, GGUF v%u, alignment %zu)\n", lfm2_model_path(m),
@@ -543,7 +527,7 @@ int cmd_info(int argc, char **argv)
     printf("\n");
 
     char buf[256];
-    printf("vocabulary:     %d tokens", lfm2_n_vocab(m));
+    printf("vocabulary:     %d tokens", lfm2_model_n_vocab(m));
     if (lfm2_gguf_get_str_buf(g, "tokenizer.ggml.model", buf, sizeof buf) > 0)
         printf(", model %s", buf);
     if (lfm2_gguf_get_str_buf(g, "tokenizer.ggml.pre", buf, sizeof buf) > 0)
@@ -552,7 +536,7 @@ int cmd_info(int argc, char **argv)
     printf("special:        bos %d, eos %d, eot %d, pad %d, add_bos %s\n", lfm2_token_bos(m),
            lfm2_token_eos(m), lfm2_token_eot(m), lfm2_token_pad(m), lfm2_add_bos(m) ? "yes" : "no");
     printf("end of gen:    ");
-    for (int t = 0; t < lfm2_n_vocab(m); t++)
+    for (int t = 0; t < lfm2_model_n_vocab(m); t++)
         if (lfm2_token_is_eog(m, t))
             printf(" %d %s", t, lfm2_token_text(m, t));
     printf("\n");

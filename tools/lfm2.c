@@ -26,6 +26,14 @@ static const struct command commands[] = {
      * dependency tree out of this program keeps `lfm2 bench`'s RSS the engine's own. */
     { "embed-image", NULL, "--mmproj MMPROJ --image FILE -o OUT  image embeddings [n][n_embd]", "lfm2-vision" },
     { "caption", NULL, "-m MODEL --mmproj MMPROJ --image FILE [-p PROMPT]  describe an image", "lfm2-vision" },
+    { "embed-audio", NULL, "--mmproj MMPROJ --audio FILE -o OUT [--mel MELOUT]  audio embeddings [n][n_embd]", "lfm2-audio" },
+    { "transcribe", NULL, "-m MODEL --mmproj MMPROJ FILE... [--format text|srt|vtt|json]  speech to text", "lfm2-audio" },
+    /* speech output: lfm2-audio (libavutil's FFT) */
+    { "audio-codes", NULL, "--vocoder VOC --hidden H.f32 -o CODES.i32  greedy audio frames from hidden states", "lfm2-audio" },
+    { "audio-embed", NULL, "--vocoder VOC --codes C.i32 -o E.f32  the backbone input of each frame", "lfm2-audio" },
+    { "vocode", NULL, "--vocoder VOC --tokenizer TOK --codes C.i32 -o OUT.wav [--raw OUT.f32]  codes to 24 kHz", "lfm2-audio" },
+    { "speak", NULL, "-m MODEL --vocoder VOC --tokenizer TOK [--voice V] [-o OUT.wav] TEXT  text to speech", "lfm2-audio" },
+    { "s2s", NULL, "-m MODEL --mmproj MMPROJ --vocoder VOC --tokenizer TOK IN -o OUT.wav [--text OUT.txt]  speech to speech", "lfm2-audio" },
 };
 
 static void usage(FILE *f)
@@ -56,7 +64,8 @@ static int run_program(const char *program, int argc, char **argv)
     }
     argv[0] = (char *)program;
     execvp(program, argv);
-    fprintf(stderr, "lfm2 %s: this build has no %s (built without FFmpeg?)\n", argv[1], program);
+    fprintf(stderr, "lfm2 %s: %s not found (a build configured with -Dvision=disabled, or "
+            "without FFmpeg, has none)\n", argv[1], program);
     (void)argc;
     return 1;
 }

@@ -23,27 +23,17 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "internal.h"
 #include "lfm2-gguf.h"
 #include "lfm2-ops.h"
+#include "lfm2-stage.h"
 #include "lfm2.h"
-#include "quants.h"
+#include "mkmodel-audio.h"
+#include "mkmodel.h"
 
 #define CMD "mkmodel"
 
 /* ---- configurations ----------------------------------------------------------------------- */
 
-typedef struct {
-    const char *name, *arch, *size_label;
-    int n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab;
-    int attn[16], n_attn;                 /* attention layer indices; the rest are short-conv */
-    int n_expert, n_expert_used, n_ff_exp, n_dense_lead;   /* lfm2moe only */
-    int n_new_tokens;                     /* merge tokens to learn; 0 = as many as fit/exist */
-    int rich_corpus;                      /* multilingual training text (else English only) */
-    /* LFM2-VL: marker tokens in the backbone vocabulary, and the mmproj shapes */
-    int vl, vl_marker_base;               /* first <|img_row_1_col_1|> id */
-    int v_embd, v_blocks, v_heads, v_ff, v_proj;
-} config;
 
 static const config k_configs[] = {
     { .name = "tiny", .arch = "lfm2", .size_label = "TINY", .n_embd = 128, .n_layer = 6, .n_head = 4,
@@ -71,6 +61,16 @@ static const config k_configs[] = {
     { .name = "8b-a1b", .arch = "lfm2moe", .size_label = "8B-A1B", .n_embd = 2048, .n_layer = 24, .n_head = 32,
       .n_head_kv = 8, .n_ff = 7168, .n_vocab = 65536, .attn = { 2, 6, 10, 14, 18, 21 }, .n_attn = 6,
       .n_expert = 32, .n_expert_used = 4, .n_ff_exp = 1792, .n_dense_lead = 2, .rich_corpus = 1 },
+    /* LFM2-Audio backbones (audio tokens, text-mode shaping; the lfm2a mmproj from
+     * mkmodel-audio.c, vocoder and tokenizer files from mkmodel-tts.c): tiny (128 wide, the
+     * width of the shared ASR fixture's adapter) and the published LFM2.5-Audio-1.5B backbone
+     * (LFM2.5-1.2B) */
+    { .name = "audio-tiny", .arch = "lfm2", .size_label = "TINY", .n_embd = 128, .n_layer = 6, .n_head = 4,
+      .n_head_kv = 2, .n_ff = 256, .n_vocab = 640, .attn = { 2, 5 }, .n_attn = 2, .n_new_tokens = 236,
+      .audio = 1 },
+    { .name = "audio-1.5b", .arch = "lfm2", .size_label = "1.5B", .n_embd = 2048, .n_layer = 16, .n_head = 32,
+      .n_head_kv = 8, .n_ff = 8192, .n_vocab = 65536, .attn = { 2, 5, 8, 10, 12, 14 }, .n_attn = 6,
+      .rich_corpus = 1, .audio = 1 },
     { .name = "vl-tiny", .arch = "lfm2", .size_label = "TINY", .n_embd = 128, .n_layer = 6, .n_head = 4,
       .n_head_kv = 2, .n_ff = 256, .n_vocab = 613, .attn = { 2, 5 }, .n_attn = 2, .n_new_tokens = 236,
       .vl = 1, .vl_marker_base = 512, .v_embd = 64, .v_blocks = 2, .v_heads = 2, .v_ff = 128, .v_proj = 128 },
@@ -99,12 +99,6 @@ static bool is_attn_layer(const config *c, int l)
 
 /* ---- file types (--type) ------------------------------------------------------------------ */
 
-typedef struct {
-    const char *name;
-    enum lfm2_type type;    /* type of the weight matrices */
-    uint32_t ftype;         /* llama_ftype for general.file_type */
-    bool k_mix;             /* Q4_K_M: Q6_K for token_embd and some attn_v/ffn_down */
-} file_type;
 
 static const file_type k_types[] = {
     { "f32", LFM2_TYPE_F32, 0, false },   { "f16", LFM2_TYPE_F16, 1, false },
@@ -114,6 +108,14 @@ static const file_type k_types[] = {
     { "q4_k", LFM2_TYPE_Q4_K, 14, false }, { "q5_k", LFM2_TYPE_Q5_K, 16, false },
     { "q6_k", LFM2_TYPE_Q6_K, 18, false }, { "q4_k_m", LFM2_TYPE_Q4_K, 15, true },
 };
+
+const file_type *find_file_type(const char *name)
+{
+    for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
+        if (strcmp(k_types[i].name, name) == 0)
+            return &k_types[i];
+    return NULL;
+}
 
 /* llama-quantize's fallback when a row is not a multiple of 256 (llama-quant.cpp). */
 static enum lfm2_type fit_type(enum lfm2_type t, int64_t ne0)
@@ -293,13 +295,13 @@ static size_t next_piece(const char *s, size_t n)
     return back > 0 ? back : end;
 }
 
-typedef struct {
+struct vocab {
     char **tok;          /* token strings (UTF-8, GPT-2 byte spelling for text tokens) */
     int32_t *type;       /* 1 normal, 3 control */
     int n_vocab;
     char **merges;
     int n_merges;
-} vocab;
+};
 
 static void vocab_free(vocab *v)
 {
@@ -350,11 +352,21 @@ static int build_vocab(const config *c, vocab *v)
         v->tok[i] = strdup(k_control[i]);
         v->type[i] = 3;
     }
+    /* LFM2-Audio: the real vocabulary's controls up to 133 (<|audio_start|> 128 …), bytes after */
+    const int byte0 = c->audio ? 134 : 20;
+    for (int i = 20; i < byte0; i++) {
+        static const char *const audio[6] = { "<|audio_start|>", "<|text_start|>", "<|text_end|>",
+                                              "<|mixed_start|>", "<|mixed_end|>", "<|reserved_123|>" };
+        char s[32];
+        snprintf(s, sizeof s, "<|reserved_%d|>", i - 10);
+        v->tok[i] = strdup(i >= 128 ? audio[i - 128] : s);
+        v->type[i] = 3;
+    }
     for (int b = 0; b < 256; b++) {
         char s[4] = { 0 };
         put_utf8(s, byte_to_cp((uint8_t)b));
-        v->tok[20 + b] = strdup(s);
-        v->type[20 + b] = 1;
+        v->tok[byte0 + b] = strdup(s);
+        v->type[byte0 + b] = 1;
     }
     if (c->vl) {
         /* image-tile markers; in the 65536 vocab also the slots the real LFM2-VL vocabulary
@@ -381,7 +393,7 @@ static int build_vocab(const config *c, vocab *v)
             }
         }
     }
-    for (int i = 0; i < 276; i++)
+    for (int i = 0; i < byte0 + 256; i++)
         if (!v->tok[i])
             return -1;
 
@@ -419,7 +431,7 @@ static int build_vocab(const config *c, vocab *v)
             if (!w[nw].sym)
                 goto oom;
             for (size_t j = 0; j < len; j++)
-                w[nw].sym[j] = 20 + (uint8_t)text[i + j];
+                w[nw].sym[j] = byte0 + (uint8_t)text[i + j];
             nw++;
         }
         i += len;
@@ -432,7 +444,7 @@ static int build_vocab(const config *c, vocab *v)
         budget += v->tok[i] == NULL;
     if (c->n_new_tokens && c->n_new_tokens < budget)
         budget = c->n_new_tokens;
-    int next_free = 276, cap_m = 0;
+    int next_free = byte0 + 256, cap_m = 0;
     int n_pc = 0, cap_pc = 0;
     for (int made = 0; made < budget;) {
         /* count pairs (a small open-addressed table keyed by the pair) */
@@ -550,13 +562,11 @@ oom:
 
 /* ---- random weights ------------------------------------------------------------------------- */
 
-enum init_kind { INIT_MATRIX, INIT_NORM, INIT_CONV, INIT_ROUTER, INIT_BIAS,
-                 INIT_V_MATRIX, INIT_V_BIAS, INIT_V_NORM, INIT_V_POS };
 
 static void init_params(enum init_kind k, float *mean, float *std)
 {
-    static const float m[] = { 0, 1, 0, 0, 0, 0, 0, 1, 0 };
-    static const float s[] = { 0.02f, 0.1f, 0.3f, 0.1f, 0.05f, 0.05f, 0.02f, 0.1f, 0.1f };
+    static const float m[] = { 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0 };
+    static const float s[] = { 0.02f, 0.1f, 0.3f, 0.1f, 0.05f, 0.05f, 0.02f, 0.1f, 0.1f, 0, 0, 1 };
     *mean = m[k];
     *std = s[k];
 }
@@ -600,13 +610,6 @@ static void normals(rng *r, float *out, int64_t n)
     }
 }
 
-typedef struct {
-    enum init_kind kind;
-    enum lfm2_type type;
-    int64_t ne[4];
-    uint64_t seed;       /* per tensor */
-    int n_threads;
-} gen_tensor;
 
 typedef struct {
     const gen_tensor *t;
@@ -623,15 +626,16 @@ static void *gen_rows(void *arg)
     float *row = malloc((size_t)(n + 1) * sizeof *row);
     if (!row)
         return (void *)1;
-    float mean, std;
-    init_params(t->kind, &mean, &std);
+    const float mean = t->mean, std = t->std;
     for (int64_t r = j->row0; r < j->row1; r++) {
         rng g;
         rng_seed(&g, t->seed ^ (uint64_t)r * 0xd1342543de82ef95ull);
         normals(&g, row, n);
         for (int64_t k = 0; k < n; k++)
             row[k] = mean + std * row[k];
-        lfm2_quantize_row(t->type, row, j->dst + (size_t)r * rb, n);
+        if (t->shape)
+            t->shape(t, r, row, n);
+        lfm2_quantize(t->type, row, j->dst + (size_t)r * rb, 1, n);
     }
     free(row);
     return NULL;
@@ -675,20 +679,8 @@ static int fill_tensor(void *ctx, void *dst, size_t nbytes)
 
 /* ---- the tensor plan ----------------------------------------------------------------------- */
 
-typedef struct {
-    char name[64];
-    int n_dims;
-    gen_tensor g;
-} plan_tensor;
 
-typedef struct {
-    plan_tensor *t;
-    int n, cap;
-    int64_t n_params;
-    size_t n_bytes;
-} plan;
-
-static int plan_add(plan *p, const char *name, enum init_kind kind, enum lfm2_type type, int n_dims,
+int plan_add(plan *p, const char *name, enum init_kind kind, enum lfm2_type type, int n_dims,
                     int64_t ne0, int64_t ne1, int64_t ne2)
 {
     if (p->n == p->cap) {
@@ -704,6 +696,7 @@ static int plan_add(plan *p, const char *name, enum init_kind kind, enum lfm2_ty
     snprintf(t->name, sizeof t->name, "%s", name);
     t->n_dims = n_dims;
     t->g.kind = kind;
+    init_params(kind, &t->g.mean, &t->g.std);
     t->g.type = fit_type(type, ne0);
     t->g.ne[0] = ne0;
     t->g.ne[1] = ne1;
@@ -715,7 +708,7 @@ static int plan_add(plan *p, const char *name, enum init_kind kind, enum lfm2_ty
 }
 
 /* The backbone's tensors in converter order. */
-static int plan_backbone(const config *c, const file_type *ft, plan *p)
+int plan_backbone(const config *c, const file_type *ft, plan *p)
 {
     const int64_t d = c->n_embd, hd = c->n_embd / c->n_head;
     const bool moe = strcmp(c->arch, "lfm2moe") == 0;
@@ -724,6 +717,8 @@ static int plan_backbone(const config *c, const file_type *ft, plan *p)
     int i_attn_v = 0, i_ffn_down = 0;
     char nm[64];
     int rc = plan_add(p, "token_embd.weight", INIT_MATRIX, ft->k_mix ? LFM2_TYPE_Q6_K : mt, 2, d, c->n_vocab, 1);
+    if (rc == 0 && c->audio)
+        p->t[p->n - 1].g.shape = mkmodel_tts_shape_token_embd;
     for (int l = 0; l < c->n_layer && rc == 0; l++) {
 #define ADD(suffix, kind, type, nd, a, b, e)                                          \
     do {                                                                              \
@@ -767,6 +762,22 @@ static int plan_backbone(const config *c, const file_type *ft, plan *p)
     }
     rc |= plan_add(p, "token_embd_norm.weight", INIT_NORM, F, 1, d, 1, 1);
     return rc;
+}
+
+/* mkmodel-audio.c's tensors (any of 4 dims, their own value spread) into a plan. */
+static int audio_add(void *ctx, const char *name, float mean, float std, enum lfm2_type type,
+                     int n_dims, const int64_t ne[4])
+{
+    plan *p = ctx;
+    if (plan_add(p, name, INIT_MATRIX, type, n_dims, ne[0], ne[1], ne[2]))
+        return -1;
+    gen_tensor *g = &p->t[p->n - 1].g;
+    g->mean = mean;
+    g->std = std;
+    g->ne[3] = ne[3];
+    p->n_params += ne[0] * ne[1] * ne[2] * (ne[3] - 1);
+    p->n_bytes += lfm2_row_bytes(g->type, ne[0]) * (size_t)(ne[1] * ne[2] * (ne[3] - 1));
+    return 0;
 }
 
 /* The LFM2-VL projector file (SigLIP2 tower + LFM2 projector), in the converter's order. */
@@ -830,14 +841,14 @@ int64_t mkmodel_param_count(const char *config_name)
 }
 
 /* Adds the plan's tensors to a writer (data generated at write time). */
-static void plan_to_writer(plan *p, lfm2_gguf_writer *w, uint64_t seed, uint64_t domain, int n_threads)
+void plan_to_writer(plan *p, lfm2_gguf_writer *w, uint64_t seed, uint64_t domain, int n_threads)
 {
     for (int i = 0; i < p->n; i++) {
         plan_tensor *t = &p->t[i];
         uint64_t s = seed ^ domain ^ (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ull;   /* per tensor */
         t->g.seed = splitmix(&s);
         t->g.n_threads = n_threads;
-        int64_t ne[4] = { t->g.ne[0], t->g.ne[1], t->g.ne[2], 1 };
+        int64_t ne[4] = { t->g.ne[0], t->g.ne[1], t->g.ne[2], t->g.ne[3] };
         if (strcmp(t->name, "v.patch_embd.weight") == 0) {   /* unfold {16, 16, 3·D} → {16, 16, 3, D} */
             ne[3] = t->g.ne[2] / 3;
             ne[2] = 3;
@@ -853,8 +864,8 @@ static const char k_chat_template[] =
     "message['content'] + '<|im_end|>' + '\n' -}}{%- endfor -%}{%- if add_generation_prompt -%}"
     "{{- '<|im_start|>assistant\n' -}}{%- endif -%}";
 
-static void set_backbone_keys(lfm2_gguf_writer *w, const config *c, const file_type *ft, uint64_t seed,
-                              const vocab *v)
+void set_backbone_keys(lfm2_gguf_writer *w, const config *c, const file_type *ft, uint64_t seed,
+                       const vocab *v)
 {
     const char *A = c->arch;
     char key[128], name[128];
@@ -879,6 +890,10 @@ static void set_backbone_keys(lfm2_gguf_writer *w, const config *c, const file_t
     lfm2_gguf_set_f32(w, K("attention.layer_norm_rms_epsilon"), 1e-5f);
     lfm2_gguf_set_u32(w, K("vocab_size"), (uint32_t)c->n_vocab);
     lfm2_gguf_set_u32(w, K("shortconv.l_cache"), 3);
+    if (c->n_swa)
+        lfm2_gguf_set_u32(w, K("attention.sliding_window"), (uint32_t)c->n_swa);
+    if (c->n_out)
+        lfm2_gguf_set_u32(w, K("embedding_length_out"), (uint32_t)c->n_out);
     if (strcmp(A, "lfm2moe") == 0) {
         lfm2_gguf_set_u32(w, K("expert_count"), (uint32_t)c->n_expert);
         lfm2_gguf_set_u32(w, K("expert_used_count"), (uint32_t)c->n_expert_used);
@@ -887,6 +902,10 @@ static void set_backbone_keys(lfm2_gguf_writer *w, const config *c, const file_t
         lfm2_gguf_set_u32(w, K("expert_gating_func"), 2);   /* sigmoid */
     }
 #undef K
+    if (!v) { /* an embedding model without a vocabulary */
+        lfm2_gguf_set_str(w, "tokenizer.ggml.model", "none");
+        return;
+    }
     lfm2_gguf_set_str(w, "tokenizer.ggml.model", "gpt2");
     lfm2_gguf_set_str(w, "tokenizer.ggml.pre", "lfm2");
     lfm2_gguf_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v->tok, (size_t)v->n_vocab);
@@ -931,7 +950,9 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: lfm2 mkmodel --config NAME --type TYPE [--seed N] [--threads N] -o OUT.gguf\n"
-            "                    [--mmproj-out MMPROJ.gguf [--mmproj-type f32|f16]] [--dry-run]\n"
+            "                    [--mmproj-out MMPROJ.gguf [--mmproj-type f32|f16|q8_0]] [--dry-run]\n"
+            "                    [--vocoder-out VOC.gguf [--vocoder-type f16|q8_0|q4_0|f32|bf16]]\n"
+            "                    [--tokenizer-out TOK.gguf [--tokenizer-type f16|q8_0|q4_0|f32|bf16]]\n"
             "Writes a GGUF with RANDOM weights in the layout of llama.cpp's LFM2 converter.\n"
             "configs:");
     for (int i = 0; i < N_CONFIGS; i++)
@@ -939,12 +960,14 @@ static void usage(FILE *f)
     fprintf(f, "\ntypes:  ");
     for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
         fprintf(f, " %s", k_types[i].name);
-    fprintf(f, "\n--dry-run prints the tensor list and sizes without writing anything.\n");
+    fprintf(f, "\n--dry-run prints the tensor list and sizes without writing anything.\n"
+               "audio-* configs also write the LFM2.5-Audio vocoder and detokenizer (tokenizer) files.\n");
 }
 
 int cmd_mkmodel(int argc, char **argv)
 {
     const char *cfg_name = NULL, *type_name = NULL, *out = NULL, *mm_out = NULL, *mm_type = "f32";
+    const char *voc_out = NULL, *voc_type = "f16", *tok_out = NULL, *tok_type = "f16";
     uint64_t seed = 0;
     long threads = sysconf(_SC_NPROCESSORS_ONLN);
     bool dry = false;
@@ -965,6 +988,10 @@ int cmd_mkmodel(int argc, char **argv)
         else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) out = val;
         else if (strcmp(a, "--mmproj-out") == 0) mm_out = val;
         else if (strcmp(a, "--mmproj-type") == 0) mm_type = val;
+        else if (strcmp(a, "--vocoder-out") == 0) voc_out = val;
+        else if (strcmp(a, "--vocoder-type") == 0) voc_type = val;
+        else if (strcmp(a, "--tokenizer-out") == 0) tok_out = val;
+        else if (strcmp(a, "--tokenizer-type") == 0) tok_type = val;
         else if (strcmp(a, "--seed") == 0 || strcmp(a, "--threads") == 0) {
             char *end;
             errno = 0;
@@ -985,21 +1012,27 @@ int cmd_mkmodel(int argc, char **argv)
     const config *c = find_config(cfg_name);
     if (!c)
         return cli_fail(CMD, "unknown config '%s' (see --help for the list)", cfg_name);
-    const file_type *ft = NULL;
-    for (size_t i = 0; i < sizeof k_types / sizeof k_types[0]; i++)
-        if (strcmp(k_types[i].name, type_name) == 0)
-            ft = &k_types[i];
+    const file_type *ft = find_file_type(type_name);
     if (!ft)
         return cli_fail(CMD, "unknown type '%s' (see --help for the list)", type_name);
-    if (mm_out && !c->vl)
-        return cli_fail(CMD, "--mmproj-out needs a vl-* config ('%s' has no vision tower)", cfg_name);
-    if (strcmp(mm_type, "f32") != 0 && strcmp(mm_type, "f16") != 0)
+    if (mm_out && !c->vl && !c->audio)
+        return cli_fail(CMD, "--mmproj-out needs a vl-* or audio-* config ('%s' has no encoder)", cfg_name);
+    if ((voc_out || tok_out) && !c->audio)
+        return cli_fail(CMD, "--vocoder-out/--tokenizer-out need an audio-* config ('%s' is not one)", cfg_name);
+    /* audio-* mmproj: the lfm2a encoder of mkmodel-audio.c (F32, F16 or Q8_0 matrices) */
+    const int audio_mt = mkmodel_audio_mmproj_type(mm_type);
+    if (c->audio && audio_mt < 0)
+        return cli_fail(CMD, "--mmproj-type must be f32, f16 or q8_0, not '%s'", mm_type);
+    if (!c->audio && strcmp(mm_type, "f32") != 0 && strcmp(mm_type, "f16") != 0)
         return cli_fail(CMD, "--mmproj-type must be f32 or f16, not '%s'", mm_type);
     if (threads < 1)
         threads = 1;
 
     plan p = { 0 }, pm = { 0 };
-    if (plan_backbone(c, ft, &p) != 0 || (mm_out && plan_mmproj(c, strcmp(mm_type, "f16") == 0, &pm) != 0)) {
+    const struct mkmodel_sink sink = { &pm, audio_add };
+    if (plan_backbone(c, ft, &p) != 0 ||
+        (mm_out && (c->audio ? mkmodel_audio_plan(c->name, (enum lfm2_type)audio_mt, &sink)
+                             : plan_mmproj(c, strcmp(mm_type, "f16") == 0, &pm)) != 0)) {
         free(p.t);
         free(pm.t);
         return cli_fail(CMD, "out of memory");
@@ -1036,7 +1069,10 @@ int cmd_mkmodel(int argc, char **argv)
         w = lfm2_gguf_writer_new();
         rc = w ? 0 : -1;
         if (w) {
-            set_mmproj_keys(w, c, strcmp(mm_type, "f16") == 0, seed);
+            if (c->audio)
+                mkmodel_audio_keys(w, c->name, (enum lfm2_type)audio_mt, seed);
+            else
+                set_mmproj_keys(w, c, strcmp(mm_type, "f16") == 0, seed);
             plan_to_writer(&pm, w, seed, 0x6d6d70726f6aull /* "mmproj" */, (int)threads);
             rc = lfm2_gguf_writer_write(w, mm_out);
             lfm2_gguf_writer_free(w);
@@ -1044,6 +1080,8 @@ int cmd_mkmodel(int argc, char **argv)
     }
     free(p.t);
     free(pm.t);
+    if (rc == 0 && (voc_out || tok_out))
+        rc = mkmodel_tts_write(c, voc_out, voc_type, tok_out, tok_type, seed, (int)threads);
     if (rc != 0)
         return cli_fail(CMD, "%s", lfm2_last_error());
     fprintf(stderr, "lfm2 mkmodel: wrote %s (%s, %s, %" PRId64 " parameters, RANDOM weights) in %.1f s\n", out,

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vision-internal.h"
+#include "vision-impl.h"
 
 /* ---- row-parallel elementwise jobs -------------------------------------------------------- */
 
@@ -303,7 +303,7 @@ int lfm2_vision_encode_chunk(lfm2_vision *v, const uint8_t *rgb, int w, int h, s
     return r;
 }
 
-int lfm2_vision_encode(lfm2_vision *v, const struct lfm2_image *img,
+int lfm2_vision_encode(lfm2_vision *v, const struct lfm2_vision_image *img,
                        const struct lfm2_vision_plan *plan, float *out, size_t cap)
 {
     const int64_t E = v->hp.n_embd_out;

@@ -15,7 +15,7 @@
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
-#include "vision-internal.h"
+#include "vision-impl.h"
 
 #define MAX_DECODE_SIDE 16384   /* a decoded picture larger than this is refused */
 
@@ -119,12 +119,12 @@ static int convert_frame(const AVFrame *f, uint8_t *rgb, const char *path)
     return 0;
 }
 
-int lfm2_image_load(const char *path, struct lfm2_image *out)
+int lfm2_vision_image_load(const char *path, struct lfm2_vision_image *out)
 {
     char eb[128];
     memset(out, 0, sizeof *out);
     if (!path)
-        return lfm2_set_error("lfm2_image_load: no path");
+        return lfm2_set_error("lfm2_vision_image_load: no path");
     AVFormatContext *fmt = NULL;
     AVCodecContext *cc = NULL;
     AVPacket *pkt = NULL;
@@ -216,7 +216,7 @@ done:
     return ret;
 }
 
-void lfm2_image_free(struct lfm2_image *img)
+void lfm2_vision_image_free(struct lfm2_vision_image *img)
 {
     if (!img)
         return;
@@ -224,7 +224,7 @@ void lfm2_image_free(struct lfm2_image *img)
     memset(img, 0, sizeof *img);
 }
 
-void lfm2_image_quiet_ffmpeg_log(void)
+void lfm2_vision_quiet_ffmpeg_log(void)
 {
     av_log_set_level(AV_LOG_QUIET);
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vision-internal.h"
+#include "vision-impl.h"
 
 /* Counting writer: keeps counting past the capacity so callers learn the size needed. */
 struct writer {
@@ -174,15 +174,15 @@ int32_t lfm2_vision_chat_prompt(const lfm2_model *text, const char *system,
     if (system)
         msgs[n_msgs++] = (struct lfm2_chat_message){ "system", system };
     msgs[n_msgs++] = (struct lfm2_chat_message){ "user", content };
-    char probe[1];
-    int32_t len = lfm2_chat_apply(msgs, n_msgs, NULL, true, probe, (int32_t)sizeof probe);
-    char *buf = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    const int32_t need = lfm2_chat_apply(msgs, n_msgs, NULL, true, NULL, 0);   /* -(capacity) */
+    char *buf = need != INT32_MIN ? malloc((size_t)-need) : NULL;
     if (!buf) {
         free(content);
-        return lfm2_set_error(len < 0 ? "cannot render the chat prompt" : "out of memory"),
-               INT32_MIN;
+        if (need != INT32_MIN)
+            lfm2_set_error("out of memory");
+        return INT32_MIN;
     }
-    lfm2_chat_apply(msgs, n_msgs, NULL, true, buf, len + 1);
+    lfm2_chat_apply(msgs, n_msgs, NULL, true, buf, -need);
     free(content);
     const int32_t r = lfm2_vision_tokenize(text, buf, plan, 1, out, n_max);
     free(buf);
@@ -193,7 +193,7 @@ int lfm2_vision_decode(lfm2_context *ctx, const lfm2_token *seq, int32_t n, cons
                        int32_t n_rows)
 {
     const lfm2_model *m = lfm2_context_model(ctx);
-    const int n_embd = lfm2_model_hparams(m)->n_embd;
+    const int n_embd = lfm2_model_get_hparams(m)->n_embd;
     int32_t need = 0;
     for (int32_t i = 0; i < n; i++)
         need += seq[i] == LFM2_VISION_EMBD;

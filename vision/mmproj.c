@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vision-internal.h"
+#include "vision-impl.h"
 
 struct lfm2_vision_params lfm2_vision_default_params(void)
 {
@@ -22,6 +22,7 @@ struct lfm2_vision_params lfm2_vision_default_params(void)
     p.max_tiles = 10;
     p.max_pixels_tolerance = 2.0f;
     p.use_thumbnail = true;
+    p.resample = LFM2_VISION_RESAMPLE_AUTO;
     p.n_threads = 0;
     p.pool = NULL;
     p.use_mmap = true;
@@ -143,12 +144,18 @@ static int load_hparams(lfm2_vision *v)
     if (!use_gelu)
         return lfm2_set_error("%s: clip.use_gelu is false (quick GELU); LFM2-VL's encoder uses the "
                               "tanh GELU", v->path);
+    /* newer converters write the processor config's `resample` here: the default filter */
     r = lfm2_gguf_get_str_buf(g, "clip.vision.image_resize_algo", buf, sizeof buf);
     if (r < 0)
         return -1;
-    if (r == 1 && strcmp(buf, "bilinear") != 0)
-        return lfm2_set_error("%s: clip.vision.image_resize_algo is '%s'; LFM2-VL resamples "
-                              "bilinearly", v->path, buf);
+    hp->resample = LFM2_VISION_RESAMPLE_AUTO;
+    if (r == 1) {
+        const int rs = lfm2_vision_resample_from_name(buf);
+        if (rs != LFM2_VISION_RESAMPLE_BILINEAR && rs != LFM2_VISION_RESAMPLE_BICUBIC)
+            return lfm2_set_error("%s: clip.vision.image_resize_algo is '%s'; LFM2-VL resamples "
+                                  "with 'bilinear' or 'bicubic'", v->path, buf);
+        hp->resample = (enum lfm2_vision_resample)rs;
+    }
 
     if (req_int(v, "clip.vision.image_size", 1, 65536, &hp->image_size) ||
         req_int(v, "clip.vision.patch_size", 1, 64, &hp->patch_size) ||
@@ -512,7 +519,7 @@ lfm2_pool *lfm2_vision_pool(lfm2_vision *v)
 
 int lfm2_vision_check_text_model(const lfm2_vision *v, const lfm2_model *text)
 {
-    const struct lfm2_hparams *th = lfm2_model_hparams(text);
+    const struct lfm2_hparams *th = lfm2_model_get_hparams(text);
     if (th->n_embd != v->hp.n_embd_out)
         return lfm2_set_error("%s: the projector writes %d-wide embeddings (mm.2.weight) but the "
                               "text model %s has n_embd %d — mmproj and model do not belong "
@@ -524,7 +531,10 @@ int lfm2_vision_check_text_model(const lfm2_vision *v, const lfm2_model *text)
 int lfm2_vision_plan_image(const lfm2_vision *v, int width, int height,
                            struct lfm2_vision_plan *plan)
 {
-    return lfm2_vision_make_plan(&v->params, v->hp.patch_size, v->hp.merge, width, height, plan);
+    struct lfm2_vision_params p = v->params;
+    if (p.resample == LFM2_VISION_RESAMPLE_AUTO)
+        p.resample = v->hp.resample;   /* the file's filter, or AUTO = bilinear */
+    return lfm2_vision_make_plan(&p, v->hp.patch_size, v->hp.merge, width, height, plan);
 }
 
 size_t lfm2_vision_scratch_bytes(const lfm2_vision *v)

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vision-internal.h"
+#include "vision-impl.h"
 
 int lfm2_vision_preprocess_from_name(const char *name)
 {
@@ -38,6 +38,25 @@ int lfm2_vision_preprocess_from_name(const char *name)
 const char *lfm2_vision_preprocess_name(enum lfm2_vision_preprocess mode)
 {
     return mode == LFM2_VISION_PREPROCESS_LLAMACPP ? "llamacpp" : "official";
+}
+
+int lfm2_vision_resample_from_name(const char *name)
+{
+    if (!name)
+        return -1;
+    if (!strcmp(name, "auto"))
+        return LFM2_VISION_RESAMPLE_AUTO;
+    if (!strcmp(name, "bilinear"))
+        return LFM2_VISION_RESAMPLE_BILINEAR;
+    if (!strcmp(name, "bicubic"))
+        return LFM2_VISION_RESAMPLE_BICUBIC;
+    return -1;
+}
+
+const char *lfm2_vision_resample_name(enum lfm2_vision_resample r)
+{
+    return r == LFM2_VISION_RESAMPLE_BICUBIC ? "bicubic"
+           : r == LFM2_VISION_RESAMPLE_BILINEAR ? "bilinear" : "auto";
 }
 
 /* ---- smart resize ---------------------------------------------------------------------- */
@@ -193,9 +212,13 @@ int lfm2_vision_make_plan(const struct lfm2_vision_params *p, int patch, int mer
     if (p->do_tiling && (p->min_tiles < 1 || p->max_tiles < p->min_tiles || p->max_tiles > 100))
         return lfm2_set_error("tile limits %d..%d are invalid (need 1 <= min <= max <= 100)",
                               p->min_tiles, p->max_tiles);
-    if (!(p->max_pixels_tolerance > 0.0f))
-        return lfm2_set_error("max_pixels_tolerance %g must be positive",
+    if (!(p->max_pixels_tolerance > 0.0f) || !(p->max_pixels_tolerance < 1e6f))
+        return lfm2_set_error("max_pixels_tolerance %g must be a positive number",
                               (double)p->max_pixels_tolerance);
+    if (p->resample != LFM2_VISION_RESAMPLE_AUTO && p->resample != LFM2_VISION_RESAMPLE_BILINEAR &&
+        p->resample != LFM2_VISION_RESAMPLE_BICUBIC)
+        return lfm2_set_error("resample %d is not supported (2 = bilinear, 3 = bicubic)",
+                              (int)p->resample);
 
     const enum lfm2_vision_preprocess mode = p->preprocess == LFM2_VISION_PREPROCESS_LLAMACPP
                                                  ? LFM2_VISION_PREPROCESS_LLAMACPP
@@ -210,6 +233,10 @@ int lfm2_vision_make_plan(const struct lfm2_vision_params *p, int patch, int mer
     plan->src_h = height;
     plan->patch_size = patch;
     plan->merge = merge;
+    plan->resample = mode == LFM2_VISION_PREPROCESS_OFFICIAL &&
+                             p->resample == LFM2_VISION_RESAMPLE_BICUBIC
+                         ? LFM2_VISION_RESAMPLE_BICUBIC
+                         : LFM2_VISION_RESAMPLE_BILINEAR;
     lfm2_vision_smart_resize(mode, width, height, align, min_px, max_px, &plan->thumb_w,
                              &plan->thumb_h);
 
@@ -233,8 +260,26 @@ int lfm2_vision_make_plan(const struct lfm2_vision_params *p, int patch, int mer
     }
 
     plan->tile_tokens = (T / align) * (T / align);
+    struct grid g = { 0, 0 };
+    if (tiled)
+        g = choose_grid(mode, width, height, p->min_tiles, p->max_tiles);
+    if (tiled && mode == LFM2_VISION_PREPROCESS_OFFICIAL && g.w * g.h == 1) {
+        /* min_tiles 1 and the 1×1 grid won: transformers stretches the picture into one
+         * 512² tile (tile_tokens features) but its text counts the smart-resize size as a
+         * single image. Equal counts: that single image at 512×512. Else its model refuses. */
+        const int text_tokens = (plan->thumb_w / align) * (plan->thumb_h / align);
+        if (text_tokens != plan->tile_tokens)
+            return lfm2_set_error(
+                "%d×%d with min_tiles %d, max_pixels_tolerance %g: transformers' processor "
+                "stretches this picture into one %d×%d tile (%d image features) but gives its "
+                "text %d image tokens (the %d×%d single-image size), and its model refuses the "
+                "mismatch; use min_tiles 2 (or more), no tiling, or another tolerance",
+                width, height, p->min_tiles, (double)p->max_pixels_tolerance, T, T,
+                plan->tile_tokens, text_tokens, plan->thumb_w, plan->thumb_h);
+        tiled = false;
+        plan->thumb_w = plan->thumb_h = T;
+    }
     if (tiled) {
-        const struct grid g = choose_grid(mode, width, height, p->min_tiles, p->max_tiles);
         plan->tiled = true;
         plan->n_cols = g.w;
         plan->n_rows = g.h;
@@ -322,8 +367,8 @@ static void copy_rows(const uint8_t *src, size_t src_stride, uint8_t *dst, size_
         memcpy(dst + (size_t)y * dst_stride, src + (size_t)y * src_stride, (size_t)w * 3);
 }
 
-int lfm2_resize_bilinear_mtmd(const uint8_t *src, int sw, int sh, size_t sstride, uint8_t *dst,
-                              int dw, int dh, size_t dstride)
+int lfm2_vision_resize_bilinear_mtmd(const uint8_t *src, int sw, int sh, size_t sstride,
+                                     uint8_t *dst, int dw, int dh, size_t dstride)
 {
     if (sw == dw && sh == dh) {
         copy_rows(src, sstride, dst, dstride, dw, dh);
@@ -369,25 +414,57 @@ int lfm2_resize_bilinear_mtmd(const uint8_t *src, int sw, int sh, size_t sstride
     return 0;
 }
 
-/* PIL ImagingResample coefficients for the bilinear (triangle) filter on one axis:
- * for output i, inputs [bounds[2i], bounds[2i] + bounds[2i+1]) with 22-bit weights. */
+/* Pillow's ImagingResample, for its BILINEAR and BICUBIC filters. Per axis (in → out),
+ * scale = in/out and the filter support is widened by max(scale, 1); output pixel i is
+ * centred on (i + ½)·scale and takes inputs [xmin, xmin + xcnt) with weights
+ * f((x − centre + ½) / max(scale, 1)), normalized to sum 1 and rounded to 22-bit fixed point.
+ * The horizontal pass writes 8-bit rows (rounded, clamped), the vertical pass reads them. */
 #define AA_PRECISION 22
 
-static int aa_ksize(int in, int out)
+struct pil_filter {
+    double support;
+    double (*f)(double x);
+};
+
+static double triangle(double x)
 {
-    const double scale = (double)in / out;
-    const double support = scale > 1.0 ? scale : 1.0;
-    return (int)ceil(support) * 2 + 1;
+    x = fabs(x);
+    return x < 1.0 ? 1.0 - x : 0.0;
 }
 
-static void aa_coeffs(int in, int out, int ksize, int32_t *bounds, int32_t *kk)
+/* Keys' cubic convolution with a = −0.5 (Pillow's bicubic_filter) */
+static double keys_cubic(double x)
+{
+    const double a = -0.5;
+    x = fabs(x);
+    if (x < 1.0)
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    if (x < 2.0)
+        return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+    return 0.0;
+}
+
+static struct pil_filter pil_filter(enum lfm2_vision_resample r)
+{
+    if (r == LFM2_VISION_RESAMPLE_BICUBIC)
+        return (struct pil_filter){ 2.0, keys_cubic };
+    return (struct pil_filter){ 1.0, triangle };
+}
+
+static int aa_ksize(struct pil_filter flt, int in, int out)
+{
+    const double scale = (double)in / out;
+    return (int)ceil(flt.support * (scale > 1.0 ? scale : 1.0)) * 2 + 1;
+}
+
+static void aa_coeffs(struct pil_filter flt, int in, int out, int ksize, int32_t *bounds,
+                      int32_t *kk)
 {
     const double scale = (double)in / out;
     const double filterscale = scale > 1.0 ? scale : 1.0;
-    const double support = filterscale;   /* triangle support 1, widened when shrinking */
+    const double support = flt.support * filterscale;
     const double ss = 1.0 / filterscale;
     double w[1024];
-    double *wk = ksize <= 1024 ? w : NULL;
     for (int xx = 0; xx < out; xx++) {
         const double center = (xx + 0.5) * scale;
         int xmin = (int)(center - support + 0.5);
@@ -400,27 +477,17 @@ static void aa_coeffs(int in, int out, int ksize, int32_t *bounds, int32_t *kk)
         if (xcnt > ksize)
             xcnt = ksize;
         double ww = 0.0;
-        int32_t *k = kk + (size_t)xx * ksize;
         for (int x = 0; x < xcnt; x++) {
-            double t = (x + xmin - center + 0.5) * ss;
-            if (t < 0)
-                t = -t;
-            const double f = t < 1.0 ? 1.0 - t : 0.0;
-            if (wk)
-                wk[x] = f;
+            const double f = flt.f((x + xmin - center + 0.5) * ss);
+            if (x < 1024)
+                w[x] = f;
             ww += f;
         }
+        int32_t *k = kk + (size_t)xx * ksize;
         for (int x = 0; x < ksize; x++) {
             double f = 0.0;
             if (x < xcnt) {
-                if (wk) {
-                    f = wk[x];
-                } else {
-                    double t = (x + xmin - center + 0.5) * ss;
-                    if (t < 0)
-                        t = -t;
-                    f = t < 1.0 ? 1.0 - t : 0.0;
-                }
+                f = x < 1024 ? w[x] : flt.f((x + xmin - center + 0.5) * ss);
                 if (ww != 0.0)
                     f /= ww;
             }
@@ -432,6 +499,7 @@ static void aa_coeffs(int in, int out, int ksize, int32_t *bounds, int32_t *kk)
     }
 }
 
+/* Pillow's clip8: the sum (with its ½ rounding term) shifted down, clamped to 0..255 */
 static inline uint8_t clip8(int32_t s)
 {
     s >>= AA_PRECISION;
@@ -457,9 +525,11 @@ static void aa_row_h(const uint8_t *in, uint8_t *out, int dw, int ksize, const i
     }
 }
 
-size_t lfm2_resize_aa_tmp_size(int sw, int sh, int dw, int dh)
+size_t lfm2_vision_resize_pil_tmp_size(enum lfm2_vision_resample r, int sw, int sh, int dw,
+                                       int dh)
 {
-    const size_t kh = (size_t)aa_ksize(sw, dw), kv = (size_t)aa_ksize(sh, dh);
+    const struct pil_filter flt = pil_filter(r);
+    const size_t kh = (size_t)aa_ksize(flt, sw, dw), kv = (size_t)aa_ksize(flt, sh, dh);
     size_t n = 0;
     n += (size_t)dw * 2 * sizeof(int32_t) + (size_t)dw * kh * sizeof(int32_t);
     n += (size_t)dh * 2 * sizeof(int32_t) + (size_t)dh * kv * sizeof(int32_t);
@@ -468,8 +538,9 @@ size_t lfm2_resize_aa_tmp_size(int sw, int sh, int dw, int dh)
     return n + 64;
 }
 
-int lfm2_resize_bilinear_aa(const uint8_t *src, int sw, int sh, size_t sstride, uint8_t *dst,
-                            int dw, int dh, size_t dstride, void *tmp)
+int lfm2_vision_resize_pil(enum lfm2_vision_resample r, const uint8_t *src, int sw, int sh,
+                           size_t sstride, uint8_t *dst, int dw, int dh, size_t dstride,
+                           void *tmp)
 {
     if (sw == dw && sh == dh) {
         copy_rows(src, sstride, dst, dstride, dw, dh);
@@ -477,13 +548,14 @@ int lfm2_resize_bilinear_aa(const uint8_t *src, int sw, int sh, size_t sstride, 
     }
     void *owned = NULL;
     if (!tmp) {
-        owned = malloc(lfm2_resize_aa_tmp_size(sw, sh, dw, dh));
+        owned = malloc(lfm2_vision_resize_pil_tmp_size(r, sw, sh, dw, dh));
         if (!owned)
             return lfm2_set_error("out of memory resizing %d×%d to %d×%d", sw, sh, dw, dh);
         tmp = owned;
     }
+    const struct pil_filter flt = pil_filter(r);
     const bool need_h = sw != dw, need_v = sh != dh;
-    const int kh = aa_ksize(sw, dw), kv = aa_ksize(sh, dh);
+    const int kh = aa_ksize(flt, sw, dw), kv = aa_ksize(flt, sh, dh);
     /* tmp layout: row pointers (pointer-aligned first), int32 coefficients, ring */
     const uint8_t **rp = tmp;
     int32_t *bh = (int32_t *)(rp + kv);
@@ -492,9 +564,9 @@ int lfm2_resize_bilinear_aa(const uint8_t *src, int sw, int sh, size_t sstride, 
     int32_t *kkv = bv + 2 * (size_t)dh;
     uint8_t *ring = (uint8_t *)(kkv + (size_t)dh * kv);
     if (need_h)
-        aa_coeffs(sw, dw, kh, bh, kkh);
+        aa_coeffs(flt, sw, dw, kh, bh, kkh);
     if (need_v)
-        aa_coeffs(sh, dh, kv, bv, kkv);
+        aa_coeffs(flt, sh, dh, kv, bv, kkv);
 
     if (!need_v) {
         for (int y = 0; y < dh; y++)
@@ -551,20 +623,21 @@ int lfm2_vision_grow(void **buf, size_t *cap, size_t n, size_t *total)
     return 0;
 }
 
-static int resize_into(lfm2_vision *v, const struct lfm2_image *img, uint8_t *dst, int dw,
-                       int dh, size_t dstride)
+static int resize_into(lfm2_vision *v, const struct lfm2_vision_plan *plan,
+                       const struct lfm2_vision_image *img, uint8_t *dst, int dw, int dh,
+                       size_t dstride)
 {
-    if (v->params.preprocess == LFM2_VISION_PREPROCESS_LLAMACPP)
-        return lfm2_resize_bilinear_mtmd(img->data, img->width, img->height, img->stride, dst,
-                                         dw, dh, dstride);
-    size_t need = lfm2_resize_aa_tmp_size(img->width, img->height, dw, dh);
+    if (plan->mode == LFM2_VISION_PREPROCESS_LLAMACPP)
+        return lfm2_vision_resize_bilinear_mtmd(img->data, img->width, img->height, img->stride,
+                                                dst, dw, dh, dstride);
+    size_t need = lfm2_vision_resize_pil_tmp_size(plan->resample, img->width, img->height, dw, dh);
     if (lfm2_vision_grow((void **)&v->rs_tmp, &v->rs_tmp_cap, need, &v->scratch_bytes))
         return -1;
-    return lfm2_resize_bilinear_aa(img->data, img->width, img->height, img->stride, dst, dw, dh,
-                                   dstride, v->rs_tmp);
+    return lfm2_vision_resize_pil(plan->resample, img->data, img->width, img->height,
+                                  img->stride, dst, dw, dh, dstride, v->rs_tmp);
 }
 
-static bool plan_matches(const lfm2_vision *v, const struct lfm2_image *img,
+static bool plan_matches(const lfm2_vision *v, const struct lfm2_vision_image *img,
                          const struct lfm2_vision_plan *plan)
 {
     return plan->src_w == img->width && plan->src_h == img->height &&
@@ -574,7 +647,7 @@ static bool plan_matches(const lfm2_vision *v, const struct lfm2_image *img,
 
 /* Fills the tile canvas (i == 0) or the thumbnail (last chunk) and returns a view. Tiles
  * and thumbnails that are the source at its own size are views of the source itself. */
-int lfm2_vision_prepare_chunk(lfm2_vision *v, const struct lfm2_image *img,
+int lfm2_vision_prepare_chunk(lfm2_vision *v, const struct lfm2_vision_image *img,
                               const struct lfm2_vision_plan *plan, int i, const uint8_t **pix,
                               size_t *stride)
 {
@@ -609,7 +682,7 @@ int lfm2_vision_prepare_chunk(lfm2_vision *v, const struct lfm2_image *img,
                     memset(v->canvas, 0, need);   /* letterbox bands: RGB (0,0,0) */
                 uint8_t *dst = v->canvas + (size_t)plan->content_y * bstride +
                                (size_t)plan->content_x * 3;
-                if (resize_into(v, img, dst, plan->content_w, plan->content_h, bstride))
+                if (resize_into(v, plan, img, dst, plan->content_w, plan->content_h, bstride))
                     return -1;
             }
             base = v->canvas;
@@ -629,14 +702,14 @@ int lfm2_vision_prepare_chunk(lfm2_vision *v, const struct lfm2_image *img,
     if (lfm2_vision_grow((void **)&v->thumb, &v->thumb_cap, tstride * plan->thumb_h,
                          &v->scratch_bytes))
         return -1;
-    if (resize_into(v, img, v->thumb, plan->thumb_w, plan->thumb_h, tstride))
+    if (resize_into(v, plan, img, v->thumb, plan->thumb_w, plan->thumb_h, tstride))
         return -1;
     *pix = v->thumb;
     *stride = tstride;
     return 0;
 }
 
-int lfm2_vision_chunk_pixels(lfm2_vision *v, const struct lfm2_image *img,
+int lfm2_vision_chunk_pixels(lfm2_vision *v, const struct lfm2_vision_image *img,
                              const struct lfm2_vision_plan *plan, int i, uint8_t *out)
 {
     int w, h;

@@ -355,73 +355,30 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
         }                                                                                        \
     }
 
-static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                   const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    const int64_t nb = k / 32;
-#define C(T_) xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, C)
-#undef C
-}
+/* One gemm entry point per layout, each with its kernel call as a constant. */
+#define RUN_FN(name, TOKEN_BYTES, CB, TILE, BLOCK, CALL)                                         \
+    static void name(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,               \
+                     const void *packed, int64_t n, float *y, int64_t ldy)                       \
+    {                                                                                            \
+        const int64_t nb = k / (BLOCK);                                                          \
+        (void)nb;                                                                                \
+        RUN_GROUPS(TOKEN_BYTES, CB, TILE, CALL)                                                  \
+    }
 
-static void run_q4(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                   const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    const int64_t nb = k / 32;
-#define C(T_) xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16q_token_bytes(k), 0, 4, C)
-#undef C
-}
-
-static void run_f16(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-#define C(T_) xf_kernel(1, T_, k, gp, 64, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, C)
-#undef C
-}
-
-static void run_f32(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-#define C(T_) xf_kernel(0, T_, k, gp, 64, xt, ts, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16f_token_bytes(k), 0, 6, C)
-#undef C
-}
-
-static void run_q4k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    const int64_t nb = k / QK_K;
-#define C(T_) xk4_kernel(0, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q4K_SB, 4, C)
-#undef C
-}
-
-static void run_q5k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    const int64_t nb = k / QK_K;
-#define C(T_) xk4_kernel(1, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q5K_SB, 4, C)
-#undef C
-}
-
-static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                    const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
-{
-    (void)tmp;
-    const int64_t nb = k / QK_K;
-#define C(T_) xk6_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
-    RUN_GROUPS(lfm2_x16k_token_bytes(k), X16_Q6K_SB, 4, C)
-#undef C
-}
+#define C_Q8(T_) xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid)
+#define C_Q4(T_) xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid)
+#define C_F16(T_) xf_kernel(1, T_, k, gp, 64, xt, ts, yo, ldy, valid)
+#define C_F32(T_) xf_kernel(0, T_, k, gp, 64, xt, ts, yo, ldy, valid)
+#define C_Q4K(T_) xk4_kernel(0, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
+#define C_Q5K(T_) xk4_kernel(1, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
+#define C_Q6K(T_) xk6_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
+RUN_FN(run_q8, lfm2_x16q_token_bytes(k), 0, 4, 32, C_Q8)
+RUN_FN(run_q4, lfm2_x16q_token_bytes(k), 0, 4, 32, C_Q4)
+RUN_FN(run_f16, lfm2_x16f_token_bytes(k), 0, 6, 1, C_F16)
+RUN_FN(run_f32, lfm2_x16f_token_bytes(k), 0, 6, 1, C_F32)
+RUN_FN(run_q4k, lfm2_x16k_token_bytes(k), X16_Q4K_SB, 4, QK_K, C_Q4K)
+RUN_FN(run_q5k, lfm2_x16k_token_bytes(k), X16_Q5K_SB, 4, QK_K, C_Q5K)
+RUN_FN(run_q6k, lfm2_x16k_token_bytes(k), X16_Q6K_SB, 4, QK_K, C_Q6K)
 
 /* ---- BF16 as stored (rows read in place from the file mapping) ----
  * As on the AVX-512 path, without VDPBF16PS: activations rounded to bf16 as ggml does; per
@@ -429,8 +386,6 @@ static void run_q6k(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1
  * odd elements widened to f32 (the k % 16 tail is a zero-filled chunk); the result is the
  * horizontal sum of p0 + p1. Decode reads the rows one after another; batches take 2 rows × 2
  * tokens per pass over L2 panels of rows. The same operations either way: batch invariant. */
-static lfm2_act_fn g_act_bf16;
-
 INLINE __m256 bf_lo(__m256i v) { return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)); }
 INLINE __m256 bf_hi(__m256i v) { return _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xFFFF0000u))); }
 INLINE float bf16_result(__m256 a0, __m256 a1)
@@ -455,15 +410,14 @@ INLINE __m256i bf16_load(const uint16_t *p, int64_t c, int64_t nc, int64_t tail)
  * ones as floats (rounded through bf16; the tail chunk zero-filled), so the kernels widen only
  * the weights. */
 static size_t bf16_token_bytes(int64_t k) { return (size_t)((k + 15) / 16) * 64; }
-static size_t bf16_packed(int64_t k, int64_t n) { return bf16_token_bytes(k) * (size_t)n; }
-static void pack_bf16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+static void pack_bf16(const struct lfm2_kernels *kt, const float *x, int64_t ldx, int64_t k,
+                      int64_t t0, int64_t t1, void *dst)
 {
-    (void)n;
     for (int64_t t = t0; t < t1; t++) {
         float *o = (float *)((uint8_t *)dst + (size_t)t * bf16_token_bytes(k));
         for (int64_t c = 0; c < k; c += 16, o += 16) {
             uint16_t h[16] = { 0 };
-            g_act_bf16(x + t * ldx + c, h, k - c < 16 ? k - c : 16);
+            kt->act[LFM2_ACT_BF16](x + t * ldx + c, h, k - c < 16 ? k - c : 16);
             const __m256i v = _mm256_loadu_si256((const __m256i *)h);
             _mm256_storeu_ps(o, bf_lo(v));
             _mm256_storeu_ps(o + 8, bf_hi(v));
@@ -507,9 +461,8 @@ INLINE void rows_bf16_rt(const int R, const int T, int64_t k, const uint8_t *w, 
 }
 
 static void run_bf16_rows(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                          const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
+                          const void *packed, int64_t n, float *y, int64_t ldy)
 {
-    (void)tmp;
     const float *x = packed;
     const size_t xs = bf16_token_bytes(k) / 4;
     const uint8_t *wb = w;
@@ -538,27 +491,12 @@ static void run_bf16_rows(int64_t k, const void *w, size_t nb1, int64_t r0, int6
     }
 }
 
-/* activation packs with this path's (bit-exact) quantizers */
-static lfm2_act_fn g_quant, g_quant_k;
-static size_t q_packed(int64_t k, int64_t n) { return lfm2_x16q_token_bytes(k) * (size_t)n; }
-static size_t f_packed(int64_t k, int64_t n) { return lfm2_x16f_token_bytes(k) * (size_t)n; }
-static size_t k_packed(int64_t k, int64_t n) { return lfm2_x16k_token_bytes(k) * (size_t)n; }
-static size_t no_tmp(int64_t k) { (void)k; return 0; }
-static void pack_q8(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+/* Activations rounded through fp16 with F16C (round to nearest even, as ggml does); the
+ * scalar tail goes through the reference conversion. The AVX-512 gemms use it too. */
+void lfm2_x16_pack_f16_f16c(const struct lfm2_kernels *kt, const float *x, int64_t ldx, int64_t k,
+                            int64_t t0, int64_t t1, void *dst)
 {
-    (void)n;
-    lfm2_x16q_pack(g_quant, 128, x, ldx, k, t0, t1, dst);
-}
-static void pack_q4(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16q_pack(g_quant, 8, x, ldx, k, t0, t1, dst);
-}
-/* Activations rounded through fp16 with F16C (round to nearest even, as the AVX-512 path and
- * ggml do); the scalar tail goes through the reference conversion. */
-static void pack_f16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
+    (void)kt;
     const size_t ts = lfm2_x16f_token_bytes(k);
     for (int64_t t = t0; t < t1; t++) {
         float *p = (float *)((uint8_t *)dst + (size_t)t * ts);
@@ -572,37 +510,8 @@ static void pack_f16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t 
             p[i] = lfm2_fp16_to_fp32(lfm2_fp32_to_fp16(xr[i]));
     }
 }
-static void pack_f32(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16f_pack(LFM2_ACT_F32, x, ldx, k, t0, t1, dst);
-}
-static void pack_k(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16k_pack(g_quant_k, x, ldx, k, t0, t1, dst);
-}
 
-static const struct lfm2_gemm g_q8 = { q_packed, pack_q8, no_tmp, run_q8, 1 };
-static const struct lfm2_gemm g_q4 = { q_packed, pack_q4, no_tmp, run_q4, 1 };
-static const struct lfm2_gemm g_f16 = { f_packed, pack_f16, no_tmp, run_f16, 1 };
-static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 };
-static const struct lfm2_gemm g_q4k = { k_packed, pack_k, no_tmp, run_q4k, 1 };
-static const struct lfm2_gemm g_q6k = { k_packed, pack_k, no_tmp, run_q6k, 1 };
-static const struct lfm2_gemm g_q5k = { k_packed, pack_k, no_tmp, run_q5k, 1 };
-static const struct lfm2_gemm g_bf16_rows = { bf16_packed, pack_bf16, no_tmp, run_bf16_rows, 1 };
-
-void lfm2_x16_init_avx2(struct lfm2_kernels *k)
-{
-    g_quant = k->act[LFM2_ACT_Q8_0];
-    g_quant_k = k->act[LFM2_ACT_Q8_K];
-    g_act_bf16 = k->act[LFM2_ACT_BF16];
-    k->gemm[LFM2_TYPE_BF16] = &g_bf16_rows;
-    k->gemm[LFM2_TYPE_Q8_0_X16] = &g_q8;
-    k->gemm[LFM2_TYPE_Q4_0_X16] = &g_q4;
-    k->gemm[LFM2_TYPE_F16_X16] = &g_f16;
-    k->gemm[LFM2_TYPE_F32_X16] = &g_f32;
-    k->gemm[LFM2_TYPE_Q4_K_X16] = &g_q4k;
-    k->gemm[LFM2_TYPE_Q6_K_X16] = &g_q6k;
-    k->gemm[LFM2_TYPE_Q5_K_X16] = &g_q5k;
-}
+const struct lfm2_gemm *const lfm2_gemm_avx2[LFM2_KTYPE_COUNT] = {
+    LFM2_X16_GEMMS(lfm2_x16_pack_f16_f16c),
+    [LFM2_TYPE_BF16] = &(const struct lfm2_gemm){ bf16_token_bytes, pack_bf16, run_bf16_rows },
+};

@@ -386,14 +386,15 @@ INLINE void xk6_kernel(const int RG, const int T, int64_t nb, const uint8_t *g0,
     for (int64_t p0 = g_begin; p0 < g_end; p0 += pgn) {                                         \
         const int64_t p1 = p0 + pgn < g_end ? p0 + pgn : g_end;
 
-#define XRUN_BODY(KERNEL_CALL)                                                                   \
+/* Tiles of at most TMAX tokens, RG (an expression of T) groups per kernel call. */
+#define XRUN_BODY(TMAX, RG_OF_T, KERNEL_CALL)                                                    \
     const size_t gb = nb1 * 16;                                                                  \
     PANEL_BEGIN                                                                                  \
     int64_t t = 0;                                                                               \
     while (t < n) {                                                                              \
         const int64_t left = n - t;                                                              \
-        const int T = left >= 8 ? 8 : (int)left;                                                 \
-        const int RG = T == 1 ? 4 : T <= 4 ? 2 : 1;                                              \
+        const int T = left >= (TMAX) ? (TMAX) : (int)left;                                       \
+        const int RG = (RG_OF_T);                                                                \
         const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
         for (int64_t g = p0; g < p1; ) {                                                         \
             GROUP_SET(RG)                                                                        \
@@ -432,7 +433,7 @@ static void run_xq(int is_q4, int64_t k, const void *w, size_t nb1, int64_t r0,
         if (is_q4) xq_kernel(1, RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy, (int)rlast, pf);        \
         else xq_kernel(0, RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy, (int)rlast, pf);              \
     } while (0)
-    XRUN_BODY(CASES(KQ))
+    XRUN_BODY(8, T == 1 ? 4 : T <= 4 ? 2 : 1, CASES(KQ))
 #undef KQ
 }
 
@@ -451,31 +452,11 @@ static void run_xf(int is_f16, int64_t k, const void *w, size_t nb1, int64_t r0,
         else xf_kernel(0, RG_, T_, k, gp, gb, xt, ts, yo, ldy,                                   \
                        (int)rlast, 0);                                                           \
     } while (0)
-    XRUN_BODY(CASES(KF))
+    XRUN_BODY(8, T == 1 ? 4 : T <= 4 ? 2 : 1, CASES(KF))
 #undef KF
 }
 
 /* K-quants keep more accumulators per token: tiles of at most 4 tokens */
-#define XRUN_BODY_K(KERNEL_CALL)                                                                 \
-    const size_t gb = nb1 * 16;                                                                  \
-    PANEL_BEGIN                                                                                  \
-    int64_t t = 0;                                                                               \
-    while (t < n) {                                                                              \
-        const int64_t left = n - t;                                                              \
-        const int T = left >= 4 ? 4 : (int)left;                                                 \
-        const int RG = T == 1 ? 4 : T == 2 ? 2 : 1;                                              \
-        const uint8_t *xt = (const uint8_t *)packed + (size_t)t * ts;                            \
-        for (int64_t g = p0; g < p1; ) {                                                         \
-            GROUP_SET(RG)                                                                        \
-            float *yo = y + t * ldy + g * 16;                                                    \
-            const int pf = T == 1 && g + rg < g_end;                                             \
-            KERNEL_CALL;                                                                         \
-            g += rg;                                                                             \
-        }                                                                                        \
-        t += T;                                                                                  \
-    }                                                                                            \
-    }
-
 #define CASES_K(K)                                                                               \
     switch (rg * 16 + T) {                                                                       \
     case 4 * 16 + 1: K(4, 1); break;                                                             \
@@ -501,53 +482,8 @@ static void run_xk(int kind, int64_t k, const void *w, size_t nb1, int64_t r0,
         else xk4_kernel(0, RG_, T_, nb, gp, gb, xt, ts, k, yo, ldy,                              \
                         (int)rlast, pf);                                                         \
     } while (0)
-    XRUN_BODY_K(CASES_K(KK))
+    XRUN_BODY(4, T == 1 ? 4 : T == 2 ? 2 : 1, CASES_K(KK))
 #undef KK
-}
-
-/* activation packs with this path's (bit-exact) Q8_0 / Q8_K quantizers */
-static lfm2_act_fn g_quant, g_quant_k;
-static size_t k_packed(int64_t k, int64_t n) { return lfm2_x16k_token_bytes(k) * (size_t)n; }
-static void pack_k(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16k_pack(g_quant_k, x, ldx, k, t0, t1, dst);
-}
-static size_t q_packed(int64_t k, int64_t n) { return lfm2_x16q_token_bytes(k) * (size_t)n; }
-static size_t f_packed(int64_t k, int64_t n) { return lfm2_x16f_token_bytes(k) * (size_t)n; }
-static size_t no_tmp(int64_t k) { (void)k; return 0; }
-static void pack_q8(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16q_pack(g_quant, 128, x, ldx, k, t0, t1, dst);
-}
-static void pack_q4(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16q_pack(g_quant, 8, x, ldx, k, t0, t1, dst);
-}
-/* Activations rounded through fp16 with the hardware conversion (round to nearest even, as
- * ggml's F16C path does); the scalar tail goes through the reference conversion. */
-static void pack_f16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    const size_t ts = lfm2_x16f_token_bytes(k);
-    for (int64_t t = t0; t < t1; t++) {
-        float *p = (float *)((uint8_t *)dst + (size_t)t * ts);
-        const float *xr = x + t * ldx;
-        int64_t i = 0;
-        for (; i + 16 <= k; i += 16) {
-            const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(xr + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            _mm512_storeu_ps(p + i, _mm512_cvtph_ps(h));
-        }
-        for (; i < k; i++)
-            p[i] = lfm2_fp16_to_fp32(lfm2_fp32_to_fp16(xr[i]));
-    }
-}
-static void pack_f32(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16f_pack(LFM2_ACT_F32, x, ldx, k, t0, t1, dst);
 }
 
 /* ---- F16 as stored (rows read in place from the file mapping) ----
@@ -635,9 +571,8 @@ INLINE void rows_f16_rt(const int R, const int T, int64_t k, const uint8_t *w, s
 #define F16_PANEL_BYTES (256 * 1024)   /* rows kept in L2 while the token blocks pass */
 
 static void run_f16_rows(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,
-                         const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)
+                         const void *packed, int64_t n, float *y, int64_t ldy)
 {
-    (void)tmp;
     const float *x = packed;
     const size_t xs = lfm2_x16f_token_bytes(k) / sizeof(float);
     const uint8_t *wb = w;
@@ -678,8 +613,6 @@ static void run_f16_rows(int64_t k, const void *w, size_t nb1, int64_t r0, int64
  * batches take R rows × 4 tokens per pass while a panel of rows stays in L2. The same
  * operations per (row, token) either way: batch invariant. BF16 has no prepared layout: a
  * bf16 activation row is half an F32 one, so rows up to 8192 long keep theirs in L1. */
-static lfm2_act_fn g_act_bf16;
-
 INLINE __m512 bf_lo(__m512i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
 INLINE __m512 bf_hi(__m512i v) { return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xFFFF0000u))); }
 
@@ -692,13 +625,12 @@ INLINE __m512 bf16_chunk(const int DP, __m512 acc, __m512i w, __m512i x)
 }
 
 static size_t bf16_token_bytes(int64_t k) { return ((size_t)k * 2 + 63) & ~(size_t)63; }
-static size_t bf16_packed(int64_t k, int64_t n) { return bf16_token_bytes(k) * (size_t)n; }
-static void pack_bf16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
+static void pack_bf16(const struct lfm2_kernels *kt, const float *x, int64_t ldx, int64_t k,
+                      int64_t t0, int64_t t1, void *dst)
 {
-    (void)n;
     const size_t ts = bf16_token_bytes(k);
     for (int64_t t = t0; t < t1; t++)
-        g_act_bf16(x + t * ldx, (uint8_t *)dst + (size_t)t * ts, k);
+        kt->act[LFM2_ACT_BF16](x + t * ldx, (uint8_t *)dst + (size_t)t * ts, k);
 }
 
 /* one token: rows one after another */
@@ -800,47 +732,23 @@ INLINE void run_bf16_rows_(const int DP, int64_t k, const void *w, size_t nb1, i
     }
 }
 
-/* The lfm2_gemm entry points: one shared body per layout family, the type as a constant. */
-#define GEMM_RUN(name, fn, arg)                                                                  \
-    static void name(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1,               \
-                     const void *packed, int64_t n, float *y, int64_t ldy, void *tmp)            \
+LFM2_GEMM_ENTRY(run_q4k, run_xk, 4)
+LFM2_GEMM_ENTRY(run_q5k, run_xk, 5)
+LFM2_GEMM_ENTRY(run_q6k, run_xk, 6)
+LFM2_GEMM_ENTRY(run_q8, run_xq, 0)
+LFM2_GEMM_ENTRY(run_q4, run_xq, 1)
+LFM2_GEMM_ENTRY(run_f16, run_xf, 1)
+LFM2_GEMM_ENTRY(run_f32, run_xf, 0)
+LFM2_GEMM_ENTRY(run_bf16dp_rows, run_bf16_rows_, 1)
+LFM2_GEMM_ENTRY(run_bf16_rows, run_bf16_rows_, 0)
+
+/* with and without VDPBF16PS (AVX512_BF16): the tables of avx512.c */
+#define AVX512_GEMMS(BF16_RUN)                                                                   \
     {                                                                                            \
-        (void)tmp;                                                                               \
-        fn(arg, k, w, nb1, r0, r1, packed, n, y, ldy);                                           \
+        LFM2_X16_GEMMS(lfm2_x16_pack_f16_f16c),                                                  \
+        [LFM2_TYPE_F16] = &(const struct lfm2_gemm){ lfm2_x16f_token_bytes, lfm2_x16_pack_f16_f16c, \
+                                                     run_f16_rows },                             \
+        [LFM2_TYPE_BF16] = &(const struct lfm2_gemm){ bf16_token_bytes, pack_bf16, BF16_RUN },   \
     }
-GEMM_RUN(run_q4k, run_xk, 4)
-GEMM_RUN(run_q5k, run_xk, 5)
-GEMM_RUN(run_q6k, run_xk, 6)
-GEMM_RUN(run_q8, run_xq, 0)
-GEMM_RUN(run_q4, run_xq, 1)
-GEMM_RUN(run_f16, run_xf, 1)
-GEMM_RUN(run_f32, run_xf, 0)
-GEMM_RUN(run_bf16dp_rows, run_bf16_rows_, 1)
-GEMM_RUN(run_bf16_rows, run_bf16_rows_, 0)
-
-static const struct lfm2_gemm g_q8 = { q_packed, pack_q8, no_tmp, run_q8, 1 };
-static const struct lfm2_gemm g_q4 = { q_packed, pack_q4, no_tmp, run_q4, 1 };
-static const struct lfm2_gemm g_f16 = { f_packed, pack_f16, no_tmp, run_f16, 1 };
-static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 };
-static const struct lfm2_gemm g_q4k = { k_packed, pack_k, no_tmp, run_q4k, 1 };
-static const struct lfm2_gemm g_q6k = { k_packed, pack_k, no_tmp, run_q6k, 1 };
-static const struct lfm2_gemm g_q5k = { k_packed, pack_k, no_tmp, run_q5k, 1 };
-static const struct lfm2_gemm g_f16_rows = { f_packed, pack_f16, no_tmp, run_f16_rows, 1 };
-static const struct lfm2_gemm g_bf16dp_rows = { bf16_packed, pack_bf16, no_tmp, run_bf16dp_rows, 1 };
-static const struct lfm2_gemm g_bf16_rows = { bf16_packed, pack_bf16, no_tmp, run_bf16_rows, 1 };
-
-void lfm2_x16_init_avx512(struct lfm2_kernels *k)
-{
-    g_quant = k->act[LFM2_ACT_Q8_0];
-    g_quant_k = k->act[LFM2_ACT_Q8_K];
-    k->gemm[LFM2_TYPE_Q4_K_X16] = &g_q4k;
-    k->gemm[LFM2_TYPE_Q6_K_X16] = &g_q6k;
-    k->gemm[LFM2_TYPE_Q5_K_X16] = &g_q5k;
-    k->gemm[LFM2_TYPE_Q8_0_X16] = &g_q8;
-    k->gemm[LFM2_TYPE_Q4_0_X16] = &g_q4;
-    k->gemm[LFM2_TYPE_F16_X16] = &g_f16;
-    k->gemm[LFM2_TYPE_F32_X16] = &g_f32;
-    k->gemm[LFM2_TYPE_F16] = &g_f16_rows;
-    g_act_bf16 = k->act[LFM2_ACT_BF16];
-    k->gemm[LFM2_TYPE_BF16] = (lfm2_cpu_flags() & LFM2_CPU_HAS_AVX512BF16) ? &g_bf16dp_rows : &g_bf16_rows;
-}
+const struct lfm2_gemm *const lfm2_gemm_avx512[LFM2_KTYPE_COUNT] = AVX512_GEMMS(run_bf16_rows);
+const struct lfm2_gemm *const lfm2_gemm_avx512_bf16[LFM2_KTYPE_COUNT] = AVX512_GEMMS(run_bf16dp_rows);

@@ -1,7 +1,8 @@
 /* dispatch.c — CPU feature detection and the choice of kernel path (scalar / AVX2 / AVX-512).
  *
  * The path is chosen once (LFM2_CPU_PATH, else the best the CPU runs) and can be changed at
- * any time with lfm2_set_cpu_path(); ops read the current table at the start of each call. */
+ * any time with lfm2_set_cpu_path(); ops read the current table (a constant in its ISA's
+ * file, kernels.h) at the start of each call. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -108,50 +109,27 @@ static enum lfm2_cpu_path best_path(void)
 
 /* ---- kernel tables ---- */
 
-static struct lfm2_kernels g_tables[4];   /* indexed by enum lfm2_cpu_path */
-static bool g_table_ok[4];
-static pthread_once_t g_tables_once = PTHREAD_ONCE_INIT;
-static _Atomic int g_path = LFM2_CPU_AUTO;
+static const struct lfm2_kernels *_Atomic g_table;   /* of the active path */
+static pthread_once_t g_path_once = PTHREAD_ONCE_INIT;
 
-static void fill_from(struct lfm2_kernels *k, const struct lfm2_kernels *s)
+const struct lfm2_kernels *lfm2_kernels_for(enum lfm2_cpu_path path)
 {
-    for (int i = 0; i < LFM2_ACT_COUNT; i++)
-        if (!k->act[i]) k->act[i] = s->act[i];
-    for (int i = 0; i < LFM2_TYPE_COUNT; i++)
-        if (!k->tile[i]) k->tile[i] = s->tile[i];
-    /* gemm entries for the original types are not inherited: they pair with the path's own
-     * tiles (a batch and a single token must agree); x16 layouts have nothing else */
-    for (int i = LFM2_TYPE_COUNT; i < LFM2_KTYPE_COUNT; i++)
-        if (!k->gemm[i]) k->gemm[i] = s->gemm[i];
-    if (!k->silu_mul) k->silu_mul = s->silu_mul;
-    if (!k->sumsq) k->sumsq = s->sumsq;
-    if (!k->exp_sub_sum) k->exp_sub_sum = s->exp_sub_sum;
-    if (!k->attn_block) { k->attn_block = s->attn_block; k->attn_scratch = s->attn_scratch; }
-    if (!k->dot_f32) k->dot_f32 = s->dot_f32;
-    if (!k->axpy_f32) k->axpy_f32 = s->axpy_f32;
-    if (!k->scale_f32) k->scale_f32 = s->scale_f32;
+    if (!path_supported(path))
+        return NULL;
+    switch (path) {
+    case LFM2_CPU_SCALAR: return &lfm2_kernels_scalar;
+#if defined(LFM2_KERNELS_X86)
+    case LFM2_CPU_AVX2: return &lfm2_kernels_avx2;
+    case LFM2_CPU_AVX512:
+        return (lfm2_cpu_flags() & LFM2_CPU_HAS_AVX512BF16) ? &lfm2_kernels_avx512_bf16 : &lfm2_kernels_avx512;
+#endif
+    default: return NULL;
+    }
 }
 
-static void init_tables(void)
+/* The path to start with: LFM2_CPU_PATH when this CPU runs it, else the best it runs. */
+static void init_path(void)
 {
-    lfm2_kernels_init_scalar(&g_tables[LFM2_CPU_SCALAR]);
-    g_table_ok[LFM2_CPU_SCALAR] = true;
-#if defined(LFM2_KERNELS_X86)
-    if (path_supported(LFM2_CPU_AVX2)) {
-        lfm2_kernels_init_avx2(&g_tables[LFM2_CPU_AVX2]);
-        fill_from(&g_tables[LFM2_CPU_AVX2], &g_tables[LFM2_CPU_SCALAR]);
-        g_tables[LFM2_CPU_AVX2].path = LFM2_CPU_AVX2;
-        g_table_ok[LFM2_CPU_AVX2] = true;
-    }
-    if (path_supported(LFM2_CPU_AVX512)) {
-        lfm2_kernels_init_avx512(&g_tables[LFM2_CPU_AVX512]);
-        /* entries the AVX-512 file leaves out come from AVX2, then scalar */
-        fill_from(&g_tables[LFM2_CPU_AVX512], &g_tables[LFM2_CPU_AVX2]);
-        fill_from(&g_tables[LFM2_CPU_AVX512], &g_tables[LFM2_CPU_SCALAR]);
-        g_tables[LFM2_CPU_AVX512].path = LFM2_CPU_AVX512;
-        g_table_ok[LFM2_CPU_AVX512] = true;
-    }
-#endif
     enum lfm2_cpu_path p = best_path();
     const char *env = getenv("LFM2_CPU_PATH");
     if (env && *env && strcmp(env, "auto") != 0) {
@@ -162,46 +140,38 @@ static void init_tables(void)
         if (want == LFM2_CPU_AUTO)
             fprintf(stderr, "lfm2: LFM2_CPU_PATH='%s' is not scalar|avx2|avx512|auto; using %s\n",
                     env, lfm2_cpu_path_name(p));
-        else if (!g_table_ok[want])
+        else if (!path_supported(want))
             fprintf(stderr, "lfm2: LFM2_CPU_PATH=%s: this CPU cannot run it; using %s\n", env,
                     lfm2_cpu_path_name(p));
         else
             p = want;
     }
-    atomic_store(&g_path, (int)p);
-}
-
-const struct lfm2_kernels *lfm2_kernels_for(enum lfm2_cpu_path path)
-{
-    pthread_once(&g_tables_once, init_tables);
-    if ((int)path < LFM2_CPU_SCALAR || (int)path > LFM2_CPU_AVX512 || !g_table_ok[path])
-        return NULL;
-    return &g_tables[path];
+    atomic_store(&g_table, lfm2_kernels_for(p));
 }
 
 const struct lfm2_kernels *lfm2_kernels_get(void)
 {
-    pthread_once(&g_tables_once, init_tables);
-    return &g_tables[atomic_load_explicit(&g_path, memory_order_relaxed)];
+    pthread_once(&g_path_once, init_path);
+    return atomic_load_explicit(&g_table, memory_order_relaxed);
 }
 
 /* ---- public API (lfm2.h, "CPU kernels") ---- */
 
 bool lfm2_set_cpu_path(enum lfm2_cpu_path path)
 {
-    pthread_once(&g_tables_once, init_tables);
+    pthread_once(&g_path_once, init_path);
     if (path == LFM2_CPU_AUTO)
         path = best_path();
-    if ((int)path < LFM2_CPU_SCALAR || (int)path > LFM2_CPU_AVX512 || !g_table_ok[path])
+    if (!path_supported(path))
         return false;
-    atomic_store(&g_path, (int)path);
+    atomic_store(&g_table, lfm2_kernels_for(path));
     return true;
 }
 
 enum lfm2_cpu_path lfm2_get_cpu_path(void)
 {
-    pthread_once(&g_tables_once, init_tables);
-    return (enum lfm2_cpu_path)atomic_load(&g_path);
+    pthread_once(&g_path_once, init_path);
+    return atomic_load(&g_table)->path;
 }
 
 const char *lfm2_cpu_path_name(enum lfm2_cpu_path path)

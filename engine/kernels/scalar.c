@@ -2,35 +2,12 @@
  * against. Dot products follow ggml_vec_dot_* semantics: integer sums per block (per
  * super-block for K-quants) scaled by the two block scales and accumulated in float. */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "kernels.h"
 
-/* ---- activation formats ---- */
-
-static void act_q8_0(const float *x, void *y, int64_t k) { lfm2_quantize_row_q8_0(x, y, k); }
-static void act_q8_K(const float *x, void *y, int64_t k) { lfm2_quantize_row_q8_K(x, y, k); }
-
-/* ggml's x86 quantize_row_q8_1: the Q8_0 rounding plus s = fp16(d · Σq) with d unrounded. */
-static void act_q8_1(const float *x, void *vy, int64_t k)
-{
-    block_q8_1 *y = vy;
-    for (int64_t i = 0; i < k / QK8_1; i++, x += QK8_1) {
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_1; j++)
-            amax = fmaxf(amax, fabsf(x[j]));
-        const float d = amax / 127.f;
-        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
-        int sum = 0;
-        for (int j = 0; j < QK8_1; j++) {
-            const int q = (int)rintf(x[j] * id);   /* default rounding mode: nearest even */
-            y[i].qs[j] = (int8_t)q;
-            sum += q;
-        }
-        y[i].d = lfm2_fp32_to_fp16(d);
-        y[i].s = lfm2_fp32_to_fp16(d * (float)sum);
-    }
-}
+/* ---- activation formats (Q8_0, Q8_1, Q8_K: the references in quants.c) ---- */
 
 static void act_f16(const float *x, void *vy, int64_t k)
 {
@@ -89,97 +66,84 @@ static float dot_q8_0(int64_t k, const void *vw, const void *vx)
     return sum;
 }
 
-static float dot_q4_0(int64_t k, const void *vw, const void *vx)
+/* Q4_0, Q4_1, Q5_0, Q5_1: the 32 integer quants of a block (Q4_0 and Q5_0 without their
+ * offset of 8 or 16), its scale d and, for Q4_1/Q5_1, its min m. Element j and j + 16 share
+ * byte j of the nibbles; the fifth bit of element j is bit j of qh. */
+static inline const uint8_t *legacy_block(enum lfm2_type t, const uint8_t *blk, int v[32], float *d, float *m)
 {
-    const block_q4_0 *w = vw;
-    const block_q8_0 *x = vx;
-    float sum = 0;
-    for (int64_t b = 0; b < k / QK4_0; b++) {
-        int isum = 0;
-        for (int j = 0; j < QK4_0 / 2; j++) {
-            isum += ((w[b].qs[j] & 0xF) - 8) * x[b].qs[j];
-            isum += ((w[b].qs[j] >> 4) - 8) * x[b].qs[j + QK4_0 / 2];
-        }
-        sum += (float)isum * (lfm2_h2f(w[b].d) * lfm2_h2f(x[b].d));
+    const bool has_m = t == LFM2_TYPE_Q4_1 || t == LFM2_TYPE_Q5_1;
+    const bool five = t == LFM2_TYPE_Q5_0 || t == LFM2_TYPE_Q5_1;
+    lfm2_fp16 h;
+    memcpy(&h, blk, 2);
+    *d = lfm2_h2f(h);
+    memcpy(&h, blk + 2, 2);
+    *m = has_m ? lfm2_h2f(h) : 0.0f;
+    const uint8_t *qs = blk + (has_m ? 4 : 2);
+    uint32_t qh = 0;
+    if (five) {
+        memcpy(&qh, qs, 4);
+        qs += 4;
     }
-    return sum;
+    const int off = has_m ? 0 : five ? 16 : 8;
+    for (int j = 0; j < 16; j++) {
+        v[j] = ((qs[j] & 0xF) | (int)((qh >> j) & 1) << 4) - off;
+        v[j + 16] = ((qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4) - off;
+    }
+    return blk + lfm2_type_block_bytes(t);
 }
 
-static float dot_q4_1(int64_t k, const void *vw, const void *vx)
+/* Σ_b isum_b·(d_w·d_x), plus Σ_b m_w·s_x for the types with a min (Q8_1 activations);
+ * inlined into each type's dot with t a constant */
+static inline __attribute__((always_inline)) float dot_legacy(enum lfm2_type t, int64_t k, const void *vw, const void *vx)
 {
-    const block_q4_1 *w = vw;
-    const block_q8_1 *x = vx;
+    const bool has_m = t == LFM2_TYPE_Q4_1 || t == LFM2_TYPE_Q5_1;
+    const uint8_t *w = vw;
     float sum = 0, summs = 0;
-    for (int64_t b = 0; b < k / QK4_1; b++) {
+    for (int64_t b = 0; b < k / 32; b++) {
+        int v[32];
+        float d, m;
+        w = legacy_block(t, w, v, &d, &m);
+        const int8_t *xq = has_m ? ((const block_q8_1 *)vx)[b].qs : ((const block_q8_0 *)vx)[b].qs;
+        const float dx = lfm2_h2f(has_m ? ((const block_q8_1 *)vx)[b].d : ((const block_q8_0 *)vx)[b].d);
         int isum = 0;
-        for (int j = 0; j < QK4_1 / 2; j++) {
-            isum += (w[b].qs[j] & 0xF) * x[b].qs[j];
-            isum += (w[b].qs[j] >> 4) * x[b].qs[j + QK4_1 / 2];
-        }
-        sum += (float)isum * (lfm2_h2f(w[b].d) * lfm2_h2f(x[b].d));
-        summs += lfm2_h2f(w[b].m) * lfm2_h2f(x[b].s);
+        for (int j = 0; j < 32; j++)
+            isum += v[j] * xq[j];
+        sum += (float)isum * (d * dx);
+        if (has_m)
+            summs += m * lfm2_h2f(((const block_q8_1 *)vx)[b].s);
     }
-    return sum + summs;
+    return has_m ? sum + summs : sum;
 }
 
-static float dot_q5_0(int64_t k, const void *vw, const void *vx)
-{
-    const block_q5_0 *w = vw;
-    const block_q8_0 *x = vx;
-    float sum = 0;
-    for (int64_t b = 0; b < k / QK5_0; b++) {
-        uint32_t qh;
-        memcpy(&qh, w[b].qh, 4);
-        int isum = 0;
-        for (int j = 0; j < QK5_0 / 2; j++) {
-            const int v0 = ((w[b].qs[j] & 0xF) | (((qh >> j) & 1) << 4)) - 16;
-            const int v1 = ((w[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4)) - 16;
-            isum += v0 * x[b].qs[j] + v1 * x[b].qs[j + QK5_0 / 2];
-        }
-        sum += (float)isum * (lfm2_h2f(w[b].d) * lfm2_h2f(x[b].d));
-    }
-    return sum;
-}
-
-static float dot_q5_1(int64_t k, const void *vw, const void *vx)
-{
-    const block_q5_1 *w = vw;
-    const block_q8_1 *x = vx;
-    float sum = 0, summs = 0;
-    for (int64_t b = 0; b < k / QK5_1; b++) {
-        uint32_t qh;
-        memcpy(&qh, w[b].qh, 4);
-        int isum = 0;
-        for (int j = 0; j < QK5_1 / 2; j++) {
-            const int v0 = (w[b].qs[j] & 0xF) | (((qh >> j) & 1) << 4);
-            const int v1 = (w[b].qs[j] >> 4) | (((qh >> (j + 16)) & 1) << 4);
-            isum += v0 * x[b].qs[j] + v1 * x[b].qs[j + QK5_1 / 2];
-        }
-        sum += (float)isum * (lfm2_h2f(w[b].d) * lfm2_h2f(x[b].d));
-        summs += lfm2_h2f(w[b].m) * lfm2_h2f(x[b].s);
-    }
-    return sum + summs;
-}
+static float dot_q4_0(int64_t k, const void *w, const void *x) { return dot_legacy(LFM2_TYPE_Q4_0, k, w, x); }
+static float dot_q4_1(int64_t k, const void *w, const void *x) { return dot_legacy(LFM2_TYPE_Q4_1, k, w, x); }
+static float dot_q5_0(int64_t k, const void *w, const void *x) { return dot_legacy(LFM2_TYPE_Q5_0, k, w, x); }
+static float dot_q5_1(int64_t k, const void *w, const void *x) { return dot_legacy(LFM2_TYPE_Q5_1, k, w, x); }
 
 /* K-quants: Σ_j sc_j · Σ_i q·q8 as one int32 per super-block, times d_w·d_x; the mins go
- * through the activation's 16-element sums: dmin_w·d_x · Σ_j m_j · (bsum_2j + bsum_2j+1). */
-static float dot_q4_K(int64_t k, const void *vw, const void *vx)
+ * through the activation's 16-element sums: dmin_w·d_x · Σ_j m_j · (bsum_2j + bsum_2j+1).
+ * Q5_K adds the fifth bit of each quant from qh (bit 2j, 2j+1 of qh[l] for sub-blocks 2j, 2j+1). */
+static inline __attribute__((always_inline)) float dot_q45_K(bool q5, int64_t k, const void *vw, const void *vx)
 {
-    const block_q4_K *w = vw;
+    const size_t bsz = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
     const block_q8_K *x = vx;
     float sum = 0;
     for (int64_t b = 0; b < k / QK_K; b++) {
-        const uint8_t *q = w[b].qs;
+        /* the two layouts share d, dmin and scales; Q5_K puts qh before qs */
+        const block_q4_K *w = (const block_q4_K *)((const uint8_t *)vw + (size_t)b * bsz);
+        const uint8_t *qh = q5 ? ((const block_q5_K *)w)->qh : NULL;
+        const uint8_t *q = q5 ? ((const block_q5_K *)w)->qs : w->qs;
         const int8_t *q8 = x[b].qs;
         int isum = 0, msum = 0;
         for (int j = 0; j < QK_K / 64; j++) {
             uint8_t sc0, m0, sc1, m1;
-            lfm2_get_scale_min_k4(2 * j, w[b].scales, &sc0, &m0);
-            lfm2_get_scale_min_k4(2 * j + 1, w[b].scales, &sc1, &m1);
+            lfm2_get_scale_min_k4(2 * j, w->scales, &sc0, &m0);
+            lfm2_get_scale_min_k4(2 * j + 1, w->scales, &sc1, &m1);
+            const int u1 = 1 << (2 * j), u2 = 2 << (2 * j);
             int s0 = 0, s1 = 0;
             for (int l = 0; l < 32; l++) {
-                s0 += (q[l] & 0xF) * q8[l];
-                s1 += (q[l] >> 4) * q8[l + 32];
+                s0 += ((q[l] & 0xF) + (q5 && (qh[l] & u1) ? 16 : 0)) * q8[l];
+                s1 += ((q[l] >> 4) + (q5 && (qh[l] & u2) ? 16 : 0)) * q8[l + 32];
             }
             isum += sc0 * s0 + sc1 * s1;
             msum += m0 * (x[b].bsums[4 * j] + x[b].bsums[4 * j + 1]) +
@@ -187,44 +151,15 @@ static float dot_q4_K(int64_t k, const void *vw, const void *vx)
             q += 32;
             q8 += 64;
         }
-        const float d = x[b].d * lfm2_h2f(w[b].d);
-        const float dmin = x[b].d * lfm2_h2f(w[b].dmin);
+        const float d = x[b].d * lfm2_h2f(w->d);
+        const float dmin = x[b].d * lfm2_h2f(w->dmin);
         sum += d * (float)isum - dmin * (float)msum;
     }
     return sum;
 }
 
-static float dot_q5_K(int64_t k, const void *vw, const void *vx)
-{
-    const block_q5_K *w = vw;
-    const block_q8_K *x = vx;
-    float sum = 0;
-    for (int64_t b = 0; b < k / QK_K; b++) {
-        const uint8_t *ql = w[b].qs, *qh = w[b].qh;
-        const int8_t *q8 = x[b].qs;
-        int isum = 0, msum = 0;
-        for (int j = 0; j < QK_K / 64; j++) {
-            uint8_t sc0, m0, sc1, m1;
-            lfm2_get_scale_min_k4(2 * j, w[b].scales, &sc0, &m0);
-            lfm2_get_scale_min_k4(2 * j + 1, w[b].scales, &sc1, &m1);
-            const int u1 = 1 << (2 * j), u2 = 2 << (2 * j);
-            int s0 = 0, s1 = 0;
-            for (int l = 0; l < 32; l++) {
-                s0 += ((ql[l] & 0xF) + ((qh[l] & u1) ? 16 : 0)) * q8[l];
-                s1 += ((ql[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) * q8[l + 32];
-            }
-            isum += sc0 * s0 + sc1 * s1;
-            msum += m0 * (x[b].bsums[4 * j] + x[b].bsums[4 * j + 1]) +
-                    m1 * (x[b].bsums[4 * j + 2] + x[b].bsums[4 * j + 3]);
-            ql += 32;
-            q8 += 64;
-        }
-        const float d = x[b].d * lfm2_h2f(w[b].d);
-        const float dmin = x[b].d * lfm2_h2f(w[b].dmin);
-        sum += d * (float)isum - dmin * (float)msum;
-    }
-    return sum;
-}
+static float dot_q4_K(int64_t k, const void *w, const void *x) { return dot_q45_K(false, k, w, x); }
+static float dot_q5_K(int64_t k, const void *w, const void *x) { return dot_q45_K(true, k, w, x); }
 
 static float dot_q6_K(int64_t k, const void *vw, const void *vx)
 {
@@ -290,64 +225,32 @@ SCALAR_TILE(tile_q6_K, dot_q6_K)
 
 /* ---- float helpers ---- */
 
-static float dot_f32(const float *a, const float *b, int64_t n)
-{
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * b[i];
-        s1 += a[i + 1] * b[i + 1];
-        s2 += a[i + 2] * b[i + 2];
-        s3 += a[i + 3] * b[i + 3];
-    }
-    for (; i < n; i++)
-        s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
-}
-
-static void axpy_f32(float *y, float a, const float *x, int64_t n)
+static void gelu_lut(const uint16_t *table, float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        y[i] += a * x[i];
-}
-
-static void scale_f32(float *y, float s, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        y[i] *= s;
+        x[i] = lfm2_gelu_lut1(table, x[i]);
 }
 
 #define SIMD_BYTES 16
 #define SIMD_SUFFIX _generic
 #include "simd-impl.h"
 
-void lfm2_kernels_init_scalar(struct lfm2_kernels *k)
-{
-    memset(k, 0, sizeof *k);
-    k->path = LFM2_CPU_SCALAR;
-    k->act[LFM2_ACT_F16] = act_f16;
-    k->act[LFM2_ACT_BF16] = act_bf16;
-    k->act[LFM2_ACT_Q8_0] = act_q8_0;
-    k->act[LFM2_ACT_Q8_1] = act_q8_1;
-    k->act[LFM2_ACT_Q8_K] = act_q8_K;
-    k->tile[LFM2_TYPE_F32] = tile_f32;
-    k->tile[LFM2_TYPE_F16] = tile_f16;
-    k->tile[LFM2_TYPE_BF16] = tile_bf16;
-    k->tile[LFM2_TYPE_Q8_0] = tile_q8_0;
-    k->tile[LFM2_TYPE_Q4_0] = tile_q4_0;
-    k->tile[LFM2_TYPE_Q4_1] = tile_q4_1;
-    k->tile[LFM2_TYPE_Q5_0] = tile_q5_0;
-    k->tile[LFM2_TYPE_Q5_1] = tile_q5_1;
-    k->tile[LFM2_TYPE_Q4_K] = tile_q4_K;
-    k->tile[LFM2_TYPE_Q5_K] = tile_q5_K;
-    k->tile[LFM2_TYPE_Q6_K] = tile_q6_K;
-    k->silu_mul = silu_mul_generic;
-    k->sumsq = sumsq_generic;
-    k->exp_sub_sum = exp_sub_sum_generic;
-    k->attn_block = attn_block_generic;
-    k->attn_scratch = attn_scratch_floats_generic;
-    k->dot_f32 = dot_f32;
-    k->axpy_f32 = axpy_f32;
-    k->scale_f32 = scale_f32;
-    lfm2_x16_init_scalar(k);
-}
+const struct lfm2_kernels lfm2_kernels_scalar = {
+    .path = LFM2_CPU_SCALAR,
+    .act = {
+        [LFM2_ACT_F16] = act_f16, [LFM2_ACT_BF16] = act_bf16,
+        /* the references (quants.c) */
+        [LFM2_ACT_Q8_0] = lfm2_quantize_row_q8_0, [LFM2_ACT_Q8_1] = lfm2_quantize_row_q8_1,
+        [LFM2_ACT_Q8_K] = lfm2_quantize_row_q8_K,
+    },
+    .tile = {
+        [LFM2_TYPE_F32] = tile_f32, [LFM2_TYPE_F16] = tile_f16, [LFM2_TYPE_BF16] = tile_bf16,
+        [LFM2_TYPE_Q8_0] = tile_q8_0, [LFM2_TYPE_Q4_0] = tile_q4_0, [LFM2_TYPE_Q4_1] = tile_q4_1,
+        [LFM2_TYPE_Q5_0] = tile_q5_0, [LFM2_TYPE_Q5_1] = tile_q5_1, [LFM2_TYPE_Q4_K] = tile_q4_K,
+        [LFM2_TYPE_Q5_K] = tile_q5_K, [LFM2_TYPE_Q6_K] = tile_q6_K,
+    },
+    .gemm = lfm2_gemm_scalar,
+    .gelu_lut = gelu_lut,
+    SIMD_IMPL_ENTRIES,
+    /* no encoder attention tiles: attn_block serves every attention */
+};

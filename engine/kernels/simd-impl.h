@@ -7,6 +7,8 @@
  *   silu_mul    out = x/(1 + e^−x) · u (u may be NULL)
  *   attention   one (head, query block) of online-softmax attention: scores for a block of
  *               queries against a block of keys from a transposed K tile, exp, P·V
+ *   biatt_*     encoder attention register tiles over transposed key blocks (32 and 64
+ *               bytes only: the scalar path runs attn_block)
  */
 #include <math.h>
 #include <stdint.h>
@@ -19,10 +21,13 @@
 
 typedef float vf __attribute__((vector_size(SIMD_BYTES)));
 typedef int32_t vi __attribute__((vector_size(SIMD_BYTES)));
+typedef uint32_t vu __attribute__((vector_size(SIMD_BYTES)));
 
 static inline vf SFX(vload)(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void SFX(vstore)(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf SFX(vsplat)(float x) { return (vf){ 0 } + x; }
+/* x in every lane: x − 0 is x for every x (−0 and NaN included), so the compiler folds it to
+ * a broadcast, where 0 + x would need an add (0 + −0 is +0) */
+static inline vf SFX(vsplat)(float x) { return x - (vf){ 0 }; }
 
 /* select: m ? a : b  (m lanes all ones or zero) */
 static inline vf SFX(vsel)(vi m, vf a, vf b) { return (vf)(((vi)a & m) | ((vi)b & ~m)); }
@@ -33,10 +38,11 @@ static inline vf SFX(vexp)(vf x)
     const vi under = x < lo;
     x = SFX(vsel)(x > hi, hi, x);
     x = SFX(vsel)(under, lo, x);
-    /* n = round(x / ln 2) with the 1.5·2^23 trick (|x / ln 2| < 2^22) */
+    /* n = round(x / ln 2) with the 1.5·2^23 trick (|x / ln 2| < 2^22); 2^n is built from
+     * the bits of t, so no input (NaN included) goes through a float-to-int conversion */
     const vf magic = SFX(vsplat)(12582912.0f);
-    vf n = x * 1.44269504088896341f + magic;
-    n = n - magic;
+    const vf t = x * 1.44269504088896341f + magic;
+    const vf n = t - magic;
     vf r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
     vf p = SFX(vsplat)(1.9875691500e-4f);
@@ -46,7 +52,7 @@ static inline vf SFX(vexp)(vf x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
-    const vi e = (__builtin_convertvector(n, vi) + 127) << 23;
+    const vu e = ((vu)t - (vu)magic + 127) << 23;
     return SFX(vsel)(under, SFX(vsplat)(0.0f), p * (vf)e);
 }
 
@@ -64,6 +70,16 @@ static void SFX(silu_mul)(float *out, const float *g, const float *u, int64_t n)
         const float y = g[i] / (1.0f + expf(-g[i]));
         out[i] = u ? y * u[i] : y;
     }
+}
+
+/* y *= s (one rounding per element: the same on every path) */
+static void SFX(scale_f32)(float *y, float s, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + VL <= n; i += VL)
+        SFX(vstore)(y + i, SFX(vload)(y + i) * s);
+    for (; i < n; i++)
+        y[i] *= s;
 }
 
 /* y[i] = e^(x[i] − sub); returns Σ y (accumulated in float lanes, then double) */
@@ -400,3 +416,125 @@ static void SFX(attn_block)(const struct lfm2_attn_args *a, int g, int i0, int i
             out[d] = o[(size_t)r * hd + d] * inv;
     }
 }
+
+#if VL >= 8
+/* bf16 activations: round to nearest even on the bit pattern, NaN made quiet — exactly
+ * lfm2_fp32_to_bf16 (VCVTNEPS2BF16 would flush denormals). Not on the scalar path, which
+ * keeps the reference loop. */
+typedef uint16_t vh16 __attribute__((vector_size(SIMD_BYTES / 2)));
+
+static void SFX(act_bf16)(const float *x, void *vy, int64_t k)
+{
+    uint16_t *y = vy;
+    int64_t i = 0;
+    for (; i + VL <= k; i += VL) {
+        vu u;
+        memcpy(&u, x + i, sizeof u);
+        const vu nan = (vu)(((vi)u & 0x7fffffff) > 0x7f800000);
+        const vu r = (u + 0x7fff + ((u >> 16) & 1)) >> 16, q = (u >> 16) | 64;
+        const vh16 h = __builtin_convertvector((q & nan) | (r & ~nan), vh16);
+        memcpy(y + i, &h, sizeof h);
+    }
+    for (; i < k; i++)
+        y[i] = lfm2_fp32_to_bf16(x[i]);
+}
+#endif
+
+/* ---- encoder attention register tiles (ops.c: bidirectional attention) ----
+ * 4 query rows × BIATT_NV vectors of keys (scores) or of head dimensions (P·V) per register
+ * tile: 16 accumulators at 16 lanes, 8 at 8 lanes. Each output is one fused multiply-add
+ * chain in key (or dimension) order. Not on the scalar path, which uses attn_block. */
+#if VL >= 8
+#define BIATT_NV (VL == 16 ? 4 : 2)
+#define BIATT_W (BIATT_NV * VL)   /* keys or dimensions per tile: 64 or 16 */
+
+static void SFX(biatt_scores)(const float *kt, int nkb, int hd, float scale, const float *const q[4],
+                              float *const s[4])
+{
+    for (int b = 0; b < nkb; b++) {
+        const float *kb = kt + (size_t)b * hd * LFM2_BIATT_KB;
+        for (int j0 = 0; j0 < LFM2_BIATT_KB; j0 += BIATT_W) {
+            vf acc[4][BIATT_NV];
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < BIATT_NV; c++)
+                    acc[r][c] = SFX(vsplat)(0.0f);
+            for (int d = 0; d < hd; d++) {
+                const float *kd = kb + (size_t)d * LFM2_BIATT_KB + j0;
+                vf kv[BIATT_NV];
+                for (int c = 0; c < BIATT_NV; c++)
+                    kv[c] = SFX(vload)(kd + c * VL);
+                for (int r = 0; r < 4; r++) {
+                    const vf qd = SFX(vsplat)(q[r][d]);
+                    for (int c = 0; c < BIATT_NV; c++)
+                        acc[r][c] += qd * kv[c];
+                }
+            }
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < BIATT_NV; c++)
+                    SFX(vstore)(s[r] + b * LFM2_BIATT_KB + j0 + c * VL, acc[r][c] * scale);
+        }
+    }
+}
+
+static void SFX(biatt_pv)(const float *v, int nkb, int hdp, float *const p[4], float *const o[4])
+{
+    for (int b = 0; b < nkb; b++) {
+        const float *vb = v + (size_t)b * LFM2_BIATT_KB * hdp;
+        for (int d0 = 0; d0 < hdp; d0 += BIATT_W) {
+            const int nv = hdp - d0 >= BIATT_W ? BIATT_NV : (hdp - d0) / VL;
+            vf acc[4][BIATT_NV];
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < BIATT_NV; c++)
+                    acc[r][c] = c < nv ? SFX(vload)(o[r] + d0 + c * VL) : SFX(vsplat)(0.0f);
+            if (nv == BIATT_NV) {
+                for (int jj = 0; jj < LFM2_BIATT_KB; jj++) {
+                    const float *vr = vb + (size_t)jj * hdp + d0;
+                    vf vv[BIATT_NV];
+                    for (int c = 0; c < BIATT_NV; c++)
+                        vv[c] = SFX(vload)(vr + c * VL);
+                    for (int r = 0; r < 4; r++) {
+                        const vf pr = SFX(vsplat)(p[r][b * LFM2_BIATT_KB + jj]);
+                        for (int c = 0; c < BIATT_NV; c++)
+                            acc[r][c] += pr * vv[c];
+                    }
+                }
+            } else {   /* the last vectors of a head that is not a multiple of BIATT_W */
+                for (int jj = 0; jj < LFM2_BIATT_KB; jj++) {
+                    const float *vr = vb + (size_t)jj * hdp + d0;
+                    for (int c = 0; c < nv; c++) {
+                        const vf vc = SFX(vload)(vr + c * VL);
+                        for (int r = 0; r < 4; r++)
+                            acc[r][c] += SFX(vsplat)(p[r][b * LFM2_BIATT_KB + jj]) * vc;
+                    }
+                }
+            }
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < nv; c++)
+                    SFX(vstore)(o[r] + d0 + c * VL, acc[r][c]);
+        }
+    }
+}
+
+static float SFX(biatt_row_max)(const float *s, int n)
+{
+    vf m = SFX(vsplat)(-INFINITY);
+    for (int j = 0; j < n; j += VL) {
+        const vf v = SFX(vload)(s + j);
+        m = SFX(vsel)(m > v, m, v);   /* MAXPS: the second operand unless the first is greater */
+    }
+    float r = m[0];
+    for (int l = 1; l < VL; l++)
+        r = m[l] > r ? m[l] : r;
+    return r;
+}
+#endif
+
+/* the table entries this file gives (struct lfm2_kernels) */
+#define SIMD_IMPL_ENTRIES                                                                        \
+    .silu_mul = SFX(silu_mul), .sumsq = SFX(sumsq), .exp_sub_sum = SFX(exp_sub_sum),             \
+    .scale_f32 = SFX(scale_f32), .attn_block = SFX(attn_block),                                  \
+    .attn_scratch = SFX(attn_scratch_floats)
+#if VL >= 8
+#define SIMD_IMPL_BIATT                                                                          \
+    .biatt_scores = SFX(biatt_scores), .biatt_pv = SFX(biatt_pv), .biatt_row_max = SFX(biatt_row_max)
+#endif

@@ -25,6 +25,9 @@
  *             32 bytes of padding
  * Group sizes are multiples of 64 bytes; nb1 = group bytes / 16, so row offsets at multiples
  * of 16 (and slabs of a 3-D tensor with ne[1] % 16 == 0) work as for the original types.
+ * The layout table (k_layouts) holds each layout's source type, bytes per source block and
+ * its pack and row functions; every other fact comes from the source type's entry in the type
+ * table (quants.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,41 +39,35 @@
 #include "internal.h"
 #include "kernels.h"
 
-size_t lfm2_x16_group_bytes(int type, int64_t k)
+/* ---- repacking: one row into lane r of a zeroed group ---- */
+
+/* Q8_0 / Q4_0: block b's quants as `steps` 4-byte steps (8 of int8, or 4 of nibble pairs)
+ * at [b][step][lane], after all blocks the fp16 scales [b][lane] */
+static void pack_q32(uint8_t *dst, int r, const uint8_t *row, int64_t k, size_t bsz, int steps)
 {
-    size_t b;
-    switch (type) {
-    case LFM2_TYPE_Q8_0_X16: b = (size_t)(k / 32) * (512 + 32); break;
-    case LFM2_TYPE_Q4_0_X16: b = (size_t)(k / 32) * (256 + 32); break;
-    case LFM2_TYPE_F16_X16: b = (size_t)k * 32; break;
-    case LFM2_TYPE_F32_X16: b = (size_t)k * 64; break;
-    case LFM2_TYPE_Q4_K_X16: b = (size_t)(k / QK_K) * X16_Q4K_SB; break;
-    case LFM2_TYPE_Q6_K_X16: b = (size_t)(k / QK_K) * X16_Q6K_SB; break;
-    case LFM2_TYPE_Q5_K_X16: b = (size_t)(k / QK_K) * X16_Q5K_SB; break;
-    default: return 0;
+    const int64_t nb = k / 32;
+    uint8_t *d = dst + (size_t)nb * steps * 64;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + (size_t)b * bsz;   /* d, then the quants */
+        for (int j = 0; j < steps; j++)
+            memcpy(dst + ((size_t)b * steps + j) * 64 + r * 4, blk + 2 + 4 * j, 4);
+        memcpy(d + (b * 16 + r) * 2, blk, 2);
     }
-    return (b + 63) & ~(size_t)63;
 }
 
-bool lfm2_type_is_x16(int type)
+static void pack_q8_0(uint8_t *dst, int r, const uint8_t *row, int64_t k) { pack_q32(dst, r, row, k, sizeof(block_q8_0), 8); }
+static void pack_q4_0(uint8_t *dst, int r, const uint8_t *row, int64_t k) { pack_q32(dst, r, row, k, sizeof(block_q4_0), 4); }
+
+static void pack_f16(uint8_t *dst, int r, const uint8_t *row, int64_t k)
 {
-    return type >= LFM2_TYPE_Q8_0_X16 && type < LFM2_KTYPE_COUNT;
+    for (int64_t i = 0; i < k; i++)
+        memcpy(dst + (size_t)i * 32 + r * 2, row + i * 2, 2);
 }
 
-/* ---- repacking ---- */
-
-static int x16_of(enum lfm2_type t)
+static void pack_f32(uint8_t *dst, int r, const uint8_t *row, int64_t k)
 {
-    switch (t) {
-    case LFM2_TYPE_Q8_0: return LFM2_TYPE_Q8_0_X16;
-    case LFM2_TYPE_Q4_0: return LFM2_TYPE_Q4_0_X16;
-    case LFM2_TYPE_F16: return LFM2_TYPE_F16_X16;
-    case LFM2_TYPE_F32: return LFM2_TYPE_F32_X16;
-    case LFM2_TYPE_Q4_K: return LFM2_TYPE_Q4_K_X16;
-    case LFM2_TYPE_Q6_K: return LFM2_TYPE_Q6_K_X16;
-    case LFM2_TYPE_Q5_K: return LFM2_TYPE_Q5_K_X16;
-    default: return -1;
-    }
+    for (int64_t i = 0; i < k; i++)
+        memcpy(dst + (size_t)i * 64 + r * 4, row + i * 4, 4);
 }
 
 /* Lane r of a Q4_K_X16 super-block (also the first 2368 bytes of a Q5_K_X16 one): nibbles
@@ -91,75 +88,39 @@ static void pack_q4k_lane(uint8_t *sb, int r, const uint8_t *qs, const uint8_t *
     memcpy(sb + 2336 + r * 2, &dmin, 2);
 }
 
-/* One group: rows [0, nr) of src (row stride nb1) into dst (zero rows past nr). */
-static void pack_group(int xt, const uint8_t *src, size_t nb1, int nr, int64_t k, uint8_t *dst)
+static void pack_q4_K(uint8_t *dst, int r, const uint8_t *row, int64_t k)
 {
-    const int64_t nb = k / 32;
-    memset(dst, 0, lfm2_x16_group_bytes(xt, k));
-    for (int r = 0; r < nr; r++) {
-        const uint8_t *row = src + (size_t)r * nb1;
-        switch (xt) {
-        case LFM2_TYPE_Q8_0_X16: {
-            const block_q8_0 *blk = (const block_q8_0 *)row;
-            uint16_t *d = (uint16_t *)(dst + (size_t)nb * 512);
-            for (int64_t b = 0; b < nb; b++) {
-                for (int j = 0; j < 8; j++)
-                    memcpy(dst + (size_t)b * 512 + j * 64 + r * 4, blk[b].qs + 4 * j, 4);
-                d[b * 16 + r] = blk[b].d;
-            }
-            break;
+    const block_q4_K *blk = (const block_q4_K *)row;
+    for (int64_t b = 0; b < k / QK_K; b++)
+        pack_q4k_lane(dst + (size_t)b * X16_Q4K_SB, r, blk[b].qs, blk[b].scales, blk[b].d, blk[b].dmin);
+}
+
+/* the Q4_K layout of the low bits, then the fifth bits */
+static void pack_q5_K(uint8_t *dst, int r, const uint8_t *row, int64_t k)
+{
+    const block_q5_K *blk = (const block_q5_K *)row;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        uint8_t *sb = dst + (size_t)b * X16_Q5K_SB;
+        pack_q4k_lane(sb, r, blk[b].qs, blk[b].scales, blk[b].d, blk[b].dmin);
+        for (int c = 0; c < 8; c++)
+            memcpy(sb + X16_Q5K_QH + c * 64 + r * 4, blk[b].qh + 4 * c, 4);
+    }
+}
+
+static void pack_q6_K(uint8_t *dst, int r, const uint8_t *row, int64_t k)
+{
+    const block_q6_K *blk = (const block_q6_K *)row;
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        uint8_t *sb = dst + (size_t)b * X16_Q6K_SB;
+        for (int h = 0; h < 2; h++) {
+            for (int c = 0; c < 16; c++)
+                memcpy(sb + (h * 16 + c) * 64 + r * 4, blk[b].ql + 64 * h + 4 * c, 4);
+            for (int c = 0; c < 8; c++)
+                memcpy(sb + 2048 + (h * 8 + c) * 64 + r * 4, blk[b].qh + 32 * h + 4 * c, 4);
         }
-        case LFM2_TYPE_Q4_0_X16: {
-            const block_q4_0 *blk = (const block_q4_0 *)row;
-            uint16_t *d = (uint16_t *)(dst + (size_t)nb * 256);
-            for (int64_t b = 0; b < nb; b++) {
-                for (int m = 0; m < 4; m++)
-                    memcpy(dst + (size_t)b * 256 + m * 64 + r * 4, blk[b].qs + 4 * m, 4);
-                d[b * 16 + r] = blk[b].d;
-            }
-            break;
-        }
-        case LFM2_TYPE_F16_X16:
-            for (int64_t i = 0; i < k; i++)
-                memcpy(dst + (size_t)i * 32 + r * 2, row + i * 2, 2);
-            break;
-        case LFM2_TYPE_F32_X16:
-            for (int64_t i = 0; i < k; i++)
-                memcpy(dst + (size_t)i * 64 + r * 4, row + i * 4, 4);
-            break;
-        case LFM2_TYPE_Q4_K_X16: {
-            const block_q4_K *blk = (const block_q4_K *)row;
-            for (int64_t b = 0; b < k / QK_K; b++)
-                pack_q4k_lane(dst + (size_t)b * X16_Q4K_SB, r, blk[b].qs, blk[b].scales, blk[b].d, blk[b].dmin);
-            break;
-        }
-        case LFM2_TYPE_Q5_K_X16: {   /* the Q4_K layout of the low bits, then the fifth bits */
-            const block_q5_K *blk = (const block_q5_K *)row;
-            for (int64_t b = 0; b < k / QK_K; b++) {
-                uint8_t *sb = dst + (size_t)b * X16_Q5K_SB;
-                pack_q4k_lane(sb, r, blk[b].qs, blk[b].scales, blk[b].d, blk[b].dmin);
-                for (int c = 0; c < 8; c++)
-                    memcpy(sb + X16_Q5K_QH + c * 64 + r * 4, blk[b].qh + 4 * c, 4);
-            }
-            break;
-        }
-        case LFM2_TYPE_Q6_K_X16: {
-            const block_q6_K *blk = (const block_q6_K *)row;
-            for (int64_t b = 0; b < k / QK_K; b++) {
-                uint8_t *sb = dst + (size_t)b * X16_Q6K_SB;
-                for (int h = 0; h < 2; h++) {
-                    for (int c = 0; c < 16; c++)
-                        memcpy(sb + (h * 16 + c) * 64 + r * 4, blk[b].ql + 64 * h + 4 * c, 4);
-                    for (int c = 0; c < 8; c++)
-                        memcpy(sb + 2048 + (h * 8 + c) * 64 + r * 4, blk[b].qh + 32 * h + 4 * c, 4);
-                }
-                for (int sub = 0; sub < 16; sub++)
-                    sb[3072 + sub * 16 + r] = (uint8_t)blk[b].scales[sub];
-                memcpy(sb + 3328 + r * 2, &blk[b].d, 2);
-            }
-            break;
-        }
-        }
+        for (int sub = 0; sub < 16; sub++)
+            sb[3072 + sub * 16 + r] = (uint8_t)blk[b].scales[sub];
+        memcpy(sb + 3328 + r * 2, &blk[b].d, 2);
     }
 }
 
@@ -188,6 +149,132 @@ static inline int q5k_value(const uint8_t *sb, int lane, int e)
     const int j = e / 64, w = e % 64, hi = w >= 32, l = w % 32;
     const uint8_t h = sb[X16_Q5K_QH + (l / 4) * 64 + lane * 4 + l % 4];
     return q4k_value(sb, lane, e) | (((h >> (2 * j + hi)) & 1) << 4);
+}
+
+/* ---- row access: lane `lane` of group g as floats (the reference dequantization of the
+ * original row) ---- */
+
+static void row_q8_0(const uint8_t *g, int lane, int64_t k, float *out)
+{
+    const int64_t nb = k / 32;
+    const uint16_t *d = (const uint16_t *)(g + (size_t)nb * 512);
+    for (int64_t b = 0; b < nb; b++) {
+        const float s = lfm2_fp16_to_fp32(d[b * 16 + lane]);
+        for (int j = 0; j < 8; j++)
+            for (int i = 0; i < 4; i++)
+                out[b * 32 + 4 * j + i] = s * (float)(int8_t)g[(size_t)b * 512 + j * 64 + lane * 4 + i];
+    }
+}
+
+static void row_q4_0(const uint8_t *g, int lane, int64_t k, float *out)
+{
+    const int64_t nb = k / 32;
+    const uint16_t *d = (const uint16_t *)(g + (size_t)nb * 256);
+    for (int64_t b = 0; b < nb; b++) {
+        const float s = lfm2_fp16_to_fp32(d[b * 16 + lane]);
+        for (int m = 0; m < 4; m++)
+            for (int i = 0; i < 4; i++) {
+                const uint8_t q = g[(size_t)b * 256 + m * 64 + lane * 4 + i];
+                out[b * 32 + 4 * m + i] = s * (float)((q & 0xF) - 8);
+                out[b * 32 + 16 + 4 * m + i] = s * (float)((q >> 4) - 8);
+            }
+    }
+}
+
+static void row_f16(const uint8_t *g, int lane, int64_t k, float *out)
+{
+    for (int64_t i = 0; i < k; i++) {
+        uint16_t h;
+        memcpy(&h, g + (size_t)i * 32 + lane * 2, 2);
+        out[i] = lfm2_fp16_to_fp32(h);
+    }
+}
+
+static void row_f32(const uint8_t *g, int lane, int64_t k, float *out)
+{
+    for (int64_t i = 0; i < k; i++)
+        memcpy(out + i, g + (size_t)i * 64 + lane * 4, 4);
+}
+
+/* as dq_q4_K / dq_q5_K: (d·sc)·q − dmin·m */
+static void row_q45_K(bool q5, const uint8_t *g, int lane, int64_t k, float *out)
+{
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const uint8_t *sb = g + (size_t)b * (q5 ? X16_Q5K_SB : X16_Q4K_SB);
+        uint16_t dh, mh;
+        memcpy(&dh, sb + 2304 + lane * 2, 2);
+        memcpy(&mh, sb + 2336 + lane * 2, 2);
+        const float d = lfm2_fp16_to_fp32(dh), dmin = lfm2_fp16_to_fp32(mh);
+        for (int e = 0; e < QK_K; e++) {
+            const int sub = e / 32;
+            const float d1 = d * sb[2048 + sub * 16 + lane], m1 = dmin * sb[2176 + sub * 16 + lane];
+            out[b * QK_K + e] = d1 * (float)(q5 ? q5k_value(sb, lane, e) : q4k_value(sb, lane, e)) - m1;
+        }
+    }
+}
+
+static void row_q4_K(const uint8_t *g, int lane, int64_t k, float *out) { row_q45_K(false, g, lane, k, out); }
+static void row_q5_K(const uint8_t *g, int lane, int64_t k, float *out) { row_q45_K(true, g, lane, k, out); }
+
+/* as dq_q6_K: d·sc·(q − 32) */
+static void row_q6_K(const uint8_t *g, int lane, int64_t k, float *out)
+{
+    for (int64_t b = 0; b < k / QK_K; b++) {
+        const uint8_t *sb = g + (size_t)b * X16_Q6K_SB;
+        uint16_t dh;
+        memcpy(&dh, sb + 3328 + lane * 2, 2);
+        const float d = lfm2_fp16_to_fp32(dh);
+        for (int e = 0; e < QK_K; e++)
+            out[b * QK_K + e] = d * (float)(int8_t)sb[3072 + (e / 16) * 16 + lane] * (float)(q6_value(sb, lane, e) - 32);
+    }
+}
+
+/* ---- the layout table ---- */
+
+struct x16_layout {
+    enum lfm2_type src;   /* the file type it is made from */
+    int block_bytes;      /* bytes of one source block (its blck elements) for 16 rows */
+    void (*pack_lane)(uint8_t *group, int lane, const uint8_t *row, int64_t k);
+    void (*row_f32)(const uint8_t *group, int lane, int64_t k, float *out);
+};
+
+#define LAYOUT(T) [LFM2_TYPE_##T##_X16 - LFM2_TYPE_COUNT]
+static const struct x16_layout k_layouts[LFM2_KTYPE_COUNT - LFM2_TYPE_COUNT] = {
+    LAYOUT(Q8_0) = { LFM2_TYPE_Q8_0, 512 + 32, pack_q8_0, row_q8_0 },
+    LAYOUT(Q4_0) = { LFM2_TYPE_Q4_0, 256 + 32, pack_q4_0, row_q4_0 },
+    LAYOUT(F16) = { LFM2_TYPE_F16, 32, pack_f16, row_f16 },
+    LAYOUT(F32) = { LFM2_TYPE_F32, 64, pack_f32, row_f32 },
+    LAYOUT(Q4_K) = { LFM2_TYPE_Q4_K, X16_Q4K_SB, pack_q4_K, row_q4_K },
+    LAYOUT(Q6_K) = { LFM2_TYPE_Q6_K, X16_Q6K_SB, pack_q6_K, row_q6_K },
+    LAYOUT(Q5_K) = { LFM2_TYPE_Q5_K, X16_Q5K_SB, pack_q5_K, row_q5_K },
+};
+
+bool lfm2_type_is_x16(int type)
+{
+    return type >= LFM2_TYPE_COUNT && type < LFM2_KTYPE_COUNT;
+}
+
+int lfm2_x16_source(int type)
+{
+    return lfm2_type_is_x16(type) ? (int)k_layouts[type - LFM2_TYPE_COUNT].src : -1;
+}
+
+size_t lfm2_x16_group_bytes(int type, int64_t k)
+{
+    if (!lfm2_type_is_x16(type))
+        return 0;
+    const struct x16_layout *l = &k_layouts[type - LFM2_TYPE_COUNT];
+    const size_t b = (size_t)(k / lfm2_type_block_elems(l->src)) * (size_t)l->block_bytes;
+    return (b + 63) & ~(size_t)63;
+}
+
+/* the layout made from a file type; -1 if none */
+static int x16_of(enum lfm2_type t)
+{
+    for (int i = 0; i < LFM2_KTYPE_COUNT - LFM2_TYPE_COUNT; i++)
+        if (k_layouts[i].src == t)
+            return LFM2_TYPE_COUNT + i;
+    return -1;
 }
 
 /* Memory for a prepared tensor. Decode streams gigabytes of weights per second through the
@@ -223,6 +310,7 @@ void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_sou
     /* slabs (MoE experts) must stay 16-row aligned to be addressed by nb1 */
     if (slabs > 1 && rows % 16 != 0)
         return NULL;
+    const struct x16_layout *layout = &k_layouts[xt - LFM2_TYPE_COUNT];
     const size_t gb = lfm2_x16_group_bytes(xt, k);
     const int64_t groups_per_slab = (rows + 15) / 16;
     const size_t total = gb * (size_t)(groups_per_slab * slabs);
@@ -241,8 +329,10 @@ void *lfm2_weights_prepare(const lfm2_tensor *w, lfm2_tensor *out, bool drop_sou
         const uint8_t *src = (const uint8_t *)w->data + (size_t)(s * rows) * w->nb1;
         for (int64_t g = 0; g < groups_per_slab; g++) {
             const int nr = rows - g * 16 < 16 ? (int)(rows - g * 16) : 16;
-            pack_group(xt, src + (size_t)(g * 16) * w->nb1, w->nb1, nr, k,
-                       mem + (size_t)(s * groups_per_slab + g) * gb);
+            uint8_t *dst = mem + (size_t)(s * groups_per_slab + g) * gb;
+            memset(dst, 0, gb);   /* rows past nr stay zero */
+            for (int r = 0; r < nr; r++)
+                layout->pack_lane(dst, r, src + (size_t)(g * 16 + r) * w->nb1, k);
             if (drop_source) {
                 uintptr_t done = (uintptr_t)(src + (size_t)(g * 16 + nr) * w->nb1);
                 if (done > src_end) done = src_end;
@@ -269,73 +359,11 @@ void lfm2_weights_free(void *mem)
 /* Row r of an x16 tensor as floats (the reference dequantization of the original row). */
 void lfm2_x16_row_f32(const lfm2_tensor *w, int64_t r, float *out)
 {
-    const int64_t k = w->ne[0], nb = k / 32, rows = w->ne[1];
+    const int64_t rows = w->ne[1];
     const size_t gb = w->nb1 * 16;
     const uint8_t *slab = (const uint8_t *)w->data + (size_t)(r / rows) * (size_t)rows * w->nb1;
     const uint8_t *g = slab + (size_t)((r % rows) / 16) * gb;
-    const int lane = (int)(r % rows % 16);
-    switch ((int)w->type) {
-    case LFM2_TYPE_Q8_0_X16: {
-        const uint16_t *d = (const uint16_t *)(g + (size_t)nb * 512);
-        for (int64_t b = 0; b < nb; b++) {
-            const float s = lfm2_fp16_to_fp32(d[b * 16 + lane]);
-            for (int j = 0; j < 8; j++)
-                for (int i = 0; i < 4; i++)
-                    out[b * 32 + 4 * j + i] = s * (float)(int8_t)g[(size_t)b * 512 + j * 64 + lane * 4 + i];
-        }
-        break;
-    }
-    case LFM2_TYPE_Q4_0_X16: {
-        const uint16_t *d = (const uint16_t *)(g + (size_t)nb * 256);
-        for (int64_t b = 0; b < nb; b++) {
-            const float s = lfm2_fp16_to_fp32(d[b * 16 + lane]);
-            for (int m = 0; m < 4; m++)
-                for (int i = 0; i < 4; i++) {
-                    const uint8_t q = g[(size_t)b * 256 + m * 64 + lane * 4 + i];
-                    out[b * 32 + 4 * m + i] = s * (float)((q & 0xF) - 8);
-                    out[b * 32 + 16 + 4 * m + i] = s * (float)((q >> 4) - 8);
-                }
-        }
-        break;
-    }
-    case LFM2_TYPE_F16_X16:
-        for (int64_t i = 0; i < k; i++) {
-            uint16_t h;
-            memcpy(&h, g + (size_t)i * 32 + lane * 2, 2);
-            out[i] = lfm2_fp16_to_fp32(h);
-        }
-        break;
-    case LFM2_TYPE_F32_X16:
-        for (int64_t i = 0; i < k; i++)
-            memcpy(out + i, g + (size_t)i * 64 + lane * 4, 4);
-        break;
-    case LFM2_TYPE_Q4_K_X16:   /* as dq_q4_K / dq_q5_K: (d·sc)·q − dmin·m */
-    case LFM2_TYPE_Q5_K_X16:
-        for (int64_t b = 0; b < k / QK_K; b++) {
-            const bool q5 = w->type == (enum lfm2_type)LFM2_TYPE_Q5_K_X16;
-            const uint8_t *sb = g + (size_t)b * (q5 ? X16_Q5K_SB : X16_Q4K_SB);
-            uint16_t dh, mh;
-            memcpy(&dh, sb + 2304 + lane * 2, 2);
-            memcpy(&mh, sb + 2336 + lane * 2, 2);
-            const float d = lfm2_fp16_to_fp32(dh), dmin = lfm2_fp16_to_fp32(mh);
-            for (int e = 0; e < QK_K; e++) {
-                const int sub = e / 32;
-                const float d1 = d * sb[2048 + sub * 16 + lane], m1 = dmin * sb[2176 + sub * 16 + lane];
-                out[b * QK_K + e] = d1 * (float)(q5 ? q5k_value(sb, lane, e) : q4k_value(sb, lane, e)) - m1;
-            }
-        }
-        break;
-    case LFM2_TYPE_Q6_K_X16:   /* as dq_q6_K: d·sc·(q − 32) */
-        for (int64_t b = 0; b < k / QK_K; b++) {
-            const uint8_t *sb = g + (size_t)b * X16_Q6K_SB;
-            uint16_t dh;
-            memcpy(&dh, sb + 3328 + lane * 2, 2);
-            const float d = lfm2_fp16_to_fp32(dh);
-            for (int e = 0; e < QK_K; e++)
-                out[b * QK_K + e] = d * (float)(int8_t)sb[3072 + (e / 16) * 16 + lane] * (float)(q6_value(sb, lane, e) - 32);
-        }
-        break;
-    }
+    k_layouts[w->type - LFM2_TYPE_COUNT].row_f32(g, (int)(r % rows % 16), w->ne[0], out);
 }
 
 /* ---- activation packs ----
@@ -348,8 +376,8 @@ size_t lfm2_x16q_token_bytes(int64_t k)
     return ((size_t)k + (size_t)(k / 32) * 8 + 63) & ~(size_t)63;
 }
 
-void lfm2_x16q_pack(lfm2_act_fn quant, int c, const float *x, int64_t ldx, int64_t k, int64_t t0,
-                    int64_t t1, void *dst)
+static void pack_q(lfm2_act_fn quant, int c, const float *x, int64_t ldx, int64_t k, int64_t t0,
+                   int64_t t1, void *dst)
 {
     const int64_t nb = k / 32;
     const size_t ts = lfm2_x16q_token_bytes(k);
@@ -370,14 +398,27 @@ void lfm2_x16q_pack(lfm2_act_fn quant, int c, const float *x, int64_t ldx, int64
     }
 }
 
+void lfm2_x16_pack_q8(const struct lfm2_kernels *kt, const float *x, int64_t ldx, int64_t k,
+                      int64_t t0, int64_t t1, void *dst)
+{
+    pack_q(kt->act[LFM2_ACT_Q8_0], 128, x, ldx, k, t0, t1, dst);
+}
+
+void lfm2_x16_pack_q4(const struct lfm2_kernels *kt, const float *x, int64_t ldx, int64_t k,
+                      int64_t t0, int64_t t1, void *dst)
+{
+    pack_q(kt->act[LFM2_ACT_Q8_0], 8, x, ldx, k, t0, t1, dst);
+}
+
 size_t lfm2_x16k_token_bytes(int64_t k)
 {
     return ((size_t)k + (size_t)(k / QK_K) * 64 + 63) & ~(size_t)63;
 }
 
-void lfm2_x16k_pack(lfm2_act_fn quant, const float *x, int64_t ldx, int64_t k, int64_t t0, int64_t t1,
-                    void *dst)
+void lfm2_x16_pack_k(const struct lfm2_kernels *kt, const float *x, int64_t ldx, int64_t k,
+                     int64_t t0, int64_t t1, void *dst)
 {
+    const lfm2_act_fn quant = kt->act[LFM2_ACT_Q8_K];
     const int64_t nb = k / QK_K;
     const size_t ts = lfm2_x16k_token_bytes(k);
     for (int64_t t = t0; t < t1; t++) {
@@ -406,18 +447,25 @@ size_t lfm2_x16f_token_bytes(int64_t k)
     return ((size_t)k * sizeof(float) + 63) & ~(size_t)63;
 }
 
-void lfm2_x16f_pack(int rounding, const float *x, int64_t ldx, int64_t k, int64_t t0, int64_t t1,
-                    void *dst)
+void lfm2_x16_pack_f32(const struct lfm2_kernels *kt, const float *x, int64_t ldx, int64_t k,
+                       int64_t t0, int64_t t1, void *dst)
 {
+    (void)kt;
+    const size_t ts = lfm2_x16f_token_bytes(k);
+    for (int64_t t = t0; t < t1; t++)
+        memcpy((uint8_t *)dst + (size_t)t * ts, x + t * ldx, (size_t)k * sizeof(float));
+}
+
+/* F16 weights: the rows rounded through fp16 (the SIMD paths convert in hardware, same bits) */
+static void pack_f16_ref(const struct lfm2_kernels *kt, const float *x, int64_t ldx, int64_t k,
+                         int64_t t0, int64_t t1, void *dst)
+{
+    (void)kt;
     const size_t ts = lfm2_x16f_token_bytes(k);
     for (int64_t t = t0; t < t1; t++) {
         float *p = (float *)((uint8_t *)dst + (size_t)t * ts);
-        const float *xr = x + t * ldx;
-        if (rounding == LFM2_ACT_F16)
-            for (int64_t i = 0; i < k; i++)
-                p[i] = lfm2_fp16_to_fp32(lfm2_fp32_to_fp16(xr[i]));
-        else
-            memcpy(p, xr, (size_t)k * sizeof(float));
+        for (int64_t i = 0; i < k; i++)
+            p[i] = lfm2_fp16_to_fp32(lfm2_fp32_to_fp16(x[t * ldx + i]));
     }
 }
 
@@ -540,70 +588,14 @@ static void scalar_run_k(int xt, int64_t k, const void *w, size_t nb1, int64_t r
     }
 }
 
-static size_t q_packed(int64_t k, int64_t n) { return lfm2_x16q_token_bytes(k) * (size_t)n; }
-static size_t k_packed(int64_t k, int64_t n) { return lfm2_x16k_token_bytes(k) * (size_t)n; }
-static void ref_q8_K(const float *x, void *y, int64_t k) { lfm2_quantize_row_q8_K(x, y, k); }
-static void pack_k(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16k_pack(ref_q8_K, x, ldx, k, t0, t1, dst);
-}
-static size_t f_packed(int64_t k, int64_t n) { return lfm2_x16f_token_bytes(k) * (size_t)n; }
-static size_t no_tmp(int64_t k) { (void)k; return 0; }
+LFM2_GEMM_ENTRY(run_q8, scalar_run_q, LFM2_TYPE_Q8_0_X16)
+LFM2_GEMM_ENTRY(run_q4, scalar_run_q, LFM2_TYPE_Q4_0_X16)
+LFM2_GEMM_ENTRY(run_f16, scalar_run_f, LFM2_TYPE_F16_X16)
+LFM2_GEMM_ENTRY(run_f32, scalar_run_f, LFM2_TYPE_F32_X16)
+LFM2_GEMM_ENTRY(run_q4k, scalar_run_k, LFM2_TYPE_Q4_K_X16)
+LFM2_GEMM_ENTRY(run_q6k, scalar_run_k, LFM2_TYPE_Q6_K_X16)
+LFM2_GEMM_ENTRY(run_q5k, scalar_run_k, LFM2_TYPE_Q5_K_X16)
 
-static void ref_q8_0(const float *x, void *y, int64_t k) { lfm2_quantize_row_q8_0(x, y, k); }
-
-static void pack_q8(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16q_pack(ref_q8_0, 128, x, ldx, k, t0, t1, dst);
-}
-static void pack_q4(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16q_pack(ref_q8_0, 8, x, ldx, k, t0, t1, dst);
-}
-static void pack_f16(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16f_pack(LFM2_ACT_F16, x, ldx, k, t0, t1, dst);
-}
-static void pack_f32(const float *x, int64_t ldx, int64_t k, int64_t n, int64_t t0, int64_t t1, void *dst)
-{
-    (void)n;
-    lfm2_x16f_pack(LFM2_ACT_F32, x, ldx, k, t0, t1, dst);
-}
-
-#define RUN(name, fn, xt)                                                                        \
-    static void name(int64_t k, const void *w, size_t nb1, int64_t r0,           \
-                     int64_t r1, const void *packed, int64_t n, float *y, int64_t ldy, void *tmp) \
-    {                                                                                            \
-        (void)tmp;                                                                               \
-        fn(xt, k, w, nb1, r0, r1, packed, n, y, ldy);                                    \
-    }
-RUN(run_q8, scalar_run_q, LFM2_TYPE_Q8_0_X16)
-RUN(run_q4, scalar_run_q, LFM2_TYPE_Q4_0_X16)
-RUN(run_f16, scalar_run_f, LFM2_TYPE_F16_X16)
-RUN(run_f32, scalar_run_f, LFM2_TYPE_F32_X16)
-RUN(run_q4k, scalar_run_k, LFM2_TYPE_Q4_K_X16)
-RUN(run_q6k, scalar_run_k, LFM2_TYPE_Q6_K_X16)
-RUN(run_q5k, scalar_run_k, LFM2_TYPE_Q5_K_X16)
-
-static const struct lfm2_gemm g_q8 = { q_packed, pack_q8, no_tmp, run_q8, 1 };
-static const struct lfm2_gemm g_q4 = { q_packed, pack_q4, no_tmp, run_q4, 1 };
-static const struct lfm2_gemm g_f16 = { f_packed, pack_f16, no_tmp, run_f16, 1 };
-static const struct lfm2_gemm g_f32 = { f_packed, pack_f32, no_tmp, run_f32, 1 };
-static const struct lfm2_gemm g_q4k = { k_packed, pack_k, no_tmp, run_q4k, 1 };
-static const struct lfm2_gemm g_q6k = { k_packed, pack_k, no_tmp, run_q6k, 1 };
-static const struct lfm2_gemm g_q5k = { k_packed, pack_k, no_tmp, run_q5k, 1 };
-
-void lfm2_x16_init_scalar(struct lfm2_kernels *k)
-{
-    k->gemm[LFM2_TYPE_Q8_0_X16] = &g_q8;
-    k->gemm[LFM2_TYPE_Q4_0_X16] = &g_q4;
-    k->gemm[LFM2_TYPE_F16_X16] = &g_f16;
-    k->gemm[LFM2_TYPE_F32_X16] = &g_f32;
-    k->gemm[LFM2_TYPE_Q4_K_X16] = &g_q4k;
-    k->gemm[LFM2_TYPE_Q6_K_X16] = &g_q6k;
-    k->gemm[LFM2_TYPE_Q5_K_X16] = &g_q5k;
-}
+const struct lfm2_gemm *const lfm2_gemm_scalar[LFM2_KTYPE_COUNT] = {
+    LFM2_X16_GEMMS(pack_f16_ref),
+};

@@ -1,6 +1,7 @@
 /* lfm2-ref.c — reference generation through the engine API (see lfm2-ref.h). */
 #include "lfm2-ref.h"
 
+#include <math.h>
 #include <string.h>
 
 gchar *
@@ -57,6 +58,9 @@ ref_generate (const lfm2_model * model, const RefPart * parts, gint n_parts,
   smp = lfm2_sampler_new (model, params->sampling);
   if (smp == NULL)
     g_error ("lfm2_sampler_new: %s", lfm2_last_error ());
+  /* the elements generate text only: an LFM2-Audio backbone's <|audio_start|> is never picked */
+  if (lfm2_token_lookup (model, "<|audio_start|>") >= 0)
+    lfm2_sampler_set_logit_bias (smp, lfm2_token_lookup (model, "<|audio_start|>"), -INFINITY);
   n_ctx = lfm2_n_ctx (ctx);
   toks = g_new (lfm2_token, n_ctx);
 

@@ -42,6 +42,30 @@ check grep -q "tokens/s" "$T/g1.err"
 check grep -q "^Hello" "$T/g1.txt"
 check sh -c "'$CLI' generate -m '$M' -p 'Hi' --chat -n 4 --seed 3 > /dev/null 2>&1"
 
+# generate -f: the file's text is the prompt; a NUL byte (it would cut the text short), an
+# empty file and one of white space are refused with a message, with and without --chat
+printf 'Hello' > "$T/p.txt"
+check sh -c "'$CLI' generate -m '$M' -f '$T/p.txt' -n 8 --temp 0 > '$T/g3.txt' 2>/dev/null"
+check cmp -s "$T/g1.txt" "$T/g3.txt"
+printf 'Hello\000world' > "$T/nul.txt"
+check sh -c "! '$CLI' generate -m '$M' -f '$T/nul.txt' -n 4 > /dev/null 2> '$T/e5' && grep -q 'nul.txt: NUL byte at offset 5' '$T/e5'"
+: > "$T/empty.txt"
+check sh -c "! '$CLI' generate -m '$M' -f '$T/empty.txt' -n 4 > /dev/null 2> '$T/e6' && grep -q 'empty.txt: the prompt is empty' '$T/e6'"
+check sh -c "! '$CLI' generate -m '$M' -f '$T/empty.txt' --chat -n 4 > /dev/null 2> '$T/e6' && grep -q 'the prompt is empty' '$T/e6'"
+printf ' \n\t\r\n' > "$T/ws.txt"
+check sh -c "! '$CLI' generate -m '$M' -f '$T/ws.txt' --chat -n 4 > /dev/null 2> '$T/e7' && grep -q 'empty (only white space)' '$T/e7'"
+check sh -c "! '$CLI' generate -m '$M' -p '' -n 4 > /dev/null 2> '$T/e8' && grep -q 'the prompt is empty' '$T/e8'"
+
+# options: help from the table, --name=value, the old spellings, errors naming the option
+check sh -c "'$CLI' generate --help | grep -q -- '--repeat-last-n N'"
+check sh -c "'$CLI' generate -m '$M' -p 'Hello' --n-predict=8 --temp=0 > '$T/g4.txt' 2>/dev/null"
+check cmp -s "$T/g1.txt" "$T/g4.txt"
+check sh -c "'$CLI' tokenize -m '$M' -p '<|im_start|>' --no-parse-special | head -1 | grep -vqx 6"
+check sh -c "! '$CLI' generate -m '$M' -p x --bogus 2> '$T/e9' && grep -q \"unknown option '--bogus'\" '$T/e9'"
+check sh -c "! '$CLI' generate -m '$M' -p x -n many 2> '$T/e10' && grep -q \"\\-n: 'many' is not an integer\" '$T/e10'"
+check sh -c "! '$CLI' info -m '$M' extra 2> '$T/e11' && grep -q \"unexpected argument 'extra'\" '$T/e11'"
+check sh -c "! '$CLI' bench -m '$M' -t 2> '$T/e12' && grep -q 'option -t needs a value' '$T/e12'"
+
 # info
 check sh -c "'$CLI' info -m '$D/moe/tiny-moe-q8_0/lfm2moe-tiny-q8_0.gguf' | grep -q 'experts:        8 (2 used'"
 check sh -c "'$CLI' info -m '$M' | grep -q 'conv conv attn conv conv attn'"

@@ -189,7 +189,7 @@ static void run_fixture(const char *dir)
         free_fixture(&fx);
         return;
     }
-    const int V = lfm2_n_vocab(m);
+    const int V = lfm2_model_n_vocab(m);
     CHECK(V == fx.n_vocab, "%s: n_vocab %d, fixture %d", name, V, fx.n_vocab);
     const int NP = fx.n_prompt, ND = fx.n_decode, NG = fx.n_greedy;
     double worst[4] = { 0 };
@@ -285,7 +285,7 @@ static void run_fixture(const char *dir)
 
     /* 6. the same rows injected as embeddings (what an image/audio encoder does) */
     {
-        const struct lfm2_hparams *hp = lfm2_model_hparams(m);
+        const struct lfm2_hparams *hp = lfm2_model_get_hparams(m);
         const lfm2_gguf *g = lfm2_model_gguf(m);
         const lfm2_tensor *te = lfm2_gguf_find_tensor(g, "token_embd.weight");
         float *emb = malloc((size_t)NP * hp->n_embd * sizeof(float));

@@ -32,7 +32,7 @@ int main(void)
         fprintf(stderr, "%s\n", lfm2_last_error());
         return 1;
     }
-    const int V = lfm2_n_vocab(m);
+    const int V = lfm2_model_n_vocab(m);
     float *lg = malloc((size_t)V * sizeof(float));
     /* logits: token i has log-weight -i/50, token 77 is the best by a margin */
     for (int i = 0; i < V; i++)
@@ -116,6 +116,28 @@ int main(void)
     CHECK(lfm2_sampler_sample(s, lg) == 11, "penalty 1.2 makes 1.0/1.2 < 0.9");
     lfm2_sampler_reset(s);
     CHECK(lfm2_sampler_sample(s, lg) == 10, "reset clears the history");
+    lfm2_sampler_free(s);
+
+    /* logit bias: -inf never picks the token (greedy and sampled), a finite bias shifts it,
+     * the bias outlives reset, and tokens outside the vocabulary are refused */
+    p = plain();
+    p.temperature = 0.0f;
+    s = lfm2_sampler_new(m, p);
+    CHECK(lfm2_sampler_set_logit_bias(s, 10, -INFINITY) == 0, "bias accepted");
+    CHECK(lfm2_sampler_sample(s, lg) == 11, "banned argmax skipped");
+    CHECK(lfm2_sampler_set_logit_bias(s, 12, 0.95f) == 0, "second bias");
+    CHECK(lfm2_sampler_sample(s, lg) == 12, "bias 0.95 lifts token 12 above 0.9");
+    lfm2_sampler_reset(s);
+    CHECK(lfm2_sampler_sample(s, lg) == 12, "bias kept across reset");
+    CHECK(lfm2_sampler_set_logit_bias(s, V, 1.0f) == -1 && lfm2_sampler_set_logit_bias(s, -1, 1.0f) == -1,
+          "out-of-vocabulary bias refused");
+    lfm2_sampler_free(s);
+    p = plain();
+    p.temperature = 2.0f;
+    s = lfm2_sampler_new(m, p);
+    lfm2_sampler_set_logit_bias(s, 10, -INFINITY);
+    for (int i = 0; i < 3000; i++)
+        CHECK(lfm2_sampler_sample(s, lg) != 10, "banned token drawn at temperature 2");
     lfm2_sampler_free(s);
 
     free(count);

@@ -23,18 +23,6 @@
 
 int64_t mkmodel_param_count(const char *config_name);   /* tools/mkmodel.c */
 
-/* The CLI's cli_fail lives in tools/lfm2.c, which is not linked here. */
-int cli_fail(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "lfm2 %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return 1;
-}
-
 #include "lfm2-test.h"
 
 static char g_tmp[256];

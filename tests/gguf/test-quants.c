@@ -11,6 +11,7 @@
  * - the q8_0 / q8_K activation quantizers against a direct implementation of their rule
  *   (lrintf for round-half-even), with inputs that land exactly on .5.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -502,6 +503,112 @@ static void test_activation_quant(void)
     free(k);
 }
 
+/* Q8_1 = the Q8_0 block plus s = fp16(amax/127 · Σq); and the rules for blocks no model
+ * should produce (quants.h): a NaN or an infinity gives d = NaN (Q8_1: s = NaN) and zero
+ * quants; a largest |x| whose multiplier 127/amax overflows (below ~3.73e-37) gives zeros. */
+static void test_activation_rules(void)
+{
+    enum { N = 256 };
+    float x[N];
+    block_q8_0 a[N / 32];
+    block_q8_1 b1[N / 32];
+    block_q8_K kb;
+    int bad = 0;
+    for (int rep = 0; rep < 20; rep++) {
+        for (int i = 0; i < N; i++)
+            x[i] = gauss() * (rep + 1);
+        lfm2_quantize_row_q8_0(x, a, N);
+        lfm2_quantize_row_q8_1(x, b1, N);
+        for (int b = 0; b < N / 32; b++) {
+            float amax = 0;
+            int sum = 0;
+            for (int j = 0; j < 32; j++) {
+                amax = fmaxf(amax, fabsf(x[b * 32 + j]));
+                sum += a[b].qs[j];
+            }
+            bad += b1[b].d != a[b].d || memcmp(b1[b].qs, a[b].qs, 32) != 0;
+            bad += b1[b].s != lfm2_fp32_to_fp16(amax / 127.f * (float)sum);
+        }
+    }
+    CHECK(bad == 0, "q8_1 activation quantizer: %d mismatches with the stated rule", bad);
+
+    static const float specials[] = { NAN, INFINITY, -INFINITY };
+    for (int si = 0; si < 3; si++) {
+        for (int i = 0; i < N; i++)
+            x[i] = gauss();
+        x[40] = specials[si];   /* Q8_0 block 1, the only Q8_K block */
+        lfm2_quantize_row_q8_0(x, a, N);
+        lfm2_quantize_row_q8_1(x, b1, N);
+        lfm2_quantize_row_q8_K(x, &kb, N);
+        int nz = 0;
+        for (int j = 0; j < 32; j++)
+            nz += a[1].qs[j] != 0 || b1[1].qs[j] != 0;
+        for (int j = 0; j < 256; j++)
+            nz += kb.qs[j] != 0;
+        for (int j = 0; j < 16; j++)
+            nz += kb.bsums[j] != 0;
+        CHECK(isnan(lfm2_fp16_to_fp32(a[1].d)) && isnan(lfm2_fp16_to_fp32(b1[1].d)) &&
+              isnan(lfm2_fp16_to_fp32(b1[1].s)) && isnan(kb.d) && nz == 0,
+              "a block holding %g: scales %g %g %g %g, %d nonzero quants", (double)specials[si],
+              lfm2_fp16_to_fp32(a[1].d), lfm2_fp16_to_fp32(b1[1].d), lfm2_fp16_to_fp32(b1[1].s), kb.d, nz);
+        CHECK(!isnan(lfm2_fp16_to_fp32(a[0].d)) && a[0].d != 0, "the block next to it was touched");
+    }
+    /* 127/amax overflows just below 127/FLT_MAX: zeros; just above: quantized */
+    const float thr = 127.f / FLT_MAX;
+    for (int side = 0; side < 2; side++) {
+        const float amax = side ? thr * 1.01f : thr * 0.99f;
+        for (int i = 0; i < N; i++)
+            x[i] = amax * (float)((i % 7) - 3) / 3.0f;
+        lfm2_quantize_row_q8_0(x, a, N);
+        lfm2_quantize_row_q8_K(x, &kb, N);
+        int nz = 0;
+        for (int j = 0; j < 32; j++)
+            nz += a[0].qs[j] != 0;
+        for (int j = 0; j < 256; j++)
+            nz += kb.qs[j] != 0;
+        CHECK(side ? nz > 0 && kb.d != 0 : nz == 0 && kb.d == 0 && a[0].d == 0,
+              "largest |x| %g: %d nonzero quants, Q8_K d %g", (double)amax, nz, kb.d);
+    }
+}
+
+/* ---- lfm2_quantize: the arguments it refuses (and the bytes it writes, as the rows of
+ * lfm2_quantize_row) --------------------------------------------------------------------- */
+
+static void test_quantize_api(void)
+{
+    enum { ROWS = 3, N = 512 };
+    float *x = malloc(sizeof(float) * ROWS * N);
+    uint8_t *a = malloc(ROWS * (size_t)N * 4), *b = malloc(ROWS * (size_t)N * 4);
+    for (int i = 0; i < ROWS * N; i++)
+        x[i] = gauss();
+    const enum lfm2_type all[] = { LFM2_TYPE_F32, LFM2_TYPE_F16, LFM2_TYPE_BF16, LFM2_TYPE_Q8_0,
+                                   LFM2_TYPE_Q4_0, LFM2_TYPE_Q4_1, LFM2_TYPE_Q5_0, LFM2_TYPE_Q5_1,
+                                   LFM2_TYPE_Q4_K, LFM2_TYPE_Q5_K, LFM2_TYPE_Q6_K };
+    for (size_t t = 0; t < sizeof all / sizeof all[0]; t++) {
+        const size_t rb = lfm2_row_bytes(all[t], N);
+        memset(a, 0xAA, ROWS * rb);
+        for (int r = 0; r < ROWS; r++)
+            lfm2_quantize_row(all[t], x + r * N, b + r * rb, N);
+        const size_t w = lfm2_quantize(all[t], x, a, ROWS, N);
+        CHECK(w == ROWS * rb && memcmp(a, b, w) == 0, "lfm2_quantize %s: %zu bytes",
+              lfm2_type_name(all[t]), w);
+    }
+    lfm2_clear_error();
+    CHECK(lfm2_quantize(LFM2_TYPE_Q8_K, x, a, 1, 256) == 0 && strstr(lfm2_last_error(), "Q8_K"),
+          "Q8_K is not a weight type: %s", lfm2_last_error());
+    CHECK(lfm2_quantize((enum lfm2_type)77, x, a, 1, 256) == 0 && *lfm2_last_error(),
+          "unknown type refused");
+    lfm2_clear_error();
+    CHECK(lfm2_quantize(LFM2_TYPE_Q4_K, x, a, 1, 32) == 0 && strstr(lfm2_last_error(), "256"),
+          "row length off the block: %s", lfm2_last_error());
+    CHECK(lfm2_quantize(LFM2_TYPE_Q8_0, x, a, 0, 32) == 0, "no rows refused");
+    CHECK(lfm2_quantize(LFM2_TYPE_Q8_0, x, a, INT64_MAX / 2, 32) == 0 &&
+          strstr(lfm2_last_error(), "overflow"), "size overflow: %s", lfm2_last_error());
+    free(x);
+    free(a);
+    free(b);
+}
+
 /* ---- fixture files: the F32 weights requantized must give the stored Q8_0/Q4_0/F16 bytes ---- */
 
 static void requant_fixture(const char *dir, const char *f32, const char *other)
@@ -522,9 +629,10 @@ static void requant_fixture(const char *dir, const char *f32, const char *other)
         CHECK(tb != NULL, "%s: tensor %s missing", other, ta->name);
         if (!tb || tb->type == LFM2_TYPE_F32)
             continue;
-        int64_t n = lfm2_tensor_nelements(ta);
+        /* through the public entry point, row by row as a GGUF writer calls it */
+        const int64_t n_rows = lfm2_tensor_nelements(ta) / ta->ne[0];
         uint8_t *q = malloc(tb->nbytes);
-        size_t w = lfm2_quantize_row(tb->type, ta->data, q, n);
+        size_t w = lfm2_quantize(tb->type, ta->data, q, n_rows, ta->ne[0]);
         n_req++;
         if (w != tb->nbytes || memcmp(q, tb->data, w) != 0)
             n_bad++;
@@ -579,6 +687,8 @@ int main(void)
     test_dequant();
     test_roundtrip_error();
     test_activation_quant();
+    test_activation_rules();
+    test_quantize_api();
     if (dir) {
         requant_fixture(dir, "tiny-f32/lfm2-tiny-f32.gguf", "tiny-q8_0/lfm2-tiny-q8_0.gguf");
         requant_fixture(dir, "tiny-f32/lfm2-tiny-f32.gguf", "tiny-q4_0/lfm2-tiny-q4_0.gguf");

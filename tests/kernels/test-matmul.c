@@ -11,8 +11,15 @@
  *  4. get_rows / tensor_to_f32 / tensor_slab against the reference dequantizer;
  *  5. the same for weights rearranged by lfm2_weights_prepare (16 rows interleaved);
  *  6. batch invariance: each token's output is bit-identical whether it is computed alone or
- *     in a batch of any size (prefill and decode must agree exactly).
+ *     in a batch of any size (prefill and decode must agree exactly);
+ *  7. rows of NaN, infinities, huge, denormal and random-bit values: the activation formats
+ *     match the reference bytes; a non-finite weight or input makes its outputs non-finite
+ *     on every path; weights of random bytes run through every kernel (the sanitizer build
+ *     checks that no input bits cause undefined behaviour).
  */
+#include <float.h>
+#include <stddef.h>
+
 #include "test-common.h"
 
 #include "kernels/kernels.h"
@@ -193,62 +200,95 @@ static void reference(const struct weight *w, const float *x, int64_t ldx, int64
 
 /* ---- 1. activation formats ---- */
 
-static void test_act_formats(void)
+/* The path's quantizers (and the scalar path's) against the references in quants.c, byte for
+ * byte, for every format. */
+static void check_act_row(const float *x, int64_t k, const char *what, int rep)
 {
     const struct lfm2_kernels *kt = lfm2_kernels_get();
     const struct lfm2_kernels *ks = lfm2_kernels_for(LFM2_CPU_SCALAR);
+    uint8_t *a = malloc(2 * (size_t)k + 64), *b = malloc(2 * (size_t)k + 64);
+    for (int f = LFM2_ACT_F16; f < LFM2_ACT_COUNT; f++) {
+        const size_t rb = lfm2_act_row_bytes(f, k);
+        memset(a, 0xAB, rb);
+        memset(b, 0xCD, rb);
+        kt->act[f](x, a, k);
+        switch (f) {
+        case LFM2_ACT_Q8_0: lfm2_quantize_row_q8_0(x, b, k); break;
+        case LFM2_ACT_Q8_1: lfm2_quantize_row_q8_1(x, b, k); break;
+        case LFM2_ACT_Q8_K: lfm2_quantize_row_q8_K(x, b, k); break;
+        case LFM2_ACT_F16:
+            for (int64_t i = 0; i < k; i++) ((uint16_t *)b)[i] = lfm2_fp32_to_fp16(x[i]);
+            break;
+        case LFM2_ACT_BF16:
+            for (int64_t i = 0; i < k; i++) ((uint16_t *)b)[i] = lfm2_fp32_to_bf16(x[i]);
+            break;
+        }
+        CHECK(memcmp(a, b, rb) == 0, "activation format %d differs from the reference (%s %d)", f, what, rep);
+        if (kt != ks) {
+            ks->act[f](x, b, k);
+            CHECK(memcmp(a, b, rb) == 0, "activation format %d differs from scalar (%s %d)", f, what, rep);
+        }
+    }
+    free(a);
+    free(b);
+}
+
+static void test_act_formats(void)
+{
     const int64_t k = 1024;
     float *x = malloc(k * sizeof(float));
-    uint8_t *a = malloc(8 * k), *b = malloc(8 * k);
     for (int rep = 0; rep < 40; rep++) {
         for (int64_t i = 0; i < k; i++) x[i] = rng_normal() * (rep % 4 == 0 ? 1e-3f : 3.0f);
         if (rep % 3 == 0) for (int i = 0; i < 256; i++) x[256 + i] = 0;      /* zero blocks */
         if (rep % 5 == 0) for (int i = 0; i < 32; i++) x[i] = (i == 0 ? -127.0f : (float)(i % 9) - 3.5f);
         if (rep == 7) { x[3] = 1e4f; x[5] = -1e4f; }     /* ± equal magnitudes (Q8_K takes the first) */
-        for (int f = LFM2_ACT_F16; f < LFM2_ACT_COUNT; f++) {
-            const size_t rb = lfm2_act_row_bytes(f, k);
-            memset(a, 0xAB, rb);
-            memset(b, 0xCD, rb);
-            kt->act[f](x, a, k);
-            switch (f) {
-            case LFM2_ACT_Q8_0: lfm2_quantize_row_q8_0(x, (block_q8_0 *)b, k); break;
-            case LFM2_ACT_Q8_K: lfm2_quantize_row_q8_K(x, (block_q8_K *)b, k); break;
-            case LFM2_ACT_F16:
-                for (int64_t i = 0; i < k; i++) ((uint16_t *)b)[i] = lfm2_fp32_to_fp16(x[i]);
-                break;
-            case LFM2_ACT_BF16:
-                for (int64_t i = 0; i < k; i++) ((uint16_t *)b)[i] = lfm2_fp32_to_bf16(x[i]);
-                break;
-            case LFM2_ACT_Q8_1: {
-                /* Q8_1 = the Q8_0 values plus s; checked field by field */
-                block_q8_0 *q0 = malloc((size_t)(k / 32) * sizeof *q0);
-                lfm2_quantize_row_q8_0(x, q0, k);
-                block_q8_1 *q1 = (block_q8_1 *)b;
-                for (int64_t j = 0; j < k / 32; j++) {
-                    float amax = 0;
-                    int sum = 0;
-                    for (int i = 0; i < 32; i++) {
-                        amax = fmaxf(amax, fabsf(x[j * 32 + i]));
-                        sum += q0[j].qs[i];
-                    }
-                    q1[j].d = q0[j].d;
-                    q1[j].s = lfm2_fp32_to_fp16(amax / 127.f * (float)sum);
-                    memcpy(q1[j].qs, q0[j].qs, 32);
-                }
-                free(q0);
-                break;
-            }
-            }
-            CHECK(memcmp(a, b, rb) == 0, "activation format %d differs from the reference (rep %d)", f, rep);
-            if (kt != ks) {
-                ks->act[f](x, b, k);
-                CHECK(memcmp(a, b, rb) == 0, "activation format %d differs from scalar (rep %d)", f, rep);
-            }
-        }
+        check_act_row(x, k, "rep", rep);
     }
     free(x);
-    free(a);
-    free(b);
+}
+
+/* Rows the model never should produce but a corrupt file can: NaN, infinities, values near
+ * FLT_MAX, denormals, magnitudes around 127/FLT_MAX (where the Q8 multiplier overflows) and
+ * random bit patterns, each filling a whole 256-element block (so Q8_K sees it too) in every
+ * arrangement. Every path must give the reference bytes (quants.h: a non-finite block gets a
+ * NaN scale, an overflowing multiplier a zero block), with no conversion or sum overflowing on
+ * the way (the sanitizer build runs this). */
+static float extreme_value(int pattern, int i)
+{
+    const float sign = (rng_u64() & 1) ? -1.0f : 1.0f;
+    switch (pattern) {
+    case 0: return rng_normal();
+    case 1: return i == 17 ? NAN : rng_normal();
+    case 2: return i == 200 ? INFINITY : rng_normal();
+    case 3: return i == 3 ? -INFINITY : i == 4 ? NAN : rng_normal() * 1e30f;
+    case 4: return sign * ldexpf(1.0f + (float)rng_unif(), 100 + (int)(rng_u64() % 28));   /* up to FLT_MAX */
+    case 5: return sign * ldexpf((float)rng_unif(), -130 - (int)(rng_u64() % 19));         /* denormal */
+    case 6: {   /* largest |x| at 127/FLT_MAX · (0.98 … 1.02): some blocks quantize, some are zero */
+        const float t = 127.0f / FLT_MAX * (0.98f + 0.04f * (float)(rng_u64() % 9) / 8.0f);
+        return i == 9 ? sign * t : sign * t * (float)rng_unif();
+    }
+    case 7: {   /* garbage bits */
+        const uint32_t u = (uint32_t)rng_u64();
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    default: return (rng_u64() & 1) ? -0.0f : 0.0f;
+    }
+}
+
+static void test_act_extremes(void)
+{
+    enum { NPAT = 9, NSB = 8 };
+    const int64_t k = NSB * 256;
+    float *x = malloc(k * sizeof(float));
+    for (int rep = 0; rep < 3 * NPAT; rep++) {
+        for (int sb = 0; sb < NSB; sb++)
+            for (int i = 0; i < 256; i++)
+                x[sb * 256 + i] = extreme_value((sb + rep) % NPAT, i);
+        check_act_row(x, k, "extreme rep", rep);
+    }
+    free(x);
 }
 
 /* ---- 2/3. products ---- */
@@ -628,11 +668,143 @@ static void test_panels(lfm2_pool *pool)
     }
 }
 
+/* ---- 7. non-finite weights and inputs ----
+ * A NaN or an infinity in a weight (a block scale, or an element of a float type) or in an
+ * activation makes every output it enters non-finite, on every path, stored or prepared, for
+ * one token or a batch: the model's non-finite check (lfm2_decode) relies on it. Outputs it
+ * does not enter stay finite. Finite values whose sums pass FLT_MAX may overflow in one
+ * summation order and not another, so huge finite inputs are only run (for the sanitizers). */
+
+/* Puts v (NaN or ±inf) into weight row r: the scale of its first block, or its element 3. */
+static void poison_row(struct weight *w, int64_t r, float v)
+{
+    uint8_t *row = (uint8_t *)w->data + (size_t)r * w->t.nb1;
+    const lfm2_fp16 h = lfm2_fp32_to_fp16(v);
+    switch (w->otype) {
+    case LFM2_TYPE_F32: memcpy(row + 12, &v, 4); break;
+    case LFM2_TYPE_F16: memcpy(row + 6, &h, 2); break;
+    case LFM2_TYPE_BF16: {
+        const uint16_t b = lfm2_fp32_to_bf16(v);
+        memcpy(row + 6, &b, 2);
+        break;
+    }
+    case LFM2_TYPE_Q6_K: memcpy(row + offsetof(block_q6_K, d), &h, 2); break;
+    default: memcpy(row, &h, 2); break;   /* d leads every other block */
+    }
+}
+
+static bool row_finite(const float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(y[i]))
+            return false;
+    return true;
+}
+
+static void test_nonfinite(lfm2_pool *pool)
+{
+    const int64_t k = 256, no = 37, n = 4;
+    const int64_t bad_rows[2] = { 5, 20 };   /* NaN, +inf */
+    float *x = malloc((size_t)(n * k) * sizeof(float));
+    float *y = malloc((size_t)(n * no) * sizeof(float));
+    float *y1 = malloc((size_t)no * sizeof(float));
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        for (int prepare = 0; prepare < 2; prepare++) {
+            const enum lfm2_type type = k_types[ti];
+            struct weight w;
+            make_weight(&w, type, k, no);
+            poison_row(&w, bad_rows[0], NAN);
+            poison_row(&w, bad_rows[1], INFINITY);
+            void *mem = NULL;
+            if (prepare) {
+                lfm2_tensor p;
+                if (!(mem = lfm2_weights_prepare(&w.t, &p, false))) {
+                    free_weight(&w);
+                    continue;
+                }
+                w.t = p;
+            }
+            /* tokens: clean, one NaN, one −inf, huge but finite */
+            for (int64_t i = 0; i < n * k; i++)
+                x[i] = rng_normal();
+            x[1 * k + 7] = NAN;
+            x[2 * k + 100] = -INFINITY;
+            for (int64_t i = 0; i < k; i++)
+                x[3 * k + i] *= 1e30f;
+            const char *how = prepare ? "prepared" : "as stored";
+            lfm2_matmul(pool, &w.t, x, k, y, no, n);
+            for (int64_t t = 0; t < n; t++) {
+                lfm2_matmul(pool, &w.t, x + t * k, k, y1, no, 1);   /* one token (decode) */
+                for (int64_t o = 0; o < no; o++) {
+                    const bool bad_w = o == bad_rows[0] || o == bad_rows[1];
+                    const bool fin = isfinite(y[t * no + o]), fin1 = isfinite(y1[o]);
+                    if (t == 1 || t == 2 || bad_w)
+                        CHECK(!fin && !fin1, "%s %s: output [%lld][%lld] is finite (%g, one token %g) with a "
+                              "non-finite %s", lfm2_type_name(type), how, (long long)t, (long long)o,
+                              y[t * no + o], y1[o], bad_w ? "weight" : "input");
+                    else if (t == 0)
+                        CHECK(fin && fin1, "%s %s: clean output [0][%lld] is not finite", lfm2_type_name(type),
+                              how, (long long)o);
+                }
+            }
+            lfm2_weights_free(mem);
+            free_weight(&w);
+        }
+    }
+    free(x);
+    free(y);
+    free(y1);
+}
+
+/* Weights of random bytes (a corrupt or shifted file) through every kernel: whatever the bits,
+ * no undefined behaviour (the sanitizer build runs this) and a row whose reference
+ * dequantization holds a NaN or an infinity gives non-finite outputs. */
+static void test_garbage_weights(lfm2_pool *pool)
+{
+    const int64_t k = 512, no = 37, n = 3;
+    float *x = malloc((size_t)(n * k) * sizeof(float));
+    float *y = malloc((size_t)(n * no) * sizeof(float));
+    float *deq = malloc((size_t)k * sizeof(float));
+    for (int64_t i = 0; i < n * k; i++)
+        x[i] = rng_normal();
+    for (int ti = 0; ti < N_TYPES; ti++) {
+        const enum lfm2_type type = k_types[ti];
+        const size_t rb = lfm2_row_bytes(type, k);
+        uint8_t *data = malloc(rb * (size_t)no);
+        for (size_t i = 0; i < rb * (size_t)no; i++)
+            data[i] = (uint8_t)rng_u64();
+        lfm2_tensor t = { .name = "garbage", .type = type, .n_dims = 2, .ne = { k, no, 1, 1 },
+                          .nb1 = rb, .data = data, .nbytes = rb * (size_t)no };
+        for (int prepare = 0; prepare < 2; prepare++) {
+            lfm2_tensor p = t;
+            void *mem = prepare ? lfm2_weights_prepare(&t, &p, false) : NULL;
+            if (prepare && !mem)
+                continue;
+            lfm2_matmul(pool, &p, x, k, y, no, n);
+            for (int64_t o = 0; o < no; o++) {
+                lfm2_dequantize_row(type, data + (size_t)o * rb, deq, k);
+                if (row_finite(deq, k))
+                    continue;
+                for (int64_t tk = 0; tk < n; tk++)
+                    CHECK(!isfinite(y[tk * no + o]), "%s%s garbage row %lld has a non-finite weight but output "
+                          "[%lld] = %g", lfm2_type_name(type), prepare ? " (prepared)" : "", (long long)o,
+                          (long long)tk, y[tk * no + o]);
+            }
+            lfm2_weights_free(mem);
+        }
+        free(data);
+    }
+    free(x);
+    free(y);
+    free(deq);
+}
+
 int main(int argc, char **argv)
 {
     select_path(argc, argv);
     lfm2_pool *pool = lfm2_pool_new(2);
     test_act_formats();
+    test_act_extremes();
     test_products(pool, 0);
     test_products(pool, 1);
     test_prepared_slabs(pool);
@@ -640,6 +812,8 @@ int main(int argc, char **argv)
     test_f16_rounding(pool);
     test_multi_bias();
     test_rows();
+    test_nonfinite(pool);
+    test_garbage_weights(pool);
     lfm2_pool_free(pool);
     return test_result("test-matmul");
 }

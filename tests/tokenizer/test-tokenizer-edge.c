@@ -432,6 +432,11 @@ static void check_detok_boundaries(const struct lfm2_vocab *v)
     CHECK(w == 13 && memcmp(buf, "\xef\xbf\xbd<|im_end|>", 14) == 0, "control shown");
     CHECK(lfm2_vocab_detok_push(v, &d, -1, buf, sizeof buf) == 0, "invalid id gives nothing");
     CHECK(lfm2_vocab_detok_push(v, &d, lfm2_vocab_n_tokens(v), buf, sizeof buf) == 0, "id past the end");
+    lfm2_clear_error();
+    CHECK(lfm2_vocab_detok_push(v, NULL, im_end, buf, sizeof buf) == INT32_MIN && *lfm2_last_error(),
+          "no state: an error");
+    CHECK(lfm2_detok_flush(NULL, buf, sizeof buf) == INT32_MIN, "flush without state: an error");
+    lfm2_clear_error();
 
     /* token_to_piece: control text only with special */
     CHECK(lfm2_vocab_token_to_piece(v, im_end, buf, sizeof buf, false) == 0, "piece hidden");
@@ -778,22 +783,28 @@ static void check_chat(const struct lfm2_vocab *v)
     n = lfm2_chat_apply(hi, 2, " [ ] ", false, buf, sizeof buf);
     CHECK(strcmp(buf, "<|im_start|>system\n<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n") == 0,
           "empty tool list = ChatML:\n%s", buf);
-    CHECK(lfm2_chat_apply(hi, 2, "{\"a\": 1}", false, buf, sizeof buf) < 0, "tools must be an array");
+    CHECK(lfm2_chat_apply(hi, 2, "{\"a\": 1}", false, buf, sizeof buf) == INT32_MIN,
+          "tools must be an array");
     const struct lfm2_chat_message norole[] = {{NULL, "x"}};
-    CHECK(lfm2_chat_apply(norole, 1, NULL, false, buf, sizeof buf) < 0, "role required");
+    CHECK(lfm2_chat_apply(norole, 1, NULL, false, buf, sizeof buf) == INT32_MIN, "role required");
     const struct lfm2_chat_message nocontent[] = {{"user", NULL}};
     n = lfm2_chat_apply(nocontent, 1, NULL, true, buf, sizeof buf);
     CHECK(strcmp(buf, "<|im_start|>user\n<|im_end|>\n<|im_start|>assistant\n") == 0, "NULL content");
     CHECK(lfm2_chat_apply(NULL, 0, NULL, true, buf, sizeof buf) == 22 &&
           strcmp(buf, "<|im_start|>assistant\n") == 0, "no messages");
 
-    /* truncation: the full length comes back, the buffer holds a NUL-terminated prefix */
-    const int32_t full = lfm2_chat_apply(conv, 5, tools, true, NULL, 0);
-    CHECK(full == (int32_t)strlen(exp), "length only: %d", (int)full);
+    /* too small: -(capacity needed, NUL included), as lfm2_tokenize and lfm2_detok_push */
+    const int32_t need = lfm2_chat_apply(conv, 5, tools, true, NULL, 0);
+    CHECK(need == -(int32_t)(strlen(exp) + 1), "size only: %d", (int)need);
     char small[20];
     n = lfm2_chat_apply(conv, 5, tools, true, small, sizeof small);
-    CHECK(n == full && strlen(small) == sizeof small - 1 && memcmp(small, exp, sizeof small - 1) == 0,
-          "truncated output");
+    CHECK(n == need && strlen(small) < sizeof small, "too small: %d", (int)n);
+    char *exact = malloc((size_t)-need);
+    n = lfm2_chat_apply(conv, 5, tools, true, exact, -need - 1);
+    CHECK(n == need, "no room for the NUL: %d", (int)n);
+    n = lfm2_chat_apply(conv, 5, tools, true, exact, -need);
+    CHECK(n == (int32_t)strlen(exp) && strcmp(exact, exp) == 0, "the capacity asked for: %d", (int)n);
+    free(exact);
 }
 
 /* ---- lfm2.h through a model ---------------------------------------------------------------------- */
@@ -807,14 +818,15 @@ static void check_model_api(void)
     if (!m)
         return;
     const struct lfm2_vocab *v = lfm2_model_vocab(m);
-    CHECK(v && lfm2_n_vocab(m) == lfm2_vocab_n_tokens(v), "n_vocab");
+    CHECK(v && lfm2_model_n_vocab(m) == lfm2_vocab_n_tokens(v), "n_vocab");
     CHECK(lfm2_token_bos(m) == lfm2_vocab_bos(v) && lfm2_token_eos(m) == lfm2_vocab_eos(v) &&
           lfm2_token_eot(m) == lfm2_vocab_eot(v) && lfm2_token_pad(m) == lfm2_vocab_pad(v) &&
           lfm2_add_bos(m) == lfm2_vocab_add_bos(v), "special ids");
     const lfm2_token im_end = lfm2_token_lookup(m, "<|im_end|>");
     CHECK(im_end >= 0 && strcmp(lfm2_token_text(m, im_end), "<|im_end|>") == 0, "lookup / text");
     CHECK(lfm2_token_is_eog(m, im_end) && lfm2_token_is_control(m, im_end), "eog / control");
-    CHECK(lfm2_token_text(m, -1) == NULL && lfm2_token_text(m, lfm2_n_vocab(m)) == NULL, "bad ids");
+    CHECK(lfm2_token_text(m, -1) == NULL && lfm2_token_text(m, lfm2_model_n_vocab(m)) == NULL,
+          "bad ids");
     CHECK(lfm2_token_lookup(m, "no such token") == -1, "lookup miss");
     const char *text = "<|im_start|>user\nHello, wörld!<|im_end|>\n";
     lfm2_token a[64], b[64];

@@ -43,6 +43,23 @@ check sh -c "'$CLI' embed-image --mmproj '$MM' --image '$D/images/test-1100x500.
 check test "$(cat "$T/n4.txt")" = 230
 check grep -q "<|image_start|> \[230 rows\] <|image_end|>" "$T/l.err"
 
+# --preprocessor-config: the file's settings, the options over them, errors naming file and field
+printf '{"image_processor": {"use_thumbnail": false, "max_pixels_tolerance": 1.5, "resample": 3}}' > "$T/pc.json"
+check sh -c "'$CLI' embed-image --mmproj '$MM' --plan --preprocessor-config '$T/pc.json' 640x640 > '$T/p1.txt'"
+check test "$(cat "$T/p1.txt")" = "640x640 1024"    # tolerance 1.5 tiles 2×2, no thumbnail
+check sh -c "'$CLI' embed-image --mmproj '$MM' --plan --preprocessor-config '$T/pc.json' --use-thumbnail --max-pixels-tolerance 2 640x640 1024x1024 > '$T/p2.txt'"
+check test "$(tr '\n' ' ' < "$T/p2.txt")" = "640x640 256 1024x1024 1280 "
+check sh -c "'$CLI' embed-image --mmproj '$MM' --preprocessor-config '$T/pc.json' --image '$D/images/test-1100x500.png' -o '$T/pc.f32' 2> '$T/pc.err' > /dev/null"
+check grep -q "2×1 tiles.*= 512 image tokens, bicubic" "$T/pc.err"
+check sh -c "'$CLI' embed-image --mmproj '$MM' --preprocessor-config '$T/pc.json' --resample bilinear --image '$D/images/test-1100x500.png' -o '$T/pc2.f32' 2> '$T/pc2.err' > /dev/null"
+check grep -q "bilinear" "$T/pc2.err"
+check sh -c "! cmp -s '$T/pc.f32' '$T/pc2.f32'"      # the filter changes the pixels
+printf '{"min_tiles": 0}' > "$T/bad.json"
+check sh -c "! '$CLI' embed-image --mmproj '$MM' --plan --preprocessor-config '$T/bad.json' 64x64 2> '$T/pe' && grep -q 'bad.json: min_tiles is 0' '$T/pe'"
+check sh -c "! '$CLI' caption -m '$TXT' --mmproj '$MM' --image '$D/images/test-64x48.png' --preprocessor-config '$T/none.json' 2> '$T/pe2' && grep -q 'none.json' '$T/pe2'"
+check sh -c "! '$CLI' embed-image --mmproj '$MM' --plan --min-tiles 1 725x723 > '$T/pr.txt' 2>/dev/null && grep -q '725x723 refused: .*transformers' '$T/pr.txt'"
+check sh -c "! '$CLI' embed-image --mmproj '$MM' --plan --resample lanczos 64x64 2>/dev/null"
+
 # caption: greedy is deterministic, timings reported
 check sh -c "'$CLI' caption -m '$TXT' --mmproj '$MM' --image '$D/images/test-64x48.png' -n 8 --temp 0 > '$T/c1.txt' 2> '$T/c1.err'"
 check sh -c "'$CLI' caption -m '$TXT' --mmproj '$MM' --image '$D/images/test-64x48.ppm' -n 8 --temp 0 > '$T/c2.txt' 2>/dev/null"

@@ -80,12 +80,12 @@ static void test_image(lfm2_vision *v, lfm2_vision *v_off, const lfm2_model *tex
     JsonObject *o = json_node_get_object(json_parser_get_root(jp));
 
     /* pixels: PNG and PPM decode identically */
-    struct lfm2_image png, ppm;
+    struct lfm2_vision_image png, ppm;
     snprintf(rel, sizeof rel, "vision/images/%s.png", name);
-    int r1 = lfm2_image_load(vt_data(rel), &png);
+    int r1 = lfm2_vision_image_load(vt_data(rel), &png);
     CHECK(r1 == 0, "%s", lfm2_last_error());
     snprintf(rel, sizeof rel, "vision/images/%s.ppm", name);
-    int r2 = lfm2_image_load(vt_data(rel), &ppm);
+    int r2 = lfm2_vision_image_load(vt_data(rel), &ppm);
     CHECK(r2 == 0, "%s", lfm2_last_error());
     if (r1 || r2)
         goto out_json;
@@ -174,8 +174,8 @@ static void test_image(lfm2_vision *v, lfm2_vision *v_off, const lfm2_model *tex
     free(got);
     free(ref);
 out_json:
-    lfm2_image_free(&png);
-    lfm2_image_free(&ppm);
+    lfm2_vision_image_free(&png);
+    lfm2_vision_image_free(&ppm);
     g_object_unref(jp);
 }
 

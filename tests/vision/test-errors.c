@@ -22,6 +22,8 @@ struct edit {
     const char *add_tensor;      /* add a 1-D F32 tensor of 64 values */
     const char *shrink_tensor;   /* cut ne[n_dims-1] (the output dimension) in half */
     const char *shrink_tensor2;
+    const char *add_str_key;     /* add a string key */
+    const char *add_str_val;
 };
 
 static const char *write_variant(const char *name, const struct edit *e)
@@ -73,6 +75,8 @@ static const char *write_variant(const char *name, const struct edit *e)
             CHECK(0, "unexpected key type in the fixture: %s", key);
         }
     }
+    if (e->add_str_key)
+        lfm2_gguf_set_str(w, e->add_str_key, e->add_str_val);
     for (int64_t i = 0; i < lfm2_gguf_n_tensors(g); i++) {
         const lfm2_tensor *t = lfm2_gguf_tensor(g, i);
         if (e->drop_tensor && !strcmp(t->name, e->drop_tensor))
@@ -203,8 +207,8 @@ static void write_file(const char *path, const void *data, size_t n)
 
 static void expect_image_error(const char *path)
 {
-    struct lfm2_image img;
-    CHECK(lfm2_image_load(path, &img) < 0, "%s decoded", path);
+    struct lfm2_vision_image img;
+    CHECK(lfm2_vision_image_load(path, &img) < 0, "%s decoded", path);
     CHECK(img.data == NULL, "data left behind");
     const char *e = lfm2_last_error();
     CHECK(strstr(e, path) != NULL, "error '%s' does not name the file", e);
@@ -252,7 +256,7 @@ static void test_image_errors(void)
 
 /* ---- extremes that must work --------------------------------------------------------------- */
 
-static void encode_ok(lfm2_vision *v, const struct lfm2_image *img, int expect_tokens,
+static void encode_ok(lfm2_vision *v, const struct lfm2_vision_image *img, int expect_tokens,
                       const char *what)
 {
     struct lfm2_vision_plan pl;
@@ -290,7 +294,7 @@ static void test_extremes(void)
 
         /* 1×1: upscaled to 256×256, 64 tokens */
         const uint8_t px[3] = { 200, 100, 50 };
-        struct lfm2_image one = { 1, 1, 3, px };
+        struct lfm2_vision_image one = { 1, 1, 3, px };
         encode_ok(v, &one, 64, "1×1");
 
         /* a plan for another size is refused */
@@ -311,7 +315,7 @@ static void test_extremes(void)
                 p[1] = (uint8_t)(y * 255 / (H - 1));
                 p[2] = (uint8_t)((((x / 97) + (y / 61)) & 1) * 255);
             }
-        struct lfm2_image img8k = { W, H, (size_t)W * 3, big };
+        struct lfm2_vision_image img8k = { W, H, (size_t)W * 3, big };
         encode_ok(v, &img8k, 2300, "7680×4320");
         const struct lfm2_vision_hparams *hp = lfm2_vision_get_hparams(v);
         const size_t rows = 1024, D = hp->n_embd, F = hp->n_ff, K = 3 * 16 * 16;
@@ -329,6 +333,49 @@ static void test_extremes(void)
     }
 }
 
+/* An mmproj carrying clip.vision.image_resize_algo (newer llama.cpp converters write the
+ * processor config's resample there): bicubic is the default filter, params override it;
+ * a filter LFM2-VL does not use is refused naming the key. */
+static void test_mmproj_resample(void)
+{
+    struct edit e = { 0 };
+    e.add_str_key = "clip.vision.image_resize_algo";
+    e.add_str_val = "bicubic";
+    const char *path = write_variant("bicubic", &e);
+    lfm2_vision *v = lfm2_vision_load(path, vparams(LFM2_VISION_PREPROCESS_OFFICIAL));
+    CHECK(v != NULL, "bicubic mmproj: %s", lfm2_last_error());
+    if (v) {
+        CHECK(lfm2_vision_get_hparams(v)->resample == LFM2_VISION_RESAMPLE_BICUBIC, "hparams");
+        struct lfm2_vision_plan plan;
+        CHECK(lfm2_vision_plan_image(v, 300, 200, &plan) == 0 &&
+                  plan.resample == LFM2_VISION_RESAMPLE_BICUBIC, "file's filter is the default");
+        /* the single image is Pillow's bicubic resize of the picture */
+        uint8_t *src = malloc(300 * 200 * 3), *got = malloc((size_t)plan.thumb_w * plan.thumb_h * 3),
+                *want = malloc((size_t)plan.thumb_w * plan.thumb_h * 3);
+        for (int i = 0; i < 300 * 200 * 3; i++)
+            src[i] = (uint8_t)(i * 7 + i / 901);
+        const struct lfm2_vision_image img = { 300, 200, 900, src };
+        CHECK(lfm2_vision_chunk_pixels(v, &img, &plan, 0, got) == 0, "%s", lfm2_last_error());
+        lfm2_vision_resize_pil(LFM2_VISION_RESAMPLE_BICUBIC, src, 300, 200, 900, want, plan.thumb_w,
+                               plan.thumb_h, (size_t)plan.thumb_w * 3, NULL);
+        CHECK(memcmp(got, want, (size_t)plan.thumb_w * plan.thumb_h * 3) == 0,
+              "chunk pixels are not the bicubic resize");
+        free(src);
+        free(got);
+        free(want);
+        lfm2_vision_free(v);
+    }
+    struct lfm2_vision_params p = vparams(LFM2_VISION_PREPROCESS_OFFICIAL);
+    p.resample = LFM2_VISION_RESAMPLE_BILINEAR;
+    v = lfm2_vision_load(path, p);
+    struct lfm2_vision_plan plan;
+    CHECK(v && lfm2_vision_plan_image(v, 300, 200, &plan) == 0 &&
+              plan.resample == LFM2_VISION_RESAMPLE_BILINEAR, "explicit bilinear wins");
+    lfm2_vision_free(v);
+    e.add_str_val = "lanczos";
+    expect_load_error(write_variant("lanczos", &e), "image_resize_algo", "lanczos");
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/lfm2-vision-test-XXXXXX",
@@ -340,6 +387,7 @@ int main(void)
     test_mmproj_errors();
     test_image_errors();
     test_extremes();
+    test_mmproj_resample();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)

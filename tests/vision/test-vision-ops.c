@@ -6,8 +6,15 @@
  *   - ggml's fp16-table GELU bit for bit against a lookup built here (own fp16 rounding,
  *     tanh GELU in float as ggml), for every fp16 value, the rounding midpoints between them
  *     and the ±10 / ±inf / NaN edges;
- *   - tanh and erf GELU and layernorm against float64 formulas. */
+ *   - tanh and erf GELU and layernorm against float64 formulas;
+ *   - lfm2_thread_set_nice: a pool made by a normal thread gives its workers the nice value
+ *     of a thread that lowered its priority and runs jobs on it (lfm2vl's inference threads). */
 #include <math.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -258,8 +265,57 @@ static void attention_case(lfm2_pool *p1, lfm2_pool *p2, const char *path, int n
     free(q); free(k); free(v); free(o1); free(o2); free(ref);
 }
 
+/* each thread of the job records its own nice value */
+static void record_nice(void *arg, int ith, int nth)
+{
+    (void)nth;
+    errno = 0;
+    ((int *)arg)[ith] = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+}
+
+struct nice_job {
+    lfm2_pool *pool;
+    int seen[4];
+    int rc;
+};
+
+static void *lowered_thread(void *p)
+{
+    struct nice_job *j = p;
+    j->rc = lfm2_thread_set_nice(getpriority(PRIO_PROCESS, 0) + 7);
+    lfm2_pool_run(j->pool, record_nice, j->seen);
+    return NULL;
+}
+
+static void test_pool_follows_nice(void)
+{
+    const int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    if (base + 7 > 19) {
+        printf("  pool nice: this process already runs at nice %d, skipped\n", base);
+        return;
+    }
+    lfm2_pool *pool = lfm2_pool_new(3);   /* made here, at the base priority */
+    struct nice_job j = { pool, { 0 }, 0 };
+    lfm2_pool_run(pool, record_nice, j.seen);
+    CHECK(j.seen[1] == base && j.seen[2] == base, "workers start at nice %d: %d %d", base,
+          j.seen[1], j.seen[2]);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, lowered_thread, &j) == 0, "thread");
+    pthread_join(t, NULL);
+    CHECK(j.rc == 0, "lfm2_thread_set_nice: %s", lfm2_last_error());
+    CHECK(j.seen[0] == base + 7 && j.seen[1] == base + 7 && j.seen[2] == base + 7,
+          "after the lowered thread's job: caller %d, workers %d %d (want %d)", j.seen[0],
+          j.seen[1], j.seen[2], base + 7);
+    /* this thread never asked for a value: its jobs leave the workers as they are */
+    lfm2_pool_run(pool, record_nice, j.seen);
+    CHECK(j.seen[0] == base && j.seen[1] == base + 7, "main thread job: %d %d", j.seen[0],
+          j.seen[1]);
+    lfm2_pool_free(pool);
+}
+
 int main(void)
 {
+    test_pool_follows_nice();
     for (int h = 0; h < 65536; h++) {
         const float x = h2f((uint16_t)h);
         table[h] = f2h(gelu_tanh_f(x));

@@ -145,7 +145,7 @@ def main():
             for w, h in SIZES:
                 _, err = run([a.lfm2, "embed-image", "--mmproj", mm, "-m", txt, "--image",
                               os.path.join(d, "p%dx%d.ppm" % (w, h)), "-o", os.path.join(d, "e.f32")], stderr=True)
-                got = [ln.split(": ", 1)[1] for ln in err.splitlines() if ln.startswith("layout (")]
+                got = [ln.split(": ", 1)[1] for ln in err.splitlines() if ln.startswith("layout:") or ln.startswith("layout (")]
                 want = layout_text(tok, vision.layout(tok, vision.make_plan(w, h)))
                 if got != [want]:
                     bad += 1

@@ -470,31 +470,147 @@ GST_START_TEST (test_bad_input)
   gst_element_set_bus (h->element, NULL);
   gst_object_unref (bus);
   gst_harness_teardown (h);
+}
 
-  /* line mode: a "line" of more than 1 MiB without newline is dropped with a warning */
-  h = text_harness (make_lfm2text ("input-mode", 1, NULL));
-  bus = gst_bus_new ();
-  gst_element_set_bus (h->element, bus);
-  {
-    gsize n = (1 << 20) + 16;
-    gchar *blob = g_malloc (n + 1);
-    memset (blob, 'x', n);
-    blob[n] = '\0';
-    fail_unless_equals_int (gst_harness_push (h, text_buffer (blob, 0, GST_CLOCK_TIME_NONE)),
-        GST_FLOW_OK);
-    g_free (blob);
+GST_END_TEST;
+
+/* The messages on the bus, in order, as one string: "R" per lfm2text/result, "W(text)" per
+ * warning, "E(text)" per error; other messages are left out. */
+static gchar *
+message_sequence (GstBus * bus)
+{
+  GString *seq = g_string_new (NULL);
+  GstMessage *m;
+
+  while ((m = gst_bus_pop (bus)) != NULL) {
+    GError *err = NULL;
+
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ELEMENT
+        && gst_structure_has_name (gst_message_get_structure (m), "lfm2text/result")) {
+      g_string_append (seq, "R ");
+    } else if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING) {
+      gst_message_parse_warning (m, &err, NULL);
+      g_string_append_printf (seq, "W(%s) ", err->message);
+    } else if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR) {
+      gst_message_parse_error (m, &err, NULL);
+      g_string_append_printf (seq, "E(%s) ", err->message);
+    }
+    g_clear_error (&err);
+    gst_message_unref (m);
   }
-  m = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
-  fail_unless (m != NULL, "no warning for the endless line");
-  gst_message_unref (m);
-  fail_unless_equals_int (gst_harness_push (h, text_buffer ("Hi\n", 0, GST_CLOCK_TIME_NONE)),
-      GST_FLOW_OK);
-  {
+  return g_string_free (seq, FALSE);
+}
+
+/* input-mode=lines: every input line gives exactly one output line, also when a line cannot
+ * be answered — longer than the 1 MiB line limit (here 10 MB across buffers), or too long
+ * for the context — and nothing of a dropped line reaches the next one. */
+GST_START_TEST (test_lines_one_output_per_line)
+{
+  GstHarness *h = text_harness (make_lfm2text ("input-mode", 1, "context-length", 64, NULL));
+  GstBus *bus = gst_bus_new ();
+  GString *too_long_for_ctx = g_string_new (NULL);
+  const gsize chunk = 1 << 20;
+  gchar *blob = g_malloc (chunk), *seq, *ctx_warning;
+  const gchar *want_lines[5] = { "first", NULL, "Hi", NULL, "last" };
+  const GstClockTime want_pts[5] = { 0, GST_CLOCK_TIME_NONE, GST_SECOND, 2 * GST_SECOND,
+    2 * GST_SECOND
+  };
+
+  gst_element_set_bus (h->element, bus);
+  for (int i = 0; i < 40; i++)
+    g_string_append (too_long_for_ctx, "many words here ");
+  g_string_append (too_long_for_ctx, "\nlast");
+  memset (blob, 'x', chunk);
+
+  /* line 1 */
+  fail_unless_equals_int (gst_harness_push (h, text_buffer ("first\n", 0,
+              GST_CLOCK_TIME_NONE)), GST_FLOW_OK);
+  /* line 2: 10 MB without a newline, in 1 MiB buffers (no timestamps) */
+  for (int i = 0; i < 10; i++)
+    fail_unless_equals_int (gst_harness_push (h, gst_buffer_new_memdup (blob, chunk)),
+        GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_buffers_received (h), 1);
+  /* its end and line 3 (short); line 4 (does not fit 64 positions) and line 5, which ends
+   * at EOS */
+  fail_unless_equals_int (gst_harness_push (h, text_buffer ("xxxx\nHi\n", GST_SECOND,
+              GST_CLOCK_TIME_NONE)), GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_push (h, text_buffer (too_long_for_ctx->str,
+              2 * GST_SECOND, GST_CLOCK_TIME_NONE)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+
+  /* five lines in, five lines out, in order, each with the PTS of the buffer it started in */
+  fail_unless_equals_int (gst_harness_buffers_received (h), 5);
+  for (int i = 0; i < 5; i++) {
     GstBuffer *b = gst_harness_pull (h);
-    got = buffer_text (b);
+    gchar *got = buffer_text (b);
+    gchar *want = want_lines[i] ? ref_line (want_lines[i]) : g_strdup ("\n");
+
+    fail_unless_equals_string (got, want);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (b), want_pts[i]);
+    g_free (got);
+    g_free (want);
     gst_buffer_unref (b);
   }
-  want = ref_line ("Hi");
+  /* answered lines post a result; each dropped one a warning naming its number and why */
+  seq = message_sequence (bus);
+  ctx_warning = g_strdup_printf ("R W(Line 2 dropped: longer than %d bytes) R W(Line 4 "
+      "dropped: ", 1 << 20);
+  fail_unless (g_str_has_prefix (seq, ctx_warning), "%s", seq);
+  fail_unless (strstr (seq, "the context has 64) R ") != NULL, "%s", seq);
+  fail_unless (g_str_has_suffix (seq, ") R "), "%s", seq);
+
+  g_free (ctx_warning);
+  g_free (seq);
+  g_free (blob);
+  g_string_free (too_long_for_ctx, TRUE);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* input-mode=buffer: an empty or white-space-only buffer runs no generation; a GAP event with
+ * its timestamps goes downstream instead. */
+GST_START_TEST (test_empty_buffer_is_gap)
+{
+  GstHarness *h = text_harness (make_lfm2text (NULL));
+  GstBus *bus = gst_bus_new ();
+  GstClockTime gaps[2][2];
+  guint n_gaps = 0;
+  GstEvent *ev;
+  gchar *got, *want;
+
+  gst_element_set_bus (h->element, bus);
+  {
+    GstBuffer *empty = gst_buffer_new ();
+
+    GST_BUFFER_PTS (empty) = GST_SECOND;
+    GST_BUFFER_DURATION (empty) = GST_SECOND;
+    fail_unless_equals_int (gst_harness_push (h, empty), GST_FLOW_OK);
+  }
+  fail_unless_equals_int (gst_harness_push (h, text_buffer (" \n\t \r\n", 2 * GST_SECOND,
+              GST_SECOND)), GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_buffers_received (h), 0);
+  fail_unless (pop_element_message (bus, "lfm2text/result") == NULL,
+      "a generation ran on empty input");
+  while ((ev = gst_harness_try_pull_event (h)) != NULL) {
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_GAP) {
+      fail_unless (n_gaps < 2, "too many gaps");
+      gst_event_parse_gap (ev, &gaps[n_gaps][0], &gaps[n_gaps][1]);
+      n_gaps++;
+    }
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_int (n_gaps, 2);
+  fail_unless_equals_uint64 (gaps[0][0], GST_SECOND);
+  fail_unless_equals_uint64 (gaps[0][1], GST_SECOND);
+  fail_unless_equals_uint64 (gaps[1][0], 2 * GST_SECOND);
+  fail_unless_equals_uint64 (gaps[1][1], GST_SECOND);
+
+  /* the next real input is answered as if the empty ones had not been there */
+  got = push_pull (h, "Hi");
+  want = ref_chat (NULL, "Hi", NULL, NULL);
   fail_unless_equals_string (got, want);
   g_free (got);
   g_free (want);
@@ -886,6 +1002,8 @@ lfm2text_suite (void)
   tcase_add_test (tc, test_lines_and_eos);
   tcase_add_test (tc, test_flush);
   tcase_add_test (tc, test_bad_input);
+  tcase_add_test (tc, test_lines_one_output_per_line);
+  tcase_add_test (tc, test_empty_buffer_is_gap);
   tcase_add_test (tc, test_model_errors);
   tcase_add_test (tc, test_state_cycling);
   tcase_add_test (tc, test_embeddings_input);

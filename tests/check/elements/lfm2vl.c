@@ -17,6 +17,9 @@
 #include <gst/video/video.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "lfm2-vision.h"
 
@@ -115,7 +118,7 @@ static gchar *
 ref_caption_full (const guint8 * rgb, gint w, gint h, gsize stride, const gchar * system,
     const gchar * prompt, gint max_tokens)
 {
-  struct lfm2_image img = { w, h, stride, rgb };
+  struct lfm2_vision_image img = { w, h, stride, rgb };
   struct lfm2_vision_plan plan;
   struct lfm2_context_params cp = lfm2_context_default_params ();
   const gint E = lfm2_vision_n_embd_out (get_vision ());
@@ -607,7 +610,11 @@ GST_START_TEST (test_metadata_and_properties)
     {"n-threads", GST_PARAM_MUTABLE_READY}, {"min-image-tokens", GST_PARAM_MUTABLE_READY},
     {"max-image-tokens", GST_PARAM_MUTABLE_READY}, {"do-tiling", GST_PARAM_MUTABLE_READY},
     {"preprocess", GST_PARAM_MUTABLE_READY}, {"context-length", GST_PARAM_MUTABLE_READY},
-    {"latency", GST_PARAM_MUTABLE_PLAYING},
+    {"latency", GST_PARAM_MUTABLE_PLAYING}, {"min-tiles", GST_PARAM_MUTABLE_READY},
+    {"max-tiles", GST_PARAM_MUTABLE_READY}, {"max-pixels-tolerance", GST_PARAM_MUTABLE_READY},
+    {"use-thumbnail", GST_PARAM_MUTABLE_READY}, {"resample", GST_PARAM_MUTABLE_READY},
+    {"preprocessor-config", GST_PARAM_MUTABLE_READY},
+    {"caption-budget", GST_PARAM_MUTABLE_PLAYING}, {"inference-nice", GST_PARAM_MUTABLE_READY},
   };
   GParamSpec *p;
   gchar *prompt;
@@ -1123,6 +1130,129 @@ GST_START_TEST (test_latency)
 GST_END_TEST;
 
 /* READY→PAUSED with these files must fail with a RESOURCE error naming `name`. */
+/* Records, from the thread that pushes captions (the worker), its nice value. */
+typedef struct {
+  gint nice, seen;
+} WorkerThread;
+
+static GstPadProbeReturn
+worker_thread_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  WorkerThread *w = data;
+
+  g_atomic_int_set (&w->nice, getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid)));
+  g_atomic_int_set (&w->seen, 1);
+  return GST_PAD_PROBE_OK;
+}
+
+/* The image tokens of the next caption (waits for its message). */
+static gint
+next_caption_tokens (GstBus * bus)
+{
+  for (;;) {
+    GstMessage *m = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND, GST_MESSAGE_ELEMENT);
+    const GstStructure *s;
+    gint n = -1;
+
+    fail_unless (m != NULL, "no caption message");
+    s = gst_message_get_structure (m);
+    if (gst_structure_has_name (s, "lfm2vl/caption"))
+      fail_unless (gst_structure_get_int (s, "image-tokens", &n));
+    gst_message_unref (m);
+    if (n >= 0)
+      return n;
+  }
+}
+
+/* Runs captions of two 1100×500 frames with `budget` and returns their image tokens; the
+ * plans for that size are 742 (2×1 tiles + thumbnail), then untiled 230, 112 and 55. */
+static void
+budget_run (guint budget, gint nice, gint tokens[2], WorkerThread * w)
+{
+  Vl v;
+  GstPad *tp;
+
+  vl_open (&v, make_vl ("caption-budget", budget, "inference-nice", nice, NULL),
+      "video/x-raw, format=RGB, width=1100, height=500, framerate=30/1");
+  tp = gst_element_get_static_pad (v.e, "text_src");
+  gst_pad_add_probe (tp, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      worker_thread_probe, w, NULL);
+  gst_object_unref (tp);
+  for (gint i = 0; i < 2; i++) {
+    push_frame (&v, make_frame (GST_VIDEO_FORMAT_RGB, 1100, 500, 40 + i, NULL),
+        i * GST_SECOND);
+    tokens[i] = next_caption_tokens (v.bus);
+  }
+  vl_close (&v);
+}
+
+/* caption-budget picks the plan from measured costs; the worker runs on a thread of its
+ * own at inference-nice (so lowering its priority touches no other element's thread). */
+GST_START_TEST (test_caption_budget_and_priority)
+{
+  const gint base = getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid));
+  WorkerThread w = { 0 };
+  gint t[2];
+
+  GstElement *e = gst_element_factory_make ("lfm2vl", NULL);
+  guint budget;
+  gint nice;
+
+  g_object_get (e, "caption-budget", &budget, "inference-nice", &nice, NULL);
+  fail_unless_equals_int (budget, 2000);
+  fail_unless_equals_int (nice, 10);
+  gst_object_unref (e);
+  /* no measurement yet: the largest untiled plan; then everything fits a budget of ten
+   * minutes (a generous one: this must hold under sanitizers on a loaded machine) */
+  budget_run (600000, 10, t, &w);
+  fail_unless_equals_int (t[0], 230);
+  fail_unless_equals_int (t[1], 742);
+  fail_unless (g_atomic_int_get (&w.seen));
+  if (base + 10 <= 19)
+    fail_unless_equals_int (g_atomic_int_get (&w.nice), base + 10);
+  /* nothing fits 1 ms: the smallest plan */
+  budget_run (1, 10, t, &w);
+  fail_unless_equals_int (t[0], 230);
+  fail_unless_equals_int (t[1], 55);
+  /* 0: the image settings as set, from the first caption on; nice 0 keeps the priority */
+  budget_run (0, 0, t, &w);
+  fail_unless_equals_int (t[0], 742);
+  fail_unless_equals_int (t[1], 742);
+  fail_unless_equals_int (g_atomic_int_get (&w.nice), base);
+  /* the application's thread kept its priority */
+  fail_unless_equals_int (getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid)), base);
+}
+
+GST_END_TEST;
+
+/* min-tiles 1 and a frame size where transformers' text and image features disagree: the
+ * caps are refused at once, with an error naming the size and the setting. */
+GST_START_TEST (test_refused_frame_size)
+{
+  Vl v;
+  GstMessage *m;
+  GError *err = NULL;
+  GstCaps *caps = gst_caps_from_string ("video/x-raw, format=RGB, width=725, height=723, "
+      "framerate=30/1");
+
+  vl_open (&v, make_vl ("min-tiles", 1, NULL), NULL);
+  gst_harness_play (v.h);
+  fail_unless (gst_harness_push_event (v.h, gst_event_new_stream_start ("refused")));
+  /* (a sticky event's push may still report success; the element's answer is the error) */
+  gst_harness_push_event (v.h, gst_event_new_caps (caps));
+  m = gst_bus_pop_filtered (v.bus, GST_MESSAGE_ERROR);
+  fail_unless (m != NULL);
+  gst_message_parse_error (m, &err, NULL);
+  fail_unless (err->domain == GST_STREAM_ERROR && strstr (err->message, "725×723")
+      && strstr (err->message, "min_tiles 1"), "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (m);
+  gst_caps_unref (caps);
+  vl_close (&v);
+}
+
+GST_END_TEST;
+
 static void
 check_start_error (const gchar * model, const gchar * mmproj, gint code, const gchar * name)
 {
@@ -1157,6 +1287,8 @@ GST_START_TEST (test_errors)
   gchar *missing_model = g_build_filename (data_dir, "no-such-model.gguf", NULL);
   gchar *other = g_build_filename (data_dir, "..", "text", "small-q8_0",
       "lfm2-small-q8_0.gguf", NULL);
+  gchar *text_only = g_build_filename (data_dir, "..", "text", "tiny-q8_0",
+      "lfm2-tiny-q8_0.gguf", NULL);
   gchar *tmpdir = g_dir_make_tmp ("lfm2vl-XXXXXX", NULL);
   gchar *cut = g_build_filename (tmpdir, "cut-mmproj.gguf", NULL);
   gchar *contents;
@@ -1170,6 +1302,12 @@ GST_START_TEST (test_errors)
   /* an mmproj whose projector writes 128-wide rows for a 256-wide model */
   check_start_error (other, mmproj_path, GST_RESOURCE_ERROR_SETTINGS, "n_embd 256");
   check_start_error (other, mmproj_path, GST_RESOURCE_ERROR_SETTINGS, "lfm2-small-q8_0");
+  /* a text-only LFM2 model of the same width (128): it lacks LFM2-VL's tile marker tokens,
+   * so every caption would be noise; the error names both files and the missing token */
+  check_start_error (text_only, mmproj_path, GST_RESOURCE_ERROR_SETTINGS, "lfm2-tiny-q8_0");
+  check_start_error (text_only, mmproj_path, GST_RESOURCE_ERROR_SETTINGS,
+      "lfm2-vl-tiny-mmproj-f32");
+  check_start_error (text_only, mmproj_path, GST_RESOURCE_ERROR_SETTINGS, "<|img_row_1_col_2|>");
   /* a text model given as the mmproj */
   check_start_error (model_path, model_path, GST_RESOURCE_ERROR_OPEN_READ,
       "lfm2-vl-tiny-text");
@@ -1194,6 +1332,35 @@ GST_START_TEST (test_errors)
     gst_object_unref (bus);
     gst_object_unref (e);
   }
+  /* a processor config with a bad value: the file and the field */
+  {
+    gchar *cfg = g_build_filename (tmpdir, "processor_config.json", NULL);
+    GstElement *e;
+    GstBus *bus = gst_bus_new ();
+    GstMessage *m;
+    GError *err = NULL;
+
+    fail_unless (g_file_set_contents (cfg, "{\"max_pixels_tolerance\": -2}", -1, NULL));
+    e = make_vl ("preprocessor-config", cfg, NULL);
+    gst_element_set_bus (e, bus);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
+        GST_STATE_CHANGE_FAILURE);
+    m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (m != NULL);
+    gst_message_parse_error (m, &err, NULL);
+    fail_unless (err->domain == GST_RESOURCE_ERROR
+        && err->code == GST_RESOURCE_ERROR_SETTINGS, "%s", err->message);
+    fail_unless (strstr (err->message, cfg) && strstr (err->message, "max_pixels_tolerance"),
+        "%s", err->message);
+    g_error_free (err);
+    gst_message_unref (m);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_bus_set_flushing (bus, TRUE);
+    gst_object_unref (bus);
+    gst_object_unref (e);
+    g_unlink (cfg);
+    g_free (cfg);
+  }
 
   g_unlink (cut);
   g_rmdir (tmpdir);
@@ -1203,6 +1370,7 @@ GST_START_TEST (test_errors)
   g_free (missing);
   g_free (missing_model);
   g_free (other);
+  g_free (text_only);
 }
 
 GST_END_TEST;
@@ -1416,6 +1584,8 @@ lfm2vl_suite (void)
   tcase_add_test (tc, test_prompts);
   tcase_add_test (tc, test_vlenc_lfm2text_equals_lfm2vl);
   tcase_add_test (tc, test_state_cycling);
+  tcase_add_test (tc, test_caption_budget_and_priority);
+  tcase_add_test (tc, test_refused_frame_size);
   return s;
 }
 

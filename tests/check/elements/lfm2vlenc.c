@@ -6,7 +6,9 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
+#include <glib/gstdio.h>
 #include <math.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "gstlfm2tensors.h"
@@ -104,7 +106,7 @@ static gfloat *
 ref_rows (lfm2_vision * v, const guint8 * rgb, gint w, gint h, gsize stride,
     struct lfm2_vision_plan *plan, gint32 ** layout, gint * n_layout)
 {
-  struct lfm2_image img = { w, h, stride, rgb };
+  struct lfm2_vision_image img = { w, h, stride, rgb };
   const gint E = lfm2_vision_n_embd_out (v);
   gfloat *rows;
 
@@ -157,7 +159,8 @@ GST_START_TEST (test_metadata)
   GstElementFactory *f = gst_element_factory_find ("lfm2vlenc");
   GstElement *e;
   const gchar *props[] = { "mmproj", "model", "n-threads", "min-image-tokens",
-    "max-image-tokens", "do-tiling", "preprocess"
+    "max-image-tokens", "do-tiling", "preprocess", "min-tiles", "max-tiles",
+    "max-pixels-tolerance", "use-thumbnail", "resample", "preprocessor-config"
   };
 
   fail_unless (f != NULL);
@@ -289,7 +292,7 @@ GST_START_TEST (test_flexible_and_no_model)
     fail_unless_equals_int (cfg.format, GST_LFM2_TENSOR_FORMAT_FLEXIBLE);
     fail_unless_equals_int (cfg.embedding_length, E);
     /* 128-byte NNStreamer headers in front of each tensor */
-    fail_unless (gst_lfm2_embd_view_map (&view, out, &cfg, lfm2_n_vocab (model), NULL));
+    fail_unless (gst_lfm2_embd_view_map (&view, out, &cfg, lfm2_model_n_vocab (model), NULL));
     fail_unless_equals_int (view.n_rows, plan.n_tokens);
     fail_unless_equals_int (view.n_embd, E);
     fail_unless_equals_int (view.n_layout, n_layout);
@@ -360,7 +363,7 @@ GST_START_TEST (test_llamacpp_parity)
   for (guint k = 0; k < G_N_ELEMENTS (names); k++) {
     gchar *ppm = g_strdup_printf ("%s/images/%s.ppm", data_dir, names[k]);
     gchar *ref = g_strdup_printf ("%s/%s/embd.f32", data_dir, names[k]);
-    struct lfm2_image img;
+    struct lfm2_vision_image img;
     gchar *in, *fixture;
     gsize flen;
     GstHarness *h;
@@ -370,7 +373,7 @@ GST_START_TEST (test_llamacpp_parity)
     GstMapInfo m;
     gdouble max_d = 0, sum_d = 0;
 
-    fail_unless (lfm2_image_load (ppm, &img) == 0, "%s", lfm2_last_error ());
+    fail_unless (lfm2_vision_image_load (ppm, &img) == 0, "%s", lfm2_last_error ());
     fail_unless (g_file_get_contents (ref, &fixture, &flen, NULL));
     gst_video_info_set_format (&vi, GST_VIDEO_FORMAT_RGB, img.width, img.height);
     frame = gst_buffer_new_allocate (NULL, GST_VIDEO_INFO_SIZE (&vi), NULL);
@@ -399,7 +402,7 @@ GST_START_TEST (test_llamacpp_parity)
     gst_memory_unmap (gst_buffer_peek_memory (out, 0), &m);
     gst_buffer_unref (out);
     gst_harness_teardown (h);
-    lfm2_image_free (&img);
+    lfm2_vision_image_free (&img);
     g_free (fixture);
     g_free (in);
     g_free (ppm);
@@ -437,6 +440,129 @@ GST_START_TEST (test_settings_shape)
   gst_harness_teardown (h);
   g_free (rgb);
   g_free (props);
+}
+
+GST_END_TEST;
+
+/* A processor config in a temporary file (freed by the caller, removed by g_unlink). */
+static gchar *
+write_config (const gchar * text)
+{
+  GError *err = NULL;
+  gchar *path = NULL;
+  gint fd = g_file_open_tmp ("lfm2vlenc-XXXXXX.json", &path, &err);
+
+  fail_unless (fd >= 0, "%s", err ? err->message : "");
+  close (fd);
+  fail_unless (g_file_set_contents (path, text, -1, NULL));
+  return path;
+}
+
+/* The rows of a w×h frame through the element with `props`, against the vision API with
+ * params `p`: same count, same bytes. */
+static void
+check_rows (const gchar * props, struct lfm2_vision_params p, gint w, gint h,
+    gint expect_tokens)
+{
+  gchar *in = g_strdup_printf ("video/x-raw, format=RGB, width=%d, height=%d, framerate=1/1",
+      w, h);
+  GstHarness *hs = enc_harness (props, in, NULL);
+  GstBuffer *frame, *out;
+  guint8 *rgb = make_picture (GST_VIDEO_FORMAT_RGB, w, h, 17, &frame);
+  struct lfm2_vision_plan plan;
+  lfm2_vision *v;
+  gfloat *want;
+  GstMapInfo map;
+
+  p.n_threads = N_THREADS;
+  v = lfm2_vision_load (mmproj_path, p);
+  fail_unless (v != NULL, "%s", lfm2_last_error ());
+  want = ref_rows (v, rgb, w, h, (gsize) w * 3, &plan, NULL, NULL);
+  fail_unless_equals_int (plan.n_tokens, expect_tokens);
+  out = gst_harness_push_and_pull (hs, frame);
+  fail_unless (out != NULL);
+  fail_unless (gst_buffer_map (out, &map, GST_MAP_READ));
+  fail_unless_equals_int (map.size, (gsize) plan.n_tokens * lfm2_vision_n_embd_out (v) * 4);
+  fail_unless (memcmp (map.data, want, map.size) == 0, "%s: rows differ from the API", props);
+  gst_buffer_unmap (out, &map);
+  gst_buffer_unref (out);
+  gst_harness_teardown (hs);
+  lfm2_vision_free (v);
+  g_free (want);
+  g_free (rgb);
+  g_free (in);
+}
+
+/* preprocessor-config: the file's settings (nested layout), properties set explicitly over
+ * it, resample bicubic making other pixels than bilinear, the mmproj's filter as `auto`. */
+GST_START_TEST (test_preprocessor_config)
+{
+  gchar *cfg = write_config ("{\"processor_class\": \"Lfm2VlProcessor\", \"image_processor\": "
+      "{\"use_thumbnail\": false, \"max_pixels_tolerance\": 1.5, \"resample\": 3, "
+      "\"unknown_field\": [1, {\"x\": null}]}}");
+  gchar *props;
+  struct lfm2_vision_params p = lfm2_vision_default_params ();
+
+  /* 640×640 at tolerance 1.5: 2×2 tiles, no thumbnail: 1024 rows, bicubic */
+  p.use_thumbnail = FALSE;
+  p.max_pixels_tolerance = 1.5f;
+  p.resample = LFM2_VISION_RESAMPLE_BICUBIC;
+  props = g_strdup_printf ("preprocessor-config=\"%s\"", cfg);
+  check_rows (props, p, 640, 640, 1024);
+  g_free (props);
+  /* properties set explicitly win over the file */
+  p.use_thumbnail = TRUE;
+  p.resample = LFM2_VISION_RESAMPLE_BILINEAR;
+  props = g_strdup_printf ("preprocessor-config=\"%s\" use-thumbnail=true resample=bilinear",
+      cfg);
+  check_rows (props, p, 640, 640, 1280);
+  g_free (props);
+  /* a property set to its default value still counts as set */
+  p = lfm2_vision_default_params ();
+  props = g_strdup_printf ("preprocessor-config=\"%s\" max-pixels-tolerance=2.0 "
+      "use-thumbnail=true resample=bilinear", cfg);
+  check_rows (props, p, 640, 640, 256);
+  g_free (props);
+  /* min-tiles / max-tiles as properties: 1080p with max-tiles 4 is 2×1 + thumbnail */
+  p = lfm2_vision_default_params ();
+  p.max_tiles = 4;
+  p.min_tiles = 1;
+  check_rows ("min-tiles=1 max-tiles=4", p, 1920, 1080, 764);
+  g_unlink (cfg);
+  g_free (cfg);
+}
+
+GST_END_TEST;
+
+/* min-tiles 1 with a frame size where transformers' text and features disagree: refused
+ * when the caps arrive, naming the settings. */
+GST_START_TEST (test_inconsistent_size)
+{
+  gchar *desc = g_strdup_printf ("lfm2vlenc mmproj=\"%s\" n-threads=%d min-tiles=1",
+      mmproj_path, N_THREADS);
+  GstHarness *h = gst_harness_new_parse (desc);
+  GstBuffer *frame;
+  guint8 *rgb = make_picture (GST_VIDEO_FORMAT_RGB, 725, 723, 5, &frame);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *m;
+  GError *err = NULL;
+
+  gst_element_set_bus (h->element, bus);
+  gst_harness_set_src_caps_str (h,
+      "video/x-raw, format=RGB, width=725, height=723, framerate=1/1");
+  fail_unless (gst_harness_push (h, frame) != GST_FLOW_OK);
+  m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (m != NULL);
+  gst_message_parse_error (m, &err, NULL);
+  fail_unless (strstr (err->message, "725×723") && strstr (err->message, "min_tiles 1") &&
+      strstr (err->message, "transformers"), "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (m);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+  g_free (rgb);
+  g_free (desc);
 }
 
 GST_END_TEST;
@@ -484,6 +610,37 @@ GST_START_TEST (test_errors)
   p = g_strdup_printf ("mmproj=\"%s\"", model_path);
   expect_start_error (p, GST_RESOURCE_ERROR_OPEN_READ, "lfm2-vl-tiny-text-q4_0.gguf");
   g_free (p);
+  /* a text-only LFM2 model of the projector's width: no LFM2-VL tile marker tokens to lay
+   * the rows out with; the error names both files and the missing token */
+  p = g_strdup_printf ("mmproj=\"%s\" model=\"%s/../text/tiny-q8_0/lfm2-tiny-q8_0.gguf\"",
+      mmproj_path, data_dir);
+  expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "lfm2-tiny-q8_0.gguf");
+  expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "lfm2-vl-tiny-mmproj-f32.gguf");
+  expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, "<|img_row_1_col_2|>");
+  g_free (p);
+  /* bad processor configs: the file and the field (or the line); a missing file */
+  {
+    const gchar *bad[][2] = {
+      {"{\"image_processor\": {\"min_tiles\": 0}}", "min_tiles is 0"},
+      {"{\"resample\": 1}", "resample"},
+      {"{\"encoder_patch_size\": 14}", "encoder_patch_size"},
+      {"{\"min_tiles\": 2,", "invalid JSON"},
+      {NULL, "preprocessor-config"},
+    };
+    gchar *cfg = write_config ("{}");
+
+    p = g_strdup_printf ("mmproj=\"%s\" preprocessor-config=\"%s\"", mmproj_path, cfg);
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+      if (bad[i][0])
+        fail_unless (g_file_set_contents (cfg, bad[i][0], -1, NULL));
+      else
+        g_unlink (cfg);
+      expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, cfg);
+      expect_start_error (p, GST_RESOURCE_ERROR_SETTINGS, bad[i][1]);
+    }
+    g_free (p);
+    g_free (cfg);
+  }
 }
 
 GST_END_TEST;
@@ -510,6 +667,8 @@ lfm2vlenc_suite (void)
   tcase_add_test (tc, test_llamacpp_parity);
   tcase_add_test (tc, test_settings_shape);
   tcase_add_test (tc, test_errors);
+  tcase_add_test (tc, test_preprocessor_config);
+  tcase_add_test (tc, test_inconsistent_size);
   return s;
 }
 

@@ -177,7 +177,7 @@ GST_END_TEST;
 
 GST_START_TEST (test_media_segments)
 {
-  const gint n_embd = lfm2_model_hparams (model)->n_embd, rows = 5;
+  const gint n_embd = lfm2_model_get_hparams (model)->n_embd, rows = 5;
   lfm2_token img_start = lfm2_token_lookup (model, "<|image_start|>");
   lfm2_token img_end = lfm2_token_lookup (model, "<|image_end|>");
   gfloat *embd = g_new (gfloat, (gsize) rows * n_embd);

@@ -272,8 +272,8 @@ GST_START_TEST (test_real_models)
   m2 = gst_lfm2_model_acquire (q8, NULL);
   m3 = gst_lfm2_model_acquire (f32, NULL);
   fail_unless (m1 == m2 && m3 != m1);
-  fail_unless_equals_int (lfm2_n_vocab (gst_lfm2_shared_model (m1)), 512);
-  fail_unless_equals_int (lfm2_model_hparams (gst_lfm2_shared_model (m3))->n_embd, 128);
+  fail_unless_equals_int (lfm2_model_n_vocab (gst_lfm2_shared_model (m1)), 512);
+  fail_unless_equals_int (lfm2_model_get_hparams (gst_lfm2_shared_model (m3))->n_embd, 128);
   fail_unless_equals_int (gst_lfm2_registry_n_users (GST_LFM2_KIND_TEXT_MODEL, q8), 2);
   gst_lfm2_shared_release (m1);
   gst_lfm2_shared_release (m2);
