@@ -29,11 +29,11 @@ if [ "$own_model" = 0 ]; then
   cat <<'EOF2'
 
 NOTE: the bundled model (tests/data/trained/lfm2-vl-synthetic-*.gguf) is a tiny LFM2-VL
-(about 1.7 M parameters) trained here on synthetic pictures only: GStreamer's test patterns
-and coloured shapes (docs/models.md). Its captions are true for those frames and meaningless
-for anything else — it shows the whole pipeline working (preprocessing, encoder, prompt,
-generation, timestamps, overlay, SRT); it is not a published LFM2 model. For real pictures
-download a published LFM2-VL pair, the text model and its mmproj, e.g. from
+(about 1 M parameters) trained here by tools/train on synthetic pictures only: GStreamer's
+test patterns and coloured shapes (docs/models.md). Its captions are true for those frames and
+meaningless for anything else: it shows the whole pipeline working (preprocessing, encoder,
+prompt, generation, timestamps, overlay, SRT); it is not a published LFM2 model. For real
+pictures download a published LFM2-VL pair, the text model and its mmproj, e.g. from
 https://huggingface.co/LiquidAI/LFM2-VL-450M-GGUF (LFM2-VL-450M-Q8_0.gguf +
 mmproj-LFM2-VL-450M-Q8_0.gguf), and pass both:
 

@@ -4,5 +4,5 @@
 set -u
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-python3 "${LFM2_SOURCE_ROOT:?}/tools/train/heldout.py" --out "$T" --seed 2002 || exit 1
+python3 "${LFM2_SOURCE_ROOT:?}/tools/train/heldout.py" --out "$T" --seed 2002 --patterns 20 --scenes 20 || exit 1
 LFM2_TRAINED_SET=$T "$1"

@@ -3,11 +3,10 @@
   * global: learned queries attend over a picture's embedding rows and classify what the
     caption says — the pattern, or a scene's relation, the group's count, colour and shape, and
     the other shape's colour and shape;
-  * dense: every embedding row (a 32×32-pixel cell of the picture) says whether a shape's
-    centre lies in its cell, and which shape and colour; the row of a shape's centre also says
-    how many shapes its group has and its part in the scene (the one group; the group or the
-    other shape of a "left of" / "above" scene) — what the caption needs, on the rows where the
-    backbone will look for it.
+  * dense: every embedding row (a 32×32-pixel cell of the picture) says which shape and colour
+    covers its centre, if any, how many shapes that shape's group has and its part in the
+    scene (the one group; the group or the other shape of a "left of" scene) — what the
+    caption needs, on the rows where the backbone will look for it.
 
 They give the encoder direct signals from the first step, where the caption loss reaches it
 only through the backbone's attention layers; the exported model is the plain LFM2-VL pair.
@@ -26,25 +25,37 @@ HEADS = [("kind", len(patterns.PATTERNS) + 1), ("relation", 1 + len(scenes.RELAT
          ("colour2", len(COLOURS)), ("shape2", len(SHAPES))]
 
 
-DENSE = 1 + len(SHAPES) * len(COLOURS)     # 0: no shape centred here; else (shape, colour)
+DENSE = 1 + len(SHAPES) * len(COLOURS)     # 0: no shape here; else (shape, colour)
 ROLES = 1 + 2 * len(scenes.RELATIONS)      # the one group; (group, other shape) per relation
 
 
+def _covers(shape, cx, cy, s, x, y):
+    r = s / 2.0
+    if shape == "circle":
+        return (x - cx) ** 2 + (y - cy) ** 2 <= r * r
+    return abs(x - cx) <= r and abs(y - cy) <= r
+
+
 def dense_labels(caption, objects, w, h, tw, th):
-    """Per-cell labels (shape/colour, role, group size; -1 = none) of a w×h scene whose rows
-    come from a tw×th (single or thumbnail) image: cell (i, j) covers x in [i·w/gw,
-    (i+1)·w/gw) of the original, likewise y. objects: as scenes.random_scene lists them (the
-    group first), or None for a pattern."""
+    """Per-cell labels (shape/colour, role, group size; 0 / -1 = none) of a w×h scene whose
+    rows come from a tw×th (single or thumbnail) image: cell (i, j) covers x in [i·w/gw,
+    (i+1)·w/gw) of the original, likewise y, and is labelled with the shape that covers its
+    centre. Cells on a shape's outline see whether it is round or square in their own pixels,
+    the inner ones only through the encoder's attention. objects: as scenes.random_scene lists
+    them (the group first), or None for a pattern."""
     gw, gh = tw // 32, th // 32
     cls, role, count = [0] * (gw * gh), [-1] * (gw * gh), [-1] * (gw * gh)
     if objects:
         g1, rel, _ = scenes.parse(caption)
-        for k, (shape, colour, cx, cy, _) in enumerate(objects):
-            c = min(gh - 1, int(cy * gh / h)) * gw + min(gw - 1, int(cx * gw / w))
-            cls[c] = 1 + SHAPES.index(shape) * len(COLOURS) + COLOURS.index(colour)
-            in_group = k < g1[0]
-            role[c] = 0 if rel is None else 1 + 2 * scenes.RELATIONS.index(rel) + (0 if in_group else 1)
-            count[c] = g1[0] - 1 if in_group else 0
+        for c in range(gw * gh):
+            x, y = (c % gw + 0.5) * w / gw, (c // gw + 0.5) * h / gh
+            for k, (shape, colour, cx, cy, s) in enumerate(objects):
+                if _covers(shape, cx, cy, s, x, y):
+                    cls[c] = 1 + SHAPES.index(shape) * len(COLOURS) + COLOURS.index(colour)
+                    in_group = k < g1[0]
+                    role[c] = 0 if rel is None else 1 + 2 * scenes.RELATIONS.index(rel) + (0 if in_group else 1)
+                    count[c] = g1[0] - 1 if in_group else 0
+                    break
     return cls, role, count
 
 
@@ -68,7 +79,7 @@ class AuxHead(nn.Module):
         self.dense = nn.Linear(n_embd, DENSE)
         self.role = nn.Linear(n_embd, ROLES)
         self.count = nn.Linear(n_embd, 3)
-        self.register_buffer("dense_weight", torch.tensor([1.0] + [4.0] * (DENSE - 1)), persistent=False)
+        self.register_buffer("dense_weight", torch.tensor([1.0] + [2.0] * (DENSE - 1)), persistent=False)
 
     def loss(self, rows, captions, dense=None):
         """rows: [batch, n, E] embedding rows of the pictures; dense: per picture the three

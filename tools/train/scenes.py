@@ -1,14 +1,18 @@
 """scenes.py — pictures of coloured shapes with a caption that is true for them (standard
 library only: training and the tests draw with the same code).
 
-    "a red circle"                          one group: a count, a colour, a shape
-    "three yellow triangles"
-    "two red circles left of a blue square" a group and one more shape: level with the group and
-    "a green square above a yellow circle"  right of it, or under it and within its width
+    "a red circle"                            one group: a count (1-3), a colour, a shape
+    "three blue squares"
+    "two red circles left of a blue square"   a group of one or two, and one more shape of
+    "a green square left of a red circle"     another colour level with it, to its right
 
-A group is a row of its shapes side by side, so "left of" and "above" never both hold. Shapes
-are filled, without antialiasing, on a dark uniform background; they have one size per
-picture, never overlap and keep a margin from the edges.
+The grammar is chosen to be learnable by a ~1 M parameter model in one training run of under
+an hour on two CPU cores (docs/models.md): three colours, two shapes, large shapes all of one
+size per picture (a fixed share of its area), side by side in one row on a dark uniform
+background. A group and the other shape never share a colour, so a picture with two colours is
+always a "left of" scene. Shapes are filled, without antialiasing, never overlap and keep a margin from the edges. Scenes are
+drawn at aspect ratios MIN_ASPECT..MAX_ASPECT (square to wide: a row of four shapes in a tall
+picture would be too small to tell a circle from a square).
 """
 import math
 import random
@@ -17,12 +21,14 @@ COLOURS = {                     # name -> base RGB (jittered a little per pictur
     "red": (225, 30, 30),
     "green": (40, 200, 50),
     "blue": (40, 80, 255),
-    "yellow": (235, 220, 40),
 }
-SHAPES = ["circle", "square", "triangle"]
+SHAPES = ["circle", "square"]
 COUNTS = {1: "a", 2: "two", 3: "three"}
-RELATIONS = ["left of", "above"]
-P_SINGLE = 0.4
+RELATIONS = ["left of"]
+MAX_GROUP_BESIDE = 2            # the group's size in a "left of" scene
+P_SINGLE = 0.4                  # share of one-group scenes
+MIN_ASPECT, MAX_ASPECT = 1.0, 2.4
+SIZE = 0.2                      # a shape's side / diameter, relative to sqrt(width × height)
 
 
 def group_text(n, colour, shape):
@@ -41,7 +47,7 @@ class Canvas:
             self.px[o:o + 3 * (x1 - x0)] = bytes(rgb) * (x1 - x0)
 
     def shape(self, kind, cx, cy, s, rgb):
-        """A filled shape of size s (diameter / side / base and height) centred at (cx, cy)."""
+        """A filled shape of size s (diameter / side) centred at (cx, cy)."""
         r = s / 2.0
         for y in range(int(math.floor(cy - r)), int(math.ceil(cy + r)) + 1):
             yc = y + 0.5
@@ -51,13 +57,8 @@ class Canvas:
                     continue
                 dx = math.sqrt(d2)
                 self.span(y, int(math.ceil(cx - dx - 0.5)), int(math.floor(cx + dx - 0.5)) + 1, rgb)
-            elif kind == "square":
-                if cy - r <= yc < cy + r:
-                    self.span(y, int(round(cx - r)), int(round(cx + r)), rgb)
-            else:   # triangle, apex up: width grows linearly from the apex to the base
-                t = (yc - (cy - r)) / s
-                if 0.0 <= t <= 1.0:
-                    self.span(y, int(round(cx - r * t)), int(round(cx + r * t)), rgb)
+            elif cy - r <= yc < cy + r:      # square
+                self.span(y, int(round(cx - r)), int(round(cx + r)), rgb)
 
 
 def _jitter(rng, rgb):
@@ -66,72 +67,40 @@ def _jitter(rng, rgb):
 
 def random_scene(rng, w, h, objects=False):
     """A random scene for a w×h picture: (rgb bytes, caption), and with objects=True also the
-    shapes drawn, [(shape, colour, cx, cy, size)]."""
-    while True:
-        got = _try_scene(rng, w, h)
-        if got:
-            return got if objects else got[:2]
-
-
-def _row(rng, n, s):
-    """Centres (relative to the row's centre) and half extents of n shapes of size s side by
-    side, 0.2..0.6·s apart."""
-    gap = rng.uniform(0.2, 0.6) * s
-    span = n * s + (n - 1) * gap
-    xs = [-span / 2 + s / 2 + k * (s + gap) for k in range(n)]
-    return xs, span / 2, s / 2
-
-
-def _try_scene(rng, w, h):
+    shapes drawn, [(shape, colour, cx, cy, size)] (the group first)."""
     m = min(w, h)
     bg = rng.randint(0, 45)
     canvas = Canvas(w, h, (bg, bg, bg + rng.randint(0, 10)))
-    pad = 0.04 * m
+    pad = 0.05 * m
+    single = rng.random() < P_SINGLE
+    n = rng.randint(1, 3 if single else MAX_GROUP_BESIDE)
+    colour, shape = rng.choice(list(COLOURS)), rng.choice(SHAPES)
+    colour2 = rng.choice([c for c in COLOURS if c != colour])
+    shape2 = rng.choice(SHAPES)
+    gap = rng.uniform(0.25, 0.4)                     # between the group's shapes, in sizes
+    sep = rng.uniform(0.5, 0.8)                      # between the group and the other shape
+    units = n + (n - 1) * gap + (0 if single else sep + 1)
+    # one shape covers a fixed share of the picture (SIZE² of its area, ±5 %): the area of a
+    # colour then tells how many shapes have it, whatever the picture's size and shape
+    s = min(SIZE * math.sqrt(w * h) * rng.uniform(0.95, 1.05), (w - 2 * pad) / units, 0.8 * (h - 2 * pad))
+    span = units * s
+    x = rng.uniform(pad, w - pad - span) + s / 2     # the first shape's centre
+    dy = 0.0 if single else rng.uniform(-0.15, 0.15) * s
+    cy = rng.uniform(pad + s / 2 + abs(dy), h - pad - s / 2 - abs(dy))
     objs = []
 
-    def draw(shape, colour, centres, s):
-        rgb = _jitter(rng, COLOURS[colour])
-        for cx, cy in centres:
-            canvas.shape(shape, cx, cy, s, rgb)
-            objs.append((shape, colour, cx, cy, s))
+    def draw(kind, name, cx, cy):
+        canvas.shape(kind, cx, cy, s, rgb[name])
+        objs.append((kind, name, cx, cy, s))
 
-    if rng.random() < P_SINGLE:                                   # one group: a row of n shapes
-        n, colour, shape = rng.randint(1, 3), rng.choice(list(COLOURS)), rng.choice(SHAPES)
-        s = rng.uniform(0.16, 0.28) * m
-        xs, hw, hh = _row(rng, n, s)
-        if 2 * (hw + pad) > w or 2 * (hh + pad) > h:
-            return None
-        cx, cy = rng.uniform(pad + hw, w - pad - hw), rng.uniform(pad + hh, h - pad - hh)
-        draw(shape, colour, [(cx + x, cy) for x in xs], s)
-        return bytes(canvas.px), group_text(n, colour, shape), objs
-    # a row of n shapes, and one other shape beside it ("left of": level with the row, to its
-    # right) or under it ("above": below the row, within its width) — never both
-    rel = rng.choice(RELATIONS)
-    n, colour, shape = rng.randint(1, 3), rng.choice(list(COLOURS)), rng.choice(SHAPES)
-    while True:
-        colour2, shape2 = rng.choice(list(COLOURS)), rng.choice(SHAPES)
-        if (colour2, shape2) != (colour, shape):
-            break
-    s = rng.uniform(0.14, 0.24) * m
-    xs, hw, hh = _row(rng, n, s)
-    sep = rng.uniform(0.6, 1.6) * s                                 # edge to edge
-    if rel == "left of":
-        bw, bh = 2 * hw + sep + s, max(2 * hh, s)
-    else:
-        bw, bh = max(2 * hw, s), 2 * hh + sep + s
-    if bw + 2 * pad > w or bh + 2 * pad > h:
-        return None
-    x0, y0 = rng.uniform(pad, w - pad - bw), rng.uniform(pad, h - pad - bh)
-    if rel == "left of":
-        rcx, rcy = x0 + hw, y0 + bh / 2
-        ox, oy = x0 + 2 * hw + sep + s / 2, rcy + rng.uniform(-0.25, 0.25) * s
-    else:
-        rcx, rcy = x0 + bw / 2, y0 + hh
-        ox, oy = rcx + rng.uniform(-1, 1) * max(0.0, hw - s / 2), y0 + 2 * hh + sep + s / 2
-    draw(shape, colour, [(rcx + x, rcy) for x in xs], s)
-    draw(shape2, colour2, [(ox, oy)], s)
-    caption = "%s %s %s" % (group_text(n, colour, shape), rel, group_text(1, colour2, shape2))
-    return bytes(canvas.px), caption, objs
+    rgb = {c: _jitter(rng, COLOURS[c]) for c in (colour, colour2)}
+    for k in range(n):
+        draw(shape, colour, x + k * (1 + gap) * s, cy)
+    caption = group_text(n, colour, shape)
+    if not single:
+        draw(shape2, colour2, x + (n - 1) * (1 + gap) * s + (1 + sep) * s, cy + dy)
+        caption += " left of " + group_text(1, colour2, shape2)
+    return (bytes(canvas.px), caption, objs) if objects else (bytes(canvas.px), caption)
 
 
 def parse(caption):
@@ -146,7 +115,7 @@ def parse(caption):
         n, shape = num[ws[0]], ws[2]
         if (shape[:-1] if n > 1 else shape) not in SHAPES or (n > 1) != shape.endswith("s"):
             return None
-        return n, ws[1], shape.rstrip("s")
+        return n, ws[1], shape[:-1] if n > 1 else shape
     if len(words) == 3:
         g = group(words)
         return (g, None, None) if g else None
@@ -164,7 +133,7 @@ def all_captions():
     out = [group_text(*g) for g in gs]
     for a in gs:
         for b in gs:
-            if a[1:] != b[1:] and b[0] == 1:
+            if a[0] <= MAX_GROUP_BESIDE and b[0] == 1 and a[1] != b[1]:
                 out += ["%s %s %s" % (group_text(*a), r, group_text(*b)) for r in RELATIONS]
     return out
 

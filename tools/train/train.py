@@ -35,9 +35,10 @@ from tokenizer import DEFAULT_VOCAB, Tokenizer  # noqa: E402
 
 
 def lr_at(step, steps, peak, warmup):
+    """Linear warm-up, cosine down to 5 % of the peak at `steps`, then 5 % (--extra-steps)."""
     if step < warmup:
         return peak * (step + 1) / warmup
-    t = (step - warmup) / max(1, steps - warmup)
+    t = min(1.0, (step - warmup) / max(1, steps - warmup))
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
@@ -46,8 +47,8 @@ def batch_loss(model, tok, seed, step, sizes, cache, patch_budget, grad_tiles, a
     """Cross-entropy of the captions (and the closing <|im_end|>) of one batch, and the
     auxiliary heads' loss on the thumbnails' rows (0 without a head). captions=False: the
     encoder and the auxiliary heads only (no tiles, no backbone)."""
-    rng, (w, h), plan, bsz, prompt, system = data.batch_spec(seed, step, sizes, patch_budget)
-    samples = [data.sample(rng, w, h, cache, p_pattern) for _ in range(bsz)]
+    rng, (w, h), plan, bsz, prompt, system, scenes_only = data.batch_spec(seed, step, sizes, patch_budget)
+    samples = [data.sample(rng, w, h, cache, 0.0 if scenes_only else p_pattern) for _ in range(bsz)]
     chunks = [vision.chunk_pixels(img, plan) for img, _, _ in samples]
     enc = model.vision
     E = enc.cfg.n_embd_text
@@ -116,8 +117,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True, help="work directory (cache, checkpoint, log, output)")
     ap.add_argument("--preset", default="vl-synthetic", choices=sorted(checkpoint.PRESETS))
-    ap.add_argument("--steps", type=int, default=1500, help="steps in all")
-    ap.add_argument("--vision-steps", type=int, default=600,
+    ap.add_argument("--steps", type=int, default=1000, help="steps of the learning-rate schedule")
+    ap.add_argument("--extra-steps", type=int, default=0,
+                    help="more steps at the schedule's final learning rate (may grow when resuming)")
+    ap.add_argument("--vision-steps", type=int, default=0,
                     help="the first N steps train the encoder and the auxiliary heads alone")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -126,8 +129,8 @@ def main():
     ap.add_argument("--vision-patch-budget", type=int, default=6144, help="the same for the --vision-steps")
     ap.add_argument("--grad-tiles", action="store_true", help="backpropagate through tile encodings too")
     ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the auxiliary head's loss (aux.py); 0: none")
-    ap.add_argument("--p-pattern", type=float, default=0.3, help="share of videotestsrc frames (the rest: scenes)")
-    ap.add_argument("--eval-every", type=int, default=0, help="greedy accuracy on a small validation set every N steps")
+    ap.add_argument("--p-pattern", type=float, default=0.3, help="share of videotestsrc frames in batches of the cached sizes (the rest: scenes)")
+    ap.add_argument("--eval-every", type=int, default=500, help="greedy accuracy on a small validation set every N steps")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ckpt-minutes", type=float, default=3.0)
     ap.add_argument("--vocab", default=DEFAULT_VOCAB, help="GGUF whose tokenizer the model uses")
@@ -181,7 +184,8 @@ def main():
     t_start, t_ck = time.time() - elapsed0, time.time()
     ema = None
     model.train()
-    for step in range(start, a.steps):
+    total = a.steps + a.extra_steps
+    for step in range(start, total):
         lr = lr_at(step, a.steps, a.lr, a.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -200,23 +204,25 @@ def main():
             ema = lv if ema is None else 0.98 * ema + 0.02 * lv
         log.write("%d\t%.1f\t%.5f\t%.5f\t%.2e\t%d\t%d\t%d\n" % (step, el, lv, float(aux_loss), lr, bsz, w, h))
         done = step + 1 - start
-        eta = (el - elapsed0) / done * (a.steps - step - 1)
+        eta = (el - elapsed0) / done * (total - step - 1)
         print("\r%s step %d/%d %s loss %.4f (avg %.4f) aux %.3f %s elapsed %s eta %s   " %
-              (bar((step + 1) / a.steps), step + 1, a.steps, "joint " if joint else "vision", lv, ema or 0.0,
+              (bar((step + 1) / total), step + 1, total, "joint " if joint else "vision", lv, ema or 0.0,
                float(aux_loss),
                "%4dx%-4d" % (w, h), fmt_time(el), fmt_time(eta)), end="", file=sys.stderr)
         if a.eval_every and (step + 1) % a.eval_every == 0 and step >= a.vision_steps:
             print("\n" + validate(model, tok, a.work), file=sys.stderr)
             model.train()
-        if time.time() - t_ck > a.ckpt_minutes * 60 or step + 1 == a.steps:
+        if time.time() - t_ck > a.ckpt_minutes * 60 or step + 1 == total:
             meta.update(step=step + 1, elapsed=el)
             log.flush()
             checkpoint.save(ck_path, model, opt, meta, aux=aux_head.state_dict() if aux_head else None)
             t_ck = time.time()
     print(file=sys.stderr)
     log.close()
-    meta.update(step=a.steps)
-    print("train: %d steps, %d samples, %s" % (a.steps, meta["samples"], fmt_time(meta["elapsed"])), file=sys.stderr)
+    if a.eval_every and start < total and total % a.eval_every:
+        print(validate(model, tok, a.work), file=sys.stderr)
+    meta.update(step=max(start, total))
+    print("train: %d steps, %d samples, %s" % (meta["step"], meta["samples"], fmt_time(meta["elapsed"])), file=sys.stderr)
     if not a.no_export:
         import export
         txt = os.path.join(a.work, "lfm2-vl-synthetic-text-f32.gguf")
