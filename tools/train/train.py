@@ -119,7 +119,11 @@ def main():
     ap.add_argument("--preset", default="vl-synthetic", choices=sorted(checkpoint.PRESETS))
     ap.add_argument("--steps", type=int, default=1000, help="steps of the learning-rate schedule")
     ap.add_argument("--extra-steps", type=int, default=0,
-                    help="more steps at the schedule's final learning rate (may grow when resuming)")
+                    help="more steps after the schedule (may grow when resuming)")
+    ap.add_argument("--extra-lr", type=float, default=0.0,
+                    help="the extra steps' learning rate, falling linearly from this to the schedule's final one "
+                         "from --extra-from on (default: the final one throughout)")
+    ap.add_argument("--extra-from", type=int, default=0, help="the step the --extra-lr ramp starts at")
     ap.add_argument("--vision-steps", type=int, default=0,
                     help="the first N steps train the encoder and the auxiliary heads alone")
     ap.add_argument("--seed", type=int, default=1)
@@ -187,6 +191,9 @@ def main():
     total = a.steps + a.extra_steps
     for step in range(start, total):
         lr = lr_at(step, a.steps, a.lr, a.warmup)
+        if a.extra_lr and step >= max(a.steps, a.extra_from):
+            t = (step - max(a.steps, a.extra_from)) / max(1, total - max(a.steps, a.extra_from))
+            lr = a.extra_lr + (lr - a.extra_lr) * t
         for g in opt.param_groups:
             g["lr"] = lr
         joint = step >= a.vision_steps
