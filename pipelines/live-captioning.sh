@@ -2,26 +2,29 @@
 # live-captioning.sh — caption live video with lfm2vl, burn the captions in, write them as SRT.
 #
 #   pipelines/live-captioning.sh [--input FILE | --camera [DEVICE]] [--display]
-#                                [--model GGUF --mmproj GGUF] [--seconds N] [--out DIR] …
+#                                [--model GGUF --mmproj GGUF] [--seconds N] [--out DIR]
+#                                [--patterns P1,P2,… [--pattern-seconds N]] …
 #
 #   video source ─ lfm2vl ─ queue ─ textoverlay ─ x264enc ─ mp4mux ─ DIR/live-captioning.mp4
 #                    │ text_src                   (or --display: autovideosink)
 #                    └─ tee ─ queue ─ textoverlay.text_sink
 #                          └─ queue ─ srtenc ─ DIR/live-captioning.srt
 #
-# The source is videotestsrc is-live=true (default), a camera (v4l2src), or a media file. The
-# video never waits for the model: lfm2vl captions the newest frame in its own thread and
-# skips the frames that come while it is busy. Each caption carries the timestamp of the frame
-# it describes; textoverlay shows it from there until the next one.
+# The source is videotestsrc is-live=true (default), a camera (v4l2src), or a media file;
+# --patterns cycles videotestsrc patterns (each for --pattern-seconds, in a loop, paced to real
+# time by clocksync). The video never waits for the model: lfm2vl captions the newest frame in
+# its own thread and skips the frames that come while it is busy. Each caption carries the
+# timestamp of the frame it describes; textoverlay shows it from there until the next one.
 #
-# MODEL/MMPROJ default to the bundled tiny pair from tests/data/vision, which has RANDOM
-# weights: its captions are gibberish. Pass a published LFM2-VL pair for real captions, e.g.
+# MODEL/MMPROJ default to the bundled pair in tests/data/trained: a tiny LFM2-VL trained here
+# on synthetic pictures (videotestsrc patterns, coloured shapes; see docs/models.md) — it
+# describes test patterns and nothing else. Pass a published LFM2-VL pair for real pictures, e.g.
 #   --model LFM2-VL-450M-Q8_0.gguf --mmproj mmproj-LFM2-VL-450M-Q8_0.gguf
 # Run it from `meson devenv -C build`, or let it find build/plugins (override with LFM2_BUILD).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-data=$(cd "$here/../tests/data/vision" && pwd)
+data=$(cd "$here/.." && pwd)/tests/data/trained
 
 usage() {
   cat <<EOF
@@ -29,8 +32,8 @@ usage: $0 [options]
   --input FILE        caption a media file (default: videotestsrc is-live=true)
   --camera [DEVICE]   caption a V4L2 camera (default device /dev/video0)
   --display           show the video on screen (autovideosink) instead of writing an MP4
-  --model GGUF        LFM2-VL text model   (default: the bundled random-weight tiny model)
-  --mmproj GGUF       LFM2-VL mmproj       (default: the bundled random-weight tiny mmproj)
+  --model GGUF        LFM2-VL text model   (default: the bundled tiny model trained on test patterns)
+  --mmproj GGUF       LFM2-VL mmproj       (default: its mmproj)
   --seconds N         how long to run (default 10; a file plays to its end unless given)
   --out DIR           where the MP4 and SRT go (default: out)
   --prompt TEXT       what to ask about every frame (default: lfm2vl's)
@@ -41,14 +44,16 @@ usage: $0 [options]
   --preprocessor-config PATH  the model's preprocessor_config.json / processor_config.json
                       (or its directory): the image settings it was trained with
   --size WxH          test source size (default 640x360); --fps N (default 30)
+  --patterns P1,P2,…  test source: cycle these videotestsrc patterns (default: smpte, scrolling)
+  --pattern-seconds N each pattern's time on screen with --patterns (default 2)
 EOF
 }
 
 input=""
 camera=""
 display=0
-model=$data/lfm2-vl-tiny-text-q4_0.gguf
-mmproj=$data/lfm2-vl-tiny-mmproj-f32.gguf
+model=$data/lfm2-vl-synthetic-text.gguf
+mmproj=$data/lfm2-vl-synthetic-mmproj.gguf
 seconds=""
 outdir=out
 prompt=""
@@ -59,6 +64,8 @@ latency=""
 preprocessor_config=""
 size=640x360
 fps=30
+patterns=""
+pattern_seconds=2
 
 need() { [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; usage >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
@@ -80,6 +87,8 @@ while [ $# -gt 0 ]; do
     --preprocessor-config) need "$@"; preprocessor_config=$2; shift 2 ;;
     --size) need "$@"; size=$2; shift 2 ;;
     --fps) need "$@"; fps=$2; shift 2 ;;
+    --patterns) need "$@"; patterns=$2; shift 2 ;;
+    --pattern-seconds) need "$@"; pattern_seconds=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "$0: unknown option $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -95,9 +104,10 @@ done
   { echo "$0: no such file: $preprocessor_config" >&2; exit 1; }
 [ -z "$camera" ] || [ -e "$camera" ] || { echo "$0: no camera at $camera" >&2; exit 1; }
 case "$size" in *x*) ;; *) echo "$0: --size wants WxH" >&2; exit 2 ;; esac
-case "$seconds$interval$max_tokens$threads$fps$latency" in
-  *[!0-9.]*) echo "$0: --seconds, --interval, --max-tokens, --threads, --fps, --latency take numbers" >&2; exit 2 ;;
+case "$seconds$interval$max_tokens$threads$fps$latency$pattern_seconds" in
+  *[!0-9.]*) echo "$0: --seconds, --interval, --max-tokens, --threads, --fps, --latency, --pattern-seconds take numbers" >&2; exit 2 ;;
 esac
+case "$patterns" in *[!a-z0-9,-]*) echo "$0: --patterns wants videotestsrc pattern names, e.g. smpte,ball,snow" >&2; exit 2 ;; esac
 
 build=${LFM2_BUILD:-$here/../build}
 if [ -f "$build/plugins/libgstlfm2.so" ]; then
@@ -124,6 +134,26 @@ if [ -n "$input" ]; then
   set -- filesrc "location=$(v "$input")" ! decodebin ! videoconvert
 elif [ -n "$camera" ]; then
   set -- v4l2src "device=$(v "$camera")" ! videoconvert
+elif [ -n "$patterns" ]; then
+  # one videotestsrc per stretch of --pattern-seconds, joined by concat; timestamp-offset
+  # keeps the timestamps running on (concat adjust-base=false), clocksync plays in real time
+  plist=$(echo "$patterns" | tr , ' ')
+  [ -n "$(echo $plist)" ] || { echo "$0: --patterns is empty" >&2; exit 2; }
+  per=$(awk "BEGIN { printf \"%d\", $pattern_seconds * $fps }")
+  [ "$per" -gt 0 ] || { echo "$0: --pattern-seconds is shorter than a frame" >&2; exit 2; }
+  n=$(awk "BEGIN { printf \"%d\", ($seconds * $fps + $per - 1) / $per }")
+  set -- concat name=cycle adjust-base=false ! clocksync name=paced
+  k=0
+  while [ "$k" -lt "$n" ]; do
+    for p in $plist; do
+      [ "$k" -lt "$n" ] || break
+      set -- "$@" videotestsrc pattern="$p" num-buffers="$per" \
+        timestamp-offset="$(awk "BEGIN { printf \"%.0f\", $k * $per * 1000000000 / $fps }")" ! \
+        "video/x-raw,width=$w,height=$h,framerate=$fps/1" ! cycle.
+      k=$((k + 1))
+    done
+  done
+  set -- "$@" paced.
 else
   n=$(awk "BEGIN { printf \"%d\", $seconds * $fps }")
   set -- videotestsrc is-live=true pattern=smpte horizontal-speed=2 num-buffers="$n" ! \

@@ -24,25 +24,32 @@ SYSTEM = "You are a helpful multimodal assistant."
 COMMON_ASPECTS = [4 / 3, 16 / 9, 1.0, 3 / 2, 3 / 4, 9 / 16, 2.0, 5 / 4]
 
 
-def random_size(rng, kind):
+def random_size(rng, kind, aspects=(1 / 2.4, 2.4)):
     """A picture size. kind: 'small' (scaled to 64..~100 tokens), 'medium' (~100..256 tokens),
-    'tiled' (over the 2×256-token budget: split into 512² tiles + thumbnail)."""
+    'tiled' (over the 2×256-token budget: split into 512² tiles + thumbnail); its aspect ratio
+    w/h in aspects (half the time a common one there)."""
     lo, hi = {"small": (9e3, 1.0e5), "medium": (1.1e5, 4.6e5), "tiled": (5.8e5, 1.0e6)}[kind]
     area = math.exp(rng.uniform(math.log(lo), math.log(hi)))
-    if rng.random() < 0.5:
-        aspect = rng.choice(COMMON_ASPECTS)
+    common = [a for a in COMMON_ASPECTS if aspects[0] <= a <= aspects[1]]
+    if common and rng.random() < 0.5:
+        aspect = rng.choice(common)
     else:
-        aspect = math.exp(rng.uniform(math.log(1 / 2.4), math.log(2.4)))
+        aspect = math.exp(rng.uniform(math.log(aspects[0]), math.log(aspects[1])))
     w = max(32, int(round(math.sqrt(area * aspect))))
     h = max(32, int(round(area / w)))
     return w, h
 
 
-def size_pool(seed, n=64, mix=(("small", 0.70), ("medium", 0.26), ("tiled", 0.04))):
+def size_pool(seed, n=64, mix=(("small", 0.70), ("medium", 0.26), ("tiled", 0.04)), p_tall=0.2):
+    """The picture sizes of a run: a share p_tall taller than scenes are drawn (those batches
+    are all patterns), the rest at the scenes' aspect ratios."""
     rng = random.Random("sizes-%d" % seed)
     out = []
     for kind, frac in mix:
-        out += [random_size(rng, kind) for _ in range(max(1, round(n * frac)))]
+        for _ in range(max(1, round(n * frac))):
+            tall = rng.random() < p_tall
+            out.append(random_size(rng, kind, (1 / 2.4, scenes.MIN_ASPECT) if tall
+                                   else (scenes.MIN_ASPECT, scenes.MAX_ASPECT)))
     return out
 
 
@@ -97,27 +104,37 @@ class PatternCache:
 
 
 def sample(rng, w, h, cache, p_pattern=0.42):
-    """One (PIL RGB image, caption) of size w×h."""
-    if rng.random() < p_pattern:
+    """One (PIL RGB image, caption, shapes drawn or None) of size w×h: a pattern frame with
+    probability p_pattern, else a scene (always a pattern when w×h is taller than scenes are
+    drawn)."""
+    if rng.random() < p_pattern or w < scenes.MIN_ASPECT * h:
         pat = rng.choice(patterns.PATTERNS)
         path = rng.choice(cache.frames(w, h)[pat])
-        return Image.open(path).convert("RGB"), patterns.CAPTIONS[pat]
-    px, caption = scenes.random_scene(rng, w, h)
-    return Image.frombytes("RGB", (w, h), px), caption
+        return Image.open(path).convert("RGB"), patterns.CAPTIONS[pat], None
+    px, caption, objs = scenes.random_scene(rng, w, h, objects=True)
+    return Image.frombytes("RGB", (w, h), px), caption, objs
 
 
-def batch_spec(seed, step, sizes, patch_budget=4096):
-    """(rng, size, batch size, prompt, system) of a step; the batch size keeps the encoder's
-    patches per step near patch_budget."""
+def batch_spec(seed, step, sizes, patch_budget=4096, p_fresh=0.5):
+    """(rng, size, plan, batch size, prompt, system, scenes only) of a step. The size is one of
+    the run's pool (whose pattern frames are cached) or, with probability p_fresh, a new one
+    for a batch of scenes only; the batch size keeps the encoder's patches per step near
+    patch_budget."""
     import vision
     rng = random.Random("batch-%d-%d" % (seed, step))
-    w, h = rng.choice(sizes)
+    fresh = rng.random() < p_fresh
+    if fresh:
+        r = rng.random()
+        kind = "small" if r < 0.7 else "medium" if r < 0.96 else "tiled"
+        w, h = random_size(rng, kind, (scenes.MIN_ASPECT, scenes.MAX_ASPECT))
+    else:
+        w, h = rng.choice(sizes)
     plan = vision.make_plan(w, h)
     patches = plan.n_tokens * 4
     bsz = max(2, min(16, patch_budget // patches))
     prompt = rng.choice(PROMPTS)
     system = SYSTEM if rng.random() < 0.1 else None
-    return rng, (w, h), plan, bsz, prompt, system
+    return rng, (w, h), plan, bsz, prompt, system, fresh
 
 
 def preload(sizes, cache, log=print):

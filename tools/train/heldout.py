@@ -6,8 +6,9 @@ new shape scenes, at sizes drawn from their own seed, as binary PPM files plus t
     python3 tools/train/heldout.py --out DIR [--seed S] [--patterns N] [--scenes N]
 
 Every pattern appears --patterns / 15 times or more (round robin, a new size each time; `ball`
-at a new animation frame, `snow` at a new frame); sizes mix small pictures (scaled up to 64..100
-image tokens), medium ones (up to 256) and tiled ones (512² tiles + thumbnail), as in training.
+at a new animation frame, `snow` at a new frame). Sizes mix small pictures (scaled up to
+64..100 image tokens), medium ones (up to 256) and tiled ones (512² tiles + thumbnail), as in
+training; patterns at aspect ratios 1:2.4..2.4:1, scenes at theirs (scenes.py).
 """
 import argparse
 import math
@@ -22,14 +23,14 @@ import scenes  # noqa: E402
 KINDS = [("small", 0.6, (9e3, 1.0e5)), ("medium", 0.32, (1.1e5, 4.6e5)), ("tiled", 0.08, (5.8e5, 1.0e6))]
 
 
-def random_size(rng):
+def random_size(rng, aspects=(1 / 2.4, 2.4)):
     r, acc = rng.random(), 0.0
     for kind, p, (lo, hi) in KINDS:
         acc += p
         if r < acc:
             break
     area = math.exp(rng.uniform(math.log(lo), math.log(hi)))
-    aspect = math.exp(rng.uniform(math.log(1 / 2.4), math.log(2.4)))
+    aspect = math.exp(rng.uniform(math.log(aspects[0]), math.log(aspects[1])))
     w = max(32, int(round(math.sqrt(area * aspect))))
     return w, max(32, int(round(area / w)))
 
@@ -53,7 +54,7 @@ def generate(out, seed=1000, n_patterns=30, n_scenes=30, gst_launch="gst-launch-
         patterns.write_ppm(os.path.join(out, name), w, h, frame)
         rows.append((name, w, h, "pattern", patterns.CAPTIONS[pat]))
     for i in range(n_scenes):
-        w, h = random_size(rng)
+        w, h = random_size(rng, (scenes.MIN_ASPECT, scenes.MAX_ASPECT))
         px, cap = scenes.random_scene(rng, w, h)
         name = "%03d-scene-%dx%d.ppm" % (len(rows), w, h)
         patterns.write_ppm(os.path.join(out, name), w, h, px)

@@ -1,13 +1,18 @@
 """scenes.py — pictures of coloured shapes with a caption that is true for them (standard
 library only: training and the tests draw with the same code).
 
-    "a red circle"                          one group: a count, a colour, a shape
-    "three yellow triangles"
-    "two red circles left of a blue square" a group and one more shape, every shape of the group
-    "a green square above a yellow circle"  strictly left of (or above) the other one
+    "a red circle"                            one group: a count (1-3), a colour, a shape
+    "three blue squares"
+    "two red circles left of a blue square"   a group of one or two, and one more shape of
+    "a green square left of a red circle"     another colour level with it, to its right
 
-Shapes are filled, without antialiasing, on a dark uniform background; they have one size per
-picture, never overlap and keep a margin from the edges.
+The grammar is chosen to be learnable by a ~1 M parameter model in one training run of under
+an hour on two CPU cores (docs/models.md): three colours, two shapes, large shapes all of one
+size per picture (a fixed share of its area), side by side in one row on a dark uniform
+background. A group and the other shape never share a colour, so a picture with two colours is
+always a "left of" scene. Shapes are filled, without antialiasing, never overlap and keep a margin from the edges. Scenes are
+drawn at aspect ratios MIN_ASPECT..MAX_ASPECT (square to wide: a row of four shapes in a tall
+picture would be too small to tell a circle from a square).
 """
 import math
 import random
@@ -16,12 +21,14 @@ COLOURS = {                     # name -> base RGB (jittered a little per pictur
     "red": (225, 30, 30),
     "green": (40, 200, 50),
     "blue": (40, 80, 255),
-    "yellow": (235, 220, 40),
 }
-SHAPES = ["circle", "square", "triangle"]
+SHAPES = ["circle", "square"]
 COUNTS = {1: "a", 2: "two", 3: "three"}
-RELATIONS = ["left of", "above"]
-P_SINGLE = 0.4
+RELATIONS = ["left of"]
+MAX_GROUP_BESIDE = 2            # the group's size in a "left of" scene
+P_SINGLE = 0.4                  # share of one-group scenes
+MIN_ASPECT, MAX_ASPECT = 1.0, 2.4
+SIZE = 0.2                      # a shape's side / diameter, relative to sqrt(width × height)
 
 
 def group_text(n, colour, shape):
@@ -40,7 +47,7 @@ class Canvas:
             self.px[o:o + 3 * (x1 - x0)] = bytes(rgb) * (x1 - x0)
 
     def shape(self, kind, cx, cy, s, rgb):
-        """A filled shape of size s (diameter / side / base and height) centred at (cx, cy)."""
+        """A filled shape of size s (diameter / side) centred at (cx, cy)."""
         r = s / 2.0
         for y in range(int(math.floor(cy - r)), int(math.ceil(cy + r)) + 1):
             yc = y + 0.5
@@ -50,87 +57,50 @@ class Canvas:
                     continue
                 dx = math.sqrt(d2)
                 self.span(y, int(math.ceil(cx - dx - 0.5)), int(math.floor(cx + dx - 0.5)) + 1, rgb)
-            elif kind == "square":
-                if cy - r <= yc < cy + r:
-                    self.span(y, int(round(cx - r)), int(round(cx + r)), rgb)
-            else:   # triangle, apex up: width grows linearly from the apex to the base
-                t = (yc - (cy - r)) / s
-                if 0.0 <= t <= 1.0:
-                    self.span(y, int(round(cx - r * t)), int(round(cx + r * t)), rgb)
-
-
-def _place(rng, n, s, box, taken):
-    """n centres for shapes of size s inside box = (x0, y0, x1, y1), apart from each other and
-    from `taken` [(cx, cy, s)]; None when the box is too crowded."""
-    x0, y0, x1, y1 = box
-    out = []
-    for _ in range(n):
-        for _attempt in range(60):
-            cx, cy = rng.uniform(x0 + s / 2, x1 - s / 2), rng.uniform(y0 + s / 2, y1 - s / 2)
-            if all(math.hypot(cx - ox, cy - oy) > 0.62 * (s + os_) * 1.25 for ox, oy, os_ in taken + out):
-                out.append((cx, cy, s))
-                break
-        else:
-            return None
-    return out
+            elif cy - r <= yc < cy + r:      # square
+                self.span(y, int(round(cx - r)), int(round(cx + r)), rgb)
 
 
 def _jitter(rng, rgb):
     return tuple(max(0, min(255, c + rng.randint(-18, 18))) for c in rgb)
 
 
-def random_scene(rng, w, h):
-    """A random scene for a w×h picture: (rgb bytes, caption)."""
-    while True:
-        got = _try_scene(rng, w, h)
-        if got:
-            return got
-
-
-def _try_scene(rng, w, h):
+def random_scene(rng, w, h, objects=False):
+    """A random scene for a w×h picture: (rgb bytes, caption), and with objects=True also the
+    shapes drawn, [(shape, colour, cx, cy, size)] (the group first)."""
     m = min(w, h)
     bg = rng.randint(0, 45)
     canvas = Canvas(w, h, (bg, bg, bg + rng.randint(0, 10)))
-    pad = 0.04 * m
-    if rng.random() < P_SINGLE:                                   # one group
-        n, colour, shape = rng.randint(1, 3), rng.choice(list(COLOURS)), rng.choice(SHAPES)
-        s = rng.uniform(0.18, 0.3) * m
-        pos = _place(rng, n, s, (pad, pad, w - pad, h - pad), [])
-        if pos is None:
-            return None
-        rgb = _jitter(rng, COLOURS[colour])
-        for cx, cy, sz in pos:
-            canvas.shape(shape, cx, cy, sz, rgb)
-        return bytes(canvas.px), group_text(n, colour, shape)
-    rel = rng.choice(RELATIONS)
-    groups = []
-    while len(groups) < 2:
-        g = (rng.randint(1, 3) if not groups else 1, rng.choice(list(COLOURS)), rng.choice(SHAPES))
-        if not groups or g[1:] != groups[0][1:]:
-            groups.append(g)
-    s = rng.uniform(0.16, 0.26) * m
-    # the first group left of (above) a split line, the second right of (below) it, with a gap
-    split = rng.uniform(0.4, 0.6)
-    gap = 0.03 * m
-    if rel == "left of":
-        cut = split * w
-        boxes = [(pad, pad, cut - gap, h - pad), (cut + gap, pad, w - pad, h - pad)]
-    else:
-        cut = split * h
-        boxes = [(pad, pad, w - pad, cut - gap), (pad, cut + gap, w - pad, h - pad)]
-    taken = []
-    for (n, colour, shape), box in zip(groups, boxes):
-        if box[2] - box[0] < s * 1.1 or box[3] - box[1] < s * 1.1:
-            return None
-        pos = _place(rng, n, s, box, taken)
-        if pos is None:
-            return None
-        taken += pos
-        rgb = _jitter(rng, COLOURS[colour])
-        for cx, cy, sz in pos:
-            canvas.shape(shape, cx, cy, sz, rgb)
-    caption = "%s %s %s" % (group_text(*groups[0]), rel, group_text(*groups[1]))
-    return bytes(canvas.px), caption
+    pad = 0.05 * m
+    single = rng.random() < P_SINGLE
+    n = rng.randint(1, 3 if single else MAX_GROUP_BESIDE)
+    colour, shape = rng.choice(list(COLOURS)), rng.choice(SHAPES)
+    colour2 = rng.choice([c for c in COLOURS if c != colour])
+    shape2 = rng.choice(SHAPES)
+    gap = rng.uniform(0.25, 0.4)                     # between the group's shapes, in sizes
+    sep = rng.uniform(0.5, 0.8)                      # between the group and the other shape
+    units = n + (n - 1) * gap + (0 if single else sep + 1)
+    # one shape covers a fixed share of the picture (SIZE² of its area, ±5 %): the area of a
+    # colour then tells how many shapes have it, whatever the picture's size and shape
+    s = min(SIZE * math.sqrt(w * h) * rng.uniform(0.95, 1.05), (w - 2 * pad) / units, 0.8 * (h - 2 * pad))
+    span = units * s
+    x = rng.uniform(pad, w - pad - span) + s / 2     # the first shape's centre
+    dy = 0.0 if single else rng.uniform(-0.15, 0.15) * s
+    cy = rng.uniform(pad + s / 2 + abs(dy), h - pad - s / 2 - abs(dy))
+    objs = []
+
+    def draw(kind, name, cx, cy):
+        canvas.shape(kind, cx, cy, s, rgb[name])
+        objs.append((kind, name, cx, cy, s))
+
+    rgb = {c: _jitter(rng, COLOURS[c]) for c in (colour, colour2)}
+    for k in range(n):
+        draw(shape, colour, x + k * (1 + gap) * s, cy)
+    caption = group_text(n, colour, shape)
+    if not single:
+        draw(shape2, colour2, x + (n - 1) * (1 + gap) * s + (1 + sep) * s, cy + dy)
+        caption += " left of " + group_text(1, colour2, shape2)
+    return (bytes(canvas.px), caption, objs) if objects else (bytes(canvas.px), caption)
 
 
 def parse(caption):
@@ -145,7 +115,7 @@ def parse(caption):
         n, shape = num[ws[0]], ws[2]
         if (shape[:-1] if n > 1 else shape) not in SHAPES or (n > 1) != shape.endswith("s"):
             return None
-        return n, ws[1], shape.rstrip("s")
+        return n, ws[1], shape[:-1] if n > 1 else shape
     if len(words) == 3:
         g = group(words)
         return (g, None, None) if g else None
@@ -163,7 +133,7 @@ def all_captions():
     out = [group_text(*g) for g in gs]
     for a in gs:
         for b in gs:
-            if a[1:] != b[1:] and b[0] == 1:
+            if a[0] <= MAX_GROUP_BESIDE and b[0] == 1 and a[1] != b[1]:
                 out += ["%s %s %s" % (group_text(*a), r, group_text(*b)) for r in RELATIONS]
     return out
 
