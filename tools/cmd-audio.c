@@ -439,8 +439,9 @@ int cmd_transcribe(int argc, char **argv)
         goto out;
     }
     /* a transcript is text: <|audio_start|> (speech output) is never picked */
-    if (lfm2_token_lookup(tr.model, "<|audio_start|>") >= 0)
-        lfm2_sampler_set_logit_bias(tr.smp, lfm2_token_lookup(tr.model, "<|audio_start|>"), -INFINITY);
+    const lfm2_token audio_start = lfm2_token_lookup(tr.model, "<|audio_start|>");
+    if (audio_start >= 0)
+        lfm2_sampler_set_logit_bias(tr.smp, audio_start, -INFINITY);
     const double t_loaded = lfm2_time_ms();
     if (ap.verbose)
         fprintf(stderr, "lfm2 transcribe: %s + %s loaded in %.0f ms; context %d\n", lfm2_model_desc(tr.model),

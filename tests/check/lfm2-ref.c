@@ -44,6 +44,7 @@ ref_generate (const lfm2_model * model, const RefPart * parts, gint n_parts,
   struct lfm2_context_params cp = lfm2_context_default_params ();
   lfm2_context *ctx;
   lfm2_sampler *smp;
+  lfm2_token audio_start;
   GString *out = g_string_new (NULL);
   struct lfm2_detok dt;
   gint n_ctx, gen = 0;
@@ -59,8 +60,9 @@ ref_generate (const lfm2_model * model, const RefPart * parts, gint n_parts,
   if (smp == NULL)
     g_error ("lfm2_sampler_new: %s", lfm2_last_error ());
   /* the elements generate text only: an LFM2-Audio backbone's <|audio_start|> is never picked */
-  if (lfm2_token_lookup (model, "<|audio_start|>") >= 0)
-    lfm2_sampler_set_logit_bias (smp, lfm2_token_lookup (model, "<|audio_start|>"), -INFINITY);
+  audio_start = lfm2_token_lookup (model, "<|audio_start|>");
+  if (audio_start >= 0)
+    lfm2_sampler_set_logit_bias (smp, audio_start, -INFINITY);
   n_ctx = lfm2_n_ctx (ctx);
   toks = g_new (lfm2_token, n_ctx);
 
