@@ -67,7 +67,9 @@ typedef struct {
 } GstLfm2GenStats;
 
 /* Called with each piece of text as it completes (whole UTF-8 characters, NUL-terminated).
- * Return FALSE to stop generating (stop = CANCELLED). */
+ * Return FALSE to stop generating (stop = CANCELLED). Also called with piece NULL (len 0)
+ * during the prefill, between its batches (media rows then go 16 at a time): FALSE there
+ * abandons the request before any text (stop = CANCELLED). */
 typedef gboolean (*GstLfm2GenPieceFunc) (const gchar * piece, gsize len, gpointer user_data);
 
 /* Creates the context and sampler. Errors in the GST_LIBRARY_ERROR domain with the engine's

@@ -299,6 +299,9 @@ static gboolean
 cancel_after_first (const gchar * piece, gsize len, gpointer data)
 {
   gint *cancel = data;
+
+  if (piece == NULL)            /* asked during the prefill */
+    return TRUE;
   g_atomic_int_set (cancel, 1);
   return TRUE;
 }
@@ -308,6 +311,72 @@ stop_now (const gchar * piece, gsize len, gpointer data)
 {
   return FALSE;
 }
+
+/* lfm2asr's partials: "may I go on?" asked between prefill batches (piece NULL) */
+typedef struct {
+  gint asked, allow;
+} PrefillProbe;
+
+static gboolean
+probe_prefill (const gchar * piece, gsize len, gpointer data)
+{
+  PrefillProbe *p = data;
+
+  if (piece != NULL)
+    return TRUE;
+  return ++p->asked <= p->allow;
+}
+
+GST_START_TEST (test_prefill_interruptible)
+{
+  const gint n_embd = lfm2_model_get_hparams (model)->n_embd, rows = 40;
+  gfloat *embd = g_new (gfloat, (gsize) rows * n_embd);
+  GstLfm2GenMedia media = { embd, rows, NULL, 0 };
+  GstLfm2Gen *gen = new_gen (0, TRUE);
+  GString *out = g_string_new (NULL);
+  PrefillProbe probe = { 0, G_MAXINT };
+  GstLfm2GenStats st, full_st;
+  gchar *full;
+
+  ref_fill_random (embd, (gsize) rows * n_embd, 7, 1.0f);
+  full = run (gen, "", &media, 1, &full_st);
+  fail_unless (full_st.generated_tokens > 0);
+
+  /* asked between the 16-row batches (and around the text): same prompt, same text */
+  fail_unless (gst_lfm2_gen_run (gen, "", &media, 1, probe_prefill, &probe, NULL, out, &st,
+          NULL));
+  fail_unless_equals_string (out->str, full);
+  fail_unless_equals_int (st.prompt_tokens, full_st.prompt_tokens);
+  fail_unless (probe.asked >= 3, "asked %d times", probe.asked);   /* 40 rows: 16+16+8 */
+
+  /* "no" after the first batch of rows: abandoned before any text */
+  for (gint allow = 0; allow < 4; allow++) {
+    probe.asked = 0;
+    probe.allow = allow;
+    g_string_truncate (out, 0);
+    fail_unless (gst_lfm2_gen_run (gen, "", &media, 1, probe_prefill, &probe, NULL, out, &st,
+            NULL));
+    fail_unless_equals_int (st.stop, GST_LFM2_GEN_STOP_CANCELLED);
+    fail_unless_equals_int (st.generated_tokens, 0);
+    fail_unless_equals_int (out->len, 0);
+    fail_unless (st.prompt_tokens < full_st.prompt_tokens, "allow %d: %d of %d positions",
+        allow, st.prompt_tokens, full_st.prompt_tokens);
+  }
+
+  /* the next request starts from the cached prefix again */
+  g_string_free (out, TRUE);
+  out = NULL;
+  {
+    gchar *again = run (gen, "", &media, 1, &st);
+    fail_unless_equals_string (again, full);
+    g_free (again);
+  }
+  g_free (full);
+  g_free (embd);
+  gst_lfm2_gen_free (gen);
+}
+
+GST_END_TEST;
 
 GST_START_TEST (test_cancel)
 {
@@ -415,6 +484,7 @@ gen_suite (void)
   tcase_add_test (tc, test_media_segments);
   tcase_add_test (tc, test_raw_mode);
   tcase_add_test (tc, test_cancel);
+  tcase_add_test (tc, test_prefill_interruptible);
   tcase_add_test (tc, test_context_limits);
   return s;
 }
