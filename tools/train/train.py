@@ -16,6 +16,7 @@ the same --threads (PyTorch's sums are split by thread).
 import argparse
 import math
 import os
+import re
 import sys
 import time
 
@@ -29,6 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import checkpoint  # noqa: E402
 import data  # noqa: E402
 import aux  # noqa: E402
+import scenes  # noqa: E402
 import vision  # noqa: E402
 from lfm2vl import prompt_ids  # noqa: E402
 from tokenizer import DEFAULT_VOCAB, Tokenizer  # noqa: E402
@@ -42,8 +44,22 @@ def lr_at(step, steps, peak, warmup):
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def caption_weights(tok, caption, shape_weight):
+    """Per-token loss weights of tok.encode(caption): shape_weight on the tokens of the shape
+    words (circle/square, the distinction the model learns last), 1 elsewhere. The caption is
+    encoded word by word (each word with its leading space, as the pre-tokenizer splits it)."""
+    ids = tok.encode(caption)
+    if shape_weight == 1.0:
+        return [1.0] * len(ids)
+    wt, pieces = [], re.findall(r" ?\S+", caption)
+    for word in pieces:
+        n = len(tok.encode(word))
+        wt += [shape_weight if word.strip().startswith(tuple(scenes.SHAPES)) else 1.0] * n
+    return wt if len(wt) == len(ids) else [1.0] * len(ids)
+
+
 def batch_loss(model, tok, seed, step, sizes, cache, patch_budget, grad_tiles, aux_head=None, p_pattern=0.42,
-               captions=True):
+               captions=True, shape_weight=1.0):
     """Cross-entropy of the captions (and the closing <|im_end|>) of one batch, and the
     auxiliary heads' loss on the thumbnails' rows (0 without a head). captions=False: the
     encoder and the auxiliary heads only (no tiles, no backbone)."""
@@ -74,7 +90,7 @@ def batch_loss(model, tok, seed, step, sizes, cache, patch_budget, grad_tiles, a
     mask = torch.zeros(bsz, L)
     for i, t in enumerate(tgts):
         tgt[i, :len(t)] = torch.tensor(t)
-        mask[i, :len(t)] = 1
+        mask[i, :len(t)] = torch.tensor(caption_weights(tok, samples[i][1], shape_weight) + [1.0])
     x = torch.cat([x, model.lm.embed(tgt[:, :-1])], 1)
     T0 = len(ids)
     hid = model.lm.hidden(x)[:, T0 - 1:]
@@ -135,6 +151,8 @@ def main():
     ap.add_argument("--aux-weight", type=float, default=0.5, help="weight of the auxiliary head's loss (aux.py); 0: none")
     ap.add_argument("--p-pattern", type=float, default=0.3, help="share of videotestsrc frames in batches of the cached sizes (the rest: scenes)")
     ap.add_argument("--eval-every", type=int, default=500, help="greedy accuracy on a small validation set every N steps")
+    ap.add_argument("--shape-weight", type=float, default=1.0,
+                    help="loss weight of the shape words' tokens (circle/square; e.g. with --extra-steps)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ckpt-minutes", type=float, default=3.0)
     ap.add_argument("--vocab", default=DEFAULT_VOCAB, help="GGUF whose tokenizer the model uses")
@@ -199,7 +217,7 @@ def main():
         joint = step >= a.vision_steps
         loss, aux_loss, bsz, (w, h) = batch_loss(model, tok, a.seed, step, sizes, cache,
                                                  a.patch_budget if joint else a.vision_patch_budget, a.grad_tiles, aux_head,
-                                                 a.p_pattern, captions=joint)
+                                                 a.p_pattern, captions=joint, shape_weight=a.shape_weight)
         opt.zero_grad(set_to_none=True)
         (loss + a.aux_weight * aux_loss).backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
