@@ -133,7 +133,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True, help="work directory (cache, checkpoint, log, output)")
     ap.add_argument("--preset", default="vl-synthetic", choices=sorted(checkpoint.PRESETS))
-    ap.add_argument("--steps", type=int, default=1000, help="steps of the learning-rate schedule")
+    ap.add_argument("--steps", type=int, default=3000, help="steps of the learning-rate schedule")
     ap.add_argument("--extra-steps", type=int, default=0,
                     help="more steps after the schedule (may grow when resuming)")
     ap.add_argument("--extra-lr", type=float, default=0.0,
