@@ -15,6 +15,10 @@
  *   max-caption-delay-ms, element-us-mean / element-us-max (how long each frame took from
  *   NAME's sink pad to its src pad: the element's own work in the streaming thread)
  *
+ * With LFM2_FLOWCHECK_TRACE=FILE set, FILE gets a line per frame ("frame T_MS BEHIND_MS": wall
+ * time since the first frame, how far behind the clock it left) and per caption ("caption
+ * T_MS INFERENCE_MS IMAGE_TOKENS"), to see when a run fell behind.
+ *
  * Exit status 0 when the video kept its rate: at least 95 % of the frames the source rate
  * promises came through, no gap between two frames longer than K frame durations (default
  * 3), no frame left more than M ms behind the clock (when --max-behind-ms is given), and at
@@ -39,6 +43,7 @@ typedef struct {
   gint tokens_min, tokens_max;
   GMainLoop *loop;
   gboolean error;
+  FILE *trace;
 } Flow;
 
 static GstPadProbeReturn
@@ -73,6 +78,8 @@ on_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer data)
       GstClockTimeDiff behind = GST_CLOCK_DIFF (base + rt, gst_clock_get_time (clock));
       if (behind > f->max_behind)
         f->max_behind = behind;
+      if (f->trace)
+        fprintf (f->trace, "frame %.1f %.1f\n", (now - f->first_us) / 1000.0, behind / 1e6);
     }
   }
   g_mutex_unlock (&f->lock);
@@ -134,6 +141,14 @@ on_message (GstBus * bus, GstMessage * m, gpointer data)
         if (gst_structure_get_int (s, "image-tokens", &n)) {
           f->tokens_min = f->captions == 1 ? n : MIN (f->tokens_min, n);
           f->tokens_max = MAX (f->tokens_max, n);
+        }
+        if (f->trace) {
+          g_mutex_lock (&f->lock);
+          fprintf (f->trace, "caption %.1f %.1f %d\n",
+              f->frames ? (g_get_monotonic_time () - f->first_us) / 1000.0 : 0.0,
+              gst_structure_get_double (s, "inference-ms", &ms) ? ms : -1.0,
+              gst_structure_get_int (s, "image-tokens", &n) ? n : -1);
+          g_mutex_unlock (&f->lock);
         }
       }
       break;
@@ -228,6 +243,9 @@ main (int argc, char **argv)
   memset (&f, 0, sizeof (f));
   g_mutex_init (&f.lock);
   gst_segment_init (&f.segment, GST_FORMAT_TIME);
+  if (g_getenv ("LFM2_FLOWCHECK_TRACE") != NULL
+      && (f.trace = fopen (g_getenv ("LFM2_FLOWCHECK_TRACE"), "w")) == NULL)
+    g_printerr ("lfm2-flowcheck: cannot write %s\n", g_getenv ("LFM2_FLOWCHECK_TRACE"));
   f.loop = g_main_loop_new (NULL, FALSE);
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_buffer, &f, NULL);
   gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, on_event, &f, NULL);
@@ -299,6 +317,8 @@ main (int argc, char **argv)
   }
 
   gst_element_set_state (pipe, GST_STATE_NULL);
+  if (f.trace)
+    fclose (f.trace);
   gst_object_unref (pad);
   gst_object_unref (vl);
   gst_bus_remove_watch (bus);

@@ -750,6 +750,15 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
         return FALSE;
       }
       gst_caps_replace (&self->caps, caps);
+      {
+        GstQuery *q = gst_query_new_latency ();
+        gboolean live = FALSE;
+
+        if (gst_pad_peer_query (self->sinkpad, q))
+          gst_query_parse_latency (q, &live, NULL, NULL);
+        gst_query_unref (q);
+        g_atomic_int_set (&self->upstream_live, live);
+      }
       return gst_pad_push_event (self->srcpad, event);
     }
     case GST_EVENT_SEGMENT:{
@@ -849,8 +858,10 @@ apply_settings (GstLfm2Vl * self)
 /* The caption budget: the plan (rung) whose predicted caption time fits, most image tokens
  * first. Prediction = image rows × (encoder cost + prefill cost per position) + the other
  * new prompt positions × prefill cost + the generation time, all measured on this stream's
- * previous captions. Without measurements yet: the largest untiled plan. Moving to a
- * larger plan than the current one needs 10 % to spare, so the choice does not flip
+ * previous captions. Without measurements yet: from a live source the smallest plan (a first
+ * caption soon, and no long first inference competing with the source for the CPU and the
+ * memory bus; the budget grows the plan from there), else the largest untiled one. Moving
+ * to a larger plan than the current one needs 10 % to spare, so the choice does not flip
  * between two plans on noise. */
 static void
 choose_plan (GstLfm2Vl * self)
@@ -865,7 +876,7 @@ choose_plan (GstLfm2Vl * self)
   if (budget == 0 || enc->n_rungs == 1) {
     pick = 0;
   } else if (!self->cost_known) {
-    pick = 1;
+    pick = g_atomic_int_get (&self->upstream_live) ? enc->n_rungs - 1 : 1;
   } else {
     for (gint i = 0; i < enc->n_rungs; i++) {
       const gdouble rows = enc->rungs[i].n_tokens;

@@ -63,6 +63,7 @@ struct _GstLfm2Vl {
   GstLfm2VisionEnc enc;
   /* measured costs for the caption budget (running means; valid once cost_known) */
   gboolean cost_known;
+  gint upstream_live;           /* atomic: the source is live (asked at each caps event) */
   gdouble ms_per_image_token;   /* conversion + preprocessing + encoder, per image row */
   gdouble ms_per_prefill_token; /* prefill, per new prompt position */
   gdouble text_positions;       /* new prompt positions besides the image rows */

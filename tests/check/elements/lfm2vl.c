@@ -1167,12 +1167,14 @@ next_caption_tokens (GstBus * bus)
 /* Runs captions of two 1100×500 frames with `budget` and returns their image tokens; the
  * plans for that size are 742 (2×1 tiles + thumbnail), then untiled 230, 112 and 55. */
 static void
-budget_run (guint budget, gint nice, gint tokens[2], WorkerThread * w)
+budget_run (guint budget, gint nice, gboolean live, gint tokens[2], WorkerThread * w)
 {
   Vl v;
   GstPad *tp;
 
-  vl_open (&v, make_vl ("caption-budget", budget, "inference-nice", nice, NULL),
+  vl_open (&v, make_vl ("caption-budget", budget, "inference-nice", nice, NULL), NULL);
+  gst_harness_set_live (v.h, live);     /* what upstream answers to LATENCY */
+  gst_harness_set_src_caps_str (v.h,
       "video/x-raw, format=RGB, width=1100, height=500, framerate=30/1");
   tp = gst_element_get_static_pad (v.e, "text_src");
   gst_pad_add_probe (tp, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
@@ -1202,20 +1204,20 @@ GST_START_TEST (test_caption_budget_and_priority)
   fail_unless_equals_int (budget, 2000);
   fail_unless_equals_int (nice, 10);
   gst_object_unref (e);
-  /* no measurement yet: the largest untiled plan; then everything fits a budget of ten
-   * minutes (a generous one: this must hold under sanitizers on a loaded machine) */
-  budget_run (600000, 10, t, &w);
-  fail_unless_equals_int (t[0], 230);
+  /* no measurement yet, a live source: the smallest plan; then everything fits a budget of
+   * ten minutes (a generous one: this must hold under sanitizers on a loaded machine) */
+  budget_run (600000, 10, TRUE, t, &w);
+  fail_unless_equals_int (t[0], 55);
   fail_unless_equals_int (t[1], 742);
   fail_unless (g_atomic_int_get (&w.seen));
   if (base + 10 <= 19)
     fail_unless_equals_int (g_atomic_int_get (&w.nice), base + 10);
-  /* nothing fits 1 ms: the smallest plan */
-  budget_run (1, 10, t, &w);
+  /* not live: the largest untiled plan first; then nothing fits 1 ms: the smallest plan */
+  budget_run (1, 10, FALSE, t, &w);
   fail_unless_equals_int (t[0], 230);
   fail_unless_equals_int (t[1], 55);
   /* 0: the image settings as set, from the first caption on; nice 0 keeps the priority */
-  budget_run (0, 0, t, &w);
+  budget_run (0, 0, TRUE, t, &w);
   fail_unless_equals_int (t[0], 742);
   fail_unless_equals_int (t[1], 742);
   fail_unless_equals_int (g_atomic_int_get (&w.nice), base);
