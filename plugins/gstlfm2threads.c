@@ -3,6 +3,13 @@
 
 #include "lfm2-ops.h"
 
+#ifdef __linux__
+#include <errno.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 GST_DEBUG_CATEGORY_STATIC (lfm2_threads_debug);
 #define GST_CAT_DEFAULT lfm2_threads_debug
 
@@ -31,8 +38,18 @@ inference_thread (gpointer p)
   ThreadStart start = *(ThreadStart *) p;
 
   g_free (p);
-  if (start.nice > 0 && lfm2_thread_set_nice (start.nice) != 0)
-    GST_WARNING ("inference threads keep their priority: %s", lfm2_last_error ());
+  if (start.nice > 0) {
+    /* relative to the media threads: a process already at nice 5 gets 15, not 10 */
+    gint base = 0;
+#ifdef __linux__
+    errno = 0;
+    base = getpriority (PRIO_PROCESS, (id_t) syscall (SYS_gettid));
+    if (base == -1 && errno != 0)
+      base = 0;
+#endif
+    if (lfm2_thread_set_nice (MIN (19, base + start.nice)) != 0)
+      GST_WARNING ("inference threads keep their priority: %s", lfm2_last_error ());
+  }
   start.func (start.data);
   return NULL;
 }
