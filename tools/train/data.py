@@ -53,9 +53,10 @@ def size_pool(seed, n=64, mix=(("small", 0.70), ("medium", 0.26), ("tiled", 0.04
     return out
 
 
-def pattern_jobs(rng):
+def pattern_jobs(rng, yuv=False):
     """The videotestsrc streams rendered per size: one frame of each still pattern, moving
-    frames of smpte (scrolling), ball (three motions) and snow. Keys: 'pattern/index'."""
+    frames of smpte (scrolling), ball (three motions) and snow; with yuv, also 'colors' as an
+    I420 pipeline shows it. Keys: 'pattern/index'."""
     jobs = []
     for p in patterns.PATTERNS:
         if p not in ("ball", "snow"):
@@ -64,6 +65,8 @@ def pattern_jobs(rng):
     for m in patterns.MOTIONS:
         jobs.append(("ball/" + m, "ball", {"motion": m}, 90))
     jobs.append(("snow/0", "snow", {}, 6))
+    if yuv:
+        jobs.append(("colors/yuv", "colors", {"format": "I420"}, 1))
     return jobs
 
 
@@ -73,9 +76,10 @@ class PatternCache:
     KEEP = {"smpte/scroll": range(4, 40, 6), "ball/wavy": range(0, 90, 6), "ball/sweep": range(0, 90, 9),
             "ball/hsweep": range(0, 90, 9), "snow/0": range(6)}
 
-    def __init__(self, cache_dir, seed):
+    def __init__(self, cache_dir, seed, yuv=False):
         self.dir = cache_dir
         self.seed = seed
+        self.yuv = yuv
         self.index = {}
 
     def frames(self, w, h):
@@ -84,9 +88,12 @@ class PatternCache:
             return self.index[(w, h)]
         d = os.path.join(self.dir, "%dx%d" % (w, h))
         done = os.path.join(d, "done")
-        if not os.path.exists(done):
+        jobs = pattern_jobs(random.Random("jobs-%d-%dx%d" % (self.seed, w, h)), self.yuv)
+        if os.path.exists(done):   # rendered before: only what was added since (yuv)
+            jobs = [j for j in jobs if j[0] == "colors/yuv" and
+                    not os.path.exists(os.path.join(d, "colors_yuv-0.png"))]
+        if jobs:
             os.makedirs(d, exist_ok=True)
-            jobs = pattern_jobs(random.Random("jobs-%d-%dx%d" % (self.seed, w, h)))
             got = patterns.render(jobs, w, h, os.path.join(self.dir, "gst-registry.bin"))
             for key, frs in got.items():
                 keep = self.KEEP.get(key, range(len(frs)))
@@ -96,7 +103,7 @@ class PatternCache:
             open(done, "w").close()
         idx = {}
         for f in sorted(os.listdir(d)):
-            if f.endswith(".png"):
+            if f.endswith(".png") and (self.yuv or "_yuv-" not in f):
                 pat = f.split("_")[0]
                 idx.setdefault(pat, []).append(os.path.join(d, f))
         self.index[(w, h)] = idx

@@ -47,13 +47,21 @@ def _frames(raw, w, h):
 def render(jobs, w, h, registry, gst_launch="gst-launch-1.0"):
     """Renders several videotestsrc streams of one size in one gst-launch-1.0 process.
     jobs: [(key, pattern, {property: value}, n_buffers)] → {key: [frame bytes (RGB, w·h·3)]}.
+    The property "format" (not videotestsrc's) renders in that raw format and converts to RGB
+    with videoconvert, as a pipeline negotiating it shows the pattern ('colors' enumerates the
+    format's own value space, so it looks different in YUV).
     GStreamer runs with the system plugins only (no GST_* variable of the caller: a test's
     plugin path may hold an instrumented build) and its registry in the file `registry`."""
     with tempfile.TemporaryDirectory(prefix="lfm2-patterns-") as d:
         args = [gst_launch, "-q"]
         for i, (key, pattern, props, n) in enumerate(jobs):
+            props = dict(props)
+            fmt = props.pop("format", None)
             args += ["videotestsrc", "pattern=%s" % pattern, "num-buffers=%d" % n]
             args += ["%s=%s" % kv for kv in sorted(props.items())]
+            if fmt:
+                args += ["!", "video/x-raw,format=%s,width=%d,height=%d,framerate=30/1" % (fmt, w, h),
+                         "!", "videoconvert"]
             args += ["!", "video/x-raw,format=RGB,width=%d,height=%d,framerate=30/1" % (w, h),
                      "!", "filesink", "location=%s" % os.path.join(d, "%d.raw" % i)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("GST_")}

@@ -153,6 +153,8 @@ def main():
     ap.add_argument("--eval-every", type=int, default=500, help="greedy accuracy on a small validation set every N steps")
     ap.add_argument("--shape-weight", type=float, default=1.0,
                     help="loss weight of the shape words' tokens (circle/square; e.g. with --extra-steps)")
+    ap.add_argument("--yuv-colors", action="store_true",
+                    help="also the 'colors' pattern as an I420 pipeline shows it (e.g. with --extra-steps)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ckpt-minutes", type=float, default=3.0)
     ap.add_argument("--vocab", default=DEFAULT_VOCAB, help="GGUF whose tokenizer the model uses")
@@ -195,7 +197,7 @@ def main():
         print("train: resuming %s at step %d (%s trained)" % (ck_path, start, fmt_time(elapsed0)), file=sys.stderr)
 
     sizes = data.size_pool(a.seed)
-    cache = data.PatternCache(os.path.join(a.work, "cache"), a.seed)
+    cache = data.PatternCache(os.path.join(a.work, "cache"), a.seed, yuv=a.yuv_colors)
     t0 = time.time()
     data.preload(sizes, cache, log=lambda s: print("\r" + s, end="", file=sys.stderr))
     print(" (%.0f s)" % (time.time() - t0), file=sys.stderr)
