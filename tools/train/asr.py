@@ -28,7 +28,8 @@ N_WORDS_MAX = 320
 PRESETS = {
     # the trained model: encoder 4 × 128, backbone 4 layers × 128 (conv, attention, conv, attention)
     "asr-synthetic": dict(
-        encoder=ConformerConfig(d_model=128, n_layer=4, n_head=4, n_ff=512, n_sub=32, n_adapter=256, n_embd_text=128),
+        encoder=ConformerConfig(d_model=128, n_layer=4, n_head=4, n_ff=512, n_sub=32, n_adapter=256, n_embd_text=128,
+                                batch_norm=True),
         backbone=BackboneConfig(n_vocab=0, n_embd=128, n_layer=4, attn_layers=[1, 3], n_head=4, n_head_kv=2,
                                 n_ff=384)),
 }
@@ -85,27 +86,48 @@ def make_base_vocab(lfm2, out_dir):
 
 
 class ASRModel(nn.Module):
-    def __init__(self, ecfg: ConformerConfig, bcfg: BackboneConfig, n_words):
+    def __init__(self, ecfg: ConformerConfig, bcfg: BackboneConfig, word_tokens):
         super().__init__()
         assert ecfg.n_embd_text == bcfg.n_embd
         self.encoder = AudioEncoder(ecfg)
         self.lm = Backbone(bcfg)
-        # training only (not exported): CTC over the closed vocabulary's words on the adapter
-        # rows, which teaches the encoder where each word is long before the decoder can read it
-        self.ctc = nn.Linear(ecfg.n_embd_text, n_words + 1)
+        # Training only (not exported). CTC over the closed vocabulary's words on the adapter
+        # rows, its classifier TIED to the backbone's embeddings of the words' tokens (plus a
+        # blank vector): the encoder learns where each word is and writes it in the direction
+        # the backbone already reads as that word, so the decoder's job becomes copying the
+        # non-blank rows in order.
+        n = ecfg.n_embd_text
+        self.register_buffer("word_tokens", torch.tensor(word_tokens, dtype=torch.long))
+        self.ctc_blank = nn.Parameter(torch.zeros(n))
+        self.ctc_bias = nn.Parameter(torch.zeros(len(word_tokens) + 1))
 
     def init_weights(self, seed):
         g = torch.Generator().manual_seed(seed)
         self.encoder.init_weights(g)
         self.lm.init_weights(g)
-        self.ctc.weight.data.normal_(0.0, 0.02, generator=g)
-        self.ctc.bias.data.zero_()
+        self.ctc_blank.data.normal_(0.0, 0.02, generator=g)
+        self.ctc_bias.data.zero_()
+
+    def ctc_logits(self, rows):
+        """rows [B, T', n] → [B, T', n_words + 1] (the last class is the blank)."""
+        w = torch.cat([self.lm.embed.weight[self.word_tokens], self.ctc_blank[None]], 0)
+        return rows @ w.t() + self.ctc_bias
 
 
-def build(preset, n_vocab, n_words):
+def word_tokens(tok, words):
+    """The one token of " word" for every word (build_vocab made each word one token)."""
+    ids = []
+    for w in words:
+        t = tok.encode(" " + w)
+        assert len(t) == 1, (w, t)
+        ids.append(t[0])
+    return ids
+
+
+def build(preset, n_vocab, word_tokens_):
     p = PRESETS[preset]
     b = BackboneConfig(**{**p["backbone"].to_dict(), "n_vocab": n_vocab})
-    return ASRModel(p["encoder"], b, n_words)
+    return ASRModel(p["encoder"], b, word_tokens_)
 
 
 class Prompt:

@@ -3,27 +3,36 @@
 and exports it as an LFM2-Audio pair: backbone GGUF + lfm2a mmproj GGUF.
 
     /usr/bin/python3 tools/train/asr_train.py --work WORKDIR --lfm2 build/tools/lfm2
-        [--steps N] [--minutes M] [--seed S] [--threads 2] [--clips N]
+        [--ctc-steps N --ctc-minutes M] [--steps N --minutes M] [--seed S] [--threads 2] [--clips N]
 
 (/usr/bin/python3: Debian's interpreter, which sees python3-torch and python3-numpy; espeak-ng
 and flite must be installed: apt-get install espeak-ng flite.)
 
+Two phases. 1: the encoder alone (FastConformer + adapter) on a CTC loss over the closed
+vocabulary's words, read from the adapter rows through the backbone's embeddings of those
+words (asr.ASRModel.ctc_logits) — cheap steps that teach the encoder where each word is.
+2: the whole model on the transcript's cross-entropy (the engine's prompt, asr.Prompt) plus
+--ctc-weight × the same CTC loss, the encoder at --enc-lr, the backbone at --lr. Each phase
+has its own warm-up and cosine schedule and its own budget (--ctc-steps/--ctc-minutes,
+--steps/--minutes, whichever runs out first).
+
 WORKDIR gets: vocab.gguf (the audio-tiny vocabulary + one token per word), clips/ (the
 synthesized utterances, in resumable chunks), val/ (held-out sentences, training voices),
-checkpoint.pt (every --ckpt-minutes and at the end; a run finding it resumes from it),
-loss.tsv (one line per step), and at the end lfm2-audio-asr-text-f16.gguf +
+dev/ (held-out sentences, held-out voices: a dev set, not the bundled test clips),
+checkpoint.pt (every --ckpt-minutes and at the end of each phase; a run finding it resumes
+from it), loss.tsv (one line per step), and at the end lfm2-audio-asr-text-f16.gguf +
 lfm2-audio-asr-mmproj-f16.gguf. A progress bar goes to stderr. Every batch derives from --seed
-and the step (the noise, silences, levels and the clips drawn), so a resumed run continues
-exactly. --minutes stops the run (at a checkpoint, exported) when that much training time is
-spent, and the learning-rate schedule then follows max(step/steps, time/minutes), so the rate
-is annealed within the budget on a loaded machine (the batches stay deterministic; the rates,
-and so the weights, then depend on the timing — leave --minutes 0 for a bit-exact rerun).
+and the step (the noise, silences, levels, speed and the clips drawn), so a resumed run
+continues exactly. With a time budget the learning-rate schedule follows max(step/steps,
+time/minutes), so the rate is annealed within the budget on a loaded machine (the batches stay
+deterministic; the rates, and so the weights, then depend on the timing — leave the minutes 0
+for a bit-exact rerun).
 
-Batches: clips of similar length (a window of the pool sorted by length), each with 0.05-0.6 s
-of silence around it, a random level, noise at 10-30 dB SNR (white, pink, brown or hum; one clip
-in ten clean) and padded with the same noise to the longest; one clip in 25 is noise only with
-an empty transcript, so silence and noise segments from the VAD yield no text. Loss: the
-transcript's cross-entropy plus --ctc-weight × a CTC loss over the words on the adapter rows.
+Batches: clips of similar length (a window of the pool sorted by length), each resampled by
+0.85-1.15 (speed, pitch and formants: new speakers), with 0.05-0.6 s of silence around it, a
+random level, noise at 10-30 dB SNR (white, pink, brown or hum; one clip in ten clean) and
+padded with the same noise to the longest; one clip in 25 is noise only with an empty
+transcript, so silence and noise segments from the VAD yield no text.
 """
 import argparse
 import os
@@ -103,19 +112,23 @@ class Batcher:
         self.seed, self.batch, self.curriculum = seed, batch, curriculum
         self.order = sorted(range(len(clips)), key=lambda i: len(clips[i]))
 
-    def get(self, step):
+    def get(self, step, curriculum_step=None):
         """Batch `step`: B clips from a window of 3B neighbours in length; during the first
-        `curriculum` steps the window's start is limited to the shorter clips (30 % of the
-        pool at first, all of it at the end), so the decoder first reads short utterances."""
+        `curriculum` steps (of the phase: curriculum_step) the window's start is limited to the
+        shorter clips (30 % of the pool at first, all of it at the end): short utterances first.
+        Every clip is resampled by a random factor 0.85-1.15 (tempo, pitch and formants move
+        together: a new speaker for the encoder, so the held-out voices are less new)."""
         rng = random.Random(self.seed * 1000003 + step)
+        if curriculum_step is None:
+            curriculum_step = step
         B = self.batch
         w = min(len(self.order), 3 * B)
-        frac = 1.0 if step >= self.curriculum else 0.3 + 0.7 * step / self.curriculum
+        frac = 1.0 if curriculum_step >= self.curriculum else 0.3 + 0.7 * curriculum_step / self.curriculum
         a = rng.randrange(0, max(1, int(frac * (len(self.order) - w + 1))))
         pick = rng.sample(self.order[a:a + w], B)
         sigs, txts = [], []
         for i in pick:
-            s, t = self.clips[i], self.texts[i]
+            s, t = speech.perturb_speed(self.clips[i], rng.uniform(0.85, 1.15)), self.texts[i]
             if rng.random() < 0.04:       # noise or silence only: no text
                 s, t = np.zeros(int(rng.uniform(0.3, 1.0) * len(s)) + 1600, np.float32), ""
             snr = float("inf") if rng.random() < 0.1 else None
@@ -149,48 +162,64 @@ class Batcher:
         return (speech.noise(rng, n) * level / 10 ** ((snr or 20.0) / 20.0)).astype(np.float32)
 
 
-def batch_loss(model, prompt, pcm, tgt, mask, ctc, ctc_weight):
-    mel = log_mel(pcm)
-    rows = model.encoder(mel)
-    x, t0 = prompt.inputs(model.lm, rows, tgt)
-    logits = model.lm.logits(model.lm.hidden(x)[:, t0:])
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none")
-    loss = (ce * mask.reshape(-1)).sum() / mask.sum()
-    ctc_loss = torch.zeros(())
-    if ctc_weight > 0:
-        lp = F.log_softmax(model.ctc(rows), -1).transpose(0, 1)          # [T', B, n_words + 1]
-        flat = torch.tensor([w for c in ctc for w in c], dtype=torch.long)
-        ctc_loss = F.ctc_loss(lp, flat, torch.full((len(ctc),), lp.shape[0], dtype=torch.long),
-                              torch.tensor([len(c) for c in ctc]), blank=lp.shape[2] - 1,
-                              zero_infinity=True)
-    return loss, ctc_loss
+def batch_loss(model, prompt, pcm, tgt, mask, ctc, decoder=True):
+    """(transcript cross-entropy, or 0 without the decoder; CTC per word)."""
+    rows = model.encoder(log_mel(pcm))
+    lp = F.log_softmax(model.ctc_logits(rows), -1).transpose(0, 1)          # [T', B, n_words + 1]
+    flat = torch.tensor([w for c in ctc for w in c], dtype=torch.long)
+    ctc_loss = F.ctc_loss(lp, flat, torch.full((len(ctc),), lp.shape[0], dtype=torch.long),
+                          torch.tensor([len(c) for c in ctc]), blank=lp.shape[2] - 1, zero_infinity=True)
+    ce = torch.zeros(())
+    if decoder:
+        x, t0 = prompt.inputs(model.lm, rows, tgt)
+        logits = model.lm.logits(model.lm.hidden(x)[:, t0:])
+        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="none")
+        ce = (ce * mask.reshape(-1)).sum() / mask.sum()
+    return ce, ctc_loss
 
 
-def validate(model, prompt, work, n=40):
-    """Greedy WER in PyTorch on held-out sentences spoken by training voices (val/)."""
-    d = os.path.join(work, "val")
-    if not os.path.exists(os.path.join(d, "truth.tsv")):
-        os.makedirs(d, exist_ok=True)
-        rng = random.Random(999)
-        rows = []
-        for i, text in enumerate(speech.sentences(999, n, heldout=True)):
-            eng, v = rng.choice(speech.train_voices())
-            s, label = speech.synth(text, eng, v, rng)
-            snr = rng.uniform(10, 30)
-            speech.write_wav(os.path.join(d, "v%03d.wav" % i), speech.mix(rng, s, snr_db=snr))
-            rows.append(("v%03d.wav" % i, eng + ":" + label, "%.1f" % snr, text))
-        with open(os.path.join(d, "truth.tsv"), "w") as f:
-            f.write("file\tvoice\tsnr_db\ttext\n" + "".join("\t".join(r) + "\n" for r in rows))
+def ctc_greedy(model, mel, words):
+    """The CTC head's best path, collapsed (a training diagnostic: the engine never runs it)."""
+    out, prev = [], -1
+    for k in model.ctc_logits(model.encoder(mel))[0].argmax(-1).tolist():
+        if k != prev and k != len(words):
+            out.append(words[k])
+        prev = k
+    return out
+
+
+def make_val(d, seed, n, voices):
+    """n held-out sentences (one in eight: never trained on) spoken by `voices`, 10-30 dB SNR."""
+    if os.path.exists(os.path.join(d, "truth.tsv")):
+        return
+    os.makedirs(d, exist_ok=True)
+    rng = random.Random(seed)
+    rows = []
+    for i, text in enumerate(speech.sentences(seed, n, heldout=True)):
+        eng, v = rng.choice(voices)
+        s, label = speech.synth(text, eng, v, rng)
+        snr = rng.uniform(10, 30)
+        speech.write_wav(os.path.join(d, "v%03d.wav" % i), speech.mix(rng, s, snr_db=snr))
+        rows.append(("v%03d.wav" % i, eng + ":" + label, "%.1f" % snr, text))
+    with open(os.path.join(d, "truth.tsv"), "w") as f:
+        f.write("file\tvoice\tsnr_db\ttext\n" + "".join("\t".join(r) + "\n" for r in rows))
+
+
+def validate(model, prompt, d, words=None):
+    """Greedy WER in PyTorch on a val directory: the decoder's transcript, or with `words` the
+    CTC head's."""
+    import wave
     model.eval()
     errs = total = 0
-    import wave
-    for name, _, _, text in asr_wer.read_truth(d):
-        with wave.open(os.path.join(d, name)) as f:
-            x = np.frombuffer(f.readframes(f.getnframes()), "<i2").astype(np.float32) / 32768.0
-        hyp = asr.greedy(model, prompt, log_mel(torch.from_numpy(x)))
-        ref = asr_wer.words(text)
-        errs += asr_wer.wer(ref, asr_wer.words(hyp))
-        total += len(ref)
+    with torch.no_grad():
+        for name, _, _, text in asr_wer.read_truth(d):
+            with wave.open(os.path.join(d, name)) as f:
+                x = np.frombuffer(f.readframes(f.getnframes()), "<i2").astype(np.float32) / 32768.0
+            mel = log_mel(torch.from_numpy(x))
+            hyp = ctc_greedy(model, mel, words) if words else asr_wer.words(asr.greedy(model, prompt, mel))
+            ref = asr_wer.words(text)
+            errs += asr_wer.wer(ref, hyp)
+            total += len(ref)
     model.train()
     return errs / max(total, 1)
 
@@ -206,19 +235,29 @@ def export(model, work, vocab, name, ftype):
     return txt, mm
 
 
+# what a resumed run must be given unchanged (the time budgets may change: a longer one only
+# slows the learning-rate schedule from there on)
+OPTS = ("preset", "seed", "ctc_steps", "ctc_lr", "steps", "lr", "enc_lr", "batch", "clips", "ctc_weight",
+        "curriculum", "warmup")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", required=True)
     ap.add_argument("--lfm2", required=True, help="the lfm2 program (makes the base vocabulary)")
     ap.add_argument("--preset", default=asr.DEFAULT_PRESET, choices=sorted(asr.PRESETS))
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--minutes", type=float, default=0, help="stop (checkpoint and export) after this much training")
+    ap.add_argument("--ctc-steps", type=int, default=4000, help="phase 1: encoder steps on CTC + bag of words only")
+    ap.add_argument("--ctc-lr", type=float, default=6e-4)
+    ap.add_argument("--ctc-minutes", type=float, default=0, help="phase 1's time budget (0: steps only)")
+    ap.add_argument("--steps", type=int, default=4000, help="phase 2: joint steps (transcript + CTC)")
+    ap.add_argument("--lr", type=float, default=1e-3, help="phase 2: the backbone's peak rate")
+    ap.add_argument("--enc-lr", type=float, default=3e-4, help="phase 2: the encoder's peak rate")
+    ap.add_argument("--minutes", type=float, default=0, help="phase 2's time budget (0: steps only)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--batch", type=int, default=24)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--ctc-weight", type=float, default=0.5)
-    ap.add_argument("--curriculum", type=int, default=400, help="steps of the short-clips-first curriculum")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--ctc-weight", type=float, default=0.5, help="phase 2: weight of the CTC loss")
+    ap.add_argument("--curriculum", type=int, default=800, help="steps of the short-clips-first curriculum (per phase)")
     ap.add_argument("--clips", type=int, default=6000, help="synthesized training utterances")
     ap.add_argument("--jobs", type=int, default=2, help="synthesis processes")
     ap.add_argument("--eval-every", type=int, default=0)
@@ -239,83 +278,110 @@ def main():
     clips, texts, _ = synthesize(a.work, a.seed, a.clips, a.jobs)
     print("train: %d utterances, %.1f minutes of speech, %d words, vocabulary %d tokens" %
           (len(clips), sum(map(len, clips)) / 16000 / 60, len(words), len(tok.tokens)), file=sys.stderr)
+    val = os.path.join(a.work, "val")          # held-out sentences, training voices
+    dev = os.path.join(a.work, "dev")          # held-out sentences, held-out voices (not the test clips)
+    make_val(val, 999, 40, speech.train_voices())
+    make_val(dev, 777, 40, speech.heldout_voices())
 
-    model = asr.build(a.preset, len(tok.tokens), len(words))
+    model = asr.build(a.preset, len(tok.tokens), asr.word_tokens(tok, words))
     model.init_weights(a.seed)
     torch.manual_seed(a.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    enc_params = list(model.encoder.parameters()) + [model.ctc_blank, model.ctc_bias]
+    lm_params = list(model.lm.parameters())
+    # phase 1 trains the encoder and (through the tied CTC classifier) the words' embeddings
+    opt = torch.optim.AdamW([{"params": enc_params}, {"params": lm_params}], lr=a.ctc_lr, betas=(0.9, 0.98),
+                            weight_decay=0.01)
     ck_path, log_path = os.path.join(a.work, "checkpoint.pt"), os.path.join(a.work, "loss.tsv")
-    meta = {"preset": a.preset, "seed": a.seed, "steps": a.steps, "lr": a.lr, "batch": a.batch, "clips": a.clips,
-            "ctc_weight": a.ctc_weight, "curriculum": a.curriculum, "minutes": a.minutes, "step": 0, "elapsed": 0.0,
-            "samples": 0,
-            "name": "LFM2-Audio synthetic-speech ASR (trained by tools/train)"}
-    start, elapsed0 = 0, 0.0
+    meta = {k: getattr(a, k) for k in OPTS + ("ctc_minutes", "minutes")}
+    meta.update(step=0, elapsed=0.0, phase_start=0.0, samples=0,
+                name="LFM2-Audio synthetic-speech ASR (trained by tools/train)")
+    start = 0
     if os.path.exists(ck_path):
         ck = checkpoint.load(ck_path)
-        for k in ("preset", "seed", "steps", "lr", "batch", "clips", "ctc_weight", "curriculum", "minutes"):
-            if ck["meta"][k] != meta[k]:
+        for k in OPTS:
+            if ck["meta"].get(k) != meta[k]:
                 sys.exit("asr_train: %s was made with %s=%r, not %r: use another --work or the same options" %
-                         (ck_path, k, ck["meta"][k], meta[k]))
+                         (ck_path, k, ck["meta"].get(k), meta[k]))
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
-        meta = ck["meta"]
-        start, elapsed0 = meta["step"], meta["elapsed"]
-        print("train: resuming %s at step %d (%s trained)" % (ck_path, start, fmt_time(elapsed0)), file=sys.stderr)
+        meta = {**ck["meta"], "ctc_minutes": a.ctc_minutes, "minutes": a.minutes}
+        start = meta["step"]
+        a.ctc_steps = meta.get("ctc_steps_done", a.ctc_steps)
+        print("train: resuming %s at step %d (%s trained)" % (ck_path, start, fmt_time(meta["elapsed"])),
+              file=sys.stderr)
 
     batcher = Batcher(clips, texts, word_id, prompt, a.seed, a.batch, a.curriculum)
     log = open(log_path, "a" if start else "w")
     if not start:
-        log.write("step\telapsed_s\tloss\tctc_loss\tlr\tbatch_seconds\n")
-    t_start, t_ck = time.time() - elapsed0, time.time()
+        log.write("step\tphase\telapsed_s\tloss\tctc_loss\tlr\tbatch_seconds\n")
+    t_start, t_ck = time.time() - meta["elapsed"], time.time()
     ema = None
     model.train()
     step = start
-    for step in range(start, a.steps):
-        if a.minutes:   # the schedule follows whichever budget runs out first
-            el = time.time() - t_start
-            lr = lr_at(max(step, int(a.steps * el / (a.minutes * 60))), a.steps, a.lr, a.warmup)
-        else:
-            lr = lr_at(step, a.steps, a.lr, a.warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        pcm, tgt, mask, ctc = batcher.get(step)
-        loss, ctc_loss = batch_loss(model, prompt, pcm, tgt, mask, ctc, a.ctc_weight)
+    while step < a.ctc_steps + a.steps:
+        total = a.ctc_steps + a.steps
+        phase1 = step < a.ctc_steps
+        k, n, budget = (step, a.ctc_steps, a.ctc_minutes) if phase1 else (step - a.ctc_steps, a.steps, a.minutes)
+        el = time.time() - t_start
+        if step == a.ctc_steps:
+            meta["phase_start"] = el
+        if budget:   # the schedule follows whichever of the phase's budgets runs out first
+            k = max(k, int(n * (el - (0.0 if phase1 else meta["phase_start"])) / (budget * 60)))
+        f = lr_at(k, n, 1.0, a.warmup)
+        opt.param_groups[0]["lr"] = f * (a.ctc_lr if phase1 else a.enc_lr)
+        opt.param_groups[1]["lr"] = f * (a.ctc_lr if phase1 else a.lr)
+        pcm, tgt, mask, ctc = batcher.get(step, step if phase1 else step - a.ctc_steps)
+        ce, ctc_loss = batch_loss(model, prompt, pcm, tgt, mask, ctc, decoder=not phase1)
+        loss = ctc_loss if phase1 else ce + a.ctc_weight * ctc_loss
         opt.zero_grad(set_to_none=True)
-        (loss + a.ctc_weight * ctc_loss).backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         meta["samples"] += a.batch
         el = time.time() - t_start
-        lv = float(loss)
-        ema = lv if ema is None else 0.98 * ema + 0.02 * lv
-        log.write("%d\t%.1f\t%.5f\t%.5f\t%.2e\t%.2f\n" % (step, el, lv, float(ctc_loss), lr, pcm.shape[1] / 16000))
+        lv = float(ce if not phase1 else ctc_loss)
+        ema = lv if ema is None or step == a.ctc_steps else 0.98 * ema + 0.02 * lv
+        log.write("%d\t%d\t%.1f\t%.5f\t%.5f\t%.2e\t%.2f\n" % (step, 1 if phase1 else 2, el, float(ce), float(ctc_loss),
+                                                            opt.param_groups[0]["lr"], pcm.shape[1] / 16000))
         done = step + 1 - start
-        eta = (el - elapsed0) / done * (a.steps - step - 1)
-        print("\r%s step %d/%d loss %.4f (avg %.4f) ctc %.3f elapsed %s eta %s   " %
-              (bar((step + 1) / a.steps), step + 1, a.steps, lv, ema, float(ctc_loss), fmt_time(el), fmt_time(eta)),
+        eta = (el - meta["elapsed"]) / done * (total - step - 1)
+        print("\r%s %s %d/%d %s %.4f (avg %.4f) ctc %.3f elapsed %s eta %s   " %
+              (bar((step + 1) / total), "ctc" if phase1 else "joint", step + 1, total,
+               "ctc" if phase1 else "loss", lv, ema, float(ctc_loss), fmt_time(el), fmt_time(eta)),
               end="", file=sys.stderr)
         if a.eval_every and (step + 1) % a.eval_every == 0:
-            print("\nvalidation WER %.1f %%" % (100 * validate(model, prompt, a.work)), file=sys.stderr)
-        out_of_time = a.minutes and el > a.minutes * 60
-        if time.time() - t_ck > a.ckpt_minutes * 60 or step + 1 == a.steps or out_of_time:
-            meta.update(step=step + 1, elapsed=el)
+            w = None if not phase1 else words
+            print("\n%s WER: val %.1f %%, dev %.1f %%" % ("CTC" if phase1 else "transcript",
+                                                         100 * validate(model, prompt, val, w),
+                                                         100 * validate(model, prompt, dev, w)), file=sys.stderr)
+        out_of_time = budget and el - (0.0 if phase1 else meta["phase_start"]) > budget * 60
+        end_phase = step + 1 == a.ctc_steps or step + 1 == total
+        if time.time() - t_ck > a.ckpt_minutes * 60 or end_phase or out_of_time:
             log.flush()
+            if out_of_time and phase1:   # phase 1 ends early: phase 2 starts at the next step
+                a.ctc_steps = step + 1
+                meta["ctc_steps_done"] = step + 1
+            meta.update(step=step + 1, elapsed=el)
             checkpoint.save(ck_path, model, opt, meta)
             t_ck = time.time()
-        if out_of_time:
-            print("\ntrain: --minutes %g reached at step %d" % (a.minutes, step + 1), file=sys.stderr)
-            break
+            if out_of_time and not phase1:
+                print("\ntrain: --minutes %g reached at step %d" % (a.minutes, step + 1), file=sys.stderr)
+                break
+        step += 1
     print(file=sys.stderr)
     log.close()
-    print("train: %d steps, %d samples, %s; validation WER %.1f %%" %
-          (meta["step"], meta["samples"], fmt_time(meta["elapsed"]), 100 * validate(model, prompt, a.work)),
-          file=sys.stderr)
+    print("train: %d steps, %d samples, %s; CTC WER val %.1f %% dev %.1f %%; transcript WER val %.1f %% dev %.1f %%"
+          % (meta["step"], meta["samples"], fmt_time(meta["elapsed"]), 100 * validate(model, prompt, val, words),
+             100 * validate(model, prompt, dev, words), 100 * validate(model, prompt, val),
+             100 * validate(model, prompt, dev)), file=sys.stderr)
     txt, mm = export(model, a.work, vocab, meta["name"], a.type)
     print("train: wrote %s and %s" % (txt, mm), file=sys.stderr)
-    # the same validation clips through the C engine (VAD, official front-end, the exported files)
+    # the same clips through the C engine (VAD, official front-end, the exported files)
     import asr_eval
-    errs, total, _ = asr_eval.evaluate(a.lfm2, txt, mm, os.path.join(a.work, "val"), a.threads)
-    print("train: validation WER through lfm2 transcribe %.1f %%" % (100.0 * errs / max(total, 1)), file=sys.stderr)
+    for d in (val, dev):
+        errs, n_ref, _ = asr_eval.evaluate(a.lfm2, txt, mm, d, a.threads)
+        print("train: %s WER through lfm2 transcribe %.1f %%" % (os.path.basename(d), 100.0 * errs / max(n_ref, 1)),
+              file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,12 @@ def main():
         os.makedirs(d, exist_ok=True)
         for preset, cfg in SHAPES.items():
             enc = AudioEncoder(cfg)
-            enc.init_weights(torch.Generator().manual_seed(a.seed))
+            g = torch.Generator().manual_seed(a.seed)
+            enc.init_weights(g)
+            if cfg.batch_norm:   # running statistics as training leaves them: the export folds them
+                for L in enc.layers:
+                    L.conv.bn_mean.normal_(0.0, 0.3, generator=g)
+                    L.conv.bn_var.uniform_(0.3, 3.0, generator=g)
             enc.eval()
             mm32, mm16 = os.path.join(d, preset + "-f32.gguf"), os.path.join(d, preset + "-f16.gguf")
             write_audio_mmproj(mm32, enc, "LFM2-Audio %s random seed%d" % (preset, a.seed), "f32")

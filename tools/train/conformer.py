@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 SAMPLE_RATE, N_FFT, HOP, WINDOW, N_MEL = 16000, 512, 160, 400, 128
 LOG_GUARD = 2.0 ** -24
+BN_EPS = 1e-5            # the convolution module's batch norm (NeMo's default)
 POS_WIDTH = 512          # linear_pos's input: llama.cpp's 512-wide sinusoid table (mkmodel's W)
 
 
@@ -112,6 +113,7 @@ class ConformerConfig:
     conv_kernel: int = 9
     n_pos_rows: int = 2048   # rows of a.position_embd (the output-audio table the file carries)
     eps: float = 1e-5
+    batch_norm: bool = False  # train the convolution module's batch norm with batch statistics
 
     def to_dict(self):
         return asdict(self)
@@ -199,25 +201,47 @@ class RelAttention(nn.Module):
 
 
 class ConvModule(nn.Module):
-    """pw1 (D → 2D) → GLU a·σ(b) → depthwise conv k (zero pad) → folded batch norm (scale,
-    shift) → SiLU → pw2."""
+    """pw1 (D → 2D) → GLU a·σ(b) → depthwise conv k (zero pad) → batch norm (the file's folded
+    scale and shift) → SiLU → pw2.
+
+    With cfg.batch_norm the batch norm trains as NeMo's does (batch statistics over every row of
+    the batch, running averages for inference), which the conformer needs to learn quickly;
+    folded() turns it into the file's scale and shift, exactly. Without it, the scale and shift
+    are the parameters themselves (the parity test's random models)."""
 
     def __init__(self, cfg):
         super().__init__()
         D, K = cfg.d_model, cfg.conv_kernel
+        self.batch_norm = cfg.batch_norm
         self.norm = nn.LayerNorm(D, eps=cfg.eps)
         self.pw1 = nn.Linear(D, 2 * D)
         self.dw = nn.Conv1d(D, D, K, padding=K // 2, groups=D)
         self.bn_w = nn.Parameter(torch.ones(D))
         self.bn_b = nn.Parameter(torch.zeros(D))
+        if self.batch_norm:
+            self.register_buffer("bn_mean", torch.zeros(D))
+            self.register_buffer("bn_var", torch.ones(D))
         self.pw2 = nn.Linear(D, D)
+
+    def folded(self):
+        """(scale, shift) with BN(g) = g·scale + shift at inference."""
+        if not self.batch_norm:
+            return self.bn_w, self.bn_b
+        scale = self.bn_w / torch.sqrt(self.bn_var + BN_EPS)
+        return scale, self.bn_b - self.bn_mean * scale
 
     def forward(self, x):
         D = x.shape[-1]
         g = self.pw1(self.norm(x))
         g = g[..., :D] * torch.sigmoid(g[..., D:])
         g = self.dw(g.transpose(1, 2)).transpose(1, 2)
-        return self.pw2(F.silu(g * self.bn_w + self.bn_b))
+        if self.batch_norm and self.training:
+            g = F.batch_norm(g.reshape(-1, D), self.bn_mean, self.bn_var, self.bn_w, self.bn_b, True, 0.1,
+                             BN_EPS).view_as(g)
+        else:
+            scale, shift = self.folded()
+            g = g * scale + shift
+        return self.pw2(F.silu(g))
 
 
 class ConformerLayer(nn.Module):

@@ -201,6 +201,15 @@ def synth(text, engine, voice, rng):
 
 # ---- noise and mixing --------------------------------------------------------------------------
 
+def perturb_speed(x, factor):
+    """x played `factor` times faster (linear interpolation): tempo, pitch and formants all
+    scale by it, as a shorter or longer vocal tract speaking faster or slower would."""
+    if abs(factor - 1.0) < 1e-3:
+        return x
+    n = max(2, int(len(x) / factor))
+    return np.interp(np.arange(n) * factor, np.arange(len(x)), x).astype(np.float32)
+
+
 def noise(rng, n, kind=None):
     """Unit-RMS background noise: white, pink, brown, or mains hum with white noise."""
     kind = kind or rng.choice(["white", "pink", "brown", "hum"])
