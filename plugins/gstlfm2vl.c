@@ -185,7 +185,8 @@ gst_lfm2_vl_class_init (GstLfm2VlClass * klass)
    * thumbnail), else the picture untiled at max-image-tokens, then at half as many tokens …
    * down to min-image-tokens. Predictions use the measured cost per image token of the
    * encoder and of the prefill and the last generation times; the first caption of a
-   * stream is untiled. 0 always uses the image settings as set.
+   * stream uses the smallest plan from a live source, the largest untiled one otherwise.
+   * 0 always uses the image settings as set.
    */
   g_object_class_install_property (gobject_class, PROP_CAPTION_BUDGET,
       g_param_spec_uint ("caption-budget", "Caption budget",

@@ -44,18 +44,17 @@ def lr_at(step, steps, peak, warmup):
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def caption_weights(tok, caption, shape_weight):
-    """Per-token loss weights of tok.encode(caption): shape_weight on the tokens of the shape
-    words (circle/square, the distinction the model learns last), 1 elsewhere. The caption is
-    encoded word by word (each word with its leading space, as the pre-tokenizer splits it)."""
-    ids = tok.encode(caption)
+def caption_weights(tok, caption, n_ids, shape_weight):
+    """Per-token loss weights of the caption's n_ids tokens: shape_weight on the tokens of the
+    shape words (circle/square, the distinction the model learns last), 1 elsewhere. The
+    caption is encoded word by word (each word with its leading space, as the pre-tokenizer
+    splits it); all 1 if that does not give the caption's tokens."""
     if shape_weight == 1.0:
-        return [1.0] * len(ids)
-    wt, pieces = [], re.findall(r" ?\S+", caption)
-    for word in pieces:
-        n = len(tok.encode(word))
-        wt += [shape_weight if word.strip().startswith(tuple(scenes.SHAPES)) else 1.0] * n
-    return wt if len(wt) == len(ids) else [1.0] * len(ids)
+        return [1.0] * n_ids
+    wt = []
+    for word in re.findall(r" ?\S+", caption):
+        wt += [shape_weight if word.strip().startswith(tuple(scenes.SHAPES)) else 1.0] * len(tok.encode(word))
+    return wt if len(wt) == n_ids else [1.0] * n_ids
 
 
 def batch_loss(model, tok, seed, step, sizes, cache, patch_budget, grad_tiles, aux_head=None, p_pattern=0.42,
@@ -90,7 +89,7 @@ def batch_loss(model, tok, seed, step, sizes, cache, patch_budget, grad_tiles, a
     mask = torch.zeros(bsz, L)
     for i, t in enumerate(tgts):
         tgt[i, :len(t)] = torch.tensor(t)
-        mask[i, :len(t)] = torch.tensor(caption_weights(tok, samples[i][1], shape_weight) + [1.0])
+        mask[i, :len(t)] = torch.tensor(caption_weights(tok, samples[i][1], len(t) - 1, shape_weight) + [1.0])
     x = torch.cat([x, model.lm.embed(tgt[:, :-1])], 1)
     T0 = len(ids)
     hid = model.lm.hidden(x)[:, T0 - 1:]
