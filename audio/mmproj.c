@@ -51,14 +51,8 @@ int lfm2_audio_grow(void **buf, size_t *cap, size_t n, size_t *total)
 static int req_int(lfm2_audio *a, const char *key, int64_t lo, int64_t hi, int *out)
 {
     int64_t x;
-    const int r = lfm2_gguf_get_int(a->gguf, key, &x);
-    if (r < 0)
+    if (lfm2_gguf_get_int_range(a->gguf, key, lo, hi, true, &x) < 0)
         return -1;
-    if (r == 0)
-        return lfm2_set_error("%s: required key '%s' is missing", a->path, key);
-    if (x < lo || x > hi)
-        return lfm2_set_error("%s: key '%s' = %lld is outside %lld..%lld", a->path, key,
-                              (long long)x, (long long)lo, (long long)hi);
     *out = (int)x;
     return 0;
 }

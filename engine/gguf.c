@@ -792,6 +792,22 @@ int lfm2_gguf_get_int(const lfm2_gguf *g, const char *key, int64_t *out)
     return 1;
 }
 
+int lfm2_gguf_get_int_range(const lfm2_gguf *g, const char *key, int64_t lo, int64_t hi,
+                            bool required, int64_t *out)
+{
+    int64_t v;
+    const int r = lfm2_gguf_get_int(g, key, &v);
+    if (r < 0)
+        return -1;
+    if (r == 0)
+        return required ? lfm2_set_error("%s: required key '%s' is missing", g->path, key) : 0;
+    if (v < lo || v > hi)
+        return lfm2_set_error("%s: key '%s' = %lld is outside %lld..%lld", g->path, key,
+                              (long long)v, (long long)lo, (long long)hi);
+    *out = v;
+    return 1;
+}
+
 int lfm2_gguf_get_f32(const lfm2_gguf *g, const char *key, float *out)
 {
     const gguf_kv *kv = find_kv(g, key);

@@ -160,42 +160,29 @@ static const char *kname(const struct loader *L, const char *suffix, char *buf, 
     return buf;
 }
 
-/* Required integer key in [lo, hi]. */
+/* Integer key <arch>.<suffix> in [lo, hi]; required, or optional keeping *out when absent. */
+static int get_int_key(const struct loader *L, const char *suffix, int64_t lo, int64_t hi,
+                       bool required, int *out)
+{
+    char key[128];
+    int64_t v;
+    const int r = lfm2_gguf_get_int_range(L->g, kname(L, suffix, key, sizeof key), lo, hi,
+                                          required, &v);
+    if (r > 0)
+        *out = (int)v;
+    return r < 0 ? -1 : 0;
+}
+
 static int get_int_req(const struct loader *L, const char *suffix, int64_t lo, int64_t hi,
                        int *out)
 {
-    char key[128];
-    int64_t v;
-    int r = lfm2_gguf_get_int(L->g, kname(L, suffix, key, sizeof key), &v);
-    if (r < 0)
-        return -1;
-    if (r == 0)
-        return lfm2_set_error("%s: missing key '%s'", lfm2_gguf_path(L->g), key);
-    if (v < lo || v > hi)
-        return lfm2_set_error("%s: key '%s' = %lld is out of range [%lld, %lld]",
-                              lfm2_gguf_path(L->g), key, (long long)v, (long long)lo,
-                              (long long)hi);
-    *out = (int)v;
-    return 0;
+    return get_int_key(L, suffix, lo, hi, true, out);
 }
 
-/* Optional integer key: keeps *out when absent. */
 static int get_int_opt(const struct loader *L, const char *suffix, int64_t lo, int64_t hi,
                        int *out)
 {
-    char key[128];
-    int64_t v;
-    int r = lfm2_gguf_get_int(L->g, kname(L, suffix, key, sizeof key), &v);
-    if (r < 0)
-        return -1;
-    if (r == 0)
-        return 0;
-    if (v < lo || v > hi)
-        return lfm2_set_error("%s: key '%s' = %lld is out of range [%lld, %lld]",
-                              lfm2_gguf_path(L->g), key, (long long)v, (long long)lo,
-                              (long long)hi);
-    *out = (int)v;
-    return 0;
+    return get_int_key(L, suffix, lo, hi, false, out);
 }
 
 static int get_f32_opt(const struct loader *L, const char *suffix, float *out, bool required)

@@ -35,14 +35,8 @@ struct lfm2_vision_params lfm2_vision_default_params(void)
 static int req_int(lfm2_vision *v, const char *key, int64_t lo, int64_t hi, int *out)
 {
     int64_t x;
-    int r = lfm2_gguf_get_int(v->gguf, key, &x);
-    if (r < 0)
+    if (lfm2_gguf_get_int_range(v->gguf, key, lo, hi, true, &x) < 0)
         return -1;
-    if (r == 0)
-        return lfm2_set_error("%s: required key '%s' is missing", v->path, key);
-    if (x < lo || x > hi)
-        return lfm2_set_error("%s: key '%s' = %lld is outside %lld..%lld", v->path, key,
-                              (long long)x, (long long)lo, (long long)hi);
     *out = (int)x;
     return 0;
 }
@@ -178,13 +172,9 @@ static int load_hparams(lfm2_vision *v)
         return lfm2_set_error("%s: clip.vision.attention.layer_norm_epsilon = %g is not in (0, 1)",
                               v->path, (double)hp->eps);
 
-    int64_t merge = 2;
-    r = lfm2_gguf_get_int(g, "clip.vision.projector.scale_factor", &merge);
-    if (r < 0)
+    int64_t merge = 2;   /* optional: LFM2-VL's 2×2 pixel unshuffle */
+    if (lfm2_gguf_get_int_range(g, "clip.vision.projector.scale_factor", 1, 8, false, &merge) < 0)
         return -1;
-    if (merge < 1 || merge > 8)
-        return lfm2_set_error("%s: clip.vision.projector.scale_factor = %lld is outside 1..8",
-                              v->path, (long long)merge);
     hp->merge = (int)merge;
     if (LFM2_VISION_TILE_SIZE % (hp->patch_size * hp->merge) != 0)
         return lfm2_set_error("%s: patch size %d × scale factor %d does not divide the %d-pixel "

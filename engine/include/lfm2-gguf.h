@@ -111,6 +111,10 @@ LFM2_API int64_t lfm2_gguf_find_key(const lfm2_gguf *g, const char *key);   /* -
 LFM2_API int lfm2_gguf_get_int(const lfm2_gguf *g, const char *key, int64_t *out);
 LFM2_API int lfm2_gguf_get_f32(const lfm2_gguf *g, const char *key, float *out);
 LFM2_API int lfm2_gguf_get_bool(const lfm2_gguf *g, const char *key, bool *out);
+/* Integer key that must lie in [lo, hi]: 1 with *out set, 0 when absent and optional (*out
+ * unchanged), -1 when absent and required or out of range (the error names file and key). */
+LFM2_API int lfm2_gguf_get_int_range(const lfm2_gguf *g, const char *key, int64_t lo, int64_t hi,
+                                     bool required, int64_t *out);
 /* String value (not NUL-terminated in the file: use *len); NULL if absent or not a string. */
 LFM2_API const char *lfm2_gguf_get_str(const lfm2_gguf *g, const char *key, size_t *len);
 /* Copies a string value into buf as a NUL-terminated string; same returns as get_int. */
