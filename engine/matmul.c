@@ -2,12 +2,18 @@
  *
  * y[t][o] = Σ_i w[o][i]·x[t][i]. The activations are first rounded to the format ggml pairs
  * with the weight type (the type table, quants.h), or packed for the type's gemm, once per
- * call even when several weights share the input (lfm2_matmul_multi); then the threads split
- * the output rows, weighted by their bytes, in blocks of ROW_BLOCK rows, and each thread runs
- * the path's kernel for the type (kernels/kernels.h says which) over its rows and every token.
+ * call even when several weights share the input (lfm2_matmul_multi); then the output rows,
+ * weighted by their bytes, are cut into CHUNKS_PER_THREAD chunks per thread (whole blocks of
+ * ROW_BLOCK rows) that the threads take from a shared counter, each running the path's kernel
+ * for the type (kernels/kernels.h says which) over the chunk's rows and every token.
+ * Taking chunks rather than fixed slices: a thread the scheduler preempts (a video source
+ * painting at a higher priority, another process) then does less of the product instead of
+ * holding every other thread at the end of it. A row block is computed by the same kernel
+ * call whichever thread takes it, so the results do not depend on the split.
  * Weights are read in place from the mapping or from their prepared copy.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +25,7 @@
 #define MAX_MULTI 16
 #define ROW_BLOCK 16   /* rows per work unit: a multiple of every tile kernel's row step */
 #define TOK_TILE 64    /* tokens per tile call: their activations stay in L2 */
+#define CHUNKS_PER_THREAD 4   /* few enough that each chunk still streams a long run of rows */
 
 struct mm_job {
     const struct lfm2_kernels *kt;
@@ -32,6 +39,8 @@ struct mm_job {
     const struct lfm2_gemm *gemm[MAX_MULTI];   /* batched kernel of weight j, or NULL */
     int pack_of[MAX_MULTI];            /* index into packs[] */
     int64_t cost0[MAX_MULTI + 1];      /* cumulative cost (row-block bytes) before weight j */
+    int64_t n_chunks;                  /* equal-cost chunks of [0, cost0[n_w]) */
+    _Atomic int64_t next_chunk;        /* the next chunk a thread takes */
 
     const float *x;
     int64_t ldx, n, k;
@@ -58,27 +67,9 @@ static void quantize_rows(const struct mm_job *job, int64_t t0, int64_t t1)
     }
 }
 
-static void mm_task(void *arg, int ith, int nth)
+/* The row blocks whose start cost lies in [c0, c1), over every weight and token. */
+static void run_rows(const struct mm_job *job, int64_t c0, int64_t c1)
 {
-    const struct mm_job *job = arg;
-    if (job->quant_in_task) {
-        const int64_t per = (job->n + nth - 1) / nth;
-        const int64_t t0 = ith * per, t1 = t0 + per < job->n ? t0 + per : job->n;
-        if (t0 < t1)
-            quantize_rows(job, t0, t1);
-        /* packs: split by groups of 16 tokens */
-        const int64_t ng = (job->n + 15) / 16;
-        const int64_t g0 = ng * ith / nth, g1 = ng * (ith + 1) / nth;
-        for (int p = 0; p < job->n_packs && g0 < g1; p++)
-            job->packs[p]->pack(job->kt, job->x, job->ldx, job->k, g0 * 16,
-                                g1 * 16 < job->n ? g1 * 16 : job->n, job->packed[p]);
-        lfm2_pool_barrier(job->pool);
-    }
-
-    /* This thread's slice of the concatenated row blocks, by cost. */
-    const int64_t total = job->cost0[job->n_w];
-    const int64_t c0 = total * ith / nth, c1 = total * (ith + 1) / nth;
-
     for (int j = 0; j < job->n_w; j++) {
         const lfm2_tensor *w = job->w[j];
         const int64_t nrows = w->ne[1];
@@ -106,7 +97,7 @@ static void mm_task(void *arg, int ith, int nth)
         const size_t xs = f == LFM2_ACT_F32 ? (size_t)job->ldx * sizeof(float) : job->stride[f];
         const lfm2_tile_fn tile = job->kt->tile[w->type];
 
-        /* One call per token tile over the thread's whole row range, so a kernel can stream
+        /* One call per token tile over the chunk's whole row range, so a kernel can stream
          * (and prefetch) the rows in order. */
         for (int64_t t0 = 0; t0 < job->n; t0 += TOK_TILE) {
             const int64_t nt = job->n - t0 < TOK_TILE ? job->n - t0 : TOK_TILE;
@@ -120,6 +111,32 @@ static void mm_task(void *arg, int ith, int nth)
                 for (int64_t r = r0; r < r1; r++)
                     y[t * ldy + r] += b[r];
         }
+    }
+}
+
+static void mm_task(void *arg, int ith, int nth)
+{
+    struct mm_job *job = arg;
+    if (job->quant_in_task) {
+        const int64_t per = (job->n + nth - 1) / nth;
+        const int64_t t0 = ith * per, t1 = t0 + per < job->n ? t0 + per : job->n;
+        if (t0 < t1)
+            quantize_rows(job, t0, t1);
+        /* packs: split by groups of 16 tokens */
+        const int64_t ng = (job->n + 15) / 16;
+        const int64_t g0 = ng * ith / nth, g1 = ng * (ith + 1) / nth;
+        for (int p = 0; p < job->n_packs && g0 < g1; p++)
+            job->packs[p]->pack(job->kt, job->x, job->ldx, job->k, g0 * 16,
+                                g1 * 16 < job->n ? g1 * 16 : job->n, job->packed[p]);
+        lfm2_pool_barrier(job->pool);
+    }
+
+    const int64_t total = job->cost0[job->n_w];
+    for (;;) {
+        const int64_t i = atomic_fetch_add_explicit(&job->next_chunk, 1, memory_order_relaxed);
+        if (i >= job->n_chunks)
+            break;
+        run_rows(job, total * i / job->n_chunks, total * (i + 1) / job->n_chunks);
     }
 }
 
@@ -198,6 +215,7 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
     job.ldx = ldx;
     job.n = n;
     job.k = k;
+    int64_t n_blocks = 0;
 
     for (int j = 0; j < n_w; j++) {
         if (!check_weight(job.kt, w[j], k)) {
@@ -224,6 +242,7 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
         }
         const int64_t nblk = (w[j]->ne[1] + ROW_BLOCK - 1) / ROW_BLOCK;
         job.cost0[j + 1] = job.cost0[j] + nblk * (int64_t)w[j]->nb1 * ROW_BLOCK;
+        n_blocks += nblk;
     }
     job.n_w = n_w;
 
@@ -264,6 +283,11 @@ static void matmul_run_(lfm2_pool *pool, int n_w, const lfm2_tensor *const *w,
         for (int p = 0; p < job.n_packs; p++)
             job.packs[p]->pack(job.kt, x, ldx, k, 0, n, job.packed[p]);
     }
+    const int64_t nth = lfm2_pool_n_threads(pool);
+    job.n_chunks = nth > 1 ? nth * CHUNKS_PER_THREAD : 1;
+    if (job.n_chunks > n_blocks)
+        job.n_chunks = n_blocks;
+    atomic_init(&job.next_chunk, 0);
     lfm2_pool_run(pool, mm_task, &job);
 }
 
