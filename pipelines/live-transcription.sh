@@ -2,12 +2,17 @@
 # live-transcription.sh — transcribe live audio with lfm2asr; the text on stdout, and with
 # --video over the picture.
 #
-#   pipelines/live-transcription.sh [--input FILE] [--video [--out FILE.mp4]] [--seconds N]
-#                                   [--model GGUF --mmproj GGUF] [--partials] …
+#   pipelines/live-transcription.sh [--demo | --mic | --input FILE] [--video [--out FILE.mp4]]
+#                                   [--seconds N] [--model GGUF --mmproj GGUF] [--partials] …
 #
-#   autoaudiosrc ─ lfm2asr ─ fakesink                       text: lfm2asr/transcript messages
-#   (--input FILE: filesrc ─ decodebin ─ audioconvert ─ audioresample ─ identity sync=true,
-#    the file played at its own pace)
+#   --mic: autoaudiosrc ─ lfm2asr ─ fakesink                text: lfm2asr/transcript messages
+#   --input FILE: filesrc ─ decodebin ─ audioconvert ─ audioresample ─ identity sync=true
+#                 ─ lfm2asr ─ fakesink (the file played at its own pace)
+#   --demo: --input tests/data/trained/lfm2-audio-demo.wav with the trained tiny ASR pair
+#          tests/data/trained/lfm2-audio-asr-{text,mmproj}.gguf — 8 synthesized sentences in
+#          voices and wordings the model never heard in training; what they say is printed to
+#          stderr at the end. The default when that pair is there, else --mic (no trained ASR
+#          model is bundled yet: docs/models.md)
 #   --video:  videotestsrc is-live=true (or the file's video) ─ queue ─ textoverlay ─ autovideosink
 #             lfm2asr ─ queue ─ textoverlay.text_sink                (--out: x264enc ─ mp4mux ─ FILE)
 #
@@ -17,8 +22,9 @@
 # with --input the file is not a live source, so if the model is slower than real time the
 # playback waits for it rather than losing text.
 #
-# Without --model/--mmproj the generated random-weight audio-tiny pair is used (gibberish
-# text; see asr-common.sh). Run it from `meson devenv -C build`, or let it find build/plugins
+# Without --model/--mmproj, --mic and --input use the generated random-weight audio-tiny pair
+# (gibberish text; see asr-common.sh), --demo the trained tiny pair (it knows 241 words:
+# docs/models.md). Run it from `meson devenv -C build`, or let it find build/plugins
 # (override with LFM2_BUILD).
 set -eu
 
@@ -28,14 +34,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 usage() {
   cat <<EOF
 usage: $0 [options]
-  --input FILE        transcribe a media file, played in real time (default: autoaudiosrc)
+  --demo              the bundled synthesized clip with the trained tiny ASR model of
+                      tests/data/trained (the default when that model is there)
+  --mic               transcribe what the microphone hears (autoaudiosrc; the default
+                      without the trained model)
+  --input FILE        transcribe a media file, played in real time
   --video             show the text over video (the file's, or videotestsrc) in a window
   --out FILE.mp4      with --video: write the video to FILE.mp4 instead of a window
   --seconds N         stop after N seconds (default: a file plays to its end, a live
                       source runs until Ctrl-C)
   --partials          also print partial results (marked …)
-  --model GGUF        LFM2-Audio backbone   (default: generated random-weight audio-tiny)
-  --mmproj GGUF       its lfm2a mmproj      (default: generated random-weight audio-tiny)
+  --model GGUF        LFM2-Audio backbone   (default: --demo the trained tiny one, else the
+                      generated random-weight audio-tiny)
+  --mmproj GGUF       its lfm2a mmproj      (default: as --model)
   --threads N         inference threads (default 0: all cores)
   --max-tokens N      longest text of an utterance in tokens (default: lfm2asr's, 256)
   --step MS           audio between partial results (default: lfm2asr's, 1000)
@@ -45,6 +56,8 @@ EOF
 }
 
 input=""
+mic=0
+demo=0
 video=0
 out=""
 seconds=""
@@ -60,6 +73,8 @@ need() { [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; usage >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --input) need "$@"; input=$2; shift 2 ;;
+    --mic) mic=1; shift ;;
+    --demo) demo=1; shift ;;
     --video) video=1; shift ;;
     --out) need "$@"; out=$2; shift 2 ;;
     --seconds) need "$@"; seconds=$2; shift 2 ;;
@@ -78,11 +93,30 @@ done
 case "$seconds$threads$max_tokens$step$max_segment$latency" in
   *[!0-9]*) echo "$0: --seconds, --threads, --max-tokens, --step, --max-segment and --latency take whole numbers" >&2; exit 2 ;;
 esac
+trained="$here/../tests/data/trained"
+has_input=0
+[ -z "$input" ] || has_input=1
+case "$demo$mic$has_input" in
+  000) if [ -f "$trained/lfm2-audio-asr-text.gguf" ]; then demo=1; else mic=1; fi ;;
+  100 | 010 | 001) ;;
+  *) echo "$0: give one of --demo, --mic and --input" >&2; exit 2 ;;
+esac
 [ -z "$input" ] || [ -f "$input" ] || { echo "$0: no such file: $input" >&2; exit 1; }
 [ -z "$out" ] || [ "$video" = 1 ] || { echo "$0: --out needs --video" >&2; exit 2; }
 case "$out" in "" | *.mp4) ;; *) echo "$0: --out must end in .mp4" >&2; exit 2 ;; esac
 
 asr_find_plugin
+if [ "$demo" = 1 ]; then
+  input="$trained/lfm2-audio-demo.wav"
+  if [ -z "$model$mmproj" ]; then
+    model="$trained/lfm2-audio-asr-text.gguf"
+    mmproj="$trained/lfm2-audio-asr-mmproj.gguf"
+  fi
+  for f in "$input" "$model" "$mmproj"; do
+    [ -f "$f" ] || { echo "$0: --demo: no such file: $f (no trained ASR model is bundled yet:" \
+      "pass --model and --mmproj)" >&2; exit 1; }
+  done
+fi
 asr_models audio-tiny "$model" "$mmproj" --type f32 --mmproj-type f32
 
 # the audio into lfm2asr (name asr)
@@ -104,7 +138,7 @@ if [ "$video" = 1 ]; then
   # textoverlay shows each text over the video of its speech: it holds the video (unlimited
   # queue) until the text stream has got there
   set -- "$@" ! $tq ! ov.text_sink
-  if [ -n "$input" ]; then
+  if [ -n "$input" ] && [ "$demo" = 0 ]; then
     set -- "$@" d. ! queue ! videoconvert
   else
     set -- "$@" videotestsrc is-live=true pattern=smpte ! \
@@ -115,7 +149,7 @@ if [ "$video" = 1 ]; then
   if [ -n "$out" ]; then
     set -- "$@" ! x264enc tune=zerolatency speed-preset=veryfast ! mp4mux ! \
       filesink "location=$(v "$out")"
-  elif [ -n "$input" ]; then
+  elif [ -n "$input" ] && [ "$demo" = 0 ]; then
     # a file is paced by the audio; the video follows the text
     set -- "$@" ! autovideosink sync=false
   else
@@ -193,3 +227,8 @@ rc=$(cat "$status")
 [ "$rc" = 124 ] && rc=0       # stopped by --seconds
 [ "$rc" = 0 ] || { echo "$0: the pipeline failed (exit status $rc)" >&2; exit "$rc"; }
 [ -z "$out" ] || echo "MP4: $out" >&2
+if [ "$demo" = 1 ]; then
+  echo "live-transcription: what the demo clip says (held-out voices and sentences):" >&2
+  awk -F '\t' '{ s = $1 * 1000; printf "[%02d:%02d:%02d.%03d] %s\n", s / 3600000, s / 60000 % 60,
+                  s / 1000 % 60, s % 1000, $3 }' "$trained/lfm2-audio-demo.txt" >&2
+fi

@@ -33,8 +33,9 @@ def transcribe(lfm2, model, mmproj, files, threads):
     return out
 
 
-def evaluate(lfm2, model, mmproj, d, threads=2, verbose=False):
-    truth = asr_wer.read_truth(d)
+def evaluate(lfm2, model, mmproj, d, threads=2, verbose=False, rows=None):
+    """(errors, reference words, {voice: [errors, words]}) over truth.tsv's clips (or `rows` of it)."""
+    truth = rows if rows is not None else asr_wer.read_truth(d)
     files = [os.path.join(d, row[0]) for row in truth]
     hyp = transcribe(lfm2, model, mmproj, files, threads)
     errs = total = 0

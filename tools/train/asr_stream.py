@@ -4,15 +4,19 @@ transcribed one file at a time by `lfm2 transcribe`: the check that voice-activi
 windows and timestamps neither cut nor repeat words.
 
     python3 tools/train/asr_stream.py --lfm2 build/tools/lfm2 -m TEXT.gguf --mmproj MMPROJ.gguf DIR
-        [--gap 1.0] [--max-extra 2] [-v]
+        [--gap 1.0] [--max-extra 2] [--first N] [-v]
+    python3 tools/train/asr_stream.py --write OUT.wav [--first N] DIR
+
 
 The clips of DIR (truth.tsv) are joined with --gap seconds of digital silence between them into
 one WAV, played in real time by pipelines/live-transcription.sh (filesrc ─ … ─ identity
 sync=true ─ lfm2asr). Each final text line is given to the clip whose span holds its start
 time (the time its speech began), so a text stamped outside every clip, a word repeated in
 two utterances or a clip cut in two all count as errors. Exit status 1 when the stream's WER
-is more than --max-extra points above the files' WER. Standard library only (no numpy, no
-torch): the meson test `trained-transcribe-live` runs it.
+is more than --max-extra points above the files' WER. --first N takes the first N clips only (for
+both figures; the voices alternate). --write only joins the clips into OUT.wav and lists each clip's span and
+text in OUT.txt (the bundled demo clip). Standard library only (no numpy, no torch): the meson
+test `trained-transcribe-live` runs it.
 """
 import argparse
 import os
@@ -70,17 +74,26 @@ def stream(wav, model, mmproj, threads):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dir")
-    ap.add_argument("--lfm2", required=True)
-    ap.add_argument("-m", "--model", required=True)
-    ap.add_argument("--mmproj", required=True)
+    ap.add_argument("--lfm2")
+    ap.add_argument("-m", "--model")
+    ap.add_argument("--mmproj")
     ap.add_argument("--gap", type=float, default=1.0, help="silence before each clip, seconds")
     ap.add_argument("--max-extra", type=float, default=2.0, help="allowed WER points above the files' WER")
+    ap.add_argument("--first", type=int, default=0, help="only the first N clips (0: all)")
+    ap.add_argument("--write", metavar="OUT.wav", help="only write the joined clips (and OUT.txt: span, text)")
     ap.add_argument("-t", "--threads", type=int, default=2)
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
 
-    truth = asr_wer.read_truth(a.dir)
-    f_errs, n_words, _ = asr_eval.evaluate(a.lfm2, a.model, a.mmproj, a.dir, a.threads)
+    truth = asr_wer.read_truth(a.dir)[:a.first or None]
+    if a.write:
+        spans = join_clips(a.dir, [row[0] for row in truth], a.gap, a.write)
+        with open(os.path.splitext(a.write)[0] + ".txt", "w") as f:
+            f.write("".join("%.2f\t%.2f\t%s\n" % (s, e, row[3]) for (s, e), row in zip(spans, truth)))
+        return 0
+    if not (a.lfm2 and a.model and a.mmproj):
+        ap.error("need --lfm2, -m and --mmproj (or --write)")
+    f_errs, n_words, f_voice = asr_eval.evaluate(a.lfm2, a.model, a.mmproj, a.dir, a.threads, rows=truth)
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "stream.wav")
         spans = join_clips(a.dir, [row[0] for row in truth], a.gap, wav)
@@ -95,11 +108,15 @@ def main():
             stray += len(asr_wer.words(text))
             print("stray text at %.2f s: %s" % (t, text))
     s_errs = stray
+    s_voice = {}
     for (name, voice, _, text), got in zip(truth, hyp):
         e = asr_wer.wer(asr_wer.words(text), got)
         s_errs += e
+        s_voice[voice.split("+")[0]] = s_voice.get(voice.split("+")[0], 0) + e
         if a.verbose or e:
             print("%s %-26s %d err  ref: %s | stream: %s" % (name, voice, e, text, " ".join(got)))
+    for v, (e, n) in sorted(f_voice.items()):
+        print("  %-20s files WER %5.1f %%, stream %5.1f %% (%d words)" % (v, 100.0 * e / n, 100.0 * s_voice[v] / n, n))
     fw, sw = 100.0 * f_errs / max(n_words, 1), 100.0 * s_errs / max(n_words, 1)
     ok = sw <= fw + a.max_extra
     print("%s files WER %.1f %%, live stream WER %.1f %% (%d finals for %d clips, %d words; limit files + %.1f)"

@@ -4,6 +4,7 @@ and exports it as an LFM2-Audio pair: backbone GGUF + lfm2a mmproj GGUF.
 
     /usr/bin/python3 tools/train/asr_train.py --work WORKDIR --lfm2 build/tools/lfm2
         [--ctc-steps N --ctc-minutes M] [--steps N --minutes M] [--seed S] [--threads 2] [--clips N]
+        [--narrow-clips N] [--vtlp X] [--tight P] [--zeros P] [--init CHECKPOINT]
 
 (/usr/bin/python3: Debian's interpreter, which sees python3-torch and python3-numpy; espeak-ng
 and flite must be installed: apt-get install espeak-ng flite.)
@@ -32,7 +33,15 @@ Batches: clips of similar length (a window of the pool sorted by length), each r
 0.85-1.15 (speed, pitch and formants: new speakers), with 0.05-0.6 s of silence around it, a
 random level, noise at 10-30 dB SNR (white, pink, brown or hum; one clip in ten clean) and
 padded with the same noise to the longest; one clip in 25 is noise only with an empty
-transcript, so silence and noise segments from the VAD yield no text.
+transcript, so silence and noise segments from the VAD yield no text. --vtlp X: each clip's
+formants also scaled by 1±X (conformer.formant_warp) and two time and two mel-band masks
+(SpecAugment); --tight P: a share P of the clips gets 0-0.3 s of silence each side instead
+(the VAD's segments carry 200 ms); --zeros P: 0-0.3 s of digital silence before, and after,
+with chance P each (a noisy clip after a silent gap in a stream, cut with the VAD's pad).
+
+The pool: --clips utterances, the first --narrow-clips with speech.synth's narrow ranges and
+voices drawn uniformly, the rest with its wide ones, half of them flite. --init starts from
+another run's weights (a warm start; the optimizer starts anew).
 """
 import argparse
 import os
@@ -58,14 +67,19 @@ CHUNK = 250
 
 
 def _synth_chunk(args):
-    path, seed, idx0, n = args
+    path, seed, idx0, n, wide = args
     rng = random.Random(seed * 1000003 + idx0)
     voices = speech.train_voices()
+    flite = [v for v in voices if v[0] == "flite"]
     texts = speech.sentences(seed * 7919 + idx0, n, heldout=False)
     pcm, lens, meta = [], [], []
     for i, text in enumerate(texts):
-        eng, v = voices[(idx0 + i) % len(voices)] if rng.random() < 0.5 else rng.choice(voices)
-        x, label = speech.synth(text, eng, v, rng)
+        if wide:   # half espeak-ng (7 voices × 34 variants), half flite (4 voices, pitch moved)
+            pool = flite if rng.random() < 0.5 else [v for v in voices if v[0] == "espeak"]
+            eng, v = rng.choice(pool)
+        else:
+            eng, v = voices[(idx0 + i) % len(voices)] if rng.random() < 0.5 else rng.choice(voices)
+        x, label = speech.synth(text, eng, v, rng, wide)
         pcm.append((x * 32767).astype(np.int16))
         lens.append(len(x))
         meta.append("%s:%s\t%s" % (eng, label, text))
@@ -75,15 +89,17 @@ def _synth_chunk(args):
     return path
 
 
-def synthesize(work, seed, n_clips, jobs):
-    """The training pool, CHUNK utterances per file (existing files are kept: resumable)."""
+def synthesize(work, seed, n_clips, jobs, narrow=0):
+    """The training pool, CHUNK utterances per file (existing files are kept: resumable). The
+    first `narrow` clips use speech.synth's narrow ranges (and voices drawn uniformly), the
+    rest its wide ones (half of them flite)."""
     d = os.path.join(work, "clips")
     os.makedirs(d, exist_ok=True)
     todo = []
     for c in range((n_clips + CHUNK - 1) // CHUNK):
         p = os.path.join(d, "chunk%03d.npz" % c)
         if not os.path.exists(p):
-            todo.append((p, seed, c * CHUNK, min(CHUNK, n_clips - c * CHUNK)))
+            todo.append((p, seed, c * CHUNK, min(CHUNK, n_clips - c * CHUNK), c * CHUNK >= narrow))
     t0 = time.time()
     if todo:
         from multiprocessing import Pool
@@ -107,9 +123,10 @@ def synthesize(work, seed, n_clips, jobs):
 
 
 class Batcher:
-    def __init__(self, clips, texts, word_id, prompt, seed, batch, curriculum):
+    def __init__(self, clips, texts, word_id, prompt, seed, batch, curriculum, vtlp=0.0, tight=0.0, zeros=0.0):
         self.clips, self.texts, self.word_id, self.prompt = clips, texts, word_id, prompt
         self.seed, self.batch, self.curriculum = seed, batch, curriculum
+        self.vtlp, self.tight, self.zeros = vtlp, tight, zeros
         self.order = sorted(range(len(clips)), key=lambda i: len(clips[i]))
 
     def get(self, step, curriculum_step=None):
@@ -134,7 +151,16 @@ class Batcher:
             snr = float("inf") if rng.random() < 0.1 else None
             if t == "" and rng.random() < 0.5:
                 snr = rng.uniform(0.0, 20.0)
-            sigs.append(speech.mix(rng, s, snr_db=snr) if t else self._noise_only(rng, len(s), snr))
+            if t and rng.random() < self.tight:   # cut as the VAD cuts (200 ms pad) or tighter
+                lead, trail = rng.uniform(0.0, 0.3), rng.uniform(0.0, 0.3)
+            else:
+                lead = trail = None
+            x = speech.mix(rng, s, snr_db=snr, lead=lead, trail=trail) if t else self._noise_only(rng, len(s), snr)
+            if self.zeros:   # digital silence before and after: the VAD's 200 ms pad cuts it into
+                #              the segment when a noisy clip follows silence in a stream
+                z = [int(rng.uniform(0.0, 0.3) * 16000) if rng.random() < self.zeros else 0 for _ in range(2)]
+                x = np.concatenate([np.zeros(z[0], np.float32), x, np.zeros(z[1], np.float32)])
+            sigs.append(x)
             txts.append(t)
         L = max(len(x) for x in sigs)
         pcm = np.zeros((B, L), np.float32)
@@ -152,7 +178,13 @@ class Batcher:
             tgt[b, :len(t)] = torch.tensor(t)
             mask[b, :len(t)] = 1
         ctc = [[self.word_id[w] for w in asr_wer.words(t)] for t in txts]
-        return torch.from_numpy(pcm), tgt, mask, ctc
+        aug = None
+        if self.vtlp:   # formant scale per clip, and SpecAugment's masks: 2 in time, 2 in frequency
+            T = L // 160 + 1
+            aug = dict(warp=[rng.uniform(1 - self.vtlp, 1 + self.vtlp) for _ in range(B)],
+                       masks=[[(0, *span(rng, T, 10)), (0, *span(rng, T, 10)),
+                               (1, *span(rng, 128, 12)), (1, *span(rng, 128, 12))] for _ in range(B)])
+        return torch.from_numpy(pcm), tgt, mask, ctc, aug
 
     @staticmethod
     def _noise_only(rng, n, snr):
@@ -162,9 +194,31 @@ class Batcher:
         return (speech.noise(rng, n) * level / 10 ** ((snr or 20.0) / 20.0)).astype(np.float32)
 
 
-def batch_loss(model, prompt, pcm, tgt, mask, ctc, decoder=True):
+def span(rng, n, width):
+    """A random [start, end) of at most `width` inside n."""
+    w = rng.randint(0, width)
+    a = rng.randint(0, max(0, n - w))
+    return a, a + w
+
+
+def augmented_mel(pcm, aug):
+    """log_mel with the batch's formant warps, then SpecAugment's masks set to 0 (the mean of
+    the normalized features)."""
+    if aug is None:
+        return log_mel(pcm)
+    mel = log_mel(pcm, warp=aug["warp"])
+    for b, ms in enumerate(aug["masks"]):
+        for axis, a, e in ms:
+            if axis == 0:
+                mel[b, :, a:e] = 0.0
+            else:
+                mel[b, a:e, :] = 0.0
+    return mel
+
+
+def batch_loss(model, prompt, pcm, tgt, mask, ctc, decoder=True, aug=None):
     """(transcript cross-entropy, or 0 without the decoder; CTC per word)."""
-    rows = model.encoder(log_mel(pcm))
+    rows = model.encoder(augmented_mel(pcm, aug))
     lp = F.log_softmax(model.ctc_logits(rows), -1).transpose(0, 1)          # [T', B, n_words + 1]
     flat = torch.tensor([w for c in ctc for w in c], dtype=torch.long)
     ctc_loss = F.ctc_loss(lp, flat, torch.full((len(ctc),), lp.shape[0], dtype=torch.long),
@@ -238,7 +292,7 @@ def export(model, work, vocab, name, ftype):
 # what a resumed run must be given unchanged (the time budgets may change: a longer one only
 # slows the learning-rate schedule from there on)
 OPTS = ("preset", "seed", "ctc_steps", "ctc_lr", "steps", "lr", "enc_lr", "batch", "clips", "ctc_weight",
-        "curriculum", "warmup")
+        "curriculum", "warmup", "narrow_clips", "vtlp", "tight", "zeros", "init")
 
 
 def main():
@@ -259,6 +313,16 @@ def main():
     ap.add_argument("--ctc-weight", type=float, default=0.5, help="phase 2: weight of the CTC loss")
     ap.add_argument("--curriculum", type=int, default=800, help="steps of the short-clips-first curriculum (per phase)")
     ap.add_argument("--clips", type=int, default=6000, help="synthesized training utterances")
+    ap.add_argument("--narrow-clips", type=int, default=0,
+                    help="the first N clips of the pool with the narrow rate/pitch ranges (speech.synth)")
+    ap.add_argument("--vtlp", type=float, default=0.0,
+                    help="formant scale 1±VTLP per clip and SpecAugment masks (0: neither)")
+    ap.add_argument("--tight", type=float, default=0.0,
+                    help="share of clips with 0-0.3 s of silence each side (the VAD's cut) instead of 0.05-0.6 s")
+    ap.add_argument("--zeros", type=float, default=0.0,
+                    help="chance of 0-0.3 s of digital silence before, and after, a clip (a stream with "
+                         "silent gaps, cut with the VAD's pad)")
+    ap.add_argument("--init", default="", help="start from this checkpoint's weights (a warm start)")
     ap.add_argument("--jobs", type=int, default=2, help="synthesis processes")
     ap.add_argument("--eval-every", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -275,7 +339,7 @@ def main():
     tok = Tokenizer(vocab)
     prompt = asr.Prompt(tok)
     word_id = {w: i for i, w in enumerate(words)}
-    clips, texts, _ = synthesize(a.work, a.seed, a.clips, a.jobs)
+    clips, texts, _ = synthesize(a.work, a.seed, a.clips, a.jobs, a.narrow_clips)
     print("train: %d utterances, %.1f minutes of speech, %d words, vocabulary %d tokens" %
           (len(clips), sum(map(len, clips)) / 16000 / 60, len(words), len(tok.tokens)), file=sys.stderr)
     val = os.path.join(a.work, "val")          # held-out sentences, training voices
@@ -285,6 +349,8 @@ def main():
 
     model = asr.build(a.preset, len(tok.tokens), asr.word_tokens(tok, words))
     model.init_weights(a.seed)
+    if a.init:
+        model.load_state_dict(checkpoint.load(a.init)["model"])
     torch.manual_seed(a.seed)
     enc_params = list(model.encoder.parameters()) + [model.ctc_blank, model.ctc_bias]
     lm_params = list(model.lm.parameters())
@@ -310,7 +376,7 @@ def main():
         print("train: resuming %s at step %d (%s trained)" % (ck_path, start, fmt_time(meta["elapsed"])),
               file=sys.stderr)
 
-    batcher = Batcher(clips, texts, word_id, prompt, a.seed, a.batch, a.curriculum)
+    batcher = Batcher(clips, texts, word_id, prompt, a.seed, a.batch, a.curriculum, a.vtlp, a.tight, a.zeros)
     log = open(log_path, "a" if start else "w")
     if not start:
         log.write("step\tphase\telapsed_s\tloss\tctc_loss\tlr\tbatch_seconds\n")
@@ -330,8 +396,8 @@ def main():
         f = lr_at(k, n, 1.0, a.warmup)
         opt.param_groups[0]["lr"] = f * (a.ctc_lr if phase1 else a.enc_lr)
         opt.param_groups[1]["lr"] = f * (a.ctc_lr if phase1 else a.lr)
-        pcm, tgt, mask, ctc = batcher.get(step, step if phase1 else step - a.ctc_steps)
-        ce, ctc_loss = batch_loss(model, prompt, pcm, tgt, mask, ctc, decoder=not phase1)
+        pcm, tgt, mask, ctc, aug = batcher.get(step, step if phase1 else step - a.ctc_steps)
+        ce, ctc_loss = batch_loss(model, prompt, pcm, tgt, mask, ctc, decoder=not phase1, aug=aug)
         loss = ctc_loss if phase1 else ce + a.ctc_weight * ctc_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()

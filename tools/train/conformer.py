@@ -71,11 +71,29 @@ def n_tokens(n_frames_):
     return t
 
 
-def log_mel(pcm, dtype=torch.float32):
+def formant_warp(alpha, dtype=torch.float32):
+    """[B, 257, 257] maps M with (M·P)[k] = P(k/α) by linear interpolation: every frequency of
+    a power spectrum P scaled by α (vocal-tract-length perturbation: formants move, the tempo
+    does not; bins past the top of P are 0)."""
+    k = torch.arange(N_FFT // 2 + 1, dtype=torch.float64)
+    src = k[None] / torch.as_tensor(alpha, dtype=torch.float64)[:, None]        # [B, 257]
+    lo = src.floor().long()
+    frac = src - lo
+    M = torch.zeros(len(src), len(k), len(k), dtype=torch.float64)
+    for off, wgt in ((0, 1 - frac), (1, frac)):
+        j = lo + off
+        ok = j <= N_FFT // 2
+        b, r = ok.nonzero(as_tuple=True)
+        M[b, r, j[b, r]] += wgt[b, r]
+    return M.to(dtype)
+
+
+def log_mel(pcm, dtype=torch.float32, warp=None):
     """pcm [B, L] (or [L]) in [-1, 1] at 16 kHz → normalized log-mel [B, 128, T]:
     pre-emphasis 0.97, 256 zeros each side, symmetric Hann(400) centred in 512, |FFT|², Slaney
     filterbank, ln(· + 2^-24), per-bin (x − μ)/(σ + 1e-5) over the first L/160 frames (unbiased
-    σ), the frames after them 0."""
+    σ), the frames after them 0. warp [B] (training only): formant_warp's factor per clip
+    applied to the power spectrum before the filterbank."""
     x = pcm.to(dtype)
     if x.dim() == 1:
         x = x[None]
@@ -89,7 +107,11 @@ def log_mel(pcm, dtype=torch.float32):
     w[(N_FFT - WINDOW) // 2:(N_FFT + WINDOW) // 2] = 0.5 - 0.5 * torch.cos(2 * math.pi * n / (WINDOW - 1))
     spec = torch.fft.rfft(frames * w.to(dtype), dim=-1)
     power = spec.real ** 2 + spec.imag ** 2                                    # [B, T, 257]
-    mel = torch.log(power @ filterbank(dtype).t() + LOG_GUARD).transpose(1, 2)  # [B, 128, T]
+    if warp is None:
+        mel = torch.log(power @ filterbank(dtype).t() + LOG_GUARD).transpose(1, 2)  # [B, 128, T]
+    else:
+        fb = filterbank(dtype) @ formant_warp(warp, dtype)                       # [B, 128, 257]
+        mel = torch.log(power @ fb.transpose(1, 2) + LOG_GUARD).transpose(1, 2)
     out = torch.zeros_like(mel)
     if N >= 2:
         head = mel[:, :, :N]

@@ -173,23 +173,34 @@ def _read_wav(data):
     return x, sr
 
 
-def synth(text, engine, voice, rng):
+def synth(text, engine, voice, rng, wide=False):
     """One utterance as float32 at 16 kHz, leading/trailing silence trimmed; rate and pitch drawn
-    from rng (espeak-ng: 120-230 words/min, pitch 20-80; flite: duration stretch 0.8-1.25)."""
+    from rng (espeak-ng: 120-230 words/min, pitch 20-80; flite: duration stretch 0.8-1.25).
+    wide (the training pool): espeak-ng 110-260 words/min, pitch 0-99;
+    flite duration stretch 0.75-1.35 and the voice's mean F0 moved to 70-260 Hz with a
+    10-50 Hz spread (kal, kal16, awb and slt follow it; the held-out rms ignores it)."""
     if engine == "espeak":
         variant = rng.choice(ESPEAK_VARIANTS)
         v = voice + ("+" + variant if variant else "")
-        cmd = ["espeak-ng", "-v", v, "-s", str(rng.randint(120, 230)), "-p", str(rng.randint(20, 80)),
-               "--stdout", text]
+        if wide:
+            cmd = ["espeak-ng", "-v", v, "-s", str(rng.randint(110, 260)), "-p", str(rng.randint(0, 99)),
+                   "--stdout", text]
+        else:
+            cmd = ["espeak-ng", "-v", v, "-s", str(rng.randint(120, 230)), "-p", str(rng.randint(20, 80)),
+                   "--stdout", text]
         data = subprocess.run(cmd, capture_output=True, check=True).stdout
         label = v
     else:
-        stretch = rng.uniform(0.8, 1.25)
-        with subprocess.Popen(["flite", "-voice", voice, "--setf", "duration_stretch=%.3f" % stretch,
-                               "-t", text, "-o", "/dev/stdout"], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL) as p:
-            data = p.stdout.read()
+        stretch = rng.uniform(0.75, 1.35) if wide else rng.uniform(0.8, 1.25)
+        opts = ["--setf", "duration_stretch=%.3f" % stretch]
         label = voice
+        if wide:
+            f0, sd = rng.uniform(70.0, 260.0), rng.uniform(10.0, 50.0)
+            opts += ["--setf", "int_f0_target_mean=%.0f" % f0, "--setf", "int_f0_target_stddev=%.0f" % sd]
+            label = "%s+f0=%.0f" % (voice, f0)
+        with subprocess.Popen(["flite", "-voice", voice] + opts + ["-t", text, "-o", "/dev/stdout"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as p:
+            data = p.stdout.read()
     x, sr = _read_wav(data)
     x = _resample(x, sr)
     a = np.abs(x)
@@ -227,15 +238,15 @@ def noise(rng, n, kind=None):
     return (w / (np.sqrt((w ** 2).mean()) + 1e-12)).astype(np.float32)
 
 
-def mix(rng, speech, total=None, snr_db=None, lead=None):
+def mix(rng, speech, total=None, snr_db=None, lead=None, trail=None):
     """speech placed after `lead` seconds of silence in a clip of `total` samples (default:
-    speech + 0.05-0.6 s each side), at a random level (RMS 0.02-0.15), with noise at snr_db (None: 10-30 dB;
+    speech + `trail` s; both 0.05-0.6 s when not given), at a random level (RMS 0.02-0.15), with noise at snr_db (None: 10-30 dB;
     float('inf'): none). Returns float32."""
     if lead is None:
         lead = rng.uniform(0.05, 0.6)
     a = int(lead * SR)
     if total is None:
-        total = a + len(speech) + int(rng.uniform(0.05, 0.6) * SR)
+        total = a + len(speech) + int((rng.uniform(0.05, 0.6) if trail is None else trail) * SR)
     out = np.zeros(total, dtype=np.float32)
     n = min(len(speech), total - a)
     level = rng.uniform(0.02, 0.15)   # active-speech RMS: peaks stay mostly below full scale
