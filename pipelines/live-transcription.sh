@@ -11,8 +11,8 @@
 #   --demo: --input tests/data/trained/lfm2-audio-demo.wav with the trained tiny ASR pair
 #          tests/data/trained/lfm2-audio-asr-{text,mmproj}.gguf — 8 synthesized sentences in
 #          voices and wordings the model never heard in training; what they say is printed to
-#          stderr at the end. The default when that pair is there, else --mic (no trained ASR
-#          model is bundled yet: docs/models.md)
+#          stderr at the end. The default when that pair is there (it is bundled: 17.7 % WER
+#          on held-out voices, docs/models.md), else --mic
 #   --video:  videotestsrc is-live=true (or the file's video) ─ queue ─ textoverlay ─ autovideosink
 #             lfm2asr ─ queue ─ textoverlay.text_sink                (--out: x264enc ─ mp4mux ─ FILE)
 #
@@ -113,8 +113,8 @@ if [ "$demo" = 1 ]; then
     mmproj="$trained/lfm2-audio-asr-mmproj.gguf"
   fi
   for f in "$input" "$model" "$mmproj"; do
-    [ -f "$f" ] || { echo "$0: --demo: no such file: $f (no trained ASR model is bundled yet:" \
-      "pass --model and --mmproj)" >&2; exit 1; }
+    [ -f "$f" ] || { echo "$0: --demo: no such file: $f (the trained ASR pair of" \
+      "tests/data/trained, or pass --model and --mmproj)" >&2; exit 1; }
   done
 fi
 asr_models audio-tiny "$model" "$mmproj" --type f32 --mmproj-type f32
