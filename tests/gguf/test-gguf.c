@@ -325,6 +325,17 @@ static void check_reference(lfm2_gguf *g, const layout *L, const uint8_t *base, 
     CHECK(lfm2_gguf_get_int(g, "v.str", &v) == -1 && strstr(lfm2_last_error(), "'v.str' has type string"),
           "%s: string as int: %s", how, lfm2_last_error());
     CHECK(lfm2_gguf_get_int(g, "absent", &v) == 0, "%s: absent key", how);
+    /* lfm2_gguf_get_int_range: in range, out of range, absent (optional / required), bad type */
+    CHECK(lfm2_gguf_get_int_range(g, "v.i32", -200000, 0, true, &v) == 1 && v == -123456, "%s: range", how);
+    v = 7;
+    CHECK(lfm2_gguf_get_int_range(g, "v.u8", 0, 100, false, &v) == -1 && v == 7 &&
+          strstr(lfm2_last_error(), "'v.u8' = 200 is outside 0..100"), "%s: out of range: %s", how,
+          lfm2_last_error());
+    CHECK(lfm2_gguf_get_int_range(g, "absent", 0, 1, false, &v) == 0 && v == 7, "%s: optional absent", how);
+    CHECK(lfm2_gguf_get_int_range(g, "absent", 0, 1, true, &v) == -1 && v == 7 &&
+          strstr(lfm2_last_error(), "required key 'absent' is missing"), "%s: required absent: %s", how,
+          lfm2_last_error());
+    CHECK(lfm2_gguf_get_int_range(g, "v.str", 0, 1, false, &v) == -1, "%s: range on a string", how);
     CHECK(lfm2_gguf_get_f32(g, "v.f32", &f) == 1 && f == 1e-5f, "%s: f32", how);
     CHECK(lfm2_gguf_get_f32(g, "v.f64", &f) == 1 && f == 0.125f, "%s: f64", how);
     CHECK(lfm2_gguf_get_f32(g, "v.u8", &f) == -1, "%s: u8 as f32", how);
