@@ -3,8 +3,8 @@
 # captioning all the time, must keep the video flowing at the source rate.
 #
 #   pipelines/check-no-stall.sh [--seconds N] [--model GGUF --mmproj GGUF] [--overlay]
-#                               [--size WxH] [--fps N] [--threads N] [--max-tokens N]
-#                               [--caption-budget MS] [--inference-nice N]
+#                               [--size WxH] [--fps N] [--format FMT] [--threads N]
+#                               [--max-tokens N] [--caption-budget MS] [--inference-nice N]
 #
 # Runs (through lfm2-flowcheck, which is gst-launch plus measurements)
 #
@@ -18,6 +18,9 @@
 # behind the clock they left, the captions and the skipped frames. Exit status 0 when no gap
 # was longer than 3 frame durations, no frame left more than 100 ms behind the clock, ≥ 95 %
 # of the frames came and captions were produced (issue 15's "Done when").
+# --format is the raw video format the source paints (default I420, what cameras and decoders
+# deliver; without one, the caps filter lets videotestsrc pick its own first format, ABGR64_LE:
+# 8 bytes a pixel, which at 1080p is the source painting and the pipeline buffering 16 MB frames).
 # --caption-budget and --inference-nice set lfm2vl's properties (default: the element's,
 # 2000 ms and 10; `--caption-budget 0 --inference-nice 0` is the behaviour before them).
 # Not part of `meson test` (it takes a minute and measures wall-clock time).
@@ -30,6 +33,7 @@ mmproj=$data/lfm2-vl-tiny-mmproj-f32.gguf
 seconds=60
 size=640x360
 fps=30
+format=I420
 threads=0
 max_tokens=32
 overlay=0
@@ -42,12 +46,13 @@ while [ $# -gt 0 ]; do
     --mmproj) mmproj=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
     --fps) fps=$2; shift 2 ;;
+    --format) format=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --max-tokens) max_tokens=$2; shift 2 ;;
     --caption-budget) extra="$extra caption-budget=$2"; shift 2 ;;
     --inference-nice) extra="$extra inference-nice=$2"; shift 2 ;;
     --overlay) overlay=1; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "$0: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -60,7 +65,7 @@ export GST_PLUGIN_PATH
 
 v() { printf '%s' "$1" | sed 's/\\/\\\\/g'; }
 set -- videotestsrc is-live=true pattern=smpte horizontal-speed=2 ! \
-  "video/x-raw,width=${size%x*},height=${size#*x},framerate=$fps/1" ! \
+  "video/x-raw,format=$format,width=${size%x*},height=${size#*x},framerate=$fps/1" ! \
   lfm2vl name=vl "model=$(v "$model")" "mmproj=$(v "$mmproj")" n-threads="$threads" \
   max-tokens="$max_tokens" $extra ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0
 if [ "$overlay" = 1 ]; then

@@ -156,8 +156,9 @@ elif [ -n "$patterns" ]; then
   set -- "$@" paced.
 else
   n=$(awk "BEGIN { printf \"%d\", $seconds * $fps }")
+  # a camera's format: left open, videotestsrc would paint its first one, 8 bytes a pixel
   set -- videotestsrc is-live=true pattern=smpte horizontal-speed=2 num-buffers="$n" ! \
-    "video/x-raw,width=$w,height=$h,framerate=$fps/1"
+    "video/x-raw,format=I420,width=$w,height=$h,framerate=$fps/1"
 fi
 
 set -- "$@" ! lfm2vl name=vl "model=$(v "$model")" "mmproj=$(v "$mmproj")" \

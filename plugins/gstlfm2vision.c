@@ -375,13 +375,18 @@ gst_lfm2_vision_video_caps (void)
   static GstCaps *caps;
 
   if (g_once_init_enter (&caps)) {
+    /* Every frame passes through to downstream and one in many is converted for the
+     * encoder, so the formats that are cheapest to produce, move and hold come first:
+     * 8-bit 4:2:0 (1.5 bytes a pixel), then 4:2:2, then RGB. A source that can produce
+     * anything (videotestsrc lists 16-bit-per-channel formats first) would otherwise pick
+     * 8 bytes a pixel: at 1080p, 16 MB a frame for the pipeline to paint and buffer. */
     static const GstVideoFormat first[] = {
-      GST_VIDEO_FORMAT_RGB, GST_VIDEO_FORMAT_RGBx, GST_VIDEO_FORMAT_BGRx,
-      GST_VIDEO_FORMAT_xRGB, GST_VIDEO_FORMAT_xBGR, GST_VIDEO_FORMAT_RGBA,
-      GST_VIDEO_FORMAT_BGRA, GST_VIDEO_FORMAT_ARGB, GST_VIDEO_FORMAT_ABGR,
-      GST_VIDEO_FORMAT_BGR, GST_VIDEO_FORMAT_I420, GST_VIDEO_FORMAT_YV12,
-      GST_VIDEO_FORMAT_NV12, GST_VIDEO_FORMAT_NV21, GST_VIDEO_FORMAT_Y42B,
-      GST_VIDEO_FORMAT_Y444, GST_VIDEO_FORMAT_YUY2, GST_VIDEO_FORMAT_UYVY,
+      GST_VIDEO_FORMAT_I420, GST_VIDEO_FORMAT_NV12, GST_VIDEO_FORMAT_YV12,
+      GST_VIDEO_FORMAT_NV21, GST_VIDEO_FORMAT_YUY2, GST_VIDEO_FORMAT_UYVY,
+      GST_VIDEO_FORMAT_RGB, GST_VIDEO_FORMAT_BGR, GST_VIDEO_FORMAT_RGBx,
+      GST_VIDEO_FORMAT_BGRx, GST_VIDEO_FORMAT_xRGB, GST_VIDEO_FORMAT_xBGR,
+      GST_VIDEO_FORMAT_RGBA, GST_VIDEO_FORMAT_BGRA, GST_VIDEO_FORMAT_ARGB,
+      GST_VIDEO_FORMAT_ABGR, GST_VIDEO_FORMAT_Y42B, GST_VIDEO_FORMAT_Y444,
       GST_VIDEO_FORMAT_GRAY8,
     };
     GValue list = G_VALUE_INIT, v = G_VALUE_INIT;
@@ -417,6 +422,30 @@ gst_lfm2_vision_video_caps (void)
     g_once_init_leave (&caps, c);
   }
   return gst_caps_ref (caps);
+}
+
+GstCaps *
+gst_lfm2_vision_query_caps (GstPad * downstream, GstCaps * filter)
+{
+  GstCaps *ours = gst_lfm2_vision_video_caps (), *result;
+
+  if (downstream) {
+    /* ANY downstream (fakesink, appsink) leaves our order; a sink with preferences keeps
+     * its own (no filter: a peer would put the filter's order first) */
+    GstCaps *peer = gst_pad_peer_query_caps (downstream, NULL);
+    result = gst_caps_intersect_full (peer, ours, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (peer);
+    gst_caps_unref (ours);
+  } else {
+    result = ours;
+  }
+  if (filter) {
+    /* ours first: GST_CAPS_INTERSECT_FIRST keeps the first argument's order */
+    GstCaps *tmp = gst_caps_intersect_full (result, filter, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref (result);
+    result = tmp;
+  }
+  return result;
 }
 
 /* ---- mmproj files in the registry -------------------------------------------------- */

@@ -41,9 +41,17 @@ GType gst_lfm2_resample_get_type (void);
 #define GST_LFM2_VISION_MAX_SIDE 8192
 
 /* The video caps both elements accept: every raw format (GstVideoConverter turns each into
- * RGB), 1×1 … 8192×8192, any frame rate. The common 8-bit formats come first, so a peer that
- * could produce anything (videotestsrc) picks a cheap one. Returns a new reference. */
+ * RGB), 1×1 … 8192×8192, any frame rate. The cheap 8-bit formats come first (4:2:0, 4:2:2,
+ * then RGB), so a peer that could produce anything (videotestsrc) picks one of them. Returns a
+ * new reference. */
 GstCaps *gst_lfm2_vision_video_caps (void);
+
+/* The answer to a CAPS query on a video sink pad: these caps, restricted to what the peer of
+ * `downstream` accepts (the pass-through src pad; NULL for none), then to `filter`, in that
+ * order of preference. The default handler puts the filter's order first, and upstream's
+ * filter is its own format list: a source that can produce anything would pick its own
+ * first format instead of a cheap one. Returns a new reference. */
+GstCaps *gst_lfm2_vision_query_caps (GstPad * downstream, GstCaps * filter);
 
 /* Registry kind of mmproj files. The loaded object depends on the preprocessing mode and the
  * encoder's thread count, so both are part of the kind ("lfm2-mmproj/official/t2"). */

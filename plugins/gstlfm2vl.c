@@ -98,6 +98,7 @@ static gboolean gst_lfm2_vl_start (GstLfm2GenElement * base, const lfm2_model * 
 static void gst_lfm2_vl_stop (GstLfm2GenElement * base);
 static GstFlowReturn gst_lfm2_vl_chain (GstPad * pad, GstObject * parent, GstBuffer * buf);
 static gboolean gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event);
+static gboolean gst_lfm2_vl_sink_query (GstPad * pad, GstObject * parent, GstQuery * query);
 static gboolean gst_lfm2_vl_text_query (GstPad * pad, GstObject * parent, GstQuery * query);
 static gboolean gst_lfm2_vl_text_event (GstPad * pad, GstObject * parent, GstEvent * event);
 static gboolean gst_lfm2_vl_text_activate_mode (GstPad * pad, GstObject * parent,
@@ -239,9 +240,11 @@ gst_lfm2_vl_init (GstLfm2Vl * self)
           "sink"), "sink");
   gst_pad_set_chain_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_lfm2_vl_chain));
   gst_pad_set_event_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_lfm2_vl_sink_event));
+  gst_pad_set_query_function (self->sinkpad, GST_DEBUG_FUNCPTR (gst_lfm2_vl_sink_query));
   gst_pad_set_iterate_internal_links_function (self->sinkpad,
       GST_DEBUG_FUNCPTR (gst_lfm2_vl_iterate_internal_links));
-  /* Caps, accept-caps and allocation queries go to the video peer: zero-copy passthrough. */
+  /* Caps, accept-caps and allocation queries go to the video peer: zero-copy passthrough
+   * (caps in our order of preference where downstream has none). */
   GST_PAD_SET_PROXY_CAPS (self->sinkpad);
   GST_PAD_SET_PROXY_ALLOCATION (self->sinkpad);
   gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
@@ -796,6 +799,23 @@ gst_lfm2_vl_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
         return gst_pad_push_event (self->srcpad, event);
       return gst_pad_event_default (pad, parent, event);
   }
+}
+
+static gboolean
+gst_lfm2_vl_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  GstLfm2Vl *self = GST_LFM2_VL (parent);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_CAPS) {
+    GstCaps *filter, *caps;
+
+    gst_query_parse_caps (query, &filter);
+    caps = gst_lfm2_vision_query_caps (self->srcpad, filter);
+    gst_query_set_caps_result (query, caps);
+    gst_caps_unref (caps);
+    return TRUE;
+  }
+  return gst_pad_query_default (pad, parent, query);
 }
 
 static gboolean

@@ -353,7 +353,8 @@ gst_lfm2_vlenc_transform_caps (GstBaseTransform * trans, GstPadDirection directi
     }
   }
   if (filter) {
-    GstCaps *tmp = gst_caps_intersect_full (filter, result, GST_CAPS_INTERSECT_FIRST);
+    /* ours first: our format order (gstlfm2vision.h) is the preference upstream fixates */
+    GstCaps *tmp = gst_caps_intersect_full (result, filter, GST_CAPS_INTERSECT_FIRST);
     gst_caps_unref (result);
     result = tmp;
   }

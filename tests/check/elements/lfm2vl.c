@@ -671,6 +671,48 @@ accepts (GstHarness * h, const gchar * str)
   return ok;
 }
 
+/* The format a source fixates when it offers `offer` (its own order, as videotestsrc lists
+ * 16-bit formats first) to the element's sink pad. */
+static gchar *
+fixated_format (GstElement * e, const gchar * offer)
+{
+  GstPad *sink = gst_element_get_static_pad (e, "sink");
+  GstCaps *filter = gst_caps_from_string (offer);
+  GstCaps *caps = gst_pad_query_caps (sink, filter);
+  gchar *format;
+
+  fail_if (gst_caps_is_empty (caps), "nothing in common with %s", offer);
+  caps = gst_caps_fixate (caps);
+  format = g_strdup (gst_structure_get_string (gst_caps_get_structure (caps, 0), "format"));
+  gst_caps_unref (caps);
+  gst_caps_unref (filter);
+  gst_object_unref (sink);
+  return format;
+}
+
+#define SOURCE_OFFER "video/x-raw, format={ ABGR64_LE, ARGB64, RGBA, RGB, YUY2, NV12, I420 }, " \
+    "width=1920, height=1080, framerate=30/1"
+
+/* A source that can paint anything gets our order (cheap 8-bit 4:2:0 first, not its 8-byte
+ * formats); a downstream peer with its own formats still decides (pass-through). */
+GST_START_TEST (test_format_preference)
+{
+  Vl v;
+  gchar *f;
+
+  vl_open (&v, make_vl (NULL), NULL);
+  f = fixated_format (v.e, SOURCE_OFFER);
+  fail_unless_equals_string (f, "I420");
+  g_free (f);
+  gst_harness_set_sink_caps_str (v.h, "video/x-raw, format={ RGB, NV12 }");
+  f = fixated_format (v.e, SOURCE_OFFER);
+  fail_unless_equals_string (f, "RGB");
+  g_free (f);
+  vl_close (&v);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_caps)
 {
   Vl v;
@@ -1576,6 +1618,7 @@ lfm2vl_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_metadata_and_properties);
   tcase_add_test (tc, test_caps);
+  tcase_add_test (tc, test_format_preference);
   tcase_add_test (tc, test_timestamps_and_message);
   tcase_add_test (tc, test_interval_and_gaps);
   tcase_add_test (tc, test_skipping_under_load);

@@ -180,6 +180,28 @@ GST_START_TEST (test_metadata)
 GST_END_TEST;
 
 /* Static caps carry the exact shape of the picture size; tensors match the vision API. */
+/* A source that can paint anything gets our order: cheap 8-bit 4:2:0 first, not its own
+ * first formats (videotestsrc lists 8-byte ones first). */
+GST_START_TEST (test_format_preference)
+{
+  GstElement *e = gst_element_factory_make ("lfm2vlenc", NULL);
+  GstPad *sink = gst_element_get_static_pad (e, "sink");
+  GstCaps *filter = gst_caps_from_string ("video/x-raw, format={ ABGR64_LE, ARGB64, RGBA, "
+      "RGB, YUY2, NV12, I420 }, width=1920, height=1080, framerate=30/1");
+  GstCaps *caps = gst_pad_query_caps (sink, filter);
+
+  fail_if (gst_caps_is_empty (caps));
+  caps = gst_caps_fixate (caps);
+  fail_unless_equals_string (gst_structure_get_string (gst_caps_get_structure (caps, 0),
+          "format"), "I420");
+  gst_caps_unref (caps);
+  gst_caps_unref (filter);
+  gst_object_unref (sink);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_static_output)
 {
   struct {
@@ -662,6 +684,7 @@ lfm2vlenc_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_metadata);
+  tcase_add_test (tc, test_format_preference);
   tcase_add_test (tc, test_static_output);
   tcase_add_test (tc, test_flexible_and_no_model);
   tcase_add_test (tc, test_llamacpp_parity);
