@@ -22,6 +22,8 @@ struct lfm2_context {
     int32_t n_outputs;
     bool logits_off;    /* lfm2_set_logits(false): output rows get the hidden state only */
     bool have_logits;   /* the last decode computed logits */
+    bool aborted;       /* a decode stopped mid-step: the conv state is half-updated until a
+                         * rewind restores it */
     double last_ms;
 };
 
@@ -183,6 +185,9 @@ int lfm2_decode(lfm2_context *ctx, struct lfm2_batch b)
     const int E = hp->n_embd, V = hp->n_vocab;
     struct lfm2_scratch *s = &ctx->scratch;
 
+    if (ctx->aborted)
+        return lfm2_set_error("lfm2_decode: the last decode was aborted mid-step: "
+                              "lfm2_rewind to a checkpointed position (or 0) first");
     if (b.n_tokens <= 0)
         return lfm2_set_error("lfm2_decode: empty batch");
     if ((b.token == NULL) == (b.embd == NULL))
@@ -217,7 +222,13 @@ int lfm2_decode(lfm2_context *ctx, struct lfm2_batch b)
         else
             memcpy(s->x, b.embd + (size_t)start * E, (size_t)m * E * sizeof(float));
 
-        lfm2_backbone_forward(bb, &ctx->cache, s, ctx->pool, m, ctx->n_past);
+        if (!lfm2_backbone_forward(bb, &ctx->cache, s, ctx->pool, m, ctx->n_past)) {
+            ctx->n_outputs = 0;
+            ctx->have_logits = false;
+            ctx->aborted = true;
+            ctx->last_ms = lfm2_time_ms() - t0;
+            return LFM2_DECODE_ABORTED;
+        }
         ctx->n_past += m;
 
         /* Final norm and LM head only for the rows the caller wants. */
@@ -257,6 +268,12 @@ int lfm2_decode(lfm2_context *ctx, struct lfm2_batch b)
     return 0;
 }
 
+void lfm2_set_abort_callback(lfm2_context *ctx, lfm2_abort_callback callback, void *data)
+{
+    ctx->scratch.abort_cb = callback;
+    ctx->scratch.abort_data = callback ? data : NULL;
+}
+
 void lfm2_set_logits(lfm2_context *ctx, bool on)
 {
     ctx->logits_off = !on;
@@ -294,6 +311,8 @@ float *lfm2_get_embeddings(lfm2_context *ctx, int32_t i)
 
 int lfm2_checkpoint(lfm2_context *ctx)
 {
+    if (ctx->aborted)
+        return lfm2_set_error("lfm2_checkpoint: the last decode was aborted mid-step");
     return lfm2_cache_checkpoint(&ctx->cache, ctx->n_past);
 }
 
@@ -303,8 +322,9 @@ int lfm2_rewind(lfm2_context *ctx, int32_t n_past)
         return lfm2_set_error("lfm2_rewind: position %d is outside 0..%d", n_past, ctx->n_past);
     /* K/V rows past n_past are simply overwritten by the next decode; the convolution state of
      * n_past comes from a checkpoint (or is zero at 0). */
-    if (n_past != ctx->n_past && lfm2_cache_restore(&ctx->cache, n_past))
+    if ((n_past != ctx->n_past || ctx->aborted) && lfm2_cache_restore(&ctx->cache, n_past))
         return -1;
+    ctx->aborted = false;
     ctx->n_past = n_past;
     ctx->n_outputs = 0;
     return 0;
@@ -400,6 +420,7 @@ int lfm2_state_load(lfm2_context *ctx, const void *src, size_t size)
         p += 2 * n;
     }
     ctx->n_past = h.n_past;
+    ctx->aborted = false;
     ctx->n_outputs = 0;
     return 0;
 }

@@ -508,13 +508,16 @@ static void ffn_moe(const struct lfm2_backbone *bb, const struct lfm2_layer *ly,
 
 /* ---- the backbone -------------------------------------------------------------------------------- */
 
-void lfm2_backbone_forward(const struct lfm2_backbone *bb, struct lfm2_cache *cache,
+bool lfm2_backbone_forward(const struct lfm2_backbone *bb, struct lfm2_cache *cache,
                            struct lfm2_scratch *s, lfm2_pool *pool, int n, int32_t pos0)
 {
     const struct lfm2_hparams *hp = &bb->hp;
 
     for (int il = 0; il < hp->n_layer; il++) {
         const struct lfm2_layer *ly = &bb->layers[il];
+
+        if (s->abort_cb && s->abort_cb(s->abort_data))
+            return false;
 
         /* operator block: h += Conv(RMSNorm(h)) or Attention(RMSNorm(h)); the previous
          * layer's FFN output is added to h on the way */
@@ -532,6 +535,7 @@ void lfm2_backbone_forward(const struct lfm2_backbone *bb, struct lfm2_cache *ca
             ffn_dense(bb, ly, s, pool, n);
     }
     lfm2_vec_add(s->x, s->x, s->o, (int64_t)n * hp->n_embd);
+    return true;
 }
 
 void lfm2_backbone_output(const struct lfm2_backbone *bb, struct lfm2_scratch *s, lfm2_pool *pool,

@@ -28,6 +28,8 @@ struct _GstLfm2Gen {
   gchar *piece;                 /* detokenizer output */
   gint piece_cap;
   gfloat *prefix_logits;        /* logits after the cached prefix (n_vocab) */
+  gboolean aborted;             /* the engine's abort callback stopped a decode of this
+                                 * request (the next request's rewind restores the state) */
 };
 
 /* The elements built on this generate text only: an LFM2-Audio backbone's <|audio_start|>
@@ -248,15 +250,26 @@ tokenize_into (GstLfm2Gen * gen, const gchar * text, gsize len, gboolean add_bos
   return TRUE;
 }
 
+/* FALSE on an error; TRUE with gen->aborted set when the request's stop condition ended it
+ * (lfm2_set_abort_callback, see gst_lfm2_gen_run) — then the rest of the request decodes
+ * nothing (the callers see gen->aborted at their next check). */
 static gboolean
 decode (GstLfm2Gen * gen, struct lfm2_batch batch, GError ** error)
 {
+  gint r;
+
+  if (gen->aborted)
+    return TRUE;
+
   if (lfm2_n_past (gen->ctx) + batch.n_tokens > gen->n_ctx) {
     g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NO_SPACE_LEFT,
         "Prompt needs more than the %d positions of the context", gen->n_ctx);
     return FALSE;
   }
-  if (lfm2_decode (gen->ctx, batch) < 0)
+  r = lfm2_decode (gen->ctx, batch);
+  if (r == LFM2_DECODE_ABORTED)
+    gen->aborted = TRUE;
+  else if (r < 0)
     return engine_error (error, "Decoding failed");
   return TRUE;
 }
@@ -283,8 +296,8 @@ is_cancelled (const gint * cancel)
   return cancel != NULL && g_atomic_int_get (cancel) != 0;
 }
 
-/* What may stop a prefill between its batches: the cancel flag, and the piece callback asked
- * with piece NULL (gstlfm2gen.h). */
+/* What may stop a request: the cancel flag, and the piece callback asked with piece NULL
+ * (gstlfm2gen.h). */
 typedef struct {
   const gint *cancel;
   GstLfm2GenPieceFunc on_piece;
@@ -292,10 +305,25 @@ typedef struct {
 } PrefillStop;
 
 static gboolean
-prefill_stopped (const PrefillStop * stop)
+stop_asked (const PrefillStop * stop)
 {
   return is_cancelled (stop->cancel)
       || (stop->on_piece != NULL && !stop->on_piece (NULL, 0, stop->user_data));
+}
+
+/* The engine asks this between the layers of every forward step of the request: a request
+ * nobody wants any more (a partial a final waits behind, a flush) gives the threads back
+ * within one layer's work instead of after its prefill. */
+static bool
+abort_request (void *data)
+{
+  return stop_asked (data);
+}
+
+static gboolean
+prefill_stopped (GstLfm2Gen * gen, const PrefillStop * stop)
+{
+  return gen->aborted || stop_asked (stop);
 }
 
 /* Renders and prefills BOS + the system turn; leaves tokens[0..n_cached) and the caches. */
@@ -344,26 +372,12 @@ gst_lfm2_gen_set_system_prompt (GstLfm2Gen * gen, const gchar * system_prompt,
   return prefill_prefix (gen, error);
 }
 
-/* Rows [row0, row0 + n) of a segment. With a piece callback they go in batches of
- * PREFILL_ROWS, asking it between them: a request that may be abandoned (lfm2asr's partials)
- * then waits at most one batch (~0.2 s of a 1.2B model on 2 cores) instead of the whole
- * segment. One batch otherwise (fastest). */
-#define PREFILL_ROWS 16
-
+/* Rows [row0, row0 + n) of a segment, in one call (the abort callback stops it within a
+ * layer when the request is no longer wanted). */
 static gboolean
-prefill_rows (GstLfm2Gen * gen, const GstLfm2GenMedia * m, gint row0, gint n,
-    const PrefillStop * stop, GError ** error)
+prefill_rows (GstLfm2Gen * gen, const GstLfm2GenMedia * m, gint row0, gint n, GError ** error)
 {
-  const gint step = stop->on_piece != NULL ? PREFILL_ROWS : n;
-
-  for (gint r = 0; r < n; r += step) {
-    if (r > 0 && prefill_stopped (stop))
-      return TRUE;
-    if (!decode (gen, lfm2_batch_embd (m->embd + (gsize) (row0 + r) * gen->n_embd,
-                MIN (step, n - r)), error))
-      return FALSE;
-  }
-  return TRUE;
+  return decode (gen, lfm2_batch_embd (m->embd + (gsize) row0 * gen->n_embd, n), error);
 }
 
 /* Prefills one media segment: runs of ids as token batches, runs of negatives as rows. */
@@ -374,12 +388,12 @@ prefill_media (GstLfm2Gen * gen, const GstLfm2GenMedia * m, const PrefillStop * 
   gint row = 0, i = 0;
 
   if (m->layout == NULL || m->n_layout == 0)
-    return prefill_rows (gen, m, 0, m->n_rows, stop, error);
+    return prefill_rows (gen, m, 0, m->n_rows, error);
 
   while (i < m->n_layout) {
     gint j = i;
 
-    if (prefill_stopped (stop))
+    if (prefill_stopped (gen, stop))
       return TRUE;
     if (m->layout[i] >= 0) {
       while (j < m->n_layout && m->layout[j] >= 0)
@@ -397,7 +411,7 @@ prefill_media (GstLfm2Gen * gen, const GstLfm2GenMedia * m, const PrefillStop * 
             "Media layout asks for more than its %d embedding rows", m->n_rows);
         return FALSE;
       }
-      if (!prefill_rows (gen, m, row, j - i, stop, error))
+      if (!prefill_rows (gen, m, row, j - i, error))
         return FALSE;
       row += j - i;
     }
@@ -520,7 +534,7 @@ prefill_request (GstLfm2Gen * gen, const gchar * suffix, const GstLfm2GenMedia *
     gsize len = m ? (gsize) (m - p) : strlen (p);
     gint start = n_tok;
 
-    if ((*cancelled = prefill_stopped (stop)))
+    if ((*cancelled = prefill_stopped (gen, stop)))
       return TRUE;
     if (!tokenize_into (gen, p, len, FALSE, &n_tok, error))
       return FALSE;
@@ -536,7 +550,7 @@ prefill_request (GstLfm2Gen * gen, const gchar * suffix, const GstLfm2GenMedia *
     n_tok = lfm2_n_past (gen->ctx);     /* tokens[] past here are scratch again */
     p = m + marker_len;
   }
-  *cancelled = prefill_stopped (stop);
+  *cancelled = prefill_stopped (gen, stop);
   return TRUE;
 }
 
@@ -609,8 +623,12 @@ generate (GstLfm2Gen * gen, const float *logits, GstLfm2GenPieceFunc on_piece,
       st->stop = GST_LFM2_GEN_STOP_CONTEXT;
       break;
     }
-    if (lfm2_decode (gen->ctx, lfm2_batch_tokens (&tok, 1)) < 0)
-      return engine_error (error, "Decoding failed");
+    if (!decode (gen, lfm2_batch_tokens (&tok, 1), error))
+      return FALSE;
+    if (gen->aborted) {
+      st->stop = GST_LFM2_GEN_STOP_CANCELLED;
+      break;
+    }
     logits = lfm2_get_logits (gen->ctx, -1);
   }
   emit_piece (gen, lfm2_detok_flush (&dt, gen->piece, gen->piece_cap), on_piece, user_data,
@@ -619,29 +637,24 @@ generate (GstLfm2Gen * gen, const float *logits, GstLfm2GenPieceFunc on_piece,
   return TRUE;
 }
 
-gboolean
-gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMedia * media,
-    guint n_media, GstLfm2GenPieceFunc on_piece, gpointer user_data, const gint * cancel,
-    GString * out, GstLfm2GenStats * stats, GError ** error)
+/* run, steps 3 and 4, with the abort callback set */
+static gboolean
+run_request (GstLfm2Gen * gen, const gchar * suffix, const GstLfm2GenMedia * media,
+    guint n_media, const PrefillStop * stop, gint64 t0, GstLfm2GenStats * stats,
+    GString * out, GError ** error)
 {
-  const gint64 t0 = g_get_monotonic_time ();
-  const PrefillStop stop = { cancel, on_piece, user_data };
-  GstLfm2GenStats st = { 0 };
-  const gchar *suffix;
+  GstLfm2GenStats st = *stats;
   const float *logits;
   gboolean cancelled;
   gint64 t1;
 
-  if (!prepare_user_text (gen, user_text ? user_text : "", media, n_media, &st, error)
-      || !render_request (gen, &suffix, &st, error)
-      || !prefill_request (gen, suffix, media, n_media, &stop, &cancelled, error))
+  if (!prefill_request (gen, suffix, media, n_media, stop, &cancelled, error))
     return FALSE;
   if (cancelled) {
     st.prompt_tokens = lfm2_n_past (gen->ctx);
     st.stop = GST_LFM2_GEN_STOP_CANCELLED;
     st.total_ms = st.prefill_ms = (g_get_monotonic_time () - t0) / 1000.0;
-    if (stats)
-      *stats = st;
+    *stats = st;
     return TRUE;
   }
   if (lfm2_n_past (gen->ctx) == st.cached_tokens) {
@@ -658,14 +671,39 @@ gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMed
   t1 = g_get_monotonic_time ();
   st.prefill_ms = (t1 - t0) / 1000.0;
 
-  if (!generate (gen, logits, on_piece, user_data, cancel, out, &st, error))
+  if (!generate (gen, logits, stop->on_piece, stop->user_data, stop->cancel, out, &st, error))
     return FALSE;
   st.generate_ms = (g_get_monotonic_time () - t1) / 1000.0;
   st.total_ms = (g_get_monotonic_time () - t0) / 1000.0;
-  if (stats)
-    *stats = st;
-  GST_DEBUG ("prompt %d (%d cached, %d media rows), generated %d, stop %s, %.1f ms",
-      st.prompt_tokens, st.cached_tokens, st.media_rows, st.generated_tokens,
-      gst_lfm2_gen_stop_to_string (st.stop), st.total_ms);
+  *stats = st;
   return TRUE;
 }
+
+gboolean
+gst_lfm2_gen_run (GstLfm2Gen * gen, const gchar * user_text, const GstLfm2GenMedia * media,
+    guint n_media, GstLfm2GenPieceFunc on_piece, gpointer user_data, const gint * cancel,
+    GString * out, GstLfm2GenStats * stats, GError ** error)
+{
+  const gint64 t0 = g_get_monotonic_time ();
+  const PrefillStop stop = { cancel, on_piece, user_data };
+  GstLfm2GenStats st = { 0 };
+  const gchar *suffix;
+  gboolean ok;
+
+  if (!prepare_user_text (gen, user_text ? user_text : "", media, n_media, &st, error)
+      || !render_request (gen, &suffix, &st, error))
+    return FALSE;
+  /* from here the request can be stopped inside the engine (prefill and generation) */
+  gen->aborted = FALSE;
+  lfm2_set_abort_callback (gen->ctx, abort_request, (gpointer) & stop);
+  ok = run_request (gen, suffix, media, n_media, &stop, t0, &st, out, error);
+  lfm2_set_abort_callback (gen->ctx, NULL, NULL);
+  if (ok && stats)
+    *stats = st;
+  if (ok)
+    GST_DEBUG ("prompt %d (%d cached, %d media rows), generated %d, stop %s, %.1f ms",
+        st.prompt_tokens, st.cached_tokens, st.media_rows, st.generated_tokens,
+        gst_lfm2_gen_stop_to_string (st.stop), st.total_ms);
+  return ok;
+}
+

@@ -68,8 +68,9 @@ typedef struct {
 
 /* Called with each piece of text as it completes (whole UTF-8 characters, NUL-terminated).
  * Return FALSE to stop generating (stop = CANCELLED). Also called with piece NULL (len 0)
- * during the prefill, between its batches (media rows then go 16 at a time): FALSE there
- * abandons the request before any text (stop = CANCELLED). */
+ * from the engine between the layers of every forward step (lfm2_set_abort_callback; from
+ * the thread that generates, so it must be cheap): FALSE there abandons the request within
+ * one layer's work (stop = CANCELLED, no further text). The cancel flag is asked there too. */
 typedef gboolean (*GstLfm2GenPieceFunc) (const gchar * piece, gsize len, gpointer user_data);
 
 /* Creates the context and sampler. Errors in the GST_LIBRARY_ERROR domain with the engine's

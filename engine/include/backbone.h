@@ -123,6 +123,9 @@ struct lfm2_scratch {
     int32_t *rows;        /* [n_batch × n_expert_used] token rows grouped by expert */
     int32_t *ecount;      /* [2 (n_expert + 1)] counting-sort offsets */
     float *xe, *ge, *he, *oe;  /* per-expert gathered rows */
+    /* asked between layers by lfm2_backbone_forward (lfm2_set_abort_callback); NULL = never */
+    bool (*abort_cb)(void *data);
+    void *abort_data;
 };
 
 LFM2_API int lfm2_scratch_init(struct lfm2_scratch *s, const struct lfm2_backbone *bb, int n_batch);
@@ -147,8 +150,9 @@ LFM2_API int lfm2_cache_make_room(struct lfm2_cache *c, const struct lfm2_backbo
  * state of position pos0 (rows pos0 − base … must fit the cache: lfm2_cache_make_room). Input
  * rows are in s->x (embedded tokens, or embeddings injected by an encoder or given directly as
  * the stack's input); on return s->x holds the last hidden state (before the final norm) of
- * every row. */
-LFM2_API void lfm2_backbone_forward(const struct lfm2_backbone *bb, struct lfm2_cache *cache,
+ * every row. Returns false when s->abort_cb stopped it before a layer (s->x and the conv state
+ * then hold a partial update). */
+LFM2_API bool lfm2_backbone_forward(const struct lfm2_backbone *bb, struct lfm2_cache *cache,
                                     struct lfm2_scratch *s, lfm2_pool *pool, int n, int32_t pos0);
 
 /* Final norm and an output head for rows first … first+n-1 of s->x:

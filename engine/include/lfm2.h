@@ -204,8 +204,21 @@ LFM2_API struct lfm2_batch lfm2_batch_tokens(const lfm2_token *tokens, int32_t n
 LFM2_API struct lfm2_batch lfm2_batch_embd(const float *embd, int32_t n);
 
 /* Runs the backbone over the batch (prefill if n_tokens > 1). Returns 0, or a negative
- * value if the batch does not fit the context or is invalid. */
+ * value if the batch does not fit the context or is invalid, or LFM2_DECODE_ABORTED (as
+ * llama_decode's 2) when the abort callback stopped it. */
 LFM2_API int lfm2_decode(lfm2_context *ctx, struct lfm2_batch batch);
+
+/* Asked between the layers of every forward step of lfm2_decode (as llama.cpp's
+ * llama_set_abort_callback): returning true stops the call within one layer's work, so a
+ * request nobody needs any more (a superseded partial transcript, a flush) frees the threads
+ * at once instead of after its whole prefill. The call then returns LFM2_DECODE_ABORTED with
+ * no outputs; positions up to lfm2_n_past() are kept, but the short-convolution state is
+ * left mid-update, so lfm2_decode and lfm2_checkpoint refuse until lfm2_rewind() to a
+ * checkpointed position (the current one included) or 0 restores it.
+ * NULL (the default) never stops. */
+typedef bool (*lfm2_abort_callback)(void *data);
+LFM2_API void lfm2_set_abort_callback(lfm2_context *ctx, lfm2_abort_callback callback, void *data);
+#define LFM2_DECODE_ABORTED 2
 
 /* Logits of output row i (i = 0 … n_outputs-1; -1 = the last one), n_vocab floats. */
 LFM2_API float *lfm2_get_logits(lfm2_context *ctx, int32_t i);

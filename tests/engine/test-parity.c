@@ -178,6 +178,17 @@ static double max_diff(const float *a, const float *b, size_t n)
     return md;
 }
 
+/* An abort callback that says stop at call number `stop_at` (-1: never). */
+struct abort_at {
+    int calls, stop_at;
+};
+
+static bool abort_at_call(void *data)
+{
+    struct abort_at *a = data;
+    return ++a->calls == a->stop_at;
+}
+
 static void run_fixture(const char *dir)
 {
     struct fixture fx;
@@ -246,6 +257,38 @@ static void run_fixture(const char *dir)
     CHECK(max_diff(lfm2_get_logits(ctx, -1), prefill, (size_t)V) == 0,
           "%s: first row after rewind to 0 differs", name);
     lfm2_context_free(ctx);
+
+    /* 2b. the abort callback: stopping at its third question ends lfm2_decode with
+     * LFM2_DECODE_ABORTED, no outputs and n_past where it was; after a rewind to the
+     * checkpoint the same tokens decode exactly as before. A callback that never stops is
+     * asked once per layer of each forward step. */
+    {
+        const int n_layer = lfm2_model_get_hparams(m)->n_layer;
+        struct abort_at ab = { 0, 3 };
+        ctx = new_ctx(m, 512, false);
+        CHECK(lfm2_decode(ctx, b) == 0 && lfm2_checkpoint(ctx) == 0, "%s: abort setup", name);
+        lfm2_set_abort_callback(ctx, abort_at_call, &ab);
+        CHECK(lfm2_decode(ctx, lfm2_batch_tokens(fx.decode, ND)) == LFM2_DECODE_ABORTED,
+              "%s: decode not aborted", name);
+        CHECK(ab.calls == 3 && lfm2_n_past(ctx) == NP && lfm2_n_outputs(ctx) == 0,
+              "%s: after abort: %d calls, n_past %d, %d outputs", name, ab.calls,
+              lfm2_n_past(ctx), lfm2_n_outputs(ctx));
+        lfm2_set_abort_callback(ctx, NULL, NULL);
+        CHECK(lfm2_decode(ctx, lfm2_batch_tokens(fx.decode, 1)) < 0
+              && strstr(lfm2_last_error(), "rewind"), "%s: decode after abort accepted", name);
+        CHECK(lfm2_rewind(ctx, NP) == 0, "%s: rewind after abort: %s", name, lfm2_last_error());
+        for (int j = 0; j < ND; j++) {
+            CHECK(lfm2_decode(ctx, lfm2_batch_tokens(&fx.decode[j], 1)) == 0, "%s: decode", name);
+            CHECK(max_diff(lfm2_get_logits(ctx, -1), decoded + (size_t)j * V, (size_t)V) == 0,
+                  "%s: decode row %d after an aborted decode differs", name, j);
+        }
+        ab = (struct abort_at){ 0, -1 };
+        lfm2_set_abort_callback(ctx, abort_at_call, &ab);
+        CHECK(lfm2_decode(ctx, lfm2_batch_tokens(fx.decode, 1)) == 0 && ab.calls == n_layer,
+              "%s: never-stopping callback: asked %d times for %d layers", name, ab.calls,
+              n_layer);
+        lfm2_context_free(ctx);
+    }
 
     /* 3. state restored into a fresh context continues identically */
     ctx = new_ctx(m, 512, false);
