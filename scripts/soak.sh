@@ -178,8 +178,9 @@ pipeline_args() {
   case "$pipeline" in
     captioning)
       # shellcheck disable=SC2086
+      # a camera's format (left open, videotestsrc paints 8 bytes a pixel: lfm2vl.md)
       set -- videotestsrc is-live=true pattern=smpte horizontal-speed=2 ! \
-        "video/x-raw,width=${size%x*},height=${size#*x},framerate=$fps/1" ! \
+        "video/x-raw,format=I420,width=${size%x*},height=${size#*x},framerate=$fps/1" ! \
         lfm2vl name=vl "model=$(v "$model")" "mmproj=$(v "$mmproj")" n-threads="$threads" \
         max-tokens="$max_tokens" ! $q ! \
         textoverlay name=ov wait-text=false valignment=bottom halignment=center \
