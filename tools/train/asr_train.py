@@ -39,7 +39,8 @@ transcript, so silence and noise segments from the VAD yield no text. --vtlp X: 
 formants also scaled by 1±X (conformer.formant_warp) and two time and two mel-band masks
 (SpecAugment); --tight P: a share P of the clips gets 0-0.3 s of silence each side instead
 (the VAD's segments carry 200 ms); --zeros P: 0-0.3 s of digital silence before, and after,
-with chance P each (a noisy clip after a silent gap in a stream, cut with the VAD's pad).
+with chance P each (a noisy clip after a silent gap in a stream, cut with the VAD's pad);
+--lead-max S: 0.05-S s of noise before the speech instead of 0.05-0.6 s (the clips not --tight).
 
 The pool: --clips utterances, the first --narrow-clips with speech.synth's narrow ranges and
 voices drawn uniformly, the last --more-voices with other speakers (half Festival: ked, kal,
@@ -142,10 +143,10 @@ def synthesize(work, seed, n_clips, jobs, narrow=0, more=0):
 
 class Batcher:
     def __init__(self, clips, texts, word_id, prompt, seed, batch, curriculum, vtlp=0.0, tight=0.0, zeros=0.0,
-                 more=0, more_repeat=1):
+                 more=0, more_repeat=1, lead_max=0.6):
         self.clips, self.texts, self.word_id, self.prompt = clips, texts, word_id, prompt
         self.seed, self.batch, self.curriculum = seed, batch, curriculum
-        self.vtlp, self.tight, self.zeros = vtlp, tight, zeros
+        self.vtlp, self.tight, self.zeros, self.lead_max = vtlp, tight, zeros, lead_max
         # the last `more` clips (the other voices) drawn more_repeat times as often
         extra = [i for i in range(len(clips) - more, len(clips)) for _ in range(more_repeat - 1)]
         self.order = sorted(list(range(len(clips))) + extra, key=lambda i: len(clips[i]))
@@ -175,7 +176,7 @@ class Batcher:
             if t and rng.random() < self.tight:   # cut as the VAD cuts (200 ms pad) or tighter
                 lead, trail = rng.uniform(0.0, 0.3), rng.uniform(0.0, 0.3)
             else:
-                lead = trail = None
+                lead, trail = rng.uniform(0.05, self.lead_max), None   # mix's own draw, with --lead-max
             x = speech.mix(rng, s, snr_db=snr, lead=lead, trail=trail) if t else self._noise_only(rng, len(s), snr)
             if self.zeros:   # digital silence before and after: the VAD's 200 ms pad cuts it into
                 #              the segment when a noisy clip follows silence in a stream
@@ -329,7 +330,8 @@ def snapshot(model, a, vocab, name, dev, step):
 # what a resumed run must be given unchanged (the time budgets may change: a longer one only
 # slows the learning-rate schedule from there on)
 OPTS = ("preset", "seed", "ctc_steps", "ctc_lr", "steps", "lr", "enc_lr", "batch", "clips", "ctc_weight",
-        "curriculum", "warmup", "narrow_clips", "vtlp", "tight", "zeros", "init", "more_voices", "more_repeat")
+        "curriculum", "warmup", "narrow_clips", "vtlp", "tight", "zeros", "init", "more_voices", "more_repeat",
+        "lead_max")
 
 
 def main():
@@ -356,6 +358,9 @@ def main():
                     help="formant scale 1±VTLP per clip and SpecAugment masks (0: neither)")
     ap.add_argument("--tight", type=float, default=0.0,
                     help="share of clips with 0-0.3 s of silence each side (the VAD's cut) instead of 0.05-0.6 s")
+    ap.add_argument("--lead-max", type=float, default=0.6,
+                    help="noise before the speech: 0.05-LEAD_MAX s (the clips not --tight; the held-out "
+                         "clips have 0.3-1.0 s, which a stream's segment keeps whole)")
     ap.add_argument("--zeros", type=float, default=0.0,
                     help="chance of 0-0.3 s of digital silence before, and after, a clip (a stream with "
                          "silent gaps, cut with the VAD's pad)")
@@ -410,7 +415,7 @@ def main():
     if os.path.exists(ck_path):
         ck = checkpoint.load(ck_path)
         for k in OPTS:
-            if ck["meta"].get(k) != meta[k]:
+            if ck["meta"].get(k, ap.get_default(k)) != meta[k]:   # absent: made before the option
                 sys.exit("asr_train: %s was made with %s=%r, not %r: use another --work or the same options" %
                          (ck_path, k, ck["meta"].get(k), meta[k]))
         model.load_state_dict(ck["model"])
@@ -422,7 +427,7 @@ def main():
               file=sys.stderr)
 
     batcher = Batcher(clips, texts, word_id, prompt, a.seed, a.batch, a.curriculum, a.vtlp, a.tight, a.zeros,
-                      a.more_voices, a.more_repeat)
+                      a.more_voices, a.more_repeat, a.lead_max)
     log = open(log_path, "a" if start else "w")
     if not start:
         log.write("step\tphase\telapsed_s\tloss\tctc_loss\tlr\tbatch_seconds\n")
