@@ -4,7 +4,9 @@ snapshots, or checkpoints' "model"), exported as an LFM2-Audio pair and scored o
 with a truth.tsv (the run's dev/) through `lfm2 transcribe`.
 
     /usr/bin/python3 tools/train/asr_average.py --work WORKDIR --lfm2 build/tools/lfm2 --out DIR
-        [--dev DIR] SNAPSHOT.pt [SNAPSHOT.pt ...]
+        [--dev DIR] [--save MEAN.pt] SNAPSHOT.pt [SNAPSHOT.pt ...]
+
+--save also writes the mean as a checkpoint asr_train.py --init reads.
 
 Weights close together on one trajectory (the last snapshots of a run at a low rate) average
 into a point between them, often flatter and better on new voices than any one of them
@@ -48,6 +50,7 @@ def main():
     ap.add_argument("--lfm2", required=True)
     ap.add_argument("--out", required=True, help="where the averaged pair is written")
     ap.add_argument("--dev", help="score on this directory (default WORKDIR/dev)")
+    ap.add_argument("--save", help="also write the mean here, for asr_train.py --init")
     ap.add_argument("--preset", default=asr.DEFAULT_PRESET, choices=sorted(asr.PRESETS))
     ap.add_argument("--type", default="f16", choices=["f32", "f16"])
     ap.add_argument("--threads", type=int, default=2)
@@ -57,7 +60,10 @@ def main():
     vocab = os.path.join(a.work, "vocab.gguf")
     tok = Tokenizer(vocab)
     model = asr.build(a.preset, len(tok.tokens), asr.word_tokens(tok, speech.vocabulary()))
-    model.load_state_dict(average(a.weights))
+    mean = average(a.weights)
+    model.load_state_dict(mean)
+    if a.save:
+        torch.save({"model": mean}, a.save)
     os.makedirs(a.out, exist_ok=True)
     txt, mm = export(model, a.out, vocab, "LFM2-Audio synthetic-speech ASR (trained by tools/train)", a.type)
     print("asr-average: %d weight sets → %s, %s" % (len(a.weights), txt, mm), file=sys.stderr)
