@@ -33,7 +33,7 @@ def transcribe(lfm2, model, mmproj, files, threads):
     return out
 
 
-def evaluate(lfm2, model, mmproj, d, threads=2, verbose=False, rows=None):
+def evaluate(lfm2, model, mmproj, d, threads=2, verbose=False, rows=None, quiet=False):
     """(errors, reference words, {voice: [errors, words]}) over truth.tsv's clips (or `rows` of it)."""
     truth = rows if rows is not None else asr_wer.read_truth(d)
     files = [os.path.join(d, row[0]) for row in truth]
@@ -48,7 +48,7 @@ def evaluate(lfm2, model, mmproj, d, threads=2, verbose=False, rows=None):
         pv = per_voice.setdefault(voice.split("+")[0], [0, 0])
         pv[0] += e
         pv[1] += len(ref)
-        if verbose or e:
+        if verbose or (e and not quiet):
             print("%s %-26s %5s dB  %d err  ref: %s | hyp: %s" % (name, voice, snr, e, text, " ".join(got)))
     return errs, total, per_voice
 

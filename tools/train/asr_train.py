@@ -4,10 +4,12 @@ and exports it as an LFM2-Audio pair: backbone GGUF + lfm2a mmproj GGUF.
 
     /usr/bin/python3 tools/train/asr_train.py --work WORKDIR --lfm2 build/tools/lfm2
         [--ctc-steps N --ctc-minutes M] [--steps N --minutes M] [--seed S] [--threads 2] [--clips N]
-        [--narrow-clips N] [--vtlp X] [--tight P] [--zeros P] [--init CHECKPOINT]
+        [--narrow-clips N] [--more-voices N --more-repeat R] [--vtlp X] [--tight P] [--zeros P]
+        [--init CHECKPOINT] [--dev-n N] [--snap-every N]
 
 (/usr/bin/python3: Debian's interpreter, which sees python3-torch and python3-numpy; espeak-ng
-and flite must be installed: apt-get install espeak-ng flite.)
+and flite must be installed: apt-get install espeak-ng flite; --more-voices also needs festival
+festvox-kdlpc16k festvox-kallpc16k festvox-us-slt-hts.)
 
 Two phases. 1: the encoder alone (FastConformer + adapter) on a CTC loss over the closed
 vocabulary's words, read from the adapter rows through the backbone's embeddings of those
@@ -37,11 +39,16 @@ transcript, so silence and noise segments from the VAD yield no text. --vtlp X: 
 formants also scaled by 1±X (conformer.formant_warp) and two time and two mel-band masks
 (SpecAugment); --tight P: a share P of the clips gets 0-0.3 s of silence each side instead
 (the VAD's segments carry 200 ms); --zeros P: 0-0.3 s of digital silence before, and after,
-with chance P each (a noisy clip after a silent gap in a stream, cut with the VAD's pad).
+with chance P each (a noisy clip after a silent gap in a stream, cut with the VAD's pad);
+--lead-max S: 0.05-S s of noise before the speech instead of 0.05-0.6 s (the clips not --tight).
 
 The pool: --clips utterances, the first --narrow-clips with speech.synth's narrow ranges and
-voices drawn uniformly, the rest with its wide ones, half of them flite. --init starts from
-another run's weights (a warm start; the optimizer starts anew).
+voices drawn uniformly, the last --more-voices with other speakers (half Festival: ked, kal,
+slt-hts at varied pitch and duration; half espeak-ng with its other variants too; drawn
+--more-repeat times as often), the rest with the wide ones, half of them flite. --init starts
+from another run's weights (a warm start; the optimizer starts anew). --snap-every N keeps the
+weights every N joint steps in snap/ and scores dev/ (--dev-n clips) through the engine at
+each, into dev.tsv: select or average (asr_average.py) by dev, never by the test clips.
 """
 import argparse
 import os
@@ -67,39 +74,51 @@ CHUNK = 250
 
 
 def _synth_chunk(args):
-    path, seed, idx0, n, wide = args
+    path, seed, idx0, n, kind = args
     rng = random.Random(seed * 1000003 + idx0)
     voices = speech.train_voices()
     flite = [v for v in voices if v[0] == "flite"]
+    espeak = [v for v in voices if v[0] == "espeak"]
     texts = speech.sentences(seed * 7919 + idx0, n, heldout=False)
-    pcm, lens, meta = [], [], []
+    out, fest = [], []
     for i, text in enumerate(texts):
-        if wide:   # half espeak-ng (7 voices × 34 variants), half flite (4 voices, pitch moved)
-            pool = flite if rng.random() < 0.5 else [v for v in voices if v[0] == "espeak"]
-            eng, v = rng.choice(pool)
+        variants = speech.ESPEAK_VARIANTS
+        if kind == "more":   # half Festival (ked 3 in 5), half espeak-ng with its other variants too
+            if rng.random() < 0.5:
+                fest.append((i, text, speech.festival_params(rng, rng.choice(speech.FESTIVAL_VOICES))))
+                out.append(None)   # made below, all in one Festival process
+                continue
+            (eng, v), variants = rng.choice(espeak), speech.ESPEAK_VARIANTS + speech.EXTRA_VARIANTS
+        elif kind == "wide":   # half espeak-ng (7 voices × 34 variants), half flite (4 voices, pitch moved)
+            eng, v = rng.choice(flite if rng.random() < 0.5 else espeak)
         else:
             eng, v = voices[(idx0 + i) % len(voices)] if rng.random() < 0.5 else rng.choice(voices)
-        x, label = speech.synth(text, eng, v, rng, wide)
-        pcm.append((x * 32767).astype(np.int16))
-        lens.append(len(x))
-        meta.append("%s:%s\t%s" % (eng, label, text))
+        x, label = speech.synth(text, eng, v, rng, kind != "narrow", variants)
+        out.append((x, "%s:%s" % (eng, label)))
+    for (i, _, _), (x, label) in zip(fest, speech.festival_batch([(t, p) for _, t, p in fest])):
+        out[i] = (x, "festival:" + label)
+    pcm = [(x * 32767).astype(np.int16) for x, _ in out]
+    lens = [len(x) for x, _ in out]
+    meta = ["%s\t%s" % (label, text) for (_, label), text in zip(out, texts)]
     tmp = path + ".tmp.npz"
     np.savez(tmp, pcm=np.concatenate(pcm), lens=np.array(lens), meta=np.array(meta))
     os.replace(tmp, path)
     return path
 
 
-def synthesize(work, seed, n_clips, jobs, narrow=0):
+def synthesize(work, seed, n_clips, jobs, narrow=0, more=0):
     """The training pool, CHUNK utterances per file (existing files are kept: resumable). The
     first `narrow` clips use speech.synth's narrow ranges (and voices drawn uniformly), the
-    rest its wide ones (half of them flite)."""
+    last `more` (whole chunks) Festival's voices and espeak-ng's other variants, the rest
+    speech.synth's wide ranges (half of them flite)."""
     d = os.path.join(work, "clips")
     os.makedirs(d, exist_ok=True)
     todo = []
     for c in range((n_clips + CHUNK - 1) // CHUNK):
         p = os.path.join(d, "chunk%03d.npz" % c)
         if not os.path.exists(p):
-            todo.append((p, seed, c * CHUNK, min(CHUNK, n_clips - c * CHUNK), c * CHUNK >= narrow))
+            kind = "narrow" if c * CHUNK < narrow else "more" if c * CHUNK >= n_clips - more else "wide"
+            todo.append((p, seed, c * CHUNK, min(CHUNK, n_clips - c * CHUNK), kind))
     t0 = time.time()
     if todo:
         from multiprocessing import Pool
@@ -123,11 +142,14 @@ def synthesize(work, seed, n_clips, jobs, narrow=0):
 
 
 class Batcher:
-    def __init__(self, clips, texts, word_id, prompt, seed, batch, curriculum, vtlp=0.0, tight=0.0, zeros=0.0):
+    def __init__(self, clips, texts, word_id, prompt, seed, batch, curriculum, vtlp=0.0, tight=0.0, zeros=0.0,
+                 more=0, more_repeat=1, lead_max=0.6):
         self.clips, self.texts, self.word_id, self.prompt = clips, texts, word_id, prompt
         self.seed, self.batch, self.curriculum = seed, batch, curriculum
-        self.vtlp, self.tight, self.zeros = vtlp, tight, zeros
-        self.order = sorted(range(len(clips)), key=lambda i: len(clips[i]))
+        self.vtlp, self.tight, self.zeros, self.lead_max = vtlp, tight, zeros, lead_max
+        # the last `more` clips (the other voices) drawn more_repeat times as often
+        extra = [i for i in range(len(clips) - more, len(clips)) for _ in range(more_repeat - 1)]
+        self.order = sorted(list(range(len(clips))) + extra, key=lambda i: len(clips[i]))
 
     def get(self, step, curriculum_step=None):
         """Batch `step`: B clips from a window of 3B neighbours in length; during the first
@@ -154,7 +176,7 @@ class Batcher:
             if t and rng.random() < self.tight:   # cut as the VAD cuts (200 ms pad) or tighter
                 lead, trail = rng.uniform(0.0, 0.3), rng.uniform(0.0, 0.3)
             else:
-                lead = trail = None
+                lead, trail = rng.uniform(0.05, self.lead_max), None   # mix's own draw, with --lead-max
             x = speech.mix(rng, s, snr_db=snr, lead=lead, trail=trail) if t else self._noise_only(rng, len(s), snr)
             if self.zeros:   # digital silence before and after: the VAD's 200 ms pad cuts it into
                 #              the segment when a noisy clip follows silence in a stream
@@ -289,10 +311,27 @@ def export(model, work, vocab, name, ftype):
     return txt, mm
 
 
+def snapshot(model, a, vocab, name, dev, step):
+    """The weights at `step` in snap/, and dev's WER through the engine (exported to snap/)."""
+    import asr_eval
+    d = os.path.join(a.work, "snap")
+    os.makedirs(d, exist_ok=True)
+    torch.save(model.state_dict(), os.path.join(d, "step%06d.pt" % step))
+    txt, mm = export(model, d, vocab, name, a.type)
+    model.train()
+    errs, n_ref, pv = asr_eval.evaluate(a.lfm2, txt, mm, dev, a.threads, quiet=True)
+    line = "%d\t%.2f\t%s" % (step, 100.0 * errs / max(n_ref, 1),
+                              "\t".join("%s=%.1f" % (v, 100.0 * e / max(n, 1)) for v, (e, n) in sorted(pv.items())))
+    with open(os.path.join(a.work, "dev.tsv"), "a") as f:
+        f.write(line + "\n")
+    print("\nsnapshot %d: dev WER through lfm2 transcribe %s" % (step, line.split("\t", 1)[1]), file=sys.stderr)
+
+
 # what a resumed run must be given unchanged (the time budgets may change: a longer one only
 # slows the learning-rate schedule from there on)
 OPTS = ("preset", "seed", "ctc_steps", "ctc_lr", "steps", "lr", "enc_lr", "batch", "clips", "ctc_weight",
-        "curriculum", "warmup", "narrow_clips", "vtlp", "tight", "zeros", "init")
+        "curriculum", "warmup", "narrow_clips", "vtlp", "tight", "zeros", "init", "more_voices", "more_repeat",
+        "lead_max")
 
 
 def main():
@@ -319,9 +358,20 @@ def main():
                     help="formant scale 1±VTLP per clip and SpecAugment masks (0: neither)")
     ap.add_argument("--tight", type=float, default=0.0,
                     help="share of clips with 0-0.3 s of silence each side (the VAD's cut) instead of 0.05-0.6 s")
+    ap.add_argument("--lead-max", type=float, default=0.6,
+                    help="noise before the speech: 0.05-LEAD_MAX s (the clips not --tight; the held-out "
+                         "clips have 0.3-1.0 s, which a stream's segment keeps whole)")
     ap.add_argument("--zeros", type=float, default=0.0,
                     help="chance of 0-0.3 s of digital silence before, and after, a clip (a stream with "
                          "silent gaps, cut with the VAD's pad)")
+    ap.add_argument("--more-voices", type=int, default=0,
+                    help="the last N clips of the pool (whole chunks of %d) spoken by Festival's voices (half) "
+                         "and espeak-ng with its other variants too (half)" % CHUNK)
+    ap.add_argument("--more-repeat", type=int, default=1, help="draw the --more-voices clips R times as often")
+    ap.add_argument("--dev-n", type=int, default=40, help="clips in dev/ (held-out voices; made once per WORKDIR)")
+    ap.add_argument("--snap-every", type=int, default=0,
+                    help="phase 2: every N steps keep the weights in snap/ and print dev's WER through lfm2 "
+                         "transcribe (asr_average.py averages snapshots)")
     ap.add_argument("--init", default="", help="start from this checkpoint's weights (a warm start)")
     ap.add_argument("--jobs", type=int, default=2, help="synthesis processes")
     ap.add_argument("--eval-every", type=int, default=0)
@@ -339,13 +389,13 @@ def main():
     tok = Tokenizer(vocab)
     prompt = asr.Prompt(tok)
     word_id = {w: i for i, w in enumerate(words)}
-    clips, texts, _ = synthesize(a.work, a.seed, a.clips, a.jobs, a.narrow_clips)
+    clips, texts, _ = synthesize(a.work, a.seed, a.clips, a.jobs, a.narrow_clips, a.more_voices)
     print("train: %d utterances, %.1f minutes of speech, %d words, vocabulary %d tokens" %
           (len(clips), sum(map(len, clips)) / 16000 / 60, len(words), len(tok.tokens)), file=sys.stderr)
     val = os.path.join(a.work, "val")          # held-out sentences, training voices
     dev = os.path.join(a.work, "dev")          # held-out sentences, held-out voices (not the test clips)
     make_val(val, 999, 40, speech.train_voices())
-    make_val(dev, 777, 40, speech.heldout_voices())
+    make_val(dev, 777, a.dev_n, speech.heldout_voices())
 
     model = asr.build(a.preset, len(tok.tokens), asr.word_tokens(tok, words))
     model.init_weights(a.seed)
@@ -365,7 +415,7 @@ def main():
     if os.path.exists(ck_path):
         ck = checkpoint.load(ck_path)
         for k in OPTS:
-            if ck["meta"].get(k) != meta[k]:
+            if ck["meta"].get(k, ap.get_default(k)) != meta[k]:   # absent: made before the option
                 sys.exit("asr_train: %s was made with %s=%r, not %r: use another --work or the same options" %
                          (ck_path, k, ck["meta"].get(k), meta[k]))
         model.load_state_dict(ck["model"])
@@ -376,7 +426,8 @@ def main():
         print("train: resuming %s at step %d (%s trained)" % (ck_path, start, fmt_time(meta["elapsed"])),
               file=sys.stderr)
 
-    batcher = Batcher(clips, texts, word_id, prompt, a.seed, a.batch, a.curriculum, a.vtlp, a.tight, a.zeros)
+    batcher = Batcher(clips, texts, word_id, prompt, a.seed, a.batch, a.curriculum, a.vtlp, a.tight, a.zeros,
+                      a.more_voices, a.more_repeat, a.lead_max)
     log = open(log_path, "a" if start else "w")
     if not start:
         log.write("step\tphase\telapsed_s\tloss\tctc_loss\tlr\tbatch_seconds\n")
@@ -420,6 +471,8 @@ def main():
             print("\n%s WER: val %.1f %%, dev %.1f %%" % ("CTC" if phase1 else "transcript",
                                                          100 * validate(model, prompt, val, w),
                                                          100 * validate(model, prompt, dev, w)), file=sys.stderr)
+        if a.snap_every and not phase1 and (step + 1 - a.ctc_steps) % a.snap_every == 0:
+            snapshot(model, a, vocab, meta["name"], dev, step + 1)
         out_of_time = budget and el - (0.0 if phase1 else meta["phase_start"]) > budget * 60
         end_phase = step + 1 == a.ctc_steps or step + 1 == total
         if time.time() - t_ck > a.ckpt_minutes * 60 or end_phase or out_of_time:

@@ -15,6 +15,7 @@ import io
 import os
 import random
 import subprocess
+import tempfile
 import wave
 
 import numpy as np
@@ -138,6 +139,16 @@ ESPEAK_VARIANTS = ["", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2
                    "klatt3", "klatt4", "croak", "adam", "linda", "john", "robert", "steph", "Andy", "Annie", "edward",
                    "max", "paul", "grandma", "grandpa", "david", "michel", "belinda"]
 FLITE_VOICES = ["kal", "kal16", "awb", "rms", "slt"]
+# more speakers for the training pool only (asr_train.py --more-voices; never in val/dev/test):
+# Festival's US English voices (Debian: festival festvox-kdlpc16k festvox-kallpc16k
+# festvox-us-slt-hts) — ked is a speaker flite lacks, kal and slt the same speakers as flite's
+# through other synthesis methods (residual-LPC diphones, HTS) — and espeak-ng's other variants
+FESTIVAL_VOICES = ["ked_diphone", "ked_diphone", "ked_diphone", "kal_diphone", "cmu_us_slt_arctic_hts"]
+EXTRA_VARIANTS = ["Alex", "Alicia", "Andrea", "antonio", "aunty", "benjamin", "boris", "caleb", "Denis", "Diogo",
+                  "ed", "edward2", "Gene", "Gene2", "gustave", "Henrique", "Hugo", "iven", "iven2", "iven3", "iven4",
+                  "Jacky", "kaukovalta", "Lee", "marcelo", "Marco", "Mario", "Michael", "miguel", "Mike", "Mr",
+                  "Nguyen", "pablo", "pedro", "quincy", "rob", "steph2", "steph3", "Storm", "zac", "anika",
+                  "AnxiousAndy", "klatt5", "klatt6", "norbert", "sandro", "shelby", "travis", "victor"]
 HELDOUT = {("espeak", "en-029"), ("flite", "rms")}
 
 
@@ -173,14 +184,15 @@ def _read_wav(data):
     return x, sr
 
 
-def synth(text, engine, voice, rng, wide=False):
+def synth(text, engine, voice, rng, wide=False, variants=ESPEAK_VARIANTS):
     """One utterance as float32 at 16 kHz, leading/trailing silence trimmed; rate and pitch drawn
     from rng (espeak-ng: 120-230 words/min, pitch 20-80; flite: duration stretch 0.8-1.25).
     wide (the training pool): espeak-ng 110-260 words/min, pitch 0-99;
     flite duration stretch 0.75-1.35 and the voice's mean F0 moved to 70-260 Hz with a
-    10-50 Hz spread (kal, kal16, awb and slt follow it; the held-out rms ignores it)."""
+    10-50 Hz spread (kal, kal16, awb and slt follow it; the held-out rms ignores it).
+    (Festival's voices: festival_params and festival_batch.)"""
     if engine == "espeak":
-        variant = rng.choice(ESPEAK_VARIANTS)
+        variant = rng.choice(variants)
         v = voice + ("+" + variant if variant else "")
         if wide:
             cmd = ["espeak-ng", "-v", v, "-s", str(rng.randint(110, 260)), "-p", str(rng.randint(0, 99)),
@@ -202,12 +214,44 @@ def synth(text, engine, voice, rng, wide=False):
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as p:
             data = p.stdout.read()
     x, sr = _read_wav(data)
-    x = _resample(x, sr)
+    return _trim(_resample(x, sr)), label
+
+
+def festival_params(rng, voice):
+    """A Festival utterance's settings (the training pool's): the diphone voices' mean F0
+    70-220 Hz with a 10-40 Hz spread, duration stretch 0.75-1.35 (the HTS voice ignores both)."""
+    return voice, rng.uniform(70.0, 220.0), rng.uniform(10.0, 40.0), rng.uniform(0.75, 1.35)
+
+
+def festival_batch(items):
+    """[(text, (voice, f0, spread, stretch))] → [(float32 clip at 16 kHz, label)], one `festival -b`
+    for all of them (a process per utterance would spend most of its time loading the voices)."""
+    with tempfile.TemporaryDirectory() as d:
+        lines = []
+        for i, (text, (voice, f0, sd, stretch)) in enumerate(items):
+            lines += ["(voice_%s)" % voice,
+                      "(set! int_lr_params '((target_f0_mean %.0f) (target_f0_std %.0f) (model_f0_mean 170) "
+                      "(model_f0_std 34)))" % (f0, sd),
+                      "(Parameter.set 'Duration_Stretch %.3f)" % stretch,
+                      '(utt.save.wave (SynthText "%s") "%s/%04d.wav" \'riff)' % (text, d, i)]
+        with open(os.path.join(d, "batch.scm"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        subprocess.run(["festival", "-b", os.path.join(d, "batch.scm")], capture_output=True, check=True)
+        out = []
+        for i, (text, (voice, f0, sd, stretch)) in enumerate(items):
+            with open("%s/%04d.wav" % (d, i), "rb") as f:
+                x, sr = _read_wav(f.read())
+            out.append((_trim(_resample(x, sr)), "%s+f0=%.0f" % (voice, f0)))
+    return out
+
+
+def _trim(x):
+    """Leading and trailing silence cut (10 ms kept), as float32."""
     a = np.abs(x)
     on = np.nonzero(a > 0.01 * (a.max() + 1e-9))[0]
     if len(on):
         x = x[max(0, on[0] - 160):on[-1] + 160]
-    return x.astype(np.float32), label
+    return x.astype(np.float32)
 
 
 # ---- noise and mixing --------------------------------------------------------------------------
