@@ -5,7 +5,8 @@
  *   level  = 10·log10(P_band) + 3.01 dB,  P_band = 2·Σ|X_k|² / (512·Σw²)   (band power;
  *            a full-scale sine in the band reads 0 dB)
  *   floor  = min(level) over the last 1.5 s                              (minimum statistics:
- *            speech pauses between syllables, steady noise does not)
+ *            speech pauses between syllables, steady noise does not; after 250 ms of digital
+ *            silence the estimate starts again)
  *   flat   = exp(mean ln|X_k|²) / mean |X_k|²                            (~0.56 for white noise,
  *            0.05–0.3 for voiced speech)
  *   score  = σ((level − floor − 6)/1.5) · σ((level − min_level)/1.5) · σ((0.5 − flat)/0.06)
@@ -27,6 +28,8 @@
 #define BIN_HI 129                      /* … 4000 Hz inclusive */
 #define FLOOR_FRAMES 150                /* 1.5 s of minimum statistics */
 #define CUT_SEARCH_FRAMES 300           /* forced cuts look at the last 3 s */
+#define DIGITAL_SILENCE (1.0f / 65536)  /* below half a 16-bit step: nothing was recorded */
+#define RESET_FRAMES 25                 /* 250 ms of it restarts the noise estimate */
 
 struct segment {
     int64_t start, end;
@@ -48,7 +51,9 @@ struct lfm2_vad {
     int64_t pos;
     int64_t n_frames;                   /* frames analysed (frame f ends at (f+1)·FRAME) */
 
-    float floor_hist[FLOOR_FRAMES];
+    float floor_hist[FLOOR_FRAMES];     /* ring of the last n_hist measured levels */
+    int hist_pos, n_hist;
+    int silent_run;                     /* consecutive frames whose window is digital silence */
     float last_score, last_level, last_floor;
 
     /* state */
@@ -162,6 +167,7 @@ void lfm2_vad_reset(lfm2_vad *v)
     v->start = v->last_speech_end = v->min_start = 0;
     v->n_levels = 0;
     memset(v->floor_hist, 0, sizeof v->floor_hist);
+    v->hist_pos = v->n_hist = v->silent_run = 0;
     v->last_score = 0.0f;
     v->last_level = v->last_floor = -200.0f;
 }
@@ -180,8 +186,12 @@ static float sigmoid(float x)
 /* Measures the frame ending at `end`; returns its speech score and level. */
 static float analyse(lfm2_vad *v, int64_t end, float *level_db)
 {
-    for (int j = 0; j < WIN; j++)
-        v->fft_in[j] = sample_at(v, end - WIN + j) * v->win[j];
+    int silent = 0;
+    for (int j = 0; j < WIN; j++) {
+        const float x = sample_at(v, end - WIN + j);
+        silent += fabsf(x) < DIGITAL_SILENCE;
+        v->fft_in[j] = x * v->win[j];
+    }
     v->fft(v->tx, v->fft_out, v->fft_in, sizeof(float));
     double sum = 0.0, sum_log = 0.0;
     for (int k = BIN_LO; k < BIN_HI; k++) {
@@ -196,27 +206,34 @@ static float analyse(lfm2_vad *v, int64_t end, float *level_db)
     const float flat = (float)(exp(sum_log / nb) / (sum / nb));
 
     v->last_level = level;
-    if (end < WIN) {
-        /* the window still reaches before the stream: its level is not the signal's (it would
-         * pull the floor down and make steady noise at the start look like speech) */
+    *level_db = level;
+    v->silent_run = silent > WIN / 8 ? v->silent_run + 1 : 0;
+    if (end < WIN || (v->silent_run >= RESET_FRAMES && !v->speech)) {
+        /* The window reaches before the stream, or digital silence has lasted RESET_FRAMES
+         * with no utterance open (a muted source, a gap between joined files; not a pause
+         * between words): its level is not the recording's noise. Kept in the floor it would
+         * make any noise after it look like speech for FLOOR_FRAMES, so the estimate starts
+         * again after it, as at the start of the stream. */
+        v->n_hist = 0;
         v->last_score = 0.0f;
-        *level_db = level;
         return 0.0f;
     }
-    /* minimum statistics over the last FLOOR_FRAMES frames, this one included */
-    const int64_t k = v->n_frames - ((WIN + FRAME - 1) / FRAME - 1);   /* k-th whole window */
-    v->floor_hist[k % FLOOR_FRAMES] = level;
-    const int64_t nh = k + 1 < FLOOR_FRAMES ? k + 1 : FLOOR_FRAMES;
+    /* minimum statistics over the last FLOOR_FRAMES measured frames, this one included */
+    v->floor_hist[v->hist_pos] = level;
+    v->hist_pos = (v->hist_pos + 1) % FLOOR_FRAMES;
+    if (v->n_hist < FLOOR_FRAMES)
+        v->n_hist++;
     float fl = level;
-    for (int64_t i = 0; i < nh; i++)
-        fl = v->floor_hist[i] < fl ? v->floor_hist[i] : fl;
+    for (int i = 1; i <= v->n_hist; i++) {
+        const float h = v->floor_hist[(v->hist_pos - i + FLOOR_FRAMES) % FLOOR_FRAMES];
+        fl = h < fl ? h : fl;
+    }
 
     const float score = sigmoid((level - fl - 6.0f) / 1.5f) *
                         sigmoid((level - v->p.min_level_db) / 1.5f) *
                         sigmoid((0.5f - flat) / 0.06f);
     v->last_score = score;
     v->last_floor = fl;
-    *level_db = level;
     return score;
 }
 
@@ -258,6 +275,31 @@ static int push_level(lfm2_vad *v, float level)
     return 0;
 }
 
+/* Utterance edges never include digital silence (exact zeros: a muted source, a gap between
+ * joined files). The front-end normalizes each mel bin by its mean and deviation over the
+ * utterance, and the log of a zero frame is the guard's −16.6, far below any recorded noise:
+ * a 200 ms pad of zeros shifts every frame's features, not only its own. */
+static int64_t skip_leading_silence(const lfm2_vad *v, int64_t s, int64_t limit)
+{
+    while (s < limit && fabsf(v->buf[s - v->buf_start]) < DIGITAL_SILENCE)
+        s++;
+    return s;
+}
+
+/* Where the open utterance closes: pad_ms after its last speech frame (at most `limit`),
+ * without the digital silence at its end (which may reach into the last speech frame: a frame
+ * is measured over the 32 ms window before its end). */
+static int64_t close_end(const lfm2_vad *v, int64_t limit)
+{
+    int64_t e = v->last_speech_end + ms_to_samples(v->p.pad_ms);
+    if (e > limit)
+        e = limit;
+    while (e > v->start && e > v->buf_start &&
+           fabsf(v->buf[e - 1 - v->buf_start]) < DIGITAL_SILENCE)
+        e--;
+    return e;
+}
+
 /* Runs the state machine for frame f (samples [f·FRAME, (f+1)·FRAME)). */
 static int step(lfm2_vad *v, int64_t f)
 {
@@ -277,6 +319,7 @@ static int step(lfm2_vad *v, int64_t f)
             s = v->min_start;
         if (s < v->buf_start)
             s = v->buf_start;
+        s = skip_leading_silence(v, s, (f + 1 - v->run) * FRAME);
         v->speech = true;
         v->start = s;
         v->last_speech_end = end;
@@ -295,9 +338,7 @@ static int step(lfm2_vad *v, int64_t f)
         v->last_speech_end = end;
         v->silence = 0;
     } else if (++v->silence >= min_sil) {
-        int64_t e = v->last_speech_end + pad;
-        if (e > end)
-            e = end;
+        const int64_t e = close_end(v, end);
         v->speech = false;
         v->run = 0;
         return emit(v, v->start, e, false);
@@ -382,9 +423,7 @@ int lfm2_vad_flush(lfm2_vad *v)
     if (!v)
         return lfm2_set_error("VAD: NULL");
     if (v->speech) {
-        int64_t e = v->last_speech_end + ms_to_samples(v->p.pad_ms);
-        if (e > v->pos)
-            e = v->pos;
+        const int64_t e = close_end(v, v->pos);
         v->speech = false;
         v->run = 0;
         if (emit(v, v->start, e, false))
@@ -427,9 +466,9 @@ int lfm2_vad_current(lfm2_vad *v, struct lfm2_vad_segment *seg)
 int lfm2_vad_pending(lfm2_vad *v, struct lfm2_vad_segment *seg)
 {
     /* what step() and lfm2_vad_flush() will emit when the silence goes on */
-    const int64_t e = v->last_speech_end + ms_to_samples(v->p.pad_ms);
-    if (!v->speech || v->silence == 0 || e > v->pos)
+    if (!v->speech || v->silence == 0 || v->last_speech_end + ms_to_samples(v->p.pad_ms) > v->pos)
         return 0;
+    const int64_t e = close_end(v, v->pos);
     const int64_t s = v->start < v->buf_start ? v->buf_start : v->start;
     if (e <= s)
         return 0;

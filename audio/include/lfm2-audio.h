@@ -282,7 +282,8 @@ LFM2_AUDIO_API void lfm2_audio_quiet_ffmpeg_log(void);
  * spectral flatness (noise is flat, voiced speech is not). An utterance opens after
  * min_speech_ms of frames scoring >= threshold and closes after min_silence_ms below it, or
  * at max_segment_ms (cut at the quietest frame of its last 3 s). Utterances carry pad_ms of
- * audio before and after. Silence and steady noise produce no utterance. */
+ * audio before and after, less any digital silence (samples below half a 16-bit step) at their
+ * edges. Silence and steady noise produce no utterance. */
 struct lfm2_vad_params {
     float threshold;       /* 0.5 (the elements' vad-threshold); higher = stricter */
     float min_level_db;    /* -50: band level (dBFS, full-scale sine = 0) below which nothing

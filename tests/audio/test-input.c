@@ -348,6 +348,53 @@ static void test_vad(void)
         CHECK(memcmp(seg[1].pcm, mix + seg[1].start, sizeof(float) * (size_t)seg[1].n) == 0,
               "utterance samples are not the stream's");
         CHECK(!seg[0].forced && !seg[1].forced, "cut marked forced");
+        /* no digital silence at the edges: the pads stop at the clip's first and last sample */
+        int64_t first = 0, last = ns - 1;
+        while (fabsf(speech[first]) < 1.0f / 65536)
+            first++;
+        while (fabsf(speech[last]) < 1.0f / 65536)
+            last--;
+        CHECK(seg[0].start == 2 * S + first && seg[1].start == 5 * S + ns + first,
+              "utterances start at %lld, %lld, not at the speech's first sample %lld, %lld",
+              (long long)seg[0].start, (long long)seg[1].start, (long long)(2 * S + first),
+              (long long)(5 * S + ns + first));
+        CHECK(seg[0].end <= 2 * S + last + 1 && seg[1].end <= 5 * S + ns + last + 1,
+              "utterances end in the digital silence after the speech");
+    }
+    /* steady brown noise (not flat: it passes the flatness gate) after 2 s of digital silence
+     * is no speech: the noise estimate starts again after the silence (kept, the silence's
+     * −200 dB floor made the first 1.5 s of any noise an utterance) */
+    {
+        const int64_t nb = 2 * S + 3 * S;
+        float *brown = calloc((size_t)nb, sizeof *brown);
+        double acc = 0.0;
+        uint32_t r = 7;
+        for (int64_t i = 2 * S; i < nb; i++) {
+            r = r * 1664525u + 1013904223u;
+            acc = 0.995 * acc + ((double)(r >> 8) / 16777216.0 - 0.5);
+            brown[i] = (float)(acc * 0.01);
+        }
+        struct lfm2_vad_segment sb[64];
+        float *cpb[64];
+        const int kb = run_vad(&dp, brown, nb, 0, sb, 64, cpb);
+        CHECK(kb == 0, "brown noise after digital silence gave %d utterances", kb);
+        free_copies(cpb, kb);
+        free(brown);
+    }
+    /* the same speech over quiet recorded noise (about −75 dBFS) keeps its pads */
+    {
+        float *noisy = malloc(sizeof(float) * (size_t)total);
+        for (int64_t i = 0; i < total; i++)
+            noisy[i] = mix[i] + noise[i % nn] * 0.002f;
+        struct lfm2_vad_segment sn[64];
+        float *cpn[64];
+        const int kn = run_vad(&dp, noisy, total, 0, sn, 64, cpn);
+        CHECK(kn == 2, "speech over quiet noise gave %d utterances, not 2", kn);
+        if (kn == 2 && k == 2)
+            CHECK(sn[0].start <= seg[0].start - dp.pad_ms * 16 + 800 && sn[0].start < 2 * S,
+                  "over noise the utterance starts at %lld: no pre-roll", (long long)sn[0].start);
+        free_copies(cpn, kn);
+        free(noisy);
     }
     /* chunk sizes do not matter */
     struct lfm2_vad_segment seg2[64];

@@ -778,8 +778,10 @@ GST_START_TEST (test_early_final)
 
   fail_unless_equals_int (ref->len, 1);
   u = &g_array_index (ref, RefUtt, 0);
-  /* the library: pending from the end of the padding on, equal to what closes later */
-  at = u->end + RATE / 10;
+  /* the library: pending from the end of the padding on, equal to what closes later. The
+   * utterance ends at most pad-ms (200) after its last speech frame, less the digital silence
+   * after it; it closes min-silence (500) after that frame. */
+  at = u->end + RATE / 4;
   fail_unless (lfm2_vad_push (vad, x, u->end - 160) >= 0);
   fail_if (lfm2_vad_pending (vad, &seg));
   fail_unless (lfm2_vad_push (vad, x + u->end - 160, at - (u->end - 160)) == 0);
@@ -978,6 +980,12 @@ GST_START_TEST (test_clipped_and_nonfinite_samples)
     }
   }
   ref = ref_utterances (clean, n, FALSE);
+  /* a random-weight model may say nothing for an utterance: no buffer then */
+  for (guint i = ref->len; i-- > 0;)
+    if (g_array_index (ref, RefUtt, i).text[0] == '\0') {
+      g_free (g_array_index (ref, RefUtt, i).text);
+      g_array_remove_index (ref, i);
+    }
   fail_unless (ref->len >= 1);
 
   asr_open (&a, make_asr ("step", 0, NULL),
@@ -1177,9 +1185,9 @@ GST_START_TEST (test_live_never_blocks)
   fail_unless_equals_int (ref->len, 4);
   asr_open (&a, make_asr ("step", 300, NULL), S16_CAPS, TRUE);
   asr_block (&a);
-  /* the first utterance (it closes min-silence after its speech, 300 ms after its padded
-   * end): the worker blocks pushing its text */
-  cut = g_array_index (ref, RefUtt, 0).end + 400 * RATE / 1000;
+  /* the first utterance (it closes min-silence, 500 ms, after its last speech frame, which
+   * is at most pad-ms before its end): the worker blocks pushing its text */
+  cut = g_array_index (ref, RefUtt, 0).end + 600 * RATE / 1000;
   fail_unless (cut < g_array_index (ref, RefUtt, 1).start);
   push_range (&a, x, 0, cut);
   asr_wait_blocked (&a);
