@@ -36,6 +36,8 @@ struct lfm2_audio {
     struct lfm2_audio_hparams hp;
 
     lfm2_mel *mel;
+    lfm2_abort_callback abort_cb;      /* asked before each encoder layer */
+    void *abort_data;
 
     /* subsampling: conv.0 as a matrix [9] → C (an fp16 copy in LLAMACPP mode, where mtmd runs
      * it as an F16 im2col product), dw conv.2/.5, pointwise conv.3/.6 as matrices C → C, and the

@@ -511,8 +511,11 @@ int64_t lfm2_audio_encode_frames(lfm2_audio *a, const float *mel, int64_t T, int
     stage(a, "pre_encode_out", -1, -1, 0, a->x, Tq, D, D);
     a->timings.subsample_ms = lfm2_time_ms() - t0;
 
-    for (int il = 0; il < hp->n_layer; il++)
+    for (int il = 0; il < hp->n_layer; il++) {
+        if (a->abort_cb && a->abort_cb(a->abort_data))
+            return LFM2_AUDIO_ENCODE_ABORTED;
         conformer_layer(a, il, Tq);
+    }
 
     /* adapter: W3·GELU_erf(W1·LN(x) + b1) + b3 */
     rows(a, OP_LAYERNORM, a->a, D, a->x, D, a->ad_norm_w, a->ad_norm_b, Tq, D, 1e-5f);
@@ -539,6 +542,14 @@ int64_t lfm2_audio_encode_mel(lfm2_audio *a, const float *mel, int64_t n_frames,
     return lfm2_audio_encode_frames(a, mel, n_frames, ld, out, cap);
 }
 
+void lfm2_audio_set_abort_callback(lfm2_audio *a, lfm2_abort_callback callback, void *data)
+{
+    if (a) {
+        a->abort_cb = callback;
+        a->abort_data = data;
+    }
+}
+
 int64_t lfm2_audio_encode(lfm2_audio *a, const float *pcm, int64_t n, float *out, size_t cap)
 {
     if (!a || !pcm || !out)
@@ -554,6 +565,8 @@ int64_t lfm2_audio_encode(lfm2_audio *a, const float *pcm, int64_t n, float *out
     if (lfm2_audio_mel(a, pcm, n, a->melbuf, T) < 0)
         return -1;
     const double mel_ms = lfm2_time_ms() - t0;
+    if (a->abort_cb && a->abort_cb(a->abort_data))
+        return LFM2_AUDIO_ENCODE_ABORTED;
     const int64_t r = lfm2_audio_encode_frames(a, a->melbuf, T, T, out, cap);
     a->timings.mel_ms = mel_ms;
     a->timings.n_samples = n;

@@ -298,7 +298,7 @@ gst_lfm2_audio_enc_n_rows (gint64 n_samples)
   return (gint) lfm2_audio_n_tokens (n_samples);
 }
 
-gboolean
+gint64
 gst_lfm2_audio_enc_encode (GstLfm2AudioEncoder * enc, const gfloat * pcm, gint64 n, gfloat * out,
     gsize cap, GError ** error)
 {
@@ -308,13 +308,16 @@ gst_lfm2_audio_enc_encode (GstLfm2AudioEncoder * enc, const gfloat * pcm, gint64
 
   g_mutex_lock (&m->lock);
   lfm2_clear_error ();
+  /* the context may be shared: the callback is this call's */
+  lfm2_audio_set_abort_callback (m->audio, enc->abort_cb, enc->abort_data);
   rows = lfm2_audio_encode (m->audio, pcm, n, out, cap);
-  if (rows < 0)
+  lfm2_audio_set_abort_callback (m->audio, NULL, NULL);
+  if (rows < 0 && rows != LFM2_AUDIO_ENCODE_ABORTED)
     g_set_error (error, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_FAILED,
         "Audio encoder failed on %" G_GINT64_FORMAT " samples: %s", n, lfm2_last_error ());
   g_mutex_unlock (&m->lock);
   enc->last_encode_ms = (g_get_monotonic_time () - t0) / 1000.0;
-  return rows >= 0;
+  return rows < 0 && rows != LFM2_AUDIO_ENCODE_ABORTED ? -1 : rows;
 }
 
 gint
@@ -324,6 +327,7 @@ gst_lfm2_audio_enc_encode_rows (GstLfm2AudioEncoder * enc, GstElement * element,
   const gint rows = gst_lfm2_audio_enc_n_rows (n);
   const gsize need = (gsize) rows * enc->n_embd;
   GError *err = NULL;
+  gint64 r;
 
   if (need > enc->embd_cap) {
     /* per utterance length, not per utterance */
@@ -336,7 +340,10 @@ gst_lfm2_audio_enc_encode_rows (GstLfm2AudioEncoder * enc, GstElement * element,
       return -1;
     }
   }
-  if (!gst_lfm2_audio_enc_encode (enc, pcm, n, enc->embd, enc->embd_cap, &err)) {
+  r = gst_lfm2_audio_enc_encode (enc, pcm, n, enc->embd, enc->embd_cap, &err);
+  if (r == LFM2_AUDIO_ENCODE_ABORTED)
+    return LFM2_AUDIO_ENCODE_ABORTED;
+  if (r < 0) {
     GST_LFM2_POST_GERROR (element, GST_MESSAGE_ERROR, err, NULL);
     g_clear_error (&err);
     return -1;

@@ -84,6 +84,8 @@ typedef struct {
   gfloat *embd;                 /* gst_lfm2_audio_enc_encode_rows(): grown to the longest
                                    utterance, then kept until stop */
   gsize embd_cap;               /* floats */
+  lfm2_abort_callback abort_cb; /* NULL, or asked between encoder layers: TRUE stops it */
+  gpointer abort_data;
 } GstLfm2AudioEncoder;
 
 /* Loads (or shares) the mmproj with the settings' front-end and n_threads; with `text`, checks
@@ -94,11 +96,12 @@ gboolean gst_lfm2_audio_enc_start (GstLfm2AudioEncoder * enc, const GstLfm2Audio
 void gst_lfm2_audio_enc_stop (GstLfm2AudioEncoder * enc);
 /* Rows for n 16 kHz samples (lfm2_audio_n_tokens). */
 gint gst_lfm2_audio_enc_n_rows (gint64 n_samples);
-/* Encodes into out (cap floats, >= n_rows × n_embd). FALSE with *error on failure. */
-gboolean gst_lfm2_audio_enc_encode (GstLfm2AudioEncoder * enc, const gfloat * pcm, gint64 n,
+/* Encodes into out (cap floats, >= n_rows × n_embd): the number of rows, -1 with *error on
+ * failure, or LFM2_AUDIO_ENCODE_ABORTED (no error) when enc->abort_cb stopped it. */
+gint64 gst_lfm2_audio_enc_encode (GstLfm2AudioEncoder * enc, const gfloat * pcm, gint64 n,
     gfloat * out, gsize cap, GError ** error);
-/* Encodes into enc->embd (grown as needed): the number of rows, or -1 after posting an
- * ERROR on `element`. */
+/* Encodes into enc->embd (grown as needed): the number of rows, -1 after posting an ERROR
+ * on `element`, or LFM2_AUDIO_ENCODE_ABORTED when enc->abort_cb stopped it. */
 gint gst_lfm2_audio_enc_encode_rows (GstLfm2AudioEncoder * enc, GstElement * element,
     const gfloat * pcm, gint64 n);
 

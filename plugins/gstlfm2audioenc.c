@@ -329,8 +329,8 @@ on_utterance (const GstLfm2Utterance * u, gpointer user_data)
     self->last_ret = GST_FLOW_ERROR;
     return;
   }
-  if (!gst_lfm2_audio_enc_encode (&self->enc, u->pcm, u->n, embd,
-          (gsize) rows * self->enc.n_embd, &err)) {
+  if (gst_lfm2_audio_enc_encode (&self->enc, u->pcm, u->n, embd,
+          (gsize) rows * self->enc.n_embd, &err) < 0) {
     GST_LFM2_POST_GERROR (self, GST_MESSAGE_ERROR, err, NULL);
     g_clear_error (&err);
     gst_buffer_unref (buf);

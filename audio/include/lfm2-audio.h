@@ -189,6 +189,14 @@ LFM2_AUDIO_API int64_t lfm2_audio_max_samples(const lfm2_audio *a);
  * (cap = floats available). Returns the number of rows, or -1. */
 LFM2_AUDIO_API int64_t lfm2_audio_encode(lfm2_audio *a, const float *pcm, int64_t n, float *out, size_t cap);
 
+/* Asked after the front-end and before each encoder layer of lfm2_audio_encode[_mel] (as
+ * lfm2_set_abort_callback for the backbone): returning true stops the encode, which then
+ * returns LFM2_AUDIO_ENCODE_ABORTED with `out` undefined; the context stays usable. NULL (the
+ * default) never stops. A context shared by several users: set it for the call, under the
+ * lock that serializes the calls. */
+LFM2_AUDIO_API void lfm2_audio_set_abort_callback(lfm2_audio *a, lfm2_abort_callback callback, void *data);
+#define LFM2_AUDIO_ENCODE_ABORTED (-2)
+
 /* The front-end alone, in this context's mode (same as lfm2_mel_compute). */
 LFM2_AUDIO_API int64_t lfm2_audio_mel(lfm2_audio *a, const float *pcm, int64_t n, float *out, int64_t ld);
 

@@ -173,6 +173,55 @@ static void test_mkmodel_q8(void)
 }
 
 /* usage: test-audio-parity [scalar|avx2|avx512|auto]   (exit 77 = path not available here) */
+/* The abort callback: asked after the front-end and before each layer; stopping at any of
+ * those returns LFM2_AUDIO_ENCODE_ABORTED, and the next encode gives the full result again. */
+struct stopper {
+    int calls, stop_at;
+};
+
+static bool stop_cb(void *data)
+{
+    struct stopper *s = data;
+    return s->calls++ == s->stop_at;
+}
+
+static void test_abort(lfm2_audio *a)
+{
+    printf("abort callback\n");
+    float *pcm = NULL;
+    int64_t n = 0;
+    struct lfm2_audio_file_info info;
+    CHECK(lfm2_audio_load_file(at_data("wav/speech_4s.wav"), &pcm, &n, &info) == 0, "%s",
+          lfm2_last_error());
+    if (!pcm)
+        return;
+    const int64_t nt = lfm2_audio_n_tokens(n);
+    const size_t cap = (size_t)(nt * lfm2_audio_n_embd_out(a));
+    float *ref = malloc(sizeof(float) * cap), *got = malloc(sizeof(float) * cap);
+    CHECK(lfm2_audio_encode(a, pcm, n, ref, cap) == nt, "%s", lfm2_last_error());
+    const int n_checks = lfm2_audio_get_hparams(a)->n_layer + 1;
+    struct stopper st = { 0, -1 };
+    lfm2_audio_set_abort_callback(a, stop_cb, &st);
+    CHECK(lfm2_audio_encode(a, pcm, n, got, cap) == nt && st.calls == n_checks &&
+          memcmp(got, ref, sizeof(float) * cap) == 0,
+          "a callback that never stops: %d calls (want %d) or other numbers", st.calls, n_checks);
+    for (int k = 0; k < n_checks; k++) {
+        st = (struct stopper){ 0, k };
+        lfm2_audio_set_abort_callback(a, stop_cb, &st);
+        const int64_t r = lfm2_audio_encode(a, pcm, n, got, cap);
+        CHECK(r == LFM2_AUDIO_ENCODE_ABORTED && st.calls == k + 1,
+              "stop at check %d: returned %lld after %d calls", k, (long long)r, st.calls);
+        lfm2_audio_set_abort_callback(a, NULL, NULL);
+        memset(got, 0, sizeof(float) * cap);
+        CHECK(lfm2_audio_encode(a, pcm, n, got, cap) == nt &&
+              memcmp(got, ref, sizeof(float) * cap) == 0,
+              "after a stop at check %d the next encode differs", k);
+    }
+    free(ref);
+    free(got);
+    free(pcm);
+}
+
 int main(int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[1] : "auto";
@@ -203,6 +252,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof clips / sizeof clips[0]; i++)
         test_clip(a32, a16, text, clips[i]);
     test_mkmodel_q8();
+    test_abort(a16);
     lfm2_model_free(text);
     lfm2_audio_free(a16);
     lfm2_audio_free(a32);
