@@ -6,7 +6,8 @@
 #
 #   pipelines/check-no-stall-audio.sh [--seconds 600] [--model GGUF --mmproj GGUF]
 #                                     [--threads N] [--max-tokens N] [--step MS]
-#                                     [--buffer-ms 20] [--pause 3] [--clip FILE]
+#                                     [--buffer-ms 20] [--pause 3] [--clip FILE] [--noise DBFS]
+#                                     [--verbose]
 #
 # Runs lfm2-asrcheck (built in build/pipelines/; see its header):
 #
@@ -21,7 +22,8 @@
 #
 # Without --model/--mmproj the generated random-weight audio-tiny pair is used. With random
 # weights the model never ends its turn, so every final generates max-tokens tokens (default
-# 16 here, about what a real transcript of the 4-second clip takes).
+# 16 here, about what a real transcript of the 4-second clip takes). The pauses are digital
+# silence unless --noise adds white noise at that RMS level (e.g. -60: a microphone's floor).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,6 +37,8 @@ max_tokens=16
 step=""
 buffer_ms=20
 pause=3
+verbose=""
+noise=0
 clip=$(cd "$here/../tests/data/audio/wav" && pwd)/speech_4s.wav
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -47,7 +51,9 @@ while [ $# -gt 0 ]; do
     --buffer-ms) buffer_ms=$2; shift 2 ;;
     --pause) pause=$2; shift 2 ;;
     --clip) clip=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    --verbose) verbose=--verbose; shift ;;
+    --noise) noise=$2; shift 2 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "$0: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -59,4 +65,5 @@ asr_models audio-tiny "$model" "$mmproj" --type f32 --mmproj-type f32
 
 set -- "model=$asr_model" "mmproj=$asr_mmproj" n-threads="$threads" max-tokens="$max_tokens"
 [ -z "$step" ] || set -- "$@" step="$step"
-exec "$check" --seconds "$seconds" --clip "$clip" --pause "$pause" --buffer-ms "$buffer_ms" "$@"
+exec "$check" --seconds "$seconds" --clip "$clip" --pause "$pause" --buffer-ms "$buffer_ms" \
+  --noise "$noise" $verbose "$@"

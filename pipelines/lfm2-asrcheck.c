@@ -18,7 +18,9 @@
  * if the element held its streaming thread, the next buffers arrive late. The bus gives the
  * `lfm2asr/transcript` messages; each final is matched with the utterance it covers, and its
  * delay is measured from the end of that utterance's speech (the last sample of the clip above
- * -40 dBFS) to the moment the message was posted. After N seconds (default 600) the source
+ * -40 dBFS) to the moment the message was posted. --noise DBFS adds white noise at that RMS level
+ * to everything (a microphone's floor; by default the pauses are digital silence, which the
+ * detector leaves out of utterances). --verbose prints a line per final. After N seconds (default 600) the source
  * ends, the element drains, and the results are printed as key=value lines:
  *
  *   buffers, expected-buffers, buffer-ms, max-gap-ms, max-gap-buffers, max-behind-ms,
@@ -68,6 +70,9 @@ typedef struct {
   guint finals, partials;
   GArray *delays;               /* gdouble ms, final after the end of its speech */
   gdouble inference_sum, inference_max;
+  gboolean verbose;             /* one line per final on stderr */
+  GRand *rng;
+  gdouble noise_db;             /* white noise added throughout (dBFS RMS), or 0: none */
   GMainLoop *loop;
   gboolean error;
 } Check;
@@ -162,6 +167,18 @@ on_sync_message (GstBus * bus, GstMessage * m, gpointer data)
       if (end + 100 * GST_MSECOND >= u->speech_end) {
         gdouble d = GST_CLOCK_DIFF (u->speech_end, now) / 1e6;
         g_array_append_val (c->delays, d);
+        if (c->verbose) {
+          gdouble enc = 0, audio = 0;
+          gint tokens = 0;
+
+          gst_structure_get_double (s, "encode-ms", &enc);
+          gst_structure_get_double (s, "audio-ms", &audio);
+          gst_structure_get_int (s, "generated-tokens", &tokens);
+          g_printerr ("final %u: %.0f ms after its speech; inference %.0f ms (encoder %.0f), "
+              "%.0f ms of audio, %d tokens; utterance ends %.0f ms after the speech\n",
+              c->finals, d, ms, enc, audio, tokens,
+              GST_CLOCK_DIFF (u->speech_end, end) / 1e6);
+        }
       }
     }
   }
@@ -228,7 +245,14 @@ feed (gpointer data)
     d = (gint16 *) map.data;
     for (gint64 j = 0; j < k; j++) {
       const gint64 p = (i + j) % cycle;
-      d[j] = p < c->n_clip ? c->clip[p] : 0;
+      gdouble v = p < c->n_clip ? c->clip[p] : 0;
+      if (c->noise_db < 0) {    /* a microphone's floor: the pauses are not digital silence */
+        gdouble u = 0;
+        for (gint r = 0; r < 12; r++)   /* Irwin–Hall: about N(0, 1) */
+          u += g_rand_double (c->rng);
+        v += (u - 6.0) * 32768.0 * pow (10.0, c->noise_db / 20.0);
+      }
+      d[j] = (gint16) CLAMP (lrint (v), -32768, 32767);
       if (p == 0) {             /* an utterance begins */
         Spoken u = {
           c->t0 + gst_util_uint64_scale_int (i + j + c->speech_first, GST_SECOND, RATE),
@@ -353,6 +377,10 @@ main (int argc, char **argv)
       max_gap_buffers = g_ascii_strtod (argv[++i], NULL);
     else if (!strcmp (argv[i], "--max-behind-ms") && i + 1 < argc)
       max_behind_ms = g_ascii_strtod (argv[++i], NULL);
+    else if (!strcmp (argv[i], "--verbose"))
+      c.verbose = TRUE;
+    else if (!strcmp (argv[i], "--noise") && i + 1 < argc)
+      c.noise_db = g_ascii_strtod (argv[++i], NULL);
     else
       g_ptr_array_add (args, argv[i]);
   }
@@ -363,7 +391,8 @@ main (int argc, char **argv)
   }
   if (clip == NULL || c.seconds <= 0 || c.buffer_ms < 1 || c.pause_s < 0) {
     g_printerr ("usage: lfm2-asrcheck --clip FILE [--seconds N] [--pause S] [--buffer-ms B] "
-        "[--max-gap-buffers K] [--max-behind-ms M] LFM2ASR-PROPERTY...\n");
+        "[--max-gap-buffers K] [--max-behind-ms M] [--noise DBFS] [--verbose] "
+        "LFM2ASR-PROPERTY...\n");
     return 2;
   }
   if (!load_clip (&c, clip))
@@ -380,6 +409,7 @@ main (int argc, char **argv)
   g_mutex_init (&c.lock);
   c.spoken = g_array_new (FALSE, FALSE, sizeof (Spoken));
   c.delays = g_array_new (FALSE, FALSE, sizeof (gdouble));
+  c.rng = g_rand_new_with_seed (1);
   c.loop = g_main_loop_new (NULL, FALSE);
   c.src = gst_bin_get_by_name (GST_BIN (c.pipe), "src");
   c.asr = gst_bin_get_by_name (GST_BIN (c.pipe), "asr");
@@ -475,6 +505,7 @@ main (int argc, char **argv)
   gst_object_unref (bus);
   gst_object_unref (c.pipe);
   g_main_loop_unref (c.loop);
+  g_rand_free (c.rng);
   g_array_unref (c.spoken);
   g_array_unref (c.delays);
   g_free (c.clip);
