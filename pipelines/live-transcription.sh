@@ -11,7 +11,7 @@
 #   --demo: --input tests/data/trained/lfm2-audio-demo.wav with the trained tiny ASR pair
 #          tests/data/trained/lfm2-audio-asr-{text,mmproj}.gguf — 8 synthesized sentences in
 #          voices and wordings the model never heard in training; what they say is printed to
-#          stderr at the end. The default when that pair is there (it is bundled: 17.7 % WER
+#          stderr at the end. The default when that pair is there (it is bundled: 11.0 % WER
 #          on held-out voices, docs/models.md), else --mic
 #   --video:  videotestsrc is-live=true (or the file's video) ─ queue ─ textoverlay ─ autovideosink
 #             lfm2asr ─ queue ─ textoverlay.text_sink                (--out: x264enc ─ mp4mux ─ FILE)
