@@ -18,10 +18,11 @@
  * if the element held its streaming thread, the next buffers arrive late. The bus gives the
  * `lfm2asr/transcript` messages; each final is matched with the utterance it covers, and its
  * delay is measured from the end of that utterance's speech (the last sample of the clip above
- * -40 dBFS) to the moment the message was posted. --noise DBFS adds white noise at that RMS level
- * to everything (a microphone's floor; by default the pauses are digital silence, which the
- * detector leaves out of utterances). --verbose prints a line per final. After N seconds (default 600) the source
- * ends, the element drains, and the results are printed as key=value lines:
+ * -40 dBFS) to the moment the message was posted. --noise DBFS adds white noise at that RMS
+ * level to everything (a microphone's floor; by default the pauses are digital silence, which
+ * the detector leaves out of utterances). --verbose prints a line per final. After N seconds
+ * (default 600) the source ends, the element drains, and the results are printed as key=value
+ * lines:
  *
  *   buffers, expected-buffers, buffer-ms, max-gap-ms, max-gap-buffers, max-behind-ms,
  *   gaps-over-limit, buffers-over-max-behind, max-chain-ms (the longest lfm2asr held its

@@ -796,11 +796,14 @@ transcribe (GstLfm2Asr * self, const GstLfm2AsrJob * job, gboolean final,
   self->enc.abort_cb = final ? encoder_stop_final : encoder_stop_partial;
   self->enc.abort_data = self;
   rows = gst_lfm2_audio_enc_encode_rows (&self->enc, GST_ELEMENT (self), job->pcm, job->n);
-  if (rows < 0 && rows != LFM2_AUDIO_ENCODE_ABORTED)
+  if (rows == LFM2_AUDIO_ENCODE_ABORTED)       /* a final's only on a flush */
+    return final || g_atomic_int_get (&base->cancel) ? GST_FLOW_FLUSHING :
+        GST_LFM2_GEN_FLOW_DROPPED;
+  if (rows < 0)
     return FLOW_POSTED_ERROR;
   if (g_atomic_int_get (&base->cancel))
     return GST_FLOW_FLUSHING;
-  if (!final && (rows < 0 || !partial_piece (NULL, 0, self)))
+  if (!final && !partial_piece (NULL, 0, self))
     return GST_LFM2_GEN_FLOW_DROPPED;
 
   media.embd = self->enc.embd;
