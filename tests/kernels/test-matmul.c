@@ -629,12 +629,16 @@ static void test_rows(void)
 /* Batches walk the prepared rows in L2-sized panels while the token tiles pass; here each of
  * the two threads gets several panels (F16 at k = 1024 holds 8 groups of 16 rows per panel,
  * Q8_0 15), so every output of a batch must still equal the one-token product exactly and
- * the reference within the bound. */
+ * the reference within the bound. The second shape: k in two chunks on the AVX2 Q8_0 path
+ * (32 blocks, then 8: the float sums continue from the output), an odd number of groups and
+ * a last group of 11 rows, 22 tokens (tiles of 3 and a tail of 1). */
 static void test_panels(lfm2_pool *pool)
 {
     static const enum lfm2_type types[] = { LFM2_TYPE_F16, LFM2_TYPE_Q8_0, LFM2_TYPE_Q4_K };
-    const int64_t k = 1024, no = 600, n = 21;
+    static const int64_t shapes[][3] = { { 1024, 600, 21 }, { 1280, 587, 22 } };
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const int64_t k = shapes[si][0], no = shapes[si][1], n = shapes[si][2];
         struct weight w;
         make_weight(&w, types[ti], k, no);
         lfm2_tensor p;
