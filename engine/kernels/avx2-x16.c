@@ -2,13 +2,11 @@
  *
  * A group of 16 rows is two ymm halves of 8 rows. Without VNNI, 4-byte dot products per row go
  * through VPMADDUBSW (unsigned weights × signed activations into int16 pairs, which cannot
- * overflow: ≤ 15 or ≤ 63 for the 4- and 6-bit types) and VPMADDWD with ones; Q8_0 widens both
- * sides to int16 and uses VPMADDWD alone (see its section). Per (row, token) the sequence of operations is the same for any batch,
+ * overflow: |w| ≤ 128 with the sign moved onto x for Q8_0, ≤ 15 or ≤ 63 for the others) and
+ * VPMADDWD with ones. Per (row, token) the sequence of operations is the same for any batch,
  * so batched and one-token products agree bit for bit, as on the other paths.
  */
 #include <immintrin.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -18,6 +16,12 @@
 INLINE __m256i dot4_u8(__m256i u, __m256i xs)
 {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, xs), _mm256_set1_epi16(1));
+}
+
+/* signed w · signed x, 4 bytes per lane */
+INLINE __m256i dot4_i8(__m256i w, __m256i xb)
+{
+    return dot4_u8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xb, w));
 }
 
 INLINE void store8(float *y, __m256 v, int valid)
@@ -37,11 +41,12 @@ INLINE void store_group(float *y, const __m256 v[2], int valid)
     store8(y + 8, v[1], valid - 8);
 }
 
-/* ---- Q4_0 ---- */
+/* ---- Q8_0 / Q4_0 ---- */
 
-INLINE void xq4_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t *xp, size_t ts, int64_t k,
-                       float *y, int64_t ldy, int valid)
+INLINE void xq_kernel(const int IS_Q4, const int T, int64_t nb, const uint8_t *g, const uint8_t *xp,
+                      size_t ts, int64_t k, float *y, int64_t ldy, int valid)
 {
+    const size_t qbytes = IS_Q4 ? 256 : 512;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 facc[4][2];
     for (int t = 0; t < T; t++)
@@ -49,34 +54,50 @@ INLINE void xq4_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t 
     for (int64_t b = 0; b < nb; b++) {
         __m256i acc[4][2];
         for (int t = 0; t < T; t++) {
-            /* the nibbles carry +8: start at −8·Σx (from the pack) */
-            const __m256i c = _mm256_set1_epi32(((const int32_t *)(xp + (size_t)t * ts + k))[b]);
+            /* Q4_0 nibbles carry +8: start at −8·Σx (from the pack); Q8_0 needs no offset */
+            const __m256i c = IS_Q4 ? _mm256_set1_epi32(((const int32_t *)(xp + (size_t)t * ts + k))[b])
+                                    : _mm256_setzero_si256();
             acc[t][0] = acc[t][1] = c;
         }
-        const uint8_t *qb = g + (size_t)b * 256;
+        const uint8_t *qb = g + (size_t)b * qbytes;
         if (T == 1)   /* the quants' stream, 4 KiB ahead (see prefetch_stream) */
-            for (size_t o = 0; o < 256; o += 64)
+            for (size_t o = 0; o < qbytes; o += 64)
                 _mm_prefetch((const char *)qb + 4096 + o, _MM_HINT_T0);
-        for (int m = 0; m < 4; m++) {
-            __m256i lo[2], hi[2];
-            for (int h = 0; h < 2; h++) {
-                const __m256i l = _mm256_load_si256((const __m256i *)(qb + m * 64 + h * 32));
-                lo[h] = _mm256_and_si256(l, m4);
-                hi[h] = _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
-            }
-            for (int t = 0; t < T; t++) {
-                const int8_t *xq = (const int8_t *)(xp + (size_t)t * ts) + b * 32;
-                int32_t a0, a1;
-                memcpy(&a0, xq + 4 * m, 4);
-                memcpy(&a1, xq + 16 + 4 * m, 4);
-                const __m256i x0 = _mm256_set1_epi32(a0), x1 = _mm256_set1_epi32(a1);
+        if (IS_Q4) {
+            for (int m = 0; m < 4; m++) {
+                __m256i lo[2], hi[2];
                 for (int h = 0; h < 2; h++) {
-                    acc[t][h] = _mm256_add_epi32(acc[t][h], dot4_u8(lo[h], x0));
-                    acc[t][h] = _mm256_add_epi32(acc[t][h], dot4_u8(hi[h], x1));
+                    const __m256i l = _mm256_load_si256((const __m256i *)(qb + m * 64 + h * 32));
+                    lo[h] = _mm256_and_si256(l, m4);
+                    hi[h] = _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+                }
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xq = (const int8_t *)(xp + (size_t)t * ts) + b * 32;
+                    int32_t a0, a1;
+                    memcpy(&a0, xq + 4 * m, 4);
+                    memcpy(&a1, xq + 16 + 4 * m, 4);
+                    const __m256i x0 = _mm256_set1_epi32(a0), x1 = _mm256_set1_epi32(a1);
+                    for (int h = 0; h < 2; h++) {
+                        acc[t][h] = _mm256_add_epi32(acc[t][h], dot4_u8(lo[h], x0));
+                        acc[t][h] = _mm256_add_epi32(acc[t][h], dot4_u8(hi[h], x1));
+                    }
+                }
+            }
+        } else {
+            for (int j = 0; j < 8; j++) {
+                __m256i wv[2];
+                for (int h = 0; h < 2; h++)
+                    wv[h] = _mm256_load_si256((const __m256i *)(qb + j * 64 + h * 32));
+                for (int t = 0; t < T; t++) {
+                    int32_t a;
+                    memcpy(&a, (const int8_t *)(xp + (size_t)t * ts) + b * 32 + 4 * j, 4);
+                    const __m256i xv = _mm256_set1_epi32(a);
+                    for (int h = 0; h < 2; h++)
+                        acc[t][h] = _mm256_add_epi32(acc[t][h], dot4_i8(wv[h], xv));
                 }
             }
         }
-        const uint8_t *dp = g + (size_t)nb * 256 + (size_t)b * 32;
+        const uint8_t *dp = g + (size_t)nb * qbytes + (size_t)b * 32;
         const __m256 dw[2] = { _mm256_cvtph_ps(_mm_load_si128((const __m128i *)dp)),
                                _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(dp + 16))) };
         for (int t = 0; t < T; t++) {
@@ -88,294 +109,6 @@ INLINE void xq4_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t 
     }
     for (int t = 0; t < T; t++)
         store_group(y + t * ldy, facc[t], valid);
-}
-
-/* ---- Q8_0 through int16 products ----
- * Without VNNI, VPMADDUBSW needs an unsigned operand: the signed Q8_0 product costs VPSIGNB +
- * VPMADDUBSW + VPMADDWD per 32 products, all three on Zen 3's two integer-multiply pipes, and
- * a broadcast of the token's 4 bytes per 16 rows. Here both sides are int16 and VPMADDWD alone
- * multiplies: the activations are packed once as int16 pairs, [x[4j], x[4j+2]] and
- * [x[4j+1], x[4j+3]] for step j, and lane r's bytes w[r][4j..4j+3] split into its even bytes
- * (times the first pair) and odd bytes (times the second). Batches widen each L2 panel of
- * weights once into a per-thread buffer and run two groups (32 rows) per pass, so each
- * broadcast serves four multiplies (the int8 kernel's, two) that read the buffer directly;
- * decode and short batches widen in registers. Either way a block's integer sum is exact and
- * the float part is the same operations in the same order, so every path — and every batch
- * size — gives the same bits as the int8 kernel they replace. */
-
-/* per token: per block 8 steps × [x0, x2, x1, x3] as int16 (64 bytes), then the blocks' d_x */
-static size_t q8w_token_bytes(int64_t k)
-{
-    return ((size_t)(k / 32) * 68 + 63) & ~(size_t)63;
-}
-
-static void pack_q8w(const struct lfm2_kernels *kt, const float *x, int64_t ldx, int64_t k,
-                     int64_t t0, int64_t t1, void *dst)
-{
-    const int64_t nb = k / 32;
-    for (int64_t t = t0; t < t1; t++) {
-        int16_t *p = (int16_t *)((uint8_t *)dst + (size_t)t * q8w_token_bytes(k));
-        float *dx = (float *)(p + nb * 32);
-        for (int64_t b = 0; b < nb; b++, p += 32) {
-            block_q8_0 blk;
-            kt->act[LFM2_ACT_Q8_0](x + t * ldx + b * 32, &blk, 32);
-            for (int j = 0; j < 8; j++) {
-                p[4 * j + 0] = blk.qs[4 * j + 0];
-                p[4 * j + 1] = blk.qs[4 * j + 2];
-                p[4 * j + 2] = blk.qs[4 * j + 1];
-                p[4 * j + 3] = blk.qs[4 * j + 3];
-            }
-            dx[b] = lfm2_fp16_to_fp32(blk.d);
-        }
-    }
-}
-
-INLINE __m256i even_i16(__m256i v) { return _mm256_srai_epi16(_mm256_slli_epi16(v, 8), 8); }
-INLINE __m256i odd_i16(__m256i v) { return _mm256_srai_epi16(v, 8); }
-
-INLINE __m256 block_scale(const uint8_t *g, int64_t nb, int64_t b, int h, float dx)
-{
-    const __m256 dw = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(g + (size_t)nb * 512 + (size_t)b * 32 + h * 16)));
-    return _mm256_mul_ps(dw, _mm256_set1_ps(dx));
-}
-
-INLINE float token_dx(const uint8_t *xp, size_t ts, int t, int64_t nb, int64_t b)
-{
-    return ((const float *)(xp + (size_t)t * ts + (size_t)nb * 64))[b];
-}
-
-/* one group × T ≤ 3 tokens, the weights widened in registers */
-INLINE void xq8w_kernel(const int T, int64_t nb, const uint8_t *g, const uint8_t *xp, size_t ts,
-                        float *y, int64_t ldy, int valid)
-{
-    __m256 facc[3][2];
-    for (int t = 0; t < T; t++)
-        facc[t][0] = facc[t][1] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *qb = g + (size_t)b * 512;
-        if (T == 1)   /* the quants' stream, 4 KiB ahead (see prefetch_stream) */
-            for (size_t o = 0; o < 512; o += 64)
-                _mm_prefetch((const char *)qb + 4096 + o, _MM_HINT_T0);
-        __m256i acc[3][2];
-        for (int t = 0; t < T; t++)
-            acc[t][0] = acc[t][1] = _mm256_setzero_si256();
-        for (int j = 0; j < 8; j++) {
-            __m256i ev[2], od[2];
-            for (int h = 0; h < 2; h++) {
-                const __m256i v = _mm256_load_si256((const __m256i *)(qb + j * 64 + h * 32));
-                ev[h] = even_i16(v);
-                od[h] = odd_i16(v);
-            }
-            for (int t = 0; t < T; t++) {
-                const int32_t *xs = (const int32_t *)(xp + (size_t)t * ts) + b * 16 + j * 2;
-                const __m256i xe = _mm256_set1_epi32(xs[0]), xo = _mm256_set1_epi32(xs[1]);
-                for (int h = 0; h < 2; h++) {
-                    acc[t][h] = _mm256_add_epi32(acc[t][h], _mm256_madd_epi16(ev[h], xe));
-                    acc[t][h] = _mm256_add_epi32(acc[t][h], _mm256_madd_epi16(od[h], xo));
-                }
-            }
-        }
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < 2; h++)
-                facc[t][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t][h]),
-                                             block_scale(g, nb, b, h, token_dx(xp, ts, t, nb, b)), facc[t][h]);
-    }
-    for (int t = 0; t < T; t++)
-        store_group(y + t * ldy, facc[t], valid);
-}
-
-/* Widened layout of blocks [b0, b1) of one group: per block and step, 4 × 32 bytes — the even
- * then odd int16 of rows 0-7, then those of rows 8-15. */
-#define Q8P_STEP 128
-static void widen_q8(const uint8_t *g, int64_t b0, int64_t b1, uint8_t *dst)
-{
-    for (int64_t b = b0; b < b1; b++)
-        for (int j = 0; j < 8; j++)
-            for (int h = 0; h < 2; h++) {
-                const __m256i v = _mm256_load_si256((const __m256i *)(g + (size_t)b * 512 + j * 64 + h * 32));
-                _mm256_store_si256((__m256i *)(dst + ((b - b0) * 8 + j) * Q8P_STEP + h * 64), even_i16(v));
-                _mm256_store_si256((__m256i *)(dst + ((b - b0) * 8 + j) * Q8P_STEP + h * 64 + 32), odd_i16(v));
-            }
-}
-
-/* VPMADDWD with the weights read by the instruction itself: as intrinsics the compiler keeps
- * each weight vector in a register across the tile's tokens, runs out of registers and spills
- * the accumulators instead */
-INLINE __m256i madd_mem(const uint8_t *p, __m256i x)
-{
-    __m256i r;
-    __asm__("vpmaddwd %1, %2, %0" : "=x"(r) : "m"(*(const __m256i *)p), "x"(x));
-    return r;
-}
-
-INLINE __m256 load8(const float *y, int valid)
-{
-    if (valid >= 8)
-        return _mm256_loadu_ps(y);
-    float t[8] = { 0 };
-    if (valid > 0)
-        memcpy(t, y, (size_t)valid * sizeof(float));
-    return _mm256_loadu_ps(t);
-}
-
-/* G (1 or 2) widened groups × T ≤ 3 tokens over blocks [b0, b1); the float sums continue
- * from y after the first chunk of blocks (exact: y holds the same float the register did) */
-INLINE void xq8p_kernel(const int T, const int G, int64_t nb, int64_t b0, int64_t b1,
-                        const uint8_t *wd, size_t wgs, const uint8_t *g, size_t gb,
-                        const uint8_t *xp, size_t ts, float *y, int64_t ldy, const int valid[2])
-{
-    __m256 facc[3][4];
-    for (int t = 0; t < T; t++)
-        for (int q = 0; q < 2 * G; q++)
-            facc[t][q] = b0 == 0 ? _mm256_setzero_ps()
-                                 : load8(y + t * ldy + (q >> 1) * 16 + (q & 1) * 8, valid[q >> 1] - (q & 1) * 8);
-    for (int64_t b = b0; b < b1; b++) {
-        __m256i acc[3][4];
-        for (int t = 0; t < T; t++)
-            for (int q = 0; q < 2 * G; q++)
-                acc[t][q] = _mm256_setzero_si256();
-        if (T == 3 && G == 2) {
-            /* the full tile in one asm block per step: 12 accumulators, two broadcasts and a
-             * product in the 16 registers (as intrinsics the compiler spilled accumulators) */
-            __m256i a00 = acc[0][0], a01 = acc[0][1], a02 = acc[0][2], a03 = acc[0][3];
-            __m256i a10 = acc[1][0], a11 = acc[1][1], a12 = acc[1][2], a13 = acc[1][3];
-            __m256i a20 = acc[2][0], a21 = acc[2][1], a22 = acc[2][2], a23 = acc[2][3];
-            const uint8_t *x0 = xp + (size_t)b * 64;
-            const uint8_t *wb = wd + (b - b0) * 8 * Q8P_STEP;
-            const size_t ts1 = ts;
-            for (int j = 0; j < 8; j++) {
-                /* ymm13-15: the two broadcasts and a product (clobbers: operands are limited to 30) */
-#define Q8P_TOKEN(X, A0, A1, A2, A3)                                                             \
-    "vpbroadcastd " X ", %%ymm13\n\t"                                                           \
-    "vpbroadcastd 4+" X ", %%ymm14\n\t"                                                         \
-    "vpmaddwd (%[w]), %%ymm13, %%ymm15\n\t"        "vpaddd %%ymm15, %[" A0 "], %[" A0 "]\n\t"   \
-    "vpmaddwd 32(%[w]), %%ymm14, %%ymm15\n\t"      "vpaddd %%ymm15, %[" A0 "], %[" A0 "]\n\t"   \
-    "vpmaddwd 64(%[w]), %%ymm13, %%ymm15\n\t"      "vpaddd %%ymm15, %[" A1 "], %[" A1 "]\n\t"   \
-    "vpmaddwd 96(%[w]), %%ymm14, %%ymm15\n\t"      "vpaddd %%ymm15, %[" A1 "], %[" A1 "]\n\t"   \
-    "vpmaddwd (%[w],%[g]), %%ymm13, %%ymm15\n\t"   "vpaddd %%ymm15, %[" A2 "], %[" A2 "]\n\t"   \
-    "vpmaddwd 32(%[w],%[g]), %%ymm14, %%ymm15\n\t" "vpaddd %%ymm15, %[" A2 "], %[" A2 "]\n\t"   \
-    "vpmaddwd 64(%[w],%[g]), %%ymm13, %%ymm15\n\t" "vpaddd %%ymm15, %[" A3 "], %[" A3 "]\n\t"   \
-    "vpmaddwd 96(%[w],%[g]), %%ymm14, %%ymm15\n\t" "vpaddd %%ymm15, %[" A3 "], %[" A3 "]\n\t"
-                __asm__(Q8P_TOKEN("(%[x])", "a00", "a01", "a02", "a03")
-                        Q8P_TOKEN("(%[x],%[ts],1)", "a10", "a11", "a12", "a13")
-                        Q8P_TOKEN("(%[x],%[ts],2)", "a20", "a21", "a22", "a23")
-                        : [a00] "+x"(a00), [a01] "+x"(a01), [a02] "+x"(a02), [a03] "+x"(a03),
-                          [a10] "+x"(a10), [a11] "+x"(a11), [a12] "+x"(a12), [a13] "+x"(a13),
-                          [a20] "+x"(a20), [a21] "+x"(a21), [a22] "+x"(a22), [a23] "+x"(a23)
-                        : [x] "r"(x0 + j * 8), [ts] "r"(ts1), [w] "r"(wb + j * Q8P_STEP), [g] "r"(wgs)
-                        : "xmm13", "xmm14", "xmm15", "memory");
-#undef Q8P_TOKEN
-            }
-            acc[0][0] = a00; acc[0][1] = a01; acc[0][2] = a02; acc[0][3] = a03;
-            acc[1][0] = a10; acc[1][1] = a11; acc[1][2] = a12; acc[1][3] = a13;
-            acc[2][0] = a20; acc[2][1] = a21; acc[2][2] = a22; acc[2][3] = a23;
-        } else
-        for (int j = 0; j < 8; j++) {
-            const uint8_t *ws = wd + ((b - b0) * 8 + j) * Q8P_STEP;
-            for (int t = 0; t < T; t++) {
-                const int32_t *xs = (const int32_t *)(xp + (size_t)t * ts) + b * 16 + j * 2;
-                const __m256i xe = _mm256_set1_epi32(xs[0]), xo = _mm256_set1_epi32(xs[1]);
-                for (int q = 0; q < 2 * G; q++) {
-                    const uint8_t *wq = ws + (size_t)(q >> 1) * wgs + (q & 1) * 64;
-                    acc[t][q] = _mm256_add_epi32(acc[t][q], madd_mem(wq, xe));
-                    acc[t][q] = _mm256_add_epi32(acc[t][q], madd_mem(wq + 32, xo));
-                }
-            }
-        }
-        for (int q = 0; q < 2 * G; q++)
-            for (int t = 0; t < T; t++)
-                facc[t][q] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[t][q]),
-                                             block_scale(g + (size_t)(q >> 1) * gb, nb, b, q & 1, token_dx(xp, ts, t, nb, b)),
-                                             facc[t][q]);
-    }
-    for (int t = 0; t < T; t++)
-        for (int gi = 0; gi < G; gi++)
-            store_group(y + t * ldy + gi * 16, facc[t] + 2 * gi, valid[gi]);
-}
-
-/* Batches widen an L2 panel of weights at a time into a buffer per thread (freed when the
- * thread ends; the main thread's lives as long as the process). */
-
-
-
-#define Q8P_PANEL_KIB 192
-#define Q8P_PANEL (Q8P_PANEL_KIB * 1024)
-#define Q8P_KBLOCKS 32           /* blocks per chunk of k: two groups widened = 64 KiB */
-#define Q8P_MIN_TOKENS 6         /* fewer: widening the panel costs more than it saves */
-static pthread_key_t q8p_key;
-static pthread_once_t q8p_once = PTHREAD_ONCE_INIT;
-static _Thread_local uint8_t *q8p_buf;
-static void q8p_key_init(void) { (void)pthread_key_create(&q8p_key, free); }
-static uint8_t *q8p_scratch(void)
-{
-    if (!q8p_buf) {
-        pthread_once(&q8p_once, q8p_key_init);
-        void *p = NULL;
-        if (posix_memalign(&p, 64, Q8P_PANEL) != 0)
-            return NULL;
-        q8p_buf = p;
-        (void)pthread_setspecific(q8p_key, p);
-    }
-    return q8p_buf;
-}
-
-#define Q8_CALL(T_, KERNEL) switch (T_) { case 1: KERNEL(1); break; case 2: KERNEL(2); break; default: KERNEL(3); break; }
-
-static void run_q8(int64_t k, const void *w, size_t nb1, int64_t r0, int64_t r1, const void *packed,
-                   int64_t n, float *y, int64_t ldy)
-{
-    const int64_t nb = k / 32, g0 = r0 / 16, g_end = (r1 + 15) / 16;
-    const size_t gb = nb1 * 16, ts = q8w_token_bytes(k);
-    const uint8_t *wb = w, *xb = packed;
-    uint8_t *wd = n >= Q8P_MIN_TOKENS ? q8p_scratch() : NULL;
-
-    if (!wd) {   /* groups one at a time, each over every token tile */
-        int64_t pgn = n == 1 ? g_end : (int64_t)((256 * 1024) / gb);
-        if (pgn < 1) pgn = 1;
-        for (int64_t p0 = g0; p0 < g_end; p0 += pgn)
-            for (int64_t t = 0; t < n; t += 3) {
-                const int T = n - t >= 3 ? 3 : (int)(n - t);
-                for (int64_t g = p0; g < p0 + pgn && g < g_end; g++) {
-                    const int valid = r1 - g * 16 >= 16 ? 16 : (int)(r1 - g * 16);
-#define K1(T_) xq8w_kernel(T_, nb, wb + (size_t)g * gb, xb + (size_t)t * ts, ts, y + t * ldy + g * 16, ldy, valid)
-                    Q8_CALL(T, K1)
-#undef K1
-                }
-            }
-        return;
-    }
-    /* chunks of k; per chunk, panels of groups widened once, then every token tile over the
-     * panel two groups at a time (the tile's tokens stay in L1, the panel in L2) */
-    for (int64_t b0 = 0; b0 < nb; b0 += Q8P_KBLOCKS) {
-        const int64_t b1 = b0 + Q8P_KBLOCKS < nb ? b0 + Q8P_KBLOCKS : nb;
-        const size_t wgs = (size_t)(b1 - b0) * 8 * Q8P_STEP;
-        int64_t pgn = (int64_t)(Q8P_PANEL / wgs);
-        if (pgn < 1) pgn = 1;
-        for (int64_t p0 = g0; p0 < g_end; p0 += pgn) {
-            const int64_t p1 = p0 + pgn < g_end ? p0 + pgn : g_end;
-            for (int64_t g = p0; g < p1; g++)
-                widen_q8(wb + (size_t)g * gb, b0, b1, wd + (size_t)(g - p0) * wgs);
-            for (int64_t t = 0; t < n; t += 3) {
-                const int T = n - t >= 3 ? 3 : (int)(n - t);
-                for (int64_t g = p0; g < p1; g += 2) {
-                    const int valid[2] = { r1 - g * 16 >= 16 ? 16 : (int)(r1 - g * 16),
-                                           r1 - g * 16 - 16 >= 16 ? 16 : (int)(r1 - g * 16 - 16) };
-                    const uint8_t *wg = wd + (size_t)(g - p0) * wgs, *gg = wb + (size_t)g * gb;
-                    const uint8_t *xt = xb + (size_t)t * ts;
-                    float *yo = y + t * ldy + g * 16;
-#define K2(T_) xq8p_kernel(T_, 2, nb, b0, b1, wg, wgs, gg, gb, xt, ts, yo, ldy, valid)
-#define K1(T_) xq8p_kernel(T_, 1, nb, b0, b1, wg, wgs, gg, gb, xt, ts, yo, ldy, valid)
-                    if (p1 - g >= 2) {
-                        Q8_CALL(T, K2)
-                    } else {
-                        Q8_CALL(T, K1)
-                    }
-#undef K1
-#undef K2
-                }
-            }
-        }
-    }
 }
 
 /* ---- F16 / F32 ---- */
@@ -632,14 +365,15 @@ INLINE void xk6_kernel(const int T, int64_t nb, const uint8_t *g, size_t cs, con
         RUN_GROUPS(TOKEN_BYTES, CB, TILE, CALL)                                                  \
     }
 
-#define C_Q4(T_) xq4_kernel(T_, nb, gp, xt, ts, k, yo, ldy, valid)
+#define C_Q8(T_) xq_kernel(0, T_, nb, gp, xt, ts, k, yo, ldy, valid)
+#define C_Q4(T_) xq_kernel(1, T_, nb, gp, xt, ts, k, yo, ldy, valid)
 #define C_F16(T_) xf_kernel(1, T_, k, gp, 64, xt, ts, yo, ldy, valid)
 #define C_F32(T_) xf_kernel(0, T_, k, gp, 64, xt, ts, yo, ldy, valid)
 #define C_Q4K(T_) xk4_kernel(0, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
 #define C_Q5K(T_) xk4_kernel(1, T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
 #define C_Q6K(T_) xk6_kernel(T_, nb, gp, cs, xt, ts, k, yo, ldy, valid)
+RUN_FN(run_q8, lfm2_x16q_token_bytes(k), 0, 4, 32, C_Q8)
 RUN_FN(run_q4, lfm2_x16q_token_bytes(k), 0, 4, 32, C_Q4)
-static const struct lfm2_gemm gemm_q8 = { q8w_token_bytes, pack_q8w, run_q8 };
 RUN_FN(run_f16, lfm2_x16f_token_bytes(k), 0, 6, 1, C_F16)
 RUN_FN(run_f32, lfm2_x16f_token_bytes(k), 0, 6, 1, C_F32)
 RUN_FN(run_q4k, lfm2_x16k_token_bytes(k), X16_Q4K_SB, 4, QK_K, C_Q4K)

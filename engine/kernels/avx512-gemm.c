@@ -736,7 +736,6 @@ LFM2_GEMM_ENTRY(run_q4k, run_xk, 4)
 LFM2_GEMM_ENTRY(run_q5k, run_xk, 5)
 LFM2_GEMM_ENTRY(run_q6k, run_xk, 6)
 LFM2_GEMM_ENTRY(run_q8, run_xq, 0)
-static const struct lfm2_gemm gemm_q8 = { lfm2_x16q_token_bytes, lfm2_x16_pack_q8, run_q8 };
 LFM2_GEMM_ENTRY(run_q4, run_xq, 1)
 LFM2_GEMM_ENTRY(run_f16, run_xf, 1)
 LFM2_GEMM_ENTRY(run_f32, run_xf, 0)

@@ -88,10 +88,9 @@ struct lfm2_gemm {
     }
 
 /* The gemm entries of the prepared layouts in a gemm array, from the including file's
- * gemm_q8 (a struct of its own: the AVX2 path packs Q8_0 activations its own way), run_q4,
- * run_f16, run_f32, run_q4k, run_q5k, run_q6k and the F16 pack it uses. */
+ * run_q8, run_q4, run_f16, run_f32, run_q4k, run_q5k, run_q6k and the F16 pack it uses. */
 #define LFM2_X16_GEMMS(F16_PACK)                                                                  \
-    [LFM2_TYPE_Q8_0_X16] = &gemm_q8,                                                             \
+    [LFM2_TYPE_Q8_0_X16] = &(const struct lfm2_gemm){ lfm2_x16q_token_bytes, lfm2_x16_pack_q8, run_q8 }, \
     [LFM2_TYPE_Q4_0_X16] = &(const struct lfm2_gemm){ lfm2_x16q_token_bytes, lfm2_x16_pack_q4, run_q4 }, \
     [LFM2_TYPE_F16_X16] = &(const struct lfm2_gemm){ lfm2_x16f_token_bytes, F16_PACK, run_f16 },        \
     [LFM2_TYPE_F32_X16] = &(const struct lfm2_gemm){ lfm2_x16f_token_bytes, lfm2_x16_pack_f32, run_f32 }, \

@@ -589,7 +589,6 @@ static void scalar_run_k(int xt, int64_t k, const void *w, size_t nb1, int64_t r
 }
 
 LFM2_GEMM_ENTRY(run_q8, scalar_run_q, LFM2_TYPE_Q8_0_X16)
-static const struct lfm2_gemm gemm_q8 = { lfm2_x16q_token_bytes, lfm2_x16_pack_q8, run_q8 };
 LFM2_GEMM_ENTRY(run_q4, scalar_run_q, LFM2_TYPE_Q4_0_X16)
 LFM2_GEMM_ENTRY(run_f16, scalar_run_f, LFM2_TYPE_F16_X16)
 LFM2_GEMM_ENTRY(run_f32, scalar_run_f, LFM2_TYPE_F32_X16)

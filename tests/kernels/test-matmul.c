@@ -629,9 +629,8 @@ static void test_rows(void)
 /* Batches walk the prepared rows in L2-sized panels while the token tiles pass; here each of
  * the two threads gets several panels (F16 at k = 1024 holds 8 groups of 16 rows per panel,
  * Q8_0 15), so every output of a batch must still equal the one-token product exactly and
- * the reference within the bound. The second shape: k in two chunks on the AVX2 Q8_0 path
- * (32 blocks, then 8: the float sums continue from the output), an odd number of groups and
- * a last group of 11 rows, 22 tokens (tiles of 3 and a tail of 1). */
+ * the reference within the bound. The second shape: k of 40 blocks, an odd number of groups
+ * and a last group of 11 rows, 22 tokens (a tail after the tiles). */
 static void test_panels(lfm2_pool *pool)
 {
     static const enum lfm2_type types[] = { LFM2_TYPE_F16, LFM2_TYPE_Q8_0, LFM2_TYPE_Q4_K };
