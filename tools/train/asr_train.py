@@ -4,8 +4,8 @@ and exports it as an LFM2-Audio pair: backbone GGUF + lfm2a mmproj GGUF.
 
     /usr/bin/python3 tools/train/asr_train.py --work WORKDIR --lfm2 build/tools/lfm2
         [--ctc-steps N --ctc-minutes M] [--steps N --minutes M] [--seed S] [--threads 2] [--clips N]
-        [--narrow-clips N] [--more-voices N --more-repeat R] [--vtlp X] [--tight P] [--zeros P]
-        [--init CHECKPOINT] [--dev-n N] [--snap-every N]
+        [--narrow-clips N] [--more-voices N --more-repeat R] [--random-words N --random-repeat R]
+        [--vtlp X] [--tight P] [--zeros P] [--init CHECKPOINT] [--dev-n N] [--snap-every N]
 
 (/usr/bin/python3: Debian's interpreter, which sees python3-torch and python3-numpy; espeak-ng
 and flite must be installed: apt-get install espeak-ng flite; --more-voices also needs festival
@@ -45,7 +45,10 @@ with chance P each (a noisy clip after a silent gap in a stream, cut with the VA
 The pool: --clips utterances, the first --narrow-clips with speech.synth's narrow ranges and
 voices drawn uniformly, the last --more-voices with other speakers (half Festival: ked, kal,
 slt-hts at varied pitch and duration; half espeak-ng with its other variants too; drawn
---more-repeat times as often), the rest with the wide ones, half of them flite. --init starts
+--more-repeat times as often), the rest with the wide ones, half of them flite. --random-words N
+adds N clips after those whose texts are 1-6 vocabulary words in random order (none a held-out
+sentence), spoken with the wide part's voices and drawn --random-repeat times as often: the
+template sentences let the decoder guess a word from the ones before it, these do not. --init starts
 from another run's weights (a warm start; the optimizer starts anew). --snap-every N keeps the
 weights every N joint steps in snap/ and scores dev/ (--dev-n clips) through the engine at
 each, into dev.tsv: select or average (asr_average.py) by dev, never by the test clips.
@@ -79,7 +82,10 @@ def _synth_chunk(args):
     voices = speech.train_voices()
     flite = [v for v in voices if v[0] == "flite"]
     espeak = [v for v in voices if v[0] == "espeak"]
-    texts = speech.sentences(seed * 7919 + idx0, n, heldout=False)
+    if kind == "random":   # vocabulary words in random order, the wide part's voices
+        texts = speech.random_words(seed * 7919 + idx0, n)
+    else:
+        texts = speech.sentences(seed * 7919 + idx0, n, heldout=False)
     out, fest = [], []
     for i, text in enumerate(texts):
         variants = speech.ESPEAK_VARIANTS
@@ -89,7 +95,7 @@ def _synth_chunk(args):
                 out.append(None)   # made below, all in one Festival process
                 continue
             (eng, v), variants = rng.choice(espeak), speech.ESPEAK_VARIANTS + speech.EXTRA_VARIANTS
-        elif kind == "wide":   # half espeak-ng (7 voices × 34 variants), half flite (4 voices, pitch moved)
+        elif kind != "narrow":   # wide, random: half espeak-ng (7 voices × 34 variants), half flite (4, pitch moved)
             eng, v = rng.choice(flite if rng.random() < 0.5 else espeak)
         else:
             eng, v = voices[(idx0 + i) % len(voices)] if rng.random() < 0.5 else rng.choice(voices)
@@ -106,17 +112,23 @@ def _synth_chunk(args):
     return path
 
 
-def synthesize(work, seed, n_clips, jobs, narrow=0, more=0):
+def synthesize(work, seed, n_clips, jobs, narrow=0, more=0, random_words=0):
     """The training pool, CHUNK utterances per file (existing files are kept: resumable). The
     first `narrow` clips use speech.synth's narrow ranges (and voices drawn uniformly), the
     last `more` (whole chunks) Festival's voices and espeak-ng's other variants, the rest
-    speech.synth's wide ranges (half of them flite)."""
+    speech.synth's wide ranges (half of them flite); then, in chunks of their own,
+    `random_words` clips of speech.random_words texts with the wide ranges' voices."""
     d = os.path.join(work, "clips")
     os.makedirs(d, exist_ok=True)
+    n_main = (n_clips + CHUNK - 1) // CHUNK
+    n_chunks = n_main + (random_words + CHUNK - 1) // CHUNK
     todo = []
-    for c in range((n_clips + CHUNK - 1) // CHUNK):
+    for c in range(n_chunks):
         p = os.path.join(d, "chunk%03d.npz" % c)
         if not os.path.exists(p):
+            if c >= n_main:
+                todo.append((p, seed, c * CHUNK, min(CHUNK, random_words - (c - n_main) * CHUNK), "random"))
+                continue
             kind = "narrow" if c * CHUNK < narrow else "more" if c * CHUNK >= n_clips - more else "wide"
             todo.append((p, seed, c * CHUNK, min(CHUNK, n_clips - c * CHUNK), kind))
     t0 = time.time()
@@ -129,7 +141,7 @@ def synthesize(work, seed, n_clips, jobs, narrow=0, more=0):
                       end="", file=sys.stderr)
         print(file=sys.stderr)
     clips, texts, voices = [], [], []
-    for c in range((n_clips + CHUNK - 1) // CHUNK):
+    for c in range(n_chunks):
         z = np.load(os.path.join(d, "chunk%03d.npz" % c))
         off = 0
         for n, m in zip(z["lens"], z["meta"]):
@@ -143,12 +155,13 @@ def synthesize(work, seed, n_clips, jobs, narrow=0, more=0):
 
 class Batcher:
     def __init__(self, clips, texts, word_id, prompt, seed, batch, curriculum, vtlp=0.0, tight=0.0, zeros=0.0,
-                 more=0, more_repeat=1, lead_max=0.6):
+                 repeats=(), lead_max=0.6):
         self.clips, self.texts, self.word_id, self.prompt = clips, texts, word_id, prompt
         self.seed, self.batch, self.curriculum = seed, batch, curriculum
         self.vtlp, self.tight, self.zeros, self.lead_max = vtlp, tight, zeros, lead_max
-        # the last `more` clips (the other voices) drawn more_repeat times as often
-        extra = [i for i in range(len(clips) - more, len(clips)) for _ in range(more_repeat - 1)]
+        # repeats: (first, end, R): clips [first, end) (the other voices, the random words) drawn R
+        # times as often
+        extra = [i for first, end, r in repeats for i in range(first, end) for _ in range(r - 1)]
         self.order = sorted(list(range(len(clips))) + extra, key=lambda i: len(clips[i]))
 
     def get(self, step, curriculum_step=None):
@@ -331,7 +344,7 @@ def snapshot(model, a, vocab, name, dev, step):
 # slows the learning-rate schedule from there on)
 OPTS = ("preset", "seed", "ctc_steps", "ctc_lr", "steps", "lr", "enc_lr", "batch", "clips", "ctc_weight",
         "curriculum", "warmup", "narrow_clips", "vtlp", "tight", "zeros", "init", "more_voices", "more_repeat",
-        "lead_max")
+        "lead_max", "random_words", "random_repeat")
 
 
 def main():
@@ -368,6 +381,11 @@ def main():
                     help="the last N clips of the pool (whole chunks of %d) spoken by Festival's voices (half) "
                          "and espeak-ng with its other variants too (half)" % CHUNK)
     ap.add_argument("--more-repeat", type=int, default=1, help="draw the --more-voices clips R times as often")
+    ap.add_argument("--random-words", type=int, default=0,
+                    help="N more clips (after --clips) saying 1-6 vocabulary words in random order "
+                         "(speech.random_words), with the wide part's voices: words read off the audio, "
+                         "not the templates' order")
+    ap.add_argument("--random-repeat", type=int, default=1, help="draw the --random-words clips R times as often")
     ap.add_argument("--dev-n", type=int, default=40, help="clips in dev/ (held-out voices; made once per WORKDIR)")
     ap.add_argument("--snap-every", type=int, default=0,
                     help="phase 2: every N steps keep the weights in snap/ and print dev's WER through lfm2 "
@@ -389,7 +407,7 @@ def main():
     tok = Tokenizer(vocab)
     prompt = asr.Prompt(tok)
     word_id = {w: i for i, w in enumerate(words)}
-    clips, texts, _ = synthesize(a.work, a.seed, a.clips, a.jobs, a.narrow_clips, a.more_voices)
+    clips, texts, _ = synthesize(a.work, a.seed, a.clips, a.jobs, a.narrow_clips, a.more_voices, a.random_words)
     print("train: %d utterances, %.1f minutes of speech, %d words, vocabulary %d tokens" %
           (len(clips), sum(map(len, clips)) / 16000 / 60, len(words), len(tok.tokens)), file=sys.stderr)
     val = os.path.join(a.work, "val")          # held-out sentences, training voices
@@ -427,7 +445,8 @@ def main():
               file=sys.stderr)
 
     batcher = Batcher(clips, texts, word_id, prompt, a.seed, a.batch, a.curriculum, a.vtlp, a.tight, a.zeros,
-                      a.more_voices, a.more_repeat, a.lead_max)
+                      [(a.clips - a.more_voices, a.clips, a.more_repeat),
+                       (a.clips, a.clips + a.random_words, a.random_repeat)], a.lead_max)
     log = open(log_path, "a" if start else "w")
     if not start:
         log.write("step\tphase\telapsed_s\tloss\tctc_loss\tlr\tbatch_seconds\n")

@@ -119,6 +119,19 @@ def sentences(seed, n, heldout):
     return out
 
 
+def random_words(seed, n, lo=1, hi=6):
+    """n texts of lo-hi vocabulary words drawn uniformly, in no template's order (the words must
+    be read off the audio, not guessed from the ones before them), none a held-out sentence."""
+    rng = random.Random(seed)
+    vocab = vocabulary()
+    out = []
+    while len(out) < n:
+        s = " ".join(rng.choice(vocab) for _ in range(rng.randint(lo, hi)))
+        if not is_heldout_sentence(s):
+            out.append(s)
+    return out
+
+
 def vocabulary():
     """Every word a template can produce (the closed vocabulary), sorted."""
     vs = set(UNITS + TEENS + TENS + COLOURS + OBJECTS + PLACES + NAMES + CITIES + UNITS_T + DAYS)
